@@ -1,0 +1,51 @@
+// Lint rules: typescript-eslint's recommended set, plus the one architectural rule DESIGN.md cares most
+// about: src/protocol imports nothing of ours, and apps never import each other.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+const apps = ['plugin', 'terminal', 'server'];
+const appRules = apps.map((app) => ({
+  files: [`src/${app}/**/*.ts`],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: apps
+          .filter((other) => other !== app)
+          .map((other) => ({ group: [`**/${other}/**`, `**/${other}`], message: 'apps talk over the LAN and HTTP, never by import' })),
+      },
+    ],
+  },
+}));
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'var/**', 'test/artifacts/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-require-imports': 'off',
+    },
+  },
+  {
+    files: ['src/protocol/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['../*', '!./*'], message: 'src/protocol is pure and imports nothing of ours' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/lan/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/plugin/**', '**/terminal/**', '**/server/**', '**/adapters/**', '**/printer/**', '**/cli/**'], message: 'src/lan may import only src/protocol' }] },
+      ],
+    },
+  },
+  ...appRules,
+);

@@ -1,0 +1,232 @@
+import { FakeClock, flushMicrotasks } from '../protocol/clock';
+import { LanKey, sealEnvelope } from '../protocol/lan-envelope';
+import { encodeLanBody } from '../protocol/lan-messages';
+import { FakeLanNetwork } from './fake-lan';
+import { DeliveryError, LanEndpoint, LanInbound, LanTarget } from './lan-endpoint';
+import { LanKeyring } from './lan-keyring';
+
+const storeKey: LanKey = { id: 1, version: 1, key: Buffer.alloc(32, 7) };
+const foreignKey: LanKey = { id: 1, version: 1, key: Buffer.alloc(32, 9) };
+
+/** Deterministic "random" bytes, so jitter and ids repeat run to run. */
+function counterRandom(seed: number): (n: number) => Buffer {
+  let s = seed;
+  return (n) => {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = (s = (s * 1103515245 + 12345) & 0x7fffffff) & 0xff;
+    return b;
+  };
+}
+
+function setup(opts: { units?: string[] } = {}) {
+  const clock = new FakeClock();
+  const net = new FakeLanNetwork(42);
+  const plugin = new LanEndpoint({
+    deviceId: 'plugin',
+    keyring: new LanKeyring(storeKey),
+    transport: net.attach('10.0.0.1', 47811),
+    clock,
+    randomBytes: counterRandom(1),
+  });
+  const units = (opts.units ?? ['T1']).map(
+    (id, i) =>
+      new LanEndpoint({
+        deviceId: id,
+        keyring: new LanKeyring(storeKey),
+        transport: net.attach(`10.0.0.${10 + i}`, 40000 + i, 47810),
+        clock,
+        randomBytes: counterRandom(100 + i),
+      }),
+  );
+  const received = new Map<string, LanInbound[]>();
+  for (const u of units) {
+    received.set(u.deviceId, []);
+    u.onMessage((m) => void received.get(u.deviceId)!.push(m));
+  }
+  const to = (i: number): LanTarget => ({ kind: 'unicast', to: units[i].deviceId, address: `10.0.0.${10 + i}`, port: 40000 + i });
+  return { clock, net, plugin, units, received, to };
+}
+
+const offer = (orderId: string) => ({
+  orderId,
+  registerId: 'R1',
+  amount: { value: 1250, currency: 'CNY' },
+  mode: 'unicast' as const,
+  expiresAt: 1_790_000_600_000,
+});
+
+describe(LanEndpoint.name, () => {
+  it('delivers a unicast offer once and resolves when it is acknowledged', async () => {
+    const { plugin, received, to, clock } = setup();
+    const report = plugin.send('offer', offer('A1'), to(0));
+    await clock.advanceAsync(5);
+    await expect(report).resolves.toMatchObject({ ackedBy: ['T1'], attempts: 1, missing: [] });
+    expect(received.get('T1')!.map((m) => [m.type, (m.body as { orderId: string }).orderId, m.sender])).toEqual([
+      ['offer', 'A1', 'plugin'],
+    ]);
+    expect(plugin.pendingCount()).toBe(0);
+  });
+
+  it('retransmits on the backoff schedule until acked, and processes the message once', async () => {
+    const { plugin, received, to, clock, net } = setup();
+    net.faults.loss = 1; // everything lost
+    const seen = net.wire.length;
+    const start = clock.now();
+    const report = plugin.send('offer', offer('A2'), to(0), { deadlineMs: 10_000 });
+    const sentAt: number[] = [];
+    for (let t = 0; t <= 600; t++) {
+      while (net.wire.length > seen + sentAt.length) sentAt.push(clock.now() - start);
+      await clock.advanceAsync(1, 1);
+    }
+    // First send at 0, then about 60, 120, 240 ms apart (±20% jitter): four or five datagrams by 600 ms.
+    expect(sentAt[0]).toBe(0);
+    expect(sentAt.length).toBeGreaterThanOrEqual(4);
+    expect(sentAt.length).toBeLessThanOrEqual(5);
+    const gaps = sentAt.slice(1).map((t, i) => t - sentAt[i]);
+    expect(gaps[0]).toBeGreaterThanOrEqual(45);
+    expect(gaps[0]).toBeLessThanOrEqual(80);
+    expect(gaps[1]).toBeGreaterThanOrEqual(90);
+    expect(gaps[1]).toBeLessThanOrEqual(150);
+    net.faults.loss = 0;
+    await clock.advanceAsync(1200);
+    const r = await report;
+    expect(r.attempts).toBe(sentAt.length + 1);
+    expect(received.get('T1')!).toHaveLength(1);
+    expect(plugin.stats.retransmissions).toBe(sentAt.length);
+  });
+
+  it('re-acknowledges a retransmission whose ack was lost, without processing it again', async () => {
+    const { plugin, received, to, clock, net, units } = setup();
+    let acksLost = 0;
+    net.faults.drop = (from) => from.port === 40000 && acksLost++ < 2; // the unit's first two acks vanish
+    const report = plugin.send('offer', offer('A3'), to(0));
+    await clock.advanceAsync(400);
+    const r = await report;
+    expect(r.attempts).toBe(3);
+    expect(received.get('T1')!).toHaveLength(1);
+    expect(units[0].stats.duplicates).toBe(2);
+  });
+
+  it('drops a datagram the network duplicated as a replay, processing the message once', async () => {
+    const { plugin, received, to, clock, net, units } = setup();
+    net.faults.duplicate = 1;
+    const report = plugin.send('offer', offer('A3b'), to(0));
+    await clock.advanceAsync(20);
+    await report;
+    expect(received.get('T1')!).toHaveLength(1);
+    expect(units[0].stats.dropped.replay).toBeGreaterThanOrEqual(1);
+  });
+
+  it('fails at the deadline with a DeliveryError naming the unit', async () => {
+    const { plugin, to, clock, net } = setup();
+    net.faults.loss = 1;
+    const report = plugin.send('offer', offer('A4'), to(0), { deadlineMs: 2000 });
+    const caught = report.catch((e) => e);
+    await clock.advanceAsync(2100, 20);
+    const err = await caught;
+    expect(err).toBeInstanceOf(DeliveryError);
+    expect(err.message).toContain('T1');
+    expect(err.report.missing).toEqual(['T1']);
+    expect(plugin.stats.expired).toBe(1);
+    expect(plugin.pendingCount()).toBe(0);
+  });
+
+  it('does not ack a message whose handler failed, so the retry is processed', async () => {
+    const { plugin, units, to, clock } = setup();
+    let calls = 0;
+    units[0].onMessage(() => {
+      calls++;
+      if (calls === 1) throw new Error('journal full');
+    });
+    const report = plugin.send('offer', offer('A5'), to(0));
+    await clock.advanceAsync(300);
+    await report;
+    expect(calls).toBe(2);
+    expect(units[0].stats.handlerErrors).toBe(1);
+  });
+
+  it('completes a broadcast only when every expected unit acked', async () => {
+    const { plugin, received, clock } = setup({ units: ['T1', 'T2', 'T3'] });
+    const report = plugin.send('offer', { ...offer('B1'), mode: 'broadcast' }, { kind: 'broadcast', address: '10.0.0.255', port: 47810 }, {
+      expect: ['T1', 'T2', 'T3'],
+    });
+    await clock.advanceAsync(20);
+    const r = await report;
+    expect(r.ackedBy.sort()).toEqual(['T1', 'T2', 'T3']);
+    for (const id of ['T1', 'T2', 'T3']) expect(received.get(id)!).toHaveLength(1);
+  });
+
+  it('answers ping with pong and measures the round trip', async () => {
+    const { plugin, to, clock } = setup();
+    const p = plugin.ping(to(0) as LanTarget & { kind: 'unicast' });
+    await clock.advanceAsync(10);
+    await expect(p).resolves.toMatchObject({ rttMs: expect.any(Number) });
+  });
+
+  describe('drops and counts what it must not trust', () => {
+    it('a datagram sealed with another key', async () => {
+      const { units, net, received } = setup();
+      const forged = sealEnvelope(
+        {
+          type: 'offer',
+          bootId: Buffer.alloc(8, 1),
+          seq: 1,
+          timestamp: 1_790_000_000_000,
+          messageId: Buffer.alloc(16, 2),
+          sender: 'plugin',
+          recipient: 'T1',
+        },
+        encodeLanBody('offer', offer('EVIL')),
+        foreignKey,
+      );
+      net.inject(forged, { address: '10.0.0.66', port: 5000 }, { address: '10.0.0.10', port: 40000 });
+      await flushMicrotasks();
+      expect(received.get('T1')).toHaveLength(0);
+      expect(units[0].stats.dropped['bad-seal']).toBe(1);
+    });
+
+    it('a datagram outside the clock skew limit', async () => {
+      const { units, net, received } = setup();
+      const stale = sealEnvelope(
+        {
+          type: 'offer',
+          bootId: Buffer.alloc(8, 1),
+          seq: 1,
+          timestamp: 1_790_000_000_000 - 5 * 60_000 - 1,
+          messageId: Buffer.alloc(16, 2),
+          sender: 'plugin',
+          recipient: 'T1',
+        },
+        encodeLanBody('offer', offer('OLD')),
+        storeKey,
+      );
+      net.inject(stale, { address: '10.0.0.1', port: 47811 }, { address: '10.0.0.10', port: 40000 });
+      await flushMicrotasks();
+      expect(received.get('T1')).toHaveLength(0);
+      expect(units[0].stats.dropped.skew).toBe(1);
+    });
+
+    it('a replayed datagram, even after the original was processed', async () => {
+      const { plugin, units, net, received, to, clock } = setup();
+      const report = plugin.send('offer', offer('R1'), to(0));
+      await clock.advanceAsync(10);
+      await report;
+      const original = net.wire.find((w) => w.to.port === 40000)!;
+      net.inject(original.datagram, original.from, original.to);
+      net.inject(original.datagram, original.from, original.to);
+      await flushMicrotasks();
+      expect(received.get('T1')).toHaveLength(1);
+      expect(units[0].stats.dropped.replay).toBe(2);
+    });
+
+    it('garbage and a message for another unit', async () => {
+      const { units, net, received } = setup();
+      net.inject(Buffer.from('hello'), { address: '10.0.0.66', port: 1 }, { address: '10.0.0.10', port: 40000 });
+      net.inject(Buffer.alloc(1300), { address: '10.0.0.66', port: 1 }, { address: '10.0.0.10', port: 40000 });
+      await flushMicrotasks();
+      expect(units[0].stats.dropped.malformed).toBe(1);
+      expect(units[0].stats.dropped.oversize).toBe(1);
+      expect(received.get('T1')).toHaveLength(0);
+    });
+  });
+});

@@ -1,0 +1,473 @@
+/**
+ * A LAN endpoint: one device's sealed, acknowledged, exactly-once messaging over a LanTransport.
+ *
+ * Sending: every message that needs an ack (all but ack, beacon, pong) is retransmitted with backoff until
+ * the expected devices acknowledge it or its deadline passes. A retransmission carries the same message id
+ * but a new sequence number and timestamp, so it passes the receiver's replay window and is recognised as
+ * the same message by the receiver's de-duplication.
+ *
+ * Receiving: open (drop bad-seal / unknown-key / oversize / malformed) -> freshness (skew, replay window)
+ * -> recipient -> body schema -> de-duplicate by message id -> handlers -> ack. The ack is sent only after
+ * every handler has finished, so a message whose handler failed (or whose process died mid-way) is
+ * retransmitted and processed again rather than lost; de-duplication makes that exactly once.
+ */
+import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { Clock, SystemClock, TimerHandle } from '../protocol/clock';
+import { ProtocolError, TransportError } from '../protocol/errors';
+import { LAN_BROADCAST_RECIPIENT, LanHeader, openEnvelope, sealEnvelope } from '../protocol/lan-envelope';
+import { decodeLanBody, encodeLanBody, LanBody, LanMessageType, lanTypeNeedsAck, UnitStatus } from '../protocol/lan-messages';
+import { MessageIdCache } from './dedup';
+import { LanKeyring } from './lan-keyring';
+import { DropReason, dropReasonOf, emptyLanStats, LanStats } from './lan-stats';
+import { LanTransport, PeerAddress } from './lan-transport';
+import { DEFAULT_REPLAY_GUARD, ReplayGuard, ReplayGuardOptions } from './replay-guard';
+
+export type LanTarget =
+  | { kind: 'unicast'; to: string; address: string; port: number }
+  | { kind: 'broadcast'; address: string; port: number }
+  | { kind: 'multicast'; group: string; port: number };
+
+export function describeTarget(t: LanTarget): string {
+  switch (t.kind) {
+    case 'unicast':
+      return `${t.to} at ${t.address}:${t.port}`;
+    case 'broadcast':
+      return `broadcast ${t.address}:${t.port}`;
+    case 'multicast':
+      return `multicast ${t.group}:${t.port}`;
+  }
+}
+
+function addressOf(t: LanTarget): PeerAddress {
+  return t.kind === 'multicast' ? { address: t.group, port: t.port } : { address: t.address, port: t.port };
+}
+
+/**
+ * When to retransmit. First retry after 60 ms: an ack on a shop LAN returns within a few ms, so 60 ms is
+ * well past a normal round trip yet short enough that a cashier never notices a lost datagram. Doubling to
+ * a 1 s cap: a unit briefly out of Wi-Fi range gets one retry a second, not a storm. ±20% jitter keeps
+ * many pending messages from retransmitting in lockstep after a shared outage.
+ */
+export interface RetryPolicy {
+  initialMs: number;
+  factor: number;
+  maxMs: number;
+  jitter: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { initialMs: 60, factor: 2, maxMs: 1000, jitter: 0.2 };
+export const DEFAULT_DEADLINE_MS = 10_000;
+
+export interface SendOptions {
+  /** Give up after this many ms. Default 10 s. */
+  deadlineMs?: number;
+  /**
+   * For broadcast/multicast: the device ids that must acknowledge (e.g. the units seen on the LAN). Without
+   * it the first ack completes the delivery. For unicast the recipient is always the one expected.
+   */
+  expect?: string[];
+}
+
+export interface DeliveryReport {
+  id: string;
+  type: LanMessageType;
+  ackedBy: string[];
+  missing: string[];
+  attempts: number;
+  elapsedMs: number;
+}
+
+/** A message that was not acknowledged in time; `report` says who did and did not acknowledge. */
+export class DeliveryError extends TransportError {
+  constructor(readonly report: DeliveryReport, target: LanTarget) {
+    super(
+      'lan.not_acknowledged',
+      `${report.type} ${report.id} to ${describeTarget(target)} was not acknowledged within ${report.elapsedMs} ms` +
+        (report.missing.length ? ` by ${report.missing.join(', ')}` : '') +
+        ` after ${report.attempts} attempts; check that the unit is on and on the same network`,
+      { subject: target.kind === 'unicast' ? target.to : describeTarget(target) },
+    );
+  }
+}
+
+export interface LanInbound<T extends LanMessageType = LanMessageType> {
+  type: T;
+  body: LanBody<T>;
+  /** Message id, hex. */
+  id: string;
+  sender: string;
+  recipient: string;
+  /** Where the datagram came from: reply here. */
+  from: PeerAddress;
+  header: LanHeader;
+}
+
+export type LanHandler = (message: LanInbound) => unknown;
+
+export interface LanLogger {
+  warn(message: string, fields?: Record<string, unknown>): void;
+  debug?(message: string, fields?: Record<string, unknown>): void;
+}
+
+export interface LanEndpointOptions {
+  deviceId: string;
+  keyring: LanKeyring;
+  transport: LanTransport;
+  clock?: Clock;
+  randomBytes?: (n: number) => Buffer;
+  retry?: RetryPolicy;
+  replay?: ReplayGuardOptions;
+  /** How long processed message ids are remembered; must exceed any deadline plus the skew limit. */
+  dedupTtlMs?: number;
+  /** Reported in answers to ping. */
+  status?: () => UnitStatus;
+  log?: LanLogger;
+}
+
+interface Pending {
+  id: string;
+  idBytes: Buffer;
+  type: LanMessageType;
+  body: Buffer;
+  target: LanTarget;
+  recipient: string;
+  expect?: Set<string>;
+  ackedBy: Set<string>;
+  attempts: number;
+  started: number;
+  deadline: number;
+  timer?: TimerHandle;
+  resolve(report: DeliveryReport): void;
+  reject(err: Error): void;
+}
+
+export class LanEndpoint {
+  readonly deviceId: string;
+  readonly stats: LanStats = emptyLanStats();
+  private readonly clock: Clock;
+  private readonly random: (n: number) => Buffer;
+  private readonly retry: RetryPolicy;
+  private readonly replay: ReplayGuard;
+  private readonly dedup: MessageIdCache;
+  private readonly pending = new Map<string, Pending>();
+  private readonly replyWaiters = new Map<string, (m: LanInbound) => void>();
+  private readonly handlers = new Set<LanHandler>();
+  private readonly lastDropLog = new Map<DropReason, number>();
+  private bootId: Buffer;
+  private seq = 0;
+  private closed = false;
+
+  constructor(private readonly options: LanEndpointOptions) {
+    this.deviceId = options.deviceId;
+    this.clock = options.clock ?? new SystemClock();
+    this.random = options.randomBytes ?? cryptoRandomBytes;
+    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.replay = new ReplayGuard(options.replay ?? DEFAULT_REPLAY_GUARD);
+    this.dedup = new MessageIdCache(options.dedupTtlMs);
+    this.bootId = this.random(8);
+    options.transport.onDatagram((d, from) => this.receive(d, from));
+  }
+
+  get port(): number {
+    return this.options.transport.port;
+  }
+
+  get keyring(): LanKeyring {
+    return this.options.keyring;
+  }
+
+  /** Registers a handler for every accepted message; returns a function that removes it. */
+  onMessage(handler: LanHandler): () => void {
+    this.handlers.add(handler);
+    return () => this.handlers.delete(handler);
+  }
+
+  /** Sends a message that must be acknowledged; resolves when it is, rejects with DeliveryError at the deadline. */
+  send<T extends LanMessageType>(type: T, body: LanBody<T>, target: LanTarget, opts: SendOptions = {}): Promise<DeliveryReport> {
+    if (!lanTypeNeedsAck(type)) throw new ProtocolError('lan.no_ack_type', `${type} is never acknowledged; use post()`);
+    return this.sendWithId(type, body, target, opts, this.random(16));
+  }
+
+  /** Sends one datagram without waiting for an ack (beacon, pong, ack; or a best-effort hint). */
+  async post<T extends LanMessageType>(type: T, body: LanBody<T>, target: LanTarget): Promise<string> {
+    const id = this.random(16);
+    await this.transmit(type, encodeLanBody(type, body), id, target);
+    return id.toString('hex');
+  }
+
+  /**
+   * Sends a message and waits for the answer that names it in `re` (claim -> claim.granted/denied,
+   * ping -> pong). The request itself is delivered reliably; the answer is awaited until `timeoutMs`.
+   */
+  request<T extends LanMessageType>(type: T, body: LanBody<T>, target: LanTarget, timeoutMs = DEFAULT_DEADLINE_MS): Promise<LanInbound> {
+    const idBytes = this.random(16);
+    const id = idBytes.toString('hex');
+    return new Promise<LanInbound>((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        this.replyWaiters.delete(id);
+        reject(
+          new TransportError('lan.no_reply', `no answer to ${type} from ${describeTarget(target)} within ${timeoutMs} ms`, {
+            subject: target.kind === 'unicast' ? target.to : undefined,
+          }),
+        );
+      }, timeoutMs);
+      this.replyWaiters.set(id, (m) => {
+        this.clock.clearTimeout(timer);
+        this.replyWaiters.delete(id);
+        resolve(m);
+      });
+      this.sendWithId(type, body, target, { deadlineMs: timeoutMs }, idBytes).catch((err) => {
+        if (!this.replyWaiters.has(id)) return;
+        this.clock.clearTimeout(timer);
+        this.replyWaiters.delete(id);
+        reject(err);
+      });
+    });
+  }
+
+  /** Asks a device whether it is there; resolves with the round trip in ms and its reported status. */
+  async ping(target: LanTarget & { kind: 'unicast' }, timeoutMs = 3000): Promise<{ rttMs: number; status?: UnitStatus }> {
+    const started = this.clock.now();
+    const reply = await this.request('ping', {}, target, timeoutMs);
+    const body = reply.body as LanBody<'pong'>;
+    return { rttMs: this.clock.now() - started, status: body.status };
+  }
+
+  pendingCount(): number {
+    return this.pending.size;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) {
+      this.clock.clearTimeout(p.timer);
+      p.reject(new TransportError('lan.closed', `${p.type} ${p.id} abandoned: the endpoint closed`));
+    }
+    this.pending.clear();
+    await this.options.transport.close();
+  }
+
+  // --- sending -------------------------------------------------------------------------------------
+
+  private sendWithId<T extends LanMessageType>(
+    type: T,
+    body: LanBody<T>,
+    target: LanTarget,
+    opts: SendOptions,
+    idBytes: Buffer,
+  ): Promise<DeliveryReport> {
+    if (this.closed) return Promise.reject(new TransportError('lan.closed', 'the LAN endpoint is closed'));
+    const encoded = encodeLanBody(type, body);
+    const id = idBytes.toString('hex');
+    const now = this.clock.now();
+    const expect =
+      target.kind === 'unicast' ? new Set([target.to]) : opts.expect && opts.expect.length > 0 ? new Set(opts.expect) : undefined;
+    return new Promise<DeliveryReport>((resolve, reject) => {
+      const p: Pending = {
+        id,
+        idBytes,
+        type,
+        body: encoded,
+        target,
+        recipient: target.kind === 'unicast' ? target.to : LAN_BROADCAST_RECIPIENT,
+        expect,
+        ackedBy: new Set(),
+        attempts: 0,
+        started: now,
+        deadline: now + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS),
+        resolve,
+        reject,
+      };
+      this.pending.set(id, p);
+      this.stats.messagesSent++;
+      this.attempt(p);
+    });
+  }
+
+  private attempt(p: Pending): void {
+    if (!this.pending.has(p.id)) return;
+    const now = this.clock.now();
+    if (now >= p.deadline) {
+      this.finish(p, false);
+      return;
+    }
+    if (p.attempts > 0) this.stats.retransmissions++;
+    p.attempts++;
+    this.transmit(p.type, p.body, p.idBytes, p.target, p.recipient).catch((err) => {
+      // A send error (network down, no route) is just another lost datagram: the retry timer covers it.
+      this.options.log?.debug?.('LAN send failed', { type: p.type, id: p.id, error: (err as Error).message });
+    });
+    const base = Math.min(this.retry.maxMs, this.retry.initialMs * this.retry.factor ** (p.attempts - 1));
+    const jitter = 1 + this.retry.jitter * ((this.random(1)[0] / 255) * 2 - 1);
+    const delay = Math.max(1, Math.round(base * jitter));
+    p.timer = this.clock.setTimeout(() => this.attempt(p), Math.min(delay, p.deadline - now));
+  }
+
+  private finish(p: Pending, complete: boolean): void {
+    this.clock.clearTimeout(p.timer);
+    this.pending.delete(p.id);
+    const report: DeliveryReport = {
+      id: p.id,
+      type: p.type,
+      ackedBy: [...p.ackedBy],
+      missing: p.expect ? [...p.expect].filter((d) => !p.ackedBy.has(d)) : p.ackedBy.size ? [] : ['(anyone)'],
+      attempts: p.attempts,
+      elapsedMs: this.clock.now() - p.started,
+    };
+    if (complete) {
+      this.stats.acked++;
+      p.resolve(report);
+    } else {
+      this.stats.expired++;
+      p.reject(new DeliveryError(report, p.target));
+    }
+  }
+
+  private async transmit(type: LanMessageType, body: Buffer, idBytes: Buffer, target: LanTarget, recipient?: string): Promise<void> {
+    if (this.seq > 0xffffffff - 1) {
+      // Never reuse a nonce: a new boot id restarts the sequence.
+      this.bootId = this.random(8);
+      this.seq = 0;
+    }
+    const seq = this.seq++;
+    const datagram = sealEnvelope(
+      {
+        type,
+        bootId: this.bootId,
+        seq,
+        timestamp: this.clock.now(),
+        messageId: idBytes,
+        sender: this.deviceId,
+        recipient: recipient ?? (target.kind === 'unicast' ? target.to : LAN_BROADCAST_RECIPIENT),
+      },
+      body,
+      this.options.keyring.current,
+    );
+    this.stats.datagramsOut++;
+    await this.options.transport.send(datagram, addressOf(target));
+  }
+
+  // --- receiving -----------------------------------------------------------------------------------
+
+  private drop(reason: DropReason, detail: string, from: PeerAddress): void {
+    this.stats.dropped[reason]++;
+    if (reason === 'not-for-me') return;
+    // Log the first drop of each reason, then at most one line per reason every 10 s: a flood of forged
+    // datagrams must not flood the log as well. The counters carry the totals.
+    const now = this.clock.now();
+    const last = this.lastDropLog.get(reason) ?? -Infinity;
+    if (now - last >= 10_000) {
+      this.lastDropLog.set(reason, now);
+      this.options.log?.warn(`dropped a LAN datagram (${reason}) from ${from.address}:${from.port}: ${detail}`, {
+        reason,
+        total: this.stats.dropped[reason],
+      });
+    }
+  }
+
+  private receive(datagram: Buffer, from: PeerAddress): void {
+    if (this.closed) return;
+    this.stats.datagramsIn++;
+    let header: LanHeader;
+    let plaintext: Buffer;
+    try {
+      ({ header, plaintext } = openEnvelope(datagram, this.options.keyring.lookup));
+    } catch (e) {
+      const code = e instanceof ProtocolError ? e.code : 'lan.malformed';
+      this.drop(dropReasonOf(code), (e as Error).message, from);
+      return;
+    }
+    // Our own broadcast or multicast, looped back to the group socket: not an attack, not news.
+    if (header.sender === this.deviceId) return;
+    const verdict = this.replay.check(header.sender, header.bootId, header.seq, header.timestamp, this.clock.now());
+    if (verdict !== 'ok') {
+      this.drop(verdict, `from "${header.sender}" (seq ${header.seq}, ${new Date(header.timestamp).toISOString()})`, from);
+      return;
+    }
+    if (header.recipient !== LAN_BROADCAST_RECIPIENT && header.recipient !== this.deviceId) {
+      this.drop('not-for-me', header.recipient, from);
+      return;
+    }
+    let body: LanBody;
+    try {
+      body = decodeLanBody(header.type, plaintext);
+    } catch (e) {
+      this.drop('malformed', (e as Error).message, from);
+      return;
+    }
+    const id = header.messageId.toString('hex');
+    const message: LanInbound = { type: header.type, body, id, sender: header.sender, recipient: header.recipient, from, header };
+
+    if (header.type === 'ack') {
+      this.onAck(message as LanInbound<'ack'>);
+      return;
+    }
+    if (!lanTypeNeedsAck(header.type)) {
+      void this.dispatch(message);
+      return;
+    }
+    const now = this.clock.now();
+    const state = this.dedup.state(id, now);
+    if (state !== 'new') {
+      this.stats.duplicates++;
+      // Already processed: the sender missed our ack, so send it again. Still processing: the ack follows.
+      if (state === 'done') this.sendAck(message);
+      return;
+    }
+    this.dedup.begin(id, now);
+    this.dispatch(message).then(
+      (ok) => {
+        if (ok) {
+          this.dedup.finish(id, this.clock.now());
+          this.sendAck(message);
+        } else {
+          this.dedup.abandon(id);
+        }
+      },
+      () => this.dedup.abandon(id),
+    );
+  }
+
+  /** Runs the built-in answers and every handler; false when a handler failed (the message is not acked). */
+  private async dispatch(message: LanInbound): Promise<boolean> {
+    if (message.type === 'ping') {
+      this.post(
+        'pong',
+        { re: message.id, ...(this.options.status ? { status: this.options.status() } : {}) },
+        { kind: 'unicast', to: message.sender, ...message.from },
+      ).catch(() => undefined);
+    }
+    const re = (message.body as { re?: unknown }).re;
+    if (typeof re === 'string') this.replyWaiters.get(re)?.(message);
+    let ok = true;
+    for (const handler of [...this.handlers]) {
+      try {
+        await handler(message);
+      } catch (e) {
+        ok = false;
+        this.stats.handlerErrors++;
+        this.options.log?.warn(`handling ${message.type} ${message.id} from ${message.sender} failed: ${(e as Error).message}`, {
+          type: message.type,
+        });
+      }
+    }
+    if (ok) this.stats.processed++;
+    return ok;
+  }
+
+  private sendAck(message: LanInbound): void {
+    this.post('ack', { ids: [message.id] }, { kind: 'unicast', to: message.sender, ...message.from }).catch(() => undefined);
+  }
+
+  private onAck(message: LanInbound<'ack'>): void {
+    for (const id of message.body.ids) {
+      const p = this.pending.get(id);
+      if (!p) continue;
+      if (p.expect && !p.expect.has(message.sender)) continue;
+      p.ackedBy.add(message.sender);
+      const complete = p.expect ? [...p.expect].every((d) => p.ackedBy.has(d)) : true;
+      if (complete) this.finish(p, true);
+    }
+  }
+}

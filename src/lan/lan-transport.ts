@@ -1,0 +1,190 @@
+/**
+ * The socket provider: the one place that owns UDP sockets. Everything above it (delivery, discovery,
+ * offers) sees only `LanTransport`, so tests can swap in FakeLanNetwork (fake-lan.ts) and the same
+ * delivery code runs over real sockets in the loopback and network-namespace tests.
+ *
+ * A device has one *unicast* socket (its own port: every datagram it sends leaves from here, so replies
+ * come back to it) and, for units, a shared *group* socket on the well-known port (47810) bound with
+ * SO_REUSEADDR, which receives broadcast and multicast. Several units on one host (the demo, tests) each
+ * bind the group port; the kernel hands every broadcast or multicast datagram to all of them.
+ *
+ * Multicast always names its interface: the group is joined on `interfaceAddress` and sent out of it
+ * (IP_MULTICAST_IF). Left to the kernel, both follow the default route's card, which on a shop PC with
+ * Wi-Fi and Ethernet, or a VPN, is often not the card the units are on.
+ */
+import * as dgram from 'node:dgram';
+import { TransportError } from '../protocol/errors';
+
+export interface PeerAddress {
+  address: string;
+  port: number;
+}
+
+export interface LanTransport {
+  /** The unicast port this device receives replies on (announced in beacons). */
+  readonly port: number;
+  send(datagram: Buffer, to: PeerAddress): Promise<void>;
+  onDatagram(handler: (datagram: Buffer, from: PeerAddress) => void): void;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_UNIT_PORT = 47810;
+export const DEFAULT_PLUGIN_PORT = 47811;
+export const DEFAULT_MULTICAST_GROUP = '239.255.77.1';
+
+export interface UdpTransportOptions {
+  /** Address the unicast socket binds to; default 0.0.0.0. */
+  bindAddress?: string;
+  /** Unicast port; 0 picks a free one. */
+  port: number;
+  /**
+   * The address of the card facing the units: multicast is joined on and sent from it. Required whenever
+   * `group` has a multicast address or the device sends multicast.
+   */
+  interfaceAddress?: string;
+  /** Also listen on the shared group port (units): broadcast always, and multicast when `group.multicast` is set. */
+  group?: { port: number; multicast?: string };
+  /** Multicast hops. 1 keeps offers inside the shop's subnet. */
+  multicastTtl?: number;
+}
+
+function bindSocket(socket: dgram.Socket, port: number, address: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(err);
+    socket.once('error', onError);
+    socket.bind({ port, address, exclusive: true }, () => {
+      socket.off('error', onError);
+      resolve();
+    });
+  });
+}
+
+function bindError(what: string, port: number, cause: unknown): TransportError {
+  const code = (cause as NodeJS.ErrnoException)?.code;
+  const hint =
+    code === 'EADDRINUSE'
+      ? 'another program (or another payconnect) already uses it; stop it or pick another port'
+      : code === 'EACCES'
+        ? 'the system refused it; use a port above 1024 or run with the needed rights'
+        : 'check the address and port in the configuration';
+  return new TransportError('lan.bind_failed', `cannot open the ${what} UDP port ${port}: ${code ?? String(cause)}; ${hint}`, {
+    subject: `udp:${port}`,
+    cause,
+  });
+}
+
+export class UdpLanTransport implements LanTransport {
+  private handler: (datagram: Buffer, from: PeerAddress) => void = () => undefined;
+  private closed = false;
+
+  private constructor(
+    private readonly unicast: dgram.Socket,
+    private readonly group: dgram.Socket | undefined,
+    readonly port: number,
+  ) {}
+
+  static async open(options: UdpTransportOptions): Promise<UdpLanTransport> {
+    const bindAddress = options.bindAddress ?? '0.0.0.0';
+    const unicast = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    try {
+      await bindSocket(unicast, options.port, bindAddress);
+    } catch (cause) {
+      unicast.close();
+      throw bindError('unicast', options.port, cause);
+    }
+    unicast.setBroadcast(true);
+    unicast.setMulticastTTL(options.multicastTtl ?? 1);
+    // Loop back our own multicast so units on the same host as the plugin (the demo) hear offers too.
+    unicast.setMulticastLoopback(true);
+    if (options.interfaceAddress) {
+      try {
+        unicast.setMulticastInterface(options.interfaceAddress);
+      } catch (cause) {
+        unicast.close();
+        throw new TransportError(
+          'lan.bad_interface',
+          `cannot send multicast from ${options.interfaceAddress}: no card has that address; set the LAN interface address to this PC's address on the shop network`,
+          { subject: options.interfaceAddress, cause },
+        );
+      }
+    }
+
+    let group: dgram.Socket | undefined;
+    if (options.group) {
+      group = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          group!.once('error', reject);
+          group!.bind({ port: options.group!.port, address: '0.0.0.0' }, () => {
+            group!.off('error', reject);
+            resolve();
+          });
+        });
+      } catch (cause) {
+        unicast.close();
+        group.close();
+        throw bindError('group (broadcast/multicast)', options.group.port, cause);
+      }
+      group.setBroadcast(true);
+      if (options.group.multicast) {
+        if (!options.interfaceAddress) {
+          unicast.close();
+          group.close();
+          throw new TransportError('lan.bad_interface', 'joining a multicast group needs the LAN interface address', {
+            subject: 'interfaceAddress',
+          });
+        }
+        try {
+          group.addMembership(options.group.multicast, options.interfaceAddress);
+        } catch (cause) {
+          unicast.close();
+          group.close();
+          throw new TransportError(
+            'lan.multicast_join_failed',
+            `cannot join multicast group ${options.group.multicast} on ${options.interfaceAddress}: ${(cause as Error).message}`,
+            { subject: options.group.multicast, cause },
+          );
+        }
+      }
+    }
+    const transport = new UdpLanTransport(unicast, group, unicast.address().port);
+    transport.listen(unicast);
+    if (group) transport.listen(group);
+    return transport;
+  }
+
+  private listen(socket: dgram.Socket): void {
+    socket.on('message', (msg, rinfo) => this.handler(msg, { address: rinfo.address, port: rinfo.port }));
+    // A UDP socket's errors (e.g. ICMP unreachable surfacing as ECONNREFUSED on some stacks) must not kill
+    // the process; the delivery layer retries.
+    socket.on('error', () => undefined);
+  }
+
+  onDatagram(handler: (datagram: Buffer, from: PeerAddress) => void): void {
+    this.handler = handler;
+  }
+
+  send(datagram: Buffer, to: PeerAddress): Promise<void> {
+    if (this.closed) return Promise.reject(new TransportError('lan.closed', 'the LAN transport is closed'));
+    return new Promise((resolve, reject) => {
+      this.unicast.send(datagram, to.port, to.address, (err) => {
+        if (err) {
+          reject(
+            new TransportError('lan.send_failed', `cannot send to ${to.address}:${to.port}: ${err.message}`, {
+              subject: `${to.address}:${to.port}`,
+              cause: err,
+            }),
+          );
+        } else resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(
+      [this.unicast, this.group].filter((s): s is dgram.Socket => !!s).map((s) => new Promise<void>((r) => s.close(() => r()))),
+    );
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * Freshness checks for datagrams that have already been authenticated: the clock-skew limit and the
+ * per-sender-boot sliding replay window (the IPsec anti-replay scheme, RFC 4303 §3.4.3).
+ *
+ * Why both, and why message-id de-duplication on top (dedup.ts): the window stops an attacker replaying a
+ * recorded datagram of a boot we still track; a boot we no longer track (or a sender that restarted) could
+ * be replayed, but only within the skew limit, and inside that limit the message id is still remembered,
+ * so the replayed message is never processed again. Only authenticated datagrams reach this class, so no
+ * outsider can fill the table.
+ */
+export type FreshnessVerdict = 'ok' | 'skew' | 'replay';
+
+export interface ReplayGuardOptions {
+  /** Largest accepted |sender time - our time|, ms. DESIGN.md: 5 minutes. */
+  skewMs: number;
+  /** Sequences tracked behind the highest seen, per sender boot. DESIGN.md: 64. */
+  window: number;
+  /** Sender boots remembered at once; the least recently heard is forgotten first. */
+  maxBoots: number;
+}
+
+export const DEFAULT_REPLAY_GUARD: ReplayGuardOptions = { skewMs: 5 * 60_000, window: 64, maxBoots: 4096 };
+
+interface WindowState {
+  top: number;
+  /** Bit i set = sequence (top - i) was seen. */
+  bits: bigint;
+}
+
+export class ReplayGuard {
+  private readonly boots = new Map<string, WindowState>();
+  private readonly mask: bigint;
+
+  constructor(private readonly options: ReplayGuardOptions = DEFAULT_REPLAY_GUARD) {
+    if (options.window < 1 || options.window > 1024) throw new RangeError('replay window must be 1-1024');
+    this.mask = (1n << BigInt(options.window)) - 1n;
+  }
+
+  /** Checks and, when fresh, records the datagram. Call only after the seal has been verified. */
+  check(sender: string, bootId: Buffer, seq: number, timestamp: number, now: number): FreshnessVerdict {
+    if (Math.abs(timestamp - now) > this.options.skewMs) return 'skew';
+    const key = `${sender}/${bootId.toString('hex')}`;
+    const state = this.boots.get(key);
+    if (!state) {
+      this.remember(key, { top: seq, bits: 1n });
+      return 'ok';
+    }
+    // Re-insert so the map's order stays least-recently-heard first.
+    this.boots.delete(key);
+    this.boots.set(key, state);
+    if (seq > state.top) {
+      const shift = seq - state.top;
+      state.bits = shift >= this.options.window ? 1n : ((state.bits << BigInt(shift)) | 1n) & this.mask;
+      state.top = seq;
+      return 'ok';
+    }
+    const behind = state.top - seq;
+    if (behind >= this.options.window) return 'replay';
+    const bit = 1n << BigInt(behind);
+    if (state.bits & bit) return 'replay';
+    state.bits |= bit;
+    return 'ok';
+  }
+
+  trackedBoots(): number {
+    return this.boots.size;
+  }
+
+  private remember(key: string, state: WindowState): void {
+    this.boots.set(key, state);
+    if (this.boots.size > this.options.maxBoots) {
+      const oldest = this.boots.keys().next().value;
+      if (oldest !== undefined) this.boots.delete(oldest);
+    }
+  }
+}

@@ -1,0 +1,237 @@
+/**
+ * The LAN message types (protocol v1) and their bodies: what each one means, its one-byte wire code, and a
+ * strict validator for its JSON body. A body that fails validation is rejected with a ProtocolError naming
+ * the field, and the datagram is counted as malformed; nothing half-valid is ever handed to an app.
+ */
+import { ProtocolError } from './errors';
+
+/** Type name -> wire code. Codes are part of the wire format: never renumber, only append. */
+const CODES = {
+  beacon: 1,
+  discover: 2,
+  offer: 3,
+  ack: 4,
+  claim: 5,
+  'claim.granted': 6,
+  'claim.denied': 7,
+  withdraw: 8,
+  collect: 9,
+  cancel: 10,
+  progress: 11,
+  result: 12,
+  ping: 13,
+  pong: 14,
+} as const;
+
+export type LanMessageType = keyof typeof CODES;
+export const LAN_MESSAGE_TYPES = Object.keys(CODES) as LanMessageType[];
+
+const BY_CODE = new Map<number, LanMessageType>(LAN_MESSAGE_TYPES.map((t) => [CODES[t], t]));
+
+export function lanMessageTypeCode(type: LanMessageType): number {
+  const code = CODES[type];
+  if (code === undefined) throw new ProtocolError('lan.unknown_type', `unknown LAN message type "${type}"`);
+  return code;
+}
+
+export function lanMessageTypeFromCode(code: number): LanMessageType | undefined {
+  return BY_CODE.get(code);
+}
+
+/** `ack`, `beacon` and `pong` are fire-and-forget; every other message is acknowledged and retried. */
+export function lanTypeNeedsAck(type: LanMessageType): boolean {
+  return type !== 'ack' && type !== 'beacon' && type !== 'pong';
+}
+
+export interface LanMoney {
+  value: number;
+  currency: string;
+}
+
+export type OfferMode = 'unicast' | 'broadcast' | 'multicast';
+export type UnitStatus = 'idle' | 'busy' | 'paused';
+export type ProgressStage = 'claimed' | 'waiting_for_code' | 'paying' | 'done' | 'released';
+export type WithdrawReason = 'claimed' | 'canceled' | 'expired';
+
+export interface LanBodies {
+  /** A unit announces itself: periodically, and in answer to `discover`. `port` is its unicast port. */
+  beacon: { id: string; name: string; port: number; status: UnitStatus; offers?: number };
+  /** "Who is there?" Units answer with a beacon sent to the asker. */
+  discover: Record<string, never>;
+  /** An amount to collect. `expiresAt` is epoch ms; a unit shows the offer until then. */
+  offer: {
+    orderId: string;
+    registerId: string;
+    amount: LanMoney;
+    mode: OfferMode;
+    expiresAt: number;
+    /** The cashier's "collect now": the unit goes straight to scanning the customer's code. */
+    collect?: boolean;
+  };
+  /** Acknowledges messages by id (hex). Sent for every message that needs one, including duplicates. */
+  ack: { ids: string[] };
+  claim: { orderId: string };
+  /** `re` is the id (hex) of the claim this answers. */
+  'claim.granted': { orderId: string; terminal: string; re?: string };
+  /** `terminal` is the unit that has the order, so the loser can show "taken by T2". */
+  'claim.denied': { orderId: string; terminal: string; re?: string };
+  withdraw: { orderId: string; reason: WithdrawReason; claimedBy?: string };
+  collect: { orderId: string };
+  cancel: { orderId: string; reason?: string };
+  progress: { orderId: string; stage: ProgressStage; detail?: string };
+  /** A server-signed payment result relayed by a unit. Trust comes from `signature`, never from the LAN. */
+  result: { payment: Record<string, unknown>; signature: string };
+  ping: { nonce?: string };
+  pong: { re: string; status?: UnitStatus };
+}
+
+export type LanBody<T extends LanMessageType = LanMessageType> = LanBodies[T];
+
+type Json = Record<string, unknown>;
+
+function bad(type: string, field: string, why: string): never {
+  throw new ProtocolError('lan.malformed', `${type} body: field "${field}" ${why}`, { subject: field });
+}
+
+function str(type: string, o: Json, field: string, opts: { max: number; optional?: boolean; pattern?: RegExp }): void {
+  const v = o[field];
+  if (v === undefined && opts.optional) return;
+  if (typeof v !== 'string') bad(type, field, 'must be a string');
+  if (v.length < 1 || v.length > opts.max) bad(type, field, `must be 1-${opts.max} characters`);
+  if (opts.pattern && !opts.pattern.test(v)) bad(type, field, `has an invalid format`);
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(v)) bad(type, field, 'contains control characters');
+}
+
+function int(type: string, o: Json, field: string, min: number, max: number, optional = false): void {
+  const v = o[field];
+  if (v === undefined && optional) return;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v)) bad(type, field, 'must be an integer');
+  if (v < min || v > max) bad(type, field, `must be between ${min} and ${max}`);
+}
+
+function oneOf(type: string, o: Json, field: string, values: readonly string[], optional = false): void {
+  const v = o[field];
+  if (v === undefined && optional) return;
+  if (typeof v !== 'string' || !values.includes(v)) bad(type, field, `must be one of ${values.join(', ')}`);
+}
+
+function onlyKeys(type: string, o: Json, allowed: readonly string[]): void {
+  for (const k of Object.keys(o)) if (!allowed.includes(k)) bad(type, k, 'is not part of this message');
+}
+
+const DEVICE = /^[A-Za-z0-9._:-]{1,32}$/;
+const HEX_ID = /^[0-9a-f]{32}$/;
+const ORDER = { max: 64 };
+
+function money(type: string, o: Json, field: string): void {
+  const m = o[field];
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) bad(type, field, 'must be {value, currency}');
+  const mo = m as Json;
+  onlyKeys(type, mo, ['value', 'currency']);
+  if (typeof mo.value !== 'number' || !Number.isSafeInteger(mo.value) || mo.value <= 0)
+    bad(type, `${field}.value`, 'must be a positive integer in minor units');
+  if (typeof mo.currency !== 'string' || !/^[A-Z]{3}$/.test(mo.currency)) bad(type, `${field}.currency`, 'must be an ISO 4217 code');
+}
+
+const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
+  beacon(o) {
+    onlyKeys('beacon', o, ['id', 'name', 'port', 'status', 'offers']);
+    str('beacon', o, 'id', { max: 32, pattern: DEVICE });
+    str('beacon', o, 'name', { max: 64 });
+    int('beacon', o, 'port', 1, 65535);
+    oneOf('beacon', o, 'status', ['idle', 'busy', 'paused']);
+    int('beacon', o, 'offers', 0, 10000, true);
+  },
+  discover(o) {
+    onlyKeys('discover', o, []);
+  },
+  offer(o) {
+    onlyKeys('offer', o, ['orderId', 'registerId', 'amount', 'mode', 'expiresAt', 'collect']);
+    str('offer', o, 'orderId', ORDER);
+    str('offer', o, 'registerId', { max: 32, pattern: DEVICE });
+    money('offer', o, 'amount');
+    oneOf('offer', o, 'mode', ['unicast', 'broadcast', 'multicast']);
+    int('offer', o, 'expiresAt', 0, Number.MAX_SAFE_INTEGER);
+    if (o.collect !== undefined && typeof o.collect !== 'boolean') bad('offer', 'collect', 'must be true or false');
+  },
+  ack(o) {
+    onlyKeys('ack', o, ['ids']);
+    if (!Array.isArray(o.ids) || o.ids.length < 1 || o.ids.length > 16) bad('ack', 'ids', 'must be a list of 1-16 message ids');
+    for (const id of o.ids) if (typeof id !== 'string' || !HEX_ID.test(id)) bad('ack', 'ids', 'holds something that is not a message id');
+  },
+  claim(o) {
+    onlyKeys('claim', o, ['orderId']);
+    str('claim', o, 'orderId', ORDER);
+  },
+  'claim.granted'(o) {
+    onlyKeys('claim.granted', o, ['orderId', 'terminal', 're']);
+    str('claim.granted', o, 'orderId', ORDER);
+    str('claim.granted', o, 'terminal', { max: 32, pattern: DEVICE });
+    str('claim.granted', o, 're', { max: 32, pattern: HEX_ID, optional: true });
+  },
+  'claim.denied'(o) {
+    onlyKeys('claim.denied', o, ['orderId', 'terminal', 're']);
+    str('claim.denied', o, 'orderId', ORDER);
+    str('claim.denied', o, 'terminal', { max: 32, pattern: DEVICE });
+    str('claim.denied', o, 're', { max: 32, pattern: HEX_ID, optional: true });
+  },
+  withdraw(o) {
+    onlyKeys('withdraw', o, ['orderId', 'reason', 'claimedBy']);
+    str('withdraw', o, 'orderId', ORDER);
+    oneOf('withdraw', o, 'reason', ['claimed', 'canceled', 'expired']);
+    str('withdraw', o, 'claimedBy', { max: 32, pattern: DEVICE, optional: true });
+  },
+  collect(o) {
+    onlyKeys('collect', o, ['orderId']);
+    str('collect', o, 'orderId', ORDER);
+  },
+  cancel(o) {
+    onlyKeys('cancel', o, ['orderId', 'reason']);
+    str('cancel', o, 'orderId', ORDER);
+    str('cancel', o, 'reason', { max: 200, optional: true });
+  },
+  progress(o) {
+    onlyKeys('progress', o, ['orderId', 'stage', 'detail']);
+    str('progress', o, 'orderId', ORDER);
+    oneOf('progress', o, 'stage', ['claimed', 'waiting_for_code', 'paying', 'done', 'released']);
+    str('progress', o, 'detail', { max: 200, optional: true });
+  },
+  result(o) {
+    onlyKeys('result', o, ['payment', 'signature']);
+    if (typeof o.payment !== 'object' || o.payment === null || Array.isArray(o.payment)) bad('result', 'payment', 'must be an object');
+    str('result', o, 'signature', { max: 200, pattern: /^[A-Za-z0-9+/=_-]+$/ });
+  },
+  ping(o) {
+    onlyKeys('ping', o, ['nonce']);
+    str('ping', o, 'nonce', { max: 64, optional: true });
+  },
+  pong(o) {
+    onlyKeys('pong', o, ['re', 'status']);
+    str('pong', o, 're', { max: 32, pattern: HEX_ID });
+    oneOf('pong', o, 'status', ['idle', 'busy', 'paused'], true);
+  },
+};
+
+/** Checks a decoded body against its type's schema; throws ProtocolError naming the first bad field. */
+export function validateLanBody<T extends LanMessageType>(type: T, body: unknown): LanBody<T> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad(type, '(body)', 'must be a JSON object');
+  VALIDATORS[type](body as Json);
+  return body as LanBody<T>;
+}
+
+/** Parses and validates a decrypted body. */
+export function decodeLanBody<T extends LanMessageType>(type: T, plaintext: Buffer): LanBody<T> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(plaintext.toString('utf8'));
+  } catch {
+    throw new ProtocolError('lan.malformed', `${type} body is not valid JSON`, { subject: '(body)' });
+  }
+  return validateLanBody(type, parsed);
+}
+
+export function encodeLanBody<T extends LanMessageType>(type: T, body: LanBody<T>): Buffer {
+  validateLanBody(type, body);
+  return Buffer.from(JSON.stringify(body), 'utf8');
+}
