@@ -50,8 +50,11 @@ export class FakeLanNetwork {
 
   route(datagram: Buffer, from: PeerAddress, to: PeerAddress): void {
     this.wire.push({ datagram, from, to });
-    const isGroup = to.address === '255.255.255.255' || to.address.endsWith('.255') || /^2(2[4-9]|3\d)\./.test(to.address);
-    const receivers = isGroup ? [...(this.groups.get(to.port) ?? [])] : [this.unicast.get(`${to.address}:${to.port}`)].filter(Boolean);
+    const isGroup =
+      to.address === '255.255.255.255' || to.address.endsWith('.255') || /^2(2[4-9]|3\d)\./.test(to.address);
+    const receivers = isGroup
+      ? [...(this.groups.get(to.port) ?? [])]
+      : [this.unicast.get(`${to.address}:${to.port}`)].filter(Boolean);
     for (const r of receivers as FakeLanTransport[]) {
       if (this.faults.drop?.(from, r.self)) continue;
       if (this.faults.loss && this.random() < this.faults.loss) continue;

@@ -43,7 +43,12 @@ function setup(opts: { units?: string[] } = {}) {
     received.set(u.deviceId, []);
     u.onMessage((m) => void received.get(u.deviceId)!.push(m));
   }
-  const to = (i: number): LanTarget => ({ kind: 'unicast', to: units[i].deviceId, address: `10.0.0.${10 + i}`, port: 40000 + i });
+  const to = (i: number): LanTarget => ({
+    kind: 'unicast',
+    to: units[i].deviceId,
+    address: `10.0.0.${10 + i}`,
+    port: 40000 + i,
+  });
   return { clock, net, plugin, units, received, to };
 }
 
@@ -61,9 +66,9 @@ describe(LanEndpoint.name, () => {
     const report = plugin.send('offer', offer('A1'), to(0));
     await clock.advanceAsync(5);
     await expect(report).resolves.toMatchObject({ ackedBy: ['T1'], attempts: 1, missing: [] });
-    expect(received.get('T1')!.map((m) => [m.type, (m.body as { orderId: string }).orderId, m.sender])).toEqual([
-      ['offer', 'A1', 'plugin'],
-    ]);
+    expect(
+      received.get('T1')!.map((m) => [m.type, (m.body as { orderId: string }).orderId, m.sender]),
+    ).toEqual([['offer', 'A1', 'plugin']]);
     expect(plugin.pendingCount()).toBe(0);
   });
 
@@ -147,9 +152,14 @@ describe(LanEndpoint.name, () => {
 
   it('completes a broadcast only when every expected unit acked', async () => {
     const { plugin, received, clock } = setup({ units: ['T1', 'T2', 'T3'] });
-    const report = plugin.send('offer', { ...offer('B1'), mode: 'broadcast' }, { kind: 'broadcast', address: '10.0.0.255', port: 47810 }, {
-      expect: ['T1', 'T2', 'T3'],
-    });
+    const report = plugin.send(
+      'offer',
+      { ...offer('B1'), mode: 'broadcast' },
+      { kind: 'broadcast', address: '10.0.0.255', port: 47810 },
+      {
+        expect: ['T1', 'T2', 'T3'],
+      },
+    );
     await clock.advanceAsync(20);
     const r = await report;
     expect(r.ackedBy.sort()).toEqual(['T1', 'T2', 'T3']);
@@ -221,8 +231,16 @@ describe(LanEndpoint.name, () => {
 
     it('garbage and a message for another unit', async () => {
       const { units, net, received } = setup();
-      net.inject(Buffer.from('hello'), { address: '10.0.0.66', port: 1 }, { address: '10.0.0.10', port: 40000 });
-      net.inject(Buffer.alloc(1300), { address: '10.0.0.66', port: 1 }, { address: '10.0.0.10', port: 40000 });
+      net.inject(
+        Buffer.from('hello'),
+        { address: '10.0.0.66', port: 1 },
+        { address: '10.0.0.10', port: 40000 },
+      );
+      net.inject(
+        Buffer.alloc(1300),
+        { address: '10.0.0.66', port: 1 },
+        { address: '10.0.0.10', port: 40000 },
+      );
       await flushMicrotasks();
       expect(units[0].stats.dropped.malformed).toBe(1);
       expect(units[0].stats.dropped.oversize).toBe(1);

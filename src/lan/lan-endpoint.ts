@@ -15,7 +15,14 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { Clock, SystemClock, TimerHandle } from '../protocol/clock';
 import { ProtocolError, TransportError } from '../protocol/errors';
 import { LAN_BROADCAST_RECIPIENT, LanHeader, openEnvelope, sealEnvelope } from '../protocol/lan-envelope';
-import { decodeLanBody, encodeLanBody, LanBody, LanMessageType, lanTypeNeedsAck, UnitStatus } from '../protocol/lan-messages';
+import {
+  decodeLanBody,
+  encodeLanBody,
+  LanBody,
+  LanMessageType,
+  lanTypeNeedsAck,
+  UnitStatus,
+} from '../protocol/lan-messages';
 import { MessageIdCache } from './dedup';
 import { LanKeyring } from './lan-keyring';
 import { DropReason, dropReasonOf, emptyLanStats, LanStats } from './lan-stats';
@@ -79,7 +86,10 @@ export interface DeliveryReport {
 
 /** A message that was not acknowledged in time; `report` says who did and did not acknowledge. */
 export class DeliveryError extends TransportError {
-  constructor(readonly report: DeliveryReport, target: LanTarget) {
+  constructor(
+    readonly report: DeliveryReport,
+    target: LanTarget,
+  ) {
     super(
       'lan.not_acknowledged',
       `${report.type} ${report.id} to ${describeTarget(target)} was not acknowledged within ${report.elapsedMs} ms` +
@@ -183,8 +193,14 @@ export class LanEndpoint {
   }
 
   /** Sends a message that must be acknowledged; resolves when it is, rejects with DeliveryError at the deadline. */
-  send<T extends LanMessageType>(type: T, body: LanBody<T>, target: LanTarget, opts: SendOptions = {}): Promise<DeliveryReport> {
-    if (!lanTypeNeedsAck(type)) throw new ProtocolError('lan.no_ack_type', `${type} is never acknowledged; use post()`);
+  send<T extends LanMessageType>(
+    type: T,
+    body: LanBody<T>,
+    target: LanTarget,
+    opts: SendOptions = {},
+  ): Promise<DeliveryReport> {
+    if (!lanTypeNeedsAck(type))
+      throw new ProtocolError('lan.no_ack_type', `${type} is never acknowledged; use post()`);
     return this.sendWithId(type, body, target, opts, this.random(16));
   }
 
@@ -199,16 +215,25 @@ export class LanEndpoint {
    * Sends a message and waits for the answer that names it in `re` (claim -> claim.granted/denied,
    * ping -> pong). The request itself is delivered reliably; the answer is awaited until `timeoutMs`.
    */
-  request<T extends LanMessageType>(type: T, body: LanBody<T>, target: LanTarget, timeoutMs = DEFAULT_DEADLINE_MS): Promise<LanInbound> {
+  request<T extends LanMessageType>(
+    type: T,
+    body: LanBody<T>,
+    target: LanTarget,
+    timeoutMs = DEFAULT_DEADLINE_MS,
+  ): Promise<LanInbound> {
     const idBytes = this.random(16);
     const id = idBytes.toString('hex');
     return new Promise<LanInbound>((resolve, reject) => {
       const timer = this.clock.setTimeout(() => {
         this.replyWaiters.delete(id);
         reject(
-          new TransportError('lan.no_reply', `no answer to ${type} from ${describeTarget(target)} within ${timeoutMs} ms`, {
-            subject: target.kind === 'unicast' ? target.to : undefined,
-          }),
+          new TransportError(
+            'lan.no_reply',
+            `no answer to ${type} from ${describeTarget(target)} within ${timeoutMs} ms`,
+            {
+              subject: target.kind === 'unicast' ? target.to : undefined,
+            },
+          ),
         );
       }, timeoutMs);
       this.replyWaiters.set(id, (m) => {
@@ -226,7 +251,10 @@ export class LanEndpoint {
   }
 
   /** Asks a device whether it is there; resolves with the round trip in ms and its reported status. */
-  async ping(target: LanTarget & { kind: 'unicast' }, timeoutMs = 3000): Promise<{ rttMs: number; status?: UnitStatus }> {
+  async ping(
+    target: LanTarget & { kind: 'unicast' },
+    timeoutMs = 3000,
+  ): Promise<{ rttMs: number; status?: UnitStatus }> {
     const started = this.clock.now();
     const reply = await this.request('ping', {}, target, timeoutMs);
     const body = reply.body as LanBody<'pong'>;
@@ -262,7 +290,11 @@ export class LanEndpoint {
     const id = idBytes.toString('hex');
     const now = this.clock.now();
     const expect =
-      target.kind === 'unicast' ? new Set([target.to]) : opts.expect && opts.expect.length > 0 ? new Set(opts.expect) : undefined;
+      target.kind === 'unicast'
+        ? new Set([target.to])
+        : opts.expect && opts.expect.length > 0
+          ? new Set(opts.expect)
+          : undefined;
     return new Promise<DeliveryReport>((resolve, reject) => {
       const p: Pending = {
         id,
@@ -324,7 +356,13 @@ export class LanEndpoint {
     }
   }
 
-  private async transmit(type: LanMessageType, body: Buffer, idBytes: Buffer, target: LanTarget, recipient?: string): Promise<void> {
+  private async transmit(
+    type: LanMessageType,
+    body: Buffer,
+    idBytes: Buffer,
+    target: LanTarget,
+    recipient?: string,
+  ): Promise<void> {
     if (this.seq > 0xffffffff - 1) {
       // Never reuse a nonce: a new boot id restarts the sequence.
       this.bootId = this.random(8);
@@ -359,10 +397,13 @@ export class LanEndpoint {
     const last = this.lastDropLog.get(reason) ?? -Infinity;
     if (now - last >= 10_000) {
       this.lastDropLog.set(reason, now);
-      this.options.log?.warn(`dropped a LAN datagram (${reason}) from ${from.address}:${from.port}: ${detail}`, {
-        reason,
-        total: this.stats.dropped[reason],
-      });
+      this.options.log?.warn(
+        `dropped a LAN datagram (${reason}) from ${from.address}:${from.port}: ${detail}`,
+        {
+          reason,
+          total: this.stats.dropped[reason],
+        },
+      );
     }
   }
 
@@ -380,9 +421,19 @@ export class LanEndpoint {
     }
     // Our own broadcast or multicast, looped back to the group socket: not an attack, not news.
     if (header.sender === this.deviceId) return;
-    const verdict = this.replay.check(header.sender, header.bootId, header.seq, header.timestamp, this.clock.now());
+    const verdict = this.replay.check(
+      header.sender,
+      header.bootId,
+      header.seq,
+      header.timestamp,
+      this.clock.now(),
+    );
     if (verdict !== 'ok') {
-      this.drop(verdict, `from "${header.sender}" (seq ${header.seq}, ${new Date(header.timestamp).toISOString()})`, from);
+      this.drop(
+        verdict,
+        `from "${header.sender}" (seq ${header.seq}, ${new Date(header.timestamp).toISOString()})`,
+        from,
+      );
       return;
     }
     if (header.recipient !== LAN_BROADCAST_RECIPIENT && header.recipient !== this.deviceId) {
@@ -397,7 +448,15 @@ export class LanEndpoint {
       return;
     }
     const id = header.messageId.toString('hex');
-    const message: LanInbound = { type: header.type, body, id, sender: header.sender, recipient: header.recipient, from, header };
+    const message: LanInbound = {
+      type: header.type,
+      body,
+      id,
+      sender: header.sender,
+      recipient: header.recipient,
+      from,
+      header,
+    };
 
     if (header.type === 'ack') {
       this.onAck(message as LanInbound<'ack'>);
@@ -447,9 +506,12 @@ export class LanEndpoint {
       } catch (e) {
         ok = false;
         this.stats.handlerErrors++;
-        this.options.log?.warn(`handling ${message.type} ${message.id} from ${message.sender} failed: ${(e as Error).message}`, {
-          type: message.type,
-        });
+        this.options.log?.warn(
+          `handling ${message.type} ${message.id} from ${message.sender} failed: ${(e as Error).message}`,
+          {
+            type: message.type,
+          },
+        );
       }
     }
     if (ok) this.stats.processed++;
@@ -457,7 +519,9 @@ export class LanEndpoint {
   }
 
   private sendAck(message: LanInbound): void {
-    this.post('ack', { ids: [message.id] }, { kind: 'unicast', to: message.sender, ...message.from }).catch(() => undefined);
+    this.post('ack', { ids: [message.id] }, { kind: 'unicast', to: message.sender, ...message.from }).catch(
+      () => undefined,
+    );
   }
 
   private onAck(message: LanInbound<'ack'>): void {

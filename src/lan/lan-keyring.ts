@@ -21,7 +21,8 @@ export class LanKeyring {
   }
 
   add(key: LanKey): void {
-    if (key.key.length !== 32) throw new ProtocolError('lan.bad_key', `LAN key ${key.id}/${key.version} must be 32 bytes`);
+    if (key.key.length !== 32)
+      throw new ProtocolError('lan.bad_key', `LAN key ${key.id}/${key.version} must be 32 bytes`);
     this.keys.set(`${key.id}/${key.version}`, key);
   }
 
@@ -48,11 +49,16 @@ export interface LanKeyJson {
 
 export function lanKeyFromJson(json: unknown, where = 'LAN key'): LanKey {
   const o = json as Partial<LanKeyJson> | null;
-  if (!o || typeof o !== 'object') throw new ProtocolError('lan.bad_key', `${where}: expected {id, version, key}`);
+  if (!o || typeof o !== 'object')
+    throw new ProtocolError('lan.bad_key', `${where}: expected {id, version, key}`);
   if (!Number.isInteger(o.id) || o.id! < 0 || o.id! > 0xffffffff)
-    throw new ProtocolError('lan.bad_key', `${where}: "id" must be an integer 0-4294967295`, { subject: 'id' });
+    throw new ProtocolError('lan.bad_key', `${where}: "id" must be an integer 0-4294967295`, {
+      subject: 'id',
+    });
   if (!Number.isInteger(o.version) || o.version! < 0 || o.version! > 0xffff)
-    throw new ProtocolError('lan.bad_key', `${where}: "version" must be an integer 0-65535`, { subject: 'version' });
+    throw new ProtocolError('lan.bad_key', `${where}: "version" must be an integer 0-65535`, {
+      subject: 'version',
+    });
   const key = typeof o.key === 'string' ? Buffer.from(o.key, 'base64') : Buffer.alloc(0);
   if (key.length !== 32 || key.toString('base64') !== o.key)
     throw new ProtocolError('lan.bad_key', `${where}: "key" must be 32 bytes in base64`, { subject: 'key' });

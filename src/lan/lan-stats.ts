@@ -2,7 +2,15 @@
  * Counters a support engineer reads to answer "what is the LAN doing?": every dropped datagram by reason,
  * plus traffic totals. Exposed by the apps' status pages and `payconnect lan` tools.
  */
-export const DROP_REASONS = ['bad-seal', 'unknown-key', 'replay', 'skew', 'oversize', 'malformed', 'not-for-me'] as const;
+export const DROP_REASONS = [
+  'bad-seal',
+  'unknown-key',
+  'replay',
+  'skew',
+  'oversize',
+  'malformed',
+  'not-for-me',
+] as const;
 export type DropReason = (typeof DROP_REASONS)[number];
 
 export interface LanStats {

@@ -42,8 +42,13 @@ export interface UdpTransportOptions {
    * `group` has a multicast address or the device sends multicast.
    */
   interfaceAddress?: string;
-  /** Also listen on the shared group port (units): broadcast always, and multicast when `group.multicast` is set. */
-  group?: { port: number; multicast?: string };
+  /**
+   * Units: also listen on this shared port (bound with SO_REUSEADDR) for broadcast and multicast. The
+   * plugin leaves it unset: its own port is the one units beacon to, and it hears broadcast there directly.
+   */
+  groupPort?: number;
+  /** Join this multicast group: on the group socket when there is one, else on the unicast socket. */
+  multicastGroup?: string;
   /** Multicast hops. 1 keeps offers inside the shop's subnet. */
   multicastTtl?: number;
 }
@@ -67,10 +72,14 @@ function bindError(what: string, port: number, cause: unknown): TransportError {
       : code === 'EACCES'
         ? 'the system refused it; use a port above 1024 or run with the needed rights'
         : 'check the address and port in the configuration';
-  return new TransportError('lan.bind_failed', `cannot open the ${what} UDP port ${port}: ${code ?? String(cause)}; ${hint}`, {
-    subject: `udp:${port}`,
-    cause,
-  });
+  return new TransportError(
+    'lan.bind_failed',
+    `cannot open the ${what} UDP port ${port}: ${code ?? String(cause)}; ${hint}`,
+    {
+      subject: `udp:${port}`,
+      cause,
+    },
+  );
 }
 
 export class UdpLanTransport implements LanTransport {
@@ -110,12 +119,12 @@ export class UdpLanTransport implements LanTransport {
     }
 
     let group: dgram.Socket | undefined;
-    if (options.group) {
+    if (options.groupPort !== undefined && options.groupPort !== unicast.address().port) {
       group = dgram.createSocket({ type: 'udp4', reuseAddr: true });
       try {
         await new Promise<void>((resolve, reject) => {
           group!.once('error', reject);
-          group!.bind({ port: options.group!.port, address: '0.0.0.0' }, () => {
+          group!.bind({ port: options.groupPort, address: '0.0.0.0' }, () => {
             group!.off('error', reject);
             resolve();
           });
@@ -123,28 +132,32 @@ export class UdpLanTransport implements LanTransport {
       } catch (cause) {
         unicast.close();
         group.close();
-        throw bindError('group (broadcast/multicast)', options.group.port, cause);
+        throw bindError('group (broadcast/multicast)', options.groupPort, cause);
       }
       group.setBroadcast(true);
-      if (options.group.multicast) {
+    }
+    if (options.multicastGroup) {
+      const member = group ?? unicast;
+      try {
         if (!options.interfaceAddress) {
-          unicast.close();
-          group.close();
-          throw new TransportError('lan.bad_interface', 'joining a multicast group needs the LAN interface address', {
-            subject: 'interfaceAddress',
-          });
-        }
-        try {
-          group.addMembership(options.group.multicast, options.interfaceAddress);
-        } catch (cause) {
-          unicast.close();
-          group.close();
           throw new TransportError(
-            'lan.multicast_join_failed',
-            `cannot join multicast group ${options.group.multicast} on ${options.interfaceAddress}: ${(cause as Error).message}`,
-            { subject: options.group.multicast, cause },
+            'lan.bad_interface',
+            'joining a multicast group needs the LAN interface address',
+            {
+              subject: 'interfaceAddress',
+            },
           );
         }
+        member.addMembership(options.multicastGroup, options.interfaceAddress);
+      } catch (cause) {
+        unicast.close();
+        group?.close();
+        if (cause instanceof TransportError) throw cause;
+        throw new TransportError(
+          'lan.multicast_join_failed',
+          `cannot join multicast group ${options.multicastGroup} on ${options.interfaceAddress}: ${(cause as Error).message}`,
+          { subject: options.multicastGroup, cause },
+        );
       }
     }
     const transport = new UdpLanTransport(unicast, group, unicast.address().port);
@@ -184,7 +197,9 @@ export class UdpLanTransport implements LanTransport {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(
-      [this.unicast, this.group].filter((s): s is dgram.Socket => !!s).map((s) => new Promise<void>((r) => s.close(() => r()))),
+      [this.unicast, this.group]
+        .filter((s): s is dgram.Socket => !!s)
+        .map((s) => new Promise<void>((r) => s.close(() => r()))),
     );
   }
 }

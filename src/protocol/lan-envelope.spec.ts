@@ -1,20 +1,15 @@
 import * as fc from 'fast-check';
 import { ProtocolError } from './errors';
-import {
-  LAN_MAX_DATAGRAM,
-  LanKey,
-  LanHeader,
-  openEnvelope,
-  readHeader,
-  sealEnvelope,
-} from './lan-envelope';
+import { LAN_MAX_DATAGRAM, LanKey, LanHeader, openEnvelope, readHeader, sealEnvelope } from './lan-envelope';
 import { decodeLanBody, encodeLanBody, LAN_MESSAGE_TYPES, LanMessageType } from './lan-messages';
 
 const key: LanKey = { id: 7, version: 2, key: Buffer.alloc(32, 0x11) };
 const otherKey: LanKey = { id: 7, version: 2, key: Buffer.alloc(32, 0x22) };
 const lookup = (id: number, version: number) => (id === key.id && version === key.version ? key : undefined);
 
-function header(over: Partial<LanHeader> = {}): Omit<LanHeader, 'version' | 'flags' | 'keyId' | 'keyVersion'> {
+function header(
+  over: Partial<LanHeader> = {},
+): Omit<LanHeader, 'version' | 'flags' | 'keyId' | 'keyVersion'> {
   return {
     type: 'offer',
     bootId: Buffer.from('0102030405060708', 'hex'),
@@ -96,10 +91,16 @@ describe('LAN envelope', () => {
   });
 
   it('rejects bad header fields when sealing', () => {
-    expectProtocolError(() => sealEnvelope(header({ sender: 'has space' }), offerBody, key), 'lan.bad_sender');
+    expectProtocolError(
+      () => sealEnvelope(header({ sender: 'has space' }), offerBody, key),
+      'lan.bad_sender',
+    );
     expectProtocolError(() => sealEnvelope(header({ recipient: '' }), offerBody, key), 'lan.bad_recipient');
     expectProtocolError(() => sealEnvelope(header({ seq: 2 ** 32 }), offerBody, key), 'lan.bad_seq');
-    expectProtocolError(() => sealEnvelope(header({ bootId: Buffer.alloc(4) }), offerBody, key), 'lan.bad_boot_id');
+    expectProtocolError(
+      () => sealEnvelope(header({ bootId: Buffer.alloc(4) }), offerBody, key),
+      'lan.bad_boot_id',
+    );
   });
 
   it('rejects every single flipped bit of a sealed datagram', () => {
@@ -132,7 +133,12 @@ describe('LAN envelope', () => {
         fc.uint8Array({ maxLength: 600 }),
         fc.nat(),
         (h, body, flipAt) => {
-          const hdr = { ...h, type: h.type as LanMessageType, bootId: Buffer.from(h.bootId), messageId: Buffer.from(h.messageId) };
+          const hdr = {
+            ...h,
+            type: h.type as LanMessageType,
+            bootId: Buffer.from(h.bootId),
+            messageId: Buffer.from(h.messageId),
+          };
           const datagram = sealEnvelope(hdr, Buffer.from(body), key);
           const opened = openEnvelope(datagram, lookup);
           expect(opened.plaintext.equals(Buffer.from(body))).toBe(true);

@@ -80,14 +80,20 @@ export function isDeviceId(value: string): boolean {
 }
 
 function checkHeaderFields(h: Omit<LanHeader, 'version' | 'flags'>): void {
-  if (!Number.isInteger(h.keyId) || h.keyId < 0 || h.keyId > 0xffffffff) fail('lan.bad_key_id', `key id ${h.keyId} is not a u32`);
+  if (!Number.isInteger(h.keyId) || h.keyId < 0 || h.keyId > 0xffffffff)
+    fail('lan.bad_key_id', `key id ${h.keyId} is not a u32`);
   if (!Number.isInteger(h.keyVersion) || h.keyVersion < 0 || h.keyVersion > 0xffff)
     fail('lan.bad_key_version', `key version ${h.keyVersion} is not a u16`);
-  if (h.bootId.length !== LAN_BOOT_ID_LENGTH) fail('lan.bad_boot_id', `boot id must be ${LAN_BOOT_ID_LENGTH} bytes`);
-  if (!Number.isInteger(h.seq) || h.seq < 0 || h.seq > 0xffffffff) fail('lan.bad_seq', `sequence ${h.seq} is not a u32`);
-  if (!Number.isSafeInteger(h.timestamp) || h.timestamp < 0) fail('lan.bad_timestamp', `timestamp ${h.timestamp} is not valid`);
-  if (h.messageId.length !== LAN_MESSAGE_ID_LENGTH) fail('lan.bad_message_id', `message id must be ${LAN_MESSAGE_ID_LENGTH} bytes`);
-  if (!isDeviceId(h.sender)) fail('lan.bad_sender', `sender id "${h.sender}" must be 1-32 of A-Z a-z 0-9 . _ : -`);
+  if (h.bootId.length !== LAN_BOOT_ID_LENGTH)
+    fail('lan.bad_boot_id', `boot id must be ${LAN_BOOT_ID_LENGTH} bytes`);
+  if (!Number.isInteger(h.seq) || h.seq < 0 || h.seq > 0xffffffff)
+    fail('lan.bad_seq', `sequence ${h.seq} is not a u32`);
+  if (!Number.isSafeInteger(h.timestamp) || h.timestamp < 0)
+    fail('lan.bad_timestamp', `timestamp ${h.timestamp} is not valid`);
+  if (h.messageId.length !== LAN_MESSAGE_ID_LENGTH)
+    fail('lan.bad_message_id', `message id must be ${LAN_MESSAGE_ID_LENGTH} bytes`);
+  if (!isDeviceId(h.sender))
+    fail('lan.bad_sender', `sender id "${h.sender}" must be 1-32 of A-Z a-z 0-9 . _ : -`);
   if (h.recipient !== LAN_BROADCAST_RECIPIENT && !isDeviceId(h.recipient))
     fail('lan.bad_recipient', `recipient id "${h.recipient}" must be "*" or 1-32 of A-Z a-z 0-9 . _ : -`);
 }
@@ -126,15 +132,24 @@ function nonceOf(bootId: Buffer, seq: number): Buffer {
  * Seals one message. Throws ProtocolError when a header field is out of range or the datagram would
  * exceed LAN_MAX_DATAGRAM (the caller must keep bodies small; offers are a few hundred bytes).
  */
-export function sealEnvelope(header: Omit<LanHeader, 'version' | 'flags' | 'keyId' | 'keyVersion'>, body: Buffer, key: LanKey): Buffer {
+export function sealEnvelope(
+  header: Omit<LanHeader, 'version' | 'flags' | 'keyId' | 'keyVersion'>,
+  body: Buffer,
+  key: LanKey,
+): Buffer {
   if (key.key.length !== 32) fail('lan.bad_key', 'a store LAN key must be 32 bytes');
   const full = { ...header, keyId: key.id, keyVersion: key.version };
   checkHeaderFields(full);
   const aad = encodeHeader(full);
   const size = aad.length + body.length + LAN_TAG_LENGTH;
   if (size > LAN_MAX_DATAGRAM)
-    fail('lan.oversize', `a ${header.type} message would be ${size} bytes; datagrams must stay under ${LAN_MAX_DATAGRAM}`);
-  const cipher = createCipheriv('aes-256-gcm', key.key, nonceOf(header.bootId, header.seq), { authTagLength: LAN_TAG_LENGTH });
+    fail(
+      'lan.oversize',
+      `a ${header.type} message would be ${size} bytes; datagrams must stay under ${LAN_MAX_DATAGRAM}`,
+    );
+  const cipher = createCipheriv('aes-256-gcm', key.key, nonceOf(header.bootId, header.seq), {
+    authTagLength: LAN_TAG_LENGTH,
+  });
   cipher.setAAD(aad);
   const ciphertext = Buffer.concat([cipher.update(body), cipher.final()]);
   return Buffer.concat([aad, ciphertext, cipher.getAuthTag()]);
@@ -142,11 +157,14 @@ export function sealEnvelope(header: Omit<LanHeader, 'version' | 'flags' | 'keyI
 
 /** Reads the clear header without opening the datagram. Throws ProtocolError (`lan.malformed`, ...) on bad bytes. */
 export function readHeader(datagram: Buffer): { header: LanHeader; headerLength: number } {
-  if (datagram.length > LAN_MAX_DATAGRAM) fail('lan.oversize', `datagram of ${datagram.length} bytes exceeds ${LAN_MAX_DATAGRAM}`);
-  if (datagram.length < LAN_MIN_DATAGRAM) fail('lan.malformed', `datagram of ${datagram.length} bytes is shorter than any valid one`);
+  if (datagram.length > LAN_MAX_DATAGRAM)
+    fail('lan.oversize', `datagram of ${datagram.length} bytes exceeds ${LAN_MAX_DATAGRAM}`);
+  if (datagram.length < LAN_MIN_DATAGRAM)
+    fail('lan.malformed', `datagram of ${datagram.length} bytes is shorter than any valid one`);
   if (datagram.readUInt16BE(0) !== LAN_MAGIC) fail('lan.malformed', 'not a payconnect datagram (bad magic)');
   const version = datagram.readUInt8(2);
-  if (version !== LAN_PROTOCOL_VERSION) fail('lan.bad_version', `protocol version ${version} is not supported (this build speaks 1)`);
+  if (version !== LAN_PROTOCOL_VERSION)
+    fail('lan.bad_version', `protocol version ${version} is not supported (this build speaks 1)`);
   const type = lanMessageTypeFromCode(datagram.readUInt8(3));
   if (type === undefined) fail('lan.malformed', `unknown message type code ${datagram.readUInt8(3)}`);
   const flags = datagram.readUInt8(4);
@@ -188,27 +206,40 @@ export function readHeader(datagram: Buffer): { header: LanHeader; headerLength:
  * not hold (counted as `unknown-key` by the caller). Throws ProtocolError: `lan.unknown_key`, `lan.bad_seal`,
  * or a header error from readHeader.
  */
-export function openEnvelope(datagram: Buffer, lookupKey: (id: number, version: number) => LanKey | undefined): LanEnvelope {
+export function openEnvelope(
+  datagram: Buffer,
+  lookupKey: (id: number, version: number) => LanKey | undefined,
+): LanEnvelope {
   const { header, headerLength } = readHeader(datagram);
   const key = lookupKey(header.keyId, header.keyVersion);
   if (!key) {
-    throw new ProtocolError('lan.unknown_key', `datagram sealed with key ${header.keyId}/${header.keyVersion}, which this device does not hold`, {
-      subject: header.sender,
-    });
+    throw new ProtocolError(
+      'lan.unknown_key',
+      `datagram sealed with key ${header.keyId}/${header.keyVersion}, which this device does not hold`,
+      {
+        subject: header.sender,
+      },
+    );
   }
   const aad = datagram.subarray(0, headerLength);
   const ciphertext = datagram.subarray(headerLength, datagram.length - LAN_TAG_LENGTH);
   const tag = datagram.subarray(datagram.length - LAN_TAG_LENGTH);
   try {
-    const decipher = createDecipheriv('aes-256-gcm', key.key, nonceOf(header.bootId, header.seq), { authTagLength: LAN_TAG_LENGTH });
+    const decipher = createDecipheriv('aes-256-gcm', key.key, nonceOf(header.bootId, header.seq), {
+      authTagLength: LAN_TAG_LENGTH,
+    });
     decipher.setAAD(aad);
     decipher.setAuthTag(tag);
     const plaintext = Buffer.concat([decipher.update(ciphertext), decipher.final()]);
     return { header, plaintext };
   } catch (cause) {
-    throw new ProtocolError('lan.bad_seal', `datagram from "${header.sender}" failed authentication (wrong key or altered bytes)`, {
-      subject: header.sender,
-      cause,
-    });
+    throw new ProtocolError(
+      'lan.bad_seal',
+      `datagram from "${header.sender}" failed authentication (wrong key or altered bytes)`,
+      {
+        subject: header.sender,
+        cause,
+      },
+    );
   }
 }

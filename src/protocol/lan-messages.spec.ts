@@ -42,23 +42,34 @@ describe('LAN messages', () => {
       expiresAt: 1,
     };
     expect(validateLanBody('offer', offer)).toEqual(offer);
-    expect(errorOf(() => validateLanBody('offer', { ...offer, amount: { value: 12.5, currency: 'CNY' } })).message).toContain(
-      'amount.value',
-    );
-    expect(errorOf(() => validateLanBody('offer', { ...offer, amount: { value: 0, currency: 'CNY' } })).subject).toBe('amount.value');
-    expect(errorOf(() => validateLanBody('offer', { ...offer, amount: { value: 1, currency: 'cny' } })).subject).toBe('amount.currency');
+    expect(
+      errorOf(() => validateLanBody('offer', { ...offer, amount: { value: 12.5, currency: 'CNY' } })).message,
+    ).toContain('amount.value');
+    expect(
+      errorOf(() => validateLanBody('offer', { ...offer, amount: { value: 0, currency: 'CNY' } })).subject,
+    ).toBe('amount.value');
+    expect(
+      errorOf(() => validateLanBody('offer', { ...offer, amount: { value: 1, currency: 'cny' } })).subject,
+    ).toBe('amount.currency');
     expect(errorOf(() => validateLanBody('offer', { ...offer, mode: 'shout' })).subject).toBe('mode');
     expect(errorOf(() => validateLanBody('offer', { ...offer, orderId: '' })).subject).toBe('orderId');
-    expect(errorOf(() => validateLanBody('offer', { ...offer, orderId: 'x'.repeat(65) })).subject).toBe('orderId');
+    expect(errorOf(() => validateLanBody('offer', { ...offer, orderId: 'x'.repeat(65) })).subject).toBe(
+      'orderId',
+    );
     expect(errorOf(() => validateLanBody('offer', { ...offer, extra: 1 })).subject).toBe('extra');
-    expect(errorOf(() => validateLanBody('offer', { ...offer, orderId: 'a\nb' })).message).toContain('control');
+    expect(errorOf(() => validateLanBody('offer', { ...offer, orderId: 'a\nb' })).message).toContain(
+      'control',
+    );
   });
 
   it('checks ack ids and claim answers', () => {
     expect(validateLanBody('ack', { ids: ['0'.repeat(32)] })).toEqual({ ids: ['0'.repeat(32)] });
     expect(errorOf(() => validateLanBody('ack', { ids: [] })).subject).toBe('ids');
     expect(errorOf(() => validateLanBody('ack', { ids: ['xyz'] })).subject).toBe('ids');
-    expect(errorOf(() => validateLanBody('claim.denied', { orderId: 'A', terminal: 'bad id' })).subject).toBe('terminal');
+    expect(
+      errorOf(() => validateLanBody('claim.denied', { orderId: 'A', reason: 'taken', terminal: 'bad id' }))
+        .subject,
+    ).toBe('terminal');
   });
 
   it('rejects bodies that are not JSON objects', () => {

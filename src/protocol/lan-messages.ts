@@ -52,6 +52,7 @@ export type OfferMode = 'unicast' | 'broadcast' | 'multicast';
 export type UnitStatus = 'idle' | 'busy' | 'paused';
 export type ProgressStage = 'claimed' | 'waiting_for_code' | 'paying' | 'done' | 'released';
 export type WithdrawReason = 'claimed' | 'canceled' | 'expired';
+export type ClaimDenial = 'taken' | 'unknown' | 'withdrawn';
 
 export interface LanBodies {
   /** A unit announces itself: periodically, and in answer to `discover`. `port` is its unicast port. */
@@ -73,8 +74,11 @@ export interface LanBodies {
   claim: { orderId: string };
   /** `re` is the id (hex) of the claim this answers. */
   'claim.granted': { orderId: string; terminal: string; re?: string };
-  /** `terminal` is the unit that has the order, so the loser can show "taken by T2". */
-  'claim.denied': { orderId: string; terminal: string; re?: string };
+  /**
+   * `reason` says why: `taken` (then `terminal` names the unit that has the order, so the loser can show
+   * "taken by T2"), `unknown` (the plugin has no such open offer), `withdrawn` (canceled or expired).
+   */
+  'claim.denied': { orderId: string; reason: ClaimDenial; terminal?: string; re?: string };
   withdraw: { orderId: string; reason: WithdrawReason; claimedBy?: string };
   collect: { orderId: string };
   cancel: { orderId: string; reason?: string };
@@ -93,7 +97,12 @@ function bad(type: string, field: string, why: string): never {
   throw new ProtocolError('lan.malformed', `${type} body: field "${field}" ${why}`, { subject: field });
 }
 
-function str(type: string, o: Json, field: string, opts: { max: number; optional?: boolean; pattern?: RegExp }): void {
+function str(
+  type: string,
+  o: Json,
+  field: string,
+  opts: { max: number; optional?: boolean; pattern?: RegExp },
+): void {
   const v = o[field];
   if (v === undefined && opts.optional) return;
   if (typeof v !== 'string') bad(type, field, 'must be a string');
@@ -131,7 +140,8 @@ function money(type: string, o: Json, field: string): void {
   onlyKeys(type, mo, ['value', 'currency']);
   if (typeof mo.value !== 'number' || !Number.isSafeInteger(mo.value) || mo.value <= 0)
     bad(type, `${field}.value`, 'must be a positive integer in minor units');
-  if (typeof mo.currency !== 'string' || !/^[A-Z]{3}$/.test(mo.currency)) bad(type, `${field}.currency`, 'must be an ISO 4217 code');
+  if (typeof mo.currency !== 'string' || !/^[A-Z]{3}$/.test(mo.currency))
+    bad(type, `${field}.currency`, 'must be an ISO 4217 code');
 }
 
 const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
@@ -153,12 +163,16 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
     money('offer', o, 'amount');
     oneOf('offer', o, 'mode', ['unicast', 'broadcast', 'multicast']);
     int('offer', o, 'expiresAt', 0, Number.MAX_SAFE_INTEGER);
-    if (o.collect !== undefined && typeof o.collect !== 'boolean') bad('offer', 'collect', 'must be true or false');
+    if (o.collect !== undefined && typeof o.collect !== 'boolean')
+      bad('offer', 'collect', 'must be true or false');
   },
   ack(o) {
     onlyKeys('ack', o, ['ids']);
-    if (!Array.isArray(o.ids) || o.ids.length < 1 || o.ids.length > 16) bad('ack', 'ids', 'must be a list of 1-16 message ids');
-    for (const id of o.ids) if (typeof id !== 'string' || !HEX_ID.test(id)) bad('ack', 'ids', 'holds something that is not a message id');
+    if (!Array.isArray(o.ids) || o.ids.length < 1 || o.ids.length > 16)
+      bad('ack', 'ids', 'must be a list of 1-16 message ids');
+    for (const id of o.ids)
+      if (typeof id !== 'string' || !HEX_ID.test(id))
+        bad('ack', 'ids', 'holds something that is not a message id');
   },
   claim(o) {
     onlyKeys('claim', o, ['orderId']);
@@ -171,9 +185,10 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
     str('claim.granted', o, 're', { max: 32, pattern: HEX_ID, optional: true });
   },
   'claim.denied'(o) {
-    onlyKeys('claim.denied', o, ['orderId', 'terminal', 're']);
+    onlyKeys('claim.denied', o, ['orderId', 'reason', 'terminal', 're']);
     str('claim.denied', o, 'orderId', ORDER);
-    str('claim.denied', o, 'terminal', { max: 32, pattern: DEVICE });
+    oneOf('claim.denied', o, 'reason', ['taken', 'unknown', 'withdrawn']);
+    str('claim.denied', o, 'terminal', { max: 32, pattern: DEVICE, optional: true });
     str('claim.denied', o, 're', { max: 32, pattern: HEX_ID, optional: true });
   },
   withdraw(o) {
@@ -199,7 +214,8 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
   },
   result(o) {
     onlyKeys('result', o, ['payment', 'signature']);
-    if (typeof o.payment !== 'object' || o.payment === null || Array.isArray(o.payment)) bad('result', 'payment', 'must be an object');
+    if (typeof o.payment !== 'object' || o.payment === null || Array.isArray(o.payment))
+      bad('result', 'payment', 'must be an object');
     str('result', o, 'signature', { max: 200, pattern: /^[A-Za-z0-9+/=_-]+$/ });
   },
   ping(o) {
@@ -215,7 +231,8 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
 
 /** Checks a decoded body against its type's schema; throws ProtocolError naming the first bad field. */
 export function validateLanBody<T extends LanMessageType>(type: T, body: unknown): LanBody<T> {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) bad(type, '(body)', 'must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body))
+    bad(type, '(body)', 'must be a JSON object');
   VALIDATORS[type](body as Json);
   return body as LanBody<T>;
 }

@@ -1,0 +1,171 @@
+import { FakeClock } from '../protocol/clock';
+import { LanKey } from '../protocol/lan-envelope';
+import { UnitBeacon, UnitDirectory } from './discovery';
+import { FakeLanNetwork } from './fake-lan';
+import { LanEndpoint } from './lan-endpoint';
+import { LanKeyring } from './lan-keyring';
+import { MemoryClaimBook, OfferDispatcher, OfferInbox, UnitUnavailableError } from './offers';
+
+const key: LanKey = { id: 3, version: 1, key: Buffer.alloc(32, 5) };
+const BROADCAST = { kind: 'broadcast' as const, address: '10.0.0.255', port: 47810 };
+/** Units beacon to the plugins' port; the plugin hears broadcast on its own socket. */
+const BEACONS = { kind: 'broadcast' as const, address: '10.0.0.255', port: 47811 };
+
+async function shop(unitIds: string[]) {
+  const clock = new FakeClock();
+  const net = new FakeLanNetwork(7);
+  const pluginEndpoint = new LanEndpoint({
+    deviceId: 'P1',
+    keyring: new LanKeyring(key),
+    transport: net.attach('10.0.0.1', 47811, 47811),
+    clock,
+  });
+  const directory = new UnitDirectory(pluginEndpoint, { clock });
+  directory.start();
+  const dispatcher = new OfferDispatcher({
+    endpoint: pluginEndpoint,
+    directory,
+    broadcast: BROADCAST,
+    clock,
+  });
+  dispatcher.start();
+  const units = unitIds.map((id, i) => {
+    const endpoint = new LanEndpoint({
+      deviceId: id,
+      keyring: new LanKeyring(key),
+      transport: net.attach(`10.0.0.${10 + i}`, 40000 + i, 47810),
+      clock,
+    });
+    const inbox = new OfferInbox(endpoint, { clock });
+    inbox.start();
+    const beacon = new UnitBeacon({
+      endpoint,
+      name: `Unit ${id}`,
+      announce: [BEACONS],
+      status: () => 'idle',
+      clock,
+    });
+    beacon.start();
+    return { id, endpoint, inbox, beacon };
+  });
+  await clock.advanceAsync(10);
+  return { clock, net, dispatcher, directory, units, pluginEndpoint };
+}
+
+const order = (orderId: string) => ({ orderId, registerId: 'R1', amount: { value: 8800, currency: 'CNY' } });
+
+describe('discovery', () => {
+  it('lists units from their beacons with address and unicast port, and forgets silent ones', async () => {
+    const { directory, units, clock } = await shop(['T1', 'T2']);
+    expect(directory.list().map((u) => [u.id, u.address, u.port, u.status])).toEqual([
+      ['T1', '10.0.0.10', 40000, 'idle'],
+      ['T2', '10.0.0.11', 40001, 'idle'],
+    ]);
+    units[1].beacon.stop();
+    await clock.advanceAsync(8000, 100);
+    expect(directory.list().map((u) => u.id)).toEqual(['T1']);
+  });
+
+  it('ignores a beacon whose body claims another unit id than its sealed sender', async () => {
+    const { directory, units, clock } = await shop(['T1']);
+    await units[0].endpoint.post('beacon', { id: 'T9', name: 'spoof', port: 1, status: 'idle' }, BEACONS);
+    await clock.advanceAsync(10);
+    expect(directory.list().map((u) => u.id)).toEqual(['T1']);
+  });
+});
+
+describe(OfferDispatcher.name, () => {
+  it('three units claim one broadcast offer at the same moment: exactly one is granted', async () => {
+    const { dispatcher, units, clock } = await shop(['T1', 'T2', 'T3']);
+    const delivered = dispatcher.offer(order('O-1'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    expect((await delivered).ackedBy.sort()).toEqual(['T1', 'T2', 'T3']);
+    for (const u of units)
+      expect(u.inbox.list().map((o) => [o.orderId, o.status, o.amount.value])).toEqual([
+        ['O-1', 'open', 8800],
+      ]);
+
+    const claims = units.map((u) => u.inbox.claim('O-1'));
+    await clock.advanceAsync(50);
+    const outcomes = await Promise.all(claims);
+    const winners = outcomes.filter((o) => o.granted);
+    expect(winners).toHaveLength(1);
+    const winner = units[outcomes.findIndex((o) => o.granted)].id;
+    for (const o of outcomes.filter((x) => !x.granted))
+      expect(o).toEqual({ granted: false, reason: 'taken', holder: winner });
+    expect(dispatcher.holder('O-1')).toBe(winner);
+    await clock.advanceAsync(50);
+    for (const u of units) {
+      const held = u.inbox.get('O-1')!;
+      expect(held.status).toBe(u.id === winner ? 'claimed' : 'taken');
+      if (u.id !== winner) expect(held.takenBy).toBe(winner);
+    }
+  });
+
+  it('withdraws from every other unit, including ones that never claimed', async () => {
+    const { dispatcher, units, clock } = await shop(['T1', 'T2', 'T3']);
+    void dispatcher.offer(order('O-2'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    const claim = units[1].inbox.claim('O-2');
+    await clock.advanceAsync(50);
+    await expect(claim).resolves.toEqual({ granted: true });
+    expect(units[0].inbox.get('O-2')).toMatchObject({ status: 'taken', takenBy: 'T2' });
+    expect(units[2].inbox.get('O-2')).toMatchObject({ status: 'taken', takenBy: 'T2' });
+  });
+
+  it('grants the holder again when it retries its claim', async () => {
+    const { dispatcher, units, clock } = await shop(['T1']);
+    void dispatcher.offer(order('O-3'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    expect(dispatcher.claims.claim('O-3', 'T1')).toEqual({ granted: true });
+    const again = units[0].inbox.claim('O-3');
+    await clock.advanceAsync(20);
+    await expect(again).resolves.toEqual({ granted: true });
+  });
+
+  it('offers unicast to one unit only, and refuses a unit it has not seen', async () => {
+    const { dispatcher, units, clock } = await shop(['T1', 'T2']);
+    const r = dispatcher.offer(order('O-4'), { mode: 'unicast', terminal: 'T2' });
+    await clock.advanceAsync(10);
+    expect((await r).ackedBy).toEqual(['T2']);
+    expect(units[0].inbox.list()).toEqual([]);
+    expect(units[1].inbox.list().map((o) => o.orderId)).toEqual(['O-4']);
+    await expect(dispatcher.offer(order('O-5'), { mode: 'unicast', terminal: 'T7' })).rejects.toBeInstanceOf(
+      UnitUnavailableError,
+    );
+  });
+
+  it('shows a resent offer once', async () => {
+    const { dispatcher, units, clock } = await shop(['T1']);
+    const seen: string[] = [];
+    units[0].inbox.onChange((o, ev) => ev === 'new' && seen.push(o.orderId));
+    for (let i = 0; i < 3; i++) {
+      void dispatcher.offer(order('O-6'), { mode: 'broadcast' });
+      await clock.advanceAsync(10);
+    }
+    expect(seen).toEqual(['O-6']);
+  });
+
+  it('a canceled order is withdrawn and cannot be claimed', async () => {
+    const { dispatcher, units, clock } = await shop(['T1', 'T2']);
+    void dispatcher.offer(order('O-7'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    await Promise.all([dispatcher.withdraw('O-7', 'canceled'), clock.advanceAsync(20)]);
+    expect(units[0].inbox.get('O-7')!.status).toBe('canceled');
+    expect(dispatcher.claims.claim('O-7', 'T1')).toEqual({ granted: false, reason: 'withdrawn' });
+  });
+
+  it('a claim for an order the plugin never offered is denied as unknown', () => {
+    const book = new MemoryClaimBook();
+    expect(book.claim('nope', 'T1')).toEqual({ granted: false, reason: 'unknown' });
+  });
+
+  it('expires an offer on the unit at its deadline', async () => {
+    const { dispatcher, units, clock } = await shop(['T1']);
+    void dispatcher.offer(order('O-8'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    clock.advance(10 * 60_000);
+    expect(units[0].inbox.get('O-8')!.status).toBe('expired');
+    await expect(units[0].inbox.claim('O-8')).resolves.toEqual({ granted: false, reason: 'withdrawn' });
+  });
+});
