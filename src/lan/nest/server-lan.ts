@@ -1,0 +1,85 @@
+/**
+ * A Nest custom transport over the payconnect LAN: apps handle LAN messages with `@EventPattern('offer')`
+ * or `@MessagePattern('claim')`, where the pattern is the LAN message type.
+ *
+ * Event handlers: the message is acknowledged once the handler's promise resolves; a handler that throws
+ * leaves it unacknowledged, so the sender retries (and de-duplication keeps that exactly once).
+ * Message handlers: the value returned (a LanReply, see lan-reply.ts) is sent back to the sender as its
+ * own acknowledged message, carrying `re` = the request's id.
+ */
+import { CustomTransportStrategy, Server } from '@nestjs/microservices';
+import { lastValueFrom } from 'rxjs';
+import { LanEndpoint, LanInbound } from '../lan-endpoint';
+import { LanContext } from './lan-context';
+import { LanReply } from './lan-reply';
+
+export const LAN_TRANSPORT = Symbol('payconnect-lan');
+
+export type LanServerStatus = 'listening' | 'closed';
+
+export interface ServerLanOptions {
+  /** Opens the endpoint (sockets, keys) when Nest starts listening. */
+  endpoint: () => LanEndpoint | Promise<LanEndpoint>;
+}
+
+export class ServerLan
+  extends Server<Record<string, never>, LanServerStatus>
+  implements CustomTransportStrategy
+{
+  override readonly transportId = LAN_TRANSPORT;
+  private endpoint?: LanEndpoint;
+  private unsubscribe?: () => void;
+
+  constructor(private readonly options: ServerLanOptions) {
+    super();
+  }
+
+  async listen(callback: (err?: unknown) => void): Promise<void> {
+    try {
+      this.endpoint = await this.options.endpoint();
+      this.unsubscribe = this.endpoint.onMessage((m) => this.handleMessage(m));
+      this._status$.next('listening');
+      callback();
+    } catch (err) {
+      callback(err);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    await this.endpoint?.close();
+    this._status$.next('closed');
+  }
+
+  on(): void {
+    // The endpoint reports problems through its counters and logger; there are no socket events to forward.
+  }
+
+  unwrap<T>(): T {
+    if (!this.endpoint) throw new Error('ServerLan is not listening yet');
+    return this.endpoint as T;
+  }
+
+  private async handleMessage(message: LanInbound): Promise<void> {
+    const handler = this.getHandlerByPattern(message.type);
+    if (!handler) return;
+    const context = new LanContext(message);
+    if (handler.isEventHandler) {
+      await this.handleEvent(message.type, { pattern: message.type, data: message.body }, context);
+      return;
+    }
+    const result$ = this.transformToObservable(await handler(message.body, context));
+    const reply = (await lastValueFrom(result$, { defaultValue: undefined })) as LanReply | undefined;
+    if (!reply) return;
+    // The request is acknowledged when this returns; the reply is delivered on its own schedule.
+    this.endpoint!.send(reply.type, { ...reply.body, re: message.id } as never, {
+      kind: 'unicast',
+      to: message.sender,
+      ...message.from,
+    }).catch((err) =>
+      this.logger.warn?.(
+        `reply ${reply.type} to ${message.sender} was not delivered: ${(err as Error).message}`,
+      ),
+    );
+  }
+}
