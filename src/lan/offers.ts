@@ -370,6 +370,8 @@ export class OfferInbox {
   }
 
   private update(offer: HeldOffer, change: Partial<HeldOffer>): void {
+    const changed = (Object.keys(change) as (keyof HeldOffer)[]).some((k) => offer[k] !== change[k]);
+    if (!changed) return;
     Object.assign(offer, change);
     for (const l of this.listeners) l(offer, 'updated');
   }

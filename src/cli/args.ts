@@ -1,0 +1,57 @@
+/**
+ * Argument parsing shared by every subcommand: strict (an unknown or malformed option is an error), and a
+ * UsageError that main.ts turns into exit code 2 with a one-line reason.
+ */
+import { parseArgs, ParseArgsConfig } from 'node:util';
+
+export class UsageError extends Error {}
+
+export type Options = NonNullable<ParseArgsConfig['options']>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | undefined>;
+  positionals: string[];
+}
+
+export function parse(argv: string[], options: Options, allowPositionals = false): Parsed {
+  try {
+    return parseArgs({
+      args: argv,
+      options: { help: { type: 'boolean', short: 'h' }, ...options },
+      allowPositionals,
+      strict: true,
+    });
+  } catch (e) {
+    throw new UsageError((e as Error).message.split('\n')[0]);
+  }
+}
+
+export function intOption(
+  value: string | undefined,
+  name: string,
+  fallback: number,
+  min = 0,
+  max = 65535,
+): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a whole number, got "${value}"`);
+  const n = Number(value);
+  if (n < min || n > max) throw new UsageError(`--${name} must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+export function ipv4Option(value: string | undefined, name: string): string | undefined {
+  if (value === undefined) return undefined;
+  const parts = value.split('.');
+  if (parts.length !== 4 || parts.some((p) => !/^\d{1,3}$/.test(p) || Number(p) > 255)) {
+    throw new UsageError(`--${name} must be an IPv4 address like 192.168.1.20, got "${value}"`);
+  }
+  return value;
+}
+
+/** What a subcommand module exports. */
+export interface Command {
+  summary: string;
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}

@@ -1,0 +1,82 @@
+/**
+ * The LAN options every `payconnect lan …` tool shares, and opening an endpoint from them. The store LAN key
+ * comes from `--key FILE` (JSON `{id, version, key}` as `lan keygen` writes it) or from a device's data
+ * folder (`--data DIR`, file `lan-key.json`), which is where registered plugins and terminals keep it.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { LanEndpoint, LanKeyring, lanKeyFromJson, LanTarget, UdpLanTransport } from '../lan';
+import { DEFAULT_MULTICAST_GROUP, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+import { LanKey } from '../protocol/lan-envelope';
+import { intOption, ipv4Option, Options, UsageError } from './args';
+
+export const LAN_OPTIONS: Options = {
+  key: { type: 'string' },
+  data: { type: 'string' },
+  interface: { type: 'string' },
+  broadcast: { type: 'string' },
+  multicast: { type: 'string' },
+  'unit-port': { type: 'string' },
+  port: { type: 'string' },
+};
+
+export const LAN_OPTIONS_HELP = `  --key FILE          store LAN key file ({id, version, key}); or
+  --data DIR          a plugin's or terminal's data folder (uses DIR/lan-key.json)
+  --interface ADDR    this PC's address on the shop network (multicast is sent from it)
+  --broadcast ADDR    broadcast address (default 255.255.255.255)
+  --multicast GROUP   also use multicast (default group ${DEFAULT_MULTICAST_GROUP} when --interface is set)
+  --unit-port N       the units' shared port (default ${DEFAULT_UNIT_PORT})
+  --port N            this tool's own UDP port (default: any free port)`;
+
+export interface LanCliValues {
+  key?: string;
+  data?: string;
+  interface?: string;
+  broadcast?: string;
+  multicast?: string;
+  'unit-port'?: string;
+  port?: string;
+}
+
+export function loadLanKey(values: LanCliValues): LanKey {
+  const file = values.key ?? (values.data ? join(values.data, 'lan-key.json') : undefined);
+  if (!file) throw new UsageError('the store LAN key is needed: give --key FILE or --data DIR');
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(
+      `cannot read the LAN key file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+    );
+  }
+  try {
+    return lanKeyFromJson(JSON.parse(text), file);
+  } catch (e) {
+    throw new UsageError(`${file} is not a valid LAN key file: ${(e as Error).message}`);
+  }
+}
+
+/** Where to look for units: broadcast always, multicast when an interface (or a group) is given. */
+export function unitTargets(values: LanCliValues): LanTarget[] {
+  const port = intOption(values['unit-port'], 'unit-port', DEFAULT_UNIT_PORT, 1);
+  const targets: LanTarget[] = [
+    { kind: 'broadcast', address: ipv4Option(values.broadcast, 'broadcast') ?? '255.255.255.255', port },
+  ];
+  const group =
+    ipv4Option(values.multicast, 'multicast') ?? (values.interface ? DEFAULT_MULTICAST_GROUP : undefined);
+  if (group) {
+    if (!values.interface)
+      throw new UsageError('--multicast needs --interface ADDR (the card that faces the units)');
+    targets.push({ kind: 'multicast', group, port });
+  }
+  return targets;
+}
+
+export async function openToolEndpoint(values: LanCliValues, deviceId: string): Promise<LanEndpoint> {
+  const key = loadLanKey(values);
+  const transport = await UdpLanTransport.open({
+    port: intOption(values.port, 'port', 0),
+    interfaceAddress: ipv4Option(values.interface, 'interface'),
+  });
+  return new LanEndpoint({ deviceId, keyring: new LanKeyring(key), transport });
+}

@@ -1,0 +1,101 @@
+import { LanEndpoint, LanKeyring, OfferInbox, UdpLanTransport, UnitBeacon } from '../lan';
+import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+import { formatMoney } from '../protocol/money';
+import { Command, intOption, ipv4Option, parse, UsageError } from './args';
+import { loadLanKey } from './lan-options';
+
+export const lanUnit: Command = {
+  summary: 'run a stand-in mobile POS unit that beacons and shows offers (LAN check without a device)',
+  usage: `payconnect lan unit --id ID (--key FILE | --data DIR) [options]
+
+Joins the shop LAN as unit ID: beacons so plugins see it, answers discover and ping, and prints each offer
+it receives. Use it to check a shop's network before the real units arrive. Stops on Ctrl-C.
+
+  --id ID             the unit id to announce (1-32 of A-Z a-z 0-9 . _ : -)
+  --name NAME         a display name (default: the id)
+  --key FILE | --data DIR   the store LAN key
+  --interface ADDR    this PC's address on the shop network (enables multicast)
+  --broadcast ADDR    where beacons go (default 255.255.255.255)
+  --unit-port N       the units' shared port (default ${DEFAULT_UNIT_PORT})
+  --plugin-port N     the plugins' port beacons go to (default ${DEFAULT_PLUGIN_PORT})
+  --port N            this unit's own port (default: any free port)
+  --auto-claim        claim every offer as it arrives`,
+  async run(argv) {
+    const { values } = parse(argv, {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      key: { type: 'string' },
+      data: { type: 'string' },
+      interface: { type: 'string' },
+      broadcast: { type: 'string' },
+      'unit-port': { type: 'string' },
+      'plugin-port': { type: 'string' },
+      port: { type: 'string' },
+      'auto-claim': { type: 'boolean' },
+    });
+    const id = values.id as string | undefined;
+    if (!id || !/^[A-Za-z0-9._:-]{1,32}$/.test(id))
+      throw new UsageError('--id must be 1-32 of A-Z a-z 0-9 . _ : -');
+    const key = loadLanKey(values as never);
+    const iface = ipv4Option(values.interface as string | undefined, 'interface');
+    const unitPort = intOption(values['unit-port'] as string | undefined, 'unit-port', DEFAULT_UNIT_PORT, 1);
+    const pluginPort = intOption(
+      values['plugin-port'] as string | undefined,
+      'plugin-port',
+      DEFAULT_PLUGIN_PORT,
+      1,
+    );
+    const transport = await UdpLanTransport.open({
+      port: intOption(values.port as string | undefined, 'port', 0),
+      interfaceAddress: iface,
+      groupPort: unitPort,
+      ...(iface ? { multicastGroup: DEFAULT_MULTICAST_GROUP } : {}),
+    });
+    const endpoint = new LanEndpoint({
+      deviceId: id,
+      keyring: new LanKeyring(key),
+      transport,
+      status: () => 'idle',
+    });
+    const inbox = new OfferInbox(endpoint);
+    inbox.start();
+    const announce = [
+      {
+        kind: 'broadcast' as const,
+        address: ipv4Option(values.broadcast as string | undefined, 'broadcast') ?? '255.255.255.255',
+        port: pluginPort,
+      },
+      ...(iface ? [{ kind: 'multicast' as const, group: DEFAULT_MULTICAST_GROUP, port: pluginPort }] : []),
+    ];
+    const beacon = new UnitBeacon({
+      endpoint,
+      name: (values.name as string) ?? id,
+      announce,
+      status: () => 'idle',
+      offers: () => inbox.list().length,
+    });
+    beacon.start();
+    inbox.onChange((offer, event) => {
+      const line =
+        event === 'new'
+          ? `offer ${offer.orderId}: ${formatMoney(offer.amount)} ${offer.amount.currency} from ${offer.plugin.to} (${offer.mode})`
+          : `offer ${offer.orderId}: ${offer.status}${offer.takenBy ? ` by ${offer.takenBy}` : ''}`;
+      process.stdout.write(line + '\n');
+      if (event === 'new' && values['auto-claim']) {
+        inbox
+          .claim(offer.orderId)
+          .catch((e) => process.stdout.write(`claim ${offer.orderId} failed: ${(e as Error).message}\n`));
+      }
+    });
+    process.stdout.write(
+      `unit ${id} on UDP port ${endpoint.port}, listening for offers on ${unitPort}; Ctrl-C stops\n`,
+    );
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    beacon.stop();
+    await endpoint.close();
+    return 0;
+  },
+};
