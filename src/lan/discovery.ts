@@ -83,8 +83,10 @@ export interface UnitRecord {
   port: number;
   status: UnitStatus;
   offers?: number;
-  /** Epoch ms of the last beacon heard. */
+  /** Epoch ms (our clock) when the last beacon was heard. */
   lastSeen: number;
+  /** The unit's own timestamp on that beacon. */
+  beaconTime: number;
 }
 
 export class UnitDirectory {
@@ -144,7 +146,11 @@ export class UnitDirectory {
     const b = m.body;
     // The id in the body must be the sealed sender: one unit cannot announce itself as another.
     if (b.id !== m.sender) return;
-    const isNew = !this.units.has(b.id);
+    // Only a newer beacon refreshes a unit: a recorded one replayed (within the skew limit, from a boot
+    // we no longer track) must not keep a unit that has gone "alive" on the status page.
+    const previous = this.units.get(b.id);
+    if (previous && m.header.timestamp <= previous.beaconTime) return;
+    const isNew = !previous;
     const unit: UnitRecord = {
       id: b.id,
       name: b.name,
@@ -153,6 +159,7 @@ export class UnitDirectory {
       status: b.status,
       ...(b.offers !== undefined ? { offers: b.offers } : {}),
       lastSeen: this.clock.now(),
+      beaconTime: m.header.timestamp,
     };
     this.units.set(b.id, unit);
     for (const l of this.listeners) l(unit, isNew);

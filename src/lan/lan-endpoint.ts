@@ -419,8 +419,6 @@ export class LanEndpoint {
       this.drop(dropReasonOf(code), (e as Error).message, from);
       return;
     }
-    // Our own broadcast or multicast, looped back to the group socket: not an attack, not news.
-    if (header.sender === this.deviceId) return;
     const verdict = this.replay.check(
       header.sender,
       header.bootId,
@@ -434,6 +432,12 @@ export class LanEndpoint {
         `from "${header.sender}" (seq ${header.seq}, ${new Date(header.timestamp).toISOString()})`,
         from,
       );
+      return;
+    }
+    // A datagram in our own name: our multicast looped back, or someone reflecting what we sent. Never
+    // news to us either way; counted with replays so a reflection attack shows up in the counters.
+    if (header.sender === this.deviceId) {
+      this.drop('replay', 'a copy of our own datagram', from);
       return;
     }
     if (header.recipient !== LAN_BROADCAST_RECIPIENT && header.recipient !== this.deviceId) {
