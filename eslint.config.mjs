@@ -12,7 +12,10 @@ const appRules = apps.map((app) => ({
       {
         patterns: apps
           .filter((other) => other !== app)
-          .map((other) => ({ group: [`**/${other}/**`, `**/${other}`], message: 'apps talk over the LAN and HTTP, never by import' })),
+          .map((other) => ({
+            group: [`**/${other}/**`, `**/${other}`],
+            message: 'apps talk over the LAN and HTTP, never by import',
+          })),
       },
     ],
   },
@@ -23,7 +26,15 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { require: 'readonly', module: 'writable', process: 'readonly', console: 'readonly', __dirname: 'readonly' } },
+    languageOptions: {
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        console: 'readonly',
+        __dirname: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/no-require-imports': 'off',
@@ -34,7 +45,11 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['../*', '!./*'], message: 'src/protocol is pure and imports nothing of ours' }] },
+        {
+          patterns: [
+            { group: ['../*', '!./*'], message: 'src/protocol is pure and imports nothing of ours' },
+          ],
+        },
       ],
     },
   },
@@ -43,7 +58,21 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['**/plugin/**', '**/terminal/**', '**/server/**', '**/adapters/**', '**/printer/**', '**/cli/**'], message: 'src/lan may import only src/protocol' }] },
+        {
+          patterns: [
+            {
+              group: [
+                '**/plugin/**',
+                '**/terminal/**',
+                '**/server/**',
+                '**/adapters/**',
+                '**/printer/**',
+                '**/cli/**',
+              ],
+              message: 'src/lan may import only src/protocol',
+            },
+          ],
+        },
       ],
     },
   },
