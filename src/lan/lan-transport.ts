@@ -82,6 +82,11 @@ function bindError(what: string, port: number, cause: unknown): TransportError {
   );
 }
 
+export function isMulticast(address: string): boolean {
+  const first = Number(address.split('.')[0]);
+  return first >= 224 && first <= 239;
+}
+
 export class UdpLanTransport implements LanTransport {
   private handler: (datagram: Buffer, from: PeerAddress) => void = () => undefined;
   private closed = false;
@@ -90,6 +95,7 @@ export class UdpLanTransport implements LanTransport {
     private readonly unicast: dgram.Socket,
     private readonly group: dgram.Socket | undefined,
     readonly port: number,
+    private readonly interfaceAddress: string | undefined,
   ) {}
 
   static async open(options: UdpTransportOptions): Promise<UdpLanTransport> {
@@ -160,7 +166,7 @@ export class UdpLanTransport implements LanTransport {
         );
       }
     }
-    const transport = new UdpLanTransport(unicast, group, unicast.address().port);
+    const transport = new UdpLanTransport(unicast, group, unicast.address().port, options.interfaceAddress);
     transport.listen(unicast);
     if (group) transport.listen(group);
     return transport;
@@ -179,6 +185,15 @@ export class UdpLanTransport implements LanTransport {
 
   send(datagram: Buffer, to: PeerAddress): Promise<void> {
     if (this.closed) return Promise.reject(new TransportError('lan.closed', 'the LAN transport is closed'));
+    if (!this.interfaceAddress && isMulticast(to.address)) {
+      return Promise.reject(
+        new TransportError(
+          'lan.bad_interface',
+          `multicast to ${to.address} needs the LAN interface address (the card facing the units); set it in the configuration`,
+          { subject: 'interfaceAddress' },
+        ),
+      );
+    }
     return new Promise((resolve, reject) => {
       this.unicast.send(datagram, to.port, to.address, (err) => {
         if (err) {

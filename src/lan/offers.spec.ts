@@ -169,3 +169,22 @@ describe(OfferDispatcher.name, () => {
     await expect(units[0].inbox.claim('O-8')).resolves.toEqual({ granted: false, reason: 'withdrawn' });
   });
 });
+
+describe('discovery against replayed beacons', () => {
+  it('refreshes a unit only from a beacon newer than the last one accepted', async () => {
+    const { directory, units, clock, net } = await shop(['T1']);
+    const first = directory.get('T1')!;
+    const recorded = net.wire.filter((w) => w.to.port === 47811 && w.from.port === 40000);
+    expect(recorded.length).toBeGreaterThan(0);
+    units[0].beacon.stop();
+    await clock.advanceAsync(6000, 100);
+    // A recorded (older) beacon from a boot the plugin no longer tracks would pass the replay window;
+    // simulate that by giving the plugin a fresh window, then replaying.
+    (
+      directory as unknown as { endpoint: { replay: { boots: Map<string, unknown> } } }
+    ).endpoint.replay.boots.clear();
+    net.inject(recorded[0].datagram, recorded[0].from, { address: '10.0.0.1', port: 47811 });
+    await clock.advanceAsync(10);
+    expect(directory.get('T1')!.lastSeen).toBe(first.lastSeen);
+  });
+});

@@ -156,3 +156,25 @@ describe('LAN over loopback UDP', () => {
     }
   });
 });
+
+describe('UdpLanTransport', () => {
+  it('refuses to send multicast without a named interface rather than use the default route', async () => {
+    const t = await UdpLanTransport.open({ bindAddress: '127.0.0.1', port: 0 });
+    try {
+      await expect(t.send(Buffer.from('x'), { address: GROUP, port: GROUP_PORT })).rejects.toMatchObject({
+        code: 'lan.bad_interface',
+      });
+    } finally {
+      await t.close();
+    }
+  });
+
+  it('names the interface when it is not an address of this machine', async () => {
+    // 192.0.2.1 is TEST-NET-1 (RFC 5737): never assigned to a real card, and nothing is sent to it.
+    await expect(
+      UdpLanTransport.open({ bindAddress: '127.0.0.1', port: 0, interfaceAddress: '192.0.2.1' }),
+    ).rejects.toMatchObject({
+      code: 'lan.bad_interface',
+    });
+  });
+});
