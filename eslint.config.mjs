@@ -42,6 +42,7 @@ export default tseslint.config(
   },
   {
     files: ['src/protocol/**/*.ts'],
+    ignores: ['**/*.spec.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

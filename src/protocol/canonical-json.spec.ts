@@ -1,16 +1,6 @@
+import { errorOf } from '../../test/support/errors';
 import fc from 'fast-check';
 import { canonicalJson, MAX_DEPTH } from './canonical-json';
-import { ProtocolError } from './errors';
-
-function errorOf(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e;
-    throw e;
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
 
 /** The same value with every object's keys inserted in a shuffled order. */
 function shuffleKeys(value: unknown, order: (keys: string[]) => string[]): unknown {

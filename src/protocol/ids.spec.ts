@@ -1,3 +1,4 @@
+import { errorOf } from '../../test/support/errors';
 import fc from 'fast-check';
 import { ProtocolError } from './errors';
 import {
@@ -8,16 +9,6 @@ import {
   validateDeviceId,
   validateOrderId,
 } from './ids';
-
-function errorOf(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e;
-    throw e;
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
 
 describe('message ids', () => {
   test('are 16 random bytes, different each time', () => {

@@ -1,5 +1,5 @@
+import { errorOf } from '../../test/support/errors';
 import * as fc from 'fast-check';
-import { ProtocolError } from './errors';
 import { LAN_MAX_DATAGRAM, LanKey, LanHeader, openEnvelope, readHeader, sealEnvelope } from './lan-envelope';
 import { decodeLanBody, encodeLanBody, LAN_MESSAGE_TYPES, LanMessageType } from './lan-messages';
 
@@ -31,14 +31,8 @@ const offerBody = encodeLanBody('offer', {
 });
 
 function expectProtocolError(fn: () => unknown, code?: string): void {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    if (code) expect((e as ProtocolError).code).toBe(code);
-    return;
-  }
-  throw new Error('expected a ProtocolError');
+  const e = errorOf(fn);
+  if (code) expect(e.code).toBe(code);
 }
 
 describe('LAN envelope', () => {

@@ -1,3 +1,4 @@
+import { errorOf } from '../../test/support/errors';
 import * as fc from 'fast-check';
 import { ProtocolError } from './errors';
 import {
@@ -9,16 +10,6 @@ import {
   lanTypeNeedsAck,
   validateLanBody,
 } from './lan-messages';
-
-function errorOf(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(ProtocolError);
-    return e as ProtocolError;
-  }
-  throw new Error('expected a ProtocolError');
-}
 
 describe('LAN messages', () => {
   it('gives every type a distinct wire code that maps back', () => {

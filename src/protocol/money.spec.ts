@@ -1,3 +1,4 @@
+import { errorOf } from '../../test/support/errors';
 import fc from 'fast-check';
 import { ProtocolError } from './errors';
 import {
@@ -11,16 +12,6 @@ import {
   parseAmount,
   type Money,
 } from './money';
-
-function errorOf(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e;
-    throw e;
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
 
 const MAX = Number.MAX_SAFE_INTEGER;
 

@@ -1,7 +1,7 @@
+import { errorOf } from '../../test/support/errors';
 import { createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
 import fc from 'fast-check';
 import { canonicalJson } from './canonical-json';
-import { ProtocolError } from './errors';
 import { CURRENCIES } from './money';
 import {
   generateServerKeyPair,
@@ -11,16 +11,6 @@ import {
   type SignedPaymentResult,
 } from './payment-signature';
 import { PAYMENT_STATUSES, type Payment } from './states';
-
-function errorOf(fn: () => unknown): ProtocolError {
-  try {
-    fn();
-  } catch (e) {
-    if (e instanceof ProtocolError) return e;
-    throw e;
-  }
-  throw new Error('expected a ProtocolError, but nothing was thrown');
-}
 
 const server = generateServerKeyPair();
 const otherServer = generateServerKeyPair();
