@@ -17,14 +17,31 @@ describe(MessageIdCache.name, () => {
     expect(c.state('a', 1)).toBe('new');
   });
 
-  it('forgets ids after their time to live, and keeps at most its capacity', () => {
-    const c = new MessageIdCache(1000, 3);
-    c.finish('a', 0);
+  it('forgets ids after their time to live', () => {
+    const c = new MessageIdCache(1000);
+    c.begin('a', 0);
+    c.finish('a', 5);
     expect(c.state('a', 1000)).toBe('done');
     expect(c.state('a', 1001)).toBe('new');
-    for (const id of ['b', 'c', 'd', 'e']) c.finish(id, 2000);
-    expect(c.size()).toBe(3);
-    expect(c.state('b', 2000)).toBe('new');
-    expect(c.state('e', 2000)).toBe('done');
+    c.begin('b', 2000); // a sweep removes the expired entry
+    expect(c.size()).toBe(1);
+  });
+
+  it('keeps at most its capacity, dropping the oldest first', () => {
+    const c = new MessageIdCache(60_000, 10);
+    for (let i = 0; i < 11; i++) c.begin(`m${i}`, i);
+    expect(c.size()).toBeLessThanOrEqual(10);
+    expect(c.state('m0', 20)).toBe('new');
+    expect(c.state('m10', 20)).toBe('processing');
+  });
+
+  it('holds its capacity over a long stream of messages', () => {
+    const c = new MessageIdCache(11 * 60_000, 10_000);
+    for (let i = 0; i < 200_000; i++) {
+      c.begin(`id${i}`, i);
+      c.finish(`id${i}`, i);
+    }
+    expect(c.size()).toBeLessThanOrEqual(10_000);
+    expect(c.state('id199999', 200_000)).toBe('done');
   });
 });

@@ -3,11 +3,22 @@
  * is ignored: the ack goes out when processing ends) and `done` afterwards (a retransmission is only
  * re-acknowledged). Ids are kept for `ttlMs`, which must exceed the sender's retry deadline plus the clock
  * skew limit, so no accepted retransmission can outlive its record.
+ *
+ * Cost: O(1) per message. Entries sit in insertion order (= expiry order, as the TTL counts from the first
+ * sighting), and expired or surplus entries are removed from the front in batches, not one per insert:
+ * V8 leaves deleted Map entries as holes until it rehashes, so scanning the front on every insert would
+ * walk an ever longer run of holes (measured: 0.4 µs growing to 72 µs per message at the cap).
  */
 export type DedupState = 'new' | 'processing' | 'done';
 
+interface Entry {
+  state: 'processing' | 'done';
+  expires: number;
+}
+
 export class MessageIdCache {
-  private readonly entries = new Map<string, { state: 'processing' | 'done'; expires: number }>();
+  private readonly entries = new Map<string, Entry>();
+  private nextSweep = 0;
 
   constructor(
     private readonly ttlMs = 11 * 60_000,
@@ -16,20 +27,24 @@ export class MessageIdCache {
 
   state(id: string, now: number): DedupState {
     const e = this.entries.get(id);
-    if (!e) return 'new';
-    if (e.expires < now) {
-      this.entries.delete(id);
-      return 'new';
-    }
+    if (!e || e.expires < now) return 'new';
     return e.state;
   }
 
   begin(id: string, now: number): void {
-    this.set(id, 'processing', now);
+    const e = this.entries.get(id);
+    if (e) {
+      // Seen before but expired: start its life again at the back of the line.
+      this.entries.delete(id);
+    }
+    this.entries.set(id, { state: 'processing', expires: now + this.ttlMs });
+    this.sweep(now);
   }
 
   finish(id: string, now: number): void {
-    this.set(id, 'done', now);
+    const e = this.entries.get(id);
+    if (e) e.state = 'done';
+    else this.entries.set(id, { state: 'done', expires: now + this.ttlMs });
   }
 
   /** Forgets an id whose handler failed, so the sender's next retry is processed afresh. */
@@ -41,12 +56,14 @@ export class MessageIdCache {
     return this.entries.size;
   }
 
-  private set(id: string, state: 'processing' | 'done', now: number): void {
-    this.entries.delete(id);
-    this.entries.set(id, { state, expires: now + this.ttlMs });
-    // Map order is insertion order: evict expired ids from the front, then the oldest while over the cap.
+  /** At most once a second, or when over capacity: drop expired ids, then the oldest down to 90% of the cap. */
+  private sweep(now: number): void {
+    const over = this.entries.size > this.maxEntries;
+    if (!over && now < this.nextSweep) return;
+    this.nextSweep = now + 1000;
+    const target = over ? Math.floor(this.maxEntries * 0.9) : Infinity;
     for (const [k, v] of this.entries) {
-      if (v.expires >= now && this.entries.size <= this.maxEntries) break;
+      if (v.expires >= now && this.entries.size <= target) break;
       this.entries.delete(k);
     }
   }

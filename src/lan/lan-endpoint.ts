@@ -11,7 +11,7 @@
  * every handler has finished, so a message whose handler failed (or whose process died mid-way) is
  * retransmitted and processed again rather than lost; de-duplication makes that exactly once.
  */
-import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { Clock, SystemClock, TimerHandle } from '../protocol/clock';
 import { ProtocolError, TransportError } from '../protocol/errors';
 import { LAN_BROADCAST_RECIPIENT, LanHeader, openEnvelope, sealEnvelope } from '../protocol/lan-envelope';
@@ -28,6 +28,24 @@ import { LanKeyring } from './lan-keyring';
 import { DropReason, dropReasonOf, emptyLanStats, LanStats } from './lan-stats';
 import { LanTransport, PeerAddress } from './lan-transport';
 import { DEFAULT_REPLAY_GUARD, ReplayGuard, ReplayGuardOptions } from './replay-guard';
+
+/**
+ * Cryptographically random bytes from a pool refilled 4 KiB at a time: message ids and boot ids are drawn
+ * for every datagram, and one randomFillSync call per 256 ids costs far less than one call per id.
+ */
+const POOL_SIZE = 4096;
+const pool = Buffer.alloc(POOL_SIZE);
+let poolOffset = POOL_SIZE;
+export function pooledRandomBytes(n: number): Buffer {
+  if (n > POOL_SIZE) return randomFillSync(Buffer.alloc(n));
+  if (poolOffset + n > POOL_SIZE) {
+    randomFillSync(pool);
+    poolOffset = 0;
+  }
+  const out = Buffer.from(pool.subarray(poolOffset, poolOffset + n));
+  poolOffset += n;
+  return out;
+}
 
 export type LanTarget =
   | { kind: 'unicast'; to: string; address: string; port: number }
@@ -170,7 +188,7 @@ export class LanEndpoint {
   constructor(private readonly options: LanEndpointOptions) {
     this.deviceId = options.deviceId;
     this.clock = options.clock ?? new SystemClock();
-    this.random = options.randomBytes ?? cryptoRandomBytes;
+    this.random = options.randomBytes ?? pooledRandomBytes;
     this.retry = options.retry ?? DEFAULT_RETRY;
     this.replay = new ReplayGuard(options.replay ?? DEFAULT_REPLAY_GUARD);
     this.dedup = new MessageIdCache(options.dedupTtlMs);
@@ -331,7 +349,8 @@ export class LanEndpoint {
       this.options.log?.debug?.('LAN send failed', { type: p.type, id: p.id, error: (err as Error).message });
     });
     const base = Math.min(this.retry.maxMs, this.retry.initialMs * this.retry.factor ** (p.attempts - 1));
-    const jitter = 1 + this.retry.jitter * ((this.random(1)[0] / 255) * 2 - 1);
+    // Jitter only spreads retries out; it needs no cryptographic randomness.
+    const jitter = 1 + this.retry.jitter * (Math.random() * 2 - 1);
     const delay = Math.max(1, Math.round(base * jitter));
     p.timer = this.clock.setTimeout(() => this.attempt(p), Math.min(delay, p.deadline - now));
   }

@@ -31,6 +31,12 @@ export interface LanTransport {
 export const DEFAULT_UNIT_PORT = 47810;
 export const DEFAULT_PLUGIN_PORT = 47811;
 export const DEFAULT_MULTICAST_GROUP = '239.255.77.1';
+/**
+ * Asked-for socket receive buffer. A burst (a plugin re-offering everything after a restart) overflowed
+ * the kernel default of ~208 KiB in the benchmark; retries recover, but it costs seconds. The kernel caps
+ * the request at net.core.rmem_max, so this is best effort.
+ */
+const RECV_BUFFER_BYTES = 1 << 20;
 
 export interface UdpTransportOptions {
   /** Address the unicast socket binds to; default 0.0.0.0. */
@@ -100,7 +106,7 @@ export class UdpLanTransport implements LanTransport {
 
   static async open(options: UdpTransportOptions): Promise<UdpLanTransport> {
     const bindAddress = options.bindAddress ?? '0.0.0.0';
-    const unicast = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+    const unicast = dgram.createSocket({ type: 'udp4', reuseAddr: false, recvBufferSize: RECV_BUFFER_BYTES });
     try {
       await bindSocket(unicast, options.port, bindAddress);
     } catch (cause) {
@@ -126,7 +132,7 @@ export class UdpLanTransport implements LanTransport {
 
     let group: dgram.Socket | undefined;
     if (options.groupPort !== undefined && options.groupPort !== unicast.address().port) {
-      group = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+      group = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: RECV_BUFFER_BYTES });
       try {
         await new Promise<void>((resolve, reject) => {
           group!.once('error', reject);

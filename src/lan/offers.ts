@@ -17,6 +17,13 @@ import { ClaimDenial, LanBody, LanMoney, OfferMode } from '../protocol/lan-messa
 import { UnitDirectory } from './discovery';
 import { DeliveryReport, LanEndpoint, LanInbound, LanTarget } from './lan-endpoint';
 
+/**
+ * How long an offer is retried before the plugin reports the unit unreachable. Longer than the endpoint's
+ * 10 s default: with the 1 s backoff cap, on a very lossy Wi-Fi (30% loss each way at both ends) about 3%
+ * of offers needed more than 10 s in bench/lan (p99 13-19 s over three runs).
+ */
+export const OFFER_DEADLINE_MS = 30_000;
+
 export type ClaimDecision = { granted: true } | { granted: false; reason: ClaimDenial; holder?: string };
 
 /** Decides who gets an order. `claim` must be atomic and idempotent: the holder asking again is granted again. */
@@ -144,7 +151,9 @@ export class OfferDispatcher {
       const target = this.options.directory.targetOf(dispatch.terminal);
       if (!target) throw new UnitUnavailableError(dispatch.terminal);
       record.audience.add(dispatch.terminal);
-      return this.options.endpoint.send('offer', body, target, { deadlineMs: opts.deadlineMs });
+      return this.options.endpoint.send('offer', body, target, {
+        deadlineMs: opts.deadlineMs ?? OFFER_DEADLINE_MS,
+      });
     }
     const target = dispatch.mode === 'broadcast' ? this.options.broadcast : this.options.multicast;
     if (!target) {
@@ -158,7 +167,10 @@ export class OfferDispatcher {
     }
     const expect = this.options.directory.list().map((u) => u.id);
     for (const id of expect) record.audience.add(id);
-    return this.options.endpoint.send('offer', body, target, { deadlineMs: opts.deadlineMs, expect });
+    return this.options.endpoint.send('offer', body, target, {
+      deadlineMs: opts.deadlineMs ?? OFFER_DEADLINE_MS,
+      expect,
+    });
   }
 
   /** Withdraws an order from every unit it was offered to (the host canceled it, or it expired). */
