@@ -1,0 +1,66 @@
+/**
+ * The contract between the payment server and a wallet provider (Alipay-, WeChat-Pay-like "payment code"
+ * providers: the clerk scans the code on the customer's phone and the server charges it).
+ *
+ * Obligations, as real wallet providers impose them:
+ * - `charge` is keyed by `outTradeNo` (our payment id) and must be idempotent at the provider: calling it
+ *   again for the same outTradeNo never creates a second trade. The server still never calls it twice on
+ *   purpose: an unknown outcome is resolved by `query`.
+ * - A charge may end `user_paying` (the customer must confirm on the phone): the server then queries
+ *   (first within 5 s, then every 3-5 s) until final, and at its deadline calls `cancel`, which closes the
+ *   trade or, when the customer paid in the meantime, reverses it (`reversed: true`).
+ * - `ProviderUnknownError` (timeout, 5xx, connection reset) means "we do not know whether money moved":
+ *   never retry the charge; query.
+ */
+import { ProviderError } from '../../protocol/errors';
+
+export interface ChargeRequest {
+  outTradeNo: string;
+  amount: { value: number; currency: string };
+  /** The customer's payment code. Passed through, never stored or logged. */
+  code: string;
+  storeId: string;
+}
+
+export type ChargeResult =
+  | { outcome: 'succeeded'; tradeNo: string; brand: string }
+  | { outcome: 'user_paying'; tradeNo: string; brand: string }
+  | { outcome: 'declined'; code: string; message: string; brand?: string };
+
+export type QueryResult =
+  | { state: 'succeeded'; tradeNo: string }
+  | { state: 'user_paying' }
+  | { state: 'failed'; code: string; message: string }
+  | { state: 'closed' }
+  | { state: 'not_found' };
+
+export interface CancelResult {
+  /** True when the trade had been paid and the cancel returned the money (a reversal). */
+  reversed: boolean;
+}
+
+export interface RefundResult {
+  refundNo: string;
+}
+
+export interface PaymentProvider {
+  readonly name: string;
+  charge(req: ChargeRequest): Promise<ChargeResult>;
+  query(outTradeNo: string): Promise<QueryResult>;
+  cancel(outTradeNo: string): Promise<CancelResult>;
+  refund(outTradeNo: string, refundNo: string, amount: { value: number; currency: string }): Promise<RefundResult>;
+}
+
+/** The provider's answer is unknown (timeout, 5xx): money may or may not have moved. Query, never re-charge. */
+export class ProviderUnknownError extends ProviderError {
+  constructor(message: string, cause?: unknown) {
+    super('provider.unknown_outcome', message, { cause });
+  }
+}
+
+/** The provider refused the call itself (bad request, auth); nothing happened. */
+export class ProviderRejectedError extends ProviderError {
+  constructor(code: string, message: string) {
+    super(code, message);
+  }
+}

@@ -1,0 +1,175 @@
+/**
+ * The server's schema: one migration set for both engines. Each migration is SQL both engines accept,
+ * except where a column type must differ (the auto-increment event sequence), which a migration spells
+ * per engine. Applied in order, each once, recorded in `schema_migrations`; on PostgreSQL under an
+ * advisory lock so several instances starting together do not race.
+ *
+ * Conventions: money is BIGINT minor units; instants we compute with are BIGINT epoch ms; instants we only
+ * show are ISO-8601 TEXT (UTC), which sort correctly as text.
+ */
+import { Db, Queryable } from './db';
+
+interface Migration {
+  version: number;
+  name: string;
+  sql: string | { sqlite: string; postgres: string };
+}
+
+const eventsTable = (seq: string) => `
+CREATE TABLE events (
+  seq ${seq},
+  store_id TEXT NOT NULL,
+  payment_id TEXT NOT NULL,
+  body TEXT NOT NULL,
+  signature TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX events_store ON events (store_id, seq);`;
+
+const BASE = `
+CREATE TABLE stores (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE lan_keys (
+  store_id TEXT NOT NULL REFERENCES stores(id),
+  key_id BIGINT NOT NULL,
+  version INTEGER NOT NULL,
+  secret TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  retired_at TEXT,
+  PRIMARY KEY (store_id, version)
+);
+CREATE TABLE registration_codes (
+  lookup TEXT PRIMARY KEY,
+  secret_hash TEXT NOT NULL,
+  store_id TEXT NOT NULL REFERENCES stores(id),
+  role TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  used_at BIGINT,
+  failed_attempts INTEGER NOT NULL DEFAULT 0,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE devices (
+  store_id TEXT NOT NULL REFERENCES stores(id),
+  id TEXT NOT NULL,
+  role TEXT NOT NULL,
+  name TEXT NOT NULL,
+  token_hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (store_id, id)
+);
+CREATE TABLE server_keys (
+  id INTEGER PRIMARY KEY,
+  public_key TEXT NOT NULL,
+  private_key TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE payments (
+  id TEXT PRIMARY KEY,
+  store_id TEXT NOT NULL REFERENCES stores(id),
+  device_id TEXT NOT NULL,
+  order_id TEXT NOT NULL,
+  register_id TEXT NOT NULL,
+  amount_value BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  status TEXT NOT NULL,
+  method_type TEXT NOT NULL,
+  method_brand TEXT,
+  code_hint TEXT,
+  provider_trade_no TEXT,
+  failure_code TEXT,
+  failure_message TEXT,
+  refunded_value BIGINT NOT NULL DEFAULT 0,
+  reversed INTEGER NOT NULL DEFAULT 0,
+  deadline_at BIGINT NOT NULL,
+  next_check_at BIGINT,
+  checks INTEGER NOT NULL DEFAULT 0,
+  lease_until BIGINT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX payments_due ON payments (status, next_check_at);
+CREATE INDEX payments_order ON payments (store_id, order_id);
+CREATE INDEX payments_created ON payments (store_id, created_at);
+CREATE TABLE refunds (
+  id TEXT PRIMARY KEY,
+  payment_id TEXT NOT NULL REFERENCES payments(id),
+  amount_value BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE idempotency_keys (
+  store_id TEXT NOT NULL,
+  scope TEXT NOT NULL,
+  idem_key TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  state TEXT NOT NULL,
+  resource_id TEXT,
+  response_status INTEGER,
+  response_body TEXT,
+  created_at BIGINT NOT NULL,
+  locked_until BIGINT NOT NULL,
+  PRIMARY KEY (store_id, scope, idem_key)
+);
+CREATE INDEX idempotency_age ON idempotency_keys (created_at);
+CREATE TABLE sim_trades (
+  out_trade_no TEXT PRIMARY KEY,
+  scenario TEXT NOT NULL,
+  amount_value BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  succeeds_at BIGINT,
+  charge_calls INTEGER NOT NULL,
+  query_calls INTEGER NOT NULL DEFAULT 0,
+  cancel_calls INTEGER NOT NULL DEFAULT 0,
+  refunded_value BIGINT NOT NULL DEFAULT 0
+);`;
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'stores, devices, keys, payments, refunds, idempotency, events, simulator',
+    sql: {
+      sqlite: BASE + eventsTable('INTEGER PRIMARY KEY AUTOINCREMENT'),
+      postgres: BASE + eventsTable('BIGSERIAL PRIMARY KEY'),
+    },
+  },
+];
+
+export interface MigratableDb extends Db {
+  exec(sql: string): Promise<void>;
+}
+
+const TRACK = 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)';
+
+/** Applies what is missing; returns the versions applied now. */
+export async function migrate(db: MigratableDb): Promise<number[]> {
+  const applied: number[] = [];
+  const pending = async (q: Queryable) => {
+    const done = new Set((await q.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    return MIGRATIONS.filter((m) => !done.has(m.version));
+  };
+  const sqlOf = (m: Migration) => (typeof m.sql === 'string' ? m.sql : m.sql[db.kind]);
+  if (db.kind === 'postgres') {
+    // One transaction holding a transaction-scoped advisory lock: instances starting together queue here.
+    await db.tx(async (q) => {
+      await q.query('SELECT pg_advisory_xact_lock(47812)');
+      await q.query(TRACK);
+      for (const m of await pending(q)) {
+        await q.query(sqlOf(m));
+        await q.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, new Date().toISOString()]);
+        applied.push(m.version);
+      }
+    });
+    return applied;
+  }
+  await db.exec(TRACK);
+  for (const m of await pending(db)) {
+    await db.exec(`BEGIN;\n${sqlOf(m)};\nINSERT INTO schema_migrations (version, applied_at) VALUES (${m.version}, '${new Date().toISOString()}');\nCOMMIT;`);
+    applied.push(m.version);
+  }
+  return applied;
+}
