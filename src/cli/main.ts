@@ -8,11 +8,13 @@ import { lanDiscover } from './lan-discover';
 import { lanKeygen } from './lan-keygen';
 import { lanPing } from './lan-ping';
 import { lanUnit } from './lan-unit';
+import { server } from './server';
 
 type Tree = { [name: string]: Command | Tree };
 
 const COMMANDS: Tree = {
   demo,
+  server,
   lan: { discover: lanDiscover, ping: lanPing, unit: lanUnit, keygen: lanKeygen },
 };
 

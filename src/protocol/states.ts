@@ -130,8 +130,12 @@ export interface Payment {
   amount: Money;
   status: PaymentStatus;
   method: PaymentMethod;
-  /** Present when `status` is `failed`. */
+  /** Present when `status` is `failed` (and for `canceled`, saying why). */
   failure?: PaymentFailure;
+  /** What has been refunded so far; present once a refund was made. */
+  refunded?: Money;
+  /** True when a cancel returned money the customer had already paid (a reversal). */
+  reversed?: boolean;
   /** ISO 8601 times, e.g. `2025-01-31T09:15:00.000Z`. */
   createdAt: string;
   updatedAt: string;

@@ -48,7 +48,11 @@ export interface PaymentProvider {
   charge(req: ChargeRequest): Promise<ChargeResult>;
   query(outTradeNo: string): Promise<QueryResult>;
   cancel(outTradeNo: string): Promise<CancelResult>;
-  refund(outTradeNo: string, refundNo: string, amount: { value: number; currency: string }): Promise<RefundResult>;
+  refund(
+    outTradeNo: string,
+    refundNo: string,
+    amount: { value: number; currency: string },
+  ): Promise<RefundResult>;
 }
 
 /** The provider's answer is unknown (timeout, 5xx): money may or may not have moved. Query, never re-charge. */

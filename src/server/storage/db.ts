@@ -39,7 +39,8 @@ export function parseDbUrl(text: string): DbUrl {
     if (!path) throw new Error('the database URL "sqlite:" needs a file path, e.g. sqlite:./var/server.db');
     return { kind: 'sqlite', path };
   }
-  if (text.startsWith('postgres://') || text.startsWith('postgresql://')) return { kind: 'postgres', url: text };
+  if (text.startsWith('postgres://') || text.startsWith('postgresql://'))
+    return { kind: 'postgres', url: text };
   throw new Error(`database URL "${redactDbUrl(text)}" must start with sqlite: or postgres://`);
 }
 

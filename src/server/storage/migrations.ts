@@ -60,6 +60,10 @@ CREATE TABLE devices (
   created_at TEXT NOT NULL,
   PRIMARY KEY (store_id, id)
 );
+CREATE TABLE settings (
+  name TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
 CREATE TABLE server_keys (
   id INTEGER PRIMARY KEY,
   public_key TEXT NOT NULL,
@@ -143,13 +147,18 @@ export interface MigratableDb extends Db {
   exec(sql: string): Promise<void>;
 }
 
-const TRACK = 'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)';
+const TRACK =
+  'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)';
 
 /** Applies what is missing; returns the versions applied now. */
 export async function migrate(db: MigratableDb): Promise<number[]> {
   const applied: number[] = [];
   const pending = async (q: Queryable) => {
-    const done = new Set((await q.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) => Number(r.version)));
+    const done = new Set(
+      (await q.query<{ version: number }>('SELECT version FROM schema_migrations')).map((r) =>
+        Number(r.version),
+      ),
+    );
     return MIGRATIONS.filter((m) => !done.has(m.version));
   };
   const sqlOf = (m: Migration) => (typeof m.sql === 'string' ? m.sql : m.sql[db.kind]);
@@ -160,7 +169,10 @@ export async function migrate(db: MigratableDb): Promise<number[]> {
       await q.query(TRACK);
       for (const m of await pending(q)) {
         await q.query(sqlOf(m));
-        await q.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [m.version, new Date().toISOString()]);
+        await q.query('INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)', [
+          m.version,
+          new Date().toISOString(),
+        ]);
         applied.push(m.version);
       }
     });
@@ -168,7 +180,9 @@ export async function migrate(db: MigratableDb): Promise<number[]> {
   }
   await db.exec(TRACK);
   for (const m of await pending(db)) {
-    await db.exec(`BEGIN;\n${sqlOf(m)};\nINSERT INTO schema_migrations (version, applied_at) VALUES (${m.version}, '${new Date().toISOString()}');\nCOMMIT;`);
+    await db.exec(
+      `BEGIN;\n${sqlOf(m)};\nINSERT INTO schema_migrations (version, applied_at) VALUES (${m.version}, '${new Date().toISOString()}');\nCOMMIT;`,
+    );
     applied.push(m.version);
   }
   return applied;

@@ -29,7 +29,9 @@ function splitSchema(url: string): { url: string; schema?: string } {
 function wrap(c: Pool | PoolClient): Queryable {
   return {
     query: async <T>(sql: string, params: SqlValue[] = []) => (await c.query(sql, params)).rows as T[],
-    run: async (sql: string, params: SqlValue[] = []) => ({ changes: (await c.query(sql, params)).rowCount ?? 0 }),
+    run: async (sql: string, params: SqlValue[] = []) => ({
+      changes: (await c.query(sql, params)).rowCount ?? 0,
+    }),
   };
 }
 

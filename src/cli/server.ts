@@ -1,0 +1,57 @@
+import { createServerApp } from '../server/server-app';
+import { parseDbUrl, redactDbUrl } from '../server/storage/db';
+import { Command, intOption, parse, UsageError } from './args';
+
+export const server: Command = {
+  summary: 'run the payment server',
+  usage: `payconnect server [--port P] [--host ADDR] [--db URL]
+
+Runs the payment server: device registration, payments through the wallet provider (the built-in
+simulator), signed results pushed to devices, reports. Stops on Ctrl-C.
+
+  --port P        HTTP port (default 8700)
+  --host ADDR     address to listen on (default 127.0.0.1; 0.0.0.0 to serve the shop network)
+  --db URL        sqlite:PATH (default sqlite:./var/server.db) or postgres://user@host:port/db
+
+Environment:
+  PAYCONNECT_ADMIN_TOKEN   the admin token; when unset, one is generated on first start and printed once
+  PAYCONNECT_SIM_SPEED     divides the simulator's delays (tests use a large factor; default 1)`,
+  async run(argv) {
+    const { values } = parse(argv, {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      db: { type: 'string' },
+    });
+    const port = intOption(values.port as string | undefined, 'port', 8700, 0);
+    let db;
+    try {
+      db = parseDbUrl((values.db as string | undefined) ?? 'sqlite:./var/server.db');
+    } catch (e) {
+      throw new UsageError(`--db: ${(e as Error).message}`);
+    }
+    const speedText = process.env.PAYCONNECT_SIM_SPEED;
+    const simSpeed = speedText === undefined ? 1 : Number(speedText);
+    if (!(simSpeed > 0) || !Number.isFinite(simSpeed))
+      throw new UsageError(`PAYCONNECT_SIM_SPEED must be a number above 0, got "${speedText}"`);
+    const running = await createServerApp({
+      port,
+      host: values.host as string | undefined,
+      db,
+      adminToken: process.env.PAYCONNECT_ADMIN_TOKEN || undefined,
+      simSpeed,
+    });
+    const where = db.kind === 'sqlite' ? `sqlite:${db.path}` : redactDbUrl(db.url);
+    process.stdout.write(`payconnect server listening on ${running.url} (database ${where})\n`);
+    if (running.generatedAdminToken) {
+      process.stdout.write(
+        `admin token (shown this once; keep it safe, or set PAYCONNECT_ADMIN_TOKEN): ${running.generatedAdminToken}\n`,
+      );
+    }
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    await running.close();
+    return 0;
+  },
+};

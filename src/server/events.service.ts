@@ -1,0 +1,90 @@
+/**
+ * Signed payment events: every payment state change is written, in the same transaction as the change,
+ * as an event with a store-wide sequence number and the server's Ed25519 signature over the payment. After
+ * commit it is announced on the database's change feed, so every server instance (PostgreSQL LISTEN/NOTIFY;
+ * in-process for SQLite) pushes it to the devices connected to it. A device that was away asks for what
+ * came after the last sequence it saw (its cursor) and gets it in order.
+ */
+import { Payment } from '../protocol/states';
+import { signPaymentResult } from '../protocol/payment-signature';
+import { DbChangeFeed, Queryable } from './storage/db';
+
+export const EVENTS_CHANNEL = 'payconnect_events';
+
+export interface PaymentEvent {
+  type: 'payment.updated';
+  seq: number;
+  payment: Payment;
+  signature: string;
+}
+
+export class EventsService {
+  private readonly subscribers = new Map<string, Set<(storeId: string, seq: number) => void>>();
+  private listening?: Promise<void>;
+
+  constructor(
+    private readonly db: Queryable,
+    private readonly feed: DbChangeFeed,
+    private readonly privateKey: string,
+  ) {}
+
+  /** Writes the event inside the caller's transaction; returns its sequence number. */
+  async record(q: Queryable, storeId: string, payment: Payment): Promise<number> {
+    const signature = signPaymentResult(payment, this.privateKey);
+    const rows = await q.query<{ seq: number }>(
+      'INSERT INTO events (store_id, payment_id, body, signature, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq',
+      [storeId, payment.id, JSON.stringify(payment), signature, payment.updatedAt],
+    );
+    return Number(rows[0].seq);
+  }
+
+  /** Tells every instance (after commit) that a store has a new event. */
+  async announce(storeId: string, seq: number): Promise<void> {
+    await this.feed.notify(EVENTS_CHANNEL, JSON.stringify({ storeId, seq }));
+  }
+
+  /** Events of a store after `after`, oldest first. */
+  async since(storeId: string, after: number, limit = 500): Promise<PaymentEvent[]> {
+    const rows = await this.db.query<{ seq: number; body: string; signature: string }>(
+      'SELECT seq, body, signature FROM events WHERE store_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [storeId, after, limit],
+    );
+    return rows.map((r) => ({
+      type: 'payment.updated',
+      seq: Number(r.seq),
+      payment: JSON.parse(r.body) as Payment,
+      signature: r.signature,
+    }));
+  }
+
+  async latestSeq(storeId: string): Promise<number> {
+    const rows = await this.db.query<{ seq: number | null }>(
+      'SELECT MAX(seq) AS seq FROM events WHERE store_id = $1',
+      [storeId],
+    );
+    return Number(rows[0]?.seq ?? 0);
+  }
+
+  /** Calls `onNews` whenever an event of `storeId` was committed on any instance. Returns an unsubscribe. */
+  async subscribe(storeId: string, onNews: (storeId: string, seq: number) => void): Promise<() => void> {
+    this.listening ??= this.feed.listen(EVENTS_CHANNEL, (payload) => {
+      let news: { storeId: string; seq: number };
+      try {
+        news = JSON.parse(payload);
+      } catch {
+        return;
+      }
+      for (const s of this.subscribers.get(news.storeId) ?? []) s(news.storeId, news.seq);
+    });
+    await this.listening;
+    if (!this.subscribers.has(storeId)) this.subscribers.set(storeId, new Set());
+    this.subscribers.get(storeId)!.add(onNews);
+    return () => this.subscribers.get(storeId)?.delete(onNews);
+  }
+
+  connectedSubscribers(): number {
+    let n = 0;
+    for (const s of this.subscribers.values()) n += s.size;
+    return n;
+  }
+}

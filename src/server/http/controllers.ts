@@ -1,0 +1,206 @@
+/**
+ * The server's HTTP API (DESIGN.md, "Server HTTP API"). Controllers are thin: read the caller and the
+ * body, call one service method, shape the answer.
+ */
+import {
+  Body,
+  Controller,
+  Get,
+  Headers,
+  HttpCode,
+  Inject,
+  Param,
+  Post,
+  Query,
+  Res,
+  UseGuards,
+} from '@nestjs/common';
+import { FastifyReply } from 'fastify';
+import { ApiError } from '../api-error';
+import { ReportsService } from '../reports.service';
+import { sameHash, sha256 } from '../server-crypto';
+import { Device } from '../stores.service';
+import { AdminGuard, bearer, CurrentDevice, DeviceGuard } from './auth';
+import { CreatePaymentDto, CreateStoreDto, RefundDto, RegisterDeviceDto, RegistrationCodeDto } from './dto';
+import { SERVER_CONTEXT, ServerContext } from './server-context';
+
+function idempotencyKey(value: string | undefined): string {
+  if (!value)
+    throw ApiError.badRequest(
+      'idempotency_key_required',
+      'send an Idempotency-Key header (any unique string up to 255 characters) so a retry can never charge twice',
+    );
+  if (value.length > 255 || !/^[\x21-\x7e]+$/.test(value)) {
+    throw ApiError.badRequest(
+      'invalid_idempotency_key',
+      'Idempotency-Key must be 1-255 printable ASCII characters without spaces',
+    );
+  }
+  return value;
+}
+
+@Controller('v1/stores')
+@UseGuards(AdminGuard)
+export class StoresController {
+  constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
+
+  @Post()
+  create(@Body() dto: CreateStoreDto) {
+    return this.ctx.stores.createStore(dto.name);
+  }
+
+  @Post(':id/registration-codes')
+  code(@Param('id') id: string, @Body() dto: RegistrationCodeDto) {
+    return this.ctx.stores.createRegistrationCode(id, dto.role);
+  }
+
+  @Post(':id/lan-keys/rotate')
+  @HttpCode(200)
+  rotate(@Param('id') id: string) {
+    return this.ctx.stores.rotateLanKey(id);
+  }
+
+  @Post(':id/lan-keys/retire-old')
+  @HttpCode(200)
+  retire(@Param('id') id: string) {
+    return this.ctx.stores.retireOldLanKeys(id);
+  }
+}
+
+@Controller('v1/devices')
+export class DevicesController {
+  constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
+
+  @Post('register')
+  @HttpCode(201)
+  register(@Body() dto: RegisterDeviceDto) {
+    return this.ctx.stores.register(dto);
+  }
+
+  @Get('me')
+  @UseGuards(DeviceGuard)
+  async me(@CurrentDevice() device: Device) {
+    return {
+      ...device,
+      lanKeys: await this.ctx.stores.lanKeys(device.storeId),
+      serverPublicKey: this.ctx.serverPublicKey,
+    };
+  }
+}
+
+@Controller('v1/payments')
+@UseGuards(DeviceGuard)
+export class PaymentsController {
+  constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
+
+  @Post()
+  async create(
+    @CurrentDevice() device: Device,
+    @Headers('idempotency-key') key: string | undefined,
+    @Body() dto: CreatePaymentDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const r = await this.ctx.payments.create(device, idempotencyKey(key), dto);
+    reply.status(r.status);
+    if (r.replayed) {
+      reply.header('Idempotent-Replayed', 'true');
+      this.ctx.metrics.inc('payconnect_idempotent_replays_total');
+    } else {
+      this.ctx.metrics.inc('payconnect_payments_created_total');
+    }
+    return r.body;
+  }
+
+  @Get()
+  list(@CurrentDevice() device: Device, @Query('orderId') orderId: string | undefined) {
+    if (!orderId)
+      throw ApiError.badRequest(
+        'order_id_required',
+        'list payments of one order: GET /v1/payments?orderId=…',
+      );
+    return this.ctx.payments.listByOrder(device, orderId);
+  }
+
+  @Get(':id')
+  get(@CurrentDevice() device: Device, @Param('id') id: string) {
+    return this.ctx.payments.get(device, id);
+  }
+
+  @Post(':id/cancel')
+  @HttpCode(200)
+  cancel(@CurrentDevice() device: Device, @Param('id') id: string) {
+    return this.ctx.payments.cancel(device, id);
+  }
+
+  @Post(':id/refunds')
+  async refund(
+    @CurrentDevice() device: Device,
+    @Param('id') id: string,
+    @Headers('idempotency-key') key: string | undefined,
+    @Body() dto: RefundDto,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const r = await this.ctx.payments.refund(device, id, idempotencyKey(key), dto);
+    reply.status(r.status);
+    if (r.replayed) reply.header('Idempotent-Replayed', 'true');
+    return r.body;
+  }
+}
+
+@Controller('v1/reports')
+export class ReportsController {
+  constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
+
+  /** A device gets its own store's report; the admin names the store with ?storeId=. */
+  @Get('settlement')
+  async settlement(
+    @Headers('authorization') auth: string | undefined,
+    @Query('date') date: string | undefined,
+    @Query('storeId') storeId: string | undefined,
+    @Query('format') format: string | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const token = bearer({ headers: { authorization: auth } });
+    if (!token) throw ApiError.unauthorized();
+    let store: string;
+    if (sameHash(sha256(token), this.ctx.adminTokenHash)) {
+      if (!storeId)
+        throw ApiError.badRequest('store_id_required', 'the admin must name the store: ?storeId=…');
+      store = (await this.ctx.stores.getStore(storeId)).id;
+    } else {
+      const device = await this.ctx.stores.authenticate(token);
+      if (!device) throw ApiError.unauthorized('the token is not valid');
+      if (storeId && storeId !== device.storeId)
+        throw ApiError.forbidden("a device can read only its own store's report");
+      store = device.storeId;
+    }
+    const report = await this.ctx.reports.settlement(
+      store,
+      date ?? new Date(this.ctx.clock.now()).toISOString().slice(0, 10),
+    );
+    if (format === 'csv') {
+      reply.header('content-type', 'text/csv; charset=utf-8');
+      return ReportsService.toCsv(report);
+    }
+    if (format !== undefined && format !== 'json')
+      throw ApiError.badRequest('invalid_format', 'format must be json or csv');
+    return report;
+  }
+}
+
+@Controller()
+export class HealthController {
+  constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
+
+  @Get('healthz')
+  async health() {
+    await this.ctx.db.query('SELECT 1 AS ok');
+    return { status: 'ok', database: this.ctx.db.kind };
+  }
+
+  @Get('metrics')
+  async metrics(@Res({ passthrough: true }) reply: FastifyReply) {
+    reply.header('content-type', 'text/plain; version=0.0.4');
+    return this.ctx.metrics.render();
+  }
+}

@@ -1,0 +1,74 @@
+/**
+ * Request bodies, checked by the global ValidationPipe (whitelist, forbid unknown fields). Shape only:
+ * money, ids and codes are then checked by the services with the protocol's rules.
+ */
+import { Type } from 'class-transformer';
+import { Equals, IsIn, IsInt, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+
+export class CreateStoreDto {
+  @IsString()
+  @Length(1, 100)
+  name!: string;
+}
+
+export class RegistrationCodeDto {
+  @IsIn(['terminal', 'plugin'])
+  role!: 'terminal' | 'plugin';
+}
+
+export class RegisterDeviceDto {
+  @IsString()
+  @Length(1, 40)
+  code!: string;
+
+  @IsString()
+  @Matches(/^[A-Za-z0-9._:-]{1,32}$/, { message: 'deviceId must be 1-32 of A-Z a-z 0-9 . _ : -' })
+  deviceId!: string;
+
+  @IsIn(['terminal', 'plugin'])
+  role!: 'terminal' | 'plugin';
+
+  @IsString()
+  @Length(1, 64)
+  name!: string;
+}
+
+export class AmountDto {
+  @IsInt({ message: 'amount.value must be an integer in minor units (1250 for 12.50)' })
+  value!: number;
+
+  @IsString()
+  @Matches(/^[A-Z]{3}$/, { message: 'amount.currency must be an ISO 4217 code like CNY' })
+  currency!: string;
+}
+
+export class WalletCodeMethodDto {
+  @Equals('wallet_code', { message: 'method.type must be "wallet_code"' })
+  type!: 'wallet_code';
+
+  @IsString()
+  code!: string;
+}
+
+export class CreatePaymentDto {
+  @IsString()
+  orderId!: string;
+
+  @IsString()
+  registerId!: string;
+
+  @ValidateNested()
+  @Type(() => AmountDto)
+  amount!: AmountDto;
+
+  @ValidateNested()
+  @Type(() => WalletCodeMethodDto)
+  method!: WalletCodeMethodDto;
+}
+
+export class RefundDto {
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AmountDto)
+  amount?: AmountDto;
+}

@@ -1,0 +1,50 @@
+/**
+ * Prometheus metrics in the text exposition format, with no dependency: counters and gauges by name and
+ * labels. Gauges that are read from elsewhere (pending payments, push connections) are collected when
+ * /metrics is scraped.
+ */
+type Labels = Record<string, string>;
+
+function key(name: string, labels: Labels): string {
+  const l = Object.entries(labels)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`)
+    .join(',');
+  return l ? `${name}{${l}}` : name;
+}
+
+export class Metrics {
+  private readonly counters = new Map<string, number>();
+  private readonly help = new Map<string, { help: string; type: 'counter' | 'gauge' }>();
+  private readonly collectors: (() => Promise<void>)[] = [];
+  private readonly gauges = new Map<string, number>();
+
+  describe(name: string, type: 'counter' | 'gauge', help: string): void {
+    this.help.set(name, { help, type });
+  }
+
+  inc(name: string, labels: Labels = {}, by = 1): void {
+    const k = key(name, labels);
+    this.counters.set(k, (this.counters.get(k) ?? 0) + by);
+  }
+
+  set(name: string, labels: Labels, value: number): void {
+    this.gauges.set(key(name, labels), value);
+  }
+
+  /** A function that refreshes gauges just before each scrape. */
+  collect(fn: () => Promise<void>): void {
+    this.collectors.push(fn);
+  }
+
+  async render(): Promise<string> {
+    for (const c of this.collectors) await c().catch(() => undefined);
+    const lines: string[] = [];
+    for (const [name, { help, type }] of this.help) {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+      const source = type === 'counter' ? this.counters : this.gauges;
+      for (const [k, v] of source) if (k === name || k.startsWith(`${name}{`)) lines.push(`${k} ${v}`);
+    }
+    return lines.join('\n') + '\n';
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Finishes every pending payment, also after a restart: the server never leaves a payment pending.
+ *
+ * Each tick it leases the payments whose next check is due (a lease, so several instances on one
+ * PostgreSQL never work on the same payment at once) and asks the provider:
+ * - succeeded / failed / closed: record it;
+ * - the customer is still confirming: check again in 3-5 s, and at the deadline cancel, which closes the
+ *   trade or, when the customer paid just as the cancel went out, reverses it;
+ * - not found (the charge never reached the provider, or it failed with a 5xx): cancel, so a late charge
+ *   cannot go through, and record the payment failed;
+ * - the query itself fails: try again at the next check; the payment stays pending, never charged again.
+ */
+import { Clock, TimerHandle } from '../protocol/clock';
+import { PaymentsService, PaymentTiming } from './payments.service';
+import { PaymentProvider, ProviderUnknownError } from './providers/provider';
+import { Db } from './storage/db';
+
+export interface SweeperStats {
+  ticks: number;
+  checks: number;
+  resolved: number;
+  cancels: number;
+  errors: number;
+}
+
+export class PaymentSweeper {
+  readonly stats: SweeperStats = { ticks: 0, checks: 0, resolved: 0, cancels: 0, errors: 0 };
+  private timer?: TimerHandle;
+  private running = false;
+  private stopped = true;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly provider: PaymentProvider,
+    private readonly payments: PaymentsService,
+    private readonly timing: PaymentTiming,
+    private readonly options: {
+      tickMs: number;
+      leaseMs: number;
+      batch: number;
+      log?: (msg: string) => void;
+    } = {
+      tickMs: 250,
+      leaseMs: 30_000,
+      batch: 50,
+    },
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.schedule();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.clock.clearTimeout(this.timer);
+  }
+
+  private schedule(): void {
+    if (this.stopped) return;
+    this.timer = this.clock.setTimeout(() => {
+      void this.tick().finally(() => this.schedule());
+    }, this.options.tickMs);
+  }
+
+  /** One pass over the due payments. Exposed for tests driving a FakeClock. */
+  async tick(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    this.stats.ticks++;
+    try {
+      const now = this.clock.now();
+      const due = await this.db.query<{ id: string }>(
+        `SELECT id FROM payments WHERE status = 'pending' AND next_check_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+         ORDER BY next_check_at LIMIT $2`,
+        [now, this.options.batch],
+      );
+      for (const { id } of due) {
+        const leased = await this.db.run(
+          `UPDATE payments SET lease_until = $1, checks = checks + 1 WHERE id = $2 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3)`,
+          [now + this.options.leaseMs, id, now],
+        );
+        if (leased.changes === 1) await this.check(id);
+      }
+      if (this.stats.ticks % 240 === 0) await this.payments.expireKeys();
+    } catch (e) {
+      this.stats.errors++;
+      this.options.log?.(`payment sweeper: ${(e as Error).message}`);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async check(id: string): Promise<void> {
+    this.stats.checks++;
+    const row = (
+      await this.db.query<{ deadline_at: number }>('SELECT deadline_at FROM payments WHERE id = $1', [id])
+    )[0];
+    const pastDeadline = this.clock.now() >= Number(row.deadline_at);
+    try {
+      const q = await this.provider.query(id);
+      switch (q.state) {
+        case 'succeeded':
+          await this.resolved(this.payments.transition(id, { status: 'succeeded', tradeNo: q.tradeNo }));
+          return;
+        case 'failed':
+          await this.resolved(
+            this.payments.transition(id, { status: 'failed', failure: { code: q.code, message: q.message } }),
+          );
+          return;
+        case 'closed':
+          await this.resolved(
+            this.payments.transition(id, {
+              status: 'canceled',
+              failure: { code: 'closed', message: 'the provider closed the trade unpaid' },
+            }),
+          );
+          return;
+        case 'user_paying':
+          if (pastDeadline) await this.cancelAtDeadline(id);
+          else await this.later(id, Number(row.deadline_at));
+          return;
+        case 'not_found':
+          this.stats.cancels++;
+          await this.provider.cancel(id);
+          await this.resolved(
+            this.payments.transition(id, {
+              status: 'failed',
+              failure: {
+                code: 'provider_error',
+                message: 'the provider has no record of the charge; the customer was not charged',
+              },
+            }),
+          );
+          return;
+      }
+    } catch (e) {
+      if (!(e instanceof ProviderUnknownError)) this.options.log?.(`payment ${id}: ${(e as Error).message}`);
+      this.stats.errors++;
+      if (pastDeadline) {
+        // The query failed at the deadline: a cancel is safe either way (it closes or reverses).
+        try {
+          await this.cancelAtDeadline(id);
+          return;
+        } catch {
+          // the provider is down: keep trying
+        }
+      }
+      await this.later(id);
+    }
+  }
+
+  private async cancelAtDeadline(id: string): Promise<void> {
+    this.stats.cancels++;
+    const { reversed } = await this.provider.cancel(id);
+    await this.resolved(
+      this.payments.transition(
+        id,
+        reversed
+          ? {
+              status: 'canceled',
+              reversed: true,
+              failure: {
+                code: 'reversed',
+                message:
+                  'the customer confirmed after the time limit; the payment was reversed and the money returned',
+              },
+            }
+          : {
+              status: 'canceled',
+              failure: {
+                code: 'customer_timeout',
+                message: 'the customer did not confirm in time; nothing was charged',
+              },
+            },
+      ),
+    );
+  }
+
+  private async resolved(p: Promise<boolean>): Promise<void> {
+    if (await p) this.stats.resolved++;
+  }
+
+  /** Schedules the next check in 3-5 s, never past the deadline (the check at the deadline cancels). */
+  private async later(id: string, deadline = Infinity): Promise<void> {
+    const [lo, hi] = this.timing.checkEveryMs;
+    const now = this.clock.now();
+    const next = Math.min(now + lo + Math.random() * (hi - lo), Math.max(deadline, now + 1));
+    await this.db.run(
+      "UPDATE payments SET next_check_at = $1, lease_until = NULL WHERE id = $2 AND status = 'pending'",
+      [Math.round(next), id],
+    );
+  }
+}

@@ -1,0 +1,545 @@
+/**
+ * Payments: the server's source of truth for money.
+ *
+ * Creating a payment follows Stripe's idempotency semantics, keyed per store by the Idempotency-Key
+ * header: the same key and body replays the stored response; the same key with another body is 422; the
+ * same key while the first request still runs is 409; a request that fails validation is not stored; keys
+ * are kept at least 24 hours.
+ *
+ * Every state change is journaled (payment row + signed event, one transaction) before anything is acted
+ * on, and the provider is never asked to charge twice: an unknown outcome (timeout, 5xx, a crash between
+ * charge and answer) is resolved by querying, by PaymentSweeper. A payment moves only out of `pending`
+ * (conditional UPDATE), so two instances or a late provider answer can never decide it twice.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../protocol/canonical-json';
+import { Clock } from '../protocol/clock';
+import { ProtocolError } from '../protocol/errors';
+import { money, Money } from '../protocol/money';
+import { Payment, PaymentStatus } from '../protocol/states';
+import { validateOrderId } from '../protocol/ids';
+import { ApiError } from './api-error';
+import { EventsService } from './events.service';
+import { ChargeResult, PaymentProvider, ProviderUnknownError } from './providers/provider';
+import { newId } from './server-crypto';
+import { Device } from './stores.service';
+import { Db, Queryable } from './storage/db';
+
+export interface CreatePaymentInput {
+  orderId: string;
+  registerId: string;
+  amount: { value: number; currency: string };
+  method: { type: 'wallet_code'; code: string };
+}
+
+export interface ApiResponse<T> {
+  status: number;
+  body: T;
+  replayed: boolean;
+}
+
+export interface Refund {
+  id: string;
+  paymentId: string;
+  amount: Money;
+  status: 'succeeded';
+  createdAt: string;
+  payment: Payment;
+}
+
+/**
+ * Wallet timing rules, in real-time milliseconds (divided by PAYCONNECT_SIM_SPEED): while the customer
+ * confirms, query first within 5 s, then every 3-5 s; cancel (reverse) at 30 s. Idempotency keys live 24 h.
+ */
+export interface PaymentTiming {
+  firstCheckMs: number;
+  checkEveryMs: [number, number];
+  deadlineMs: number;
+  /** How long a request may hold its idempotency key before another may take it over (a crashed process). */
+  keyLockMs: number;
+  keyTtlMs: number;
+}
+
+export const WALLET_TIMING: PaymentTiming = {
+  firstCheckMs: 5000,
+  checkEveryMs: [3000, 5000],
+  deadlineMs: 30_000,
+  keyLockMs: 60_000,
+  keyTtlMs: 24 * 60 * 60_000,
+};
+
+export function scaledTiming(speed: number, base: PaymentTiming = WALLET_TIMING): PaymentTiming {
+  const s = speed > 0 ? speed : 1;
+  return {
+    firstCheckMs: base.firstCheckMs / s,
+    checkEveryMs: [base.checkEveryMs[0] / s, base.checkEveryMs[1] / s],
+    deadlineMs: base.deadlineMs / s,
+    keyLockMs: base.keyLockMs,
+    keyTtlMs: base.keyTtlMs,
+  };
+}
+
+interface PaymentRow {
+  id: string;
+  store_id: string;
+  device_id: string;
+  order_id: string;
+  register_id: string;
+  amount_value: number;
+  currency: string;
+  status: PaymentStatus;
+  method_type: string;
+  method_brand: string | null;
+  code_hint: string | null;
+  provider_trade_no: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  refunded_value: number;
+  reversed: number;
+  deadline_at: number;
+  next_check_at: number | null;
+  checks: number;
+  created_at: string;
+  updated_at: string;
+}
+
+const WALLET_CODE = /^\d{10,32}$/;
+
+/** Never store or log a payment code: keep its first two and last two digits, enough to recognise it. */
+export function codeHint(code: string): string {
+  return code.length <= 4 ? '****' : `${code.slice(0, 2)}${'*'.repeat(code.length - 4)}${code.slice(-2)}`;
+}
+
+export function toPayment(r: PaymentRow): Payment {
+  const p: Payment = {
+    id: r.id,
+    orderId: r.order_id,
+    registerId: r.register_id,
+    amount: { value: Number(r.amount_value), currency: r.currency },
+    status: r.status,
+    method: {
+      type: r.method_type,
+      ...(r.method_brand ? { brand: r.method_brand } : {}),
+      ...(r.code_hint ? { code: r.code_hint } : {}),
+    },
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.failure_code) p.failure = { code: r.failure_code, message: r.failure_message ?? '' };
+  if (Number(r.refunded_value) > 0) p.refunded = { value: Number(r.refunded_value), currency: r.currency };
+  if (Number(r.reversed)) p.reversed = true;
+  return p;
+}
+
+/** The hash that tells "same request" from "same key, other request": canonical JSON of the plain body. */
+function requestHash(body: unknown): string {
+  return createHash('sha256')
+    .update(canonicalJson(JSON.parse(JSON.stringify(body))))
+    .digest('hex');
+}
+
+type Change = {
+  status: PaymentStatus;
+  tradeNo?: string;
+  brand?: string;
+  failure?: { code: string; message: string };
+  reversed?: boolean;
+};
+
+export class PaymentsService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly provider: PaymentProvider,
+    private readonly events: EventsService,
+    private readonly timing: PaymentTiming = WALLET_TIMING,
+    private readonly onChange: (p: Payment) => void = () => undefined,
+  ) {}
+
+  /** Checks a create request; throws ApiError naming the field. Nothing is stored for a bad request. */
+  validate(input: CreatePaymentInput): { amount: Money } {
+    try {
+      validateOrderId(input.orderId);
+    } catch (e) {
+      throw ApiError.badRequest('invalid_order_id', `orderId: ${(e as Error).message}`);
+    }
+    if (typeof input.registerId !== 'string' || !/^[A-Za-z0-9._:-]{1,32}$/.test(input.registerId)) {
+      throw ApiError.badRequest('invalid_register_id', 'registerId must be 1-32 of A-Z a-z 0-9 . _ : -');
+    }
+    let amount: Money;
+    try {
+      amount = money(input.amount?.value, input.amount?.currency);
+    } catch (e) {
+      const field = (e as ProtocolError).code?.includes('currency') ? 'amount.currency' : 'amount.value';
+      throw ApiError.badRequest('invalid_amount', `${field}: ${(e as Error).message}`);
+    }
+    if (input.method?.type !== 'wallet_code')
+      throw ApiError.badRequest('invalid_method', 'method.type must be "wallet_code"');
+    if (typeof input.method.code !== 'string' || !WALLET_CODE.test(input.method.code)) {
+      // The message never repeats the code.
+      throw ApiError.badRequest(
+        'invalid_payment_code',
+        "method.code must be the digits of the customer's payment code (10-32 digits)",
+      );
+    }
+    return { amount };
+  }
+
+  async create(device: Device, idemKey: string, input: CreatePaymentInput): Promise<ApiResponse<Payment>> {
+    const { amount } = this.validate(input);
+    const hash = requestHash(input);
+    const now = this.clock.now();
+    const iso = new Date(now).toISOString();
+    const id = newId('pay');
+
+    const start = await this.db.tx(async (q) => {
+      const claimed = await q.run(
+        `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
+         VALUES ($1, 'payments', $2, $3, 'running', $4, $5, $6) ON CONFLICT DO NOTHING`,
+        [device.storeId, idemKey, hash, id, now, now + this.timing.keyLockMs],
+      );
+      if (claimed.changes === 0) return this.existingKey(q, device.storeId, 'payments', idemKey, hash, now);
+      const row: PaymentRow = {
+        id,
+        store_id: device.storeId,
+        device_id: device.deviceId,
+        order_id: input.orderId,
+        register_id: input.registerId,
+        amount_value: amount.value,
+        currency: amount.currency,
+        status: 'pending',
+        method_type: 'wallet_code',
+        method_brand: null,
+        code_hint: codeHint(input.method.code),
+        provider_trade_no: null,
+        failure_code: null,
+        failure_message: null,
+        refunded_value: 0,
+        reversed: 0,
+        deadline_at: now + this.timing.deadlineMs,
+        // A safety net: if this process dies before the charge's answer is recorded, the sweeper asks.
+        next_check_at: now + this.timing.firstCheckMs,
+        checks: 0,
+        created_at: iso,
+        updated_at: iso,
+      };
+      await q.run(
+        `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
+           code_hint, deadline_at, next_check_at, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $11, $11)`,
+        [
+          id,
+          device.storeId,
+          device.deviceId,
+          input.orderId,
+          input.registerId,
+          amount.value,
+          amount.currency,
+          row.code_hint,
+          row.deadline_at,
+          row.next_check_at,
+          iso,
+        ],
+      );
+      const seq = await this.events.record(q, device.storeId, toPayment(row));
+      return { kind: 'new' as const, seq };
+    });
+
+    if (start.kind === 'replay') return { status: start.status, body: start.body as Payment, replayed: true };
+    if (start.kind === 'resume') {
+      // The request that held this key died; answer with the payment as it stands (the sweeper finishes it).
+      const payment = await this.load(start.resourceId);
+      return this.completeKey(device.storeId, 'payments', idemKey, 201, payment);
+    }
+    await this.events.announce(device.storeId, start.seq);
+
+    let outcome: ChargeResult | undefined;
+    try {
+      outcome = await this.provider.charge({
+        outTradeNo: id,
+        amount,
+        code: input.method.code,
+        storeId: device.storeId,
+      });
+    } catch (e) {
+      if (!(e instanceof ProviderUnknownError)) {
+        await this.transition(id, {
+          status: 'failed',
+          failure: { code: 'provider_error', message: (e as Error).message },
+        });
+      }
+      // Unknown outcome: stays pending; the sweeper queries at next_check_at, never charges again.
+    }
+    if (outcome) await this.applyCharge(id, outcome);
+    const payment = await this.load(id);
+    return this.completeKey(device.storeId, 'payments', idemKey, 201, payment);
+  }
+
+  private async existingKey(
+    q: Queryable,
+    storeId: string,
+    scope: string,
+    key: string,
+    hash: string,
+    now: number,
+  ): Promise<{ kind: 'replay'; status: number; body: unknown } | { kind: 'resume'; resourceId: string }> {
+    const row = (
+      await q.query<{
+        request_hash: string;
+        state: string;
+        resource_id: string;
+        response_status: number;
+        response_body: string;
+        locked_until: number;
+        created_at: number;
+      }>(
+        'SELECT request_hash, state, resource_id, response_status, response_body, locked_until, created_at FROM idempotency_keys WHERE store_id = $1 AND scope = $2 AND idem_key = $3',
+        [storeId, scope, key],
+      )
+    )[0];
+    if (row.request_hash !== hash) {
+      throw ApiError.unprocessable(
+        'idempotency_key_reused',
+        'this Idempotency-Key was used with a different request body; use a new key for a new request',
+      );
+    }
+    if (row.state === 'done')
+      return { kind: 'replay', status: Number(row.response_status), body: JSON.parse(row.response_body) };
+    if (Number(row.locked_until) > now) {
+      throw ApiError.conflict(
+        'idempotency_key_in_use',
+        'a request with this Idempotency-Key is still being processed; retry in a moment',
+      );
+    }
+    await q.run(
+      'UPDATE idempotency_keys SET locked_until = $1 WHERE store_id = $2 AND scope = $3 AND idem_key = $4',
+      [now + this.timing.keyLockMs, storeId, scope, key],
+    );
+    return { kind: 'resume', resourceId: row.resource_id };
+  }
+
+  private async completeKey<T>(
+    storeId: string,
+    scope: string,
+    key: string,
+    status: number,
+    body: T,
+  ): Promise<ApiResponse<T>> {
+    await this.db.run(
+      "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 WHERE store_id = $3 AND scope = $4 AND idem_key = $5",
+      [status, JSON.stringify(body), storeId, scope, key],
+    );
+    return { status, body, replayed: false };
+  }
+
+  /** Records what the provider said about a charge. */
+  async applyCharge(id: string, outcome: ChargeResult): Promise<void> {
+    switch (outcome.outcome) {
+      case 'succeeded':
+        await this.transition(id, { status: 'succeeded', tradeNo: outcome.tradeNo, brand: outcome.brand });
+        return;
+      case 'declined':
+        await this.transition(id, {
+          status: 'failed',
+          brand: outcome.brand,
+          failure: { code: outcome.code, message: outcome.message },
+        });
+        return;
+      case 'user_paying': {
+        // The customer confirms on the phone: first query within firstCheckMs (already scheduled).
+        await this.db.run('UPDATE payments SET provider_trade_no = $1, method_brand = $2 WHERE id = $3', [
+          outcome.tradeNo,
+          outcome.brand,
+          id,
+        ]);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Moves a pending payment to a final status, journaling the signed event in the same transaction.
+   * A payment that is no longer pending is left alone: the first decision stands.
+   */
+  async transition(id: string, change: Change): Promise<boolean> {
+    const nowIso = new Date(this.clock.now()).toISOString();
+    const result = await this.db.tx(async (q) => {
+      const updated = await q.run(
+        `UPDATE payments SET status = $1, provider_trade_no = COALESCE($2, provider_trade_no), method_brand = COALESCE($3, method_brand),
+           failure_code = $4, failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
+         WHERE id = $8 AND status = 'pending'`,
+        [
+          change.status,
+          change.tradeNo ?? null,
+          change.brand ?? null,
+          change.failure?.code ?? null,
+          change.failure?.message ?? null,
+          change.reversed ? 1 : 0,
+          nowIso,
+          id,
+        ],
+      );
+      if (updated.changes === 0) return undefined;
+      const row = (await q.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
+      const payment = toPayment(row);
+      const seq = await this.events.record(q, row.store_id, payment);
+      return { storeId: row.store_id, seq, payment };
+    });
+    if (!result) return false;
+    await this.events.announce(result.storeId, result.seq);
+    this.onChange(result.payment);
+    return true;
+  }
+
+  async load(id: string): Promise<Payment> {
+    const row = (await this.db.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
+    if (!row) throw ApiError.notFound(`payment ${id}`);
+    return toPayment(row);
+  }
+
+  /** A device sees only its own store's payments; another store's id is simply not found. */
+  async get(device: Device, id: string): Promise<Payment> {
+    const row = (
+      await this.db.query<PaymentRow>('SELECT * FROM payments WHERE id = $1 AND store_id = $2', [
+        id,
+        device.storeId,
+      ])
+    )[0];
+    if (!row) throw ApiError.notFound(`payment ${id}`);
+    return toPayment(row);
+  }
+
+  async listByOrder(device: Device, orderId: string): Promise<Payment[]> {
+    const rows = await this.db.query<PaymentRow>(
+      'SELECT * FROM payments WHERE store_id = $1 AND order_id = $2 ORDER BY created_at',
+      [device.storeId, orderId],
+    );
+    return rows.map(toPayment);
+  }
+
+  /** Cancels a payment still pending (closing or reversing it at the provider); a final one is returned as is. */
+  async cancel(device: Device, id: string): Promise<Payment> {
+    const payment = await this.get(device, id);
+    if (payment.status === 'succeeded' || payment.status === 'refunded') {
+      throw ApiError.conflict('payment_succeeded', `payment ${id} succeeded; refund it instead of canceling`);
+    }
+    if (payment.status !== 'pending') return payment;
+    const result = await this.provider.cancel(id);
+    await this.transition(
+      id,
+      result.reversed
+        ? {
+            status: 'canceled',
+            reversed: true,
+            failure: { code: 'reversed', message: "canceled; the customer's money was returned" },
+          }
+        : { status: 'canceled', failure: { code: 'canceled', message: 'canceled before the customer paid' } },
+    );
+    return this.load(id);
+  }
+
+  /** Refunds part or all of a succeeded payment; never more than was captured. Idempotent by key. */
+  async refund(
+    device: Device,
+    id: string,
+    idemKey: string,
+    input: { amount?: { value: number; currency: string } },
+  ): Promise<ApiResponse<Refund>> {
+    const payment = await this.get(device, id);
+    const captured = payment.amount.value - (payment.refunded?.value ?? 0);
+    let value = captured;
+    if (input.amount !== undefined) {
+      try {
+        value = money(input.amount.value, input.amount.currency).value;
+      } catch (e) {
+        throw ApiError.badRequest('invalid_amount', `amount: ${(e as Error).message}`);
+      }
+      if (input.amount.currency !== payment.amount.currency) {
+        throw ApiError.badRequest(
+          'invalid_amount',
+          `amount.currency must be ${payment.amount.currency}, the payment's currency`,
+        );
+      }
+    }
+    const hash = requestHash({ paymentId: id, amount: input.amount ?? null });
+    const scope = `refund:${id}`;
+    const now = this.clock.now();
+    const refundId = newId('re');
+    const start = await this.db.tx(async (q) => {
+      const claimed = await q.run(
+        `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
+         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7) ON CONFLICT DO NOTHING`,
+        [device.storeId, scope, idemKey, hash, refundId, now, now + this.timing.keyLockMs],
+      );
+      if (claimed.changes === 0) return this.existingKey(q, device.storeId, scope, idemKey, hash, now);
+      const current = (await q.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
+      const left = Number(current.amount_value) - Number(current.refunded_value);
+      if (current.status !== 'succeeded') {
+        throw ApiError.conflict(
+          'not_refundable',
+          `payment ${id} is ${current.status}; only a succeeded payment can be refunded`,
+        );
+      }
+      if (value > left) {
+        throw ApiError.unprocessable(
+          'refund_exceeds_capture',
+          `a refund of ${value} is more than the ${left} left to refund on payment ${id}`,
+        );
+      }
+      await q.run(
+        "INSERT INTO refunds (id, payment_id, amount_value, status, created_at) VALUES ($1, $2, $3, 'pending', $4)",
+        [refundId, id, value, new Date(now).toISOString()],
+      );
+      return { kind: 'new' as const };
+    });
+    if (start.kind === 'replay') return { status: start.status, body: start.body as Refund, replayed: true };
+    const rid = start.kind === 'resume' ? start.resourceId : refundId;
+    const refundRow = (
+      await this.db.query<{ amount_value: number; status: string; created_at: string }>(
+        'SELECT amount_value, status, created_at FROM refunds WHERE id = $1',
+        [rid],
+      )
+    )[0];
+    if (refundRow.status === 'pending') {
+      await this.provider.refund(id, rid, {
+        value: Number(refundRow.amount_value),
+        currency: payment.amount.currency,
+      });
+      const nowIso = new Date(this.clock.now()).toISOString();
+      const done = await this.db.tx(async (q) => {
+        const marked = await q.run(
+          "UPDATE refunds SET status = 'succeeded' WHERE id = $1 AND status = 'pending'",
+          [rid],
+        );
+        if (marked.changes === 0) return undefined;
+        await q.run(
+          `UPDATE payments SET refunded_value = refunded_value + $1,
+             status = CASE WHEN refunded_value + $1 >= amount_value THEN 'refunded' ELSE status END, updated_at = $2
+           WHERE id = $3`,
+          [Number(refundRow.amount_value), nowIso, id],
+        );
+        const row = (await q.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
+        return { seq: await this.events.record(q, row.store_id, toPayment(row)), storeId: row.store_id };
+      });
+      if (done) await this.events.announce(done.storeId, done.seq);
+    }
+    const after = await this.load(id);
+    const refund: Refund = {
+      id: rid,
+      paymentId: id,
+      amount: { value: Number(refundRow.amount_value), currency: payment.amount.currency },
+      status: 'succeeded',
+      createdAt: refundRow.created_at,
+      payment: after,
+    };
+    return this.completeKey(device.storeId, scope, idemKey, 201, refund);
+  }
+
+  /** Forgets idempotency keys older than their time to live (run by the sweeper). */
+  async expireKeys(): Promise<number> {
+    const r = await this.db.run("DELETE FROM idempotency_keys WHERE created_at < $1 AND state = 'done'", [
+      this.clock.now() - this.timing.keyTtlMs,
+    ]);
+    return r.changes;
+  }
+}

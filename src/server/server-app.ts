@@ -1,0 +1,202 @@
+/**
+ * Builds and starts the payment server: database (migrated), signing keys, admin token, services, the
+ * NestJS app on Fastify, the events WebSocket, and the sweeper that finishes pending payments.
+ */
+import 'reflect-metadata';
+import { DynamicModule, Logger, Module, ValidationPipe } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { ValidationError } from 'class-validator';
+import { Clock, SystemClock } from '../protocol/clock';
+import { ApiError } from './api-error';
+import { EventsService } from './events.service';
+import { AdminGuard, DeviceGuard } from './http/auth';
+import {
+  DevicesController,
+  HealthController,
+  PaymentsController,
+  ReportsController,
+  StoresController,
+} from './http/controllers';
+import { ErrorFilter } from './http/error.filter';
+import { EventsGateway } from './http/events.gateway';
+import { SERVER_CONTEXT, ServerContext } from './http/server-context';
+import { Metrics } from './metrics';
+import { PaymentSweeper } from './payment-sweeper';
+import { PaymentsService, scaledTiming } from './payments.service';
+import { PaymentProvider } from './providers/provider';
+import { SimulatorProvider } from './providers/simulator.provider';
+import { redact } from './redact';
+import { ReportsService } from './reports.service';
+import { adminTokenHash, loadServerKeys } from './server-crypto';
+import { DbUrl } from './storage/db';
+import { openServerDb } from './storage/open';
+import { StoresService } from './stores.service';
+
+export interface ServerConfig {
+  port: number;
+  host?: string;
+  db: DbUrl;
+  /** PAYCONNECT_ADMIN_TOKEN; when unset one is generated on first start and returned once. */
+  adminToken?: string;
+  /** PAYCONNECT_SIM_SPEED: divides the simulator's delays and the wallet timing rules. */
+  simSpeed?: number;
+  /** Largest request body, bytes. */
+  bodyLimit?: number;
+  clock?: Clock;
+  provider?: (ctx: { db: ServerContext['db']; clock: Clock; speed: number }) => PaymentProvider;
+  /** Nest's logger: false in tests. */
+  logger?: boolean;
+  sweeperTickMs?: number;
+}
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  context: ServerContext;
+  /** The admin token generated on this first start (print it once), if one was generated. */
+  generatedAdminToken?: string;
+  close(): Promise<void>;
+}
+
+function validationError(errors: ValidationError[]): ApiError {
+  const messages: string[] = [];
+  const walk = (list: ValidationError[], prefix: string) => {
+    for (const e of list) {
+      const path = prefix ? `${prefix}.${e.property}` : e.property;
+      if (e.constraints) {
+        for (const [rule, m] of Object.entries(e.constraints)) {
+          messages.push(
+            rule === 'whitelistValidation'
+              ? `${path} is not a known field`
+              : m.startsWith(path)
+                ? m
+                : `${path}: ${m}`,
+          );
+        }
+      }
+      if (e.children?.length) walk(e.children, path);
+    }
+  };
+  walk(errors, '');
+  return ApiError.badRequest('validation_failed', messages.join('; ') || 'the request body is not valid');
+}
+
+export async function createServerApp(config: ServerConfig): Promise<RunningServer> {
+  const clock = config.clock ?? new SystemClock();
+  const speed = config.simSpeed ?? 1;
+  const db = await openServerDb(config.db);
+  const keys = await loadServerKeys(db);
+  const admin = await adminTokenHash(db, config.adminToken);
+  const metrics = new Metrics();
+  metrics.describe(
+    'payconnect_payments_created_total',
+    'counter',
+    'Payments created (not counting idempotent replays)',
+  );
+  metrics.describe(
+    'payconnect_payment_decisions_total',
+    'counter',
+    'Payments that reached a final status, by status',
+  );
+  metrics.describe(
+    'payconnect_idempotent_replays_total',
+    'counter',
+    'Requests answered from a stored idempotent response',
+  );
+  metrics.describe('payconnect_http_responses_total', 'counter', 'HTTP responses by status class');
+  metrics.describe('payconnect_push_connections_total', 'counter', 'Event WebSocket connections accepted');
+  metrics.describe('payconnect_push_frames_total', 'counter', 'payment.updated frames pushed');
+  metrics.describe('payconnect_push_connections', 'gauge', 'Event WebSocket connections open now');
+  metrics.describe('payconnect_payments_pending', 'gauge', 'Payments not yet decided');
+  metrics.describe(
+    'payconnect_sweeper_checks_total',
+    'gauge',
+    'Provider queries made by the sweeper since start',
+  );
+
+  const provider = config.provider?.({ db, clock, speed }) ?? new SimulatorProvider({ db, clock, speed });
+  const events = new EventsService(db, db, keys.privateKey);
+  const timing = scaledTiming(speed);
+  const payments = new PaymentsService(db, clock, provider, events, timing, (p) =>
+    metrics.inc('payconnect_payment_decisions_total', { status: p.status }),
+  );
+  const logger = new Logger('payconnect-server');
+  const sweeper = new PaymentSweeper(db, clock, provider, payments, timing, {
+    tickMs: config.sweeperTickMs ?? Math.max(20, Math.min(250, 1000 / speed)),
+    leaseMs: 30_000,
+    batch: 50,
+    log: (m) => logger.warn(redact(m)),
+  });
+  const stores = new StoresService(db, clock, keys.publicKey);
+  const context: ServerContext = {
+    db,
+    clock,
+    stores,
+    payments,
+    events,
+    reports: new ReportsService(db),
+    sweeper,
+    metrics,
+    adminTokenHash: admin.hash,
+    serverPublicKey: keys.publicKey,
+  };
+
+  @Module({
+    controllers: [
+      StoresController,
+      DevicesController,
+      PaymentsController,
+      ReportsController,
+      HealthController,
+    ],
+    providers: [{ provide: SERVER_CONTEXT, useValue: context }, AdminGuard, DeviceGuard],
+  })
+  class ServerModule {}
+  const root: DynamicModule = { module: ServerModule };
+
+  const adapter = new FastifyAdapter({ bodyLimit: config.bodyLimit ?? 16 * 1024 });
+  const app = await NestFactory.create<NestFastifyApplication>(root, adapter, {
+    logger: config.logger === false ? false : undefined,
+  });
+  app.useGlobalFilters(new ErrorFilter());
+  app.useGlobalPipes(
+    new ValidationPipe({
+      transform: true,
+      whitelist: true,
+      forbidNonWhitelisted: true,
+      exceptionFactory: validationError,
+    }),
+  );
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onResponse', async (_req, reply) => {
+    metrics.inc('payconnect_http_responses_total', { class: `${Math.floor(reply.statusCode / 100)}xx` });
+  });
+  const gateway = new EventsGateway(stores, events, metrics);
+  gateway.attach(app.getHttpServer());
+  metrics.collect(async () => {
+    metrics.set('payconnect_push_connections', {}, gateway.connections());
+    const pending = await db.query<{ n: number }>(
+      "SELECT COUNT(*) AS n FROM payments WHERE status = 'pending'",
+    );
+    metrics.set('payconnect_payments_pending', {}, Number(pending[0].n));
+    metrics.set('payconnect_sweeper_checks_total', {}, sweeper.stats.checks);
+  });
+
+  await app.listen(config.port, config.host ?? '127.0.0.1');
+  sweeper.start();
+  const address = fastify.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  return {
+    url: `http://${config.host ?? '127.0.0.1'}:${port}`,
+    port,
+    context,
+    generatedAdminToken: admin.generated,
+    async close() {
+      sweeper.stop();
+      await gateway.close();
+      await app.close();
+      await db.close();
+    },
+  };
+}

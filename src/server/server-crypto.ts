@@ -1,0 +1,97 @@
+/**
+ * Secrets the server hands out and how it keeps them: bearer tokens and registration codes are random,
+ * shown once, and stored only as SHA-256 hashes; the Ed25519 key pair that signs payment results is made on
+ * first start and kept in the database, so every instance and every restart signs with the same key that
+ * devices pinned at registration.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { generateServerKeyPair, ServerKeyPair } from '../protocol/payment-signature';
+import { Queryable } from './storage/db';
+
+export function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+export function sameHash(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function newToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
+export function newId(prefix: string): string {
+  return `${prefix}_${randomBytes(12).toString('base64url')}`;
+}
+
+/** Crockford-style base32 without I, L, O, U: nothing a person can misread when typing a code. */
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+function base32(bytes: Buffer, length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += ALPHABET[bytes[i] % 32];
+  return out;
+}
+
+/**
+ * A registration code `XXXX-XXXX-XXXX-XXXX`: the first group finds the code (lookup), the other twelve
+ * characters (60 bits) are the secret, compared by hash. Five wrong secrets for one lookup lock the code.
+ */
+export function newRegistrationCode(): { code: string; lookup: string; secretHash: string } {
+  const bytes = randomBytes(16);
+  const lookup = base32(bytes, 4);
+  const secret = base32(bytes.subarray(4), 12);
+  return {
+    code: `${lookup}-${secret.slice(0, 4)}-${secret.slice(4, 8)}-${secret.slice(8)}`,
+    lookup,
+    secretHash: sha256(secret),
+  };
+}
+
+export function splitRegistrationCode(code: string): { lookup: string; secret: string } | undefined {
+  const clean = code.toUpperCase().replace(/[\s-]/g, '');
+  if (!/^[0-9A-HJKMNP-TV-Z]{16}$/.test(clean)) return undefined;
+  return { lookup: clean.slice(0, 4), secret: clean.slice(4) };
+}
+
+/** Loads the server's signing key pair, making it on first start. Safe when instances start together. */
+export async function loadServerKeys(db: Queryable): Promise<ServerKeyPair> {
+  const existing = await db.query<{ public_key: string; private_key: string }>(
+    'SELECT public_key, private_key FROM server_keys WHERE id = 1',
+  );
+  if (existing[0]) return { publicKey: existing[0].public_key, privateKey: existing[0].private_key };
+  const pair = generateServerKeyPair();
+  await db.run(
+    'INSERT INTO server_keys (id, public_key, private_key, created_at) VALUES (1, $1, $2, $3) ON CONFLICT DO NOTHING',
+    [pair.publicKey, pair.privateKey, new Date().toISOString()],
+  );
+  const stored = await db.query<{ public_key: string; private_key: string }>(
+    'SELECT public_key, private_key FROM server_keys WHERE id = 1',
+  );
+  return { publicKey: stored[0].public_key, privateKey: stored[0].private_key };
+}
+
+/**
+ * The admin token: PAYCONNECT_ADMIN_TOKEN when set; otherwise one generated on first start, whose hash is
+ * kept in the database and which is returned (to be printed) only that once.
+ */
+export async function adminTokenHash(
+  db: Queryable,
+  fromEnv: string | undefined,
+): Promise<{ hash: string; generated?: string }> {
+  if (fromEnv) return { hash: sha256(fromEnv) };
+  const row = await db.query<{ value: string }>("SELECT value FROM settings WHERE name = 'admin_token_hash'");
+  if (row[0]) return { hash: row[0].value };
+  const token = newToken();
+  const inserted = await db.run(
+    "INSERT INTO settings (name, value) VALUES ('admin_token_hash', $1) ON CONFLICT DO NOTHING",
+    [sha256(token)],
+  );
+  if (inserted.changes === 1) return { hash: sha256(token), generated: token };
+  const again = await db.query<{ value: string }>(
+    "SELECT value FROM settings WHERE name = 'admin_token_hash'",
+  );
+  return { hash: again[0].value };
+}

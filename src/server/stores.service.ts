@@ -1,0 +1,221 @@
+/**
+ * Stores, registration codes, devices and the store LAN keys.
+ *
+ * A reseller (admin) creates a store and asks for one-use registration codes; each device (a plugin or a
+ * terminal) registers once with a code and receives its bearer token, its store's LAN key(s) and the
+ * server's public key, which it pins. Codes expire after 10 minutes, work once, and lock after five wrong
+ * secrets. Tokens are stored only as hashes.
+ */
+import { randomBytes } from 'node:crypto';
+import { Clock } from '../protocol/clock';
+import { ApiError } from './api-error';
+import {
+  newId,
+  newRegistrationCode,
+  newToken,
+  sameHash,
+  sha256,
+  splitRegistrationCode,
+} from './server-crypto';
+import { Db, Queryable } from './storage/db';
+
+export type DeviceRole = 'terminal' | 'plugin';
+export const DEVICE_ROLES: DeviceRole[] = ['terminal', 'plugin'];
+export const CODE_TTL_MS = 10 * 60_000;
+export const CODE_MAX_FAILURES = 5;
+
+export interface Store {
+  id: string;
+  name: string;
+}
+
+export interface Device {
+  storeId: string;
+  deviceId: string;
+  role: DeviceRole;
+  name: string;
+}
+
+export interface LanKeyInfo {
+  id: number;
+  version: number;
+  key: string;
+}
+
+export interface Registration {
+  deviceId: string;
+  storeId: string;
+  token: string;
+  lanKey: LanKeyInfo;
+  /** Keys still accepted during a rotation, besides `lanKey` (which devices seal with). */
+  lanKeys: LanKeyInfo[];
+  serverPublicKey: string;
+}
+
+export class StoresService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly serverPublicKey: string,
+  ) {}
+
+  async createStore(name: string): Promise<Store> {
+    const id = newId('store');
+    const now = new Date(this.clock.now()).toISOString();
+    await this.db.tx(async (q) => {
+      await q.run('INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)', [id, name, now]);
+      await q.run(
+        'INSERT INTO lan_keys (store_id, key_id, version, secret, created_at) VALUES ($1, $2, 1, $3, $4)',
+        [id, randomBytes(4).readUInt32BE(0), randomBytes(32).toString('base64'), now],
+      );
+    });
+    return { id, name };
+  }
+
+  async getStore(id: string): Promise<Store> {
+    const row = (await this.db.query<Store>('SELECT id, name FROM stores WHERE id = $1', [id]))[0];
+    if (!row) throw ApiError.notFound(`store ${id}`);
+    return row;
+  }
+
+  async createRegistrationCode(
+    storeId: string,
+    role: DeviceRole,
+  ): Promise<{ code: string; expiresAt: string }> {
+    await this.getStore(storeId);
+    const expires = this.clock.now() + CODE_TTL_MS;
+    // The 4-character lookup can collide with a live code; draw again until the insert succeeds.
+    for (let attempt = 0; attempt < 10; attempt++) {
+      const c = newRegistrationCode();
+      const r = await this.db.run(
+        'INSERT INTO registration_codes (lookup, secret_hash, store_id, role, expires_at, created_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING',
+        [c.lookup, c.secretHash, storeId, role, expires, new Date(this.clock.now()).toISOString()],
+      );
+      if (r.changes === 1) return { code: c.code, expiresAt: new Date(expires).toISOString() };
+      // A collision with an old, finished code: remove it if it can no longer be used, then retry.
+      await this.db.run(
+        'DELETE FROM registration_codes WHERE lookup = $1 AND (used_at IS NOT NULL OR expires_at < $2)',
+        [c.lookup, this.clock.now()],
+      );
+    }
+    throw new ApiError(503, 'code_space_busy', 'could not make a unique registration code; try again');
+  }
+
+  async register(input: {
+    code: string;
+    deviceId: string;
+    role: DeviceRole;
+    name: string;
+  }): Promise<Registration> {
+    const parts = splitRegistrationCode(input.code);
+    const refused = (why: string) =>
+      ApiError.badRequest('registration_refused', `registration code refused: ${why}`);
+    if (!parts) throw refused('it is not a code of the form XXXX-XXXX-XXXX-XXXX');
+    const now = this.clock.now();
+    const outcome = await this.db.tx(async (q) => {
+      const row = (
+        await q.query<{
+          secret_hash: string;
+          store_id: string;
+          role: string;
+          expires_at: number;
+          used_at: number | null;
+          failed_attempts: number;
+        }>(
+          'SELECT secret_hash, store_id, role, expires_at, used_at, failed_attempts FROM registration_codes WHERE lookup = $1',
+          [parts.lookup],
+        )
+      )[0];
+      if (!row) return { error: refused('no such code; ask for a new one') };
+      if (row.failed_attempts >= CODE_MAX_FAILURES)
+        return { error: refused('too many wrong tries; it is locked, ask for a new one') };
+      if (!sameHash(row.secret_hash, sha256(parts.secret))) {
+        await q.run('UPDATE registration_codes SET failed_attempts = failed_attempts + 1 WHERE lookup = $1', [
+          parts.lookup,
+        ]);
+        return { error: refused('wrong code') };
+      }
+      if (row.used_at !== null)
+        return { error: refused('it was already used; each code registers one device') };
+      if (Number(row.expires_at) < now)
+        return { error: refused('it expired (codes last 10 minutes); ask for a new one') };
+      if (row.role !== input.role) return { error: refused(`it is for a ${row.role}, not a ${input.role}`) };
+      await q.run('UPDATE registration_codes SET used_at = $1 WHERE lookup = $2', [now, parts.lookup]);
+      const token = newToken();
+      const created = new Date(now).toISOString();
+      // Registering an existing device id again (a reinstalled unit) replaces its token.
+      const updated = await q.run(
+        'UPDATE devices SET role = $1, name = $2, token_hash = $3 WHERE store_id = $4 AND id = $5',
+        [input.role, input.name, sha256(token), row.store_id, input.deviceId],
+      );
+      if (updated.changes === 0) {
+        await q.run(
+          'INSERT INTO devices (store_id, id, role, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
+          [row.store_id, input.deviceId, input.role, input.name, sha256(token), created],
+        );
+      }
+      return { token, storeId: row.store_id };
+    });
+    // A refusal that counted a wrong try must still be committed, so the error is returned, not thrown.
+    if ('error' in outcome) throw outcome.error;
+    const keys = await this.lanKeys(outcome.storeId);
+    return {
+      deviceId: input.deviceId,
+      storeId: outcome.storeId,
+      token: outcome.token,
+      lanKey: keys[0],
+      lanKeys: keys,
+      serverPublicKey: this.serverPublicKey,
+    };
+  }
+
+  /** The device a bearer token belongs to, or undefined. */
+  async authenticate(token: string): Promise<Device | undefined> {
+    const row = (
+      await this.db.query<{ store_id: string; id: string; role: DeviceRole; name: string }>(
+        'SELECT store_id, id, role, name FROM devices WHERE token_hash = $1',
+        [sha256(token)],
+      )
+    )[0];
+    return row ? { storeId: row.store_id, deviceId: row.id, role: row.role, name: row.name } : undefined;
+  }
+
+  /** The store's usable LAN keys, newest (the sealing key) first. */
+  async lanKeys(storeId: string, q: Queryable = this.db): Promise<LanKeyInfo[]> {
+    const rows = await q.query<{ key_id: number; version: number; secret: string }>(
+      'SELECT key_id, version, secret FROM lan_keys WHERE store_id = $1 AND retired_at IS NULL ORDER BY version DESC',
+      [storeId],
+    );
+    return rows.map((r) => ({ id: Number(r.key_id), version: Number(r.version), key: r.secret }));
+  }
+
+  /** Starts a rotation: a new key version devices seal with, the old one still accepted until retired. */
+  async rotateLanKey(storeId: string): Promise<LanKeyInfo[]> {
+    await this.getStore(storeId);
+    await this.db.tx(async (q) => {
+      const current = (await this.lanKeys(storeId, q))[0];
+      await q.run(
+        'INSERT INTO lan_keys (store_id, key_id, version, secret, created_at) VALUES ($1, $2, $3, $4, $5)',
+        [
+          storeId,
+          current.id,
+          current.version + 1,
+          randomBytes(32).toString('base64'),
+          new Date(this.clock.now()).toISOString(),
+        ],
+      );
+    });
+    return this.lanKeys(storeId);
+  }
+
+  /** Ends a rotation: every key older than the current one stops being handed out. */
+  async retireOldLanKeys(storeId: string): Promise<LanKeyInfo[]> {
+    const keys = await this.lanKeys(storeId);
+    if (keys.length === 0) throw ApiError.notFound(`store ${storeId}`);
+    await this.db.run(
+      'UPDATE lan_keys SET retired_at = $1 WHERE store_id = $2 AND version < $3 AND retired_at IS NULL',
+      [new Date(this.clock.now()).toISOString(), storeId, keys[0].version],
+    );
+    return this.lanKeys(storeId);
+  }
+}
