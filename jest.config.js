@@ -8,7 +8,11 @@ module.exports = {
       displayName: 'unit',
       testEnvironment: 'node',
       transform,
-      testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/loopback/**/*.spec.ts', '<rootDir>/test/server/**/*.spec.ts'],
+      testMatch: [
+        '<rootDir>/src/**/*.spec.ts',
+        '<rootDir>/test/loopback/**/*.spec.ts',
+        '<rootDir>/test/server/**/*.spec.ts',
+      ],
     },
     {
       displayName: 'system',
