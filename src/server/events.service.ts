@@ -28,6 +28,10 @@ export class EventsService {
     private readonly privateKey: string,
   ) {}
 
+  sign(payment: Payment): string {
+    return signPaymentResult(payment, this.privateKey);
+  }
+
   /** Writes the event inside the caller's transaction; returns its sequence number. */
   async record(q: Queryable, storeId: string, payment: Payment): Promise<number> {
     const signature = signPaymentResult(payment, this.privateKey);

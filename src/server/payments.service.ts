@@ -409,6 +409,24 @@ export class PaymentsService {
     return toPayment(row);
   }
 
+  /**
+   * The payment a request with this Idempotency-Key created, if any: how a device that lost the answer
+   * (timeout, crash) learns the outcome without sending the charge again.
+   */
+  async findByIdempotencyKey(device: Device, key: string): Promise<Payment[]> {
+    const rows = await this.db.query<PaymentRow>(
+      `SELECT p.* FROM idempotency_keys k JOIN payments p ON p.id = k.resource_id
+        WHERE k.store_id = $1 AND k.scope = 'payments' AND k.idem_key = $2 AND p.store_id = $1`,
+      [device.storeId, key],
+    );
+    return rows.map(toPayment);
+  }
+
+  /** A payment with the server's signature over its current state, for devices that poll. */
+  signed(payment: Payment): { payment: Payment; signature: string } {
+    return { payment, signature: this.events.sign(payment) };
+  }
+
   async listByOrder(device: Device, orderId: string): Promise<Payment[]> {
     const rows = await this.db.query<PaymentRow>(
       'SELECT * FROM payments WHERE store_id = $1 AND order_id = $2 ORDER BY created_at',
