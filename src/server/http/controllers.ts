@@ -111,19 +111,34 @@ export class PaymentsController {
     return r.body;
   }
 
+  /** `?orderId=` or `?idempotencyKey=`; `&signed=true` wraps each as `{payment, signature}`. */
   @Get()
-  list(@CurrentDevice() device: Device, @Query('orderId') orderId: string | undefined) {
-    if (!orderId)
+  async list(
+    @CurrentDevice() device: Device,
+    @Query('orderId') orderId: string | undefined,
+    @Query('idempotencyKey') key: string | undefined,
+    @Query('signed') signed: string | undefined,
+  ) {
+    if (!orderId && !key) {
       throw ApiError.badRequest(
         'order_id_required',
-        'list payments of one order: GET /v1/payments?orderId=…',
+        'say which payments: GET /v1/payments?orderId=… or ?idempotencyKey=…',
       );
-    return this.ctx.payments.listByOrder(device, orderId);
+    }
+    const list = orderId
+      ? await this.ctx.payments.listByOrder(device, orderId)
+      : await this.ctx.payments.findByIdempotencyKey(device, key!);
+    return signed === 'true' ? list.map((p) => this.ctx.payments.signed(p)) : list;
   }
 
   @Get(':id')
-  get(@CurrentDevice() device: Device, @Param('id') id: string) {
-    return this.ctx.payments.get(device, id);
+  async get(
+    @CurrentDevice() device: Device,
+    @Param('id') id: string,
+    @Query('signed') signed: string | undefined,
+  ) {
+    const payment = await this.ctx.payments.get(device, id);
+    return signed === 'true' ? this.ctx.payments.signed(payment) : payment;
   }
 
   @Post(':id/cancel')
