@@ -9,12 +9,14 @@ import { lanKeygen } from './lan-keygen';
 import { lanPing } from './lan-ping';
 import { lanUnit } from './lan-unit';
 import { server } from './server';
+import { terminal } from './terminal';
 
 type Tree = { [name: string]: Command | Tree };
 
 const COMMANDS: Tree = {
   demo,
   server,
+  terminal,
   lan: { discover: lanDiscover, ping: lanPing, unit: lanUnit, keygen: lanKeygen },
 };
 

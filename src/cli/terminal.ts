@@ -1,0 +1,92 @@
+import { createTerminalApp, TerminalSetupError } from '../terminal/terminal-app';
+import { ServerRefusal, ServerUnavailable } from '../terminal/server-client';
+import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+import { Command, intOption, ipv4Option, parse, UsageError } from './args';
+
+export const terminal: Command = {
+  summary: 'run a mobile POS unit (its LAN side, local API and touch page)',
+  usage: `payconnect terminal --id ID --server URL [--registration-code CODE] --port P --data DIR [options]
+
+Runs the app of one mobile POS unit. The first start registers it with the payment server using a
+registration code; its token, LAN key and the server's key are kept in DIR and used on every restart.
+Open http://127.0.0.1:P/ for the touch page.
+
+  --id ID                  the unit's id (1-32 of A-Z a-z 0-9 . _ : -), e.g. T1
+  --name NAME              a display name (default: the id)
+  --server URL             the payment server, e.g. http://127.0.0.1:8700
+  --registration-code CODE needed on the first start only
+  --port P                 the local API and page (default 8702)
+  --host ADDR              address the page listens on (default 127.0.0.1)
+  --data DIR               where the unit keeps its registration and journal
+  --lan-interface ADDR     this unit's address on the shop network (default 127.0.0.1)
+  --lan-broadcast ADDR     where beacons go (default: 127.255.255.255 on loopback, else 255.255.255.255)
+  --lan-port N             the units' shared port (default ${DEFAULT_UNIT_PORT})
+  --plugin-port N          the plugins' port (default ${DEFAULT_PLUGIN_PORT})
+  --multicast              also use multicast 239.255.77.1`,
+  async run(argv) {
+    const { values } = parse(argv, {
+      id: { type: 'string' },
+      name: { type: 'string' },
+      server: { type: 'string' },
+      'registration-code': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      'lan-interface': { type: 'string' },
+      'lan-broadcast': { type: 'string' },
+      'lan-port': { type: 'string' },
+      'plugin-port': { type: 'string' },
+      multicast: { type: 'boolean' },
+    });
+    const id = values.id as string | undefined;
+    if (!id || !/^[A-Za-z0-9._:-]{1,32}$/.test(id))
+      throw new UsageError('--id must be 1-32 of A-Z a-z 0-9 . _ : -');
+    const serverUrl = values.server as string | undefined;
+    if (!serverUrl || !/^https?:\/\/.+/.test(serverUrl))
+      throw new UsageError('--server must be the payment server URL, e.g. http://127.0.0.1:8700');
+    if (!values.data)
+      throw new UsageError('--data DIR is needed (where the unit keeps its registration and journal)');
+    const iface = ipv4Option(values['lan-interface'] as string | undefined, 'lan-interface') ?? '127.0.0.1';
+    const broadcast =
+      ipv4Option(values['lan-broadcast'] as string | undefined, 'lan-broadcast') ??
+      (iface.startsWith('127.') ? '127.255.255.255' : '255.255.255.255');
+    try {
+      const running = await createTerminalApp({
+        id,
+        name: values.name as string | undefined,
+        serverUrl: serverUrl.replace(/\/+$/, ''),
+        registrationCode: values['registration-code'] as string | undefined,
+        port: intOption(values.port as string | undefined, 'port', 8702, 0),
+        host: values.host as string | undefined,
+        dataDir: values.data as string,
+        lan: {
+          interfaceAddress: iface,
+          broadcastAddress: broadcast,
+          unitPort: intOption(values['lan-port'] as string | undefined, 'lan-port', DEFAULT_UNIT_PORT, 1),
+          pluginPort: intOption(
+            values['plugin-port'] as string | undefined,
+            'plugin-port',
+            DEFAULT_PLUGIN_PORT,
+            1,
+          ),
+          multicast: values.multicast === true,
+        },
+      });
+      process.stdout.write(
+        `terminal ${running.credentials.deviceId} (store ${running.credentials.storeId}) ready: ${running.url}/\n`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await running.close();
+      return 0;
+    } catch (e) {
+      if (e instanceof TerminalSetupError || e instanceof ServerRefusal || e instanceof ServerUnavailable) {
+        process.stderr.write(`payconnect terminal: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+  },
+};

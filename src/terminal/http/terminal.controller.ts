@@ -1,0 +1,95 @@
+/**
+ * The unit's local API (DESIGN.md, "Terminal local HTTP API") and its touch page. Thin: each route calls
+ * the TerminalService and maps its TerminalError to `{error: {code, message}}` with the status.
+ */
+import {
+  ArgumentsHost,
+  Body,
+  Catch,
+  Controller,
+  ExceptionFilter,
+  Get,
+  HttpCode,
+  HttpException,
+  Inject,
+  Param,
+  Post,
+  Res,
+} from '@nestjs/common';
+import { FastifyReply } from 'fastify';
+import { TerminalError, TerminalService } from '../terminal.service';
+import { TOUCH_PAGE } from './touch-page';
+
+export const TERMINAL_SERVICE = Symbol('TerminalService');
+
+@Controller()
+export class TerminalController {
+  constructor(@Inject(TERMINAL_SERVICE) private readonly terminal: TerminalService) {}
+
+  @Get()
+  page(@Res({ passthrough: true }) reply: FastifyReply): string {
+    reply.header('content-type', 'text/html; charset=utf-8');
+    return TOUCH_PAGE;
+  }
+
+  @Get('api/status')
+  status() {
+    return {
+      deviceId: this.terminal.deviceId,
+      server: this.terminal.serverUp ? 'up' : 'down',
+      lan: this.terminal.lanStats(),
+    };
+  }
+
+  @Get('api/offers')
+  offers() {
+    return this.terminal.offers();
+  }
+
+  @Post('api/offers/:orderId/claim')
+  @HttpCode(200)
+  claim(@Param('orderId') orderId: string) {
+    return this.terminal.claim(orderId);
+  }
+
+  @Post('api/offers/:orderId/pay')
+  @HttpCode(200)
+  async pay(
+    @Param('orderId') orderId: string,
+    @Body() body: { paymentCode?: unknown } | undefined,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ) {
+    const { final, attempt } = await this.terminal.pay(orderId, String(body?.paymentCode ?? ''));
+    if (!final) {
+      reply
+        .status(202)
+        .header('location', `/api/payments/${encodeURIComponent(orderId)}`)
+        .header('retry-after', '30');
+    }
+    return this.terminal.paymentView(attempt);
+  }
+
+  @Get('api/payments/:orderId')
+  payment(@Param('orderId') orderId: string) {
+    return this.terminal.paymentOf(orderId);
+  }
+
+  @Get('api/history')
+  history() {
+    return this.terminal.history().map((a) => this.terminal.paymentView(a));
+  }
+}
+
+@Catch()
+export class TerminalErrorFilter implements ExceptionFilter {
+  catch(e: unknown, host: ArgumentsHost): void {
+    const reply = host.switchToHttp().getResponse<FastifyReply>();
+    let status = 500;
+    let code = 'internal_error';
+    let message = 'the unit failed to handle this request';
+    if (e instanceof TerminalError) [status, code, message] = [e.status, e.code, e.message];
+    else if (e instanceof HttpException)
+      [status, code, message] = [e.getStatus(), `http_${e.getStatus()}`, e.message];
+    void reply.status(status).send({ error: { code, message } });
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * What a mobile POS unit keeps in its data folder:
+ * - `device.json` (mode 0600): its registration: device id, store, bearer token, the server's URL and the
+ *   server's public key it pinned. Written once, at registration; used on every restart.
+ * - `lan-key.json` (mode 0600): the store LAN key(s), in the format the `payconnect lan` tools read.
+ * - `terminal.db`: the journal (SQLite). Every payment attempt is written before it is sent, and every
+ *   answer before it is acted on, so a unit killed mid-payment resumes by asking the server about exactly
+ *   that attempt and never starts a second charge. The customer's payment code is never written.
+ */
+import Database from 'better-sqlite3';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Payment } from '../protocol/states';
+import { LanKeyJson } from '../lan/lan-keyring';
+
+export interface DeviceCredentials {
+  deviceId: string;
+  storeId: string;
+  token: string;
+  serverUrl: string;
+  serverPublicKey: string;
+  name: string;
+}
+
+export type AttemptStatus = 'paying' | 'pending' | 'succeeded' | 'failed' | 'canceled' | 'refunded';
+
+export interface PaymentAttempt {
+  orderId: string;
+  attempt: number;
+  registerId: string;
+  /** The plugin that offered the order, where progress and the result are sent. */
+  plugin: { to: string; address: string; port: number };
+  amountValue: number;
+  currency: string;
+  idempotencyKey: string;
+  /** Known once the server answered. */
+  paymentId: string | null;
+  status: AttemptStatus;
+  payment: Payment | null;
+  signature: string | null;
+  /** The signed result was acknowledged by the plugin. */
+  relayed: boolean;
+  createdAt: number;
+  updatedAt: number;
+}
+
+function writeSecret(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}
+
+export class TerminalStore {
+  private readonly db: Database.Database;
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.db = new Database(join(dir, 'terminal.db'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS attempts (
+        order_id TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        register_id TEXT NOT NULL,
+        plugin TEXT NOT NULL,
+        amount_value INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        idempotency_key TEXT NOT NULL UNIQUE,
+        payment_id TEXT,
+        status TEXT NOT NULL,
+        payment TEXT,
+        signature TEXT,
+        relayed INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (order_id, attempt)
+      );
+      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+  }
+
+  credentials(): DeviceCredentials | undefined {
+    const path = join(this.dir, 'device.json');
+    if (!existsSync(path)) return undefined;
+    return JSON.parse(readFileSync(path, 'utf8')) as DeviceCredentials;
+  }
+
+  saveCredentials(c: DeviceCredentials, lanKeys: LanKeyJson[]): void {
+    writeSecret(join(this.dir, 'lan-key.json'), JSON.stringify(lanKeys[0]) + '\n');
+    writeSecret(join(this.dir, 'lan-keys.json'), JSON.stringify(lanKeys) + '\n');
+    writeSecret(join(this.dir, 'device.json'), JSON.stringify(c, null, 2) + '\n');
+  }
+
+  lanKeys(): LanKeyJson[] {
+    const all = join(this.dir, 'lan-keys.json');
+    if (existsSync(all)) return JSON.parse(readFileSync(all, 'utf8')) as LanKeyJson[];
+    return [JSON.parse(readFileSync(join(this.dir, 'lan-key.json'), 'utf8')) as LanKeyJson];
+  }
+
+  saveLanKeys(lanKeys: LanKeyJson[]): void {
+    writeSecret(join(this.dir, 'lan-key.json'), JSON.stringify(lanKeys[0]) + '\n');
+    writeSecret(join(this.dir, 'lan-keys.json'), JSON.stringify(lanKeys) + '\n');
+  }
+
+  meta(name: string): string | undefined {
+    return (
+      this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: string } | undefined
+    )?.value;
+  }
+
+  setMeta(name: string, value: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+      )
+      .run(name, value);
+  }
+
+  /** Journals a new attempt before anything is sent; returns it. */
+  beginAttempt(a: {
+    orderId: string;
+    registerId: string;
+    plugin: PaymentAttempt['plugin'];
+    amountValue: number;
+    currency: string;
+    storeId: string;
+    now: number;
+  }): PaymentAttempt {
+    return this.db.transaction(() => {
+      const last = this.db
+        .prepare('SELECT MAX(attempt) AS n FROM attempts WHERE order_id = ?')
+        .get(a.orderId) as { n: number | null };
+      const attempt = (last.n ?? 0) + 1;
+      // Bound to the order (and the attempt): a retry of this attempt, however often and after any crash,
+      // is the same request to the server, so it can never charge twice.
+      const key = `${a.storeId}:${a.registerId}:${a.orderId}:${attempt}`;
+      this.db
+        .prepare(
+          `INSERT INTO attempts (order_id, attempt, register_id, plugin, amount_value, currency, idempotency_key, status, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, 'paying', ?, ?)`,
+        )
+        .run(
+          a.orderId,
+          attempt,
+          a.registerId,
+          JSON.stringify(a.plugin),
+          a.amountValue,
+          a.currency,
+          key,
+          a.now,
+          a.now,
+        );
+      return this.attempt(a.orderId, attempt)!;
+    })();
+  }
+
+  update(
+    orderId: string,
+    attempt: number,
+    change: {
+      paymentId?: string;
+      status?: AttemptStatus;
+      payment?: Payment;
+      signature?: string;
+      relayed?: boolean;
+    },
+    now: number,
+  ): void {
+    const cur = this.attempt(orderId, attempt);
+    if (!cur) return;
+    this.db
+      .prepare(
+        'UPDATE attempts SET payment_id = ?, status = ?, payment = ?, signature = ?, relayed = ?, updated_at = ? WHERE order_id = ? AND attempt = ?',
+      )
+      .run(
+        change.paymentId ?? cur.paymentId,
+        change.status ?? cur.status,
+        change.payment ? JSON.stringify(change.payment) : cur.payment ? JSON.stringify(cur.payment) : null,
+        change.signature ?? cur.signature,
+        (change.relayed ?? cur.relayed) ? 1 : 0,
+        now,
+        orderId,
+        attempt,
+      );
+  }
+
+  attempt(orderId: string, attempt: number): PaymentAttempt | undefined {
+    const r = this.db
+      .prepare('SELECT * FROM attempts WHERE order_id = ? AND attempt = ?')
+      .get(orderId, attempt) as Row | undefined;
+    return r ? fromRow(r) : undefined;
+  }
+
+  latest(orderId: string): PaymentAttempt | undefined {
+    const r = this.db
+      .prepare('SELECT * FROM attempts WHERE order_id = ? ORDER BY attempt DESC LIMIT 1')
+      .get(orderId) as Row | undefined;
+    return r ? fromRow(r) : undefined;
+  }
+
+  /** Attempts whose outcome is not known yet: what a restart must ask the server about. */
+  unfinished(): PaymentAttempt[] {
+    return (
+      this.db
+        .prepare("SELECT * FROM attempts WHERE status IN ('paying', 'pending') ORDER BY created_at")
+        .all() as Row[]
+    ).map(fromRow);
+  }
+
+  /** Final results the plugin has not yet acknowledged. */
+  unrelayed(): PaymentAttempt[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM attempts WHERE relayed = 0 AND signature IS NOT NULL ORDER BY created_at')
+        .all() as Row[]
+    ).map(fromRow);
+  }
+
+  since(from: number): PaymentAttempt[] {
+    return (
+      this.db
+        .prepare('SELECT * FROM attempts WHERE created_at >= ? ORDER BY created_at DESC')
+        .all(from) as Row[]
+    ).map(fromRow);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+interface Row {
+  order_id: string;
+  attempt: number;
+  register_id: string;
+  plugin: string;
+  amount_value: number;
+  currency: string;
+  idempotency_key: string;
+  payment_id: string | null;
+  status: AttemptStatus;
+  payment: string | null;
+  signature: string | null;
+  relayed: number;
+  created_at: number;
+  updated_at: number;
+}
+
+function fromRow(r: Row): PaymentAttempt {
+  return {
+    orderId: r.order_id,
+    attempt: r.attempt,
+    registerId: r.register_id,
+    plugin: JSON.parse(r.plugin) as PaymentAttempt['plugin'],
+    amountValue: r.amount_value,
+    currency: r.currency,
+    idempotencyKey: r.idempotency_key,
+    paymentId: r.payment_id,
+    status: r.status,
+    payment: r.payment ? (JSON.parse(r.payment) as Payment) : null,
+    signature: r.signature,
+    relayed: r.relayed === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}

@@ -1,0 +1,480 @@
+/**
+ * The mobile POS unit: holds the offers the register sends over the LAN, claims one, takes the customer's
+ * payment code, charges it through the payment server, and relays the server-signed result to the plugin.
+ *
+ * Money rules it keeps:
+ * - One charge per attempt: an attempt is journaled with its idempotency key (bound to the order) before
+ *   the request leaves, and every retry of it (after a timeout, a 5xx, a crash) is the same request.
+ * - An unknown outcome is asked about (by idempotency key, or by payment id), never charged again.
+ * - A result counts only with the server's signature, which is what goes to the plugin.
+ */
+import { Clock, SystemClock } from '../protocol/clock';
+import { formatMoney } from '../protocol/money';
+import { isDecidedPaymentStatus, Payment } from '../protocol/states';
+import { verifyPaymentResult } from '../protocol/payment-signature';
+import { HeldOffer, LanEndpoint, LanTarget, OfferInbox, UnitBeacon } from '../lan';
+import { ProgressStage } from '../protocol/lan-messages';
+import { ServerClient, ServerRefusal, ServerUnavailable, SignedPayment } from './server-client';
+import { AttemptStatus, DeviceCredentials, PaymentAttempt, TerminalStore } from './terminal-store';
+
+/** Customer payment codes are 16-24 digits (Alipay and WeChat Pay use 18); anything else is a bad scan. */
+export const PAYMENT_CODE = /^\d{16,24}$/;
+
+export class TerminalError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface OfferView {
+  orderId: string;
+  registerId: string;
+  amount: { value: number; currency: string };
+  amountText: string;
+  mode: string;
+  status: HeldOffer['status'];
+  takenBy: string | null;
+  collect: boolean;
+  expiresAt: string;
+  payment: { status: AttemptStatus; paymentId: string | null; failure: Payment['failure'] | null } | null;
+}
+
+export interface TerminalServiceOptions {
+  credentials: DeviceCredentials;
+  store: TerminalStore;
+  server: ServerClient;
+  endpoint: LanEndpoint;
+  inbox: OfferInbox;
+  beacon: UnitBeacon;
+  clock?: Clock;
+  /** How long POST /pay waits for a final answer before answering 202 (DESIGN.md: 30 s). */
+  payWaitMs?: number;
+  log?: (message: string) => void;
+}
+
+export class TerminalService {
+  private readonly clock: Clock;
+  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly working = new Set<string>();
+  private stopListening?: () => void;
+  private relayTimer?: NodeJS.Timeout;
+  private resolveTimer?: NodeJS.Timeout;
+  serverUp = false;
+
+  constructor(private readonly o: TerminalServiceOptions) {
+    this.clock = o.clock ?? new SystemClock();
+  }
+
+  get deviceId(): string {
+    return this.o.credentials.deviceId;
+  }
+
+  start(): void {
+    this.o.inbox.onChange((offer, event) => void this.onOfferChange(offer, event));
+    this.o.inbox.start();
+    this.o.beacon.start();
+    this.stopListening = this.o.server.listen({
+      publicKey: this.o.credentials.serverPublicKey,
+      after: () => Number(this.o.store.meta('event_cursor') ?? 0),
+      onEvent: (e) => {
+        this.o.store.setMeta('event_cursor', String(e.seq));
+        void this.onSignedResult(e);
+      },
+      onState: (up) => (this.serverUp = up),
+    });
+    // Relay what the plugin has not acknowledged, and ask the server about what is still undecided:
+    // after a restart this finishes what was in flight when the unit died.
+    this.relayTimer = setInterval(() => void this.relayPending(), 2000);
+    this.resolveTimer = setInterval(() => void this.resolveUnfinished(), 1500);
+    void this.resolveUnfinished();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.relayTimer);
+    clearInterval(this.resolveTimer);
+    this.stopListening?.();
+    this.o.beacon.stop();
+    await this.o.endpoint.close();
+    this.o.store.close();
+  }
+
+  offers(): OfferView[] {
+    return this.o.inbox.list().map((o) => this.view(o));
+  }
+
+  offer(orderId: string): OfferView {
+    const o = this.o.inbox.get(orderId);
+    if (!o)
+      throw new TerminalError(404, 'no_such_offer', `there is no offer for order ${orderId} on this unit`);
+    return this.view(o);
+  }
+
+  private view(o: HeldOffer): OfferView {
+    const a = this.o.store.latest(o.orderId);
+    return {
+      orderId: o.orderId,
+      registerId: o.registerId,
+      amount: o.amount,
+      amountText: formatMoney(o.amount, { symbol: true, grouping: true }),
+      mode: o.mode,
+      status: o.status,
+      takenBy: o.takenBy ?? null,
+      collect: o.collect,
+      expiresAt: new Date(o.expiresAt).toISOString(),
+      payment: a
+        ? {
+            status: a.status,
+            paymentId: a.paymentId,
+            failure:
+              a.payment?.failure ??
+              (this.failureText.has(`${a.orderId}#${a.attempt}`)
+                ? { code: 'not_charged', message: this.failureText.get(`${a.orderId}#${a.attempt}`)! }
+                : null),
+          }
+        : null,
+    };
+  }
+
+  lanStats() {
+    return this.o.endpoint.stats;
+  }
+
+  /** What the API and screen show about an attempt (never the payment code: it was never stored). */
+  paymentView(a: PaymentAttempt) {
+    return {
+      orderId: a.orderId,
+      attempt: a.attempt,
+      status: a.status,
+      paymentId: a.paymentId,
+      amount: { value: a.amountValue, currency: a.currency },
+      amountText: formatMoney(
+        { value: a.amountValue, currency: a.currency },
+        { symbol: true, grouping: true },
+      ),
+      payment: a.payment,
+      signature: a.signature,
+      failure:
+        a.payment?.failure ??
+        (this.failureText.has(`${a.orderId}#${a.attempt}`)
+          ? { code: 'not_charged', message: this.failureText.get(`${a.orderId}#${a.attempt}`)! }
+          : null),
+      relayedToRegister: a.relayed,
+      time: new Date(a.createdAt).toISOString(),
+    };
+  }
+
+  paymentOf(orderId: string) {
+    const a = this.o.store.latest(orderId);
+    if (!a)
+      throw new TerminalError(404, 'no_payment', `no payment was started for order ${orderId} on this unit`);
+    return this.paymentView(a);
+  }
+
+  history(): PaymentAttempt[] {
+    const midnight = new Date(this.clock.now());
+    midnight.setHours(0, 0, 0, 0);
+    return this.o.store.since(midnight.getTime());
+  }
+
+  async claim(orderId: string): Promise<{ granted: true }> {
+    const offer = this.o.inbox.get(orderId);
+    if (!offer)
+      throw new TerminalError(404, 'no_such_offer', `there is no offer for order ${orderId} on this unit`);
+    const outcome = await this.o.inbox.claim(orderId).catch((e) => {
+      throw new TerminalError(
+        503,
+        'register_unreachable',
+        `the register did not answer the claim: ${(e as Error).message}; try again`,
+      );
+    });
+    if (!outcome.granted) {
+      if (outcome.reason === 'taken')
+        throw new TerminalError(409, 'taken', `taken by ${outcome.holder ?? 'another unit'}`);
+      throw new TerminalError(409, 'withdrawn', 'this order is no longer offered (canceled or expired)');
+    }
+    this.progress(offer, 'claimed');
+    return { granted: true };
+  }
+
+  /**
+   * Charges the customer's code for a claimed order. Resolves with the attempt once the payment is
+   * decided, or after `payWaitMs` with it still pending (the caller polls GET /api/payments/:orderId).
+   */
+  async pay(orderId: string, rawCode: string): Promise<{ final: boolean; attempt: PaymentAttempt }> {
+    const code = String(rawCode ?? '').replace(/\s+/g, '');
+    if (!PAYMENT_CODE.test(code)) {
+      throw new TerminalError(
+        400,
+        'invalid_payment_code',
+        "that is not a payment code (16-24 digits); scan the customer's code again",
+      );
+    }
+    let offer = this.o.inbox.get(orderId);
+    if (!offer)
+      throw new TerminalError(404, 'no_such_offer', `there is no offer for order ${orderId} on this unit`);
+    if (offer.status === 'open') {
+      await this.claim(orderId);
+      offer = this.o.inbox.get(orderId)!;
+    }
+    if (offer.status === 'taken')
+      throw new TerminalError(409, 'taken', `taken by ${offer.takenBy ?? 'another unit'}`);
+    if (offer.status !== 'claimed')
+      throw new TerminalError(409, 'not_claimed', `this order is ${offer.status}; it cannot be paid here`);
+    const latest = this.o.store.latest(orderId);
+    if (
+      latest &&
+      (latest.status === 'paying' || latest.status === 'pending' || latest.status === 'succeeded')
+    ) {
+      // Already being paid, or paid: never a second charge. Answer with that attempt.
+      return this.waitFinal(latest);
+    }
+    if (this.working.has(orderId)) throw new TerminalError(409, 'busy', 'this order is being paid right now');
+    this.working.add(orderId);
+    let attempt: PaymentAttempt;
+    try {
+      attempt = this.o.store.beginAttempt({
+        orderId,
+        registerId: offer.registerId,
+        plugin: { to: offer.plugin.to, address: offer.plugin.address, port: offer.plugin.port },
+        amountValue: offer.amount.value,
+        currency: offer.amount.currency,
+        storeId: this.o.credentials.storeId,
+        now: this.clock.now(),
+      });
+    } finally {
+      this.working.delete(orderId);
+    }
+    this.progress(offer, 'paying');
+    void this.submit(attempt, code);
+    return this.waitFinal(attempt);
+  }
+
+  private async waitFinal(attempt: PaymentAttempt): Promise<{ final: boolean; attempt: PaymentAttempt }> {
+    const done = () => {
+      const a = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
+      return a.status !== 'paying' && a.status !== 'pending' ? a : undefined;
+    };
+    const now = done();
+    if (now) return { final: true, attempt: now };
+    await new Promise<void>((resolve) => {
+      const key = attempt.orderId;
+      const timer = setTimeout(finish, this.o.payWaitMs ?? 30_000);
+      function finish() {
+        clearTimeout(timer);
+        set.delete(finish);
+        resolve();
+      }
+      const set = this.waiters.get(key) ?? new Set();
+      set.add(finish);
+      this.waiters.set(key, set);
+    });
+    const a = done();
+    return a
+      ? { final: true, attempt: a }
+      : { final: false, attempt: this.o.store.attempt(attempt.orderId, attempt.attempt)! };
+  }
+
+  private wake(orderId: string): void {
+    for (const w of [...(this.waiters.get(orderId) ?? [])]) w();
+  }
+
+  /** Sends the charge, retrying the same request while the outcome is unknown. */
+  private async submit(attempt: PaymentAttempt, code: string): Promise<void> {
+    this.submitted.add(attempt.idempotencyKey);
+    try {
+      await this.submitLoop(attempt, code);
+    } finally {
+      this.submitted.delete(attempt.idempotencyKey);
+    }
+  }
+
+  private async submitLoop(attempt: PaymentAttempt, code: string): Promise<void> {
+    const body = {
+      orderId: attempt.orderId,
+      registerId: attempt.registerId,
+      amount: { value: attempt.amountValue, currency: attempt.currency },
+      method: { type: 'wallet_code', code },
+    };
+    for (let tries = 0; ; tries++) {
+      try {
+        const payment = await this.o.server.createPayment(attempt.idempotencyKey, body);
+        this.serverUp = true;
+        this.o.store.update(
+          attempt.orderId,
+          attempt.attempt,
+          { paymentId: payment.id, status: payment.status === 'pending' ? 'pending' : 'paying' },
+          this.clock.now(),
+        );
+        await this.fetchSigned(attempt.orderId, attempt.attempt, payment.id);
+        return;
+      } catch (e) {
+        if (e instanceof ServerRefusal) {
+          // The server refused the request itself (e.g. an invalid code): nothing was charged.
+          this.o.store.update(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
+          this.failureText.set(`${attempt.orderId}#${attempt.attempt}`, e.message);
+          this.progress(attempt, 'waiting_for_code', e.message);
+          this.wake(attempt.orderId);
+          return;
+        }
+        this.serverUp = false;
+        this.o.log?.(`payment for ${attempt.orderId}: ${(e as Error).message}; retrying the same request`);
+        // Retry the same request (same key) with backoff; the resolver also asks by key.
+        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(tries, 5))));
+        const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
+        if (known.status !== 'paying') return;
+      }
+    }
+  }
+
+  /** Refusal messages of attempts the server refused, for the screen. */
+  readonly failureText = new Map<string, string>();
+
+  private async fetchSigned(orderId: string, attempt: number, paymentId: string): Promise<void> {
+    try {
+      const signed = await this.o.server.signed(paymentId);
+      await this.onSignedResult(signed);
+    } catch (e) {
+      if (!(e instanceof ServerUnavailable)) throw e;
+      this.o.log?.(`reading payment ${paymentId} for ${orderId}#${attempt}: ${e.message}`);
+    }
+  }
+
+  /** A signed result from any path (push, poll, POST follow-up). Unsigned or foreign ones are ignored. */
+  private async onSignedResult(s: SignedPayment): Promise<void> {
+    if (!verifyPaymentResult(s.payment, s.signature, this.o.credentials.serverPublicKey)) return;
+    const a = this.findAttempt(s.payment);
+    if (!a) return;
+    if (a.status !== 'paying' && a.status !== 'pending' && a.signature) {
+      // Already decided; only a refund may still change it.
+      if (s.payment.status !== 'refunded') return;
+    }
+    const status: AttemptStatus = s.payment.status;
+    const decided = isDecidedPaymentStatus(s.payment.status);
+    this.o.store.update(
+      a.orderId,
+      a.attempt,
+      {
+        paymentId: s.payment.id,
+        status,
+        ...(decided ? { payment: s.payment, signature: s.signature, relayed: false } : {}),
+      },
+      this.clock.now(),
+    );
+    if (decided) {
+      this.progress(a, 'done', s.payment.status);
+      this.wake(a.orderId);
+      await this.relay(this.o.store.attempt(a.orderId, a.attempt)!);
+    }
+  }
+
+  private findAttempt(p: Payment): PaymentAttempt | undefined {
+    const latest = this.o.store.latest(p.orderId);
+    if (!latest) return undefined;
+    for (let n = latest.attempt; n >= 1; n--) {
+      const a = this.o.store.attempt(p.orderId, n)!;
+      if (a.paymentId === p.id) return a;
+      if (
+        !a.paymentId &&
+        a.status === 'paying' &&
+        a.amountValue === p.amount.value &&
+        a.registerId === p.registerId
+      )
+        return a;
+    }
+    return undefined;
+  }
+
+  /** Asks the server about every attempt whose outcome is unknown (after a timeout or a restart). */
+  async resolveUnfinished(): Promise<void> {
+    for (const a of this.o.store.unfinished()) {
+      if (this.working.has(`resolve:${a.orderId}`)) continue;
+      this.working.add(`resolve:${a.orderId}`);
+      try {
+        if (a.paymentId) {
+          await this.fetchSigned(a.orderId, a.attempt, a.paymentId);
+          continue;
+        }
+        const found = await this.o.server.byIdempotencyKey(a.idempotencyKey);
+        this.serverUp = true;
+        if (found[0]) {
+          this.o.store.update(a.orderId, a.attempt, { paymentId: found[0].payment.id }, this.clock.now());
+          await this.onSignedResult(found[0]);
+        } else if (this.clock.now() - a.createdAt > 15_000 && !this.inMemory(a)) {
+          // The request never reached the server and its code is gone with the process that had it:
+          // nothing was charged. The clerk scans the customer's code again.
+          this.o.store.update(a.orderId, a.attempt, { status: 'failed' }, this.clock.now());
+          this.failureText.set(
+            `${a.orderId}#${a.attempt}`,
+            "the payment was not sent; scan the customer's code again",
+          );
+          this.wake(a.orderId);
+        }
+      } catch (e) {
+        if (e instanceof ServerUnavailable) this.serverUp = false;
+      } finally {
+        this.working.delete(`resolve:${a.orderId}`);
+      }
+    }
+  }
+
+  private readonly submitted = new Set<string>();
+  private inMemory(a: PaymentAttempt): boolean {
+    return this.submitted.has(a.idempotencyKey);
+  }
+
+  /** Sends the signed result to the plugin that offered the order; retried until acknowledged. */
+  private async relay(a: PaymentAttempt): Promise<void> {
+    if (!a.payment || !a.signature || a.relayed) return;
+    const target: LanTarget = { kind: 'unicast', ...a.plugin };
+    try {
+      await this.o.endpoint.send(
+        'result',
+        { payment: a.payment as unknown as Record<string, unknown>, signature: a.signature },
+        target,
+        {
+          deadlineMs: 5000,
+        },
+      );
+      this.o.store.update(a.orderId, a.attempt, { relayed: true }, this.clock.now());
+    } catch {
+      // The register is unreachable now; relayPending tries again.
+    }
+  }
+
+  private async relayPending(): Promise<void> {
+    for (const a of this.o.store.unrelayed()) await this.relay(a);
+  }
+
+  private progress(
+    o: { orderId: string; plugin: { to: string; address: string; port: number } },
+    stage: ProgressStage,
+    detail?: string,
+  ): void {
+    this.o.endpoint
+      .send(
+        'progress',
+        { orderId: o.orderId, stage, ...(detail ? { detail: detail.slice(0, 200) } : {}) },
+        { kind: 'unicast', ...o.plugin },
+      )
+      .catch(() => undefined);
+  }
+
+  private async onOfferChange(offer: HeldOffer, _event: 'new' | 'updated'): Promise<void> {
+    if (offer.status !== 'canceled') return;
+    // The register canceled: abort what has not been paid.
+    const a = this.o.store.latest(offer.orderId);
+    if (!a || (a.status !== 'paying' && a.status !== 'pending')) return;
+    if (a.paymentId) {
+      try {
+        await this.o.server.cancelPayment(a.paymentId);
+      } catch (e) {
+        this.o.log?.(`cancel of ${a.paymentId} for ${offer.orderId}: ${(e as Error).message}`);
+      }
+      await this.fetchSigned(a.orderId, a.attempt, a.paymentId);
+    }
+  }
+}
