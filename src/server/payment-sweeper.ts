@@ -78,7 +78,8 @@ export class PaymentSweeper {
       );
       for (const { id } of due) {
         const leased = await this.db.run(
-          `UPDATE payments SET lease_until = $1, checks = checks + 1 WHERE id = $2 AND status = 'pending' AND (lease_until IS NULL OR lease_until < $3)`,
+          `UPDATE payments SET lease_until = $1, checks = checks + 1
+           WHERE id = $2 AND status = 'pending' AND next_check_at <= $3 AND (lease_until IS NULL OR lease_until < $3)`,
           [now + this.options.leaseMs, id, now],
         );
         if (leased.changes === 1) await this.check(id);
@@ -146,8 +147,11 @@ export class PaymentSweeper {
         } catch {
           // the provider is down: keep trying
         }
+        await this.later(id);
+        return;
       }
-      await this.later(id);
+      // Before the deadline: try again, but never later than the deadline (the check there cancels).
+      await this.later(id, Number(row.deadline_at));
     }
   }
 

@@ -44,20 +44,20 @@ export class PostgresDb implements Db, DbChangeFeed {
   private readonly handlers = new Map<string, Set<(payload: string) => void>>();
   private readonly url: string;
   readonly schema?: string;
+  private readonly connectOptions?: string;
 
   constructor(url: string, opts: { max?: number } = {}) {
     const split = splitSchema(url);
     this.url = split.url;
     this.schema = split.schema;
     this.where = redactDbUrl(url);
-    this.pool = new Pool({ connectionString: this.url, max: opts.max ?? 10 });
+    // The schema goes in the connection's startup options, so every connection (pool and LISTEN) starts
+    // with it, before any query.
+    this.connectOptions = this.schema ? `-c search_path=${this.schema}` : undefined;
+    this.pool = new Pool({ connectionString: this.url, max: opts.max ?? 10, options: this.connectOptions });
     // A pool error on an idle connection (the server restarted) must not kill the process; the next
     // query gets a new connection.
     this.pool.on('error', () => undefined);
-    if (this.schema) {
-      const schema = this.schema;
-      this.pool.on('connect', (c) => void c.query(`SET search_path TO ${schema}`));
-    }
     this.plain = wrap(this.pool);
   }
 
@@ -102,7 +102,7 @@ export class PostgresDb implements Db, DbChangeFeed {
 
   async listen(channel: string, handler: (payload: string) => void): Promise<void> {
     if (!this.listener) {
-      this.listener = new Client({ connectionString: this.url });
+      this.listener = new Client({ connectionString: this.url, options: this.connectOptions });
       this.listener.on('error', () => undefined);
       await this.listener.connect();
       this.listener.on('notification', (n) => {

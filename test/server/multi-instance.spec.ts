@@ -1,0 +1,210 @@
+/**
+ * Scale-out on PostgreSQL (DESIGN.md "Storage"): two server instances (createServerApp twice, in-process)
+ * share one schema. A result committed on one instance reaches the devices connected to the other
+ * (LISTEN/NOTIFY), signed with the one key both instances load; a device that was away catches up from its
+ * cursor; and the two sweepers, running at once, still charge a payment once and decide it once.
+ */
+import { verifyPaymentResult } from '../../src/protocol/payment-signature';
+import { Payment } from '../../src/protocol/states';
+import { createServerApp, RunningServer } from '../../src/server/server-app';
+import { EventsClient, PaymentFrame } from './support/events-client';
+import {
+  createPayment,
+  createStore,
+  dropSchema,
+  newSchema,
+  pgUrl,
+  registerDevice,
+  RegisteredDevice,
+  waitFinal,
+  withPg,
+} from './support/server-client';
+
+jest.setTimeout(20_000);
+
+const ADMIN_TOKEN = 'multi-instance-admin-token-0123456789';
+const SPEED = 20;
+
+describe('two server instances on one PostgreSQL schema', () => {
+  const schema = newSchema('pc_x_multi');
+  let a: RunningServer;
+  let b: RunningServer;
+  let storeId: string;
+  let online: RegisteredDevice; // connected to A
+  let creator: RegisteredDevice; // creates payments through B
+  let away: RegisteredDevice; // offline for a while, then connects to A
+  let onlineEvents: EventsClient;
+  const clients: EventsClient[] = [];
+
+  const start = () =>
+    createServerApp({
+      port: 0,
+      db: { kind: 'postgres', url: pgUrl(schema) },
+      adminToken: ADMIN_TOKEN,
+      simSpeed: SPEED,
+      logger: false,
+    });
+
+  const connect = async (server: RunningServer, device: RegisteredDevice, after?: number) => {
+    const c = await EventsClient.connect(server.url, device.token, after);
+    clients.push(c);
+    return c;
+  };
+
+  const verified = (f: PaymentFrame, device: RegisteredDevice) =>
+    verifyPaymentResult(f.payment, f.signature, device.serverPublicKey);
+
+  beforeAll(async () => {
+    a = await start();
+    b = await start();
+    storeId = await createStore(a.url, ADMIN_TOKEN, 'Two-instance shop');
+    online = await registerDevice(a.url, ADMIN_TOKEN, storeId, 'T-online', 'terminal');
+    creator = await registerDevice(b.url, ADMIN_TOKEN, storeId, 'P-creator', 'plugin');
+    away = await registerDevice(b.url, ADMIN_TOKEN, storeId, 'T-away', 'terminal');
+    onlineEvents = await connect(a, online);
+  });
+
+  afterAll(async () => {
+    for (const c of clients) await c.close().catch(() => undefined);
+    await a?.close();
+    await b?.close();
+    await dropSchema(schema);
+  });
+
+  it('both instances sign with one key, the one every device pinned at registration', () => {
+    expect(a.context.serverPublicKey).toBe(b.context.serverPublicKey);
+    expect(online.serverPublicKey).toBe(a.context.serverPublicKey);
+    expect(creator.serverPublicKey).toBe(a.context.serverPublicKey);
+    expect(away.serverPublicKey).toBe(a.context.serverPublicKey);
+  });
+
+  it('a device connected to A gets, signed, the result of a payment created through B', async () => {
+    const payment = await createPayment(b.url, creator, '00');
+    expect(payment.status).toBe('succeeded');
+    const frames = await onlineEvents.waitFor<PaymentFrame>(
+      (f) => f.type === 'payment.updated' && f.payment.id === payment.id,
+      2,
+    );
+    expect(frames.map((f) => f.payment.status)).toEqual(['pending', 'succeeded']);
+    expect(frames[1].seq).toBeGreaterThan(frames[0].seq);
+    for (const f of frames) expect(verified(f, online)).toBe(true);
+    expect(frames[1].payment).toEqual(payment);
+    // A result altered on the way does not verify.
+    const forged = { ...frames[0].payment, status: 'succeeded' };
+    expect(verifyPaymentResult(forged, frames[0].signature, online.serverPublicKey)).toBe(false);
+  });
+
+  it('a device that was offline connects to A with ?after=<its last seq> and gets what it missed, in order', async () => {
+    // It was connected once and saw everything up to its cursor.
+    const first = await connect(a, away);
+    const cursor = first.hello.latestSeq;
+    expect(cursor).toBeGreaterThan(0);
+    await first.close();
+
+    // While it is away, payments are decided through B.
+    const missed: Payment[] = [];
+    for (const ending of ['00', '05', '30']) missed.push(await createPayment(b.url, creator, ending));
+    expect(missed.map((p) => p.status)).toEqual(['succeeded', 'failed', 'failed']);
+
+    const back = await connect(a, away, cursor);
+    const frames = await back.waitFor<PaymentFrame>((f) => f.type === 'payment.updated', 6);
+    expect(frames).toHaveLength(6);
+    const seqs = frames.map((f) => f.seq);
+    expect(seqs[0]).toBeGreaterThan(cursor);
+    expect([...seqs].sort((x, y) => x - y)).toEqual(seqs);
+    expect(new Set(seqs).size).toBe(seqs.length);
+    expect(frames.map((f) => [f.payment.id, f.payment.status])).toEqual(
+      missed.flatMap((p) => [
+        [p.id, 'pending'],
+        [p.id, p.status],
+      ]),
+    );
+    for (const f of frames) expect(verified(f, away)).toBe(true);
+    // Exactly what the store's journal holds after the cursor.
+    const journal = await a.context.events.since(storeId, cursor);
+    expect(journal.map((e) => e.seq)).toEqual(seqs);
+
+    // And then live events, from either instance.
+    const live = await createPayment(a.url, creator, '00');
+    const more = await back.waitFor<PaymentFrame>((f) => f.type === 'payment.updated', 8);
+    expect(more.slice(6).map((f) => [f.payment.id, f.payment.status])).toEqual([
+      [live.id, 'pending'],
+      [live.id, 'succeeded'],
+    ]);
+    expect(more[6].seq).toBeGreaterThan(seqs[seqs.length - 1]);
+  });
+
+  it('both sweepers running at once charge each payment once and finish it exactly once', async () => {
+    const checksBefore = a.context.sweeper.stats.checks + b.context.sweeper.stats.checks;
+    // …10: the customer confirms at 8 s / 20 = 400 ms; …11 never does and is canceled at 1.5 s.
+    const tens: Payment[] = [];
+    const elevens: Payment[] = [];
+    for (let i = 0; i < 4; i++) {
+      tens.push(await createPayment(i % 2 ? a.url : b.url, creator, '10'));
+      elevens.push(await createPayment(i % 2 ? b.url : a.url, creator, '11'));
+    }
+    for (const p of [...tens, ...elevens]) expect(p.status).toBe('pending');
+
+    for (const p of tens)
+      expect(await waitFinal(a.url, creator, p.id, 5000)).toMatchObject({ status: 'succeeded' });
+    for (const p of elevens) {
+      expect(await waitFinal(b.url, creator, p.id, 5000)).toMatchObject({
+        status: 'canceled',
+        failure: { code: 'customer_timeout' },
+      });
+    }
+
+    // The device on A heard one decision per payment, whichever instance's sweeper made it.
+    for (const p of [...tens, ...elevens]) {
+      const frames = await onlineEvents.waitFor<PaymentFrame>(
+        (f) => f.type === 'payment.updated' && f.payment.id === p.id,
+        2,
+      );
+      expect(frames.map((f) => f.payment.status)).toEqual([
+        'pending',
+        tens.includes(p) ? 'succeeded' : 'canceled',
+      ]);
+      for (const f of frames) expect(verified(f, online)).toBe(true);
+    }
+
+    const ids = [...tens, ...elevens].map((p) => p.id);
+    const rows = await withPg(schema, async (c) => {
+      const trades = (
+        await c.query(
+          'SELECT out_trade_no, state, charge_calls, query_calls, cancel_calls FROM sim_trades WHERE out_trade_no = ANY($1)',
+          [ids],
+        )
+      ).rows;
+      const payments = (await c.query('SELECT id, checks FROM payments WHERE id = ANY($1)', [ids])).rows;
+      const events = (
+        await c.query('SELECT payment_id, body FROM events WHERE payment_id = ANY($1) ORDER BY seq', [ids])
+      ).rows;
+      return { trades, payments, events };
+    });
+    const trade = (id: string) => rows.trades.find((t) => t.out_trade_no === id);
+    const checks = (id: string) => Number(rows.payments.find((p) => p.id === id).checks);
+    const statuses = (id: string) =>
+      rows.events.filter((e) => e.payment_id === id).map((e) => JSON.parse(e.body).status as string);
+
+    for (const p of tens) {
+      expect(trade(p.id)).toMatchObject({ state: 'succeeded', charge_calls: 1, cancel_calls: 0 });
+      expect(statuses(p.id)).toEqual(['pending', 'succeeded']);
+      expect(statuses(p.id).filter((s) => s === 'succeeded')).toHaveLength(1);
+      // Queried at 250 ms (user_paying), then once more after 400 ms: never twice in one slot.
+      expect(trade(p.id).query_calls).toBe(checks(p.id));
+      expect(trade(p.id).query_calls).toBeGreaterThanOrEqual(2);
+      expect(trade(p.id).query_calls).toBeLessThanOrEqual(3);
+    }
+    for (const p of elevens) {
+      expect(trade(p.id)).toMatchObject({ state: 'closed', charge_calls: 1, cancel_calls: 1 });
+      expect(statuses(p.id)).toEqual(['pending', 'canceled']);
+      expect(trade(p.id).query_calls).toBe(checks(p.id));
+      // 250 ms, then every 150-250 ms until the 1.5 s deadline: at most 10 queries.
+      expect(trade(p.id).query_calls).toBeLessThanOrEqual(10);
+    }
+    // Between the two sweepers: exactly one provider query per lease taken.
+    const checksAfter = a.context.sweeper.stats.checks + b.context.sweeper.stats.checks;
+    const queries = rows.trades.reduce((n, t) => n + Number(t.query_calls), 0);
+    expect(checksAfter - checksBefore).toBe(queries);
+  });
+});
