@@ -35,6 +35,10 @@ export class EventsService {
   /** Writes the event inside the caller's transaction; returns its sequence number. */
   async record(q: Queryable, storeId: string, payment: Payment): Promise<number> {
     const signature = signPaymentResult(payment, this.privateKey);
+    // Lock the store's row until commit, so a store's events commit in sequence order (PostgreSQL hands out
+    // seq at insert, not at commit). Otherwise a device's cursor could pass a seq still uncommitted and never
+    // receive that event. (SQLite runs one write transaction at a time anyway.)
+    await q.run('UPDATE stores SET name = name WHERE id = $1', [storeId]);
     const rows = await q.query<{ seq: number }>(
       'INSERT INTO events (store_id, payment_id, body, signature, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq',
       [storeId, payment.id, JSON.stringify(payment), signature, payment.updatedAt],

@@ -223,10 +223,12 @@ export class PaymentsService {
         created_at: iso,
         updated_at: iso,
       };
+      // The payment is leased to this request while its charge is in flight (until the deadline at most),
+      // so the sweeper never takes a charge that has not reached the provider yet for a lost one.
       await q.run(
         `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
-           code_hint, deadline_at, next_check_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $11, $11)`,
+           code_hint, deadline_at, next_check_at, lease_until, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, $11, $11)`,
         [
           id,
           device.storeId,
@@ -271,6 +273,11 @@ export class PaymentsService {
       // Unknown outcome: stays pending; the sweeper queries at next_check_at, never charges again.
     }
     if (outcome) await this.applyCharge(id, outcome);
+    // The charge has answered (or failed): from now on the sweeper queries a payment still pending.
+    await this.db.run(
+      "UPDATE payments SET lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until = $2",
+      [id, now + this.timing.deadlineMs],
+    );
     const payment = await this.load(id);
     return this.completeKey(device.storeId, 'payments', idemKey, 201, payment);
   }
