@@ -12,6 +12,7 @@ module.exports = {
         '<rootDir>/src/**/*.spec.ts',
         '<rootDir>/test/loopback/**/*.spec.ts',
         '<rootDir>/test/server/**/*.spec.ts',
+        '<rootDir>/test/terminal/**/*.spec.ts',
       ],
     },
     {

@@ -351,7 +351,8 @@ export class OfferInbox {
       case 'withdraw': {
         const b = m.body as LanBody<'withdraw'>;
         const offer = this.fromItsPlugin(b.orderId, m.sender);
-        if (!offer || offer.status === 'claimed') return;
+        // "Claimed by someone" never concerns the holder; a cancel or expiry concerns everyone.
+        if (!offer || (offer.status === 'claimed' && b.reason === 'claimed')) return;
         if (b.reason === 'claimed') this.update(offer, { status: 'taken', takenBy: b.claimedBy });
         else this.update(offer, { status: b.reason === 'canceled' ? 'canceled' : 'expired' });
         return;

@@ -8,7 +8,9 @@ describe(redact.name, () => {
   });
 
   it('leaves short numbers (amounts, ids, times) alone', () => {
-    expect(redact('order 1234567 amount 1250 at 2026-11-26T10:00:00Z')).toBe('order 1234567 amount 1250 at 2026-11-26T10:00:00Z');
+    expect(redact('order 1234567 amount 1250 at 2026-11-26T10:00:00Z')).toBe(
+      'order 1234567 amount 1250 at 2026-11-26T10:00:00Z',
+    );
     expect(redact('12345678901')).toBe('12345678901');
   });
 });

@@ -303,10 +303,17 @@ export class TerminalService {
       try {
         const payment = await this.o.server.createPayment(attempt.idempotencyKey, body);
         this.serverUp = true;
+        // The signed result may have come by the push channel before this answer: never take a decided
+        // attempt back to paying/pending (it would be decided, shown and relayed a second time).
+        const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
+        const undecided = known.status === 'paying' || known.status === 'pending';
         this.o.store.update(
           attempt.orderId,
           attempt.attempt,
-          { paymentId: payment.id, status: payment.status === 'pending' ? 'pending' : 'paying' },
+          {
+            paymentId: payment.id,
+            ...(undecided ? { status: payment.status === 'pending' ? 'pending' : 'paying' } : {}),
+          },
           this.clock.now(),
         );
         await this.fetchSigned(attempt.orderId, attempt.attempt, payment.id);

@@ -22,7 +22,7 @@ export const TOUCH_PAGE = `<!doctype html>
   .offer { display: flex; justify-content: space-between; align-items: center; cursor: pointer; }
   .offer .amt { font-size: 24px; font-weight: 700; }
   .muted { color: #5b6570; font-size: 14px; }
-  #amount { font-size: 52px; font-weight: 800; text-align: center; margin: 10px 0; letter-spacing: 1px; }
+  #amount { font-size: 40px; font-weight: 800; text-align: center; margin: 10px 0; letter-spacing: 1px; }
   button.big { width: 100%; font-size: 22px; padding: 16px; border: 0; border-radius: 10px; background: #15803d; color: #fff; margin-top: 8px; }
   button.plain { width: 100%; font-size: 16px; padding: 10px; border: 1px solid #ccd; border-radius: 10px; background: #fff; margin-top: 8px; }
   input#code { width: 100%; box-sizing: border-box; font-size: 26px; padding: 12px; border: 2px solid #15803d; border-radius: 10px; text-align: center; letter-spacing: 2px; }
@@ -121,7 +121,7 @@ function show(o) {
   $('list').hidden = true; $('detail').hidden = false;
   $('order').textContent = t('order') + ' ' + o.orderId + ' · ' + o.registerId;
   $('amount').textContent = fmt(o);
-  $('state').textContent = stateText(o);
+  $('state').textContent = o.payment ? '' : stateText(o);
   const paid = o.payment && ['succeeded', 'refunded'].includes(o.payment.status);
   const busy = o.payment && ['paying', 'pending'].includes(o.payment.status);
   $('claim').hidden = o.status !== 'open';

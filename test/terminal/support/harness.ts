@@ -1,0 +1,430 @@
+/**
+ * What the terminal tests share: the payment server and mobile POS units as real child processes
+ * (`node bin/payconnect.js …`, the built dist/), the reseller's admin calls, the register's side of the LAN
+ * (a plugin-like endpoint with a UnitDirectory and an OfferDispatcher on real loopback sockets), small HTTP
+ * helpers and bounded waits. Every process started here is remembered, so a spec's afterAll can make sure
+ * none is left behind (`killAllChildren`).
+ */
+import Database from 'better-sqlite3';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as dgram from 'node:dgram';
+import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import {
+  LanEndpoint,
+  LanInbound,
+  LanKeyring,
+  lanKeyFromJson,
+  LanKeyJson,
+  OfferDispatcher,
+  UdpLanTransport,
+  UnitDirectory,
+} from '../../../src/lan';
+import { verifyPaymentResult } from '../../../src/protocol/payment-signature';
+import { Payment } from '../../../src/protocol/states';
+
+export const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
+export const BIN = path.join(REPO_ROOT, 'bin', 'payconnect.js');
+
+const children = new Set<ChildProc>();
+
+// --- waiting --------------------------------------------------------------------------------------
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `probe` until it returns something other than undefined/false; throws naming `what` after `timeoutMs`. */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 10_000,
+  everyMs = 50,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      lastError = e;
+    }
+    if (Date.now() >= until) {
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}` +
+          (lastError ? ` (last error: ${(lastError as Error).message})` : ''),
+      );
+    }
+    await sleep(everyMs);
+  }
+}
+
+// --- ports ----------------------------------------------------------------------------------------
+
+export async function freeTcpPort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+async function udpPortFree(port: number): Promise<boolean> {
+  const s = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.bind({ port, address: '0.0.0.0', exclusive: true }, () => resolve());
+    });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await new Promise<void>((r) => {
+      try {
+        s.close(() => r());
+      } catch {
+        r();
+      }
+    });
+  }
+}
+
+/**
+ * A LAN port pair of this test file's own: the units' shared port N (SO_REUSEADDR, so a collision with
+ * another file would not fail but mix traffic) and the register's port N+1. Random in 20000-39999 and
+ * checked free, so test files running in parallel never meet.
+ */
+export async function pickLanPorts(): Promise<{ unitPort: number; pluginPort: number }> {
+  for (let i = 0; i < 50; i++) {
+    const unitPort = 20000 + Math.floor(Math.random() * 20000);
+    if ((await udpPortFree(unitPort)) && (await udpPortFree(unitPort + 1)))
+      return { unitPort, pluginPort: unitPort + 1 };
+  }
+  throw new Error('no free UDP port pair found in 20000-40000');
+}
+
+// --- HTTP -----------------------------------------------------------------------------------------
+
+export interface HttpAnswer<T = unknown> {
+  status: number;
+  headers: Headers;
+  body: T;
+}
+
+export async function http<T = unknown>(
+  baseUrl: string,
+  method: string,
+  urlPath: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<HttpAnswer<T>> {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.body !== undefined) headers['content-type'] = 'application/json';
+  const res = await fetch(`${baseUrl}${urlPath}`, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+    signal: AbortSignal.timeout(opts.timeoutMs ?? 20_000),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON (the touch page)
+  }
+  return { status: res.status, headers: res.headers, body: body as T };
+}
+
+/** Insists on `status`, with the answer in the error otherwise. */
+export async function expectStatus<T>(status: number, answer: Promise<HttpAnswer<T>>, what: string) {
+  const r = await answer;
+  if (r.status !== status)
+    throw new Error(`${what}: expected HTTP ${status}, got ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body;
+}
+
+// --- child processes ------------------------------------------------------------------------------
+
+export class ChildProc {
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private out = '';
+  private done = false;
+
+  constructor(
+    readonly name: string,
+    readonly child: ChildProcess,
+  ) {
+    children.add(this);
+    child.stdout?.on('data', (d: Buffer) => (this.out += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (this.out += d.toString()));
+    this.exited = new Promise((resolve) => {
+      child.once('exit', (code, signal) => {
+        this.done = true;
+        children.delete(this);
+        resolve({ code, signal });
+      });
+    });
+  }
+
+  static spawn(name: string, args: string[], env: Record<string, string> = {}): ChildProc {
+    const child = spawn(process.execPath, [BIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    return new ChildProc(name, child);
+  }
+
+  get alive(): boolean {
+    return !this.done;
+  }
+
+  get output(): string {
+    return this.out;
+  }
+
+  /** kill -9: no chance to clean up, like a crash or a pulled battery. */
+  async kill9(): Promise<void> {
+    if (!this.done) this.child.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGTERM, then kill -9 after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    if (this.done) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  /** Waits for the process to exit by itself; kills it and throws with its output after `timeoutMs`. */
+  async waitExit(timeoutMs: number): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), timeoutMs)));
+    const exit = await Promise.race([this.exited, timeout]);
+    clearTimeout(timer);
+    if (exit === 'timeout') {
+      await this.kill9();
+      throw new Error(`${this.name} did not exit within ${timeoutMs} ms:\n${this.out}`);
+    }
+    return exit;
+  }
+
+  /** Polls `url` until it answers 200; fails at once if the process exits first. */
+  async waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (this.done) throw new Error(`${this.name} exited before it was ready:\n${this.out}`);
+      try {
+        const r = await fetch(url, { signal: AbortSignal.timeout(1000) });
+        if (r.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(50);
+    }
+    throw new Error(`${this.name} did not answer ${url} within ${timeoutMs} ms:\n${this.out}`);
+  }
+}
+
+/** Kills (-9) every child process a spec started and waits until each has exited. */
+export async function killAllChildren(): Promise<void> {
+  await Promise.all([...children].map((c) => c.kill9()));
+}
+
+// --- the payment server ---------------------------------------------------------------------------
+
+export class TestServer {
+  private constructor(
+    readonly proc: ChildProc,
+    readonly url: string,
+    readonly dbPath: string,
+    readonly adminToken: string,
+  ) {}
+
+  /** `payconnect server` on a free port with a SQLite file, the given simulator speed and admin token. */
+  static async start(opts: { dbPath: string; simSpeed: number }): Promise<TestServer> {
+    const port = await freeTcpPort();
+    const adminToken = `admin-${randomBytes(12).toString('hex')}`;
+    const proc = ChildProc.spawn(
+      'server',
+      ['server', '--port', String(port), '--db', `sqlite:${opts.dbPath}`],
+      {
+        PAYCONNECT_ADMIN_TOKEN: adminToken,
+        PAYCONNECT_SIM_SPEED: String(opts.simSpeed),
+      },
+    );
+    const url = `http://127.0.0.1:${port}`;
+    await proc.waitHttp(`${url}/healthz`);
+    return new TestServer(proc, url, opts.dbPath, adminToken);
+  }
+
+  async createStore(name: string): Promise<string> {
+    const s = await expectStatus<{ id: string }>(
+      201,
+      http(this.url, 'POST', '/v1/stores', { token: this.adminToken, body: { name } }),
+      'create store',
+    );
+    return s.id;
+  }
+
+  /** A one-use registration code, as the reseller gets it from the admin API. */
+  async registrationCode(storeId: string, role: 'terminal' | 'plugin'): Promise<string> {
+    const r = await expectStatus<{ code: string }>(
+      201,
+      http(this.url, 'POST', `/v1/stores/${storeId}/registration-codes`, {
+        token: this.adminToken,
+        body: { role },
+      }),
+      'registration code',
+    );
+    return r.code;
+  }
+
+  /** Registers a plugin (the register's side): its token, the store LAN key and the server's public key. */
+  async registerPlugin(
+    storeId: string,
+    deviceId: string,
+  ): Promise<{ token: string; lanKey: LanKeyJson; serverPublicKey: string }> {
+    const code = await this.registrationCode(storeId, 'plugin');
+    return expectStatus(
+      201,
+      http(this.url, 'POST', '/v1/devices/register', {
+        body: { code, deviceId, role: 'plugin', name: deviceId },
+      }),
+      'register plugin',
+    );
+  }
+
+  /** Every payment the server holds for an order (GET /v1/payments?orderId=), as a device of the store. */
+  async paymentsOf(orderId: string, deviceToken: string): Promise<Payment[]> {
+    return expectStatus<Payment[]>(
+      200,
+      http(this.url, 'GET', `/v1/payments?orderId=${encodeURIComponent(orderId)}`, { token: deviceToken }),
+      `payments of ${orderId}`,
+    );
+  }
+
+  /** The simulator's record of a trade (its out_trade_no is the payment id), read-only from the SQLite file. */
+  simTrade(paymentId: string): { charge_calls: number; state: string; scenario: string } | undefined {
+    const db = new Database(this.dbPath, { readonly: true, fileMustExist: true });
+    try {
+      return db
+        .prepare('SELECT charge_calls, state, scenario FROM sim_trades WHERE out_trade_no = ?')
+        .get(paymentId) as { charge_calls: number; state: string; scenario: string } | undefined;
+    } finally {
+      db.close();
+    }
+  }
+}
+
+/** The terminal's own bearer token, from the registration it keeps in its data folder. */
+export function deviceToken(dataDir: string): string {
+  return (JSON.parse(readFileSync(path.join(dataDir, 'device.json'), 'utf8')) as { token: string }).token;
+}
+
+/** An 18-digit test payment code (DESIGN.md "Test payment codes"): `28…` Alipay-like, `13…` WeChat-like. */
+export const testCode = (ending: string, prefix = '28') =>
+  `${prefix}${'1234567890123456'.slice(prefix.length)}${ending}`;
+
+// --- the register's side of the LAN ----------------------------------------------------------------
+
+/**
+ * What the plugin beside the cash register does on the LAN, reduced to the library parts: an endpoint on
+ * the plugins' port (bound to 0.0.0.0 so it hears the units' broadcast beacons), a UnitDirectory fed by
+ * those beacons, and an OfferDispatcher that broadcasts to the units' shared port and grants the first
+ * claim. Every message it receives is kept for the assertions.
+ */
+export class RegisterSide {
+  readonly received: Array<LanInbound & { at: number }> = [];
+
+  private constructor(
+    readonly endpoint: LanEndpoint,
+    readonly directory: UnitDirectory,
+    readonly dispatcher: OfferDispatcher,
+    readonly serverPublicKey: string,
+  ) {
+    endpoint.onMessage((m) => void this.received.push({ ...m, at: Date.now() }));
+  }
+
+  static async open(opts: {
+    deviceId: string;
+    lanKey: LanKeyJson;
+    serverPublicKey: string;
+    unitPort: number;
+    pluginPort: number;
+  }): Promise<RegisterSide> {
+    const transport = await UdpLanTransport.open({
+      bindAddress: '0.0.0.0',
+      port: opts.pluginPort,
+      interfaceAddress: '127.0.0.1',
+    });
+    const endpoint = new LanEndpoint({
+      deviceId: opts.deviceId,
+      keyring: new LanKeyring(lanKeyFromJson(opts.lanKey)),
+      transport,
+    });
+    const directory = new UnitDirectory(endpoint);
+    directory.start();
+    const dispatcher = new OfferDispatcher({
+      endpoint,
+      directory,
+      broadcast: { kind: 'broadcast', address: '127.255.255.255', port: opts.unitPort },
+    });
+    dispatcher.start();
+    return new RegisterSide(endpoint, directory, dispatcher, opts.serverPublicKey);
+  }
+
+  async waitForUnits(ids: string[], timeoutMs = 10_000, seenAfter = 0): Promise<void> {
+    await waitFor(
+      `units ${ids.join(', ')} to beacon to the register`,
+      () => ids.every((id) => (this.directory.get(id)?.lastSeen ?? -1) >= seenAfter),
+      timeoutMs,
+    );
+  }
+
+  /** Offers 12.50 CNY (or `value` fen) for an order, broadcast to all units or to one. */
+  offer(orderId: string, to: 'broadcast' | string, value = 1250) {
+    return this.dispatcher.offer(
+      { orderId, registerId: 'R1', amount: { value, currency: 'CNY' } },
+      to === 'broadcast' ? { mode: 'broadcast' } : { mode: 'unicast', terminal: to },
+    );
+  }
+
+  /** `result` messages for an order whose server signature verifies with the pinned public key. */
+  verifiedResults(orderId: string): Array<{ payment: Payment; signature: string; at: number }> {
+    return this.received
+      .filter((m) => m.type === 'result')
+      .map((m) => ({ ...(m.body as { payment: Payment; signature: string }), at: m.at }))
+      .filter(
+        (r) =>
+          r.payment?.orderId === orderId && verifyPaymentResult(r.payment, r.signature, this.serverPublicKey),
+      );
+  }
+
+  /** The `result` messages for an order, verified or not. */
+  allResults(orderId: string): Array<{ payment: Payment; signature: string }> {
+    return this.received
+      .filter((m) => m.type === 'result' && (m.body as { payment?: Payment }).payment?.orderId === orderId)
+      .map((m) => m.body as { payment: Payment; signature: string });
+  }
+
+  /** The progress stages a unit reported for an order, in arrival order. */
+  progress(orderId: string): string[] {
+    return this.received
+      .filter((m) => m.type === 'progress' && (m.body as { orderId: string }).orderId === orderId)
+      .map((m) => (m.body as { stage: string }).stage);
+  }
+
+  async close(): Promise<void> {
+    this.dispatcher.stop();
+    this.directory.stop();
+    await this.endpoint.close();
+  }
+}

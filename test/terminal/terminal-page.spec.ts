@@ -1,0 +1,141 @@
+/**
+ * The unit's touch page in a real browser (Debian's Chromium, headless, driven by playwright-core) at a
+ * phone's size, as the clerk uses it: the offer's amount shows, the clerk taps the offer, taps "take",
+ * the scanner types the customer's code and Enter, and the page says "Paid" (已支付 in Chinese). The rest of
+ * the system is real: a payment server process and the register's side of the LAN on loopback.
+ * Under CI=true a missing Chromium fails this test; elsewhere it is skipped with a warning.
+ */
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { createTerminalApp, RunningTerminal } from '../../src/terminal/terminal-app';
+import { requireSystem, systemPrerequisites } from '../support/prerequisites';
+import {
+  killAllChildren,
+  pickLanPorts,
+  REPO_ROOT,
+  RegisterSide,
+  testCode,
+  TestServer,
+  waitFor,
+} from './support/harness';
+
+jest.setTimeout(60_000);
+
+const CHROMIUM = '/usr/bin/chromium';
+const SCREENSHOT = path.join(REPO_ROOT, 'test', 'artifacts', 'terminal-page.png');
+const SCREENSHOT_ZH = path.join(REPO_ROOT, 'test', 'artifacts', 'terminal-page-zh.png');
+
+const sys = systemPrerequisites([
+  requireSystem('chromium', () => existsSync(CHROMIUM), 'apt-get install chromium'),
+]);
+
+sys.describe('the touch page on a phone', () => {
+  let tmp: string;
+  let server: TestServer;
+  let register: RegisterSide;
+  let unit: RunningTerminal;
+  let context: BrowserContext;
+  let page: Page;
+
+  beforeAll(async () => {
+    tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-terminal-page-'));
+    server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
+    const storeId = await server.createStore('Bakery');
+    const plugin = await server.registerPlugin(storeId, 'P1');
+    const ports = await pickLanPorts();
+    register = await RegisterSide.open({
+      deviceId: 'P1',
+      lanKey: plugin.lanKey,
+      serverPublicKey: plugin.serverPublicKey,
+      ...ports,
+    });
+    unit = await createTerminalApp({
+      id: 'T1',
+      serverUrl: server.url,
+      registrationCode: await server.registrationCode(storeId, 'terminal'),
+      port: 0,
+      dataDir: path.join(tmp, 'T1'),
+      lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...ports },
+      logger: false,
+    });
+    await register.waitForUnits(['T1']);
+
+    context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      locale: 'en-US',
+      timeout: 30_000,
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(10_000);
+  });
+
+  afterAll(async () => {
+    await context?.close().catch(() => undefined);
+    await unit?.close().catch(() => undefined);
+    await register?.close();
+    await server?.proc.stop();
+    await killAllChildren();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('takes a clerk from the offer to "Paid", in English and in Chinese', async () => {
+    await page.goto(`${unit.url}/`);
+    await register.offer('B-1', 'broadcast');
+
+    // The offer's amount, large enough to read across the counter.
+    const card = page.locator('.offer', { hasText: 'B-1' });
+    await card.waitFor();
+    expect(await card.locator('.amt').textContent()).toBe('¥12.50 CNY');
+
+    await card.tap();
+    await page.locator('#detail').waitFor();
+    expect(await page.locator('#amount').textContent()).toBe('¥12.50 CNY');
+    await page.locator('#claim').tap();
+
+    // Claimed: the code field takes the scanner's digits, and Enter collects.
+    const code = page.locator('#code');
+    await code.waitFor();
+    expect(await page.locator('#state').textContent()).toBe('Yours: scan the code');
+    await code.pressSequentially(testCode('00'));
+    await code.press('Enter');
+
+    const result = page.locator('#result');
+    await result.filter({ hasText: /^Paid$/ }).waitFor();
+    expect(await result.getAttribute('class')).toBe('ok');
+    // Today's list has it too.
+    await page.locator('#history tr', { hasText: 'B-1' }).filter({ hasText: 'Paid' }).waitFor();
+
+    mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT, fullPage: true });
+    expect(statSync(SCREENSHOT).size).toBeGreaterThan(1000);
+
+    // 中文
+    await page.locator('#lang').tap();
+    await result.filter({ hasText: /^已支付$/ }).waitFor();
+    expect(await page.locator('#lang').textContent()).toBe('English');
+    expect(await page.locator('html').getAttribute('lang')).toBe('zh-CN');
+    await page.screenshot({ path: SCREENSHOT_ZH, fullPage: true });
+
+    // The register has the signed result of what the page showed.
+    await waitFor('the signed result at the register', () =>
+      register.verifiedResults('B-1').some((r) => r.payment.status === 'succeeded'),
+    );
+  });
+});
