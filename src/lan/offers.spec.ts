@@ -188,3 +188,18 @@ describe('discovery against replayed beacons', () => {
     expect(directory.get('T1')!.lastSeen).toBe(first.lastSeen);
   });
 });
+
+describe('OfferInbox and the register canceling', () => {
+  it('the unit holding a claimed order sees a canceled withdraw, but not a "claimed by" one', async () => {
+    const { dispatcher, units, clock } = await shop(['T1', 'T2']);
+    void dispatcher.offer(order('O-9'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    const claim = units[0].inbox.claim('O-9');
+    await clock.advanceAsync(50);
+    await expect(claim).resolves.toEqual({ granted: true });
+    expect(units[0].inbox.get('O-9')!.status).toBe('claimed');
+    await Promise.all([dispatcher.withdraw('O-9', 'canceled'), clock.advanceAsync(50)]);
+    expect(units[0].inbox.get('O-9')!.status).toBe('canceled');
+    expect(units[1].inbox.get('O-9')!.status).toBe('canceled');
+  });
+});
