@@ -1,0 +1,362 @@
+/**
+ * The plugin's core: turns each captured order into an offer, follows it to a verified result, tells the
+ * host and prints the receipt.
+ *
+ * Results arrive three ways: the server's push, the unit's LAN relay, and polling the server. Whichever
+ * comes first wins, but only if the server's Ed25519 signature verifies and the payment matches the order
+ * (register, amount, currency): a device on the LAN, even one holding the store key, cannot make the
+ * register show "paid". Everything is journaled before it is acted on (PluginJournal), and a restart picks
+ * up what was due: orders never claimed are offered again, orders being paid are asked about, write-backs
+ * and receipts that were due are completed, each exactly once.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  AdapterContext,
+  CapturedOrder,
+  DispatchMode,
+  HostAdapter,
+  OrderResult,
+} from '../adapters/host-adapter';
+import { LanEndpoint, LanInbound, OfferDispatcher, UnitDirectory, UnitRecord } from '../lan';
+import { LanBody } from '../protocol/lan-messages';
+import { verifyPaymentResult } from '../protocol/payment-signature';
+import { isPayment, OrderStatus, Payment } from '../protocol/states';
+import { OrderRecord, PluginJournal } from './plugin-journal';
+import { PluginServerClient, SignedResult } from './plugin-server-client';
+
+/** Where receipts go; the printer module implements it (render, queue, retry while the printer is off). */
+export interface ReceiptSink {
+  print(order: OrderRecord): Promise<void>;
+  /** Problems a person must fix (e.g. "printer tcp://… is off: 2 receipts waiting"). */
+  problems(): string[];
+}
+
+export interface PluginCounters {
+  forgedResults: number;
+  mismatchedResults: number;
+  offersFailed: number;
+  rejectedInputs: number;
+}
+
+export interface PluginServiceOptions {
+  pluginId: string;
+  storeName: string;
+  journal: PluginJournal;
+  endpoint: LanEndpoint;
+  directory: UnitDirectory;
+  dispatcher: OfferDispatcher;
+  server: PluginServerClient;
+  serverPublicKey: string;
+  /** The adapters by kind; `http-hook` is always there (POST /api/orders). */
+  adapters: Map<string, HostAdapter>;
+  defaultDispatch: DispatchMode;
+  receipts?: ReceiptSink;
+  log?: (message: string) => void;
+  /** How often the work loop runs (write-backs, receipts, polls, re-offers). */
+  tickMs?: number;
+}
+
+export class PluginService extends EventEmitter {
+  readonly counters: PluginCounters = {
+    forgedResults: 0,
+    mismatchedResults: 0,
+    offersFailed: 0,
+    rejectedInputs: 0,
+  };
+  readonly rejects: { at: string; subject: string; code: string; message: string }[] = [];
+  serverUp = false;
+  private lastPollOk = true;
+  private timer?: NodeJS.Timeout;
+  private stopPush?: () => void;
+  private ticking = false;
+  private tickCount = 0;
+  private readonly lastOffer = new Map<string, number>();
+  private readonly writeBackNext = new Map<string, number>();
+
+  constructor(private readonly o: PluginServiceOptions) {
+    super();
+  }
+
+  /** The context adapters call with what they capture. */
+  contextFor(kind: string): AdapterContext {
+    return {
+      onOrder: async (order) => {
+        await this.capture(order, kind);
+      },
+      onReject: (r) => {
+        this.counters.rejectedInputs++;
+        this.rejects.unshift({ at: new Date().toISOString(), ...r });
+        this.rejects.length = Math.min(this.rejects.length, 50);
+        this.o.log?.(`rejected ${r.subject}: ${r.message}`);
+        this.emit('change', { kind: 'reject' });
+      },
+    };
+  }
+
+  async start(): Promise<void> {
+    this.o.endpoint.onMessage((m) => this.onLan(m));
+    this.o.directory.onUnit(() => this.emit('change', { kind: 'terminals' }));
+    this.stopPush = this.o.server.listen({
+      publicKey: this.o.serverPublicKey,
+      after: () => Number(this.o.journal.meta('event_cursor') ?? 0),
+      onEvent: (e) => {
+        this.o.journal.setMeta('event_cursor', String(e.seq));
+        this.onResult(e, 'push');
+      },
+      onState: (up) => {
+        this.serverUp = up;
+        this.emit('change', { kind: 'server' });
+      },
+    });
+    this.timer = setInterval(() => void this.tick(), this.o.tickMs ?? 500);
+    void this.tick();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    this.stopPush?.();
+  }
+
+  /** Journals a captured order (once per order id) and offers it. */
+  async capture(order: CapturedOrder, adapterKind: string): Promise<OrderRecord> {
+    const dispatch = order.dispatch ?? this.o.defaultDispatch;
+    const { record, created } = this.o.journal.capture(order, adapterKind, dispatch);
+    if (created) {
+      this.emit('change', { kind: 'order', orderId: order.orderId });
+      void this.offer(record);
+    }
+    return record;
+  }
+
+  private async offer(record: OrderRecord): Promise<void> {
+    this.lastOffer.set(record.orderId, Date.now());
+    if (record.status === 'captured')
+      this.o.journal.setStatus(record.orderId, 'offered', {}, describeDispatch(record.dispatch));
+    this.emit('change', { kind: 'order', orderId: record.orderId });
+    try {
+      await this.o.dispatcher.offer(
+        { orderId: record.orderId, registerId: record.registerId, amount: record.amount },
+        record.dispatch,
+      );
+    } catch (e) {
+      this.counters.offersFailed++;
+      this.o.journal.log(record.orderId, 'offer not delivered', (e as Error).message);
+      this.o.log?.(`offer ${record.orderId}: ${(e as Error).message}`);
+      this.emit('change', { kind: 'order', orderId: record.orderId });
+    }
+  }
+
+  private onLan(m: LanInbound): void {
+    if (m.type === 'progress') {
+      const b = m.body as LanBody<'progress'>;
+      const order = this.o.journal.get(b.orderId);
+      if (!order || order.terminal !== m.sender) return;
+      this.o.journal.setProgress(b.orderId, b.stage, m.sender);
+      if (b.stage === 'paying' && (order.status === 'claimed' || order.status === 'failed'))
+        this.o.journal.setStatus(b.orderId, 'paying', {}, m.sender);
+      this.emit('change', { kind: 'order', orderId: b.orderId });
+    } else if (m.type === 'result') {
+      const b = m.body as LanBody<'result'>;
+      this.onResult({ payment: b.payment as unknown as Payment, signature: b.signature }, 'lan', m.sender);
+    } else if (m.type === 'claim') {
+      this.emit('change', { kind: 'order', orderId: (m.body as LanBody<'claim'>).orderId });
+    }
+  }
+
+  /** The one door every result comes through, whatever path it took. */
+  onResult(r: SignedResult, via: 'push' | 'lan' | 'poll', from?: string): void {
+    if (!isPayment(r.payment) || !verifyPaymentResult(r.payment, r.signature, this.o.serverPublicKey)) {
+      this.counters.forgedResults++;
+      this.o.log?.(
+        `ignored a result without a valid server signature (via ${via}${from ? ` from ${from}` : ''})`,
+      );
+      this.emit('change', { kind: 'alert' });
+      return;
+    }
+    const p = r.payment;
+    const order = this.o.journal.get(p.orderId);
+    if (!order) return;
+    if (
+      p.registerId !== order.registerId ||
+      p.amount.value !== order.amount.value ||
+      p.amount.currency !== order.amount.currency
+    ) {
+      this.counters.mismatchedResults++;
+      this.o.log?.(
+        `payment ${p.id} does not match order ${order.orderId} (register or amount differ); ignored`,
+      );
+      return;
+    }
+    let status: OrderStatus;
+    if (p.status === 'succeeded') status = 'paid';
+    else if (p.status === 'failed' || p.status === 'canceled') status = 'failed';
+    else if (p.status === 'pending') {
+      if (order.status === 'claimed' || order.status === 'offered')
+        this.o.journal.setStatus(order.orderId, 'paying', {}, `payment ${p.id}`);
+      this.emit('change', { kind: 'order', orderId: order.orderId });
+      return;
+    } else return; // refunds are the server's business; the order stays paid
+    // A failed attempt is not final: the clerk may scan another code. Only "paid" is told to the host.
+    if (
+      this.o.journal.decide(order.orderId, status, p, r.signature, via, {
+        writeBack: status === 'paid',
+        receipt: status === 'paid',
+      })
+    ) {
+      this.emit('change', { kind: 'order', orderId: order.orderId });
+      void this.tick();
+    }
+  }
+
+  /** The host canceled the order: withdraw the offer, cancel a pending payment, tell the host. */
+  async cancel(orderId: string): Promise<OrderRecord | undefined> {
+    const before = this.o.journal.get(orderId);
+    if (!before) return undefined;
+    if (!this.o.journal.cancel(orderId)) return before;
+    this.emit('change', { kind: 'order', orderId });
+    await this.o.dispatcher.withdraw(orderId, 'canceled').catch(() => undefined);
+    if (before.terminal) {
+      const unit = this.o.directory.targetOf(before.terminal);
+      if (unit)
+        await this.o.endpoint
+          .send('cancel', { orderId, reason: 'canceled at the register' }, unit)
+          .catch(() => undefined);
+    }
+    try {
+      for (const r of await this.o.server.resultsOf(orderId)) {
+        if (r.payment.status === 'pending') await this.o.server.cancel(r.payment.id);
+      }
+    } catch (e) {
+      this.o.log?.(`cancel of order ${orderId} at the server: ${(e as Error).message}`);
+    }
+    void this.tick();
+    return this.o.journal.get(orderId);
+  }
+
+  orders(): OrderRecord[] {
+    return this.o.journal.list();
+  }
+
+  order(orderId: string): OrderRecord | undefined {
+    return this.o.journal.get(orderId);
+  }
+
+  terminals(): UnitRecord[] {
+    return this.o.directory.list();
+  }
+
+  /** What needs a person now, for the status page. */
+  problems(): string[] {
+    const out: string[] = [];
+    if (!this.serverUp && !this.lastPollOk)
+      out.push(
+        `the payment server ${this.o.server.baseUrl} is unreachable: results arrive by LAN only; check the network`,
+      );
+    for (const o of this.o.journal.due('write_back')) {
+      if (o.writeBackError)
+        out.push(`order ${o.orderId}: telling the host failed (${o.writeBackError}); retrying`);
+    }
+    out.push(...(this.o.receipts?.problems() ?? []));
+    if (this.counters.forgedResults)
+      out.push(`${this.counters.forgedResults} result(s) without a valid server signature were ignored`);
+    return out;
+  }
+
+  async reprint(orderId: string): Promise<boolean> {
+    const ok = this.o.journal.requeueReceipt(orderId);
+    if (ok) void this.tick();
+    return ok;
+  }
+
+  /** Write-backs, receipts, polls and re-offers that are due. */
+  async tick(): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    this.tickCount++;
+    try {
+      await this.writeBacks();
+      await this.printReceipts();
+      if (this.tickCount % 4 === 1) await this.poll();
+      if (this.tickCount % 10 === 1) await this.reoffer();
+    } catch (e) {
+      this.o.log?.(`plugin work loop: ${(e as Error).message}`);
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private resultOf(o: OrderRecord): OrderResult {
+    return {
+      orderId: o.orderId,
+      registerId: o.registerId,
+      status: o.status === 'paid' ? 'paid' : o.status === 'canceled' ? 'canceled' : 'failed',
+      amount: o.amount,
+      ...(o.payment ? { payment: o.payment } : {}),
+      ...(o.signature ? { signature: o.signature } : {}),
+      decidedAt: o.updatedAt,
+    };
+  }
+
+  private async writeBacks(): Promise<void> {
+    for (const o of this.o.journal.due('write_back')) {
+      if ((this.writeBackNext.get(o.orderId) ?? 0) > Date.now()) continue;
+      const adapter = this.o.adapters.get(o.adapter);
+      if (!adapter) {
+        this.o.journal.workFailed(o.orderId, 'write_back', `the ${o.adapter} adapter is not running`);
+        continue;
+      }
+      try {
+        await adapter.writeBack(this.resultOf(o));
+        this.o.journal.workDone(o.orderId, 'write_back');
+        this.writeBackNext.delete(o.orderId);
+      } catch (e) {
+        this.o.journal.workFailed(o.orderId, 'write_back', (e as Error).message);
+        // Backoff: 1 s doubling to 60 s.
+        this.writeBackNext.set(
+          o.orderId,
+          Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(o.writeBackAttempts, 6)),
+        );
+      }
+      this.emit('change', { kind: 'order', orderId: o.orderId });
+    }
+  }
+
+  private async printReceipts(): Promise<void> {
+    if (!this.o.receipts) return;
+    for (const o of this.o.journal.due('receipt')) {
+      try {
+        // The sink queues the receipt (it never blocks on a printer that is off): done means queued.
+        await this.o.receipts.print(o);
+        this.o.journal.workDone(o.orderId, 'receipt');
+      } catch (e) {
+        this.o.journal.workFailed(o.orderId, 'receipt', (e as Error).message);
+      }
+    }
+  }
+
+  /** Asks the server about orders a unit is working on (the push may have been down). */
+  private async poll(): Promise<void> {
+    for (const o of this.o.journal.byStatus(['claimed', 'paying', 'failed', 'offered'])) {
+      if (o.status === 'offered' && Date.parse(o.updatedAt) > Date.now() - 5000) continue;
+      try {
+        for (const r of await this.o.server.resultsOf(o.orderId)) this.onResult(r, 'poll');
+        this.lastPollOk = true;
+      } catch {
+        this.lastPollOk = false;
+        return;
+      }
+    }
+  }
+
+  /** Orders no unit has taken are offered again every 10 s (units show each order once). */
+  private async reoffer(): Promise<void> {
+    for (const o of this.o.journal.byStatus(['captured', 'offered'])) {
+      if (Date.now() - (this.lastOffer.get(o.orderId) ?? 0) < 10_000) continue;
+      void this.offer(o);
+    }
+  }
+}
+
+function describeDispatch(d: DispatchMode): string {
+  return d.mode === 'unicast' ? `to ${d.terminal}` : d.mode;
+}
