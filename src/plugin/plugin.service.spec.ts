@@ -1,0 +1,319 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HostAdapter, OrderResult } from '../adapters/host-adapter';
+import {
+  FakeLanNetwork,
+  LanEndpoint,
+  LanKeyring,
+  OfferDispatcher,
+  OfferInbox,
+  UnitBeacon,
+  UnitDirectory,
+} from '../lan';
+import { generateServerKeyPair, signPaymentResult } from '../protocol/payment-signature';
+import { Payment } from '../protocol/states';
+import { OrderRecord, PluginJournal } from './plugin-journal';
+import { PluginServerClient, SignedResult } from './plugin-server-client';
+import { PluginService, ReceiptSink } from './plugin.service';
+
+const key = { id: 1, version: 1, key: Buffer.alloc(32, 3) };
+const server = generateServerKeyPair();
+const BEACONS = { kind: 'broadcast' as const, address: '10.0.0.255', port: 47811 };
+const BROADCAST = { kind: 'broadcast' as const, address: '10.0.0.255', port: 47810 };
+
+class RecordingAdapter implements HostAdapter {
+  readonly kind = 'fake';
+  readonly results: OrderResult[] = [];
+  failNext = 0;
+  async probe() {}
+  async start() {}
+  async stop() {}
+  async writeBack(r: OrderResult) {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('host is busy');
+    }
+    this.results.push(r);
+  }
+}
+
+class RecordingReceipts implements ReceiptSink {
+  readonly printed: string[] = [];
+  async print(o: OrderRecord) {
+    this.printed.push(o.orderId);
+  }
+  problems() {
+    return [];
+  }
+}
+
+function payment(orderId: string, status: Payment['status'], value = 1250): Payment {
+  return {
+    id: `pay_${orderId}`,
+    orderId,
+    registerId: 'R1',
+    amount: { value, currency: 'CNY' },
+    status,
+    method: { type: 'wallet_code' },
+    createdAt: '2026-11-26T10:00:00.000Z',
+    updatedAt: '2026-11-26T10:00:01.000Z',
+  };
+}
+
+const signed = (p: Payment): SignedResult => ({
+  payment: p,
+  signature: signPaymentResult(p, server.privateKey),
+});
+
+async function setup(dir: string, polled: SignedResult[] = []) {
+  const net = new FakeLanNetwork(5);
+  const endpoint = new LanEndpoint({
+    deviceId: 'P1',
+    keyring: new LanKeyring(key),
+    transport: net.attach('10.0.0.1', 47811, 47811),
+  });
+  const directory = new UnitDirectory(endpoint);
+  directory.start();
+  const journal = new PluginJournal(dir);
+  const dispatcher = new OfferDispatcher({ endpoint, directory, claims: journal, broadcast: BROADCAST });
+  dispatcher.start();
+  const adapter = new RecordingAdapter();
+  const receipts = new RecordingReceipts();
+  const fakeServer = {
+    baseUrl: 'http://server.invalid',
+    listen: () => () => undefined,
+    resultsOf: async (orderId: string) => polled.filter((r) => r.payment.orderId === orderId),
+    cancel: async () => undefined,
+  } as unknown as PluginServerClient;
+  const service = new PluginService({
+    pluginId: 'P1',
+    storeName: 'Shop',
+    journal,
+    endpoint,
+    directory,
+    dispatcher,
+    server: fakeServer,
+    serverPublicKey: server.publicKey,
+    adapters: new Map([['fake', adapter]]),
+    defaultDispatch: { mode: 'broadcast' },
+    receipts,
+    tickMs: 20,
+  });
+  const unitEndpoint = new LanEndpoint({
+    deviceId: 'T1',
+    keyring: new LanKeyring(key),
+    transport: net.attach('10.0.0.10', 40000, 47810),
+  });
+  const inbox = new OfferInbox(unitEndpoint);
+  inbox.start();
+  const beacon = new UnitBeacon({
+    endpoint: unitEndpoint,
+    name: 'T1',
+    announce: [BEACONS],
+    status: () => 'idle',
+  });
+  beacon.start();
+  await service.start();
+  await new Promise((r) => setTimeout(r, 20));
+  const plugin = { kind: 'unicast' as const, to: 'P1', address: '10.0.0.1', port: 47811 };
+  return {
+    service,
+    journal,
+    adapter,
+    receipts,
+    inbox,
+    unitEndpoint,
+    plugin,
+    async close() {
+      beacon.stop();
+      await service.stop();
+      await unitEndpoint.close();
+      await endpoint.close();
+      journal.closeDb();
+    },
+  };
+}
+
+const order = (orderId: string, value = 1250) => ({
+  orderId,
+  registerId: 'R1',
+  amount: { value, currency: 'CNY' },
+  source: 'test',
+});
+const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
+
+describe(PluginService.name, () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'pc-plugin-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('offers a captured order once, and a signed LAN result makes it paid: one write-back, one receipt', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('A1'), 'fake');
+      await s.service.capture(order('A1'), 'fake'); // the host posting the same order again
+      await settle();
+      expect(s.inbox.list().map((o) => o.orderId)).toEqual(['A1']);
+      expect(await s.inbox.claim('A1')).toEqual({ granted: true });
+      const r = signed(payment('A1', 'succeeded'));
+      await s.unitEndpoint.send(
+        'result',
+        { payment: r.payment as unknown as Record<string, unknown>, signature: r.signature },
+        s.plugin,
+      );
+      s.service.onResult(r, 'push'); // the same result by another path
+      await settle();
+      expect(s.service.order('A1')).toMatchObject({
+        status: 'paid',
+        terminal: 'T1',
+        resultVia: 'lan',
+        writeBack: 'done',
+        receipt: 'done',
+      });
+      expect(s.adapter.results.map((x) => [x.orderId, x.status, x.payment?.id])).toEqual([
+        ['A1', 'paid', 'pay_A1'],
+      ]);
+      expect(s.receipts.printed).toEqual(['A1']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a "paid" sealed with the store key but not signed by the server is rejected and counted', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('F1'), 'fake');
+      await settle();
+      const forged = { ...signed(payment('F1', 'pending')), payment: payment('F1', 'succeeded') };
+      await s.unitEndpoint.send(
+        'result',
+        { payment: forged.payment as unknown as Record<string, unknown>, signature: forged.signature },
+        s.plugin,
+      );
+      await s.unitEndpoint.send(
+        'result',
+        { payment: payment('F1', 'succeeded') as unknown as Record<string, unknown>, signature: 'AAAA' },
+        s.plugin,
+      );
+      await settle();
+      expect(s.service.order('F1')!.status).toBe('offered');
+      expect(s.service.counters.forgedResults).toBe(2);
+      expect(s.adapter.results).toEqual([]);
+      expect(s.service.problems().join(' ')).toContain('without a valid server signature');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('ignores a signed payment whose amount differs from the order', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('M1', 1250), 'fake');
+      s.service.onResult(signed(payment('M1', 'succeeded', 1)), 'poll');
+      await settle();
+      expect(s.service.order('M1')!.status).not.toBe('paid');
+      expect(s.service.counters.mismatchedResults).toBe(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('learns a result by polling the server when nothing was pushed or relayed', async () => {
+    const s = await setup(dir, [signed(payment('P1', 'succeeded'))]);
+    try {
+      await s.service.capture(order('P1'), 'fake');
+      await s.inbox.claim('P1');
+      await settle(300);
+      expect(s.service.order('P1')).toMatchObject({ status: 'paid', resultVia: 'poll' });
+      expect(s.adapter.results).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('retries a failing write-back and tells the host exactly once', async () => {
+    const s = await setup(dir);
+    try {
+      s.adapter.failNext = 1;
+      await s.service.capture(order('W1'), 'fake');
+      s.service.onResult(signed(payment('W1', 'succeeded')), 'push');
+      await settle(100);
+      expect(s.service.order('W1')!.writeBackError).toBe('host is busy');
+      await settle(1300);
+      expect(s.service.order('W1')!.writeBack).toBe('done');
+      expect(s.adapter.results).toHaveLength(1);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('after a restart completes the write-back and receipt that were due, once', async () => {
+    const first = await setup(dir);
+    await first.service.capture(order('R1'), 'fake');
+    // Journal the decision but stop before the work loop acts on it (the process "dies" here).
+    first.journal.decide(
+      'R1',
+      'paid',
+      payment('R1', 'succeeded'),
+      signed(payment('R1', 'succeeded')).signature,
+      'push',
+      {
+        writeBack: true,
+        receipt: true,
+      },
+    );
+    await first.close();
+    expect(first.adapter.results).toEqual([]);
+    const second = await setup(dir);
+    try {
+      await settle();
+      expect(second.adapter.results.map((r) => r.orderId)).toEqual(['R1']);
+      expect(second.receipts.printed).toEqual(['R1']);
+      second.service.onResult(signed(payment('R1', 'succeeded')), 'lan');
+      await settle();
+      expect(second.adapter.results).toHaveLength(1);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a failed attempt is not final: a later success still makes the order paid', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('X1'), 'fake');
+      s.service.onResult(
+        signed({
+          ...payment('X1', 'failed'),
+          id: 'pay_X1a',
+          failure: { code: 'insufficient_funds', message: 'no' },
+        }),
+        'push',
+      );
+      await settle(60);
+      expect(s.service.order('X1')!.status).toBe('failed');
+      s.service.onResult(signed({ ...payment('X1', 'succeeded'), id: 'pay_X1b' }), 'push');
+      await settle();
+      expect(s.service.order('X1')).toMatchObject({ status: 'paid', payment: { id: 'pay_X1b' } });
+      expect(s.adapter.results.map((r) => r.status)).toEqual(['paid']);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('cancel from the host withdraws the offer and tells the host canceled', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('C1'), 'fake');
+      await settle();
+      await s.service.cancel('C1');
+      await settle();
+      expect(s.service.order('C1')!.status).toBe('canceled');
+      expect(s.inbox.get('C1')!.status).toBe('canceled');
+      expect(s.adapter.results.map((r) => [r.orderId, r.status])).toEqual([['C1', 'canceled']]);
+      expect(await s.inbox.claim('C1')).toMatchObject({ granted: false });
+    } finally {
+      await s.close();
+    }
+  });
+});
