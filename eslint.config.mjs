@@ -77,5 +77,45 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    files: ['src/printer/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/lan/**',
+                '**/lan',
+                '**/adapters/**',
+                '**/plugin/**',
+                '**/terminal/**',
+                '**/server/**',
+                '**/cli/**',
+              ],
+              message: 'src/printer may import only src/protocol',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/adapters/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/lan/**', '**/lan', '**/plugin/**', '**/terminal/**', '**/server/**', '**/cli/**'],
+              message: 'src/adapters may import only src/protocol and src/printer',
+            },
+          ],
+        },
+      ],
+    },
+  },
   ...appRules,
 );

@@ -20,7 +20,8 @@
 import { Money } from '../protocol/money';
 import { Payment } from '../protocol/states';
 
-export type DispatchMode = { mode: 'unicast'; terminal: string } | { mode: 'broadcast' } | { mode: 'multicast' };
+export type DispatchMode =
+  { mode: 'unicast'; terminal: string } | { mode: 'broadcast' } | { mode: 'multicast' };
 
 export interface OrderItem {
   name: string;

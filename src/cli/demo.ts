@@ -1,32 +1,77 @@
 /**
- * `payconnect demo` (= `npm start`). Today it shows the part that exists: the secure LAN between a plugin and
- * two units on this machine (discovery, a multicast offer, first claim wins). The payment server, the
- * plugin app and the terminal app join it as their issues land; until then it says so and exits 0.
+ * `payconnect demo` (= `npm start`): the whole system on one machine, with embedded SQLite. A payment
+ * server on N, a plugin for register R1 on N+1 (HTTP hook; its callback goes to a small stand-in host on
+ * N+4), mobile POS units T1 on N+2 and T2 on N+3, all registered to store "demo", LAN on loopback. The data
+ * folder keeps everything, so a second start reuses the registrations. Runs until Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  LanEndpoint,
-  LanKeyring,
-  OfferDispatcher,
-  OfferInbox,
-  UdpLanTransport,
-  UnitBeacon,
-  UnitDirectory,
-} from '../lan';
-import { DEFAULT_MULTICAST_GROUP, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
-import { formatMoney, parseAmount } from '../protocol/money';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, Server } from 'node:http';
+import { join, resolve } from 'node:path';
+import { verifyCallbackSignature } from '../adapters/http-hook/http-hook.adapter';
+import { DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+import { createPluginApp } from '../plugin/plugin-app';
+import { createServerApp } from '../server/server-app';
+import { createTerminalApp } from '../terminal/terminal-app';
 import { Command, intOption, parse } from './args';
-import { formatUnits } from './lan-discover';
+
+const DEMO_SECRET = 'demo-only-secret-not-for-shops';
+
+interface DemoState {
+  adminToken: string;
+  storeId?: string;
+}
+
+async function admin(
+  url: string,
+  token: string,
+  path: string,
+  body: unknown,
+): Promise<Record<string, string>> {
+  const r = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify(body),
+  });
+  if (!r.ok) throw new Error(`${path}: ${r.status} ${await r.text()}`);
+  return (await r.json()) as Record<string, string>;
+}
+
+/** A stand-in for the register software's side of the HTTP hook: it verifies and prints each callback. */
+function standInHost(port: number, log: (s: string) => void): Promise<Server> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => (body += d));
+    req.on('end', () => {
+      const ok = verifyCallbackSignature(
+        body,
+        String(req.headers['x-payconnect-signature'] ?? ''),
+        DEMO_SECRET,
+      );
+      try {
+        const doc = JSON.parse(body) as { orderId?: string; status?: string };
+        log(
+          `  register host: order ${doc.orderId} is ${doc.status} (signature ${ok ? 'verified' : 'INVALID'})`,
+        );
+      } catch {
+        log('  register host: a callback that is not JSON');
+      }
+      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' }).end('{"ok":true}');
+    });
+  });
+  return new Promise((r) => server.listen(port, '127.0.0.1', () => r(server)));
+}
 
 export const demo: Command = {
-  summary: 'run the whole system on this machine',
+  summary: 'run the whole system on this machine (server, plugin, units T1 and T2)',
   usage: `payconnect demo [--port-base N] [--data DIR] [--lan-port N]
 
-Runs payconnect on this machine: today the LAN part (a plugin and units T1 and T2 on loopback). The
-payment server, plugin and terminal apps are not built yet.
+Runs payconnect on this machine with embedded SQLite: a payment server on N, a plugin for register R1 on
+N+1, mobile POS units T1 on N+2 and T2 on N+3 (and a stand-in register host on N+4 that receives the
+plugin's signed callbacks), all registered to store "demo", LAN on loopback. Stops on Ctrl-C.
 
-  --port-base N   first HTTP port for the apps (default 8700)
-  --data DIR      where the apps keep their data (default ./var/demo)
+  --port-base N   first HTTP port (default 8700)
+  --data DIR      where everything is kept (default ./var/demo)
   --lan-port N    the units' LAN port (default ${DEFAULT_UNIT_PORT}; the plugin uses N+1)`,
   async run(argv) {
     const { values } = parse(argv, {
@@ -34,7 +79,7 @@ payment server, plugin and terminal apps are not built yet.
       data: { type: 'string' },
       'lan-port': { type: 'string' },
     });
-    intOption(values['port-base'] as string | undefined, 'port-base', 8700, 1);
+    const base = intOption(values['port-base'] as string | undefined, 'port-base', 8700, 1, 65530);
     const unitPort = intOption(
       values['lan-port'] as string | undefined,
       'lan-port',
@@ -42,82 +87,97 @@ payment server, plugin and terminal apps are not built yet.
       1,
       65534,
     );
+    const dir = resolve((values.data as string | undefined) ?? './var/demo');
+    mkdirSync(dir, { recursive: true });
     const out = (s: string) => process.stdout.write(s + '\n');
-    out('payconnect demo');
-    out('  payment server, plugin app, terminal app: not yet (they arrive with the next issues)');
-    out('  secure LAN: running it now on loopback with a plugin and units T1, T2\n');
+    const stateFile = join(dir, 'demo.json');
+    const state: DemoState = existsSync(stateFile)
+      ? (JSON.parse(readFileSync(stateFile, 'utf8')) as DemoState)
+      : { adminToken: randomBytes(24).toString('base64url') };
+    writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
 
-    const key = { id: 1, version: 1, key: randomBytes(32) };
-    const plugin = new LanEndpoint({
-      deviceId: 'plugin-R1',
-      keyring: new LanKeyring(key),
-      transport: await UdpLanTransport.open({
-        bindAddress: '127.0.0.1',
-        port: unitPort + 1,
-        interfaceAddress: '127.0.0.1',
-      }),
+    const server = await createServerApp({
+      port: base,
+      db: { kind: 'sqlite', path: join(dir, 'server.db') },
+      adminToken: process.env.PAYCONNECT_ADMIN_TOKEN || state.adminToken,
+      simSpeed: Number(process.env.PAYCONNECT_SIM_SPEED ?? 1) || 1,
     });
-    const directory = new UnitDirectory(plugin);
-    directory.start();
-    const dispatcher = new OfferDispatcher({
-      endpoint: plugin,
-      directory,
-      multicast: { kind: 'multicast', group: DEFAULT_MULTICAST_GROUP, port: unitPort },
-    });
-    dispatcher.start();
-    const units = await Promise.all(
-      ['T1', 'T2'].map(async (id) => {
-        const endpoint = new LanEndpoint({
-          deviceId: id,
-          keyring: new LanKeyring(key),
-          transport: await UdpLanTransport.open({
-            port: 0,
-            interfaceAddress: '127.0.0.1',
-            groupPort: unitPort,
-            multicastGroup: DEFAULT_MULTICAST_GROUP,
-          }),
-          status: () => 'idle',
-        });
-        const inbox = new OfferInbox(endpoint);
-        inbox.start();
-        inbox.onChange((o, ev) =>
-          out(
-            `  ${id}: ${ev === 'new' ? `offer ${o.orderId} for ${formatMoney(o.amount, { symbol: true })}` : `${o.orderId} ${o.status}${o.takenBy ? ` by ${o.takenBy}` : ''}`}`,
-          ),
-        );
-        const beacon = new UnitBeacon({
-          endpoint,
-          name: `Demo unit ${id}`,
-          announce: [{ kind: 'unicast', to: 'plugin-R1', address: '127.0.0.1', port: plugin.port }],
-          status: () => 'idle',
-        });
-        beacon.start();
-        return { id, endpoint, inbox, beacon };
-      }),
-    );
-    try {
-      for (let i = 0; i < 100 && directory.list().length < 2; i++)
-        await new Promise((r) => setTimeout(r, 20));
-      out(formatUnits(directory.list(), Date.now()).replace(/^/gm, '  ') + '\n');
-      const amount = parseAmount('¥12.50', 'CNY');
-      const report = await dispatcher.offer(
-        { orderId: 'DEMO-1', registerId: 'R1', amount },
-        { mode: 'multicast' },
-      );
-      out(
-        `  plugin: offer DEMO-1 acknowledged by ${report.ackedBy.sort().join(', ')} in ${report.elapsedMs} ms`,
-      );
-      const outcome = await units[1].inbox.claim('DEMO-1');
-      out(`  plugin: DEMO-1 ${outcome.granted ? 'granted to T2' : 'not granted'}`);
-      await new Promise((r) => setTimeout(r, 100));
-      out('\nLAN demo done. Try `payconnect lan --help` for the support tools.');
-      return 0;
-    } finally {
-      for (const u of units) {
-        u.beacon.stop();
-        await u.endpoint.close();
-      }
-      await plugin.close();
+    const adminToken = process.env.PAYCONNECT_ADMIN_TOKEN || state.adminToken;
+    if (!state.storeId) {
+      state.storeId = (await admin(server.url, adminToken, '/v1/stores', { name: 'demo' })).id;
+      writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
     }
+    const codeFor = async (role: 'plugin' | 'terminal', folder: string) =>
+      existsSync(join(folder, 'device.json'))
+        ? undefined
+        : (await admin(server.url, adminToken, `/v1/stores/${state.storeId}/registration-codes`, { role }))
+            .code;
+
+    const host = await standInHost(base + 4, out);
+    const manifestPath = join(dir, 'demo-manifest.yaml');
+    writeFileSync(
+      manifestPath,
+      [
+        '# Written by payconnect demo: the HTTP hook, offers to every unit, receipts to a file.',
+        'id: demo-manifest',
+        'name: payconnect demo (HTTP hook, every terminal)',
+        'adapter: http-hook',
+        'register: R1',
+        'options: { path: /api/orders }',
+        'parse: { currency: CNY }',
+        'writeBack:',
+        `  callback: "http://127.0.0.1:${base + 4}/results"`,
+        `  secret: ${DEMO_SECRET}`,
+        'dispatch: { mode: broadcast }',
+        'receipt: { printer: "file:./receipts.bin", encoding: gb18030, width: 48 }',
+        '',
+      ].join('\n'),
+    );
+    const lan = {
+      interfaceAddress: '127.0.0.1',
+      broadcastAddress: '127.255.255.255',
+      unitPort,
+      pluginPort: unitPort + 1,
+    };
+    const plugin = await createPluginApp({
+      manifestPath,
+      serverUrl: server.url,
+      registrationCode: await codeFor('plugin', join(dir, 'plugin')),
+      port: base + 1,
+      dataDir: join(dir, 'plugin'),
+      lan,
+      storeName: 'payconnect demo',
+      watchManifest: false,
+    });
+    const units = [];
+    for (const [i, id] of ['T1', 'T2'].entries()) {
+      units.push(
+        await createTerminalApp({
+          id,
+          name: `Demo unit ${id}`,
+          serverUrl: server.url,
+          registrationCode: await codeFor('terminal', join(dir, id)),
+          port: base + 2 + i,
+          dataDir: join(dir, id),
+          lan,
+        }),
+      );
+    }
+    out('payconnect demo is running (Ctrl-C stops it):');
+    out(`  payment server   ${server.url}/healthz   (admin token in ${stateFile})`);
+    out(`  plugin (R1)      ${plugin.url}/   status page with a demo register form`);
+    out(`  unit T1          ${units[0].url}/`);
+    out(`  unit T2          ${units[1].url}/`);
+    out(`  register host    http://127.0.0.1:${base + 4}/ (receives the plugin's signed results)`);
+    out('Try: post an order on the plugin page, take it on T1 or T2, scan 280000000000000000.');
+    await new Promise<void>((r) => {
+      process.once('SIGINT', r);
+      process.once('SIGTERM', r);
+    });
+    for (const u of units) await u.close();
+    await plugin.close();
+    host.close();
+    await server.close();
+    return 0;
   },
 };

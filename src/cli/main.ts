@@ -2,12 +2,15 @@
  * The `payconnect` command: finds the subcommand and runs it. Each subcommand lives in its own file.
  * Exit codes: 0 done, 1 the action failed (the message says why and what to do), 2 bad arguments.
  */
+import { Logger } from '@nestjs/common';
 import { Command, UsageError } from './args';
 import { demo } from './demo';
 import { lanDiscover } from './lan-discover';
 import { lanKeygen } from './lan-keygen';
 import { lanPing } from './lan-ping';
 import { lanUnit } from './lan-unit';
+import { manifestList, manifestValidate } from './manifest';
+import { plugin } from './plugin';
 import { server } from './server';
 import { terminal } from './terminal';
 
@@ -16,8 +19,10 @@ type Tree = { [name: string]: Command | Tree };
 const COMMANDS: Tree = {
   demo,
   server,
+  plugin,
   terminal,
   lan: { discover: lanDiscover, ping: lanPing, unit: lanUnit, keygen: lanKeygen },
+  manifest: { validate: manifestValidate, list: manifestList },
 };
 
 function isCommand(x: Command | Tree): x is Command {
@@ -35,6 +40,9 @@ function help(tree: Tree, prefix: string): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Nest's start-up chatter ("Mapped {/v1/stores, POST} route") is noise on a reseller's console;
+  // warnings and errors still show. PAYCONNECT_DEBUG=1 shows everything.
+  if (!process.env.PAYCONNECT_DEBUG) Logger.overrideLogger(['error', 'warn']);
   let node: Command | Tree = COMMANDS;
   let prefix = '';
   let rest = argv;

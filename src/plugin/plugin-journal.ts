@@ -12,6 +12,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CapturedOrder, DispatchMode } from '../adapters/host-adapter';
 import { ClaimBook, ClaimDecision } from '../lan';
+import { QueuedPrintJob } from '../printer/print-queue';
 import { OrderStatus, Payment } from '../protocol/states';
 
 export type WorkState = 'none' | 'due' | 'done';
@@ -134,8 +135,29 @@ export class PluginJournal implements ClaimBook {
         event TEXT NOT NULL,
         detail TEXT
       );
-      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS print_jobs (id TEXT PRIMARY KEY, job TEXT NOT NULL);`);
   }
+
+  /** Receipts waiting for their printer, kept across restarts (a PrintJobStore). */
+  readonly printJobs = {
+    load: (): QueuedPrintJob[] =>
+      (this.db.prepare('SELECT job FROM print_jobs').all() as { job: string }[]).map((r) => {
+        const j = JSON.parse(r.job) as QueuedPrintJob & { bytes: string };
+        return { ...j, bytes: Buffer.from(j.bytes, 'base64') };
+      }),
+    save: (job: QueuedPrintJob): void => {
+      const text = JSON.stringify({ ...job, bytes: Buffer.from(job.bytes).toString('base64') });
+      this.db
+        .prepare(
+          'INSERT INTO print_jobs (id, job) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET job = excluded.job',
+        )
+        .run(job.id, text);
+    },
+    remove: (id: string): void => {
+      this.db.prepare('DELETE FROM print_jobs WHERE id = ?').run(id);
+    },
+  };
 
   private iso(): string {
     return new Date(this.now()).toISOString();

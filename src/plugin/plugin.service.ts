@@ -77,6 +77,15 @@ export class PluginService extends EventEmitter {
     super();
   }
 
+  get journal(): PluginJournal {
+    return this.o.journal;
+  }
+
+  /** After a manifest switch: orders captured from now on use the new manifest's dispatch. */
+  setDefaultDispatch(d: DispatchMode): void {
+    this.o.defaultDispatch = d;
+  }
+
   /** The context adapters call with what they capture. */
   contextFor(kind: string): AdapterContext {
     return {

@@ -5,6 +5,7 @@
  * in-process for SQLite) pushes it to the devices connected to it. A device that was away asks for what
  * came after the last sequence it saw (its cursor) and gets it in order.
  */
+import { createPrivateKey, KeyObject } from 'node:crypto';
 import { Payment } from '../protocol/states';
 import { signPaymentResult } from '../protocol/payment-signature';
 import { DbChangeFeed, Queryable } from './storage/db';
@@ -21,12 +22,20 @@ export interface PaymentEvent {
 export class EventsService {
   private readonly subscribers = new Map<string, Set<(storeId: string, seq: number) => void>>();
   private listening?: Promise<void>;
+  /** Parsed once: parsing PKCS #8 DER costs ~0.35 ms of CPU (OpenSSL 3), signing itself ~0.05 ms. */
+  private readonly privateKey: KeyObject;
 
   constructor(
     private readonly db: Queryable,
     private readonly feed: DbChangeFeed,
-    private readonly privateKey: string,
-  ) {}
+    privateKey: string,
+  ) {
+    this.privateKey = createPrivateKey({
+      key: Buffer.from(privateKey, 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
+  }
 
   sign(payment: Payment): string {
     return signPaymentResult(payment, this.privateKey);

@@ -138,6 +138,8 @@ function requestHash(body: unknown): string {
     .digest('hex');
 }
 
+type KeyCompletion = { storeId: string; scope: string; key: string; status: number };
+
 type Change = {
   status: PaymentStatus;
   tradeNo?: string;
@@ -272,7 +274,13 @@ export class PaymentsService {
       }
       // Unknown outcome: stays pending; the sweeper queries at next_check_at, never charges again.
     }
-    if (outcome) await this.applyCharge(id, outcome);
+    if (outcome) {
+      // A final answer is recorded and the key completed in one transaction: one commit, no reload. (The
+      // decision also clears the lease.)
+      const key = { storeId: device.storeId, scope: 'payments', key: idemKey, status: 201 };
+      const decided = await this.applyCharge(id, outcome, key);
+      if (decided) return { status: 201, body: decided, replayed: false };
+    }
     // The charge has answered (or failed): from now on the sweeper queries a payment still pending.
     await this.db.run(
       "UPDATE payments SET lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until = $2",
@@ -339,19 +347,32 @@ export class PaymentsService {
     return { status, body, replayed: false };
   }
 
-  /** Records what the provider said about a charge. */
-  async applyCharge(id: string, outcome: ChargeResult): Promise<void> {
+  /**
+   * Records what the provider said about a charge. With `complete`, a final answer also completes that
+   * idempotency key in the same transaction, and the decided payment is returned.
+   */
+  async applyCharge(
+    id: string,
+    outcome: ChargeResult,
+    complete?: KeyCompletion,
+  ): Promise<Payment | undefined> {
     switch (outcome.outcome) {
       case 'succeeded':
-        await this.transition(id, { status: 'succeeded', tradeNo: outcome.tradeNo, brand: outcome.brand });
-        return;
+        return this.decide(
+          id,
+          { status: 'succeeded', tradeNo: outcome.tradeNo, brand: outcome.brand },
+          complete,
+        );
       case 'declined':
-        await this.transition(id, {
-          status: 'failed',
-          brand: outcome.brand,
-          failure: { code: outcome.code, message: outcome.message },
-        });
-        return;
+        return this.decide(
+          id,
+          {
+            status: 'failed',
+            brand: outcome.brand,
+            failure: { code: outcome.code, message: outcome.message },
+          },
+          complete,
+        );
       case 'user_paying': {
         // The customer confirms on the phone: first query within firstCheckMs (already scheduled).
         await this.db.run('UPDATE payments SET provider_trade_no = $1, method_brand = $2 WHERE id = $3', [
@@ -359,7 +380,7 @@ export class PaymentsService {
           outcome.brand,
           id,
         ]);
-        return;
+        return undefined;
       }
     }
   }
@@ -369,6 +390,11 @@ export class PaymentsService {
    * A payment that is no longer pending is left alone: the first decision stands.
    */
   async transition(id: string, change: Change): Promise<boolean> {
+    return (await this.decide(id, change)) !== undefined;
+  }
+
+  /** transition() returning the decided payment; with `complete`, also completes that key in the same tx. */
+  private async decide(id: string, change: Change, complete?: KeyCompletion): Promise<Payment | undefined> {
     const nowIso = new Date(this.clock.now()).toISOString();
     const result = await this.db.tx(async (q) => {
       const updated = await q.run(
@@ -390,12 +416,18 @@ export class PaymentsService {
       const row = (await q.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
       const payment = toPayment(row);
       const seq = await this.events.record(q, row.store_id, payment);
+      if (complete) {
+        await q.run(
+          "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 WHERE store_id = $3 AND scope = $4 AND idem_key = $5",
+          [complete.status, JSON.stringify(payment), complete.storeId, complete.scope, complete.key],
+        );
+      }
       return { storeId: row.store_id, seq, payment };
     });
-    if (!result) return false;
+    if (!result) return undefined;
     await this.events.announce(result.storeId, result.seq);
     this.onChange(result.payment);
-    return true;
+    return result.payment;
   }
 
   async load(id: string): Promise<Payment> {

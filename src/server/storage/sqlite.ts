@@ -31,6 +31,12 @@ export function toSqlite(sql: string, params: SqlValue[]): { sql: string; params
   return { sql: text, params: out };
 }
 
+interface Pending {
+  fn: (q: Queryable) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
 export class SqliteDb implements Db, DbChangeFeed {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
@@ -81,17 +87,66 @@ export class SqliteDb implements Db, DbChangeFeed {
     return this.mutex.lock(() => this.direct.run(sql, params));
   }
 
+  /**
+   * Group commit: transactions that arrive while another holds the connection wait in one batch, which then
+   * runs as one SQLite transaction with a SAVEPOINT per caller, and one COMMIT (one fsync) for all. A caller
+   * whose function throws is rolled back to its savepoint alone; every caller's promise settles only after
+   * the COMMIT, so an answered write is as durable as before. If the COMMIT fails, every caller fails.
+   */
   tx<T>(fn: (q: Queryable) => Promise<T>): Promise<T> {
-    return this.mutex.lock(async () => {
-      this.db.exec('BEGIN IMMEDIATE');
-      try {
-        const result = await fn(this.direct);
-        this.db.exec('COMMIT');
-        return result;
-      } catch (e) {
-        this.db.exec('ROLLBACK');
-        throw e;
+    return new Promise<T>((resolve, reject) => {
+      const item = { fn, resolve, reject } as Pending;
+      if (this.batch) {
+        this.batch.push(item);
+        return;
       }
+      const batch = [item];
+      this.batch = batch;
+      // Start after this turn's I/O callbacks, so requests that arrived meanwhile join the batch.
+      setImmediate(
+        () =>
+          void this.mutex.lock(async () => {
+            this.batch = undefined;
+            await this.runBatch(batch);
+          }),
+      );
+    });
+  }
+
+  private batch?: Pending[];
+
+  private async runBatch(batch: Pending[]): Promise<void> {
+    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const item of batch) {
+        this.db.exec('SAVEPOINT caller');
+        try {
+          const value = await item.fn(this.direct);
+          this.db.exec('RELEASE caller');
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          // A failure of the caller's own: undo its writes only. (If SQLite itself has rolled the whole
+          // transaction back, ROLLBACK TO throws and the batch fails below.)
+          this.db.exec('ROLLBACK TO caller');
+          this.db.exec('RELEASE caller');
+          outcomes.push({ ok: false, error });
+        }
+      }
+      this.db.exec('COMMIT');
+    } catch (e) {
+      try {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      } catch {
+        // nothing left to undo
+      }
+      for (const item of batch) item.reject(e);
+      return;
+    }
+    batch.forEach((item, i) => {
+      const o = outcomes[i];
+      if (o.ok) item.resolve(o.value);
+      else item.reject(o.error);
     });
   }
 

@@ -1,0 +1,225 @@
+/**
+ * The HostAdapter contract as one test suite, run against the fake and every real adapter (as
+ * node-serialport runs one suite against its real and mock bindings), so the plugin can rely on the
+ * obligations in host-adapter.ts whichever adapter a manifest names: file-drop on a real temp folder,
+ * http-hook against a real callback server on 127.0.0.1. Each harness plays the host: it records orders
+ * the host's way (a dropped file, a POST) and reports what the host has been told, the way that host
+ * would see it (a result file appearing under its name, a callback with a new delivery id).
+ */
+import { promises as fs } from 'node:fs';
+import * as http from 'node:http';
+import { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { FakeClock, SystemClock } from '../protocol/clock';
+import { FakeAdapter } from './fake/fake.adapter';
+import { FileDropAdapter } from './file-drop/file-drop.adapter';
+import { orderFileStem } from './file-drop/file-names';
+import { CapturedOrder, HostAdapter, OrderResult, RejectedInput } from './host-adapter';
+import { HttpHookAdapter } from './http-hook/http-hook.adapter';
+import { parseManifest } from './manifest';
+import { createAdapter } from './registry';
+
+interface ContractHarness {
+  adapter: HostAdapter;
+  /** The host records an order; resolves when the adapter has had its chance to take it. */
+  hostRecords(order: { orderId: string; amount: string }): Promise<void>;
+  /** The host produces input that is not an order. */
+  hostSendsGarbage(): Promise<void>;
+  /** Every state the host has been told for the order, in order, each once per time it was told anew. */
+  hostSaw(orderId: string): Promise<string[]>;
+  cleanup(): Promise<void>;
+}
+
+function result(orderId: string, status: OrderResult['status']): OrderResult {
+  return {
+    orderId,
+    registerId: 'R1',
+    status,
+    amount: { value: 1250, currency: 'CNY' },
+    decidedAt: '2026-01-01T00:00:00.000Z',
+  };
+}
+
+function describeHostAdapterContract(name: string, makeHarness: () => Promise<ContractHarness>): void {
+  describe(`HostAdapter contract: ${name}`, () => {
+    let h: ContractHarness;
+    let orders: CapturedOrder[];
+    let rejects: RejectedInput[];
+    const ctx = () => ({
+      onOrder: async (o: CapturedOrder) => void orders.push(o),
+      onReject: (r: RejectedInput) => void rejects.push(r),
+    });
+
+    beforeEach(async () => {
+      orders = [];
+      rejects = [];
+      h = await makeHarness();
+    });
+    afterEach(async () => {
+      await h.adapter.stop();
+      await h.cleanup();
+    });
+
+    it('probes a working setup without taking orders', async () => {
+      await h.adapter.probe();
+      expect(orders).toEqual([]);
+    });
+
+    it('hands each order over once, in exact minor units', async () => {
+      await h.adapter.start(ctx());
+      await h.hostRecords({ orderId: 'C-1', amount: '12.50' });
+      expect(orders).toEqual([
+        expect.objectContaining({ orderId: 'C-1', amount: { value: 1250, currency: 'CNY' } }),
+      ]);
+    });
+
+    it('reports input it cannot read and keeps going', async () => {
+      await h.adapter.start(ctx());
+      await h.hostSendsGarbage();
+      expect(rejects).toHaveLength(1);
+      expect(rejects[0].code).toEqual(expect.any(String));
+      await h.hostRecords({ orderId: 'C-2', amount: '1.00' });
+      expect(orders.map((o) => o.orderId)).toEqual(['C-2']);
+    });
+
+    it('refuses a second start', async () => {
+      await h.adapter.start(ctx());
+      await expect(h.adapter.start(ctx())).rejects.toThrow();
+    });
+
+    it('takes no orders after stop', async () => {
+      await h.adapter.start(ctx());
+      await h.adapter.stop();
+      await h.hostRecords({ orderId: 'C-3', amount: '1.00' });
+      expect(orders).toEqual([]);
+    });
+
+    it('tells the host each final state exactly once, however often it is called', async () => {
+      await h.adapter.writeBack(result('C-4', 'failed'));
+      await h.adapter.writeBack(result('C-4', 'failed'));
+      await h.adapter.writeBack(result('C-4', 'paid'));
+      await h.adapter.writeBack(result('C-4', 'paid'));
+      expect(await h.hostSaw('C-4')).toEqual(['failed', 'paid']);
+    });
+  });
+}
+
+describeHostAdapterContract('fake', async () => {
+  const adapter = new FakeAdapter('R1');
+  return {
+    adapter,
+    async hostRecords({ orderId, amount }) {
+      const [major, minor = ''] = amount.split('.');
+      const value = Number(major) * 100 + Number(minor.padEnd(2, '0'));
+      await adapter.push({ orderId, amount: { value, currency: 'CNY' } }).catch(() => undefined);
+    },
+    async hostSendsGarbage() {
+      adapter.pushGarbage({ subject: 'fake', code: 'fake.garbage', message: 'not an order' });
+    },
+    async hostSaw(orderId) {
+      return adapter.delivered.filter((r) => r.orderId === orderId).map((r) => r.status);
+    },
+    async cleanup() {},
+  };
+});
+
+describeHostAdapterContract('file-drop', async () => {
+  const root = await fs.mkdtemp(path.join(os.tmpdir(), 'payconnect-contract-'));
+  await fs.mkdir(path.join(root, 'in'));
+  await fs.mkdir(path.join(root, 'out'));
+  const manifest = parseManifest(
+    `id: c
+name: c
+adapter: file-drop
+register: R1
+options: { inbox: ./in, pattern: "*.json" }
+parse: { orderId: "$.id", amount: "$.amount", currency: CNY }
+writeBack: { outbox: ./out, format: json }
+dispatch: { mode: broadcast }
+`,
+    'c.yaml',
+  );
+  const adapter = createAdapter(manifest, { baseDir: root, clock: new FakeClock() }) as FileDropAdapter;
+  // The host watches its outbox: it notices a result each time a new file appears under the name.
+  const seen = new Map<string, { ino: number; statuses: string[] }>();
+  const observe = async (orderId: string): Promise<void> => {
+    const file = path.join(root, 'out', `${orderFileStem(orderId)}.result.json`);
+    const st = await fs.stat(file);
+    const entry = seen.get(orderId) ?? { ino: -1, statuses: [] };
+    if (st.ino !== entry.ino) entry.statuses.push(JSON.parse(await fs.readFile(file, 'utf8')).status);
+    seen.set(orderId, { ino: st.ino, statuses: entry.statuses });
+  };
+  const writeBack = adapter.writeBack.bind(adapter);
+  adapter.writeBack = async (r: OrderResult) => {
+    await writeBack(r);
+    await observe(r.orderId);
+  };
+  const poll = async () => {
+    await adapter.pollOnce().catch(() => undefined);
+    await adapter.pollOnce().catch(() => undefined);
+  };
+  let n = 0;
+  const harness: ContractHarness = {
+    adapter,
+    async hostRecords({ orderId, amount }) {
+      await fs.writeFile(path.join(root, 'in', `${n++}.json`), JSON.stringify({ id: orderId, amount }));
+      await poll();
+    },
+    async hostSendsGarbage() {
+      await fs.writeFile(path.join(root, 'in', `${n++}.json`), '\u0000\u0001 not json');
+      await poll();
+    },
+    async hostSaw(orderId) {
+      return seen.get(orderId)?.statuses ?? [];
+    },
+    cleanup: () => fs.rm(root, { recursive: true, force: true }),
+  };
+  return harness;
+});
+
+describeHostAdapterContract('http-hook', async () => {
+  // The host's callback endpoint; like a careful host it acts once per delivery id.
+  const deliveries: string[] = [];
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      deliveries.push(String(req.headers['x-payconnect-delivery']));
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const manifest = parseManifest(
+    `id: c
+name: c
+adapter: http-hook
+register: R1
+options: {}
+parse: { currency: CNY }
+writeBack: { callback: "http://127.0.0.1:${port}/results", secret: contract-test-secret }
+dispatch: { mode: broadcast }
+`,
+    'c.yaml',
+  );
+  const adapter = createAdapter(manifest, { baseDir: '/', clock: new SystemClock() }) as HttpHookAdapter;
+  return {
+    adapter,
+    async hostRecords({ orderId, amount }) {
+      await adapter.accept({ orderId, amount }).catch(() => undefined);
+    },
+    async hostSendsGarbage() {
+      await adapter.accept({ orderId: 'G', amount: 'twelve' }).catch(() => undefined);
+    },
+    async hostSaw(orderId) {
+      const prefix = `${encodeURIComponent(orderId)}:`;
+      const unique = [...new Set(deliveries.filter((d) => d.startsWith(prefix)))];
+      return unique.map((d) => d.slice(prefix.length));
+    },
+    cleanup: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+});

@@ -1,0 +1,323 @@
+/**
+ * Adapter manifests (DESIGN.md "Manifests"): one YAML file per host setup, `manifests/<id>.yaml`, saying
+ * which adapter captures orders, for which register, how orders are read and results written back, which
+ * terminals get the offers and where receipts print. parseManifest checks everything and reports every
+ * problem at once, each under the path of its field; nothing is silently defaulted except the few adapter
+ * options whose defaults are written in their `<kind>.options.ts`.
+ *
+ *   id: file-drop-json            # equals the file name without .yaml: [a-z0-9][a-z0-9._-]*, ≤ 64
+ *   name: Generic JSON order files
+ *   adapter: file-drop            # file-drop | http-hook | serial-display | printer-tap | hid | native
+ *   register: R1                  # the register's id: 1–32 of A-Z a-z 0-9 . _ : -
+ *   options: {…}                  # adapter-specific (<kind>.options.ts)
+ *   parse: {…}                    # adapter-specific
+ *   writeBack: {…}                # adapter-specific
+ *   dispatch: {mode: broadcast}   # or {mode: unicast, terminal: T1} or {mode: multicast}
+ *   receipt:                      # optional; all three fields required when present
+ *     printer: tcp://127.0.0.1:9100   # or serial:/dev/ttyUSB0 or file:./receipts.bin
+ *     encoding: gb18030               # gb18030 | cp437 | utf8
+ *     width: 48                       # 32 | 42 | 48 characters
+ *
+ * YAML is read as YAML 1.2 (so `no` is text, not false), duplicate keys are errors, and values keep
+ * their YAML type: `register: 1` is a number and is refused with a hint to quote it.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { parseDocument } from 'yaml';
+import { ManifestError } from '../protocol/errors';
+import { ReceiptLayout } from '../printer/receipt';
+import { readDispatch } from './dispatch';
+import {
+  FieldProblem,
+  FieldProblems,
+  Fields,
+  ManifestInvalidError,
+  describeValue,
+  isFields,
+  oneOf,
+  record,
+  text,
+} from './field-problems';
+import type { FileDropOptions, FileDropParseRules, FileDropWriteBack } from './file-drop/file-drop.options';
+import { DispatchMode } from './host-adapter';
+import type { HttpHookOptions, HttpHookParseRules, HttpHookWriteBack } from './http-hook/http-hook.options';
+import { ADAPTER_KINDS, AdapterKind, PlannedAdapterKind, adapterSpecs } from './registry';
+
+export const MANIFEST_EXTENSION = '.yaml';
+export const MAX_MANIFEST_BYTES = 64 * 1024;
+export const RECEIPT_ENCODINGS = ['gb18030', 'cp437', 'utf8'] as const;
+export const RECEIPT_WIDTHS = [32, 42, 48] as const;
+
+export interface ReceiptConfig extends ReceiptLayout {
+  /** `tcp://host:port`, `serial:PATH` or `file:PATH` (a relative PATH starts from the manifest's folder). */
+  printer: string;
+}
+
+interface ManifestCommon {
+  id: string;
+  name: string;
+  register: string;
+  dispatch: DispatchMode;
+  receipt?: ReceiptConfig;
+}
+
+export interface FileDropManifest extends ManifestCommon {
+  adapter: 'file-drop';
+  options: FileDropOptions;
+  parse: FileDropParseRules;
+  writeBack: FileDropWriteBack;
+}
+
+export interface HttpHookManifest extends ManifestCommon {
+  adapter: 'http-hook';
+  options: HttpHookOptions;
+  parse: HttpHookParseRules;
+  writeBack: HttpHookWriteBack;
+}
+
+/**
+ * A manifest for an adapter this version knows by name but does not ship yet: accepted so that manifests
+ * can be written ahead, its adapter-specific sections kept as written (unchecked beyond being mappings),
+ * and refused by createAdapter.
+ */
+export interface PlannedAdapterManifest extends ManifestCommon {
+  adapter: PlannedAdapterKind;
+  options: Fields;
+  parse: Fields;
+  writeBack: Fields;
+}
+
+export type Manifest = FileDropManifest | HttpHookManifest | PlannedAdapterManifest;
+
+const TOP_LEVEL = {
+  id: 'the manifest id, equal to the file name without .yaml',
+  name: 'a name for people, e.g. "Generic JSON order files"',
+  adapter: `the adapter kind: ${ADAPTER_KINDS.join(', ')}`,
+  register: 'the id of the register this plugin serves, e.g. R1',
+  options: "the adapter's options (a mapping; {} when it has none)",
+  parse: 'how orders are read (a mapping)',
+  writeBack: 'how the host learns each result (a mapping)',
+  dispatch:
+    'which terminals get the offers: {mode: broadcast}, {mode: multicast} or {mode: unicast, terminal: T1}',
+};
+
+/**
+ * Reads and checks a manifest. `fileName` is the file's name or path: the id must equal its name without
+ * `.yaml`, and messages name it. Throws ManifestInvalidError listing every problem.
+ */
+export function parseManifest(source: string, fileName: string): Manifest {
+  const problems = FieldProblems.root();
+  const raw = readYaml(source, problems);
+  const manifest = raw === undefined ? undefined : checkManifest(raw, fileName, problems);
+  if (problems.count > 0 || manifest === undefined) {
+    throw new ManifestInvalidError(fileName, inDocumentOrder(problems.all));
+  }
+  return manifest;
+}
+
+const FIELD_ORDER = ['(file)', '(yaml)', '(document)', ...Object.keys(TOP_LEVEL), 'receipt'];
+
+/** Problems sorted by the field's place in a manifest (unknown fields last), each field's in found order. */
+function inDocumentOrder(problems: readonly FieldProblem[]): FieldProblem[] {
+  const rank = (p: FieldProblem): number => {
+    const i = FIELD_ORDER.indexOf(p.path.split(/[.[]/)[0]);
+    return i < 0 ? FIELD_ORDER.length : i;
+  };
+  return problems
+    .map((p, i) => ({ p, i }))
+    .sort((a, b) => rank(a.p) - rank(b.p) || a.i - b.i)
+    .map((x) => x.p);
+}
+
+/** Reads a manifest file (UTF-8) and checks it; a file that cannot be read is a ManifestError too. */
+export async function loadManifestFile(file: string): Promise<Manifest> {
+  let bytes: Buffer;
+  try {
+    bytes = await fs.readFile(file);
+  } catch (e) {
+    throw new ManifestError(
+      'manifest.unreadable',
+      `cannot read the manifest ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { subject: file, cause: e },
+    );
+  }
+  if (bytes.length > MAX_MANIFEST_BYTES) {
+    throw new ManifestInvalidError(file, [
+      { path: '(file)', message: `is ${bytes.length} bytes; a manifest is at most ${MAX_MANIFEST_BYTES}` },
+    ]);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ManifestInvalidError(file, [
+      { path: '(file)', message: 'is not UTF-8 text; save it as UTF-8' },
+    ]);
+  }
+  return parseManifest(text, file);
+}
+
+/** The folder relative paths in a manifest file start from: what createAdapter's `baseDir` should be. */
+export function manifestBaseDir(file: string): string {
+  return path.dirname(path.resolve(file));
+}
+
+function readYaml(source: string, p: FieldProblems): unknown {
+  if (source.length > MAX_MANIFEST_BYTES) {
+    p.at('(file)').add(`is longer than ${MAX_MANIFEST_BYTES} characters`);
+    return undefined;
+  }
+  const doc = parseDocument(source, { version: '1.2', uniqueKeys: true, prettyErrors: true, strict: true });
+  const errors = [...doc.errors, ...doc.warnings];
+  if (errors.length > 0) {
+    for (const e of errors) {
+      const at = e.linePos?.[0];
+      const message = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+      p.at('(yaml)').add(`${at ? `line ${at.line}, column ${at.col}: ` : ''}${message}`);
+    }
+    return undefined;
+  }
+  try {
+    return doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    p.at('(yaml)').add((e as Error).message.split('\n')[0]);
+    return undefined;
+  }
+}
+
+function checkManifest(raw: unknown, fileName: string, p: FieldProblems): Manifest | undefined {
+  const base = path.basename(fileName);
+  const idFromFile = base.endsWith(MANIFEST_EXTENSION)
+    ? base.slice(0, -MANIFEST_EXTENSION.length)
+    : undefined;
+  if (idFromFile === undefined)
+    p.at('(file)').add(`manifest files are named <id>${MANIFEST_EXTENSION}; got ${base}`);
+  if (!isFields(raw)) {
+    p.add(
+      `must be a YAML mapping with the fields ${Object.keys(TOP_LEVEL).join(', ')}; got ${describeValue(raw)}`,
+    );
+    return undefined;
+  }
+  const top = record(raw, p, { required: TOP_LEVEL, optional: ['receipt'] });
+
+  const id =
+    raw.id === undefined
+      ? undefined
+      : text(raw.id, p.at('id'), {
+          max: 64,
+          pattern: /^[a-z0-9][a-z0-9._-]*$/,
+          patternHelp:
+            'must be lower-case letters, digits, dots, dashes and underscores, starting with a letter or digit',
+        });
+  if (id !== undefined && idFromFile !== undefined && id !== idFromFile) {
+    p.at('id').add(`must equal the file name: "${idFromFile}" (from ${base}), not "${id}"`);
+  }
+  const name = raw.name === undefined ? undefined : text(raw.name, p.at('name'), { max: 100 });
+  const register =
+    raw.register === undefined
+      ? undefined
+      : text(raw.register, p.at('register'), {
+          max: 32,
+          pattern: /^[A-Za-z0-9._:-]{1,32}$/,
+          patternHelp: 'must be 1 to 32 letters, digits, dots, underscores, colons or dashes',
+        });
+  const dispatch = raw.dispatch === undefined ? undefined : readDispatch(raw.dispatch, p.at('dispatch'));
+  const receipt = raw.receipt === undefined ? undefined : readReceipt(raw.receipt, p.at('receipt'));
+
+  let adapter: AdapterKind | undefined;
+  if (raw.adapter !== undefined) {
+    if (typeof raw.adapter === 'string' && (ADAPTER_KINDS as readonly string[]).includes(raw.adapter)) {
+      adapter = raw.adapter as AdapterKind;
+    } else {
+      p.at('adapter').add(
+        `unknown adapter ${describeValue(raw.adapter)}; known: ${ADAPTER_KINDS.join(', ')}`,
+      );
+    }
+  }
+  let options: unknown;
+  let parse: unknown;
+  let writeBack: unknown;
+  if (adapter !== undefined) {
+    const spec = adapterSpecs[adapter];
+    options = raw.options === undefined ? undefined : spec.validateOptions(raw.options, p.at('options'));
+    parse = raw.parse === undefined ? undefined : spec.validateParse(raw.parse, p.at('parse'), options);
+    writeBack =
+      raw.writeBack === undefined
+        ? undefined
+        : spec.validateWriteBack(raw.writeBack, p.at('writeBack'), options);
+  } else {
+    // Without a known adapter the sections cannot be checked, beyond being mappings.
+    for (const key of ['options', 'parse', 'writeBack'] as const) {
+      if (raw[key] !== undefined && !isFields(raw[key]))
+        p.at(key).add(`must be a mapping; got ${describeValue(raw[key])}`);
+    }
+  }
+  if (
+    !top ||
+    p.count > 0 ||
+    id === undefined ||
+    name === undefined ||
+    register === undefined ||
+    dispatch === undefined ||
+    adapter === undefined ||
+    options === undefined ||
+    parse === undefined ||
+    writeBack === undefined ||
+    (raw.receipt !== undefined && receipt === undefined)
+  ) {
+    return undefined;
+  }
+  return {
+    id,
+    name,
+    adapter,
+    register,
+    options,
+    parse,
+    writeBack,
+    dispatch,
+    ...(receipt ? { receipt } : {}),
+  } as Manifest;
+}
+
+function readReceipt(raw: unknown, p: FieldProblems): ReceiptConfig | undefined {
+  const o = record(raw, p, {
+    required: {
+      printer: 'tcp://host:port, serial:PATH or file:PATH',
+      encoding: RECEIPT_ENCODINGS.join(', '),
+      width: `characters a line: ${RECEIPT_WIDTHS.join(', ')}`,
+    },
+  });
+  const fields = o ?? (isFields(raw) ? raw : {});
+  const printer = fields.printer === undefined ? undefined : printerTarget(fields.printer, p.at('printer'));
+  const encoding =
+    fields.encoding === undefined ? undefined : oneOf(fields.encoding, p.at('encoding'), RECEIPT_ENCODINGS);
+  const width = fields.width === undefined ? undefined : oneOf(fields.width, p.at('width'), RECEIPT_WIDTHS);
+  if (!o || !printer || !encoding || !width) return undefined;
+  return { printer, encoding, width };
+}
+
+const TCP_PRINTER =
+  /^tcp:\/\/([A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$/;
+
+function printerTarget(raw: unknown, p: FieldProblems): string | undefined {
+  const target = text(raw, p, { max: 300 });
+  if (target === undefined) return undefined;
+  const tcp = TCP_PRINTER.exec(target);
+  if (tcp) {
+    const port = Number(tcp[2]);
+    if (port >= 1 && port <= 65535) return target;
+    p.add(
+      `${JSON.stringify(target)} has port ${port}; a port is 1 to 65535 (printers usually listen on 9100)`,
+    );
+    return undefined;
+  }
+  const local = /^(serial|file):(.+)$/.exec(target);
+  if (local && !local[2].includes('\0')) return target;
+  p.add(
+    `${JSON.stringify(target)} must be tcp://host:port, serial:PATH or file:PATH, e.g. tcp://192.168.1.50:9100`,
+  );
+  return undefined;
+}
+
+export type { FieldProblem };

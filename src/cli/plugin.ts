@@ -1,0 +1,87 @@
+import { createPluginApp, PluginSetupError } from '../plugin/plugin-app';
+import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+import { PayconnectError } from '../protocol/errors';
+import { Command, intOption, ipv4Option, parse, UsageError } from './args';
+
+export const plugin: Command = {
+  summary: 'run the plugin beside the register (adapter, offers, results, write-back, receipts)',
+  usage: `payconnect plugin --manifest FILE --server URL [--registration-code CODE] --port P --data DIR [options]
+
+Runs the plugin for one register: the manifest's adapter captures orders, the plugin offers them to the
+mobile POS units on the LAN, follows each to a server-signed result, tells the host and prints the
+receipt. The first start registers it with a registration code (role plugin). Open http://127.0.0.1:P/
+for the status page.
+
+  --manifest FILE          the adapter manifest (see payconnect manifest list)
+  --server URL             the payment server, e.g. http://127.0.0.1:8700
+  --registration-code CODE needed on the first start only
+  --port P                 local API and status page (default 8701)
+  --host ADDR              address the API listens on (default 127.0.0.1)
+  --data DIR               where the plugin keeps its registration and order journal
+  --lan-interface ADDR     this PC's address on the shop network (default 127.0.0.1)
+  --lan-broadcast ADDR     the shop network's broadcast address (default: 127.255.255.255 on loopback)
+  --lan-port N             the units' port (default ${DEFAULT_UNIT_PORT}); the plugin listens on --plugin-port
+  --plugin-port N          (default ${DEFAULT_PLUGIN_PORT})
+  --multicast              also offer by multicast 239.255.77.1`,
+  async run(argv) {
+    const { values } = parse(argv, {
+      manifest: { type: 'string' },
+      server: { type: 'string' },
+      'registration-code': { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      'lan-interface': { type: 'string' },
+      'lan-broadcast': { type: 'string' },
+      'lan-port': { type: 'string' },
+      'plugin-port': { type: 'string' },
+      multicast: { type: 'boolean' },
+    });
+    if (!values.manifest) throw new UsageError('--manifest FILE is needed (see payconnect manifest list)');
+    const serverUrl = values.server as string | undefined;
+    if (!serverUrl || !/^https?:\/\/.+/.test(serverUrl))
+      throw new UsageError('--server must be the payment server URL, e.g. http://127.0.0.1:8700');
+    if (!values.data)
+      throw new UsageError('--data DIR is needed (where the plugin keeps its registration and journal)');
+    const iface = ipv4Option(values['lan-interface'] as string | undefined, 'lan-interface') ?? '127.0.0.1';
+    try {
+      const running = await createPluginApp({
+        manifestPath: values.manifest as string,
+        serverUrl: serverUrl.replace(/\/+$/, ''),
+        registrationCode: values['registration-code'] as string | undefined,
+        port: intOption(values.port as string | undefined, 'port', 8701, 0),
+        host: values.host as string | undefined,
+        dataDir: values.data as string,
+        lan: {
+          interfaceAddress: iface,
+          broadcastAddress:
+            ipv4Option(values['lan-broadcast'] as string | undefined, 'lan-broadcast') ??
+            (iface.startsWith('127.') ? '127.255.255.255' : '255.255.255.255'),
+          unitPort: intOption(values['lan-port'] as string | undefined, 'lan-port', DEFAULT_UNIT_PORT, 1),
+          pluginPort: intOption(
+            values['plugin-port'] as string | undefined,
+            'plugin-port',
+            DEFAULT_PLUGIN_PORT,
+            1,
+          ),
+          multicast: values.multicast === true,
+        },
+      });
+      process.stdout.write(
+        `plugin for register ${running.manifest().register} (manifest ${running.manifest().id}) ready: ${running.url}/\n`,
+      );
+      await new Promise<void>((resolve) => {
+        process.once('SIGINT', resolve);
+        process.once('SIGTERM', resolve);
+      });
+      await running.close();
+      return 0;
+    } catch (e) {
+      if (e instanceof PluginSetupError || e instanceof PayconnectError) {
+        process.stderr.write(`payconnect plugin: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+  },
+};
