@@ -1,0 +1,131 @@
+/**
+ * The payment server goes down while a customer is confirming a payment: the unit says so on its screen,
+ * keeps the payment (not failed, not lost), and when the server is back it ends with the one payment,
+ * the right result, and the register told, without a second charge.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import {
+  ChildProc,
+  deviceToken,
+  expectStatus,
+  freeTcpPort,
+  http,
+  killAllChildren,
+  pickLanPorts,
+  RegisterSide,
+  testCode,
+  TestServer,
+  waitFor,
+} from './support/harness';
+
+jest.setTimeout(60_000);
+
+let tmp: string;
+let register: RegisterSide | undefined;
+
+afterAll(async () => {
+  await register?.close();
+  await killAllChildren();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the payment server is down mid-payment', () => {
+  it('shows it, keeps the payment, and finishes it when the server is back', async () => {
+    tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-terminal-server-down-'));
+    const dbPath = path.join(tmp, 'server.db');
+    const server = await TestServer.start({ dbPath, simSpeed: 2 });
+    const port = Number(new URL(server.url).port);
+    const storeId = await server.createStore('Tea shop');
+    const plugin = await server.registerPlugin(storeId, 'P1');
+    const ports = await pickLanPorts();
+    register = await RegisterSide.open({
+      deviceId: 'P1',
+      lanKey: plugin.lanKey,
+      serverPublicKey: plugin.serverPublicKey,
+      ...ports,
+    });
+    const dataDir = path.join(tmp, 'T1');
+    const httpPort = await freeTcpPort();
+    const unitUrl = `http://127.0.0.1:${httpPort}`;
+    const code = await server.registrationCode(storeId, 'terminal');
+    const unit = ChildProc.spawn('terminal T1', [
+      'terminal',
+      '--id',
+      'T1',
+      '--server',
+      server.url,
+      '--registration-code',
+      code,
+      '--port',
+      String(httpPort),
+      '--data',
+      dataDir,
+      '--lan-interface',
+      '127.0.0.1',
+      '--lan-broadcast',
+      '127.255.255.255',
+      '--lan-port',
+      String(ports.unitPort),
+      '--plugin-port',
+      String(ports.pluginPort),
+    ]);
+    await unit.waitHttp(`${unitUrl}/api/status`);
+    await register.waitForUnits(['T1']);
+    await register.offer('S-1', 'T1');
+    await waitFor('S-1 on T1', async () =>
+      (await http<Array<{ orderId: string }>>(unitUrl, 'GET', '/api/offers')).body.some(
+        (o) => o.orderId === 'S-1',
+      ),
+    );
+    await expectStatus(200, http(unitUrl, 'POST', '/api/offers/S-1/claim'), 'claim');
+    // The customer needs 4 s to confirm; the server dies meanwhile.
+    void http(unitUrl, 'POST', '/api/offers/S-1/pay', { body: { paymentCode: testCode('10') } }).catch(
+      () => undefined,
+    );
+    await waitFor(
+      'S-1 pending',
+      async () =>
+        (await http<{ status: string }>(unitUrl, 'GET', '/api/payments/S-1')).body.status === 'pending',
+    );
+    await server.proc.kill9();
+
+    // The screen says the server is unreachable; the payment is still there, undecided.
+    await waitFor(
+      'the unit to notice',
+      async () => (await http<{ server: string }>(unitUrl, 'GET', '/api/status')).body.server === 'down',
+    );
+    expect((await http<{ status: string }>(unitUrl, 'GET', '/api/payments/S-1')).body.status).toBe('pending');
+
+    // The server comes back (same database, same address): the payment finishes, once.
+    const back = ChildProc.spawn(
+      'server (back)',
+      ['server', '--port', String(port), '--db', `sqlite:${dbPath}`],
+      {
+        PAYCONNECT_ADMIN_TOKEN: server.adminToken,
+        PAYCONNECT_SIM_SPEED: '2',
+      },
+    );
+    await back.waitHttp(`${server.url}/healthz`);
+    const final = await waitFor(
+      'S-1 decided',
+      async () => {
+        const r = await http<{ status: string; relayedToRegister: boolean; paymentId: string }>(
+          unitUrl,
+          'GET',
+          '/api/payments/S-1',
+        );
+        return r.body.status === 'succeeded' && r.body.relayedToRegister && r.body;
+      },
+      30_000,
+      100,
+    );
+    expect((await http<{ server: string }>(unitUrl, 'GET', '/api/status')).body.server).toBe('up');
+    const payments = await server.paymentsOf('S-1', deviceToken(dataDir));
+    expect(payments.map((p) => [p.id, p.status])).toEqual([[final.paymentId, 'succeeded']]);
+    expect(server.simTrade(final.paymentId)?.charge_calls).toBe(1);
+    expect(register.verifiedResults('S-1').map((r) => r.payment.status)).toContain('succeeded');
+    await back.stop();
+  });
+});
