@@ -275,7 +275,7 @@ export async function profileServer(opts: {
     const m = await paymentsOn(file);
     const payment = (await m.payments.create(m.device, 'sign', input(0))).body;
     add(
-      'signPaymentResult, key as base64 text (what EventsService passes)',
+      'signPaymentResult, key as base64 text (what EventsService passed before it parsed the key once)',
       await time(200, () => signPaymentResult(payment, m.keys.privateKey)),
       'twice per payment: pending, then succeeded',
     );
