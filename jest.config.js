@@ -13,6 +13,7 @@ module.exports = {
         '<rootDir>/test/loopback/**/*.spec.ts',
         '<rootDir>/test/server/**/*.spec.ts',
         '<rootDir>/test/terminal/**/*.spec.ts',
+        '<rootDir>/test/plugin/**/*.spec.ts',
       ],
     },
     {

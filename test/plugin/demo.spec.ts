@@ -1,0 +1,141 @@
+/**
+ * `npm start` on a clean clone: `payconnect demo` runs the whole system on one machine, prints where each
+ * part is, and a payment goes through it end to end; Ctrl-C stops it cleanly. `npm start` uses the default
+ * ports (8700…, LAN 47810), which may be taken on a shared machine, so this runs the same command with
+ * ports of its own and a fresh data folder.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import {
+  ChildProc,
+  expectStatus,
+  http,
+  killAllChildren,
+  pickLanPorts,
+  REPO_ROOT,
+  testCode,
+  waitFor,
+} from '../terminal/support/harness';
+import { PluginApi } from './support/plugin-harness';
+
+jest.setTimeout(60_000);
+
+async function tcpPortFree(port: number): Promise<boolean> {
+  const srv = createServer();
+  return new Promise((resolve) => {
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
+/** A base N with N…N+4 free (server, plugin, T1, T2, the stand-in register host). */
+async function pickPortBase(): Promise<number> {
+  for (let i = 0; i < 50; i++) {
+    const base = 20000 + Math.floor(Math.random() * 20000);
+    let free = true;
+    for (let p = base; p <= base + 4 && free; p++) free = await tcpPortFree(p);
+    if (free) return base;
+  }
+  throw new Error('no 5 free TCP ports in a row found in 20000-40000');
+}
+
+let tmp: string;
+let demo: ChildProc | undefined;
+
+afterAll(async () => {
+  await killAllChildren();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('payconnect demo (npm start)', () => {
+  it('prints the URLs, takes a payment end to end, and stops on Ctrl-C', async () => {
+    // What `npm start` runs: this command, with the default ports.
+    const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    expect(pkg.scripts.start).toBe('node bin/payconnect.js demo');
+    tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-demo-'));
+    const base = await pickPortBase();
+    const lan = await pickLanPorts();
+    demo = ChildProc.spawn(
+      'demo',
+      [
+        'demo',
+        '--port-base',
+        String(base),
+        '--data',
+        path.join(tmp, 'demo'),
+        '--lan-port',
+        String(lan.unitPort),
+      ],
+      { PAYCONNECT_SIM_SPEED: '50' },
+    );
+    const proc = demo;
+
+    const urls = await waitFor(
+      'the demo to print its URLs',
+      () => {
+        if (!proc.alive) throw new Error(`the demo exited:\n${proc.output}`);
+        const out = proc.output;
+        const url = (label: string) =>
+          new RegExp(`${label}\\s+(http://127\\.0\\.0\\.1:\\d+)/`).exec(out)?.[1];
+        const found = {
+          server: url('payment server'),
+          plugin: url('plugin \\(R1\\)'),
+          t1: url('unit T1'),
+          t2: url('unit T2'),
+          host: url('register host'),
+        };
+        return Object.values(found).every(Boolean) && (found as Record<keyof typeof found, string>);
+      },
+      30_000,
+      100,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${proc.output}`);
+    });
+    expect(urls).toEqual({
+      server: `http://127.0.0.1:${base}`,
+      plugin: `http://127.0.0.1:${base + 1}`,
+      t1: `http://127.0.0.1:${base + 2}`,
+      t2: `http://127.0.0.1:${base + 3}`,
+      host: `http://127.0.0.1:${base + 4}`,
+    });
+    expect(proc.output).toContain('payconnect demo is running');
+
+    // Each part answers where the demo said.
+    await expectStatus(200, http(urls.server, 'GET', '/healthz'), 'server /healthz');
+    const plugin = new PluginApi(urls.plugin);
+    await plugin.waitForUnits(['T1', 'T2']);
+
+    const posted = await plugin.post({ orderId: 'D-1', amount: '12.50' });
+    expect(posted.status).toBe(202);
+    await waitFor('the offer of D-1 on T1', async () => {
+      const offers = await expectStatus<{ orderId: string }[]>(
+        200,
+        http(urls.t1, 'GET', '/api/offers'),
+        'T1 offers',
+      );
+      return offers.some((o) => o.orderId === 'D-1');
+    });
+    await expectStatus(200, http(urls.t1, 'POST', '/api/offers/D-1/claim'), 'claim D-1 on T1');
+    const paid = await expectStatus<{ status: string }>(
+      200,
+      http(urls.t1, 'POST', '/api/offers/D-1/pay', { body: { paymentCode: testCode('00') } }),
+      'pay D-1 on T1',
+    );
+    expect(paid.status).toBe('succeeded');
+    await plugin.waitOrder('D-1', 'to be paid', (o) => o.status === 'paid');
+    await waitFor('the stand-in register host to verify the paid callback', () =>
+      proc.output.includes('register host: order D-1 is paid (signature verified)'),
+    );
+
+    // Ctrl-C: everything closes and the command exits 0, promptly.
+    const stoppedAt = Date.now();
+    proc.child.kill('SIGINT');
+    const exit = await proc.waitExit(10_000);
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+  });
+});

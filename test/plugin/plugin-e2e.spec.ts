@@ -1,0 +1,275 @@
+/**
+ * The plugin end to end, as a cashier, a reseller and a support engineer check it: a real payment server
+ * process (SQLite, fast simulator), the plugin as a real `payconnect plugin` process with an http-hook
+ * manifest, mobile POS units T1 and T2 (the terminal app in-process, real UDP on loopback), the register
+ * software's callback listener (checks every delivery's signature) and a raw TCP receipt printer, both in
+ * this test. Checked through the plugin's and the units' local APIs, the callback deliveries and the bytes
+ * the printer received, decoded back to text.
+ */
+import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LanEndpoint, LanKeyring, lanKeyFromJson, UdpLanTransport } from '../../src/lan';
+import { generateServerKeyPair, signPaymentResult } from '../../src/protocol/payment-signature';
+import { Payment } from '../../src/protocol/states';
+import { FakeTcpPrinter } from '../../src/printer/fake-tcp-printer';
+import {
+  ChildProc,
+  freeTcpPort,
+  killAllChildren,
+  pickLanPorts,
+  sleep,
+  testCode,
+  TestServer,
+  waitFor,
+} from '../terminal/support/harness';
+import {
+  HookHost,
+  LanPorts,
+  PluginApi,
+  receiptsOf,
+  startPluginProc,
+  Unit,
+  writeHookManifest,
+} from './support/plugin-harness';
+
+jest.setTimeout(60_000);
+
+const SECRET = 'e2e-callback-secret-0123456789';
+
+let tmp: string;
+let server: TestServer;
+let storeId: string;
+let lan: LanPorts;
+let host: HookHost;
+let printer: FakeTcpPrinter;
+let manifest: string;
+let pluginPort: number;
+let pluginData: string;
+let plugin: ChildProc;
+let api: PluginApi;
+const units: Record<string, Unit> = {};
+
+beforeAll(async () => {
+  tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-plugin-e2e-'));
+  server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
+  storeId = await server.createStore('Tea house');
+  lan = await pickLanPorts();
+  host = await HookHost.start(SECRET);
+  printer = new FakeTcpPrinter();
+  await printer.listen(0);
+  manifest = writeHookManifest(tmp, {
+    id: 'e2e-hook',
+    callback: host.url,
+    secret: SECRET,
+    printer: printer.target,
+  });
+  pluginPort = await freeTcpPort();
+  pluginData = path.join(tmp, 'plugin');
+  plugin = await startPluginProc({
+    manifest,
+    serverUrl: server.url,
+    registrationCode: await server.registrationCode(storeId, 'plugin'),
+    port: pluginPort,
+    dataDir: pluginData,
+    lan,
+  });
+  api = new PluginApi(`http://127.0.0.1:${pluginPort}`);
+  for (const id of ['T1', 'T2'])
+    units[id] = await Unit.start({ id, server, storeId, dataDir: path.join(tmp, id), lan });
+  await api.waitForUnits(['T1', 'T2']);
+});
+
+afterAll(async () => {
+  for (const u of Object.values(units)) await u.close().catch(() => undefined);
+  await plugin?.stop();
+  await server?.proc.stop();
+  await killAllChildren();
+  await host?.close();
+  await printer?.close();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('the plugin with a real server, units, callback host and printer', () => {
+  it('offers an HTTP order to both units, lets the first claim win, and tells the host once, signed', async () => {
+    const posted = await api.post({ orderId: 'E-1', amount: '12.50' });
+    expect(posted.status).toBe(202);
+    expect(posted.body).toMatchObject({ orderId: 'E-1', amount: { value: 1250, currency: 'CNY' } });
+
+    // Broadcast: both units hold the offer, open.
+    for (const id of ['T1', 'T2']) expect(await units[id].waitOffer('E-1')).toMatchObject({ status: 'open' });
+    await api.waitOrder('E-1', 'to be offered', (o) => o.status === 'offered');
+
+    // T2's clerk is first; T1's is told who has it.
+    expect((await units.T2.claim('E-1')).status).toBe(200);
+    const lost = await units.T1.claim('E-1');
+    expect(lost.status).toBe(409);
+    expect(lost.body.error).toEqual({ code: 'taken', message: 'taken by T2' });
+
+    const paid = await units.T2.pay('E-1', testCode('00'));
+    expect(paid.status).toBe(200);
+    expect(paid.body).toMatchObject({ orderId: 'E-1', status: 'succeeded' });
+
+    const order = await api.waitOrder('E-1', 'to be paid', (o) => o.status === 'paid');
+    expect(order).toMatchObject({
+      status: 'paid',
+      terminal: 'T2',
+      amount: { value: 1250, currency: 'CNY' },
+      payment: { id: paid.body.paymentId, status: 'succeeded' },
+    });
+
+    // The host hears about it exactly once, signed with the manifest's secret, and it says paid.
+    await waitFor('the paid callback for E-1', () => host.of('E-1').length > 0);
+    await sleep(1500); // several work-loop ticks: a second delivery would have come by now
+    const deliveries = host.of('E-1');
+    expect(deliveries).toHaveLength(1);
+    const [d] = deliveries;
+    expect(d.verified).toBe(true);
+    expect(d.headers['x-payconnect-delivery']).toBe('E-1:paid');
+    expect(d.body).toMatchObject({
+      orderId: 'E-1',
+      registerId: 'R1',
+      status: 'paid',
+      amount: { value: 1250, currency: 'CNY' },
+      paymentId: paid.body.paymentId,
+    });
+    await api.waitOrder('E-1', 'to be written back', (o) => o.writeBack === 'done');
+
+    // The receipt printer got the receipt: the order number and the amount, in GB18030.
+    await waitFor('the receipt of E-1', () => receiptsOf(printer, 'E-1').length > 0);
+    const receipts = receiptsOf(printer, 'E-1');
+    expect(receipts).toHaveLength(1);
+    expect(receipts[0].text).toContain('E-1');
+    expect(receipts[0].text).toContain('12.50');
+    expect(receipts[0].cuts).toBe(1);
+
+    // The register posts the same order again (a retry after a lost answer): the same order, no new offer.
+    const again = await api.post({ orderId: 'E-1', amount: '12.50' });
+    expect(again.status).toBe(202);
+    expect(again.body).toMatchObject({ orderId: 'E-1', status: 'paid', createdAt: order.createdAt });
+    await sleep(700);
+    for (const id of ['T1', 'T2']) expect(await units[id].offersOf('E-1')).toHaveLength(1);
+    const history = (await api.order('E-1')).history ?? [];
+    expect(history.filter((h) => h.event === 'captured')).toHaveLength(1);
+    expect(history.filter((h) => h.event === 'offered')).toHaveLength(1);
+    expect(host.of('E-1')).toHaveLength(1);
+  });
+
+  it('ignores a "paid" sealed with the store LAN key but not signed by the server', async () => {
+    await api.post({ orderId: 'F-1', amount: '12.50' });
+    await units.T1.waitOffer('F-1');
+    await api.waitOrder('F-1', 'to be offered', (o) => o.status === 'offered');
+    const before = (await api.status()).counters.forgedResults;
+
+    // A device holding the store key (read from the plugin's data folder) fakes a succeeded payment,
+    // once signed with a key of its own and once with a made-up signature.
+    const key = lanKeyFromJson(JSON.parse(readFileSync(path.join(pluginData, 'lan-key.json'), 'utf8')));
+    const transport = await UdpLanTransport.open({
+      bindAddress: '127.0.0.1',
+      port: 0,
+      interfaceAddress: '127.0.0.1',
+    });
+    const attacker = new LanEndpoint({ deviceId: 'T9', keyring: new LanKeyring(key), transport });
+    try {
+      const now = new Date().toISOString();
+      const fake: Payment = {
+        id: 'pay_forged_1',
+        orderId: 'F-1',
+        registerId: 'R1',
+        amount: { value: 1250, currency: 'CNY' },
+        status: 'succeeded',
+        method: { type: 'wallet_code', brand: 'alipay' },
+        createdAt: now,
+        updatedAt: now,
+      } as Payment;
+      const target = {
+        kind: 'unicast' as const,
+        to: (await api.status()).pluginId,
+        address: '127.0.0.1',
+        port: lan.pluginPort,
+      };
+      const ownKey = generateServerKeyPair();
+      // Acknowledged: the plugin opened the datagram (the LAN layer let it through) and looked at it.
+      const r1 = await attacker.send(
+        'result',
+        {
+          payment: fake as unknown as Record<string, unknown>,
+          signature: signPaymentResult(fake, ownKey.privateKey),
+        },
+        target,
+        { deadlineMs: 5000 },
+      );
+      expect(r1.ackedBy).toContain(target.to);
+      await attacker.send(
+        'result',
+        {
+          payment: { ...fake, id: 'pay_forged_2' } as unknown as Record<string, unknown>,
+          signature: Buffer.alloc(64, 7).toString('base64'),
+        },
+        target,
+        { deadlineMs: 5000 },
+      );
+    } finally {
+      await attacker.close();
+    }
+
+    const status = await waitFor('the forged results to be counted', async () => {
+      const s = await api.status();
+      return s.counters.forgedResults >= before + 2 && s;
+    });
+    expect(status.problems.join('\n')).toMatch(/result\(s\) without a valid server signature were ignored/);
+    await sleep(1200); // past a poll of the server: still nobody paid
+    const order = await api.order('F-1');
+    expect(order.status).toBe('offered');
+    expect(order.payment).toBeNull();
+    expect(host.of('F-1')).toHaveLength(0);
+    expect(receiptsOf(printer, 'F-1')).toHaveLength(0);
+  });
+
+  it('finishes a write-back that was due when the plugin was killed, once, without a second receipt', async () => {
+    host.answer = 503; // the register software is busy: the write-back is due but not done
+    await api.post({ orderId: 'K-1', amount: '12.50' });
+    const paid = await units.T1.claimAndPay('K-1', testCode('00'));
+    expect(paid.status).toBe('succeeded');
+
+    const due = await api.waitOrder(
+      'K-1',
+      'to be paid with the write-back due after a failed attempt',
+      (o) => o.status === 'paid' && o.writeBack === 'due' && !!o.writeBackError,
+    );
+    expect(due.writeBackError).toMatch(/503/);
+    expect(host.of('K-1').length).toBeGreaterThan(0);
+    expect(host.accepted('K-1')).toHaveLength(0);
+    // The receipt is out (and no longer queued) before the crash.
+    await waitFor('the receipt of K-1', () => receiptsOf(printer, 'K-1').length > 0);
+    await waitFor('the print queue to be empty', async () => (await api.status()).receipts.jobs.length === 0);
+
+    await plugin.kill9();
+    // Let a request the dead plugin had already sent be answered (503) before the host recovers.
+    await sleep(200);
+    host.answer = 200;
+    plugin = await startPluginProc({
+      manifest,
+      serverUrl: server.url,
+      port: pluginPort,
+      dataDir: pluginData, // same folder, no registration code: it is registered already
+      lan,
+    });
+
+    await waitFor('the host to accept K-1 after the restart', () => host.accepted('K-1').length > 0, 15_000);
+    await api.waitOrder('K-1', 'to be written back', (o) => o.writeBack === 'done');
+    await sleep(1500);
+    const accepted = host.accepted('K-1');
+    expect(accepted).toHaveLength(1);
+    expect(accepted[0].verified).toBe(true);
+    expect(accepted[0].body).toMatchObject({ orderId: 'K-1', status: 'paid', paymentId: paid.paymentId });
+    // Nothing else was told again after the restart either.
+    expect(host.accepted('E-1')).toHaveLength(1);
+
+    // One receipt: one cut across every byte the printer got for K-1.
+    const receipts = receiptsOf(printer, 'K-1');
+    expect(receipts.reduce((n, r) => n + r.cuts, 0)).toBe(1);
+    expect(receiptsOf(printer, 'E-1')).toHaveLength(1);
+    expect((await api.order('K-1')).status).toBe('paid');
+  });
+});
