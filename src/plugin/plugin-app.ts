@@ -252,6 +252,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
   await service.start();
 
   let switching: Promise<unknown> = Promise.resolve();
+  let manifestProblem: string | undefined;
   const switchManifest = (path: string) => {
     const run = switching.then(async () => {
       const file = resolve(path);
@@ -272,6 +273,8 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
         await adapter.probe();
       } catch (e) {
         service.journal.log('(manifest)', 'switch refused', `${file}: ${(e as Error).message}`);
+        manifestProblem = `the manifest ${file} was not applied, still running ${manifest.id}: ${(e as Error).message}`;
+        service.emit('change', { kind: 'manifest' });
         throw new PluginApiError(422, 'manifest_refused', `kept ${manifest.id}: ${(e as Error).message}`);
       }
       const old = adapters.get(manifest.adapter);
@@ -283,6 +286,8 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
       if (old && next.adapter !== manifest.adapter) adapters.set(manifest.adapter, old);
       manifest = next;
       manifestPath = file;
+      manifestProblem = undefined;
+      watch(file);
       service.setDefaultDispatch(next.dispatch);
       service.emit('change', { kind: 'manifest' });
       return { manifest: next.id, adapter: next.adapter };
@@ -290,15 +295,20 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     switching = run.catch(() => undefined);
     return run;
   };
-  const watched = manifestPath;
-  if (config.watchManifest !== false) {
-    watchFile(watched, { interval: 1000 }, () => void switchManifest(manifestPath).catch(() => undefined));
+  // A changed manifest file is applied the same way: probed first, kept out if it fails.
+  let watched: string | undefined;
+  function watch(file: string): void {
+    if (config.watchManifest === false || watched === file) return;
+    if (watched) unwatchFile(watched);
+    watched = file;
+    watchFile(file, { interval: 500 }, () => void switchManifest(file).catch(() => undefined));
   }
+  watch(manifestPath);
 
   const api: PluginApi = {
     postOrder: async (body) => {
       const hook = adapters.get('http-hook');
-      if (!(hook instanceof HttpHookAdapter)) {
+      if (manifest.adapter !== 'http-hook' || !(hook instanceof HttpHookAdapter)) {
         throw new PluginApiError(
           409,
           'http_hook_off',
@@ -327,7 +337,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
       manifest: manifest.id,
       adapter: manifest.adapter,
       server: service.serverUp ? 'up' : 'down',
-      problems: service.problems(),
+      problems: [...(manifestProblem ? [manifestProblem] : []), ...service.problems()],
       counters: service.counters,
       rejected: service.rejects,
       lan: endpoint.stats,
@@ -379,7 +389,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     journal,
     manifest: () => manifest,
     async close() {
-      unwatchFile(watched);
+      if (watched) unwatchFile(watched);
       await app.close();
       await service.stop();
       for (const a of adapters.values()) await a.stop().catch(() => undefined);
