@@ -133,6 +133,27 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
         '',
       ].join('\n'),
     );
+    // The same register also takes orders as files (JSON, like many ERPs write them): the file-drop adapter.
+    const inbox = join(dir, 'inbox');
+    const outbox = join(dir, 'outbox');
+    mkdirSync(inbox, { recursive: true });
+    mkdirSync(outbox, { recursive: true });
+    const filesManifest = join(dir, 'demo-files.yaml');
+    writeFileSync(
+      filesManifest,
+      [
+        '# Written by payconnect demo: order files dropped into ./inbox, results written to ./outbox.',
+        'id: demo-files',
+        'name: payconnect demo (order files)',
+        'adapter: file-drop',
+        'register: R1',
+        'options: { inbox: ./inbox, pattern: "*.json" }',
+        'parse: { orderId: "$.orderNo", amount: "$.total", currency: CNY }',
+        'writeBack: { outbox: ./outbox, format: json }',
+        'dispatch: { mode: broadcast }',
+        '',
+      ].join('\n'),
+    );
     const lan = {
       interfaceAddress: '127.0.0.1',
       broadcastAddress: '127.255.255.255',
@@ -141,6 +162,7 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
     };
     const plugin = await createPluginApp({
       manifestPath,
+      alsoManifests: [filesManifest],
       serverUrl: server.url,
       registrationCode: await codeFor('plugin', join(dir, 'plugin')),
       port: base + 1,
@@ -169,6 +191,9 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
     out(`  unit T1          ${units[0].url}/`);
     out(`  unit T2          ${units[1].url}/`);
     out(`  register host    http://127.0.0.1:${base + 4}/ (receives the plugin's signed results)`);
+    out(
+      `  order files      drop {"orderNo": "F-1", "total": "9.90"} as a .json file into ${inbox}; results appear in ${outbox}`,
+    );
     out('Try: post an order on the plugin page, take it on T1 or T2, scan 280000000000000000.');
     await new Promise<void>((r) => {
       process.once('SIGINT', r);

@@ -13,6 +13,7 @@ receipt. The first start registers it with a registration code (role plugin). Op
 for the status page.
 
   --manifest FILE          the adapter manifest (see payconnect manifest list)
+  --also-manifest FILE     another manifest whose adapter runs beside it (same register); repeatable
   --server URL             the payment server, e.g. http://127.0.0.1:8700
   --registration-code CODE needed on the first start only
   --port P                 local API and status page (default 8701)
@@ -26,6 +27,7 @@ for the status page.
   async run(argv) {
     const { values } = parse(argv, {
       manifest: { type: 'string' },
+      'also-manifest': { type: 'string', multiple: true },
       server: { type: 'string' },
       'registration-code': { type: 'string' },
       port: { type: 'string' },
@@ -47,6 +49,7 @@ for the status page.
     try {
       const running = await createPluginApp({
         manifestPath: values.manifest as string,
+        alsoManifests: (values['also-manifest'] as unknown as string[] | undefined) ?? [],
         serverUrl: serverUrl.replace(/\/+$/, ''),
         registrationCode: values['registration-code'] as string | undefined,
         port: intOption(values.port as string | undefined, 'port', 8701, 0),

@@ -50,6 +50,11 @@ import { PluginService, ReceiptSink } from './plugin.service';
 
 export interface PluginConfig {
   manifestPath: string;
+  /**
+   * More manifests whose adapters run beside the main one (e.g. the demo takes orders over HTTP and from
+   * files). They must name the same register and another adapter kind; they are not switched at run time.
+   */
+  alsoManifests?: string[];
   /** The plugin's device id; default `plugin-<register>`. */
   id?: string;
   serverUrl: string;
@@ -249,6 +254,19 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     return adapter;
   };
   adapters.set(manifest.adapter, await startAdapter(manifest));
+  const extras: Manifest[] = [];
+  for (const file of config.alsoManifests ?? []) {
+    const m = await loadManifestFile(resolve(file));
+    if (m.register !== manifest.register) {
+      throw new PluginSetupError(`${file}: register ${m.register} differs from the main manifest's ${manifest.register}`);
+    }
+    if (adapters.has(m.adapter)) throw new PluginSetupError(`${file}: a ${m.adapter} adapter is already running`);
+    const adapter = createAdapter(m, { baseDir: manifestBaseDir(resolve(file)), clock });
+    await adapter.probe();
+    await adapter.start(service.contextFor(m.adapter));
+    adapters.set(m.adapter, adapter);
+    extras.push(m);
+  }
   await service.start();
 
   let switching: Promise<unknown> = Promise.resolve();
@@ -336,6 +354,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
       registerId: manifest.register,
       manifest: manifest.id,
       adapter: manifest.adapter,
+      alsoRunning: extras.map((m) => ({ manifest: m.id, adapter: m.adapter })),
       server: service.serverUp ? 'up' : 'down',
       problems: [...(manifestProblem ? [manifestProblem] : []), ...service.problems()],
       counters: service.counters,

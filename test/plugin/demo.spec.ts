@@ -4,7 +4,7 @@
  * ports (8700…, LAN 47810), which may be taken on a shared machine, so this runs the same command with
  * ports of its own and a fresh data folder.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
 import path from 'node:path';
@@ -130,6 +130,29 @@ describe('payconnect demo (npm start)', () => {
     await waitFor('the stand-in register host to verify the paid callback', () =>
       proc.output.includes('register host: order D-1 is paid (signature verified)'),
     );
+
+    // The same register takes order files too: one dropped into the inbox is offered, paid on T2, and
+    // answered with a result file in the outbox.
+    const demoDir = path.join(tmp, 'demo');
+    writeFileSync(path.join(demoDir, 'inbox', 'f-1.tmp'), JSON.stringify({ orderNo: 'F-1', total: '9.90' }));
+    renameSync(path.join(demoDir, 'inbox', 'f-1.tmp'), path.join(demoDir, 'inbox', 'f-1.json'));
+    await waitFor('the offer of F-1 on T2', async () =>
+      (
+        await expectStatus<Array<{ orderId: string }>>(200, http(urls.t2, 'GET', '/api/offers'), 'T2 offers')
+      ).some((o) => o.orderId === 'F-1'),
+    );
+    await expectStatus(200, http(urls.t2, 'POST', '/api/offers/F-1/claim'), 'claim F-1 on T2');
+    await expectStatus(
+      200,
+      http(urls.t2, 'POST', '/api/offers/F-1/pay', { body: { paymentCode: testCode('00', '13') } }),
+      'pay F-1 on T2',
+    );
+    const resultFile = path.join(demoDir, 'outbox', 'F-1.result.json');
+    const result = await waitFor(
+      'the result file of F-1',
+      () => existsSync(resultFile) && JSON.parse(readFileSync(resultFile, 'utf8')),
+    );
+    expect(result).toMatchObject({ orderId: 'F-1', status: 'paid', amount: { value: 990, currency: 'CNY' } });
 
     // Ctrl-C: everything closes and the command exits 0, promptly.
     const stoppedAt = Date.now();
