@@ -258,9 +258,12 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
   for (const file of config.alsoManifests ?? []) {
     const m = await loadManifestFile(resolve(file));
     if (m.register !== manifest.register) {
-      throw new PluginSetupError(`${file}: register ${m.register} differs from the main manifest's ${manifest.register}`);
+      throw new PluginSetupError(
+        `${file}: register ${m.register} differs from the main manifest's ${manifest.register}`,
+      );
     }
-    if (adapters.has(m.adapter)) throw new PluginSetupError(`${file}: a ${m.adapter} adapter is already running`);
+    if (adapters.has(m.adapter))
+      throw new PluginSetupError(`${file}: a ${m.adapter} adapter is already running`);
     const adapter = createAdapter(m, { baseDir: manifestBaseDir(resolve(file)), clock });
     await adapter.probe();
     await adapter.start(service.contextFor(m.adapter));
