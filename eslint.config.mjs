@@ -4,6 +4,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 const apps = ['plugin', 'terminal', 'server'];
+// src/device: what plugins and units share (registration files, the signed event stream); never the server.
 const appRules = apps.map((app) => ({
   files: [`src/${app}/**/*.ts`],
   rules: {
@@ -111,6 +112,29 @@ export default tseslint.config(
             {
               group: ['**/lan/**', '**/lan', '**/plugin/**', '**/terminal/**', '**/server/**', '**/cli/**'],
               message: 'src/adapters may import only src/protocol and src/printer',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/device/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: [
+                '**/plugin/**',
+                '**/terminal/**',
+                '**/server/**',
+                '**/adapters/**',
+                '**/printer/**',
+                '**/cli/**',
+              ],
+              message: 'src/device may import only src/protocol and src/lan',
             },
           ],
         },

@@ -8,16 +8,9 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
-import {
-  chmodSync,
-  existsSync,
-  readFileSync,
-  renameSync,
-  unwatchFile,
-  watchFile,
-  writeFileSync,
-} from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { unwatchFile, watchFile } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import { readDeviceFile, readLanKeys, saveRegistration } from '../device/device-files';
 import { HostAdapter } from '../adapters/host-adapter';
 import { HttpHookAdapter } from '../adapters/http-hook/http-hook.adapter';
 import { loadManifestFile, Manifest, manifestBaseDir } from '../adapters/manifest';
@@ -94,21 +87,15 @@ interface Credentials {
   serverPublicKey: string;
 }
 
-function writeSecret(path: string, text: string): void {
-  writeFileSync(`${path}.tmp`, text, { mode: 0o600 });
-  chmodSync(`${path}.tmp`, 0o600);
-  renameSync(`${path}.tmp`, path);
-}
-
 async function credentials(config: PluginConfig, deviceId: string): Promise<Credentials> {
-  const file = join(config.dataDir, 'device.json');
-  if (existsSync(file)) {
-    const c = JSON.parse(readFileSync(file, 'utf8')) as Credentials;
-    if (c.deviceId !== deviceId)
+  const existing = readDeviceFile<Credentials>(config.dataDir);
+  if (existing) {
+    if (existing.deviceId !== deviceId) {
       throw new PluginSetupError(
-        `the data folder ${config.dataDir} belongs to ${c.deviceId}, not ${deviceId}`,
+        `the data folder ${config.dataDir} belongs to ${existing.deviceId}, not ${deviceId}`,
       );
-    return c;
+    }
+    return existing;
   }
   if (!config.registrationCode) {
     throw new PluginSetupError(
@@ -127,12 +114,7 @@ async function credentials(config: PluginConfig, deviceId: string): Promise<Cred
     serverUrl: config.serverUrl,
     serverPublicKey: reg.serverPublicKey,
   };
-  writeSecret(join(config.dataDir, 'lan-key.json'), JSON.stringify(reg.lanKey) + '\n');
-  writeSecret(
-    join(config.dataDir, 'lan-keys.json'),
-    JSON.stringify(reg.lanKeys.length ? reg.lanKeys : [reg.lanKey]) + '\n',
-  );
-  writeSecret(file, JSON.stringify(c, null, 2) + '\n');
+  saveRegistration(config.dataDir, c, reg.lanKeys.length ? reg.lanKeys : [reg.lanKey]);
   return c;
 }
 
@@ -200,8 +182,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     journal.closeDb();
     throw e;
   }
-  const keyJson = JSON.parse(readFileSync(join(config.dataDir, 'lan-keys.json'), 'utf8')) as unknown[];
-  const [currentKey, ...olderKeys] = keyJson.map((k) => lanKeyFromJson(k));
+  const [currentKey, ...olderKeys] = readLanKeys(config.dataDir).map((k) => lanKeyFromJson(k));
   const unitPort = config.lan.unitPort ?? DEFAULT_UNIT_PORT;
   const transport = await UdpLanTransport.open({
     bindAddress: '0.0.0.0',

@@ -2,14 +2,10 @@
  * The plugin's view of the payment server: register once, read signed results (push and poll), cancel a
  * pending payment when the host cancels. The plugin never charges; it only learns and verifies results.
  */
-import { WebSocket } from 'ws';
-import { verifyPaymentResult } from '../protocol/payment-signature';
+import { listenSignedEvents, SignedEventsOptions, SignedPayment } from '../device/signed-events';
 import { Payment } from '../protocol/states';
 
-export interface SignedResult {
-  payment: Payment;
-  signature: string;
-}
+export type SignedResult = SignedPayment;
 
 export interface PluginRegistration {
   deviceId: string;
@@ -71,44 +67,8 @@ export class PluginServerClient {
     return this.call<Payment>('POST', `/v1/payments/${encodeURIComponent(paymentId)}/cancel`, {});
   }
 
-  /** Signed `payment.updated` frames, from `after()` on, reconnecting; unverifiable frames are dropped. */
-  listen(opts: {
-    publicKey: string;
-    after: () => number;
-    onEvent: (e: SignedResult & { seq: number }) => void;
-    onState: (up: boolean) => void;
-  }): () => void {
-    let ws: WebSocket | undefined;
-    let stopped = false;
-    let retry: NodeJS.Timeout | undefined;
-    const connect = () => {
-      if (stopped) return;
-      ws = new WebSocket(`${this.baseUrl.replace(/^http/, 'ws')}/v1/events?after=${opts.after()}`, {
-        headers: { authorization: `Bearer ${this.token}` },
-      });
-      ws.on('open', () => opts.onState(true));
-      ws.on('message', (data) => {
-        let f: { type?: string; seq?: number; payment?: unknown; signature?: unknown };
-        try {
-          f = JSON.parse(String(data));
-        } catch {
-          return;
-        }
-        if (f.type !== 'payment.updated' || typeof f.seq !== 'number') return;
-        if (!verifyPaymentResult(f.payment, f.signature, opts.publicKey)) return;
-        opts.onEvent({ payment: f.payment, signature: f.signature as string, seq: f.seq });
-      });
-      ws.on('error', () => undefined);
-      ws.on('close', () => {
-        opts.onState(false);
-        if (!stopped) retry = setTimeout(connect, 1000);
-      });
-    };
-    connect();
-    return () => {
-      stopped = true;
-      clearTimeout(retry);
-      ws?.terminate();
-    };
+  /** Signed `payment.updated` frames from the cursor on (see src/device/signed-events.ts). */
+  listen(opts: Omit<SignedEventsOptions, 'baseUrl' | 'token'>): () => void {
+    return listenSignedEvents({ ...opts, baseUrl: this.baseUrl, token: this.token ?? '' });
   }
 }

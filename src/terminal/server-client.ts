@@ -6,9 +6,10 @@
  * - ServerUnavailable: no answer, a timeout, or a 5xx. The outcome is unknown; retry the *same* request
  *   (same idempotency key) or ask about it; never start a new charge.
  */
-import { WebSocket } from 'ws';
+import { listenSignedEvents, SignedEventsOptions, SignedPayment } from '../device/signed-events';
 import { Payment } from '../protocol/states';
-import { verifyPaymentResult } from '../protocol/payment-signature';
+
+export type { SignedPayment };
 
 export class ServerRefusal extends Error {
   constructor(
@@ -21,11 +22,6 @@ export class ServerRefusal extends Error {
 }
 
 export class ServerUnavailable extends Error {}
-
-export interface SignedPayment {
-  payment: Payment;
-  signature: string;
-}
 
 export interface RegistrationAnswer {
   deviceId: string;
@@ -127,51 +123,9 @@ export class ServerClient {
     );
   }
 
-  /**
-   * Listens to the store's signed payment events, reconnecting with the last sequence seen, so nothing
-   * pushed while the unit was offline is missed. Only frames whose signature verifies are passed on.
-   */
-  listen(opts: {
-    publicKey: string;
-    after: () => number;
-    onEvent: (e: SignedPayment & { seq: number }) => void;
-    onState?: (up: boolean) => void;
-  }): () => void {
-    let ws: WebSocket | undefined;
-    let stopped = false;
-    let retry: NodeJS.Timeout | undefined;
-    const connect = () => {
-      if (stopped) return;
-      const url = `${this.baseUrl.replace(/^http/, 'ws')}/v1/events?after=${opts.after()}`;
-      ws = new WebSocket(url, { headers: { authorization: `Bearer ${this.token}` } });
-      ws.on('open', () => opts.onState?.(true));
-      ws.on('message', (data) => {
-        let frame: { type?: string; seq?: number; payment?: Payment; signature?: string };
-        try {
-          frame = JSON.parse(String(data));
-        } catch {
-          return;
-        }
-        if (frame.type !== 'payment.updated' || typeof frame.seq !== 'number') return;
-        if (!verifyPaymentResult(frame.payment, frame.signature, opts.publicKey)) return;
-        opts.onEvent({
-          payment: frame.payment as Payment,
-          signature: frame.signature as string,
-          seq: frame.seq,
-        });
-      });
-      ws.on('error', () => undefined);
-      ws.on('close', () => {
-        opts.onState?.(false);
-        if (!stopped) retry = setTimeout(connect, 1000);
-      });
-    };
-    connect();
-    return () => {
-      stopped = true;
-      clearTimeout(retry);
-      ws?.terminate();
-    };
+  /** The store's signed payment events, from the cursor on (see src/device/signed-events.ts). */
+  listen(opts: Omit<SignedEventsOptions, 'baseUrl' | 'token'>): () => void {
+    return listenSignedEvents({ ...opts, baseUrl: this.baseUrl, token: this.token ?? '' });
   }
 }
 

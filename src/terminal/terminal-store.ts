@@ -8,7 +8,8 @@
  *   that attempt and never starts a second charge. The customer's payment code is never written.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { readDeviceFile, readLanKeys, saveLanKeys, saveRegistration } from '../device/device-files';
 import { join } from 'node:path';
 import { Payment } from '../protocol/states';
 import { LanKeyJson } from '../lan/lan-keyring';
@@ -44,13 +45,6 @@ export interface PaymentAttempt {
   updatedAt: number;
 }
 
-function writeSecret(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
-  writeFileSync(tmp, text, { mode: 0o600 });
-  chmodSync(tmp, 0o600);
-  renameSync(tmp, path);
-}
-
 export class TerminalStore {
   private readonly db: Database.Database;
 
@@ -81,26 +75,19 @@ export class TerminalStore {
   }
 
   credentials(): DeviceCredentials | undefined {
-    const path = join(this.dir, 'device.json');
-    if (!existsSync(path)) return undefined;
-    return JSON.parse(readFileSync(path, 'utf8')) as DeviceCredentials;
+    return readDeviceFile<DeviceCredentials>(this.dir);
   }
 
   saveCredentials(c: DeviceCredentials, lanKeys: LanKeyJson[]): void {
-    writeSecret(join(this.dir, 'lan-key.json'), JSON.stringify(lanKeys[0]) + '\n');
-    writeSecret(join(this.dir, 'lan-keys.json'), JSON.stringify(lanKeys) + '\n');
-    writeSecret(join(this.dir, 'device.json'), JSON.stringify(c, null, 2) + '\n');
+    saveRegistration(this.dir, c, lanKeys);
   }
 
   lanKeys(): LanKeyJson[] {
-    const all = join(this.dir, 'lan-keys.json');
-    if (existsSync(all)) return JSON.parse(readFileSync(all, 'utf8')) as LanKeyJson[];
-    return [JSON.parse(readFileSync(join(this.dir, 'lan-key.json'), 'utf8')) as LanKeyJson];
+    return readLanKeys(this.dir);
   }
 
   saveLanKeys(lanKeys: LanKeyJson[]): void {
-    writeSecret(join(this.dir, 'lan-key.json'), JSON.stringify(lanKeys[0]) + '\n');
-    writeSecret(join(this.dir, 'lan-keys.json'), JSON.stringify(lanKeys) + '\n');
+    saveLanKeys(this.dir, lanKeys);
   }
 
   meta(name: string): string | undefined {
