@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LanEndpoint, LanKeyring, lanKeyFromJson, LanTarget, UdpLanTransport } from '../lan';
-import { DEFAULT_MULTICAST_GROUP, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { LanKey } from '../protocol/lan-envelope';
 import { intOption, ipv4Option, Options, UsageError } from './args';
 
@@ -79,4 +79,44 @@ export async function openToolEndpoint(values: LanCliValues, deviceId: string): 
     interfaceAddress: ipv4Option(values.interface, 'interface'),
   });
   return new LanEndpoint({ deviceId, keyring: new LanKeyring(key), transport });
+}
+
+/** The LAN options of the two device apps (`plugin`, `terminal`): the shop network they use. */
+export const DEVICE_LAN_OPTIONS: Options = {
+  'lan-interface': { type: 'string' },
+  'lan-broadcast': { type: 'string' },
+  'lan-port': { type: 'string' },
+  'plugin-port': { type: 'string' },
+  multicast: { type: 'boolean' },
+};
+
+export interface DeviceLanConfig {
+  interfaceAddress: string;
+  broadcastAddress: string;
+  unitPort: number;
+  pluginPort: number;
+  multicast: boolean;
+}
+
+/** Loopback by default (the demo, a first try); a shop names its card and its broadcast address. */
+export function deviceLanConfig(values: Record<string, unknown>): DeviceLanConfig {
+  const iface = ipv4Option(values['lan-interface'] as string | undefined, 'lan-interface') ?? '127.0.0.1';
+  return {
+    interfaceAddress: iface,
+    broadcastAddress:
+      ipv4Option(values['lan-broadcast'] as string | undefined, 'lan-broadcast') ??
+      (iface.startsWith('127.') ? '127.255.255.255' : '255.255.255.255'),
+    unitPort: intOption(values['lan-port'] as string | undefined, 'lan-port', DEFAULT_UNIT_PORT, 1),
+    pluginPort: intOption(values['plugin-port'] as string | undefined, 'plugin-port', DEFAULT_PLUGIN_PORT, 1),
+    multicast: values.multicast === true,
+  };
+}
+
+/** Runs until Ctrl-C or SIGTERM, then closes what was started. */
+export async function untilStopped(close: () => Promise<void>): Promise<void> {
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await close();
 }

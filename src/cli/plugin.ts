@@ -1,7 +1,8 @@
 import { createPluginApp, PluginSetupError } from '../plugin/plugin-app';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { PayconnectError } from '../protocol/errors';
-import { Command, intOption, ipv4Option, parse, UsageError } from './args';
+import { Command, intOption, parse, UsageError } from './args';
+import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
 
 export const plugin: Command = {
   summary: 'run the plugin beside the register (adapter, offers, results, write-back, receipts)',
@@ -33,11 +34,7 @@ for the status page.
       port: { type: 'string' },
       host: { type: 'string' },
       data: { type: 'string' },
-      'lan-interface': { type: 'string' },
-      'lan-broadcast': { type: 'string' },
-      'lan-port': { type: 'string' },
-      'plugin-port': { type: 'string' },
-      multicast: { type: 'boolean' },
+      ...DEVICE_LAN_OPTIONS,
     });
     if (!values.manifest) throw new UsageError('--manifest FILE is needed (see payconnect manifest list)');
     const serverUrl = values.server as string | undefined;
@@ -45,7 +42,6 @@ for the status page.
       throw new UsageError('--server must be the payment server URL, e.g. http://127.0.0.1:8700');
     if (!values.data)
       throw new UsageError('--data DIR is needed (where the plugin keeps its registration and journal)');
-    const iface = ipv4Option(values['lan-interface'] as string | undefined, 'lan-interface') ?? '127.0.0.1';
     try {
       const running = await createPluginApp({
         manifestPath: values.manifest as string,
@@ -55,29 +51,12 @@ for the status page.
         port: intOption(values.port as string | undefined, 'port', 8701, 0),
         host: values.host as string | undefined,
         dataDir: values.data as string,
-        lan: {
-          interfaceAddress: iface,
-          broadcastAddress:
-            ipv4Option(values['lan-broadcast'] as string | undefined, 'lan-broadcast') ??
-            (iface.startsWith('127.') ? '127.255.255.255' : '255.255.255.255'),
-          unitPort: intOption(values['lan-port'] as string | undefined, 'lan-port', DEFAULT_UNIT_PORT, 1),
-          pluginPort: intOption(
-            values['plugin-port'] as string | undefined,
-            'plugin-port',
-            DEFAULT_PLUGIN_PORT,
-            1,
-          ),
-          multicast: values.multicast === true,
-        },
+        lan: deviceLanConfig(values),
       });
       process.stdout.write(
         `plugin for register ${running.manifest().register} (manifest ${running.manifest().id}) ready: ${running.url}/\n`,
       );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      await running.close();
+      await untilStopped(() => running.close());
       return 0;
     } catch (e) {
       if (e instanceof PluginSetupError || e instanceof PayconnectError) {

@@ -1,7 +1,8 @@
 import { createTerminalApp, TerminalSetupError } from '../terminal/terminal-app';
 import { ServerRefusal, ServerUnavailable } from '../terminal/server-client';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
-import { Command, intOption, ipv4Option, parse, UsageError } from './args';
+import { Command, intOption, parse, UsageError } from './args';
+import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
 
 export const terminal: Command = {
   summary: 'run a mobile POS unit (its LAN side, local API and touch page)',
@@ -32,11 +33,7 @@ Open http://127.0.0.1:P/ for the touch page.
       port: { type: 'string' },
       host: { type: 'string' },
       data: { type: 'string' },
-      'lan-interface': { type: 'string' },
-      'lan-broadcast': { type: 'string' },
-      'lan-port': { type: 'string' },
-      'plugin-port': { type: 'string' },
-      multicast: { type: 'boolean' },
+      ...DEVICE_LAN_OPTIONS,
     });
     const id = values.id as string | undefined;
     if (!id || !/^[A-Za-z0-9._:-]{1,32}$/.test(id))
@@ -46,10 +43,6 @@ Open http://127.0.0.1:P/ for the touch page.
       throw new UsageError('--server must be the payment server URL, e.g. http://127.0.0.1:8700');
     if (!values.data)
       throw new UsageError('--data DIR is needed (where the unit keeps its registration and journal)');
-    const iface = ipv4Option(values['lan-interface'] as string | undefined, 'lan-interface') ?? '127.0.0.1';
-    const broadcast =
-      ipv4Option(values['lan-broadcast'] as string | undefined, 'lan-broadcast') ??
-      (iface.startsWith('127.') ? '127.255.255.255' : '255.255.255.255');
     try {
       const running = await createTerminalApp({
         id,
@@ -59,27 +52,12 @@ Open http://127.0.0.1:P/ for the touch page.
         port: intOption(values.port as string | undefined, 'port', 8702, 0),
         host: values.host as string | undefined,
         dataDir: values.data as string,
-        lan: {
-          interfaceAddress: iface,
-          broadcastAddress: broadcast,
-          unitPort: intOption(values['lan-port'] as string | undefined, 'lan-port', DEFAULT_UNIT_PORT, 1),
-          pluginPort: intOption(
-            values['plugin-port'] as string | undefined,
-            'plugin-port',
-            DEFAULT_PLUGIN_PORT,
-            1,
-          ),
-          multicast: values.multicast === true,
-        },
+        lan: deviceLanConfig(values),
       });
       process.stdout.write(
         `terminal ${running.credentials.deviceId} (store ${running.credentials.storeId}) ready: ${running.url}/\n`,
       );
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      await running.close();
+      await untilStopped(() => running.close());
       return 0;
     } catch (e) {
       if (e instanceof TerminalSetupError || e instanceof ServerRefusal || e instanceof ServerUnavailable) {

@@ -8,6 +8,7 @@
  * first-claim-wins survives a restart.
  */
 import Database from 'better-sqlite3';
+import { MetaTable } from '../device/meta-table';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CapturedOrder, DispatchMode } from '../adapters/host-adapter';
@@ -94,6 +95,7 @@ function fromRow(r: Row): OrderRecord {
 
 export class PluginJournal implements ClaimBook {
   private readonly db: Database.Database;
+  private readonly metaTable: MetaTable;
 
   constructor(
     dir: string,
@@ -135,8 +137,8 @@ export class PluginJournal implements ClaimBook {
         event TEXT NOT NULL,
         detail TEXT
       );
-      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS print_jobs (id TEXT PRIMARY KEY, job TEXT NOT NULL);`);
+    this.metaTable = new MetaTable(this.db);
   }
 
   /** Receipts waiting for their printer, kept across restarts (a PrintJobStore). */
@@ -334,17 +336,11 @@ export class PluginJournal implements ClaimBook {
   }
 
   meta(name: string): string | undefined {
-    return (
-      this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: string } | undefined
-    )?.value;
+    return this.metaTable.get(name);
   }
 
   setMeta(name: string, value: string): void {
-    this.db
-      .prepare(
-        'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
-      )
-      .run(name, value);
+    this.metaTable.set(name, value);
   }
 
   // --- ClaimBook: first claim wins, recorded in one statement ---------------------------------------

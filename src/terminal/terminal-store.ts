@@ -8,6 +8,7 @@
  *   that attempt and never starts a second charge. The customer's payment code is never written.
  */
 import Database from 'better-sqlite3';
+import { MetaTable } from '../device/meta-table';
 import { mkdirSync } from 'node:fs';
 import { readDeviceFile, readLanKeys, saveLanKeys, saveRegistration } from '../device/device-files';
 import { join } from 'node:path';
@@ -47,6 +48,7 @@ export interface PaymentAttempt {
 
 export class TerminalStore {
   private readonly db: Database.Database;
+  private readonly metaTable: MetaTable;
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -70,8 +72,8 @@ export class TerminalStore {
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (order_id, attempt)
-      );
-      CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);`);
+      );`);
+    this.metaTable = new MetaTable(this.db);
   }
 
   credentials(): DeviceCredentials | undefined {
@@ -91,17 +93,11 @@ export class TerminalStore {
   }
 
   meta(name: string): string | undefined {
-    return (
-      this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: string } | undefined
-    )?.value;
+    return this.metaTable.get(name);
   }
 
   setMeta(name: string, value: string): void {
-    this.db
-      .prepare(
-        'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
-      )
-      .run(name, value);
+    this.metaTable.set(name, value);
   }
 
   /** Journals a new attempt before anything is sent; returns it. */

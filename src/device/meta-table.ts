@@ -1,0 +1,25 @@
+/**
+ * A name → value table in a device's SQLite journal, for small facts that must survive a restart (the
+ * push cursor: the last event sequence the device has seen).
+ */
+import type Database from 'better-sqlite3';
+
+export class MetaTable {
+  constructor(private readonly db: Database.Database) {
+    db.exec('CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)');
+  }
+
+  get(name: string): string | undefined {
+    return (
+      this.db.prepare('SELECT value FROM meta WHERE name = ?').get(name) as { value: string } | undefined
+    )?.value;
+  }
+
+  set(name: string, value: string): void {
+    this.db
+      .prepare(
+        'INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value',
+      )
+      .run(name, value);
+  }
+}
