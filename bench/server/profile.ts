@@ -147,7 +147,7 @@ async function paymentsOn(db: ServerDb, work?: DbWork) {
   const store = await new StoresService(db, clock, keys.publicKey).createStore('profile');
   const used: Db = work ? counting(db, work) : db;
   const provider = new SimulatorProvider({ db: used, clock, speed: 1 });
-  const events = new EventsService(used, db, keys.privateKey);
+  const events = new EventsService(used, db, keys.privateKey, db.kind);
   const payments = new PaymentsService(used, clock, provider, events);
   const device: Device = { storeId: store.id, deviceId: 'T1', role: 'terminal', name: 'profile' };
   return { payments, device, keys };
@@ -277,7 +277,7 @@ export async function profileServer(opts: {
     add(
       'signPaymentResult, key as base64 text (what EventsService passed before it parsed the key once)',
       await time(200, () => signPaymentResult(payment, m.keys.privateKey)),
-      'twice per payment: pending, then succeeded',
+      'once per payment decided within its request; twice if it stays pending',
     );
     const der = () => ({
       key: Buffer.from(m.keys.privateKey, 'base64'),

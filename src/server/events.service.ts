@@ -8,9 +8,12 @@
 import { createPrivateKey, KeyObject } from 'node:crypto';
 import { Payment } from '../protocol/states';
 import { signPaymentResult } from '../protocol/payment-signature';
-import { DbChangeFeed, Queryable } from './storage/db';
+import { Db, DbChangeFeed, Queryable } from './storage/db';
 
 export const EVENTS_CHANNEL = 'payconnect_events';
+
+const INSERT_EVENT =
+  'INSERT INTO events (store_id, payment_id, body, signature, created_at) VALUES ($1, $2, $3, $4, $5)';
 
 export interface PaymentEvent {
   type: 'payment.updated';
@@ -29,6 +32,11 @@ export class EventsService {
     private readonly db: Queryable,
     private readonly feed: DbChangeFeed,
     privateKey: string,
+    /**
+     * The engine behind `db`. PostgreSQL: record() locks the store's row and queues the NOTIFY in the
+     * transaction (sent at COMMIT, so announce() has nothing left to do). SQLite: neither is needed.
+     */
+    private readonly engine: Db['kind'],
   ) {
     this.privateKey = createPrivateKey({
       key: Buffer.from(privateKey, 'base64'),
@@ -46,17 +54,30 @@ export class EventsService {
     const signature = signPaymentResult(payment, this.privateKey);
     // Lock the store's row until commit, so a store's events commit in sequence order (PostgreSQL hands out
     // seq at insert, not at commit). Otherwise a device's cursor could pass a seq still uncommitted and never
-    // receive that event. (SQLite runs one write transaction at a time anyway.)
-    await q.run('UPDATE stores SET name = name WHERE id = $1', [storeId]);
+    // receive that event. SQLite runs one write transaction at a time (seq is handed out in commit order),
+    // so it needs no lock.
+    if (this.engine !== 'sqlite') await q.run('UPDATE stores SET name = name WHERE id = $1', [storeId]);
+    const params = [storeId, payment.id, JSON.stringify(payment), signature, payment.updatedAt];
+    if (this.engine === 'sqlite') {
+      const rows = await q.query<{ seq: number }>(`${INSERT_EVENT} RETURNING seq`, params);
+      return Number(rows[0].seq);
+    }
+    // PostgreSQL: the notification goes out at COMMIT (and not at all on ROLLBACK), in commit order, in
+    // the same round trip as the INSERT.
     const rows = await q.query<{ seq: number }>(
-      'INSERT INTO events (store_id, payment_id, body, signature, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq',
-      [storeId, payment.id, JSON.stringify(payment), signature, payment.updatedAt],
+      `WITH e AS (${INSERT_EVENT} RETURNING seq)
+       SELECT seq, pg_notify('${EVENTS_CHANNEL}', json_build_object('storeId', $1::text, 'seq', seq)::text) FROM e`,
+      params,
     );
     return Number(rows[0].seq);
   }
 
-  /** Tells every instance (after commit) that a store has a new event. */
+  /**
+   * Tells every instance (after commit) that a store has a new event. On PostgreSQL record() has queued
+   * the notification in the transaction already.
+   */
   async announce(storeId: string, seq: number): Promise<void> {
+    if (this.engine !== 'sqlite') return;
     await this.feed.notify(EVENTS_CHANNEL, JSON.stringify({ storeId, seq }));
   }
 

@@ -172,7 +172,7 @@ async function services(
   const recording = new RecordingProvider(sim, clock, opts.hooks);
   const provider = opts.provider ? opts.provider(sim, clock) : recording;
   const keys = await loadServerKeys(db);
-  const events = new EventsService(db, db, keys.privateKey);
+  const events = new EventsService(db, db, keys.privateKey, db.kind);
   const payments = new PaymentsService(db, clock, provider, events, timing);
   const sweeper = new PaymentSweeper(db, clock, provider, payments, timing, {
     tickMs: 250,

@@ -6,10 +6,14 @@
  * same key while the first request still runs is 409; a request that fails validation is not stored; keys
  * are kept at least 24 hours.
  *
- * Every state change is journaled (payment row + signed event, one transaction) before anything is acted
- * on, and the provider is never asked to charge twice: an unknown outcome (timeout, 5xx, a crash between
- * charge and answer) is resolved by querying, by PaymentSweeper. A payment moves only out of `pending`
- * (conditional UPDATE), so two instances or a late provider answer can never decide it twice.
+ * Every state change is journaled before anything is acted on: the new payment row (pending) commits before
+ * the charge is sent, and each later change commits with its signed event in one transaction. A payment's
+ * `pending` event (the push to devices) is written only if it stays pending past its create request (the
+ * charge answered user_paying or an unknown outcome, or the sweeper or a cancel decides it): a charge
+ * decided at once gives one event, the decision. The provider is never asked to charge twice: an unknown
+ * outcome (timeout, 5xx, a crash between charge and answer) is resolved by querying, by PaymentSweeper. A
+ * payment moves only out of `pending` (conditional UPDATE), so two instances or a late provider answer can
+ * never decide it twice.
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../protocol/canonical-json';
@@ -229,8 +233,8 @@ export class PaymentsService {
       // so the sweeper never takes a charge that has not reached the provider yet for a lost one.
       await q.run(
         `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
-           code_hint, deadline_at, next_check_at, lease_until, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, $11, $11)`,
+           code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, 0, $11, $11)`,
         [
           id,
           device.storeId,
@@ -245,8 +249,9 @@ export class PaymentsService {
           iso,
         ],
       );
-      const seq = await this.events.record(q, device.storeId, toPayment(row));
-      return { kind: 'new' as const, seq };
+      // The row is the journal of the pending payment. Its `pending` event (the push to devices) is written
+      // only if the charge does not decide the payment within this request: see pendingEvent().
+      return { kind: 'new' as const };
     });
 
     if (start.kind === 'replay') return { status: start.status, body: start.body as Payment, replayed: true };
@@ -255,7 +260,6 @@ export class PaymentsService {
       const payment = await this.load(start.resourceId);
       return this.completeKey(device.storeId, 'payments', idemKey, 201, payment);
     }
-    await this.events.announce(device.storeId, start.seq);
 
     let outcome: ChargeResult | undefined;
     try {
@@ -267,12 +271,16 @@ export class PaymentsService {
       });
     } catch (e) {
       if (!(e instanceof ProviderUnknownError)) {
-        await this.transition(id, {
-          status: 'failed',
-          failure: { code: 'provider_error', message: (e as Error).message },
-        });
+        await this.decide(
+          id,
+          { status: 'failed', failure: { code: 'provider_error', message: (e as Error).message } },
+          { atOnce: true },
+        );
+      } else {
+        // Unknown outcome: stays pending; the sweeper queries at next_check_at, never charges again.
+        const pending = await this.db.tx((q) => this.pendingEvent(q, id));
+        if (pending) await this.events.announce(pending.storeId, pending.seq);
       }
-      // Unknown outcome: stays pending; the sweeper queries at next_check_at, never charges again.
     }
     if (outcome) {
       // A final answer is recorded and the key completed in one transaction: one commit, no reload. (The
@@ -348,8 +356,10 @@ export class PaymentsService {
   }
 
   /**
-   * Records what the provider said about a charge. With `complete`, a final answer also completes that
-   * idempotency key in the same transaction, and the decided payment is returned.
+   * Records what the provider said about a charge. With `complete` (create(), the charge answered within
+   * the request), a final answer also completes that idempotency key in the same transaction, and the
+   * decided payment is returned; its `pending` event is then never written, as no one saw it pending
+   * through events.
    */
   async applyCharge(
     id: string,
@@ -361,7 +371,7 @@ export class PaymentsService {
         return this.decide(
           id,
           { status: 'succeeded', tradeNo: outcome.tradeNo, brand: outcome.brand },
-          complete,
+          { complete, atOnce: complete !== undefined },
         );
       case 'declined':
         return this.decide(
@@ -371,15 +381,20 @@ export class PaymentsService {
             brand: outcome.brand,
             failure: { code: outcome.code, message: outcome.message },
           },
-          complete,
+          { complete, atOnce: complete !== undefined },
         );
       case 'user_paying': {
-        // The customer confirms on the phone: first query within firstCheckMs (already scheduled).
-        await this.db.run('UPDATE payments SET provider_trade_no = $1, method_brand = $2 WHERE id = $3', [
-          outcome.tradeNo,
-          outcome.brand,
-          id,
-        ]);
+        // The customer confirms on the phone: first query within firstCheckMs (already scheduled). The
+        // payment stays pending for a while, so its `pending` event is written now.
+        const pending = await this.db.tx(async (q) => {
+          await q.run('UPDATE payments SET provider_trade_no = $1, method_brand = $2 WHERE id = $3', [
+            outcome.tradeNo,
+            outcome.brand,
+            id,
+          ]);
+          return this.pendingEvent(q, id);
+        });
+        if (pending) await this.events.announce(pending.storeId, pending.seq);
         return undefined;
       }
     }
@@ -393,27 +408,57 @@ export class PaymentsService {
     return (await this.decide(id, change)) !== undefined;
   }
 
-  /** transition() returning the decided payment; with `complete`, also completes that key in the same tx. */
-  private async decide(id: string, change: Change, complete?: KeyCompletion): Promise<Payment | undefined> {
+  /**
+   * Writes the `pending` event of a payment still pending whose event is not written yet (create() skips it
+   * while the charge may still decide the payment at once), inside the caller's transaction. The
+   * conditional UPDATE makes it happen once, also with several instances (PostgreSQL row lock).
+   */
+  private async pendingEvent(
+    q: Queryable,
+    id: string,
+  ): Promise<{ storeId: string; seq: number } | undefined> {
+    const row = (
+      await q.query<PaymentRow>(
+        "UPDATE payments SET pending_event = 1 WHERE id = $1 AND status = 'pending' AND pending_event = 0 RETURNING *",
+        [id],
+      )
+    )[0];
+    if (!row) return undefined;
+    return { storeId: row.store_id, seq: await this.events.record(q, row.store_id, toPayment(row)) };
+  }
+
+  /**
+   * transition() returning the decided payment; with `complete`, also completes that key in the same tx.
+   * Unless `atOnce` (create() deciding within the request), a `pending` event not written yet is written
+   * first, so a device sees pending, then the decision.
+   */
+  private async decide(
+    id: string,
+    change: Change,
+    opts: { complete?: KeyCompletion; atOnce?: boolean } = {},
+  ): Promise<Payment | undefined> {
+    const { complete } = opts;
     const nowIso = new Date(this.clock.now()).toISOString();
     const result = await this.db.tx(async (q) => {
-      const updated = await q.run(
-        `UPDATE payments SET status = $1, provider_trade_no = COALESCE($2, provider_trade_no), method_brand = COALESCE($3, method_brand),
+      if (!opts.atOnce) await this.pendingEvent(q, id);
+      const row = (
+        await q.query<PaymentRow>(
+          `UPDATE payments SET status = $1, provider_trade_no = COALESCE($2, provider_trade_no), method_brand = COALESCE($3, method_brand),
            failure_code = $4, failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
-         WHERE id = $8 AND status = 'pending'`,
-        [
-          change.status,
-          change.tradeNo ?? null,
-          change.brand ?? null,
-          change.failure?.code ?? null,
-          change.failure?.message ?? null,
-          change.reversed ? 1 : 0,
-          nowIso,
-          id,
-        ],
-      );
-      if (updated.changes === 0) return undefined;
-      const row = (await q.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
+         WHERE id = $8 AND status = 'pending' RETURNING *`,
+          [
+            change.status,
+            change.tradeNo ?? null,
+            change.brand ?? null,
+            change.failure?.code ?? null,
+            change.failure?.message ?? null,
+            change.reversed ? 1 : 0,
+            nowIso,
+            id,
+          ],
+        )
+      )[0];
+      if (!row) return undefined;
       const payment = toPayment(row);
       const seq = await this.events.record(q, row.store_id, payment);
       if (complete) {
@@ -569,13 +614,14 @@ export class PaymentsService {
           [rid],
         );
         if (marked.changes === 0) return undefined;
-        await q.run(
-          `UPDATE payments SET refunded_value = refunded_value + $1,
+        const row = (
+          await q.query<PaymentRow>(
+            `UPDATE payments SET refunded_value = refunded_value + $1,
              status = CASE WHEN refunded_value + $1 >= amount_value THEN 'refunded' ELSE status END, updated_at = $2
-           WHERE id = $3`,
-          [Number(refundRow.amount_value), nowIso, id],
-        );
-        const row = (await q.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
+           WHERE id = $3 RETURNING *`,
+            [Number(refundRow.amount_value), nowIso, id],
+          )
+        )[0];
         return { seq: await this.events.record(q, row.store_id, toPayment(row)), storeId: row.store_id };
       });
       if (done) await this.events.announce(done.storeId, done.seq);

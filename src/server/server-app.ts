@@ -116,7 +116,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
   );
 
   const provider = config.provider?.({ db, clock, speed }) ?? new SimulatorProvider({ db, clock, speed });
-  const events = new EventsService(db, db, keys.privateKey);
+  const events = new EventsService(db, db, keys.privateKey, db.kind);
   const timing = scaledTiming(speed);
   const payments = new PaymentsService(db, clock, provider, events, timing, (p) =>
     metrics.inc('payconnect_payment_decisions_total', { status: p.status }),

@@ -416,10 +416,11 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
 
       const events = await running.context.events.since(storeA, 0, 10_000);
       const last = events.filter((e) => e.payment.id === r.json.id);
-      expect(last.map((e) => e.payment.status)).toEqual(['pending', 'succeeded']);
+      // Decided within the request: one event, the decision (no one saw it pending through events).
+      expect(last.map((e) => e.payment.status)).toEqual(['succeeded']);
       for (const e of last)
         expect(verifyPaymentResult(e.payment, e.signature, t1.serverPublicKey)).toBe(true);
-      expect(last[1].payment).toEqual(r.json);
+      expect(last[0].payment).toEqual(r.json);
     });
 
     it('replays the stored response for the same key and body, and refuses the key with another body', async () => {
@@ -666,7 +667,8 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
         });
         const t = (await trade(r.json.id))!;
         expect(t).toMatchObject({ charge_calls: 1, cancel_calls: 0, state: 'succeeded' });
-        expect(await history(r.json.id)).toEqual(['pending', 'succeeded']);
+        // …00 is decided within its (slow) request: one event. …10 stays pending (user_paying) after it.
+        expect(await history(r.json.id)).toEqual(ending === '00' ? ['succeeded'] : ['pending', 'succeeded']);
       }
     });
 
@@ -796,7 +798,7 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       const now = await call('GET', `/v1/payments/${id}`, { token: t2.token });
       expect(now.json).toMatchObject({ status: 'refunded', refunded: { value: 1250, currency: 'CNY' } });
       expect((await trade(id))!.refunded_value).toBe(1250);
-      expect(await history(id)).toEqual(['pending', 'succeeded', 'succeeded', 'refunded']);
+      expect(await history(id)).toEqual(['succeeded', 'succeeded', 'refunded']);
 
       // Nothing is left to refund.
       expect((await refund(1, 'rf-4')).status).toBe(409);
@@ -823,12 +825,18 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       expect(mine.frames[0]).toMatchObject({ type: 'hello', deviceId: 'P1', storeId: storeA });
       await waitFor('hello (B)', () => theirs.frames.find((f) => f.type === 'hello'));
 
+      // Two payments decided within their requests: one frame each, the decision, in sequence order.
       const r = await pay(t2, paymentBody(walletCode('28', '00')));
-      const updates = await waitFor('the succeeded frame', () => {
-        const u = mine.frames.filter((f) => f.type === 'payment.updated' && f.payment.id === r.json.id);
-        return u.some((f) => f.payment.status === 'succeeded') && u;
+      const r2 = await pay(t2, paymentBody(walletCode('13', '05')));
+      const ids = [r.json.id, r2.json.id];
+      const updates = await waitFor('the two decided frames', () => {
+        const u = mine.frames.filter((f) => f.type === 'payment.updated' && ids.includes(f.payment.id));
+        return u.length >= 2 && u;
       });
-      expect(updates.map((f) => f.payment.status)).toEqual(['pending', 'succeeded']);
+      expect(updates.map((f) => [f.payment.id, f.payment.status])).toEqual([
+        [r.json.id, 'succeeded'],
+        [r2.json.id, 'failed'],
+      ]);
       for (const f of updates) {
         expect(f).toEqual({
           type: 'payment.updated',
@@ -838,11 +846,12 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
         });
         expect(verifyPaymentResult(f.payment, f.signature, plugin.serverPublicKey)).toBe(true);
       }
-      expect(updates[1].payment).toEqual(r.json);
+      expect(updates[0].payment).toEqual(r.json);
+      expect(updates[1].payment).toEqual(r2.json);
       expect(updates[1].seq).toBeGreaterThan(updates[0].seq);
       // A tampered copy does not verify.
-      const forged = { ...updates[0].payment, status: 'succeeded' };
-      expect(verifyPaymentResult(forged, updates[0].signature, plugin.serverPublicKey)).toBe(false);
+      const forged = { ...updates[1].payment, status: 'succeeded' };
+      expect(verifyPaymentResult(forged, updates[1].signature, plugin.serverPublicKey)).toBe(false);
 
       await sleep(100);
       expect(theirs.frames.filter((f) => f.type !== 'hello')).toEqual([]);
@@ -870,7 +879,8 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
           [storeA, seen.seq],
         )
       ).map((e) => Number(e.seq));
-      expect(expected.length).toBeGreaterThanOrEqual(6);
+      // One event each: decided within the request.
+      expect(expected.length).toBeGreaterThanOrEqual(3);
 
       const back = await listen(plugin.token, `?after=${seen.seq}`);
       const frames = await waitFor('the missed frames', () => {
@@ -879,10 +889,7 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       });
       expect(frames.slice(0, expected.length).map((f) => f.seq)).toEqual(expected);
       for (const id of missed) {
-        expect(frames.filter((f) => f.payment.id === id).map((f) => f.payment.status)).toEqual([
-          'pending',
-          'succeeded',
-        ]);
+        expect(frames.filter((f) => f.payment.id === id).map((f) => f.payment.status)).toEqual(['succeeded']);
       }
       for (const f of frames)
         expect(verifyPaymentResult(f.payment, f.signature, plugin.serverPublicKey)).toBe(true);
@@ -904,7 +911,9 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       ).map((r) => r.json.id as string);
       for (const id of ids) await untilFinal(tills[0], id);
       const expected = await running.context.events.since(store, 0, 10_000);
-      expect(expected.length).toBe(64);
+      // Per 8: …10 (user_paying) and …20 (unknown outcome) stay pending past the request, two events
+      // each; the other six are decided within it, one event each.
+      expect(expected.length).toBe(40);
       const got = await waitFor(
         'all updates',
         () => {

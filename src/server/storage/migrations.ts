@@ -141,6 +141,13 @@ export const MIGRATIONS: Migration[] = [
       postgres: BASE + eventsTable('BIGSERIAL PRIMARY KEY'),
     },
   },
+  {
+    // 0 while a payment's `pending` event is not written yet: create() writes it only when the charge does
+    // not decide the payment at once (PaymentsService.ensurePendingEvent). Rows from before are 1.
+    version: 2,
+    name: 'payments.pending_event',
+    sql: 'ALTER TABLE payments ADD COLUMN pending_event INTEGER NOT NULL DEFAULT 1',
+  },
 ];
 
 export interface MigratableDb extends Db {
