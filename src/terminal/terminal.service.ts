@@ -383,14 +383,10 @@ export class TerminalService {
     if (!latest) return undefined;
     for (let n = latest.attempt; n >= 1; n--) {
       const a = this.o.store.attempt(p.orderId, n)!;
+      // Only by payment id: guessing by order and amount could pin an earlier attempt's (replayed) result
+      // on the attempt in flight, and a clerk who then sees "failed" might charge the customer again. An
+      // attempt whose id is not known yet learns it from the POST answer or by its idempotency key.
       if (a.paymentId === p.id) return a;
-      if (
-        !a.paymentId &&
-        a.status === 'paying' &&
-        a.amountValue === p.amount.value &&
-        a.registerId === p.registerId
-      )
-        return a;
     }
     return undefined;
   }
