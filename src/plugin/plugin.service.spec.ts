@@ -206,6 +206,20 @@ describe(PluginService.name, () => {
     }
   });
 
+  it('refuses the same order number again with another amount, naming both amounts', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('Q1', 1250), 'fake');
+      await expect(s.service.capture(order('Q1', 990), 'fake')).rejects.toThrow(
+        /Q1 was already sent for ¥12\.50.*¥9\.90/,
+      );
+      expect(s.service.order('Q1')!.amount.value).toBe(1250);
+      await expect(s.service.capture(order('Q1', 1250), 'fake')).resolves.toMatchObject({ orderId: 'Q1' });
+    } finally {
+      await s.close();
+    }
+  });
+
   it('ignores a signed payment whose amount differs from the order', async () => {
     const s = await setup(dir);
     try {

@@ -21,6 +21,8 @@ import { LanEndpoint, LanInbound, OfferDispatcher, UnitDirectory, UnitRecord } f
 import { LanBody } from '../protocol/lan-messages';
 import { verifyPaymentResult } from '../protocol/payment-signature';
 import { isPayment, OrderStatus, Payment } from '../protocol/states';
+import { ProtocolError } from '../protocol/errors';
+import { formatMoney } from '../protocol/money';
 import { OrderRecord, PluginJournal } from './plugin-journal';
 import { PluginServerClient, SignedResult } from './plugin-server-client';
 
@@ -130,6 +132,19 @@ export class PluginService extends EventEmitter {
   async capture(order: CapturedOrder, adapterKind: string): Promise<OrderRecord> {
     const dispatch = order.dispatch ?? this.o.defaultDispatch;
     const { record, created } = this.o.journal.capture(order, adapterKind, dispatch);
+    if (
+      !created &&
+      (record.amount.value !== order.amount.value || record.amount.currency !== order.amount.currency)
+    ) {
+      // The same order number with another amount: never re-price an order silently (a unit may be
+      // charging the first amount right now). The host must use a new order number or cancel this one.
+      throw new ProtocolError(
+        'order.amount_conflict',
+        `order ${order.orderId} was already sent for ${formatMoney(record.amount, { symbol: true })} (${record.status}); ` +
+          `it cannot be sent again for ${formatMoney(order.amount, { symbol: true })}: cancel it or use a new order number`,
+        { subject: order.orderId },
+      );
+    }
     if (created) {
       this.emit('change', { kind: 'order', orderId: order.orderId });
       void this.offer(record);

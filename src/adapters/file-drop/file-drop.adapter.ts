@@ -12,7 +12,8 @@
  * For each complete file: read, parse (parse.ts), `await ctx.onOrder(order)`, and only then move the file
  * to `<inbox>/processed/`. If the plugin crashes between the two, the file is read again after restart and
  * the plugin's journal sees the same orderId again, which it treats as the same order. If `onOrder` fails
- * the file stays in the inbox and is tried again on the next poll. A file that cannot be an order (not
+ * the file stays in the inbox and is tried again on the next poll, unless the plugin refused the order
+ * itself (a ProtocolError, e.g. a known order number with another amount): then it is rejected. A file that cannot be an order (not
  * valid text, JSON or CSV, a bad field or amount, over 256 KiB) goes to `<inbox>/rejected/` with
  * `<name>.error.txt` beside it saying what is wrong and what to do, `ctx.onReject` is told, and the next
  * file is processed as usual. A name already taken in processed/ or rejected/ gets `~2`, `~3`… before its
@@ -275,6 +276,12 @@ export class FileDropAdapter implements HostAdapter {
     try {
       await ctx.onOrder(order);
     } catch (e) {
+      // The plugin refused the order itself (e.g. the same order number again with another amount):
+      // the file goes to rejected/ with the reason, like a file that cannot be an order.
+      if (e instanceof ProtocolError) {
+        await this.reject(ctx, name, e);
+        return;
+      }
       // The plugin could not journal it: leave the file where it is and offer it again next poll.
       this.report(`order:${name}`, e);
       return;
