@@ -16,9 +16,6 @@
 // With BENCH_LAN_CPU_PROFILE=<dir> in the environment each peer writes a V8 CPU profile of its whole life
 // to <dir>/<role>-<pid>.cpuprofile when it ends (open it in Chrome DevTools): a diagnostic, off by default.
 import dgram from 'node:dgram';
-import fs from 'node:fs';
-import { Session } from 'node:inspector';
-import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { LanEndpoint, LanKeyring, UdpLanTransport, type LanTarget } from '../../src/lan';
@@ -26,6 +23,7 @@ import { sealEnvelope } from '../../src/protocol/lan-envelope';
 import { encodeLanBody } from '../../src/protocol/lan-messages';
 import { arg, emit, onCommand } from '../../test/support/agents/agent-io';
 import { benchKey, isLoopback, nsToMs, offerBody, RECEIVER_ID, SENDER_ID } from './common';
+import { startCpuProfile } from '../support/bench-kit';
 
 const hr = () => process.hrtime.bigint();
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
@@ -302,32 +300,8 @@ async function sender(): Promise<void> {
   emit({ event: 'ready', sealedLength });
 }
 
-/** Starts the optional CPU profile; the returned function writes it. */
-function startProfile(role: string): () => Promise<void> {
-  const dir = process.env.BENCH_LAN_CPU_PROFILE;
-  if (!dir) return async () => undefined;
-  const session = new Session();
-  session.connect();
-  session.post('Profiler.enable');
-  session.post('Profiler.setSamplingInterval', { interval: 100 });
-  session.post('Profiler.start');
-  return () =>
-    new Promise<void>((resolve) =>
-      session.post('Profiler.stop', (err, result) => {
-        if (!err) {
-          fs.mkdirSync(dir, { recursive: true });
-          fs.writeFileSync(
-            path.join(dir, `${role}-${process.pid}.cpuprofile`),
-            JSON.stringify(result.profile),
-          );
-        }
-        resolve();
-      }),
-    );
-}
-
 const role = process.argv[2];
-const stopProfile = startProfile(role);
+const stopProfile = startCpuProfile('BENCH_LAN_CPU_PROFILE', role);
 (role === 'receiver' ? receiver() : role === 'sender' ? sender() : Promise.reject(new Error(`role?`))).catch(
   (e) => {
     emit({ event: 'fatal', message: (e as Error).message });

@@ -25,6 +25,7 @@ import { DEFAULT_DEADLINE_MS, lanKeyToJson } from '../../src/lan';
 import { createLan, type Lan } from '../../test/support/netns';
 import { REPO_ROOT, runTs, type JsonLineChild, type JsonMessage } from '../../test/support/node-runner';
 import { builtin } from '../../test/support/prerequisites';
+import { ask as askChild, stopChild } from '../support/bench-kit';
 import { BENCH_KEY_ENV, isLoopback, summarize, type Summary } from './common';
 import { profileLanStack, type CostRow } from './profile';
 
@@ -94,27 +95,10 @@ function stopEverything(): Promise<void> {
 
 // --- talking to the peers ---------------------------------------------------------------------------
 
-async function ask(agent: JsonLineChild, cmd: JsonMessage, event: string, timeoutMs = 60_000) {
-  agent.send(cmd);
-  const msg = await agent.next(
-    (m) => m.event === event || m.event === 'error' || m.event === 'fatal',
-    timeoutMs,
-  );
-  if (msg.event !== event) throw new Error(`${agent.label}: ${String(msg.message)}`);
-  return msg;
-}
-
+const ask = (agent: JsonLineChild, cmd: JsonMessage, event: string, timeoutMs = 60_000) =>
+  askChild(agent, cmd, event, timeoutMs);
 /** Closes the peer's stdin (it then exits by itself); kills it if it is still there after 2 s. */
-async function stopPeer(peer: JsonLineChild): Promise<void> {
-  peer.child.stdin?.end();
-  let timer: NodeJS.Timeout | undefined;
-  const exited = await Promise.race([
-    peer.done.then(() => true),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 2000))),
-  ]);
-  clearTimeout(timer);
-  if (!exited) await peer.kill();
-}
+const stopPeer = (peer: JsonLineChild) => stopChild(peer, 2000);
 
 function startPeer(
   role: 'sender' | 'receiver',

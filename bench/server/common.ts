@@ -25,34 +25,7 @@ export function paymentBody(): string {
   });
 }
 
-export interface Summary {
-  n: number;
-  p50: number;
-  p99: number;
-  mean: number;
-  min: number;
-  max: number;
-}
-
-/** Nearest-rank percentiles, in the samples' own unit. */
-export function summarize(samples: number[]): Summary {
-  const s = samples.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
-  if (s.length === 0) return { n: 0, p50: NaN, p99: NaN, mean: NaN, min: NaN, max: NaN };
-  const rank = (p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
-  return {
-    n: s.length,
-    p50: rank(50),
-    p99: rank(99),
-    mean: s.reduce((a, b) => a + b, 0) / s.length,
-    min: s[0],
-    max: s[s.length - 1],
-  };
-}
-
-/** Addresses the benchmark may send to. */
-export function isLoopback(address: string): boolean {
-  return /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(address);
-}
+export { isLoopback, summarize, type Summary } from '../support/bench-kit';
 
 // --- autocannon (the subset used here) ---------------------------------------------------------------
 

@@ -43,6 +43,7 @@ import {
   type Kind,
   type Summary,
 } from './common';
+import { ask as askChild, stopChild } from '../support/bench-kit';
 import { profileServer, type CostRow, type ServerProfile, type ServiceRow } from './profile';
 
 const autocannon = require('autocannon') as Autocannon;
@@ -136,27 +137,10 @@ setTimeout(() => {
 
 // --- the targets ------------------------------------------------------------------------------------
 
-async function ask(target: JsonLineChild, cmd: JsonMessage, event: string, timeoutMs = 20_000) {
-  target.send(cmd);
-  const msg = await target.next(
-    (m) => m.event === event || m.event === 'error' || m.event === 'fatal',
-    timeoutMs,
-  );
-  if (msg.event !== event) throw new Error(`${target.label}: ${String(msg.message)}`);
-  return msg;
-}
-
+const ask = (target: JsonLineChild, cmd: JsonMessage, event: string, timeoutMs = 20_000) =>
+  askChild(target, cmd, event, timeoutMs);
 /** Closes the target's stdin (it then closes its server and database and exits); kills it after 5 s. */
-async function stopTarget(t: JsonLineChild): Promise<void> {
-  t.child.stdin?.end();
-  let timer: NodeJS.Timeout | undefined;
-  const exited = await Promise.race([
-    t.done.then(() => true),
-    new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000))),
-  ]);
-  clearTimeout(timer);
-  if (!exited) await t.kill();
-}
+const stopTarget = (t: JsonLineChild) => stopChild(t, 5000);
 
 interface Started {
   child: JsonLineChild;

@@ -21,9 +21,6 @@
 // default.
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
-import fs from 'node:fs';
-import { Session } from 'node:inspector';
-import path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import { SystemClock } from '../../src/protocol/clock';
@@ -35,6 +32,7 @@ import { openServerDb, ServerDb } from '../../src/server/storage/open';
 import { StoresService } from '../../src/server/stores.service';
 import { arg, emit, onCommand } from '../../test/support/agents/agent-io';
 import type { Kind } from './common';
+import { startCpuProfile } from '../support/bench-kit';
 
 /** CPU time of the whole process (all threads), µs. */
 function cpuMicros(): number {
@@ -170,33 +168,10 @@ async function bare(dbText: string, storeCount: number): Promise<Target> {
   };
 }
 
-function startProfile(kind: string): () => Promise<void> {
-  const dir = process.env.BENCH_SERVER_CPU_PROFILE;
-  if (!dir) return async () => undefined;
-  const session = new Session();
-  session.connect();
-  session.post('Profiler.enable');
-  session.post('Profiler.setSamplingInterval', { interval: 100 });
-  session.post('Profiler.start');
-  return () =>
-    new Promise<void>((resolve) =>
-      session.post('Profiler.stop', (err, result) => {
-        if (!err) {
-          fs.mkdirSync(dir, { recursive: true });
-          fs.writeFileSync(
-            path.join(dir, `${kind}-${process.pid}.cpuprofile`),
-            JSON.stringify(result.profile),
-          );
-        }
-        resolve();
-      }),
-    );
-}
-
 async function main(): Promise<void> {
   const kind = process.argv[2] as Kind;
   if (kind !== 'nest' && kind !== 'bare') throw new Error(`target.ts nest|bare --db <url>, not ${kind}`);
-  const stopProfile = startProfile(kind);
+  const stopProfile = startCpuProfile('BENCH_SERVER_CPU_PROFILE', kind);
   const storeCount = Number(arg('stores', '1'));
   if (!Number.isInteger(storeCount) || storeCount < 1) throw new Error('--stores needs a whole number ≥ 1');
   const target = await (kind === 'nest' ? nest : bare)(arg('db'), storeCount);
