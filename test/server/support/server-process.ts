@@ -1,26 +1,12 @@
 /**
  * The payment server as a real child process (`node bin/payconnect.js server …`, the built dist/): start
- * it on a free port, wait until /healthz answers, stop it gracefully or kill -9 it. Every process started
- * here is remembered so a spec's afterAll can make sure none is left behind (`killAllServers`).
+ * it on a free port, wait until /healthz answers, stop it gracefully or kill -9 it. Built on the shared
+ * ChildProc (test/support/child-process.ts), which remembers every process so a spec's afterAll can make
+ * sure none is left behind (`killAllServers`).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
-import path from 'node:path';
+import { ChildProc, freeTcpPort, killAllChildren } from '../../support/child-process';
 
-const REPO_ROOT = path.resolve(__dirname, '..', '..', '..');
-const BIN = path.join(REPO_ROOT, 'bin', 'payconnect.js');
-
-const live = new Set<ServerProcess>();
-
-export async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+export const freePort = freeTcpPort;
 
 export interface ServerOptions {
   port: number;
@@ -32,96 +18,64 @@ export interface ServerOptions {
 
 export class ServerProcess {
   readonly url: string;
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  private output = '';
-  private exitedFlag = false;
 
   private constructor(
-    readonly child: ChildProcess,
+    readonly proc: ChildProc,
     port: number,
   ) {
     this.url = `http://127.0.0.1:${port}`;
-    child.stdout?.on('data', (d: Buffer) => (this.output += d.toString()));
-    child.stderr?.on('data', (d: Buffer) => (this.output += d.toString()));
-    this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
-        this.exitedFlag = true;
-        live.delete(this);
-        resolve({ code, signal });
-      });
-    });
   }
 
   static async start(opts: ServerOptions, readyTimeoutMs = 15_000): Promise<ServerProcess> {
-    const child = spawn(process.execPath, [BIN, 'server', '--port', String(opts.port), '--db', opts.db], {
-      cwd: REPO_ROOT,
-      env: {
-        ...process.env,
-        PAYCONNECT_ADMIN_TOKEN: opts.adminToken,
-        PAYCONNECT_SIM_SPEED: String(opts.simSpeed),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const proc = ChildProc.spawn('server', ['server', '--port', String(opts.port), '--db', opts.db], {
+      PAYCONNECT_ADMIN_TOKEN: opts.adminToken,
+      PAYCONNECT_SIM_SPEED: String(opts.simSpeed),
     });
-    const server = new ServerProcess(child, opts.port);
-    live.add(server);
+    const server = new ServerProcess(proc, opts.port);
     try {
       await server.waitHealthy(readyTimeoutMs);
     } catch (e) {
-      await server.kill9();
+      await proc.kill9();
       throw e;
     }
     return server;
   }
 
   get pid(): number {
-    return this.child.pid!;
+    return this.proc.child.pid!;
   }
 
   get alive(): boolean {
-    return !this.exitedFlag;
+    return this.proc.alive;
+  }
+
+  get exited(): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    return this.proc.exited;
   }
 
   /** What the process printed (stdout and stderr), for failure messages. */
   get log(): string {
-    return this.output;
+    return this.proc.output;
   }
 
   /** Polls GET /healthz until it answers 200. */
-  async waitHealthy(timeoutMs: number): Promise<void> {
-    const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
-      if (this.exitedFlag) throw new Error(`the server exited before it was ready:\n${this.output}`);
-      try {
-        const r = await fetch(`${this.url}/healthz`, { signal: AbortSignal.timeout(1000) });
-        if (r.status === 200) return;
-      } catch {
-        // not listening yet
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    throw new Error(`the server did not answer /healthz within ${timeoutMs} ms:\n${this.output}`);
+  waitHealthy(timeoutMs: number): Promise<void> {
+    return this.proc.waitHttp(`${this.url}/healthz`, timeoutMs);
   }
 
   /** kill -9: no chance to clean up, like a crash or a power cut. */
-  async kill9(): Promise<void> {
-    if (!this.exitedFlag) this.child.kill('SIGKILL');
-    await this.exited;
+  kill9(): Promise<void> {
+    return this.proc.kill9();
   }
 
   /** A graceful stop (SIGTERM); kill -9 after `graceMs`. */
-  async stop(graceMs = 5000): Promise<void> {
-    if (this.exitedFlag) return;
-    this.child.kill('SIGTERM');
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
-    await this.exited;
-    clearTimeout(timer);
+  stop(graceMs = 5000): Promise<void> {
+    return this.proc.stop(graceMs);
   }
 }
 
-/** Kills every server process still running (afterAll) and waits until each has exited. */
-export async function killAllServers(): Promise<void> {
-  await Promise.all([...live].map((s) => s.kill9()));
-}
+/** Kills every process still running (afterAll) and waits until each has exited. */
+export const killAllServers = killAllChildren;
 
 /** True when a process with this pid still exists. */
 export function processExists(pid: number): boolean {
