@@ -6,12 +6,13 @@
  * the plugin app and unit T1 on loopback UDP, and the register host's callback listener.
  * Under CI=true a missing Chromium fails this test; elsewhere it is skipped with a warning.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPrerequisite, openChromium } from '../support/browser';
 import { createPluginApp, RunningPlugin } from '../../src/plugin/plugin-app';
-import { requireSystem, systemPrerequisites } from '../support/prerequisites';
+import { systemPrerequisites } from '../support/prerequisites';
 import {
   killAllChildren,
   pickLanPorts,
@@ -24,13 +25,10 @@ import { HookHost, PluginApi, Unit, writeHookManifest } from './support/plugin-h
 
 jest.setTimeout(60_000);
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.join(REPO_ROOT, 'test', 'artifacts', 'plugin-page.png');
 const SECRET = 'page-callback-secret-0123456789';
 
-const sys = systemPrerequisites([
-  requireSystem('chromium', () => existsSync(CHROMIUM), 'apt-get install chromium'),
-]);
+const sys = systemPrerequisites([chromiumPrerequisite]);
 
 sys.describe('the plugin status page', () => {
   let tmp: string;
@@ -63,25 +61,9 @@ sys.describe('the plugin status page', () => {
     unit = await Unit.start({ id: 'T1', server, storeId, dataDir: path.join(tmp, 'T1'), lan });
     await api.waitForUnits(['T1']);
 
-    context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+    ({ context, page } = await openChromium(path.join(tmp, 'chromium-profile'), {
       viewport: { width: 1280, height: 800 },
-      locale: 'en-US',
-      timeout: 30_000,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(10_000);
+    }));
   });
 
   afterAll(async () => {

@@ -5,12 +5,13 @@
  * the system is real: a payment server process and the register's side of the LAN on loopback.
  * Under CI=true a missing Chromium fails this test; elsewhere it is skipped with a warning.
  */
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { type BrowserContext, type Page } from 'playwright-core';
+import { chromiumPrerequisite, openChromium } from '../support/browser';
 import { createTerminalApp, RunningTerminal } from '../../src/terminal/terminal-app';
-import { requireSystem, systemPrerequisites } from '../support/prerequisites';
+import { systemPrerequisites } from '../support/prerequisites';
 import {
   killAllChildren,
   pickLanPorts,
@@ -23,13 +24,10 @@ import {
 
 jest.setTimeout(60_000);
 
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = path.join(REPO_ROOT, 'test', 'artifacts', 'terminal-page.png');
 const SCREENSHOT_ZH = path.join(REPO_ROOT, 'test', 'artifacts', 'terminal-page-zh.png');
 
-const sys = systemPrerequisites([
-  requireSystem('chromium', () => existsSync(CHROMIUM), 'apt-get install chromium'),
-]);
+const sys = systemPrerequisites([chromiumPrerequisite]);
 
 sys.describe('the touch page on a phone', () => {
   let tmp: string;
@@ -62,28 +60,12 @@ sys.describe('the touch page on a phone', () => {
     });
     await register.waitForUnits(['T1']);
 
-    context = await chromium.launchPersistentContext(path.join(tmp, 'chromium-profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
+    ({ context, page } = await openChromium(path.join(tmp, 'chromium-profile'), {
       viewport: { width: 390, height: 844 },
       deviceScaleFactor: 2,
       isMobile: true,
       hasTouch: true,
-      locale: 'en-US',
-      timeout: 30_000,
-    });
-    page = context.pages()[0] ?? (await context.newPage());
-    page.setDefaultTimeout(10_000);
+    }));
   });
 
   afterAll(async () => {
