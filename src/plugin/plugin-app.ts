@@ -6,8 +6,7 @@
  */
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { startDeviceHttp } from '../device/device-http';
 import { unwatchFile, watchFile } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { readDeviceFile, readLanKeys, saveRegistration } from '../device/device-files';
@@ -374,19 +373,15 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
 
   @Module({ controllers: [PluginController], providers: [{ provide: PLUGIN_API, useValue: api }] })
   class PluginModule {}
-  const app = await NestFactory.create<NestFastifyApplication>(
-    PluginModule,
-    new FastifyAdapter({ bodyLimit: 64 * 1024 }),
-    {
-      logger: config.logger === false ? false : ['error', 'warn'],
-    },
-  );
-  app.useGlobalFilters(new PluginErrorFilter());
-  await app.listen(config.port, config.host ?? '127.0.0.1');
-  const address = app.getHttpAdapter().getInstance().server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const { app, url, port } = await startDeviceHttp(PluginModule, {
+    port: config.port,
+    host: config.host,
+    bodyLimit: 64 * 1024,
+    filter: new PluginErrorFilter(),
+    logger: config.logger,
+  });
   return {
-    url: `http://${config.host ?? '127.0.0.1'}:${port}`,
+    url,
     port,
     service,
     journal,

@@ -2,19 +2,13 @@
  * The plugin's view of the payment server: register once, read signed results (push and poll), cancel a
  * pending payment when the host cancels. The plugin never charges; it only learns and verifies results.
  */
+import { DeviceRegistration } from '../device/device-http';
 import { listenSignedEvents, SignedEventsOptions, SignedPayment } from '../device/signed-events';
 import { Payment } from '../protocol/states';
 
 export type SignedResult = SignedPayment;
 
-export interface PluginRegistration {
-  deviceId: string;
-  storeId: string;
-  token: string;
-  lanKey: { id: number; version: number; key: string };
-  lanKeys: { id: number; version: number; key: string }[];
-  serverPublicKey: string;
-}
+export type PluginRegistration = DeviceRegistration;
 
 export class ServerUnreachable extends Error {}
 

@@ -6,6 +6,7 @@
  * - ServerUnavailable: no answer, a timeout, or a 5xx. The outcome is unknown; retry the *same* request
  *   (same idempotency key) or ask about it; never start a new charge.
  */
+import { DeviceRegistration } from '../device/device-http';
 import { listenSignedEvents, SignedEventsOptions, SignedPayment } from '../device/signed-events';
 import { Payment } from '../protocol/states';
 
@@ -23,14 +24,7 @@ export class ServerRefusal extends Error {
 
 export class ServerUnavailable extends Error {}
 
-export interface RegistrationAnswer {
-  deviceId: string;
-  storeId: string;
-  token: string;
-  lanKey: { id: number; version: number; key: string };
-  lanKeys: { id: number; version: number; key: string }[];
-  serverPublicKey: string;
-}
+export type RegistrationAnswer = DeviceRegistration;
 
 export class ServerClient {
   constructor(

@@ -4,8 +4,7 @@
  */
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
+import { startDeviceHttp } from '../device/device-http';
 import {
   LanEndpoint,
   LanKeyring,
@@ -152,19 +151,15 @@ export async function createTerminalApp(config: TerminalConfig): Promise<Running
     providers: [{ provide: TERMINAL_SERVICE, useValue: service }],
   })
   class TerminalModule {}
-  const app = await NestFactory.create<NestFastifyApplication>(
-    TerminalModule,
-    new FastifyAdapter({ bodyLimit: 4096 }),
-    {
-      logger: config.logger === false ? false : ['error', 'warn'],
-    },
-  );
-  app.useGlobalFilters(new TerminalErrorFilter());
-  await app.listen(config.port, config.host ?? '127.0.0.1');
-  const address = app.getHttpAdapter().getInstance().server.address();
-  const port = typeof address === 'object' && address ? address.port : config.port;
+  const { app, url, port } = await startDeviceHttp(TerminalModule, {
+    port: config.port,
+    host: config.host,
+    bodyLimit: 4096,
+    filter: new TerminalErrorFilter(),
+    logger: config.logger,
+  });
   return {
-    url: `http://${config.host ?? '127.0.0.1'}:${port}`,
+    url,
     port,
     service,
     credentials: creds,
