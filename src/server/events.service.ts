@@ -15,6 +15,23 @@ export const EVENTS_CHANNEL = 'payconnect_events';
 const INSERT_EVENT =
   'INSERT INTO events (store_id, payment_id, body, signature, created_at) VALUES ($1, $2, $3, $4, $5)';
 
+/**
+ * PostgreSQL: the part of one statement that records an event for the store of the row in CTE `source`
+ * (which has a `store_id` column): `s` locks the store's row, then `e` inserts the event, taking its seq only
+ * once the lock is held (it reads from `s`). With the lock held until commit, a store's events commit in seq
+ * order: PostgreSQL hands out seq at insert, not at commit, and without the lock a device's cursor could
+ * pass a seq still uncommitted and never receive that event. The `$n` give the payment id, the body, the
+ * signature and the time. Select `PG_EVENT_RESULT` from `e`.
+ */
+export function pgEventCtes(source: string, paymentId: number, body: number, signature: number, at: number): string {
+  return `s AS (UPDATE stores SET name = name WHERE id = (SELECT store_id FROM ${source}) RETURNING id),
+    e AS (INSERT INTO events (store_id, payment_id, body, signature, created_at)
+          SELECT s.id, $${paymentId}, $${body}, $${signature}, $${at} FROM s RETURNING seq, store_id)`;
+}
+
+/** The event's seq, and its notification to every instance, queued for COMMIT. */
+export const PG_EVENT_RESULT = `e.seq, pg_notify('${EVENTS_CHANNEL}', json_build_object('storeId', e.store_id, 'seq', e.seq)::text)`;
+
 export interface PaymentEvent {
   type: 'payment.updated';
   seq: number;
@@ -49,26 +66,29 @@ export class EventsService {
     return signPaymentResult(payment, this.privateKey);
   }
 
-  /** Writes the event inside the caller's transaction; returns its sequence number. */
-  async record(q: Queryable, storeId: string, payment: Payment): Promise<number> {
-    const signature = signPaymentResult(payment, this.privateKey);
-    // Lock the store's row until commit, so a store's events commit in sequence order (PostgreSQL hands out
-    // seq at insert, not at commit). Otherwise a device's cursor could pass a seq still uncommitted and never
-    // receive that event. SQLite runs one write transaction at a time (seq is handed out in commit order),
-    // so it needs no lock.
-    if (this.engine !== 'sqlite') await q.run('UPDATE stores SET name = name WHERE id = $1', [storeId]);
+  /**
+   * Writes the event inside the caller's transaction; returns its sequence number. `signature` may be given
+   * when the caller signed `payment` already (it must be the signature of exactly this payment).
+   */
+  async record(
+    q: Queryable,
+    storeId: string,
+    payment: Payment,
+    signature = this.sign(payment),
+  ): Promise<number> {
     const params = [storeId, payment.id, JSON.stringify(payment), signature, payment.updatedAt];
     if (this.engine === 'sqlite') {
+      // SQLite runs one write transaction at a time, so seq is handed out in commit order: no lock needed.
       const rows = await q.query<{ seq: number }>(`${INSERT_EVENT} RETURNING seq`, params);
       return Number(rows[0].seq);
     }
-    // PostgreSQL: the notification goes out at COMMIT (and not at all on ROLLBACK), in commit order, in
-    // the same round trip as the INSERT.
+    // PostgreSQL: one statement locks the store's row, inserts the event and queues the notification
+    // (sent at COMMIT, in commit order, and not at all on ROLLBACK).
     const rows = await q.query<{ seq: number }>(
-      `WITH e AS (${INSERT_EVENT} RETURNING seq)
-       SELECT seq, pg_notify('${EVENTS_CHANNEL}', json_build_object('storeId', $1::text, 'seq', seq)::text) FROM e`,
+      `WITH src AS (SELECT $1::text AS store_id), ${pgEventCtes('src', 2, 3, 4, 5)} SELECT ${PG_EVENT_RESULT} FROM e`,
       params,
     );
+    if (!rows[0]) throw new Error(`cannot record an event of payment ${payment.id}: no store ${storeId}`);
     return Number(rows[0].seq);
   }
 

@@ -23,11 +23,11 @@ import { money, Money } from '../protocol/money';
 import { Payment, PaymentStatus } from '../protocol/states';
 import { validateOrderId } from '../protocol/ids';
 import { ApiError } from './api-error';
-import { EventsService } from './events.service';
+import { EventsService, PG_EVENT_RESULT, pgEventCtes } from './events.service';
 import { ChargeResult, PaymentProvider, ProviderUnknownError } from './providers/provider';
 import { newId } from './server-crypto';
 import { Device } from './stores.service';
-import { Db, Queryable } from './storage/db';
+import { Db, Queryable, SqlValue } from './storage/db';
 
 export interface CreatePaymentInput {
   orderId: string;
@@ -109,6 +109,25 @@ interface PaymentRow {
 
 const WALLET_CODE = /^\d{10,32}$/;
 
+/** Decides a pending payment (the first decision stands): $1 status … $8 id, see decideParams(). */
+const DECIDE = `UPDATE payments SET status = $1, provider_trade_no = COALESCE($2, provider_trade_no),
+    method_brand = COALESCE($3, method_brand), failure_code = $4, failure_message = $5, reversed = $6,
+    next_check_at = NULL, lease_until = NULL, updated_at = $7
+  WHERE id = $8 AND status = 'pending' RETURNING *`;
+
+function decideParams(id: string, change: Change, nowIso: string): SqlValue[] {
+  return [
+    change.status,
+    change.tradeNo ?? null,
+    change.brand ?? null,
+    change.failure?.code ?? null,
+    change.failure?.message ?? null,
+    change.reversed ? 1 : 0,
+    nowIso,
+    id,
+  ];
+}
+
 /** Never store or log a payment code: keep its first two and last two digits, enough to recognise it. */
 export function codeHint(code: string): string {
   return code.length <= 4 ? '****' : `${code.slice(0, 2)}${'*'.repeat(code.length - 4)}${code.slice(-2)}`;
@@ -142,7 +161,9 @@ function requestHash(body: unknown): string {
     .digest('hex');
 }
 
-type KeyCompletion = { storeId: string; scope: string; key: string; status: number };
+/** create() deciding within its request: the key to complete in the decision's transaction, and the row
+ * create() inserted (so the decided payment, its event and signature are known before the statement). */
+type KeyCompletion = { storeId: string; scope: string; key: string; status: number; row: PaymentRow };
 
 type Change = {
   status: PaymentStatus;
@@ -198,61 +219,34 @@ export class PaymentsService {
     const iso = new Date(now).toISOString();
     const id = newId('pay');
 
-    const start = await this.db.tx(async (q) => {
-      const claimed = await q.run(
-        `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
-         VALUES ($1, 'payments', $2, $3, 'running', $4, $5, $6) ON CONFLICT DO NOTHING`,
-        [device.storeId, idemKey, hash, id, now, now + this.timing.keyLockMs],
-      );
-      if (claimed.changes === 0) return this.existingKey(q, device.storeId, 'payments', idemKey, hash, now);
-      const row: PaymentRow = {
-        id,
-        store_id: device.storeId,
-        device_id: device.deviceId,
-        order_id: input.orderId,
-        register_id: input.registerId,
-        amount_value: amount.value,
-        currency: amount.currency,
-        status: 'pending',
-        method_type: 'wallet_code',
-        method_brand: null,
-        code_hint: codeHint(input.method.code),
-        provider_trade_no: null,
-        failure_code: null,
-        failure_message: null,
-        refunded_value: 0,
-        reversed: 0,
-        deadline_at: now + this.timing.deadlineMs,
-        // A safety net: if this process dies before the charge's answer is recorded, the sweeper asks.
-        next_check_at: now + this.timing.firstCheckMs,
-        checks: 0,
-        created_at: iso,
-        updated_at: iso,
-      };
-      // The payment is leased to this request while its charge is in flight (until the deadline at most),
-      // so the sweeper never takes a charge that has not reached the provider yet for a lost one.
-      await q.run(
-        `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
-           code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, 0, $11, $11)`,
-        [
-          id,
-          device.storeId,
-          device.deviceId,
-          input.orderId,
-          input.registerId,
-          amount.value,
-          amount.currency,
-          row.code_hint,
-          row.deadline_at,
-          row.next_check_at,
-          iso,
-        ],
-      );
-      // The row is the journal of the pending payment. Its `pending` event (the push to devices) is written
-      // only if the charge does not decide the payment within this request: see pendingEvent().
-      return { kind: 'new' as const };
-    });
+    const row: PaymentRow = {
+      id,
+      store_id: device.storeId,
+      device_id: device.deviceId,
+      order_id: input.orderId,
+      register_id: input.registerId,
+      amount_value: amount.value,
+      currency: amount.currency,
+      status: 'pending',
+      method_type: 'wallet_code',
+      method_brand: null,
+      code_hint: codeHint(input.method.code),
+      provider_trade_no: null,
+      failure_code: null,
+      failure_message: null,
+      refunded_value: 0,
+      reversed: 0,
+      deadline_at: now + this.timing.deadlineMs,
+      // A safety net: if this process dies before the charge's answer is recorded, the sweeper asks.
+      next_check_at: now + this.timing.firstCheckMs,
+      checks: 0,
+      created_at: iso,
+      updated_at: iso,
+    };
+    const claimed = await this.journalNew(row, idemKey, hash, now);
+    const start = claimed
+      ? { kind: 'new' as const }
+      : await this.db.tx((q) => this.existingKey(q, device.storeId, 'payments', idemKey, hash, now));
 
     if (start.kind === 'replay') return { status: start.status, body: start.body as Payment, replayed: true };
     if (start.kind === 'resume') {
@@ -285,7 +279,7 @@ export class PaymentsService {
     if (outcome) {
       // A final answer is recorded and the key completed in one transaction: one commit, no reload. (The
       // decision also clears the lease.)
-      const key = { storeId: device.storeId, scope: 'payments', key: idemKey, status: 201 };
+      const key = { storeId: device.storeId, scope: 'payments', key: idemKey, status: 201, row };
       const decided = await this.applyCharge(id, outcome, key);
       if (decided) return { status: 201, body: decided, replayed: false };
     }
@@ -296,6 +290,55 @@ export class PaymentsService {
     );
     const payment = await this.load(id);
     return this.completeKey(device.storeId, 'payments', idemKey, 201, payment);
+  }
+
+  /**
+   * The journal of a new payment: claims the Idempotency-Key and inserts the payment, pending, in one
+   * commit. False if the key was taken (nothing is written). The payment is leased to this request while
+   * its charge is in flight (until the deadline at most), so the sweeper never takes a charge that has not
+   * reached the provider yet for a lost one. Its `pending` event (the push to devices) is written only if
+   * the charge does not decide the payment within this request: see pendingEvent().
+   *
+   * On PostgreSQL this is one statement (one round trip, committed on its own); on SQLite, where a
+   * statement costs no round trip, two in one transaction of the group commit.
+   */
+  private async journalNew(row: PaymentRow, idemKey: string, hash: string, now: number): Promise<boolean> {
+    const keyParams = [row.store_id, idemKey, hash, row.id, now, now + this.timing.keyLockMs];
+    const paymentParams = [
+      row.device_id,
+      row.order_id,
+      row.register_id,
+      row.amount_value,
+      row.currency,
+      row.code_hint,
+      row.deadline_at,
+      row.next_check_at,
+      row.created_at,
+    ];
+    const claimKey = `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
+       VALUES ($1, 'payments', $2, $3, 'running', $4, $5, $6) ON CONFLICT DO NOTHING`;
+    if (this.db.kind === 'postgres') {
+      const rows = await this.db.query(
+        `WITH k AS (${claimKey} RETURNING resource_id)
+         INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
+           code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
+         SELECT k.resource_id, $1, $7, $8, $9, $10::bigint, $11, 'pending', 'wallet_code', $12, $13::bigint, $14::bigint,
+           $13::bigint, 0, $15, $15 FROM k
+         RETURNING id`,
+        [...keyParams, ...paymentParams],
+      );
+      return rows.length === 1;
+    }
+    return this.db.tx(async (q) => {
+      if ((await q.run(claimKey, keyParams)).changes === 0) return false;
+      await q.run(
+        `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
+           code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, 0, $11, $11)`,
+        [row.id, row.store_id, ...paymentParams],
+      );
+      return true;
+    });
   }
 
   private async existingKey(
@@ -438,41 +481,70 @@ export class PaymentsService {
     opts: { complete?: KeyCompletion; atOnce?: boolean } = {},
   ): Promise<Payment | undefined> {
     const { complete } = opts;
+    if (complete) return this.decideAtOnce(change, complete);
     const nowIso = new Date(this.clock.now()).toISOString();
     const result = await this.db.tx(async (q) => {
       if (!opts.atOnce) await this.pendingEvent(q, id);
-      const row = (
-        await q.query<PaymentRow>(
-          `UPDATE payments SET status = $1, provider_trade_no = COALESCE($2, provider_trade_no), method_brand = COALESCE($3, method_brand),
-           failure_code = $4, failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
-         WHERE id = $8 AND status = 'pending' RETURNING *`,
-          [
-            change.status,
-            change.tradeNo ?? null,
-            change.brand ?? null,
-            change.failure?.code ?? null,
-            change.failure?.message ?? null,
-            change.reversed ? 1 : 0,
-            nowIso,
-            id,
-          ],
-        )
-      )[0];
+      const row = (await q.query<PaymentRow>(DECIDE, decideParams(id, change, nowIso)))[0];
       if (!row) return undefined;
       const payment = toPayment(row);
       const seq = await this.events.record(q, row.store_id, payment);
-      if (complete) {
-        await q.run(
-          "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 WHERE store_id = $3 AND scope = $4 AND idem_key = $5",
-          [complete.status, JSON.stringify(payment), complete.storeId, complete.scope, complete.key],
-        );
-      }
       return { storeId: row.store_id, seq, payment };
     });
     if (!result) return undefined;
     await this.events.announce(result.storeId, result.seq);
     this.onChange(result.payment);
     return result.payment;
+  }
+
+  /**
+   * create() deciding its payment within the request (the hot path): the decision, its signed event and
+   * the completed Idempotency-Key in one commit. The decided payment is known before the statement (the row
+   * create() inserted, with the change), so it is signed first, outside the transaction. The UPDATE matches
+   * only while the payment is pending with no event written (`pending_event = 0`): no one else has touched
+   * it, so the row it returns is exactly that payment. On PostgreSQL this is one statement.
+   */
+  private async decideAtOnce(change: Change, k: KeyCompletion): Promise<Payment | undefined> {
+    const nowIso = new Date(this.clock.now()).toISOString();
+    const payment = toPayment({
+      ...k.row,
+      status: change.status,
+      method_brand: change.brand ?? null,
+      failure_code: change.failure?.code ?? null,
+      failure_message: change.failure?.message ?? null,
+      reversed: change.reversed ? 1 : 0,
+      updated_at: nowIso,
+    });
+    const body = JSON.stringify(payment);
+    const signature = this.events.sign(payment);
+    const params = decideParams(k.row.id, change, nowIso);
+    const update = `UPDATE payments SET status = $1, provider_trade_no = $2, method_brand = $3, failure_code = $4,
+        failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
+      WHERE id = $8 AND status = 'pending' AND pending_event = 0`;
+    const completeKey = `UPDATE idempotency_keys SET state = 'done', response_status = $10, response_body = $9
+      WHERE store_id = $11 AND scope = $12 AND idem_key = $13`;
+    const keyParams = [body, k.status, k.storeId, k.scope, k.key];
+    if (this.db.kind === 'postgres') {
+      const rows = await this.db.query<{ seq: number }>(
+        `WITH p AS (${update} RETURNING store_id),
+           ${pgEventCtes('p', 8, 9, 14, 7)},
+           k AS (${completeKey} AND EXISTS (SELECT 1 FROM p))
+         SELECT ${PG_EVENT_RESULT} FROM e`,
+        [...params, ...keyParams, signature],
+      );
+      if (rows.length === 0) return undefined;
+    } else {
+      const seq = await this.db.tx(async (q) => {
+        const row = (await q.query<{ store_id: string }>(`${update} RETURNING store_id`, params))[0];
+        if (!row) return undefined;
+        await q.run(completeKey, [...params, ...keyParams]);
+        return this.events.record(q, row.store_id, payment, signature);
+      });
+      if (seq === undefined) return undefined;
+      await this.events.announce(k.storeId, seq);
+    }
+    this.onChange(payment);
+    return payment;
   }
 
   async load(id: string): Promise<Payment> {

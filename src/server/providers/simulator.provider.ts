@@ -10,8 +10,9 @@
  * States: `succeeded`, `user_paying`, `failed` (declined), `closed` (canceled unpaid, or canceled before any
  * charge), `reversed` (canceled after it was paid: the money went back).
  *
- * Concurrency: every call is one transaction that first locks the trade's row (an UPDATE of its counter;
- * SQLite serialises whole transactions anyway), so concurrent charges for one outTradeNo create one trade.
+ * Concurrency: every call is one transaction that first locks the trade's row (a charge is one upsert, the
+ * others begin with an UPDATE of a counter; SQLite serialises whole transactions anyway), so concurrent
+ * charges for one outTradeNo create one trade.
  *
  * Refunds are not idempotent per refundNo here (that would need a table of refunds): the server already
  * guarantees a refund reaches the provider once per refund id. The simulator only caps the total refunded at
@@ -155,18 +156,21 @@ export class SimulatorProvider implements PaymentProvider {
       succeedsAt = now + this.scaled(SIM_CONFIRM_MS);
     } else if (ending === '11') state = 'user_paying';
 
-    const { row, created } = await this.db.tx(async (q) => {
-      const inserted = await q.run(
-        `INSERT INTO sim_trades (out_trade_no, scenario, amount_value, currency, state, created_at, succeeds_at, charge_calls)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 0) ON CONFLICT (out_trade_no) DO NOTHING`,
-        [outTradeNo, `${brand}:${ending}`, amount.value, amount.currency, state, now, succeedsAt],
-      );
-      await q.run('UPDATE sim_trades SET charge_calls = charge_calls + 1 WHERE out_trade_no = $1', [
-        outTradeNo,
-      ]);
-      await this.settle(q, outTradeNo);
-      return { row: (await this.load(q, outTradeNo))!, created: inserted.changes === 1 };
-    });
+    // One statement, so one round trip on PostgreSQL and one transaction on either engine: create the trade
+    // or count another charge of it, settling a code-10 customer who has confirmed by now. The upsert locks
+    // the trade's row, so concurrent charges for one outTradeNo create one trade.
+    const rows = await this.db.query(
+      `INSERT INTO sim_trades (out_trade_no, scenario, amount_value, currency, state, created_at, succeeds_at, charge_calls)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, 1)
+       ON CONFLICT (out_trade_no) DO UPDATE SET charge_calls = sim_trades.charge_calls + 1,
+         state = CASE WHEN sim_trades.state = 'user_paying' AND sim_trades.succeeds_at IS NOT NULL
+           AND sim_trades.succeeds_at <= $6 THEN 'succeeded' ELSE sim_trades.state END
+       RETURNING *`,
+      [outTradeNo, `${brand}:${ending}`, amount.value, amount.currency, state, now, succeedsAt],
+    );
+    const row = normalise(rows[0]);
+    // Created by this call: its first charge. (A trade a cancel created first has the scenario `none`.)
+    const created = row.charge_calls === 1 && row.scenario !== 'none';
 
     if (created && ending === '20') {
       await this.sleep(this.scaled(SIM_TIMEOUT_MS));

@@ -22,13 +22,36 @@ class Mutex {
 
 /** `$1, $2…` to `?` in order of appearance, with the parameters reordered to match. */
 export function toSqlite(sql: string, params: SqlValue[]): { sql: string; params: unknown[] } {
-  const out: unknown[] = [];
+  const { sql: text, order } = rewrite(sql);
+  return { sql: text, params: bind(order, params) };
+}
+
+/** The `?` form of a statement and, for each `?`, which `$n` it stands for (0-based). */
+function rewrite(sql: string): { sql: string; order: number[] } {
+  const order: number[] = [];
   const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
-    const v = params[Number(n) - 1];
-    out.push(typeof v === 'boolean' ? (v ? 1 : 0) : v);
+    order.push(Number(n) - 1);
     return '?';
   });
-  return { sql: text, params: out };
+  return { sql: text, order };
+}
+
+function bind(order: number[], params: SqlValue[]): unknown[] {
+  const out = new Array<unknown>(order.length);
+  for (let i = 0; i < order.length; i++) {
+    const v = params[order[i]];
+    out[i] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
+  }
+  return out;
+}
+
+interface Prepared {
+  statement: Database.Statement;
+  order: number[];
+  /** SELECT, or a write with RETURNING: answers rows. */
+  reader: boolean;
+  /** Changes nothing: may run outside a transaction. */
+  readonly: boolean;
 }
 
 interface Pending {
@@ -41,8 +64,10 @@ export class SqliteDb implements Db, DbChangeFeed {
   readonly kind = 'sqlite' as const;
   private readonly db: Database.Database;
   private readonly mutex = new Mutex();
-  private readonly statements = new Map<string, Database.Statement>();
+  /** Prepared once per SQL text (as written, with `$n`): parsing and planning cost more than running. */
+  private readonly statements = new Map<string, Prepared>();
   private readonly listeners = new Map<string, Set<(payload: string) => void>>();
+  private readonly control: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'undo', Database.Statement>;
 
   constructor(readonly where: string) {
     if (where !== ':memory:') mkdirSync(dirname(where), { recursive: true });
@@ -51,40 +76,61 @@ export class SqliteDb implements Db, DbChangeFeed {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    this.control = {
+      begin: this.db.prepare('BEGIN IMMEDIATE'),
+      commit: this.db.prepare('COMMIT'),
+      rollback: this.db.prepare('ROLLBACK'),
+      savepoint: this.db.prepare('SAVEPOINT caller'),
+      release: this.db.prepare('RELEASE caller'),
+      undo: this.db.prepare('ROLLBACK TO caller'),
+    };
   }
 
-  private statement(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (!s) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
+  private prepared(sql: string): Prepared {
+    let p = this.statements.get(sql);
+    if (!p) {
+      const { sql: text, order } = rewrite(sql);
+      const statement = this.db.prepare(text);
+      p = { statement, order, reader: statement.reader, readonly: statement.readonly };
+      this.statements.set(sql, p);
     }
-    return s;
+    return p;
   }
 
   private readonly direct: Queryable = {
     query: async <T>(sql: string, params: SqlValue[] = []) => {
-      const q = toSqlite(sql, params);
-      const s = this.statement(q.sql);
-      return (s.reader ? s.all(...q.params) : (s.run(...q.params), [])) as T[];
+      const p = this.prepared(sql);
+      const args = bind(p.order, params);
+      return (p.reader ? p.statement.all(...args) : (p.statement.run(...args), [])) as T[];
     },
     run: async (sql: string, params: SqlValue[] = []) => {
-      const q = toSqlite(sql, params);
-      const s = this.statement(q.sql);
-      if (s.reader) {
-        const rows = s.all(...q.params);
-        return { changes: rows.length };
-      }
-      return { changes: s.run(...q.params).changes };
+      const p = this.prepared(sql);
+      const args = bind(p.order, params);
+      if (p.reader) return { changes: p.statement.all(...args).length };
+      return { changes: p.statement.run(...args).changes };
     },
   };
 
+  /**
+   * A statement outside any transaction. A read runs at once; a write joins the next group commit as a
+   * transaction of its own (so it shares that COMMIT's fsync instead of paying for one alone).
+   */
   query<T = Record<string, unknown>>(sql: string, params?: SqlValue[]): Promise<T[]> {
-    return this.mutex.lock(() => this.direct.query<T>(sql, params));
+    return this.outside(sql, (q) => q.query<T>(sql, params));
   }
 
   run(sql: string, params?: SqlValue[]): Promise<{ changes: number }> {
-    return this.mutex.lock(() => this.direct.run(sql, params));
+    return this.outside(sql, (q) => q.run(sql, params));
+  }
+
+  private outside<T>(sql: string, fn: (q: Queryable) => Promise<T>): Promise<T> {
+    let readonly: boolean;
+    try {
+      readonly = this.prepared(sql).readonly;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return readonly ? this.mutex.lock(() => fn(this.direct)) : this.tx(fn);
   }
 
   /**
@@ -118,25 +164,25 @@ export class SqliteDb implements Db, DbChangeFeed {
   private async runBatch(batch: Pending[]): Promise<void> {
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      this.control.begin.run();
       for (const item of batch) {
-        this.db.exec('SAVEPOINT caller');
+        this.control.savepoint.run();
         try {
           const value = await item.fn(this.direct);
-          this.db.exec('RELEASE caller');
+          this.control.release.run();
           outcomes.push({ ok: true, value });
         } catch (error) {
           // A failure of the caller's own: undo its writes only. (If SQLite itself has rolled the whole
           // transaction back, ROLLBACK TO throws and the batch fails below.)
-          this.db.exec('ROLLBACK TO caller');
-          this.db.exec('RELEASE caller');
+          this.control.undo.run();
+          this.control.release.run();
           outcomes.push({ ok: false, error });
         }
       }
-      this.db.exec('COMMIT');
+      this.control.commit.run();
     } catch (e) {
       try {
-        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+        if (this.db.inTransaction) this.control.rollback.run();
       } catch {
         // nothing left to undo
       }
