@@ -7,6 +7,7 @@ import {
   generateServerKeyPair,
   publicKeyFromPrivateKey,
   signPaymentResult,
+  signPaymentResultAsync,
   verifyPaymentResult,
   type SignedPaymentResult,
 } from './payment-signature';
@@ -71,6 +72,23 @@ describe('signPaymentResult and verifyPaymentResult', () => {
       type: 'pkcs8',
     });
     expect(signPaymentResult(payment, key)).toBe(signature);
+  });
+
+  test('the thread-pool variant gives the same signature, and refuses what the other refuses', async () => {
+    const key = createPrivateKey({
+      key: Buffer.from(server.privateKey, 'base64'),
+      format: 'der',
+      type: 'pkcs8',
+    });
+    await expect(signPaymentResultAsync(payment, key)).resolves.toBe(signature);
+    await expect(signPaymentResultAsync(payment, server.privateKey)).resolves.toBe(signature);
+    const other = { ...payment, amount: { value: payment.amount.value + 1, currency: payment.amount.currency } };
+    const otherSignature = await signPaymentResultAsync(other, key);
+    expect(verifyPaymentResult(other, otherSignature, server.publicKey)).toBe(true);
+    expect(verifyPaymentResult(payment, otherSignature, server.publicKey)).toBe(false);
+    expect(() => signPaymentResultAsync({ ...payment, status: 'paid' } as never, key)).toThrow(
+      /well-formed payment/,
+    );
   });
 
   test('signs the canonical JSON of {v:1, payment} in UTF-8, so any Ed25519 implementation can check it', () => {

@@ -65,6 +65,26 @@ export function publicKeyFromPrivateKey(privateKey: string | KeyObject): string 
 
 /** The base64 Ed25519 signature of a payment result. Refuses a malformed payment or key with a ProtocolError. */
 export function signPaymentResult(payment: Payment, privateKey: string | KeyObject): string {
+  checkSignable(payment);
+  return sign(null, signedBytes(payment), toPrivateKey(privateKey)).toString('base64');
+}
+
+/**
+ * signPaymentResult, with the Ed25519 arithmetic on libuv's thread pool instead of the caller's thread: the
+ * same signature (Ed25519 is deterministic), for a server whose event loop is its bottleneck.
+ */
+export function signPaymentResultAsync(payment: Payment, privateKey: string | KeyObject): Promise<string> {
+  checkSignable(payment);
+  const bytes = signedBytes(payment);
+  const key = toPrivateKey(privateKey);
+  return new Promise((resolve, reject) =>
+    sign(null, bytes, key, (error, signature) =>
+      error ? reject(error) : resolve(signature.toString('base64')),
+    ),
+  );
+}
+
+function checkSignable(payment: Payment): void {
   if (!isPayment(payment)) {
     throw new ProtocolError(
       'signature.bad_payment',
@@ -72,7 +92,6 @@ export function signPaymentResult(payment: Payment, privateKey: string | KeyObje
       { subject: 'payment' },
     );
   }
-  return sign(null, signedBytes(payment), toPrivateKey(privateKey)).toString('base64');
 }
 
 /**

@@ -7,7 +7,7 @@
  */
 import { createPrivateKey, KeyObject } from 'node:crypto';
 import { Payment } from '../protocol/states';
-import { signPaymentResult } from '../protocol/payment-signature';
+import { signPaymentResult, signPaymentResultAsync } from '../protocol/payment-signature';
 import { Db, DbChangeFeed, Queryable } from './storage/db';
 
 export const EVENTS_CHANNEL = 'payconnect_events';
@@ -17,17 +17,27 @@ const INSERT_EVENT =
 
 /**
  * PostgreSQL: the part of one statement that records an event for the store of the row in CTE `source`
- * (which has a `store_id` column): `s` locks the store's row, then `e` inserts the event, taking its seq only
- * once the lock is held (it reads from `s`). With the lock held until commit, a store's events commit in seq
- * order: PostgreSQL hands out seq at insert, not at commit, and without the lock a device's cursor could
- * pass a seq still uncommitted and never receive that event. The `$n` give the payment id, the body, the
- * signature and the time. Select `PG_EVENT_RESULT` from `e`.
+ * (which has a `store_id` column): `s` takes the store's transaction-scoped advisory lock, then `e` inserts
+ * the event, taking its seq only once the lock is held (it reads from `s`). With the lock held until commit,
+ * a store's events commit in seq order: PostgreSQL hands out seq at insert, not at commit, and without the
+ * lock a device's cursor could pass a seq still uncommitted and never receive that event. (An advisory lock,
+ * not a row lock: it writes nothing. Two stores whose ids hash alike only wait for each other.) The `$n`
+ * give the payment id, the body, the signature and the time. Select `PG_EVENT_RESULT` from `e`.
  */
-export function pgEventCtes(source: string, paymentId: number, body: number, signature: number, at: number): string {
-  return `s AS (UPDATE stores SET name = name WHERE id = (SELECT store_id FROM ${source}) RETURNING id),
+export function pgEventCtes(
+  source: string,
+  paymentId: number,
+  body: number,
+  signature: number,
+  at: number,
+): string {
+  return `s AS (SELECT store_id, pg_advisory_xact_lock(${STORE_EVENTS_LOCK}, hashtext(store_id)) FROM ${source}),
     e AS (INSERT INTO events (store_id, payment_id, body, signature, created_at)
-          SELECT s.id, $${paymentId}, $${body}, $${signature}, $${at} FROM s RETURNING seq, store_id)`;
+          SELECT s.store_id, $${paymentId}, $${body}, $${signature}, $${at} FROM s RETURNING seq, store_id)`;
 }
+
+/** The first key of the per-store advisory locks (the migrations' lock is a one-key lock: another space). */
+const STORE_EVENTS_LOCK = 47813;
 
 /** The event's seq, and its notification to every instance, queued for COMMIT. */
 export const PG_EVENT_RESULT = `e.seq, pg_notify('${EVENTS_CHANNEL}', json_build_object('storeId', e.store_id, 'seq', e.seq)::text)`;
@@ -64,6 +74,11 @@ export class EventsService {
 
   sign(payment: Payment): string {
     return signPaymentResult(payment, this.privateKey);
+  }
+
+  /** sign() on the thread pool, for the payment path: the event loop only prepares the bytes. */
+  signAsync(payment: Payment): Promise<string> {
+    return signPaymentResultAsync(payment, this.privateKey);
   }
 
   /**

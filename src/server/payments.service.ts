@@ -500,7 +500,8 @@ export class PaymentsService {
   /**
    * create() deciding its payment within the request (the hot path): the decision, its signed event and
    * the completed Idempotency-Key in one commit. The decided payment is known before the statement (the row
-   * create() inserted, with the change), so it is signed first, outside the transaction. The UPDATE matches
+   * create() inserted, with the change), so it is signed first, outside the transaction and off the event
+   * loop. The UPDATE matches
    * only while the payment is pending with no event written (`pending_event = 0`): no one else has touched
    * it, so the row it returns is exactly that payment. On PostgreSQL this is one statement.
    */
@@ -516,7 +517,7 @@ export class PaymentsService {
       updated_at: nowIso,
     });
     const body = JSON.stringify(payment);
-    const signature = this.events.sign(payment);
+    const signature = await this.events.signAsync(payment);
     const params = decideParams(k.row.id, change, nowIso);
     const update = `UPDATE payments SET status = $1, provider_trade_no = $2, method_brand = $3, failure_code = $4,
         failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7

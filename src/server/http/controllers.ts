@@ -21,7 +21,15 @@ import { ReportsService } from '../reports.service';
 import { sameHash, sha256 } from '../server-crypto';
 import { Device } from '../stores.service';
 import { AdminGuard, bearer, CurrentDevice, DeviceGuard } from './auth';
-import { CreatePaymentDto, CreateStoreDto, RefundDto, RegisterDeviceDto, RegistrationCodeDto } from './dto';
+import { CreatePaymentInput } from '../payments.service';
+import { ShapePipe } from './body-shape';
+import {
+  CREATE_PAYMENT_SHAPE,
+  CreateStoreDto,
+  RefundDto,
+  RegisterDeviceDto,
+  RegistrationCodeDto,
+} from './dto';
 import { SERVER_CONTEXT, ServerContext } from './server-context';
 
 function idempotencyKey(value: string | undefined): string {
@@ -97,10 +105,10 @@ export class PaymentsController {
   async create(
     @CurrentDevice() device: Device,
     @Headers('idempotency-key') key: string | undefined,
-    @Body() dto: CreatePaymentDto,
+    @Body(new ShapePipe<CreatePaymentInput>(CREATE_PAYMENT_SHAPE)) body: CreatePaymentInput,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    const r = await this.ctx.payments.create(device, idempotencyKey(key), dto);
+    const r = await this.ctx.payments.create(device, idempotencyKey(key), body);
     reply.status(r.status);
     if (r.replayed) {
       reply.header('Idempotent-Replayed', 'true');

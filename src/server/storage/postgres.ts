@@ -5,6 +5,7 @@
  * `?schema=NAME` in the URL puts every table in that schema (created if missing): tests use it to get a
  * private, disposable set of tables in the shared `test` database.
  */
+import { createHash } from 'node:crypto';
 import { Client, Pool, PoolClient, types } from 'pg';
 import { Db, DbChangeFeed, Queryable, redactDbUrl, SqlValue } from './db';
 
@@ -26,11 +27,29 @@ function splitSchema(url: string): { url: string; schema?: string } {
   return { url: u.toString(), schema };
 }
 
+/**
+ * Every statement is a named prepared statement: PostgreSQL parses and plans it once per connection, not on
+ * every call (for the payment path's statements that is most of a backend's CPU per call). The name is
+ * derived from the text, so one text is one statement on every connection. A text without parameters
+ * (a migration script, which may hold several statements) goes as a simple query.
+ */
+const names = new Map<string, string>();
+function statementName(sql: string): string {
+  let name = names.get(sql);
+  if (!name) {
+    name = `pc_${createHash('sha256').update(sql).digest('hex').slice(0, 24)}`;
+    names.set(sql, name);
+  }
+  return name;
+}
+
 function wrap(c: Pool | PoolClient): Queryable {
+  const send = (text: string, values: SqlValue[]) =>
+    values.length ? c.query({ name: statementName(text), text, values }) : c.query(text);
   return {
-    query: async <T>(sql: string, params: SqlValue[] = []) => (await c.query(sql, params)).rows as T[],
+    query: async <T>(sql: string, params: SqlValue[] = []) => (await send(sql, params)).rows as T[],
     run: async (sql: string, params: SqlValue[] = []) => ({
-      changes: (await c.query(sql, params)).rowCount ?? 0,
+      changes: (await send(sql, params)).rowCount ?? 0,
     }),
   };
 }

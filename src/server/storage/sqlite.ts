@@ -67,7 +67,10 @@ export class SqliteDb implements Db, DbChangeFeed {
   /** Prepared once per SQL text (as written, with `$n`): parsing and planning cost more than running. */
   private readonly statements = new Map<string, Prepared>();
   private readonly listeners = new Map<string, Set<(payload: string) => void>>();
-  private readonly control: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'undo', Database.Statement>;
+  private readonly control: Record<
+    'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'undo',
+    Database.Statement
+  >;
 
   constructor(readonly where: string) {
     if (where !== ':memory:') mkdirSync(dirname(where), { recursive: true });
@@ -148,13 +151,18 @@ export class SqliteDb implements Db, DbChangeFeed {
       }
       const batch = [item];
       this.batch = batch;
-      // Start after this turn's I/O callbacks, so requests that arrived meanwhile join the batch.
-      setImmediate(
-        () =>
-          void this.mutex.lock(async () => {
-            this.batch = undefined;
-            await this.runBatch(batch);
-          }),
+      // Linger two turns of the event loop (their I/O callbacks and the promise continuations they
+      // resolve) before taking the connection, so that more callers share the COMMIT's fsync: with one turn
+      // the payment benchmark's batches held 5.6 transactions on average, with two 9.5 (of at most 10 in
+      // flight), for 11% more payments per second and a lower p50. The cost is one more turn of latency.
+      setImmediate(() =>
+        setImmediate(
+          () =>
+            void this.mutex.lock(async () => {
+              this.batch = undefined;
+              await this.runBatch(batch);
+            }),
+        ),
       );
     });
   }
