@@ -25,7 +25,7 @@ import { Metrics } from './metrics';
 import { PaymentSweeper } from './payment-sweeper';
 import { PaymentsService, scaledTiming } from './payments.service';
 import { PaymentProvider } from './providers/provider';
-import { SimulatorProvider } from './providers/simulator.provider';
+import { openSimulatorLedger, SimulatorProvider } from './providers/simulator.provider';
 import { redact } from './redact';
 import { ReportsService } from './reports.service';
 import { adminTokenHash, loadServerKeys } from './server-crypto';
@@ -115,7 +115,10 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     'Provider queries made by the sweeper since start',
   );
 
-  const provider = config.provider?.({ db, clock, speed }) ?? new SimulatorProvider({ db, clock, speed });
+  // A provider given by the caller (tests) keeps its own state; the built-in simulator gets its ledger.
+  const ledger = config.provider ? undefined : await openSimulatorLedger(config.db);
+  const provider =
+    config.provider?.({ db, clock, speed }) ?? new SimulatorProvider({ db: ledger!.db, clock, speed });
   const events = new EventsService(db, db, keys.privateKey, db.kind);
   const timing = scaledTiming(speed);
   const payments = new PaymentsService(db, clock, provider, events, timing, (p) =>
@@ -196,6 +199,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
       sweeper.stop();
       await gateway.close();
       await app.close();
+      await ledger?.close();
       await db.close();
     },
   };

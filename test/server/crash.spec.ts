@@ -21,6 +21,7 @@ import {
   withPg,
 } from './support/server-client';
 import { freePort, killAllServers, processExists, ServerProcess } from './support/server-process';
+import { simulatorLedgerPath } from '../../src/server/providers/simulator.provider';
 
 jest.setTimeout(30_000);
 
@@ -67,8 +68,8 @@ afterAll(async () => {
 });
 
 function sqliteDb(path: string): TestDb {
-  const read = <T>(fn: (db: Database.Database) => T): T => {
-    const db = new Database(path, { readonly: true, fileMustExist: true });
+  const read = <T>(fn: (db: Database.Database) => T, file = path): T => {
+    const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
       return fn(db);
     } finally {
@@ -88,6 +89,7 @@ function sqliteDb(path: string): TestDb {
         read(
           (db) =>
             db.prepare('SELECT * FROM sim_trades WHERE out_trade_no = ?').get(id) as Record<string, unknown>,
+          simulatorLedgerPath(path),
         ),
       ) as TradeRow | undefined,
     eventStatuses: async (id) =>

@@ -1,8 +1,8 @@
 /**
  * The built-in test provider (DESIGN.md, "Test payment codes"): behaves like an Alipay- or WeChat-Pay-like
- * payment-code provider, chosen by the code's last two digits. Its trades live in the `sim_trades` table of
- * the server's own database, so they survive a server crash exactly as a real provider's would, and tests
- * can count how often the server charged (`charge_calls`).
+ * payment-code provider, chosen by the code's last two digits. Its trades live in a `sim_trades` table (see
+ * openSimulatorLedger), so they survive a crash of the server as a real provider's would, and tests can
+ * count how often the server charged (`charge_calls`).
  *
  * What is stored per trade: the scenario (`brand:ending`, e.g. `alipay:10`; never the payment code), amount,
  * currency, state, creation time and, for code `10`, when the customer's confirmation lands.
@@ -19,7 +19,10 @@
  * the captured amount.
  */
 import { Clock } from '../../protocol/clock';
-import { Db } from '../storage/db';
+import { Db, DbUrl } from '../storage/db';
+import { SIM_TRADES_TABLE } from '../storage/migrations';
+import { PostgresDb } from '../storage/postgres';
+import { SqliteDb } from '../storage/sqlite';
 import {
   CancelResult,
   ChargeRequest,
@@ -105,6 +108,42 @@ function normalise(r: Record<string, unknown>): SimTradeRow {
 }
 
 type Q = Pick<Db, 'query' | 'run'>;
+
+/**
+ * Where the simulator keeps its trades. It stands for a provider's own system, which in real life costs the
+ * server a network round trip, not a share of its database's durable commits (in the server's journal the
+ * simulator's commits were a third of the server's fsyncs per payment). So its commits do not wait for the
+ * disk: they survive a crash of the server process (kill -9), though not necessarily a power cut, while the
+ * server's own journal keeps waiting for every commit.
+ *
+ * - SQLite: a database of its own beside the server's (`<server file>-simulator`, or in memory with
+ *   `:memory:`), synchronous=NORMAL.
+ * - PostgreSQL: the `sim_trades` table of the server's database, shared by every instance (any instance's
+ *   sweeper can query a trade another one charged), through a small pool of its own with
+ *   synchronous_commit=off.
+ */
+/** The simulator's ledger file beside a SQLite server database. */
+export function simulatorLedgerPath(serverPath: string): string {
+  return serverPath === ':memory:' ? ':memory:' : `${serverPath}-simulator`;
+}
+
+export async function openSimulatorLedger(
+  server: DbUrl,
+): Promise<{ db: Db; where: string; close(): Promise<void> }> {
+  if (server.kind !== 'sqlite') {
+    const db = new PostgresDb(server.url, { max: 4, synchronousCommit: false });
+    return { db, where: db.where, close: () => db.close() };
+  }
+  const where = simulatorLedgerPath(server.path);
+  const db = new SqliteDb(where, { synchronous: 'NORMAL' });
+  try {
+    await db.exec(SIM_TRADES_TABLE.replace('CREATE TABLE', 'CREATE TABLE IF NOT EXISTS'));
+  } catch (e) {
+    await db.close().catch(() => undefined);
+    throw new Error(`cannot open the simulator's ledger at ${where}: ${(e as Error).message}`, { cause: e });
+  }
+  return { db, where, close: () => db.close() };
+}
 
 export class SimulatorProvider implements PaymentProvider {
   readonly name = 'simulator';

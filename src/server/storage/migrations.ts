@@ -26,6 +26,25 @@ CREATE TABLE events (
 );
 CREATE INDEX events_store ON events (store_id, seq);`;
 
+/**
+ * The simulator provider's trades. In the server's database on PostgreSQL (shared by every instance); on
+ * SQLite the simulator keeps them in a ledger file of its own (providers/simulator.provider.ts), and this
+ * table, created by migration 1, stays empty.
+ */
+export const SIM_TRADES_TABLE = `CREATE TABLE sim_trades (
+  out_trade_no TEXT PRIMARY KEY,
+  scenario TEXT NOT NULL,
+  amount_value BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  succeeds_at BIGINT,
+  charge_calls INTEGER NOT NULL,
+  query_calls INTEGER NOT NULL DEFAULT 0,
+  cancel_calls INTEGER NOT NULL DEFAULT 0,
+  refunded_value BIGINT NOT NULL DEFAULT 0
+);`;
+
 const BASE = `
 CREATE TABLE stores (
   id TEXT PRIMARY KEY,
@@ -118,19 +137,7 @@ CREATE TABLE idempotency_keys (
   PRIMARY KEY (store_id, scope, idem_key)
 );
 CREATE INDEX idempotency_age ON idempotency_keys (created_at);
-CREATE TABLE sim_trades (
-  out_trade_no TEXT PRIMARY KEY,
-  scenario TEXT NOT NULL,
-  amount_value BIGINT NOT NULL,
-  currency TEXT NOT NULL,
-  state TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  succeeds_at BIGINT,
-  charge_calls INTEGER NOT NULL,
-  query_calls INTEGER NOT NULL DEFAULT 0,
-  cancel_calls INTEGER NOT NULL DEFAULT 0,
-  refunded_value BIGINT NOT NULL DEFAULT 0
-);`;
+${SIM_TRADES_TABLE}`;
 
 export const MIGRATIONS: Migration[] = [
   {

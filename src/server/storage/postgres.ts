@@ -65,14 +65,23 @@ export class PostgresDb implements Db, DbChangeFeed {
   readonly schema?: string;
   private readonly connectOptions?: string;
 
-  constructor(url: string, opts: { max?: number } = {}) {
+  /**
+   * `synchronousCommit: false` is for a store that is not the server's journal (the simulator's ledger): its
+   * commits do not wait for the WAL to reach the disk (they survive a crash of the server process, and
+   * PostgreSQL's own crash loses at most its last fraction of a second).
+   */
+  constructor(url: string, opts: { max?: number; synchronousCommit?: boolean } = {}) {
     const split = splitSchema(url);
     this.url = split.url;
     this.schema = split.schema;
     this.where = redactDbUrl(url);
     // The schema goes in the connection's startup options, so every connection (pool and LISTEN) starts
     // with it, before any query.
-    this.connectOptions = this.schema ? `-c search_path=${this.schema}` : undefined;
+    const options = [
+      ...(this.schema ? [`-c search_path=${this.schema}`] : []),
+      ...(opts.synchronousCommit === false ? ['-c synchronous_commit=off'] : []),
+    ];
+    this.connectOptions = options.length ? options.join(' ') : undefined;
     this.pool = new Pool({ connectionString: this.url, max: opts.max ?? 10, options: this.connectOptions });
     // A pool error on an idle connection (the server restarted) must not kill the process; the next
     // query gets a new connection.

@@ -22,6 +22,7 @@ import {
 } from '../../../src/lan';
 import { verifyPaymentResult } from '../../../src/protocol/payment-signature';
 import { Payment } from '../../../src/protocol/states';
+import { simulatorLedgerPath } from '../../../src/server/providers/simulator.provider';
 
 import { ChildProc, freeTcpPort } from '../../support/child-process';
 
@@ -210,9 +211,9 @@ export class TestServer {
     );
   }
 
-  /** The simulator's record of a trade (its out_trade_no is the payment id), read-only from the SQLite file. */
+  /** The simulator's record of a trade (its out_trade_no is the payment id), read-only from its ledger file. */
   simTrade(paymentId: string): { charge_calls: number; state: string; scenario: string } | undefined {
-    const db = new Database(this.dbPath, { readonly: true, fileMustExist: true });
+    const db = new Database(simulatorLedgerPath(this.dbPath), { readonly: true, fileMustExist: true });
     try {
       return db
         .prepare('SELECT charge_calls, state, scenario FROM sim_trades WHERE out_trade_no = ?')
