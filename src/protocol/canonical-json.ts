@@ -19,62 +19,81 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | { [key:
 export const MAX_DEPTH = 256;
 
 export function canonicalJson(value: unknown): string {
-  return write(value, '$', [], 0);
+  return write(value, ROOT, [], 0);
 }
 
-function write(value: unknown, path: string, ancestors: object[], depth: number): string {
+/**
+ * Where a value sits, for error messages (`$["a"][0]`). Built as a chain of small nodes and spelt out only
+ * when something fails: spelling it for every key cost more than writing the key (the server signs and
+ * hashes on its hot path).
+ */
+interface At {
+  parent?: At;
+  key?: string | number;
+}
+const ROOT: At = {};
+
+function pathOf(at: At): string {
+  let text = '';
+  for (let a: At | undefined = at; a && a.parent; a = a.parent) {
+    text = `${typeof a.key === 'number' ? `[${a.key}]` : `[${JSON.stringify(a.key)}]`}${text}`;
+  }
+  return `$${text}`;
+}
+
+function write(value: unknown, at: At, ancestors: object[], depth: number): string {
   switch (typeof value) {
     case 'string':
-      return writeString(value, path);
+      return writeString(value, at);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
       if (!Number.isFinite(value)) {
-        throw fail('canonical_json.non_finite', path, `${value} is not a finite number and has no JSON form`);
+        throw fail('canonical_json.non_finite', at, `${value} is not a finite number and has no JSON form`);
       }
       return JSON.stringify(value);
     case 'object':
       break;
     default:
-      throw fail('canonical_json.unsupported_type', path, `a ${typeof value} has no JSON form`);
+      throw fail('canonical_json.unsupported_type', at, `a ${typeof value} has no JSON form`);
   }
   if (value === null) return 'null';
   if (depth >= MAX_DEPTH) {
-    throw fail('canonical_json.too_deep', path, `the value nests deeper than ${MAX_DEPTH} levels`);
+    throw fail('canonical_json.too_deep', at, `the value nests deeper than ${MAX_DEPTH} levels`);
   }
   if (ancestors.includes(value)) {
-    throw fail('canonical_json.cycle', path, 'the value contains itself (a cycle)');
+    throw fail('canonical_json.cycle', at, 'the value contains itself (a cycle)');
   }
   ancestors.push(value);
   try {
     return Array.isArray(value)
-      ? writeArray(value, path, ancestors, depth)
-      : writeObject(value, path, ancestors, depth);
+      ? writeArray(value, at, ancestors, depth)
+      : writeObject(value, at, ancestors, depth);
   } finally {
     ancestors.pop();
   }
 }
 
-function writeArray(array: unknown[], path: string, ancestors: object[], depth: number): string {
+function writeArray(array: unknown[], at: At, ancestors: object[], depth: number): string {
   const parts: string[] = [];
   for (let i = 0; i < array.length; i++) {
-    const itemPath = `${path}[${i}]`;
+    const itemAt: At = { parent: at, key: i };
     if (!(i in array) || array[i] === undefined) {
-      throw fail('canonical_json.unsupported_type', itemPath, 'an array item is undefined or missing');
+      throw fail('canonical_json.unsupported_type', itemAt, 'an array item is undefined or missing');
     }
-    parts.push(write(array[i], itemPath, ancestors, depth + 1));
+    parts.push(write(array[i], itemAt, ancestors, depth + 1));
   }
   return `[${parts.join(',')}]`;
 }
 
-function writeObject(object: object, path: string, ancestors: object[], depth: number): string {
+function writeObject(object: object, at: At, ancestors: object[], depth: number): string {
   const proto = Object.getPrototypeOf(object);
   if (proto !== Object.prototype && proto !== null) {
     const kind = typeof proto?.constructor === 'function' ? proto.constructor.name : 'exotic';
-    throw fail('canonical_json.unsupported_type', path, `a ${kind || 'class'} object is not plain JSON data`);
+    throw fail('canonical_json.unsupported_type', at, `a ${kind || 'class'} object is not plain JSON data`);
   }
   if (Object.getOwnPropertySymbols(object).length > 0) {
-    throw fail('canonical_json.unsupported_type', path, 'an object has a symbol key');
+    throw fail('canonical_json.unsupported_type', at, 'an object has a symbol key');
   }
   const record = object as Record<string, unknown>;
   // Array.prototype.sort compares strings by UTF-16 code units, exactly the order RFC 8785 prescribes.
@@ -83,24 +102,25 @@ function writeObject(object: object, path: string, ancestors: object[], depth: n
   for (const key of keys) {
     const item = record[key];
     if (item === undefined) continue;
-    const keyPath = `${path}[${JSON.stringify(key)}]`;
-    parts.push(`${writeString(key, keyPath)}:${write(item, keyPath, ancestors, depth + 1)}`);
+    const keyAt: At = { parent: at, key };
+    parts.push(`${writeString(key, keyAt)}:${write(item, keyAt, ancestors, depth + 1)}`);
   }
   return `{${parts.join(',')}}`;
 }
 
-function writeString(s: string, path: string): string {
+function writeString(s: string, at: At): string {
   // With the `u` flag a proper surrogate pair is one code point, so this matches only lone surrogates.
   if (/\p{Cs}/u.test(s)) {
     throw fail(
       'canonical_json.lone_surrogate',
-      path,
+      at,
       'a string contains a lone UTF-16 surrogate, which is not text',
     );
   }
   return JSON.stringify(s);
 }
 
-function fail(code: string, path: string, problem: string): ProtocolError {
+function fail(code: string, at: At, problem: string): ProtocolError {
+  const path = pathOf(at);
   return new ProtocolError(code, `Cannot write canonical JSON at ${path}: ${problem}.`, { subject: path });
 }

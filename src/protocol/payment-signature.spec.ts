@@ -82,7 +82,10 @@ describe('signPaymentResult and verifyPaymentResult', () => {
     });
     await expect(signPaymentResultAsync(payment, key)).resolves.toBe(signature);
     await expect(signPaymentResultAsync(payment, server.privateKey)).resolves.toBe(signature);
-    const other = { ...payment, amount: { value: payment.amount.value + 1, currency: payment.amount.currency } };
+    const other = {
+      ...payment,
+      amount: { value: payment.amount.value + 1, currency: payment.amount.currency },
+    };
     const otherSignature = await signPaymentResultAsync(other, key);
     expect(verifyPaymentResult(other, otherSignature, server.publicKey)).toBe(true);
     expect(verifyPaymentResult(payment, otherSignature, server.publicKey)).toBe(false);

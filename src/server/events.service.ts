@@ -82,16 +82,17 @@ export class EventsService {
   }
 
   /**
-   * Writes the event inside the caller's transaction; returns its sequence number. `signature` may be given
-   * when the caller signed `payment` already (it must be the signature of exactly this payment).
+   * Writes the event inside the caller's transaction; returns its sequence number. `signature` and `body`
+   * (its JSON) may be given when the caller has them already: they must be of exactly this payment.
    */
   async record(
     q: Queryable,
     storeId: string,
     payment: Payment,
     signature = this.sign(payment),
+    body = JSON.stringify(payment),
   ): Promise<number> {
-    const params = [storeId, payment.id, JSON.stringify(payment), signature, payment.updatedAt];
+    const params = [storeId, payment.id, body, signature, payment.updatedAt];
     if (this.engine === 'sqlite') {
       // SQLite runs one write transaction at a time, so seq is handed out in commit order: no lock needed.
       const rows = await q.query<{ seq: number }>(`${INSERT_EVENT} RETURNING seq`, params);

@@ -6,11 +6,12 @@
 type Labels = Record<string, string>;
 
 function key(name: string, labels: Labels): string {
-  const l = Object.entries(labels)
-    .sort(([a], [b]) => a.localeCompare(b))
-    .map(([k, v]) => `${k}="${v.replace(/["\\\n]/g, '_')}"`)
-    .join(',');
-  return l ? `${name}{${l}}` : name;
+  const names = Object.keys(labels);
+  if (names.length === 0) return name;
+  // Label names sort by code unit (the order is only for a stable key); counted on every request.
+  if (names.length > 1) names.sort();
+  const l = names.map((k) => `${k}="${labels[k].replace(/["\\\n]/g, '_')}"`).join(',');
+  return `${name}{${l}}`;
 }
 
 export class Metrics {

@@ -154,11 +154,12 @@ export function toPayment(r: PaymentRow): Payment {
   return p;
 }
 
-/** The hash that tells "same request" from "same key, other request": canonical JSON of the plain body. */
+/**
+ * The hash that tells "same request" from "same key, other request": canonical JSON of the body (plain
+ * JSON data, as parsed from the request or built by the caller).
+ */
 function requestHash(body: unknown): string {
-  return createHash('sha256')
-    .update(canonicalJson(JSON.parse(JSON.stringify(body))))
-    .digest('hex');
+  return createHash('sha256').update(canonicalJson(body)).digest('hex');
 }
 
 /** create() deciding within its request: the key to complete in the decision's transaction, and the row
@@ -536,10 +537,9 @@ export class PaymentsService {
       if (rows.length === 0) return undefined;
     } else {
       const seq = await this.db.tx(async (q) => {
-        const row = (await q.query<{ store_id: string }>(`${update} RETURNING store_id`, params))[0];
-        if (!row) return undefined;
+        if ((await q.run(update, params)).changes === 0) return undefined;
         await q.run(completeKey, [...params, ...keyParams]);
-        return this.events.record(q, row.store_id, payment, signature);
+        return this.events.record(q, k.row.store_id, payment, signature, body);
       });
       if (seq === undefined) return undefined;
       await this.events.announce(k.storeId, seq);
@@ -636,7 +636,9 @@ export class PaymentsService {
         );
       }
     }
-    const hash = requestHash({ paymentId: id, amount: input.amount ?? null });
+    // Plain data only (the body may arrive as DTO instances).
+    const asked = input.amount ? { value: input.amount.value, currency: input.amount.currency } : null;
+    const hash = requestHash({ paymentId: id, amount: asked });
     const scope = `refund:${id}`;
     const now = this.clock.now();
     const refundId = newId('re');

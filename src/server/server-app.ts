@@ -172,8 +172,9 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     }),
   );
   const fastify = app.getHttpAdapter().getInstance();
-  fastify.addHook('onResponse', async (_req, reply) => {
+  fastify.addHook('onResponse', (_req, reply, done) => {
     metrics.inc('payconnect_http_responses_total', { class: `${Math.floor(reply.statusCode / 100)}xx` });
+    done();
   });
   const gateway = new EventsGateway(stores, events, metrics);
   gateway.attach(app.getHttpServer());

@@ -20,7 +20,7 @@
  */
 import { Clock } from '../../protocol/clock';
 import { Db, DbUrl } from '../storage/db';
-import { SIM_TRADES_TABLE } from '../storage/migrations';
+import { simTradesTable } from '../storage/migrations';
 import { PostgresDb } from '../storage/postgres';
 import { SqliteDb } from '../storage/sqlite';
 import {
@@ -137,7 +137,7 @@ export async function openSimulatorLedger(
   const where = simulatorLedgerPath(server.path);
   const db = new SqliteDb(where, { synchronous: 'NORMAL' });
   try {
-    await db.exec(SIM_TRADES_TABLE.replace('CREATE TABLE', 'CREATE TABLE IF NOT EXISTS'));
+    await db.exec(simTradesTable({ ifNotExists: true, withoutRowid: true }));
   } catch (e) {
     await db.close().catch(() => undefined);
     throw new Error(`cannot open the simulator's ledger at ${where}: ${(e as Error).message}`, { cause: e });

@@ -130,7 +130,8 @@ export class SqliteDb implements Db, DbChangeFeed {
 
   /**
    * A statement outside any transaction. A read runs at once; a write joins the next group commit as a
-   * transaction of its own (so it shares that COMMIT's fsync instead of paying for one alone).
+   * transaction of its own (so it shares that COMMIT's fsync instead of paying for one alone), or, with
+   * synchronous=NORMAL, commits on its own at once.
    */
   query<T = Record<string, unknown>>(sql: string, params?: SqlValue[]): Promise<T[]> {
     return this.outside(sql, (q) => q.query<T>(sql, params));
@@ -147,7 +148,8 @@ export class SqliteDb implements Db, DbChangeFeed {
     } catch (e) {
       return Promise.reject(e);
     }
-    return readonly ? this.mutex.lock(() => fn(this.direct)) : this.tx(fn);
+    // Without fsyncs to share (synchronous=NORMAL), a single write commits on its own at once.
+    return readonly || this.lingerTurns === 0 ? this.mutex.lock(() => fn(this.direct)) : this.tx(fn);
   }
 
   /**
