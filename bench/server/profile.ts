@@ -19,7 +19,7 @@ import { EventsService } from '../../src/server/events.service';
 import { ShapePipe } from '../../src/server/http/body-shape';
 import { CREATE_PAYMENT_SHAPE } from '../../src/server/http/dto';
 import { PaymentsService, type CreatePaymentInput } from '../../src/server/payments.service';
-import { SimulatorProvider } from '../../src/server/providers/simulator.provider';
+import { openSimulatorLedger, SimulatorProvider } from '../../src/server/providers/simulator.provider';
 import { loadServerKeys } from '../../src/server/server-crypto';
 import type { Db, DbUrl, Queryable, SqlValue } from '../../src/server/storage/db';
 import { openServerDb, type ServerDb } from '../../src/server/storage/open';
@@ -140,13 +140,16 @@ function counting(db: ServerDb, work: DbWork): Db {
   };
 }
 
-/** A PaymentsService wired as createServerApp wires it, with a store and a terminal of its own. */
-async function paymentsOn(db: ServerDb, work?: DbWork) {
+/**
+ * A PaymentsService wired as createServerApp wires it (the simulator on its own ledger), with a store and a
+ * terminal of its own. `work` counts the server database's work only: the ledger is the provider's.
+ */
+async function paymentsOn(db: ServerDb, ledger: Db, work?: DbWork) {
   const clock = new SystemClock();
   const keys = await loadServerKeys(db);
   const store = await new StoresService(db, clock, keys.publicKey).createStore('profile');
   const used: Db = work ? counting(db, work) : db;
-  const provider = new SimulatorProvider({ db: used, clock, speed: 1 });
+  const provider = new SimulatorProvider({ db: ledger, clock, speed: 1 });
   const events = new EventsService(used, db, keys.privateKey, db.kind);
   const payments = new PaymentsService(used, clock, provider, events);
   const device: Device = { storeId: store.id, deviceId: 'T1', role: 'terminal', name: 'profile' };
@@ -161,13 +164,14 @@ async function serviceOn(
   seconds: number,
 ): Promise<ServiceRow> {
   const db = await openServerDb(url);
+  const ledger = await openSimulatorLedger(url);
   try {
     const work: DbWork = { transactions: 0, outsideTransactions: 0, writesOutside: 0, statements: 0 };
-    const counted = await paymentsOn(db, work);
+    const counted = await paymentsOn(db, ledger.db, work);
     await counted.payments.create(counted.device, 'warm', input(0));
     for (const k of Object.keys(work) as (keyof DbWork)[]) work[k] = 0;
     await counted.payments.create(counted.device, 'count', input(1));
-    const { payments, device } = await paymentsOn(db);
+    const { payments, device } = await paymentsOn(db, ledger.db);
     const seq = await time(20, (i) => payments.create(device, `s${i}`, input(i)), 3);
     let n = 0;
     const c0 = process.cpuUsage();
@@ -194,6 +198,7 @@ async function serviceOn(
       work,
     };
   } finally {
+    await ledger.close();
     if (db instanceof PostgresDb) await db.dropSchema().catch(() => undefined);
     await db.close();
   }
@@ -272,7 +277,8 @@ export async function profileServer(opts: {
     );
     raw.close();
 
-    const m = await paymentsOn(file);
+    const ledger = await openSimulatorLedger({ kind: 'sqlite', path: path.join(dir, 'steps.db') });
+    const m = await paymentsOn(file, ledger.db);
     const payment = (await m.payments.create(m.device, 'sign', input(0))).body;
     add(
       'signPaymentResult, key as base64 text (what EventsService passed before it parsed the key once)',
@@ -303,6 +309,7 @@ export async function profileServer(opts: {
       'ShapePipe on the payment body (replaced the ValidationPipe there)',
       await time(5000, (i) => pipe.transform(input(i))),
     );
+    await ledger.close();
     await file.close();
     return { service, rows };
   } finally {

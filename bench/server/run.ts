@@ -4,8 +4,9 @@
 //
 //   SWC_NODE_PROJECT=$PWD/tsconfig.json node -r @swc-node/register bench/server/run.ts [options]
 //
-//   --seconds <s>      measured time per server per engine (default 10, in --rounds alternating blocks)
-//   --rounds <n>       alternating blocks per engine (default 2: bare nest, nest bare)
+//   --seconds <s>      measured time per server per engine (default 12, in --rounds alternating blocks)
+//   --rounds <n>       alternating blocks per engine (default 4: bare nest, nest bare, …; more, shorter
+//                      blocks spread the machine's slow spells and PostgreSQL's checkpoints over both)
 //   --warmup <s>       load per server before measuring, not counted (default 2)
 //   --connections <n>  autocannon connections, one request in flight on each (default 10)
 //   --stores <n>       spread the connections over n stores, one terminal each (default 1: every request
@@ -72,8 +73,8 @@ function textOption(name: string, fallback: string): string {
 }
 
 const CONFIG = {
-  seconds: option('seconds', 10),
-  rounds: Math.round(option('rounds', 2)),
+  seconds: option('seconds', 12),
+  rounds: Math.round(option('rounds', 4)),
   warmupSeconds: option('warmup', 2),
   connections: Math.round(option('connections', 10)),
   stores: Math.round(option('stores', 1)),
@@ -418,7 +419,7 @@ function profileLines(p: ServerProfile): string[] {
   const w = (s: ServiceRow) =>
     `${s.work.transactions} + ${s.work.writesOutside} (${s.work.statements} statements, ${s.work.outsideTransactions - s.work.writesOutside} reads outside)`;
   return [
-    `The service layer alone (PaymentsService.create called in process, no HTTP, no Nest; simulator, code …00):`,
+    `The service layer alone (PaymentsService.create called in process, no HTTP, no Nest; simulator on its own ledger, code …00; work counted in the server's database):`,
     '',
     '| Engine | one at a time (ms per payment) | CPU per payment (µs) | ' +
       `${CONFIG.connections} in flight (payments/s) | CPU (cores) | commits per payment: db.tx + writes outside a tx |`,
