@@ -31,6 +31,7 @@ import { ReportsService } from './reports.service';
 import { adminTokenHash, loadServerKeys } from './server-crypto';
 import { DbUrl } from './storage/db';
 import { openServerDb } from './storage/open';
+import { SqliteDb } from './storage/sqlite';
 import { StoresService } from './stores.service';
 
 export interface ServerConfig {
@@ -105,6 +106,16 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     'Requests answered from a stored idempotent response',
   );
   metrics.describe('payconnect_http_responses_total', 'counter', 'HTTP responses by status class');
+  metrics.describe(
+    'payconnect_db_commits_total',
+    'gauge',
+    'SQLite group commits (one fsync each) since start; transactions_total / commits_total = callers per fsync',
+  );
+  metrics.describe(
+    'payconnect_db_transactions_total',
+    'gauge',
+    'SQLite transactions committed since start (several share one group commit)',
+  );
   metrics.describe('payconnect_push_connections_total', 'counter', 'Event WebSocket connections accepted');
   metrics.describe('payconnect_push_frames_total', 'counter', 'payment.updated frames pushed');
   metrics.describe('payconnect_push_connections', 'gauge', 'Event WebSocket connections open now');
@@ -185,6 +196,10 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     );
     metrics.set('payconnect_payments_pending', {}, Number(pending[0].n));
     metrics.set('payconnect_sweeper_checks_total', {}, sweeper.stats.checks);
+    if (db instanceof SqliteDb) {
+      metrics.set('payconnect_db_commits_total', {}, db.stats.commits);
+      metrics.set('payconnect_db_transactions_total', {}, db.stats.transactions);
+    }
   });
 
   await app.listen(config.port, config.host ?? '127.0.0.1');

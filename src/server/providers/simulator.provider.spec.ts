@@ -3,10 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { FakeClock } from '../../protocol/clock';
+import { Db, DbUrl } from '../storage/db';
 import { openServerDb, ServerDb } from '../storage/open';
 import { PostgresDb } from '../storage/postgres';
 import { ProviderRejectedError, ProviderUnknownError } from './provider';
-import { SimulatorProvider } from './simulator.provider';
+import { openSimulatorLedger, SimulatorProvider } from './simulator.provider';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -16,7 +17,10 @@ const code = (ending: string, prefix = '28') =>
 const CNY = (value: number) => ({ value, currency: 'CNY' });
 
 describe.each(['sqlite', 'postgres'] as const)('SimulatorProvider on %s', (engine) => {
-  let db: ServerDb;
+  /** The server's database (its migrations make PostgreSQL's sim_trades), and the simulator's ledger. */
+  let server: ServerDb;
+  let ledger: Awaited<ReturnType<typeof openSimulatorLedger>>;
+  let db: Db;
   let dir: string | undefined;
   let clock: FakeClock;
   let sleeps: number[];
@@ -28,19 +32,43 @@ describe.each(['sqlite', 'postgres'] as const)('SimulatorProvider on %s', (engin
     sim.charge({ outTradeNo, amount: CNY(value), code: c, storeId: 'S1' });
 
   beforeAll(async () => {
+    let url: DbUrl;
     if (engine === 'sqlite') {
       dir = mkdtempSync(join(tmpdir(), 'pc-sim-'));
-      db = await openServerDb({ kind: 'sqlite', path: join(dir, 'server.db') });
+      url = { kind: 'sqlite', path: join(dir, 'server.db') };
     } else {
-      const schema = `pc_sim_${randomBytes(6).toString('hex')}`;
-      db = await openServerDb({ kind: 'postgres', url: `${PG_URL}?schema=${schema}` });
+      url = { kind: 'postgres', url: `${PG_URL}?schema=pc_sim_${randomBytes(6).toString('hex')}` };
     }
+    server = await openServerDb(url);
+    ledger = await openSimulatorLedger(url);
+    db = ledger.db;
   });
 
   afterAll(async () => {
-    if (db instanceof PostgresDb) await db.dropSchema();
-    await db?.close();
+    await ledger?.close();
+    if (server instanceof PostgresDb) await server.dropSchema();
+    await server?.close();
     if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("keeps its trades apart from the server's journal, in a ledger that does not wait for the disk", async () => {
+    if (engine === 'sqlite') {
+      expect(ledger.where).toBe(join(dir!, 'server.db-simulator'));
+      expect((await db.query<{ synchronous: number }>('PRAGMA synchronous'))[0].synchronous).toBe(1);
+      expect((await server.query<{ synchronous: number }>('PRAGMA synchronous'))[0].synchronous).toBe(2);
+    } else {
+      expect(
+        (await db.query<{ s: string }>('SELECT current_setting($1) AS s', ['synchronous_commit']))[0].s,
+      ).toBe('off');
+      expect(
+        (await server.query<{ s: string }>('SELECT current_setting($1) AS s', ['synchronous_commit']))[0].s,
+      ).toBe('on');
+    }
+    await charge(code('00'));
+    expect((await sim.trade(out))?.charge_calls).toBe(1);
+    // PostgreSQL: the table every instance shares; SQLite: the server's own table stays empty.
+    const inServer = await server.query('SELECT out_trade_no FROM sim_trades');
+    expect(inServer).toHaveLength(engine === 'postgres' ? 1 : 0);
   });
 
   beforeEach(async () => {

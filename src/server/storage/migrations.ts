@@ -181,8 +181,11 @@ export interface MigratableDb extends Db {
 const TRACK =
   'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)';
 
-/** Applies what is missing; returns the versions applied now. */
-export async function migrate(db: MigratableDb): Promise<number[]> {
+/**
+ * Applies what is missing; returns the versions applied now. `upTo` stops after that version (tests of an
+ * upgrade from an older schema).
+ */
+export async function migrate(db: MigratableDb, upTo = Infinity): Promise<number[]> {
   const applied: number[] = [];
   const pending = async (q: Queryable) => {
     const done = new Set(
@@ -190,7 +193,7 @@ export async function migrate(db: MigratableDb): Promise<number[]> {
         Number(r.version),
       ),
     );
-    return MIGRATIONS.filter((m) => !done.has(m.version));
+    return MIGRATIONS.filter((m) => !done.has(m.version) && m.version <= upTo);
   };
   const sqlOf = (m: Migration) => (typeof m.sql === 'string' ? m.sql : m.sql[db.kind]);
   if (db.kind === 'postgres') {

@@ -72,6 +72,12 @@ export class SqliteDb implements Db, DbChangeFeed {
     Database.Statement
   >;
 
+  /**
+   * Group commits so far, and the transactions they carried (transactions / commits is how many callers
+   * shared each fsync); shown on /metrics.
+   */
+  readonly stats = { commits: 0, transactions: 0 };
+
   /** Turns of the event loop a transaction waits for others to share its COMMIT; see tx(). */
   private readonly lingerTurns: number;
 
@@ -206,6 +212,8 @@ export class SqliteDb implements Db, DbChangeFeed {
         }
       }
       this.control.commit.run();
+      this.stats.commits++;
+      this.stats.transactions += batch.length;
     } catch (e) {
       try {
         if (this.db.inTransaction) this.control.rollback.run();
