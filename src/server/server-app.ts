@@ -142,7 +142,8 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     batch: 50,
     log: (m) => logger.warn(redact(m)),
   });
-  const stores = new StoresService(db, clock, keys.publicKey);
+  const stores = new StoresService(db, clock, keys.publicKey, db);
+  await stores.watchDevices();
   const context: ServerContext = {
     db,
     clock,

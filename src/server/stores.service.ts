@@ -17,7 +17,7 @@ import {
   sha256,
   splitRegistrationCode,
 } from './server-crypto';
-import { Db, Queryable } from './storage/db';
+import { Db, DbChangeFeed, Queryable } from './storage/db';
 
 export type DeviceRole = 'terminal' | 'plugin';
 export const DEVICE_ROLES: DeviceRole[] = ['terminal', 'plugin'];
@@ -52,12 +52,40 @@ export interface Registration {
   serverPublicKey: string;
 }
 
+/** How long an authenticated device is remembered at most (should a change notification be lost). */
+export const DEVICE_CACHE_MS = 5_000;
+const DEVICE_CACHE_MAX = 10_000;
+/** The change-feed channel on which a re-registered device is announced to every server instance. */
+export const DEVICES_CHANNEL = 'payconnect_devices';
+
 export class StoresService {
+  /**
+   * Devices by the hash of their token, remembered for DEVICE_CACHE_MS: looking the device up on every
+   * request was a quarter of a payment's round trips on PostgreSQL. A device's entry goes as soon as it
+   * registers again (its old token stops working): on this instance at once, on every other one when the
+   * change feed tells it (PostgreSQL NOTIFY, sent at the registration's commit), and after DEVICE_CACHE_MS
+   * at the latest. `generation` keeps a lookup that raced with such a change from being remembered.
+   */
+  private readonly devices = new Map<string, { device: Device; until: number }>();
+  private generation = 0;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly serverPublicKey: string,
+    /** The change feed of `db`; without one (a single process), only this instance's changes exist. */
+    private readonly feed?: DbChangeFeed,
   ) {}
+
+  /** Starts hearing about devices that other instances registered again. */
+  async watchDevices(): Promise<void> {
+    await this.feed?.listen(DEVICES_CHANNEL, () => this.forgetDevices());
+  }
+
+  private forgetDevices(): void {
+    this.generation++;
+    this.devices.clear();
+  }
 
   async createStore(name: string): Promise<Store> {
     const id = newId('store');
@@ -153,11 +181,15 @@ export class StoresService {
           'INSERT INTO devices (store_id, id, role, name, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)',
           [row.store_id, input.deviceId, input.role, input.name, sha256(token), created],
         );
+      } else if (this.db.kind === 'postgres') {
+        // The old token stops working on every instance: they forget what they remembered at this commit.
+        await q.query('SELECT pg_notify($1, $2)', [DEVICES_CHANNEL, `${row.store_id}/${input.deviceId}`]);
       }
-      return { token, storeId: row.store_id };
+      return { token, storeId: row.store_id, replaced: updated.changes > 0 };
     });
     // A refusal that counted a wrong try must still be committed, so the error is returned, not thrown.
     if ('error' in outcome) throw outcome.error;
+    if (outcome.replaced) this.forgetDevices();
     const keys = await this.lanKeys(outcome.storeId);
     return {
       deviceId: input.deviceId,
@@ -171,13 +203,24 @@ export class StoresService {
 
   /** The device a bearer token belongs to, or undefined. */
   async authenticate(token: string): Promise<Device | undefined> {
+    const hash = sha256(token);
+    const now = this.clock.now();
+    const known = this.devices.get(hash);
+    if (known && known.until > now) return known.device;
+    const generation = this.generation;
     const row = (
       await this.db.query<{ store_id: string; id: string; role: DeviceRole; name: string }>(
         'SELECT store_id, id, role, name FROM devices WHERE token_hash = $1',
-        [sha256(token)],
+        [hash],
       )
     )[0];
-    return row ? { storeId: row.store_id, deviceId: row.id, role: row.role, name: row.name } : undefined;
+    if (!row) return undefined;
+    const device: Device = { storeId: row.store_id, deviceId: row.id, role: row.role, name: row.name };
+    if (generation === this.generation) {
+      if (this.devices.size >= DEVICE_CACHE_MAX) this.devices.clear();
+      this.devices.set(hash, { device, until: now + DEVICE_CACHE_MS });
+    }
+    return device;
   }
 
   /** The store's usable LAN keys, newest (the sealing key) first. */

@@ -341,6 +341,23 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       expect(empty.json.error.message).toMatch(/code/);
     });
 
+    it('a device registered again gets a new token; the old one is refused at once, though it was just used', async () => {
+      const deviceId = `R${randomInt(1e6)}`;
+      const first = await registerDevice(storeA, deviceId);
+      // Used twice: the server now remembers this token (it looks devices up once per few seconds).
+      for (let i = 0; i < 2; i++)
+        expect((await call('GET', '/v1/devices/me', { token: first.token })).status).toBe(200);
+      const again = await registerDevice(storeA, deviceId);
+      expect(again.token).not.toBe(first.token);
+      const old = await call('GET', '/v1/devices/me', { token: first.token });
+      expect(old.status).toBe(401);
+      expect(old.json.error.code).toBe('unauthorized');
+      expect((await pay(first, paymentBody(walletCode('28', '00')))).status).toBe(401);
+      const now = await call('GET', '/v1/devices/me', { token: again.token });
+      expect(now.status).toBe(200);
+      expect(now.json).toMatchObject({ deviceId, storeId: storeA });
+    });
+
     it('answers admin calls without or with a wrong admin token with a 401 JSON error', async () => {
       const none = await call('POST', '/v1/stores', { body: { name: 'x' } });
       expect(none.status).toBe(401);

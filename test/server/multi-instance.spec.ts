@@ -7,8 +7,10 @@
 import { verifyPaymentResult } from '../../src/protocol/payment-signature';
 import { Payment } from '../../src/protocol/states';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
+import { DEVICE_CACHE_MS } from '../../src/server/stores.service';
 import { EventsClient, PaymentFrame } from './support/events-client';
 import {
+  call,
   createPayment,
   createStore,
   dropSchema,
@@ -16,6 +18,7 @@ import {
   pgUrl,
   registerDevice,
   RegisteredDevice,
+  sleep,
   waitFinal,
   withPg,
 } from './support/server-client';
@@ -206,5 +209,26 @@ describe('two server instances on one PostgreSQL schema', () => {
     const checksAfter = a.context.sweeper.stats.checks + b.context.sweeper.stats.checks;
     const queries = rows.trades.reduce((n, t) => n + Number(t.query_calls), 0);
     expect(checksAfter - checksBefore).toBe(queries);
+  });
+
+  it('a device registered again through B is refused with its old token on A within moments, not after the cache time', async () => {
+    const before = await registerDevice(a.url, ADMIN_TOKEN, storeId, 'T-reinstalled', 'terminal');
+    // A has just checked this token, so it remembers it (for up to DEVICE_CACHE_MS).
+    expect((await call(a.url, 'GET', '/v1/devices/me', { token: before.token })).status).toBe(200);
+    const registeredAt = Date.now();
+    const after = await registerDevice(b.url, ADMIN_TOKEN, storeId, 'T-reinstalled', 'terminal');
+    let refusedAt: number | undefined;
+    while (Date.now() - registeredAt < DEVICE_CACHE_MS) {
+      if ((await call(a.url, 'GET', '/v1/devices/me', { token: before.token })).status === 401) {
+        refusedAt = Date.now();
+        break;
+      }
+      await sleep(5);
+    }
+    expect(refusedAt).toBeDefined();
+    // B's NOTIFY reached A: far sooner than the cache would have let the entry go by itself.
+    expect(refusedAt! - registeredAt).toBeLessThan(1000);
+    expect((await call(a.url, 'GET', '/v1/devices/me', { token: after.token })).status).toBe(200);
+    expect((await call(b.url, 'GET', '/v1/devices/me', { token: before.token })).status).toBe(401);
   });
 });
