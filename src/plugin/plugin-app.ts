@@ -6,6 +6,7 @@
  */
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
+import { DeviceErrorFilter } from '../device/device-errors';
 import { startDeviceHttp } from '../device/device-http';
 import { unwatchFile, watchFile } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -29,13 +30,7 @@ import { formatMoney } from '../protocol/money';
 import { PrintQueue } from '../printer/print-queue';
 import { renderReceipt, renderReceiptSvg, renderReceiptText } from '../printer/render';
 import { ReceiptData } from '../printer/receipt';
-import {
-  PLUGIN_API,
-  PluginApi,
-  PluginApiError,
-  PluginController,
-  PluginErrorFilter,
-} from './http/plugin.controller';
+import { PLUGIN_API, PluginApi, PluginApiError, PluginController } from './http/plugin.controller';
 import { OrderRecord, PluginJournal } from './plugin-journal';
 import { PluginRegistration, PluginServerClient } from './plugin-server-client';
 import { PluginService, ReceiptSink } from './plugin.service';
@@ -377,7 +372,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     port: config.port,
     host: config.host,
     bodyLimit: 64 * 1024,
-    filter: new PluginErrorFilter(),
+    filter: new DeviceErrorFilter('the plugin'),
     logger: config.logger,
   });
   return {

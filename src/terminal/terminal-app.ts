@@ -4,6 +4,7 @@
  */
 import 'reflect-metadata';
 import { Module } from '@nestjs/common';
+import { DeviceErrorFilter } from '../device/device-errors';
 import { startDeviceHttp } from '../device/device-http';
 import {
   LanEndpoint,
@@ -15,7 +16,7 @@ import {
   UnitBeacon,
 } from '../lan';
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
-import { TERMINAL_SERVICE, TerminalController, TerminalErrorFilter } from './http/terminal.controller';
+import { TERMINAL_SERVICE, TerminalController } from './http/terminal.controller';
 import { ServerClient } from './server-client';
 import { DeviceCredentials, TerminalStore } from './terminal-store';
 import { TerminalService } from './terminal.service';
@@ -155,7 +156,7 @@ export async function createTerminalApp(config: TerminalConfig): Promise<Running
     port: config.port,
     host: config.host,
     bodyLimit: 4096,
-    filter: new TerminalErrorFilter(),
+    filter: new DeviceErrorFilter('the unit'),
     logger: config.logger,
   });
   return {

@@ -8,6 +8,7 @@
  * - An unknown outcome is asked about (by idempotency key, or by payment id), never charged again.
  * - A result counts only with the server's signature, which is what goes to the plugin.
  */
+import { DeviceApiError } from '../device/device-errors';
 import { Clock, SystemClock } from '../protocol/clock';
 import { formatMoney } from '../protocol/money';
 import { isDecidedPaymentStatus, Payment } from '../protocol/states';
@@ -20,15 +21,8 @@ import { AttemptStatus, DeviceCredentials, PaymentAttempt, TerminalStore } from 
 /** Customer payment codes are 16-24 digits (Alipay and WeChat Pay use 18); anything else is a bad scan. */
 export const PAYMENT_CODE = /^\d{16,24}$/;
 
-export class TerminalError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** An answer the unit's API means to give (status, code, message); see src/device/device-errors.ts. */
+export class TerminalError extends DeviceApiError {}
 
 export interface OfferView {
   orderId: string;

@@ -2,37 +2,15 @@
  * The plugin's local HTTP API (DESIGN.md, "Plugin local HTTP API"), its live events (SSE) and its status
  * page. Thin: each route calls the PluginApi facade that plugin-app.ts builds.
  */
-import {
-  ArgumentsHost,
-  Body,
-  Catch,
-  Controller,
-  ExceptionFilter,
-  Get,
-  HttpCode,
-  HttpException,
-  Inject,
-  Param,
-  Post,
-  Query,
-  Req,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { PayconnectError } from '../../protocol/errors';
+import { DeviceApiError } from '../../device/device-errors';
 import { STATUS_PAGE } from './status-page';
 
 export const PLUGIN_API = Symbol('PluginApi');
 
-export class PluginApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+/** An answer the plugin's API means to give (status, code, message); see src/device/device-errors.ts. */
+export class PluginApiError extends DeviceApiError {}
 
 /** What the HTTP layer needs from the plugin (built in plugin-app.ts). */
 export interface PluginApi {
@@ -130,24 +108,5 @@ export class PluginController {
       clearInterval(keepAlive);
       unsubscribe();
     });
-  }
-}
-
-@Catch()
-export class PluginErrorFilter implements ExceptionFilter {
-  catch(e: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    let status = 500;
-    let code = 'internal_error';
-    let message = 'the plugin failed to handle this request';
-    if (e instanceof PluginApiError) [status, code, message] = [e.status, e.code, e.message];
-    else if (e instanceof PayconnectError) [status, code, message] = [400, e.code, e.message];
-    else if (e instanceof HttpException) {
-      status = e.getStatus();
-      code = status === 413 ? 'body_too_large' : status === 404 ? 'not_found' : `http_${status}`;
-      message = /not valid JSON/i.test(e.message) ? 'the body is not valid JSON' : e.message;
-      if (message === 'the body is not valid JSON') code = 'invalid_json';
-    }
-    void reply.status(status).send({ error: { code, message } });
   }
 }

@@ -1,23 +1,10 @@
 /**
  * The unit's local API (DESIGN.md, "Terminal local HTTP API") and its touch page. Thin: each route calls
- * the TerminalService and maps its TerminalError to `{error: {code, message}}` with the status.
+ * the TerminalService; errors are answered by src/device/device-errors.ts.
  */
-import {
-  ArgumentsHost,
-  Body,
-  Catch,
-  Controller,
-  ExceptionFilter,
-  Get,
-  HttpCode,
-  HttpException,
-  Inject,
-  Param,
-  Post,
-  Res,
-} from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
-import { TerminalError, TerminalService } from '../terminal.service';
+import { TerminalService } from '../terminal.service';
 import { TOUCH_PAGE } from './touch-page';
 
 export const TERMINAL_SERVICE = Symbol('TerminalService');
@@ -77,19 +64,5 @@ export class TerminalController {
   @Get('api/history')
   history() {
     return this.terminal.history().map((a) => this.terminal.paymentView(a));
-  }
-}
-
-@Catch()
-export class TerminalErrorFilter implements ExceptionFilter {
-  catch(e: unknown, host: ArgumentsHost): void {
-    const reply = host.switchToHttp().getResponse<FastifyReply>();
-    let status = 500;
-    let code = 'internal_error';
-    let message = 'the unit failed to handle this request';
-    if (e instanceof TerminalError) [status, code, message] = [e.status, e.code, e.message];
-    else if (e instanceof HttpException)
-      [status, code, message] = [e.getStatus(), `http_${e.getStatus()}`, e.message];
-    void reply.status(status).send({ error: { code, message } });
   }
 }
