@@ -10,7 +10,7 @@ import { ValidationError } from 'class-validator';
 import { Clock, SystemClock } from '../protocol/clock';
 import { ApiError } from './api-error';
 import { EventsService } from './events.service';
-import { AdminGuard, DeviceGuard } from './http/auth';
+import { AdminGuard, AdminOrDeviceGuard, DeviceGuard } from './http/auth';
 import {
   DevicesController,
   HealthController,
@@ -165,7 +165,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
       ReportsController,
       HealthController,
     ],
-    providers: [{ provide: SERVER_CONTEXT, useValue: context }, AdminGuard, DeviceGuard],
+    providers: [{ provide: SERVER_CONTEXT, useValue: context }, AdminGuard, DeviceGuard, AdminOrDeviceGuard],
   })
   class ServerModule {}
   const root: DynamicModule = { module: ServerModule };

@@ -1038,6 +1038,9 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
         (await call('GET', '/v1/reports/settlement?date=2024-13-45', { token: till.token })).status,
       ).toBe(400);
       expect((await call('GET', '/v1/reports/settlement')).status).toBe(401);
+      const wrong = await call('GET', '/v1/reports/settlement', { token: 'not-a-token' });
+      expect(wrong.status).toBe(401);
+      expect(wrong.json.error.code).toBe('unauthorized');
     });
   });
 

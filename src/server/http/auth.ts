@@ -9,7 +9,10 @@ import { sameHash, sha256 } from '../server-crypto';
 import { Device } from '../stores.service';
 import { SERVER_CONTEXT, ServerContext } from './server-context';
 
-type Req = FastifyRequest & { device?: Device };
+/** Who is calling, for a route open to the admin and to devices. */
+export type Caller = { kind: 'admin' } | { kind: 'device'; device: Device };
+
+type Req = FastifyRequest & { device?: Device; caller?: Caller };
 
 export function bearer(req: { headers: Record<string, string | string[] | undefined> }): string | undefined {
   const h = req.headers.authorization;
@@ -46,6 +49,31 @@ export class DeviceGuard implements CanActivate {
     return true;
   }
 }
+
+/** Lets in the admin and any registered device, and says which (read it with @CurrentCaller()). */
+@Injectable()
+export class AdminOrDeviceGuard implements CanActivate {
+  constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const req = context.switchToHttp().getRequest<Req>();
+    const token = bearer(req);
+    if (!token) throw ApiError.unauthorized();
+    if (sameHash(sha256(token), this.ctx.adminTokenHash)) {
+      req.caller = { kind: 'admin' };
+      return true;
+    }
+    const device = await this.ctx.stores.authenticate(token);
+    if (!device) throw ApiError.unauthorized('the token is not valid');
+    req.device = device;
+    req.caller = { kind: 'device', device };
+    return true;
+  }
+}
+
+export const CurrentCaller = createParamDecorator((_: unknown, context: ExecutionContext): Caller => {
+  return context.switchToHttp().getRequest<Req>().caller!;
+});
 
 export const CurrentDevice = createParamDecorator((_: unknown, context: ExecutionContext): Device => {
   return context.switchToHttp().getRequest<Req>().device!;

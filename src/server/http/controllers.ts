@@ -18,9 +18,8 @@ import {
 import { FastifyReply } from 'fastify';
 import { ApiError } from '../api-error';
 import { ReportsService } from '../reports.service';
-import { sameHash, sha256 } from '../server-crypto';
 import { Device } from '../stores.service';
-import { AdminGuard, bearer, CurrentDevice, DeviceGuard } from './auth';
+import { AdminGuard, AdminOrDeviceGuard, Caller, CurrentCaller, CurrentDevice, DeviceGuard } from './auth';
 import { CreatePaymentInput } from '../payments.service';
 import { ShapePipe } from './body-shape';
 import {
@@ -176,26 +175,23 @@ export class ReportsController {
 
   /** A device gets its own store's report; the admin names the store with ?storeId=. */
   @Get('settlement')
+  @UseGuards(AdminOrDeviceGuard)
   async settlement(
-    @Headers('authorization') auth: string | undefined,
+    @CurrentCaller() caller: Caller,
     @Query('date') date: string | undefined,
     @Query('storeId') storeId: string | undefined,
     @Query('format') format: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    const token = bearer({ headers: { authorization: auth } });
-    if (!token) throw ApiError.unauthorized();
     let store: string;
-    if (sameHash(sha256(token), this.ctx.adminTokenHash)) {
+    if (caller.kind === 'admin') {
       if (!storeId)
         throw ApiError.badRequest('store_id_required', 'the admin must name the store: ?storeId=…');
       store = (await this.ctx.stores.getStore(storeId)).id;
     } else {
-      const device = await this.ctx.stores.authenticate(token);
-      if (!device) throw ApiError.unauthorized('the token is not valid');
-      if (storeId && storeId !== device.storeId)
+      if (storeId && storeId !== caller.device.storeId)
         throw ApiError.forbidden("a device can read only its own store's report");
-      store = device.storeId;
+      store = caller.device.storeId;
     }
     const report = await this.ctx.reports.settlement(
       store,
