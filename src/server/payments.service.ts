@@ -128,6 +128,38 @@ function decideParams(id: string, change: Change, nowIso: string): SqlValue[] {
   ];
 }
 
+// The hot path's statements, spelt once (see journalNew and decideAtOnce).
+
+const CLAIM_KEY = `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
+  VALUES ($1, 'payments', $2, $3, 'running', $4, $5, $6) ON CONFLICT DO NOTHING`;
+
+/** SQLite: the pending payment, after CLAIM_KEY in the same transaction. */
+const INSERT_PENDING = `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status,
+    method_type, code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, 0, $11, $11)`;
+
+/** PostgreSQL: CLAIM_KEY and the pending payment as one statement; no row when the key was taken. */
+const PG_JOURNAL = `WITH k AS (${CLAIM_KEY} RETURNING resource_id)
+  INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
+    code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
+  SELECT k.resource_id, $1, $7, $8, $9, $10::bigint, $11, 'pending', 'wallet_code', $12, $13::bigint, $14::bigint,
+    $13::bigint, 0, $15, $15 FROM k
+  RETURNING id`;
+
+/** A payment no one has touched since create() journaled it: pending, no event written. */
+const DECIDE_AT_ONCE = `UPDATE payments SET status = $1, provider_trade_no = $2, method_brand = $3, failure_code = $4,
+    failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
+  WHERE id = $8 AND status = 'pending' AND pending_event = 0`;
+
+const COMPLETE_KEY = `UPDATE idempotency_keys SET state = 'done', response_status = $10, response_body = $9
+  WHERE store_id = $11 AND scope = $12 AND idem_key = $13`;
+
+/** PostgreSQL: the decision, its event (lock, insert, NOTIFY) and the completed key as one statement. */
+const PG_DECIDE_AT_ONCE = `WITH p AS (${DECIDE_AT_ONCE} RETURNING store_id),
+    ${pgEventCtes('p', 8, 9, 14, 7)},
+    k AS (${COMPLETE_KEY} AND EXISTS (SELECT 1 FROM p))
+  SELECT ${PG_EVENT_RESULT} FROM e`;
+
 /** Never store or log a payment code: keep its first two and last two digits, enough to recognise it. */
 export function codeHint(code: string): string {
   return code.length <= 4 ? '****' : `${code.slice(0, 2)}${'*'.repeat(code.length - 4)}${code.slice(-2)}`;
@@ -316,28 +348,13 @@ export class PaymentsService {
       row.next_check_at,
       row.created_at,
     ];
-    const claimKey = `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
-       VALUES ($1, 'payments', $2, $3, 'running', $4, $5, $6) ON CONFLICT DO NOTHING`;
     if (this.db.kind === 'postgres') {
-      const rows = await this.db.query(
-        `WITH k AS (${claimKey} RETURNING resource_id)
-         INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
-           code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
-         SELECT k.resource_id, $1, $7, $8, $9, $10::bigint, $11, 'pending', 'wallet_code', $12, $13::bigint, $14::bigint,
-           $13::bigint, 0, $15, $15 FROM k
-         RETURNING id`,
-        [...keyParams, ...paymentParams],
-      );
+      const rows = await this.db.query(PG_JOURNAL, [...keyParams, ...paymentParams]);
       return rows.length === 1;
     }
     return this.db.tx(async (q) => {
-      if ((await q.run(claimKey, keyParams)).changes === 0) return false;
-      await q.run(
-        `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
-           code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, 0, $11, $11)`,
-        [row.id, row.store_id, ...paymentParams],
-      );
+      if ((await q.run(CLAIM_KEY, keyParams)).changes === 0) return false;
+      await q.run(INSERT_PENDING, [row.id, row.store_id, ...paymentParams]);
       return true;
     });
   }
@@ -522,25 +539,18 @@ export class PaymentsService {
     const signing = this.events.signAsync(payment);
     signing.catch(() => undefined); // awaited below; never an unhandled rejection if the UPDATE misses
     const params = decideParams(k.row.id, change, nowIso);
-    const update = `UPDATE payments SET status = $1, provider_trade_no = $2, method_brand = $3, failure_code = $4,
-        failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
-      WHERE id = $8 AND status = 'pending' AND pending_event = 0`;
-    const completeKey = `UPDATE idempotency_keys SET state = 'done', response_status = $10, response_body = $9
-      WHERE store_id = $11 AND scope = $12 AND idem_key = $13`;
     const keyParams = [body, k.status, k.storeId, k.scope, k.key];
     if (this.db.kind === 'postgres') {
-      const rows = await this.db.query<{ seq: number }>(
-        `WITH p AS (${update} RETURNING store_id),
-           ${pgEventCtes('p', 8, 9, 14, 7)},
-           k AS (${completeKey} AND EXISTS (SELECT 1 FROM p))
-         SELECT ${PG_EVENT_RESULT} FROM e`,
-        [...params, ...keyParams, await signing],
-      );
+      const rows = await this.db.query<{ seq: number }>(PG_DECIDE_AT_ONCE, [
+        ...params,
+        ...keyParams,
+        await signing,
+      ]);
       if (rows.length === 0) return undefined;
     } else {
       const seq = await this.db.tx(async (q) => {
-        if ((await q.run(update, params)).changes === 0) return undefined;
-        await q.run(completeKey, [...params, ...keyParams]);
+        if ((await q.run(DECIDE_AT_ONCE, params)).changes === 0) return undefined;
+        await q.run(COMPLETE_KEY, [...params, ...keyParams]);
         return this.events.record(q, k.row.store_id, payment, await signing, body);
       });
       if (seq === undefined) return undefined;
