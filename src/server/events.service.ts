@@ -98,7 +98,7 @@ export class EventsService {
       const rows = await q.query<{ seq: number }>(`${INSERT_EVENT} RETURNING seq`, params);
       return Number(rows[0].seq);
     }
-    // PostgreSQL: one statement locks the store's row, inserts the event and queues the notification
+    // PostgreSQL: one statement takes the store's lock, inserts the event and queues the notification
     // (sent at COMMIT, in commit order, and not at all on ROLLBACK).
     const rows = await q.query<{ seq: number }>(
       `WITH src AS (SELECT $1::text AS store_id), ${pgEventCtes('src', 2, 3, 4, 5)} SELECT ${PG_EVENT_RESULT} FROM e`,

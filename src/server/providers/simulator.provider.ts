@@ -109,6 +109,11 @@ function normalise(r: Record<string, unknown>): SimTradeRow {
 
 type Q = Pick<Db, 'query' | 'run'>;
 
+/** The simulator's ledger file beside a SQLite server database. */
+export function simulatorLedgerPath(serverPath: string): string {
+  return serverPath === ':memory:' ? ':memory:' : `${serverPath}-simulator`;
+}
+
 /**
  * Where the simulator keeps its trades. It stands for a provider's own system, which in real life costs the
  * server a network round trip, not a share of its database's durable commits (in the server's journal the
@@ -122,11 +127,6 @@ type Q = Pick<Db, 'query' | 'run'>;
  *   sweeper can query a trade another one charged), through a small pool of its own with
  *   synchronous_commit=off.
  */
-/** The simulator's ledger file beside a SQLite server database. */
-export function simulatorLedgerPath(serverPath: string): string {
-  return serverPath === ':memory:' ? ':memory:' : `${serverPath}-simulator`;
-}
-
 export async function openSimulatorLedger(
   server: DbUrl,
 ): Promise<{ db: Db; where: string; close(): Promise<void> }> {
@@ -196,7 +196,8 @@ export class SimulatorProvider implements PaymentProvider {
     } else if (ending === '11') state = 'user_paying';
 
     // One statement, so one round trip on PostgreSQL and one transaction on either engine: create the trade
-    // or count another charge of it, settling a code-10 customer who has confirmed by now. The upsert locks
+    // or count another charge of it, settling (as settle() does) a code-10 customer who has confirmed by
+    // now. The upsert locks
     // the trade's row, so concurrent charges for one outTradeNo create one trade.
     const rows = await this.db.query(
       `INSERT INTO sim_trades (out_trade_no, scenario, amount_value, currency, state, created_at, succeeds_at, charge_calls)

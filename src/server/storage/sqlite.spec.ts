@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SqliteDb, toSqlite } from './sqlite';
+import { SqliteDb } from './sqlite';
 
 let dir: string;
 beforeAll(() => {
@@ -127,12 +127,11 @@ describe('SqliteDb group commit', () => {
   });
 
   it('binds $n placeholders in any order and reused, as PostgreSQL does', async () => {
-    expect(toSqlite('SELECT $2, $1, $2', ['a', 'b'])).toEqual({
-      sql: 'SELECT ?, ?, ?',
-      params: ['b', 'a', 'b'],
-    });
-    expect(toSqlite('SELECT $1', [true])).toEqual({ sql: 'SELECT ?', params: [1] });
     const { db } = await freshDb();
+    expect(await db.query('SELECT $2 AS x, $1 AS y, $2 AS z', ['a', 'b'])).toEqual([
+      { x: 'b', y: 'a', z: 'b' },
+    ]);
+    expect(await db.query('SELECT $1 AS yes, $2 AS no', [true, false])).toEqual([{ yes: 1, no: 0 }]);
     await db.run('INSERT INTO t (k, v) VALUES ($2, $1)', [7, 'seven']);
     expect(await db.query('SELECT k, v FROM t WHERE v = $1 AND k = $2 AND v = $1', [7, 'seven'])).toEqual([
       { k: 'seven', v: 7 },

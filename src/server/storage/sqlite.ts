@@ -20,13 +20,10 @@ class Mutex {
   }
 }
 
-/** `$1, $2…` to `?` in order of appearance, with the parameters reordered to match. */
-export function toSqlite(sql: string, params: SqlValue[]): { sql: string; params: unknown[] } {
-  const { sql: text, order } = rewrite(sql);
-  return { sql: text, params: bind(order, params) };
-}
-
-/** The `?` form of a statement and, for each `?`, which `$n` it stands for (0-based). */
+/**
+ * `$1, $2…` to `?` in order of appearance: the `?` form of a statement and, for each `?`, which `$n` it
+ * stands for (0-based), so that bind() can reorder the parameters to match.
+ */
 function rewrite(sql: string): { sql: string; order: number[] } {
   const order: number[] = [];
   const text = sql.replace(/\$(\d+)/g, (_, n: string) => {
