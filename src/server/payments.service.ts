@@ -133,15 +133,16 @@ function decideParams(id: string, change: Change, nowIso: string): SqlValue[] {
 const CLAIM_KEY = `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
   VALUES ($1, 'payments', $2, $3, 'running', $4, $5, $6) ON CONFLICT DO NOTHING`;
 
+const PENDING_INTO = `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency,
+    status, method_type, code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)`;
+
 /** SQLite: the pending payment, after CLAIM_KEY in the same transaction. */
-const INSERT_PENDING = `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status,
-    method_type, code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
+const INSERT_PENDING = `${PENDING_INTO}
   VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, 0, $11, $11)`;
 
 /** PostgreSQL: CLAIM_KEY and the pending payment as one statement; no row when the key was taken. */
 const PG_JOURNAL = `WITH k AS (${CLAIM_KEY} RETURNING resource_id)
-  INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status, method_type,
-    code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)
+  ${PENDING_INTO}
   SELECT k.resource_id, $1, $7, $8, $9, $10::bigint, $11, 'pending', 'wallet_code', $12, $13::bigint, $14::bigint,
     $13::bigint, 0, $15, $15 FROM k
   RETURNING id`;
@@ -194,9 +195,10 @@ function requestHash(body: unknown): string {
   return createHash('sha256').update(canonicalJson(body)).digest('hex');
 }
 
-/** create() deciding within its request: the key to complete in the decision's transaction, and the row
- * create() inserted (so the decided payment, its event and signature are known before the statement). */
-type KeyCompletion = { storeId: string; scope: string; key: string; status: number; row: PaymentRow };
+/** create() deciding within its request: its Idempotency-Key (completed with 201 in the decision's
+ * transaction) and the row create() inserted (so the decided payment, its event and signature are known
+ * before the statement). */
+type KeyCompletion = { key: string; row: PaymentRow };
 
 type Change = {
   status: PaymentStatus;
@@ -312,8 +314,7 @@ export class PaymentsService {
     if (outcome) {
       // A final answer is recorded and the key completed in one transaction: one commit, no reload. (The
       // decision also clears the lease.)
-      const key = { storeId: device.storeId, scope: 'payments', key: idemKey, status: 201, row };
-      const decided = await this.applyCharge(id, outcome, key);
+      const decided = await this.applyCharge(id, outcome, { key: idemKey, row });
       if (decided) return { status: 201, body: decided, replayed: false };
     }
     // The charge has answered (or failed): from now on the sweeper queries a payment still pending.
@@ -432,7 +433,7 @@ export class PaymentsService {
         return this.decide(
           id,
           { status: 'succeeded', tradeNo: outcome.tradeNo, brand: outcome.brand },
-          { complete, atOnce: complete !== undefined },
+          { complete },
         );
       case 'declined':
         return this.decide(
@@ -442,7 +443,7 @@ export class PaymentsService {
             brand: outcome.brand,
             failure: { code: outcome.code, message: outcome.message },
           },
-          { complete, atOnce: complete !== undefined },
+          { complete },
         );
       case 'user_paying': {
         // The customer confirms on the phone: first query within firstCheckMs (already scheduled). The
@@ -539,7 +540,7 @@ export class PaymentsService {
     const signing = this.events.signAsync(payment);
     signing.catch(() => undefined); // awaited below; never an unhandled rejection if the UPDATE misses
     const params = decideParams(k.row.id, change, nowIso);
-    const keyParams = [body, k.status, k.storeId, k.scope, k.key];
+    const keyParams = [body, 201, k.row.store_id, 'payments', k.key];
     if (this.db.kind === 'postgres') {
       const rows = await this.db.query<{ seq: number }>(PG_DECIDE_AT_ONCE, [
         ...params,
@@ -554,7 +555,7 @@ export class PaymentsService {
         return this.events.record(q, k.row.store_id, payment, await signing, body);
       });
       if (seq === undefined) return undefined;
-      await this.events.announce(k.storeId, seq);
+      await this.events.announce(k.row.store_id, seq);
     }
     this.onChange(payment);
     return payment;
