@@ -17,13 +17,12 @@
 // to <dir>/<role>-<pid>.cpuprofile when it ends (open it in Chrome DevTools): a diagnostic, off by default.
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { LanEndpoint, LanKeyring, UdpLanTransport, type LanTarget } from '../../src/lan';
 import { sealEnvelope } from '../../src/protocol/lan-envelope';
 import { encodeLanBody } from '../../src/protocol/lan-messages';
 import { arg, emit, onCommand } from '../../test/support/agents/agent-io';
 import { benchKey, isLoopback, nsToMs, offerBody, RECEIVER_ID, SENDER_ID } from './common';
-import { startCpuProfile } from '../support/bench-kit';
+import { cpuMicros, startCpuProfile, watchGc } from '../support/bench-kit';
 
 const hr = () => process.hrtime.bigint();
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
@@ -53,20 +52,8 @@ function bindDgram(address: string): Promise<dgram.Socket> {
   });
 }
 
-/** CPU time of the whole process (all threads: JIT and GC helpers included), µs. */
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
 /** Garbage-collection pauses so far: count and total ms. */
-const gc = { count: 0, ms: 0 };
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    gc.count++;
-    gc.ms += e.duration;
-  }
-}).observe({ entryTypes: ['gc'] });
+const { gc } = watchGc();
 
 async function receiver(): Promise<void> {
   const bind = arg('bind');

@@ -18,14 +18,21 @@
 //
 // Results: a Markdown table on stdout and bench/lan/results/latest.json.
 import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { DEFAULT_DEADLINE_MS, lanKeyToJson } from '../../src/lan';
 import { createLan, type Lan } from '../../test/support/netns';
 import { REPO_ROOT, runTs, type JsonLineChild, type JsonMessage } from '../../test/support/node-runner';
 import { builtin } from '../../test/support/prerequisites';
-import { ask as askChild, stopChild } from '../support/bench-kit';
+import {
+  ask as askChild,
+  Cleanups,
+  commandLine,
+  numberOption,
+  stopChild,
+  stopOnSignalsOrAfter,
+  writeJson,
+} from '../support/bench-kit';
 import { BENCH_KEY_ENV, isLoopback, summarize, type Summary } from './common';
 import { profileLanStack, type CostRow } from './profile';
 
@@ -34,63 +41,28 @@ const RESULTS = path.join(REPO_ROOT, 'bench', 'lan', 'results', 'latest.json');
 /** The whole run stops (cleaning up) after this, whatever happens. */
 const HARD_LIMIT_MS = 240_000;
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
-  return v;
-}
-
 const CONFIG = {
-  n: Math.round(option('n', 5000)),
+  n: Math.round(numberOption('n', 5000)),
   warmup: 1000,
   blocks: 10,
-  window: Math.round(option('window', 64)),
-  throughputMs: Math.round(option('seconds', 3) * 1000),
+  window: Math.round(numberOption('window', 64)),
+  throughputMs: Math.round(numberOption('seconds', 3) * 1000),
   rounds: 3,
   lossPercent: 30,
-  lossCount: Math.round(option('loss-count', 500)),
+  lossCount: Math.round(numberOption('loss-count', 500)),
   lossDeadlineMs: 60_000,
   loopbackOnly: process.argv.includes('--loopback-only'),
 };
 
 // --- cleanup on every exit path ---------------------------------------------------------------------
 
-const cleanups: Array<() => Promise<void>> = [];
-let cleaning: Promise<void> = Promise.resolve();
-/** Runs (newest first) every cleanup registered so far; concurrent calls queue behind each other. */
-function cleanupAll(): Promise<void> {
-  cleaning = cleaning.then(async () => {
-    while (cleanups.length) {
-      try {
-        await cleanups.pop()!();
-      } catch (e) {
-        console.error(`cleanup failed: ${(e as Error).message}`);
-      }
-    }
-  });
-  return cleaning;
-}
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-  ['SIGHUP', 129],
-] as const) {
-  process.on(signal, () => {
-    console.error(`\n${signal}: stopping, removing namespaces…`);
-    void stopEverything().finally(() => process.exit(code));
-  });
-}
-setTimeout(() => {
-  console.error(`time limit of ${HARD_LIMIT_MS / 1000} s reached: stopping`);
-  void stopEverything().finally(() => process.exit(2));
-}, HARD_LIMIT_MS).unref();
+const cleanups = new Cleanups();
+stopOnSignalsOrAfter(HARD_LIMIT_MS, () => stopEverything(), 'namespaces');
 
 /** A LAN being created registers its cleanup only once createLan returns: a signal waits for that. */
 let creatingLan: Promise<unknown> = Promise.resolve();
 function stopEverything(): Promise<void> {
-  return creatingLan.catch(() => undefined).then(cleanupAll);
+  return creatingLan.catch(() => undefined).then(() => cleanups.runAll());
 }
 
 // --- talking to the peers ---------------------------------------------------------------------------
@@ -112,7 +84,7 @@ function startPeer(
     label: `${host ?? 'loopback'}:${role}`,
     ...(lan ? { lan, host } : {}),
   });
-  cleanups.push(() => stopPeer(peer));
+  cleanups.add(() => stopPeer(peer));
   return peer;
 }
 
@@ -456,26 +428,6 @@ function lossRows(loss: BurstResult, base: BurstResult): string[] {
   ];
 }
 
-function commandLine(): string {
-  const script = path.relative(REPO_ROOT, process.argv[1]) || process.argv[1];
-  const env = process.env.SWC_NODE_PROJECT ? `SWC_NODE_PROJECT=${process.env.SWC_NODE_PROJECT} ` : '';
-  return `${env}node ${[...process.execArgv, script, ...process.argv.slice(2)].join(' ')}`;
-}
-
-async function writeJson(file: string, data: unknown): Promise<void> {
-  let text = JSON.stringify(data, null, 2) + '\n';
-  try {
-    // Formatted as the repo's prettier would, so `prettier --check .` stays clean after a run.
-    const prettier = require('prettier') as typeof import('prettier');
-    const config = (await prettier.resolveConfig(file)) ?? {};
-    text = await prettier.format(text, { ...config, parser: 'json', filepath: file });
-  } catch {
-    // prettier missing: plain JSON is still JSON
-  }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, text);
-}
-
 // --- main -------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
@@ -512,7 +464,7 @@ async function main(): Promise<void> {
   } else {
     console.error('across namespaces…');
     const creating = createLan({ hosts: ['plugin', 'unit'] }).then((lan) => {
-      cleanups.push(() => lan.destroy());
+      cleanups.add(() => lan.destroy());
       return lan;
     });
     creatingLan = creating;
@@ -533,7 +485,7 @@ async function main(): Promise<void> {
         }
       }
     } finally {
-      await cleanupAll();
+      await cleanups.runAll();
     }
   }
 
@@ -623,4 +575,4 @@ main()
     console.error(`LAN benchmark failed: ${(e as Error).stack ?? e}`);
     process.exitCode = 1;
   })
-  .finally(() => cleanupAll());
+  .finally(() => cleanups.runAll());

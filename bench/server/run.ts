@@ -31,7 +31,6 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { PerformanceObserver } from 'node:perf_hooks';
 import { Client } from 'pg';
 import { execFileSync } from 'node:child_process';
 import { REPO_ROOT, runTs, type JsonLineChild, type JsonMessage } from '../../test/support/node-runner';
@@ -44,7 +43,17 @@ import {
   type Kind,
   type Summary,
 } from './common';
-import { ask as askChild, stopChild } from '../support/bench-kit';
+import {
+  ask as askChild,
+  Cleanups,
+  commandLine,
+  cpuMicros,
+  numberOption,
+  stopChild,
+  stopOnSignalsOrAfter,
+  watchGc,
+  writeJson,
+} from '../support/bench-kit';
 import { profileServer, type CostRow, type ServerProfile, type ServiceRow } from './profile';
 
 const autocannon = require('autocannon') as Autocannon;
@@ -56,14 +65,6 @@ const HARD_LIMIT_MS = 180_000;
 
 type Engine = 'sqlite' | 'postgres';
 
-function option(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  if (i < 0) return fallback;
-  const v = Number(process.argv[i + 1]);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
-  return v;
-}
-
 function textOption(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
   if (i < 0) return fallback;
@@ -73,11 +74,11 @@ function textOption(name: string, fallback: string): string {
 }
 
 const CONFIG = {
-  seconds: option('seconds', 12),
-  rounds: Math.round(option('rounds', 4)),
-  warmupSeconds: option('warmup', 2),
-  connections: Math.round(option('connections', 10)),
-  stores: Math.round(option('stores', 1)),
+  seconds: numberOption('seconds', 12),
+  rounds: Math.round(numberOption('rounds', 4)),
+  warmupSeconds: numberOption('warmup', 2),
+  connections: Math.round(numberOption('connections', 10)),
+  stores: Math.round(numberOption('stores', 1)),
   engines: textOption('engines', 'sqlite,postgres')
     .split(',')
     .map((e) => e.trim()) as Engine[],
@@ -100,41 +101,14 @@ const GOALS = {
 
 // --- cleanup on every exit path ---------------------------------------------------------------------
 
-const cleanups: Array<() => Promise<void>> = [];
-let cleaning: Promise<void> = Promise.resolve();
-/** Runs (newest first) every cleanup registered so far; concurrent calls queue behind each other. */
-function cleanupAll(): Promise<void> {
-  cleaning = cleaning.then(async () => {
-    while (cleanups.length) {
-      try {
-        await cleanups.pop()!();
-      } catch (e) {
-        console.error(`cleanup failed: ${(e as Error).message}`);
-      }
-    }
-  });
-  return cleaning;
-}
+const cleanups = new Cleanups();
 /** autocannon runs being measured: stopped first on a signal or at the time limit. */
 const running = new Set<{ stop(): void }>();
 function stopEverything(): Promise<void> {
   for (const r of running) r.stop();
-  return cleanupAll();
+  return cleanups.runAll();
 }
-for (const [signal, code] of [
-  ['SIGINT', 130],
-  ['SIGTERM', 143],
-  ['SIGHUP', 129],
-] as const) {
-  process.on(signal, () => {
-    console.error(`\n${signal}: stopping, removing the servers and their databases…`);
-    void stopEverything().finally(() => process.exit(code));
-  });
-}
-setTimeout(() => {
-  console.error(`time limit of ${HARD_LIMIT_MS / 1000} s reached: stopping`);
-  void stopEverything().finally(() => process.exit(2));
-}, HARD_LIMIT_MS).unref();
+stopOnSignalsOrAfter(HARD_LIMIT_MS, () => stopEverything(), 'the servers and their databases');
 
 // --- the targets ------------------------------------------------------------------------------------
 
@@ -153,7 +127,7 @@ async function startTarget(kind: Kind, engine: Engine, db: string): Promise<Star
   const child = runTs(TARGET, [kind, '--db', db, '--stores', String(CONFIG.stores)], {
     label: `${engine}:${kind}`,
   });
-  cleanups.push(() => stopTarget(child));
+  cleanups.add(() => stopTarget(child));
   const ready = await child.next({ event: 'ready' }, 60_000);
   return {
     child,
@@ -176,12 +150,12 @@ async function dropSchemas(schemas: string[]): Promise<void> {
 async function databases(engine: Engine): Promise<Record<Kind, string>> {
   if (engine === 'sqlite') {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-bench-server-'));
-    cleanups.push(async () => fs.rmSync(dir, { recursive: true, force: true }));
+    cleanups.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
     return { nest: `sqlite:${path.join(dir, 'nest.db')}`, bare: `sqlite:${path.join(dir, 'bare.db')}` };
   }
   const prefix = `pc_bench_${randomBytes(5).toString('hex')}`;
   const schemas = KINDS.map((k) => `${prefix}_${k}`);
-  cleanups.push(() => dropSchemas(schemas));
+  cleanups.add(() => dropSchemas(schemas));
   const url = (kind: Kind) => {
     const u = new URL(CONFIG.pg);
     u.searchParams.set('schema', `${prefix}_${kind}`);
@@ -203,12 +177,6 @@ interface Block {
   serverGc: { count: number; ms: number };
   loadCpuMicros: number;
   statusCodes: Record<string, number>;
-}
-
-/** The orchestrator's own GC (autocannon's), for the notes. */
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
 }
 
 async function usage(t: JsonLineChild): Promise<{ micros: number; gc: { count: number; ms: number } }> {
@@ -380,26 +348,6 @@ function engineRows(engine: Engine, r: EngineResult): string[] {
   ];
 }
 
-function commandLine(): string {
-  const script = path.relative(REPO_ROOT, process.argv[1]) || process.argv[1];
-  const env = process.env.SWC_NODE_PROJECT ? `SWC_NODE_PROJECT=${process.env.SWC_NODE_PROJECT} ` : '';
-  return `${env}node ${[...process.execArgv, script, ...process.argv.slice(2)].join(' ')}`;
-}
-
-async function writeJson(file: string, data: unknown): Promise<void> {
-  let text = JSON.stringify(data, null, 2) + '\n';
-  try {
-    // Formatted as the repo's prettier would, so `prettier --check .` stays clean after a run.
-    const prettier = require('prettier') as typeof import('prettier');
-    const config = (await prettier.resolveConfig(file)) ?? {};
-    text = await prettier.format(text, { ...config, parser: 'json', filepath: file });
-  } catch {
-    // prettier missing: plain JSON is still JSON
-  }
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, text);
-}
-
 /** The commit measured, and the files under src/ that differ from it (read-only git). */
 function sourceState(): { commit: string; dirty: string[] } {
   try {
@@ -451,14 +399,7 @@ async function main(): Promise<void> {
     cpuModel: os.cpus()[0]?.model ?? 'unknown',
     loadAverageAtStart: os.loadavg().map((x) => Number(x.toFixed(2))),
   };
-  const loadGc = { count: 0, ms: 0 };
-  const gcObserver = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) {
-      loadGc.count++;
-      loadGc.ms += e.duration;
-    }
-  });
-  gcObserver.observe({ entryTypes: ['gc'] });
+  const { gc: loadGc, stop: stopWatchingGc } = watchGc();
   console.error(
     `Server benchmark: ${CONFIG.engines.join(', ')} (${machine.cpus} CPUs, load ${machine.loadAverageAtStart.join(' ')})`,
   );
@@ -466,16 +407,16 @@ async function main(): Promise<void> {
   const results: Partial<Record<Engine, EngineResult>> = {};
   for (const engine of CONFIG.engines) {
     results[engine] = await measureEngine(engine);
-    await cleanupAll();
+    await cleanups.runAll();
   }
-  gcObserver.disconnect();
+  stopWatchingGc();
   console.error('profiling the service layer in process…');
   const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-bench-server-profile-'));
-  cleanups.push(async () => fs.rmSync(scratch, { recursive: true, force: true }));
+  cleanups.add(async () => fs.rmSync(scratch, { recursive: true, force: true }));
   let profileDb: string | undefined;
   if (CONFIG.engines.includes('postgres')) {
     const schema = `pc_bench_${randomBytes(5).toString('hex')}_profile`;
-    cleanups.push(() => dropSchemas([schema]));
+    cleanups.add(() => dropSchemas([schema]));
     const u = new URL(CONFIG.pg);
     u.searchParams.set('schema', schema);
     profileDb = u.toString();
@@ -487,7 +428,7 @@ async function main(): Promise<void> {
     concurrency: CONFIG.connections,
     seconds: CONFIG.profileSeconds,
   });
-  await cleanupAll();
+  await cleanups.runAll();
   const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
   const date = new Date().toISOString();
 
@@ -613,4 +554,4 @@ main()
     console.error(`server benchmark failed: ${(e as Error).stack ?? e}`);
     process.exitCode = 1;
   })
-  .finally(() => cleanupAll());
+  .finally(() => cleanups.runAll());

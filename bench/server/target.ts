@@ -21,7 +21,6 @@
 // default.
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
-import { PerformanceObserver } from 'node:perf_hooks';
 import Fastify from 'fastify';
 import { SystemClock } from '../../src/protocol/clock';
 import { codeHint } from '../../src/server/payments.service';
@@ -32,21 +31,9 @@ import { openServerDb, ServerDb } from '../../src/server/storage/open';
 import { StoresService } from '../../src/server/stores.service';
 import { arg, emit, onCommand } from '../../test/support/agents/agent-io';
 import type { Kind } from './common';
-import { startCpuProfile } from '../support/bench-kit';
+import { cpuMicros, startCpuProfile, watchGc } from '../support/bench-kit';
 
-/** CPU time of the whole process (all threads), µs. */
-function cpuMicros(): number {
-  const u = process.cpuUsage();
-  return u.user + u.system;
-}
-
-const gc = { count: 0, ms: 0 };
-new PerformanceObserver((list) => {
-  for (const e of list.getEntries()) {
-    gc.count++;
-    gc.ms += e.duration;
-  }
-}).observe({ entryTypes: ['gc'] });
+const { gc } = watchGc();
 
 /** `count` stores with one terminal each; returns the terminals' bearer tokens. */
 async function registerTerminals(stores: StoresService, count: number): Promise<string[]> {

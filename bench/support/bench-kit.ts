@@ -1,12 +1,14 @@
 /**
  * What every benchmark here shares: percentile summaries, the loopback check for where a benchmark may
- * send traffic, asking a JSON-lines child process and stopping it, and the optional CPU profile a child
- * writes for a person to open in Chrome DevTools.
+ * send traffic, asking a JSON-lines child process and stopping it, the optional CPU profile a child
+ * writes for a person to open in Chrome DevTools, a process's CPU and GC counters, command-line options,
+ * cleanup on every exit path, and writing the results file with the command that made it.
  */
 import fs from 'node:fs';
 import { Session } from 'node:inspector';
 import path from 'node:path';
-import type { JsonLineChild, JsonMessage } from '../../test/support/node-runner';
+import { PerformanceObserver } from 'node:perf_hooks';
+import { REPO_ROOT, type JsonLineChild, type JsonMessage } from '../../test/support/node-runner';
 
 export interface Summary {
   n: number;
@@ -90,4 +92,98 @@ export function startCpuProfile(envVar: string, name: string): () => Promise<voi
         resolve();
       }),
     );
+}
+
+/** CPU time of the whole process (all threads: JIT, GC helpers and the thread pool included), µs. */
+export function cpuMicros(): number {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+}
+
+/** Garbage-collection pauses of this process from now on (`gc`: a live count and total ms) until stop(). */
+export function watchGc(): { gc: { count: number; ms: number }; stop(): void } {
+  const gc = { count: 0, ms: 0 };
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gc.count++;
+      gc.ms += e.duration;
+    }
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  return { gc, stop: () => observer.disconnect() };
+}
+
+/** `--name <positive number>` from the command line, or `fallback`. */
+export function numberOption(name: string, fallback: number): number {
+  const i = process.argv.indexOf(`--${name}`);
+  if (i < 0) return fallback;
+  const v = Number(process.argv[i + 1]);
+  if (!Number.isFinite(v) || v <= 0) throw new Error(`--${name} needs a positive number`);
+  return v;
+}
+
+/** What to undo on every exit path (children, network namespaces, scratch files, schemas). */
+export class Cleanups {
+  private readonly list: Array<() => Promise<void>> = [];
+  private running: Promise<void> = Promise.resolve();
+
+  add(fn: () => Promise<void>): void {
+    this.list.push(fn);
+  }
+
+  /** Runs (newest first) every cleanup added so far; concurrent calls queue behind each other. */
+  runAll(): Promise<void> {
+    this.running = this.running.then(async () => {
+      while (this.list.length) {
+        try {
+          await this.list.pop()!();
+        } catch (e) {
+          console.error(`cleanup failed: ${(e as Error).message}`);
+        }
+      }
+    });
+    return this.running;
+  }
+}
+
+/** The command that is running, as a person would type it from the repository's root. */
+export function commandLine(): string {
+  const script = path.relative(REPO_ROOT, process.argv[1]) || process.argv[1];
+  const env = process.env.SWC_NODE_PROJECT ? `SWC_NODE_PROJECT=${process.env.SWC_NODE_PROJECT} ` : '';
+  return `${env}node ${[...process.execArgv, script, ...process.argv.slice(2)].join(' ')}`;
+}
+
+/** Writes a results file, formatted as the repo's prettier would, so `prettier --check .` stays clean. */
+export async function writeJson(file: string, data: unknown): Promise<void> {
+  let text = JSON.stringify(data, null, 2) + '\n';
+  try {
+    const prettier = require('prettier') as typeof import('prettier');
+    const config = (await prettier.resolveConfig(file)) ?? {};
+    text = await prettier.format(text, { ...config, parser: 'json', filepath: file });
+  } catch {
+    // prettier missing: plain JSON is still JSON
+  }
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, text);
+}
+
+/**
+ * On SIGINT, SIGTERM or SIGHUP, or once `limitMs` have passed, runs `stop` (saying `what` it removes) and
+ * exits: 130, 143 or 129 for a signal, 2 at the time limit. A benchmark never outlives its limit.
+ */
+export function stopOnSignalsOrAfter(limitMs: number, stop: () => Promise<void>, what: string): void {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const) {
+    process.on(signal, () => {
+      console.error(`\n${signal}: stopping, removing ${what}…`);
+      void stop().finally(() => process.exit(code));
+    });
+  }
+  setTimeout(() => {
+    console.error(`time limit of ${limitMs / 1000} s reached: stopping`);
+    void stop().finally(() => process.exit(2));
+  }, limitMs).unref();
 }
