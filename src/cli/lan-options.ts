@@ -1,14 +1,24 @@
 /**
  * The LAN options every `payconnect lan …` tool shares, and opening an endpoint from them. The store LAN key
  * comes from `--key FILE` (JSON `{id, version, key}` as `lan keygen` writes it) or from a device's data
- * folder (`--data DIR`, file `lan-key.json`), which is where registered plugins and terminals keep it.
+ * folder (`--data DIR`, file `lan-key.json`), which is where registered plugins and terminals keep it;
+ * without either, from the default data folders (DEFAULT_KEY_FOLDERS).
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { LanEndpoint, LanKeyring, lanKeyFromJson, LanTarget, UdpLanTransport } from '../lan';
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { LanKey } from '../protocol/lan-envelope';
 import { intOption, ipv4Option, Options, UsageError } from './args';
+
+/**
+ * The data folders looked in when neither --key nor --data is given, relative to the working folder: where
+ * the README's plugin command and `payconnect demo` keep theirs. A support engineer on the phone runs the
+ * tool from the install folder and should not need to know where the key lives.
+ */
+export const DEFAULT_KEY_FOLDERS = ['var/plugin', 'var/demo/plugin'];
+
+const KEY_FILE = 'lan-key.json';
 
 export const LAN_OPTIONS: Options = {
   key: { type: 'string' },
@@ -21,7 +31,8 @@ export const LAN_OPTIONS: Options = {
 };
 
 export const LAN_OPTIONS_HELP = `  --key FILE          store LAN key file ({id, version, key}); or
-  --data DIR          a plugin's or terminal's data folder (uses DIR/lan-key.json)
+  --data DIR          a plugin's or terminal's data folder (uses DIR/lan-key.json);
+                      default: the first of ${DEFAULT_KEY_FOLDERS.map((d) => `./${d}`).join(', ')} that has one
   --interface ADDR    this PC's address on the shop network (multicast is sent from it)
   --broadcast ADDR    broadcast address (default 255.255.255.255)
   --multicast GROUP   also use multicast (default group ${DEFAULT_MULTICAST_GROUP} when --interface is set)
@@ -38,16 +49,37 @@ export interface LanCliValues {
   port?: string;
 }
 
-export function loadLanKey(values: LanCliValues): LanKey {
-  const file = values.key ?? (values.data ? join(values.data, 'lan-key.json') : undefined);
-  if (!file) throw new UsageError('the store LAN key is needed: give --key FILE or --data DIR');
+/**
+ * The store LAN key, from --key FILE, from --data DIR, or else from the first default data folder that
+ * holds one. Every failure says which files were looked at and what to give instead.
+ */
+export function loadLanKey(values: LanCliValues, note: (line: string) => void = () => {}): LanKey {
+  let file: string;
+  if (values.key) file = values.key;
+  else if (values.data) file = join(values.data, KEY_FILE);
+  else {
+    const tried = DEFAULT_KEY_FOLDERS.map((dir) => resolve(dir, KEY_FILE));
+    const found = tried.find((f) => existsSync(f));
+    if (!found)
+      throw new UsageError(
+        `the store LAN key is needed: give --key FILE or --data DIR (a plugin's or unit's data folder); ` +
+          `looked in ${tried.join(', ')}`,
+      );
+    file = found;
+    note(`using the store LAN key in ${file}`);
+  }
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new UsageError(
-      `cannot read the LAN key file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-    );
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const hint =
+      code === 'ENOENT'
+        ? values.key
+          ? `; a registered plugin or unit keeps it as ${KEY_FILE} in its data folder: give --data DIR`
+          : `; is ${values.data} a plugin's or unit's data folder, and has that device registered?`
+        : '';
+    throw new UsageError(`cannot read the LAN key file ${resolve(file)}: ${code}${hint}`);
   }
   try {
     return lanKeyFromJson(JSON.parse(text), file);
@@ -55,6 +87,8 @@ export function loadLanKey(values: LanCliValues): LanKey {
     throw new UsageError(`${file} is not a valid LAN key file: ${(e as Error).message}`);
   }
 }
+
+export const toStderr = (line: string): void => void process.stderr.write(`${line}\n`);
 
 /** Where to look for units: broadcast always, multicast when an interface (or a group) is given. */
 export function unitTargets(values: LanCliValues): LanTarget[] {
@@ -73,7 +107,7 @@ export function unitTargets(values: LanCliValues): LanTarget[] {
 }
 
 export async function openToolEndpoint(values: LanCliValues, deviceId: string): Promise<LanEndpoint> {
-  const key = loadLanKey(values);
+  const key = loadLanKey(values, toStderr);
   const transport = await UdpLanTransport.open({
     port: intOption(values.port, 'port', 0),
     interfaceAddress: ipv4Option(values.interface, 'interface'),

@@ -2,7 +2,7 @@ import { LanEndpoint, LanKeyring, OfferInbox, UdpLanTransport, UnitBeacon } from
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { formatMoney } from '../protocol/money';
 import { Command, intOption, ipv4Option, parse, UsageError } from './args';
-import { loadLanKey } from './lan-options';
+import { loadLanKey, toStderr } from './lan-options';
 
 export const lanUnit: Command = {
   summary: 'run a stand-in mobile POS unit that beacons and shows offers (LAN check without a device)',
@@ -36,7 +36,7 @@ it receives. Use it to check a shop's network before the real units arrive. Stop
     const id = values.id as string | undefined;
     if (!id || !/^[A-Za-z0-9._:-]{1,32}$/.test(id))
       throw new UsageError('--id must be 1-32 of A-Z a-z 0-9 . _ : -');
-    const key = loadLanKey(values as never);
+    const key = loadLanKey(values as never, toStderr);
     const iface = ipv4Option(values.interface as string | undefined, 'interface');
     const unitPort = intOption(values['unit-port'] as string | undefined, 'unit-port', DEFAULT_UNIT_PORT, 1);
     const pluginPort = intOption(

@@ -43,6 +43,36 @@ describe('payconnect manifest', () => {
     );
   });
 
+  it('validate: exit 1 for a manifest whose adapter this version does not ship (a plugin could not run it)', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'payconnect-cli-'));
+    try {
+      const file = path.join(dir, 'usb-scanner.yaml');
+      await fs.writeFile(
+        file,
+        [
+          'id: usb-scanner',
+          'name: USB order scanner',
+          'adapter: hid',
+          'register: R1',
+          'options: {}',
+          'parse: {}',
+          'writeBack: {}',
+          'dispatch: { mode: broadcast }',
+        ].join('\n'),
+      );
+      const r = await run('manifest', 'validate', file);
+      expect(r).toEqual({
+        code: 1,
+        out: '',
+        err:
+          `${file}: 1 problem\n` +
+          '  adapter: "hid" is not available in this version of payconnect; available: file-drop, http-hook\n',
+      });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('validate: exit 1 for a file that is not there', async () => {
     const r = await run('manifest', 'validate', '/nonexistent/x.yaml');
     expect(r.code).toBe(1);
@@ -57,15 +87,21 @@ describe('payconnect manifest', () => {
     expect((await run('manifest', 'validate', '--strict', 'x.yaml')).code).toBe(2);
   });
 
-  it('list: one line per manifest in manifests/: id, adapter, name', async () => {
+  it('list: one line per manifest in manifests/: id, adapter, name, and the path to use', async () => {
     const r = await run('manifest', 'list');
     expect(r.code).toBe(0);
     const lines = r.out.trimEnd().split('\n');
     expect(lines).toHaveLength(shipped.length);
     expect(lines).toContainEqual(expect.stringMatching(/^demo +http-hook +payconnect demo/));
+    const json = path.join(MANIFESTS_DIR, 'file-drop-json.yaml');
     expect(lines).toContainEqual(
-      expect.stringMatching(/^file-drop-json +file-drop +Generic JSON order files$/),
+      expect.stringMatching(
+        new RegExp(`^file-drop-json +file-drop +Generic JSON order files +${escape(json)}$`),
+      ),
     );
+    // The path printed is the file: it validates as it is.
+    const listed = lines.map((l) => l.split(/ {2,}/).pop() as string);
+    expect(listed.sort()).toEqual([...shipped].sort());
   });
 
   it('list --dir: an invalid manifest is listed as such, with exit 1', async () => {
@@ -76,8 +112,8 @@ describe('payconnect manifest', () => {
       const r = await run('manifest', 'list', '--dir', dir);
       expect(r.code).toBe(1);
       expect(r.out).toBe(
-        'bad-manifest  (invalid)  2 problems; run payconnect manifest validate\n' +
-          'demo          http-hook  payconnect demo (HTTP hook, every terminal)\n',
+        `bad-manifest  (invalid)  2 problems; run payconnect manifest validate  ${path.join(dir, 'bad-manifest.yaml')}\n` +
+          `demo          http-hook  payconnect demo (HTTP hook, every terminal)   ${path.join(dir, 'demo.yaml')}\n`,
       );
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
@@ -90,3 +126,7 @@ describe('payconnect manifest', () => {
     expect(r.out).toMatch(/^usage: payconnect manifest validate FILE…/);
   });
 });
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}

@@ -4,7 +4,7 @@
  * the built command (npm test builds dist/ first).
  */
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -12,8 +12,8 @@ const BIN = join(__dirname, '../../bin/payconnect.js');
 const UNIT_PORT = String(20000 + Math.floor(Math.random() * 20000));
 const LAN = ['--broadcast', '127.255.255.255', '--unit-port', UNIT_PORT];
 
-function run(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000 });
+function run(args: string[], cwd?: string) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 20_000, cwd });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -58,6 +58,41 @@ describe('payconnect lan tools', () => {
     expect(r.stdout).toMatch(/^T5\s+Counter 5\s+127\.0\.0\.1:\d+\s+idle\s+\d+\.\d s ago$/m);
   });
 
+  it('discover finds the key in a data folder: --data DIR, or ./var/plugin when nothing is given', () => {
+    const install = join(dir, 'install');
+    mkdirSync(join(install, 'var', 'plugin'), { recursive: true });
+    copyFileSync(keyFile, join(install, 'var', 'plugin', 'lan-key.json'));
+    const byData = run([
+      'lan',
+      'discover',
+      '--data',
+      join(install, 'var', 'plugin'),
+      '--wait',
+      '600',
+      ...LAN,
+    ]);
+    expect(byData.code).toBe(0);
+    expect(byData.stdout).toMatch(/^T5\s+Counter 5\s/m);
+    const byDefault = run(['lan', 'discover', '--wait', '600', ...LAN], install);
+    expect(byDefault.code).toBe(0);
+    expect(byDefault.stdout).toMatch(/^T5\s+Counter 5\s/m);
+    expect(byDefault.stderr).toContain(
+      `using the store LAN key in ${join(install, 'var', 'plugin', 'lan-key.json')}`,
+    );
+  });
+
+  it('a key that is not where it was said to be: the error names the file and what to give instead', () => {
+    const nowhere = join(dir, 'nowhere');
+    mkdirSync(nowhere);
+    const byKey = run(['lan', 'discover', '--key', 'lan-key.json', ...LAN], nowhere);
+    expect(byKey.code).toBe(2);
+    expect(byKey.stderr).toContain(`cannot read the LAN key file ${join(nowhere, 'lan-key.json')}: ENOENT`);
+    expect(byKey.stderr).toContain('give --data DIR');
+    const byNothing = run(['lan', 'discover', ...LAN], nowhere);
+    expect(byNothing.code).toBe(2);
+    expect(byNothing.stderr).toContain(`looked in ${join(nowhere, 'var/plugin/lan-key.json')}`);
+  });
+
   it('ping gets answers from the unit', () => {
     const r = run(['lan', 'ping', 'T5', '--key', keyFile, '--count', '2', ...LAN]);
     expect(r.code).toBe(0);
@@ -80,7 +115,7 @@ describe('payconnect lan tools', () => {
   });
 
   it('bad arguments exit 2 with a one-line reason', () => {
-    const missingKey = run(['lan', 'discover', ...LAN]);
+    const missingKey = run(['lan', 'discover', ...LAN], dir);
     expect(missingKey.code).toBe(2);
     expect(missingKey.stderr.trim().split('\n')).toHaveLength(1);
     expect(missingKey.stderr).toContain('--key FILE or --data DIR');
