@@ -5,6 +5,9 @@
  *   change by retrying it.
  * - ServerUnavailable: no answer, a timeout, or a 5xx. The outcome is unknown; retry the *same* request
  *   (same idempotency key) or ask about it; never start a new charge.
+ * A third kind never reaches the network: LocalRequestError, a request this unit could not even build
+ * (a header value fetch refuses, a body that does not serialise). Nothing was sent, so nothing was charged,
+ * and retrying would fail the same way: it is shown, never mistaken for "the server is unreachable".
  */
 import { DeviceRegistration } from '../device/device-http';
 import { listenSignedEvents, SignedEventsOptions, SignedPayment } from '../device/signed-events';
@@ -24,6 +27,8 @@ export class ServerRefusal extends Error {
 
 export class ServerUnavailable extends Error {}
 
+export class LocalRequestError extends Error {}
+
 export type RegistrationAnswer = DeviceRegistration;
 
 export class ServerClient {
@@ -39,9 +44,9 @@ export class ServerClient {
     body?: unknown,
     headers: Record<string, string> = {},
   ): Promise<{ status: number; body: T }> {
-    let res: Response;
+    let request: Request;
     try {
-      res = await fetch(`${this.baseUrl}${path}`, {
+      request = new Request(`${this.baseUrl}${path}`, {
         method,
         headers: {
           ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
@@ -52,11 +57,20 @@ export class ServerClient {
         signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
+      throw new LocalRequestError(
+        `this unit could not build its request ${method} ${path} (nothing was sent): ${(e as Error).message}`,
+      );
+    }
+    let res: Response;
+    let text: string;
+    try {
+      res = await fetch(request);
+      text = await res.text();
+    } catch (e) {
       throw new ServerUnavailable(
         `the payment server at ${this.baseUrl} did not answer: ${(e as Error).message}`,
       );
     }
-    const text = await res.text();
     let parsed: unknown;
     try {
       parsed = text ? JSON.parse(text) : undefined;

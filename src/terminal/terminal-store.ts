@@ -7,6 +7,7 @@
  *   answer before it is acted on, so a unit killed mid-payment resumes by asking the server about exactly
  *   that attempt and never starts a second charge. The customer's payment code is never written.
  */
+import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { MetaTable } from '../device/meta-table';
 import { mkdirSync } from 'node:fs';
@@ -117,7 +118,7 @@ export class TerminalStore {
       const attempt = (last.n ?? 0) + 1;
       // Bound to the order (and the attempt): a retry of this attempt, however often and after any crash,
       // is the same request to the server, so it can never charge twice.
-      const key = `${a.storeId}:${a.registerId}:${a.orderId}:${attempt}`;
+      const key = attemptIdempotencyKey(a.storeId, a.registerId, a.orderId, attempt);
       this.db
         .prepare(
           `INSERT INTO attempts (order_id, attempt, register_id, plugin, amount_value, currency, idempotency_key, status, created_at, updated_at)
@@ -247,4 +248,27 @@ function fromRow(r: Row): PaymentAttempt {
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
+}
+
+/**
+ * The Idempotency-Key of a payment attempt. Order numbers are whatever the host uses (Chinese, spaces,
+ * `<`), but an HTTP header value and the server's key rule take printable ASCII only, so the key carries a
+ * digest of the order instead of the order itself: `pc1-<43 base64url characters>-<attempt>`, the digest
+ * being SHA-256 over the store, register and order ids (length-prefixed, so no two triples collide by
+ * concatenation). Deterministic: the same attempt always has the same key, which the journal also keeps.
+ */
+export function attemptIdempotencyKey(
+  storeId: string,
+  registerId: string,
+  orderId: string,
+  attempt: number,
+): string {
+  const h = createHash('sha256');
+  for (const part of [storeId, registerId, orderId]) {
+    const bytes = Buffer.from(part, 'utf8');
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(bytes.length);
+    h.update(len).update(bytes);
+  }
+  return `pc1-${h.digest('base64url')}-${attempt}`;
 }

@@ -15,7 +15,13 @@ import { isDecidedPaymentStatus, Payment } from '../protocol/states';
 import { verifyPaymentResult } from '../protocol/payment-signature';
 import { HeldOffer, LanEndpoint, LanTarget, OfferInbox, UnitBeacon } from '../lan';
 import { ProgressStage } from '../protocol/lan-messages';
-import { ServerClient, ServerRefusal, ServerUnavailable, SignedPayment } from './server-client';
+import {
+  LocalRequestError,
+  ServerClient,
+  ServerRefusal,
+  ServerUnavailable,
+  SignedPayment,
+} from './server-client';
 import { AttemptStatus, DeviceCredentials, PaymentAttempt, TerminalStore } from './terminal-store';
 
 /** Customer payment codes are 16-24 digits (Alipay and WeChat Pay use 18); anything else is a bad scan. */
@@ -319,6 +325,25 @@ export class TerminalService {
           this.failureText.set(`${attempt.orderId}#${attempt.attempt}`, e.message);
           this.progress(attempt, 'waiting_for_code', e.message);
           this.wake(attempt.orderId);
+          return;
+        }
+        if (e instanceof LocalRequestError) {
+          // Nothing left this unit, so nothing was charged; retrying would fail the same way. Shown on the
+          // unit and sent to the register as the reason, never taken for "the server is unreachable".
+          const message = `could not send the payment: ${e.message}`;
+          this.o.log?.(`payment for ${attempt.orderId}: ${message}`);
+          this.o.store.update(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
+          this.failureText.set(`${attempt.orderId}#${attempt.attempt}`, message);
+          this.progress(attempt, 'waiting_for_code', message);
+          this.wake(attempt.orderId);
+          return;
+        }
+        if (!(e instanceof ServerUnavailable)) {
+          // A bug after the request may have left: the outcome is unknown, so no new charge and no blind
+          // retry; the resolver asks the server by this attempt's key.
+          this.o.log?.(
+            `payment for ${attempt.orderId}: unexpected error ${(e as Error).stack ?? e}; asking the server`,
+          );
           return;
         }
         this.serverUp = false;

@@ -303,6 +303,49 @@ describe('mobile POS units with a real server and LAN', () => {
     expect(await server.paymentsOf('A-200', deviceToken(unit(winner).dir))).toHaveLength(1);
   });
 
+  it('refuses a code sent as a JSON number or a list: a number has already been rounded', async () => {
+    await offeredAndClaimed(winner, 'A-210');
+    for (const paymentCode of [Number('280000000000000001'), [testCode('00')], null]) {
+      const r = await http<{ error?: { code: string; message: string } }>(
+        unit(winner).app.url,
+        'POST',
+        '/api/offers/A-210/pay',
+        { body: { paymentCode } },
+      );
+      expect({ paymentCode, status: r.status, code: r.body.error?.code }).toEqual({
+        paymentCode,
+        status: 400,
+        code: 'invalid_payment_code',
+      });
+      expect(r.body.error?.message).toContain('paymentCode');
+    }
+    expect(await server.paymentsOf('A-210', deviceToken(unit(winner).dir))).toEqual([]);
+  });
+
+  it.each(['订单-0001', 'A 1', '<b>&"x"', 'ﾚｼｰﾄ №7 — 收银台'])(
+    'pays an order whose number is any text the host uses: %s',
+    async (orderId) => {
+      await offeredAndClaimed(winner, orderId);
+      const r = await pay(winner, orderId, testCode('00'));
+      expect({ orderId, status: r.status, payment: r.body.status }).toEqual({
+        orderId,
+        status: 200,
+        payment: 'succeeded',
+      });
+      const onServer = await server.paymentsOf(orderId, deviceToken(unit(winner).dir));
+      expect(onServer.map((p) => [p.orderId, p.status])).toEqual([[orderId, 'succeeded']]);
+      const signed = await waitFor(`the signed result of ${orderId} on the LAN`, () => {
+        const v = register.verifiedResults(orderId);
+        return v.length > 0 && v;
+      });
+      expect(signed[0].payment.orderId).toBe(orderId);
+      expect(
+        (await http<PaymentJson>(unit(winner).app.url, 'GET', `/api/payments/${encodeURIComponent(orderId)}`))
+          .body.status,
+      ).toBe('succeeded');
+    },
+  );
+
   it("never shows an offer sealed with another store's key, and counts the drop", async () => {
     const otherStore = await server.createStore('The shop next door');
     const stranger = await server.registerPlugin(otherStore, 'P9');

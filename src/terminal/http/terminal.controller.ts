@@ -4,7 +4,7 @@
  */
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
-import { TerminalService } from '../terminal.service';
+import { TerminalError, TerminalService } from '../terminal.service';
 import { TOUCH_PAGE } from './touch-page';
 
 export const TERMINAL_SERVICE = Symbol('TerminalService');
@@ -46,7 +46,17 @@ export class TerminalController {
     @Body() body: { paymentCode?: unknown } | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    const { final, attempt } = await this.terminal.pay(orderId, String(body?.paymentCode ?? ''));
+    // A code is text: a JSON number has already passed through a float (280000000000000001 arrives as
+    // …000), so only a string is taken, never String() of whatever came.
+    const code = body?.paymentCode;
+    if (typeof code !== 'string') {
+      throw new TerminalError(
+        400,
+        'invalid_payment_code',
+        `paymentCode must be the code's digits as a string ("paymentCode": "280000000000000000"); got ${describe(code)}`,
+      );
+    }
+    const { final, attempt } = await this.terminal.pay(orderId, code);
     if (!final) {
       reply
         .status(202)
@@ -65,4 +75,11 @@ export class TerminalController {
   history() {
     return this.terminal.history().map((a) => this.terminal.paymentView(a));
   }
+}
+
+function describe(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (Array.isArray(v)) return 'a list';
+  if (v === null) return 'null';
+  return `a ${typeof v}`;
 }
