@@ -8,10 +8,12 @@
  *   trade or, when the customer paid just as the cancel went out, reverses it;
  * - not found (the charge never reached the provider, or it failed with a 5xx): cancel, so a late charge
  *   cannot go through, and record the payment failed;
- * - the query itself fails: try again at the next check; the payment stays pending, never charged again.
+ * - the query itself fails: try again at the next check; the payment stays pending, never charged again;
+ * - a cancel was asked for (PaymentsService.cancel) but the provider did not confirm it: cancel again, until
+ *   it does; such a payment can only end canceled.
  */
 import { Clock, TimerHandle } from '../protocol/clock';
-import { PaymentsService, PaymentTiming } from './payments.service';
+import { canceledChange, PaymentsService, PaymentTiming } from './payments.service';
 import { PaymentProvider, ProviderUnknownError } from './providers/provider';
 import { Db } from './storage/db';
 
@@ -96,9 +98,23 @@ export class PaymentSweeper {
   private async check(id: string): Promise<void> {
     this.stats.checks++;
     const row = (
-      await this.db.query<{ deadline_at: number }>('SELECT deadline_at FROM payments WHERE id = $1', [id])
+      await this.db.query<{ deadline_at: number; cancel_requested: number }>(
+        'SELECT deadline_at, cancel_requested FROM payments WHERE id = $1',
+        [id],
+      )
     )[0];
     const pastDeadline = this.clock.now() >= Number(row.deadline_at);
+    if (Number(row.cancel_requested) === 1) {
+      // A cancel was asked for and not confirmed by the provider: it may not succeed any more; cancel again.
+      try {
+        await this.cancelAtDeadline(id, 'register');
+      } catch (e) {
+        this.stats.errors++;
+        this.options.log?.(`payment ${id}: cancel not confirmed yet: ${(e as Error).message}`);
+        await this.later(id);
+      }
+      return;
+    }
     try {
       const q = await this.provider.query(id);
       switch (q.state) {
@@ -155,31 +171,11 @@ export class PaymentSweeper {
     }
   }
 
-  private async cancelAtDeadline(id: string): Promise<void> {
+  /** Cancels at the deadline, or a cancel someone asked for that the provider has not confirmed yet. */
+  private async cancelAtDeadline(id: string, by: 'deadline' | 'register' = 'deadline'): Promise<void> {
     this.stats.cancels++;
     const { reversed } = await this.provider.cancel(id);
-    await this.resolved(
-      this.payments.transition(
-        id,
-        reversed
-          ? {
-              status: 'canceled',
-              reversed: true,
-              failure: {
-                code: 'reversed',
-                message:
-                  'the customer confirmed after the time limit; the payment was reversed and the money returned',
-              },
-            }
-          : {
-              status: 'canceled',
-              failure: {
-                code: 'customer_timeout',
-                message: 'the customer did not confirm in time; nothing was charged',
-              },
-            },
-      ),
-    );
+    await this.resolved(this.payments.transition(id, canceledChange(reversed, by)));
   }
 
   private async resolved(p: Promise<boolean>): Promise<void> {

@@ -113,7 +113,7 @@ const WALLET_CODE = /^\d{10,32}$/;
 const DECIDE = `UPDATE payments SET status = $1, provider_trade_no = COALESCE($2, provider_trade_no),
     method_brand = COALESCE($3, method_brand), failure_code = $4, failure_message = $5, reversed = $6,
     next_check_at = NULL, lease_until = NULL, updated_at = $7
-  WHERE id = $8 AND status = 'pending' RETURNING *`;
+  WHERE id = $8 AND status = 'pending' AND (cancel_requested = 0 OR $1 <> 'succeeded') RETURNING *`;
 
 function decideParams(id: string, change: Change, nowIso: string): SqlValue[] {
   return [
@@ -150,7 +150,7 @@ const PG_JOURNAL = `WITH k AS (${CLAIM_KEY} RETURNING resource_id)
 /** A payment no one has touched since create() journaled it: pending, no event written. */
 const DECIDE_AT_ONCE = `UPDATE payments SET status = $1, provider_trade_no = $2, method_brand = $3, failure_code = $4,
     failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
-  WHERE id = $8 AND status = 'pending' AND pending_event = 0`;
+  WHERE id = $8 AND status = 'pending' AND pending_event = 0 AND cancel_requested = 0`;
 
 const COMPLETE_KEY = `UPDATE idempotency_keys SET state = 'done', response_status = $10, response_body = $9
   WHERE store_id = $11 AND scope = $12 AND idem_key = $13`;
@@ -200,7 +200,7 @@ function requestHash(body: unknown): string {
  * before the statement). */
 type KeyCompletion = { key: string; row: PaymentRow };
 
-type Change = {
+export type Change = {
   status: PaymentStatus;
   tradeNo?: string;
   brand?: string;
@@ -605,25 +605,50 @@ export class PaymentsService {
     return rows.map(toPayment);
   }
 
-  /** Cancels a payment still pending (closing or reversing it at the provider); a final one is returned as is. */
+  /**
+   * Cancels a payment still pending, closing or reversing its trade at the provider. A cancel either wins
+   * (the trade closed or reversed, the payment `canceled`, the devices told) or loses (409, the payment
+   * succeeded and the charge stands); never both. The intent is journaled first (`cancel_requested`, only
+   * while pending): from that commit on no charge answer or query can decide the payment `succeeded`
+   * (DECIDE, DECIDE_AT_ONCE), so a charge that was in flight when the cancel came is reversed by it rather
+   * than reported paid. If the provider does not confirm the cancel, the sweeper keeps cancelling.
+   */
   async cancel(device: Device, id: string): Promise<Payment> {
     const payment = await this.get(device, id);
-    if (payment.status === 'succeeded' || payment.status === 'refunded') {
-      throw ApiError.conflict('payment_succeeded', `payment ${id} succeeded; refund it instead of canceling`);
-    }
-    if (payment.status !== 'pending') return payment;
-    const result = await this.provider.cancel(id);
-    await this.transition(
-      id,
-      result.reversed
-        ? {
-            status: 'canceled',
-            reversed: true,
-            failure: { code: 'reversed', message: "canceled; the customer's money was returned" },
-          }
-        : { status: 'canceled', failure: { code: 'canceled', message: 'canceled before the customer paid' } },
+    if (payment.status !== 'pending') return this.afterCancel(payment);
+    const marked = await this.db.run(
+      "UPDATE payments SET cancel_requested = 1 WHERE id = $1 AND status = 'pending'",
+      [id],
     );
-    return this.load(id);
+    if (marked.changes === 0) return this.afterCancel(await this.load(id));
+    let result: { reversed: boolean };
+    try {
+      result = await this.provider.cancel(id);
+    } catch (e) {
+      // The cancel is journaled: the sweeper takes the payment at its next check and cancels it again.
+      await this.db.run("UPDATE payments SET next_check_at = $1 WHERE id = $2 AND status = 'pending'", [
+        this.clock.now(),
+        id,
+      ]);
+      throw new ApiError(
+        502,
+        'cancel_pending',
+        `the provider did not confirm the cancel of payment ${id} (${(e as Error).message}); it cannot succeed any more and the server keeps cancelling it: watch its status`,
+      );
+    }
+    await this.transition(id, canceledChange(result.reversed, 'register'));
+    return this.afterCancel(await this.load(id));
+  }
+
+  /** What a cancel answers for a payment already decided: a charge that stands is a 409, never a 200. */
+  private afterCancel(payment: Payment): Payment {
+    if (payment.status === 'succeeded' || payment.status === 'refunded') {
+      throw ApiError.conflict(
+        'payment_succeeded',
+        `payment ${payment.id} succeeded before the cancel; the charge stands: refund it instead of canceling`,
+      );
+    }
+    return payment;
   }
 
   /** Refunds part or all of a succeeded payment; never more than was captured. Idempotent by key. */
@@ -733,4 +758,29 @@ export class PaymentsService {
     ]);
     return r.changes;
   }
+}
+
+/** The decision of a canceled payment: reversed (the customer had paid; the money went back) or closed. */
+export function canceledChange(reversed: boolean, by: 'register' | 'deadline'): Change {
+  if (!reversed)
+    return by === 'register'
+      ? { status: 'canceled', failure: { code: 'canceled', message: 'canceled before the customer paid' } }
+      : {
+          status: 'canceled',
+          failure: {
+            code: 'customer_timeout',
+            message: 'the customer did not confirm in time; nothing was charged',
+          },
+        };
+  return {
+    status: 'canceled',
+    reversed: true,
+    failure: {
+      code: 'reversed',
+      message:
+        by === 'register'
+          ? "canceled; the customer's money was returned"
+          : 'the customer confirmed after the time limit; the payment was reversed and the money returned',
+    },
+  };
 }

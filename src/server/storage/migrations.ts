@@ -172,6 +172,14 @@ CREATE INDEX payments_due ON payments (next_check_at) WHERE status = 'pending';
 ALTER TABLE idempotency_keys SET (fillfactor = 70)`,
     },
   },
+  {
+    // 1 once someone asked to cancel a pending payment: journaled before the provider is asked to close or
+    // reverse the trade, and from then on no answer may decide the payment `succeeded` (the cancel reverses
+    // it); only the cancel, or the sweeper finishing it, decides it. See PaymentsService.cancel.
+    version: 4,
+    name: 'payments.cancel_requested',
+    sql: 'ALTER TABLE payments ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0',
+  },
 ];
 
 export interface MigratableDb extends Db {
