@@ -24,7 +24,12 @@ import { Payment, PaymentStatus } from '../protocol/states';
 import { validateOrderId } from '../protocol/ids';
 import { ApiError } from './api-error';
 import { EventsService, PG_EVENT_RESULT, pgEventCtes } from './events.service';
-import { ChargeResult, PaymentProvider, ProviderUnknownError } from './providers/provider';
+import {
+  ChargeResult,
+  PaymentProvider,
+  ProviderRejectedError,
+  ProviderUnknownError,
+} from './providers/provider';
 import { newId } from './server-crypto';
 import { Device } from './stores.service';
 import { Db, Queryable, SqlValue } from './storage/db';
@@ -651,14 +656,34 @@ export class PaymentsService {
     return payment;
   }
 
-  /** Refunds part or all of a succeeded payment; never more than was captured. Idempotent by key. */
+  /**
+   * Refunds part or all of a succeeded payment; never more than was captured. Idempotent by key.
+   *
+   * Who may refund: the store's plugin (the register's side, where the cashier's manager works) — not a
+   * mobile unit, whose clerk could otherwise hand money back to anyone — and the admin through the plugin's
+   * store. Refunds of one payment are serialised at the decision: the payment's row is locked (PostgreSQL)
+   * or the transaction is alone (SQLite), and the cap counts refunds still pending, so ten concurrent full
+   * refunds give one refund and nine clean refusals even with a provider that keeps no cap of its own. A
+   * provider's refusal is the refund's answer (422 with its reason), kept under the key like any answer.
+   */
   async refund(
     device: Device,
     id: string,
     idemKey: string,
-    input: { amount?: { value: number; currency: string } },
+    input: { amount?: { value: number; currency: string } | null },
   ): Promise<ApiResponse<Refund>> {
     const payment = await this.get(device, id);
+    if (device.role !== 'plugin') {
+      throw ApiError.forbidden(
+        `a ${device.role} may not refund: refunds are made at the register (the store's plugin), where the manager can approve them`,
+      );
+    }
+    if (input.amount === null) {
+      throw ApiError.badRequest(
+        'invalid_amount',
+        'amount: must be {value, currency} in minor units, or left out to refund everything left',
+      );
+    }
     const captured = payment.amount.value - (payment.refunded?.value ?? 0);
     let value = captured;
     if (input.amount !== undefined) {
@@ -680,6 +705,7 @@ export class PaymentsService {
     const scope = `refund:${id}`;
     const now = this.clock.now();
     const refundId = newId('re');
+    const lock = this.db.kind === 'postgres' ? ' FOR UPDATE' : '';
     const start = await this.db.tx(async (q) => {
       const claimed = await q.run(
         `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
@@ -687,18 +713,28 @@ export class PaymentsService {
         [device.storeId, scope, idemKey, hash, refundId, now, now + this.timing.keyLockMs],
       );
       if (claimed.changes === 0) return this.existingKey(q, device.storeId, scope, idemKey, hash, now);
-      const current = (await q.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
-      const left = Number(current.amount_value) - Number(current.refunded_value);
+      // Thrown errors roll the key back with the rest: a refused refund leaves no key running.
+      const current = (await q.query<PaymentRow>(`SELECT * FROM payments WHERE id = $1${lock}`, [id]))[0];
       if (current.status !== 'succeeded') {
         throw ApiError.conflict(
           'not_refundable',
           `payment ${id} is ${current.status}; only a succeeded payment can be refunded`,
         );
       }
+      const pending = Number(
+        (
+          await q.query<{ n: number | string }>(
+            "SELECT COALESCE(SUM(amount_value), 0) AS n FROM refunds WHERE payment_id = $1 AND status = 'pending'",
+            [id],
+          )
+        )[0].n,
+      );
+      const left = Number(current.amount_value) - Number(current.refunded_value) - pending;
       if (value > left) {
         throw ApiError.unprocessable(
           'refund_exceeds_capture',
-          `a refund of ${value} is more than the ${left} left to refund on payment ${id}`,
+          `a refund of ${value} is more than the ${Math.max(0, left)} left to refund on payment ${id} ` +
+            `(${current.refunded_value} refunded${pending ? `, ${pending} being refunded now` : ''})`,
         );
       }
       await q.run(
@@ -715,11 +751,35 @@ export class PaymentsService {
         [rid],
       )
     )[0];
+    if (refundRow.status === 'failed') {
+      throw ApiError.unprocessable('refund_refused', `refund ${rid} was refused by the provider`);
+    }
     if (refundRow.status === 'pending') {
-      await this.provider.refund(id, rid, {
-        value: Number(refundRow.amount_value),
-        currency: payment.amount.currency,
-      });
+      try {
+        await this.provider.refund(id, rid, {
+          value: Number(refundRow.amount_value),
+          currency: payment.amount.currency,
+        });
+      } catch (e) {
+        if (e instanceof ProviderRejectedError) {
+          // Nothing was paid out: the refund failed, and that is this key's answer from now on.
+          const error = {
+            error: { code: 'refund_refused', message: `the provider refused the refund: ${e.message}` },
+          };
+          await this.db.run("UPDATE refunds SET status = 'failed' WHERE id = $1 AND status = 'pending'", [
+            rid,
+          ]);
+          await this.completeKey(device.storeId, scope, idemKey, 422, error);
+          throw ApiError.unprocessable(error.error.code, error.error.message);
+        }
+        // Unknown outcome: the refund stays pending (and counts against the cap); the same key retried
+        // after a moment sends the same refund id again, which the provider takes at most once.
+        throw new ApiError(
+          502,
+          'refund_unknown',
+          `the provider did not answer the refund (${(e as Error).message}); retry with the same Idempotency-Key`,
+        );
+      }
       const nowIso = new Date(this.clock.now()).toISOString();
       const done = await this.db.tx(async (q) => {
         const marked = await q.run(

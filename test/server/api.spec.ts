@@ -12,7 +12,7 @@ import WebSocket from 'ws';
 import { verifyPaymentResult } from '../../src/protocol/payment-signature';
 import type { Payment } from '../../src/protocol/states';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
-import type { PaymentProvider } from '../../src/server/providers/provider';
+import { type PaymentProvider, ProviderRejectedError } from '../../src/server/providers/provider';
 import { SimulatorProvider, SimTradeRow } from '../../src/server/providers/simulator.provider';
 import type { DbUrl } from '../../src/server/storage/db';
 import type { PostgresDb } from '../../src/server/storage/postgres';
@@ -88,6 +88,8 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
   let sim: SimulatorProvider;
   /** Stores whose link to the provider is slow: each charge takes this long to reach it (ms). */
   const slowLink = new Map<string, number>();
+  /** Payments whose refunds the provider refuses (a real provider's own rule, not ours). */
+  const refusedRefunds = new Set<string>();
   /** Every full payment code this suite sent, and every response body it got back. */
   const codesUsed = new Set<string>();
   const responseTexts: string[] = [];
@@ -244,7 +246,14 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
           },
           query: (id) => inner.query(id),
           cancel: (id) => inner.cancel(id),
-          refund: (id, refundNo, amount) => inner.refund(id, refundNo, amount),
+          refund: async (id, refundNo, amount) => {
+            if (refusedRefunds.has(id))
+              throw new ProviderRejectedError(
+                'TRADE_HAS_CLOSE',
+                'the trade is closed for refunds at the provider',
+              );
+            return inner.refund(id, refundNo, amount);
+          },
         };
         return provider;
       },
@@ -784,7 +793,7 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       const id = paid.json.id;
       const refund = (value: number, key: string) =>
         call('POST', `/v1/payments/${id}/refunds`, {
-          token: t1.token,
+          token: plugin.token,
           body: { amount: { value, currency: 'CNY' } },
           headers: { 'idempotency-key': key },
         });
@@ -825,12 +834,117 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       const failed = await pay(t1, paymentBody(walletCode('28', '05')));
       expect(failed.json.status).toBe('failed');
       const r = await call('POST', `/v1/payments/${failed.json.id}/refunds`, {
-        token: t1.token,
+        token: plugin.token,
         body: {},
         headers: { 'idempotency-key': 'rf-failed' },
       });
       expect(r.status).toBe(409);
       expect(r.json.error.code).toBe('not_refundable');
+    });
+
+    it('lets the plugin refund, never a unit (403, nothing paid out)', async () => {
+      const paid = await pay(t1, paymentBody(walletCode('28', '00')));
+      const byUnit = await call('POST', `/v1/payments/${paid.json.id}/refunds`, {
+        token: t1.token,
+        body: {},
+        headers: { 'idempotency-key': `rf-unit-${randomBytes(4).toString('hex')}` },
+      });
+      expect(byUnit.status).toBe(403);
+      expect(byUnit.json.error.message).toContain('terminal may not refund');
+      expect((await trade(paid.json.id))!.refunded_value).toBe(0);
+      expect((await call('GET', `/v1/payments/${paid.json.id}`, { token: t1.token })).json.status).toBe(
+        'succeeded',
+      );
+    });
+
+    it('ten concurrent full refunds: one refund, nine clean refusals, no key left running', async () => {
+      const paid = await pay(t1, paymentBody(walletCode('28', '00')));
+      const id = paid.json.id;
+      const answers = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          call('POST', `/v1/payments/${id}/refunds`, {
+            token: plugin.token,
+            body: {},
+            headers: { 'idempotency-key': `rf-many-${i}-${randomBytes(4).toString('hex')}` },
+          }),
+        ),
+      );
+      expect(answers.filter((a) => a.status === 201)).toHaveLength(1);
+      // The others: 422 while the first is still being refunded (it counts against the cap), 409 once the
+      // payment is refunded. Each a clean refusal with its reason, never a 500.
+      const refusals = answers
+        .filter((a) => a.status !== 201)
+        .map((a) => `${a.status} ${a.json.error.code}`)
+        .filter((r) => r !== '409 not_refundable' && r !== '422 refund_exceeds_capture');
+      expect(refusals).toEqual([]);
+      expect((await trade(id))!.refunded_value).toBe(1250);
+      const rows = await running.context.db.query<{ status: string }>(
+        'SELECT status FROM refunds WHERE payment_id = $1',
+        [id],
+      );
+      expect(rows.map((r) => r.status)).toEqual(['succeeded']);
+      const running_ = await running.context.db.query<{ n: number }>(
+        "SELECT COUNT(*) AS n FROM idempotency_keys WHERE scope = $1 AND state = 'running'",
+        [`refund:${id}`],
+      );
+      expect(Number(running_[0].n)).toBe(0);
+    });
+
+    it('counts refunds still pending against the cap, with a provider that keeps no cap of its own', async () => {
+      const paid = await pay(t1, paymentBody(walletCode('28', '00')));
+      const id = paid.json.id;
+      // A refund the provider has not answered yet (a crash after the journal): it still counts.
+      await running.context.db.run(
+        "INSERT INTO refunds (id, payment_id, amount_value, status, created_at) VALUES ($1, $2, 1000, 'pending', $3)",
+        [`re_test_${randomBytes(4).toString('hex')}`, id, new Date().toISOString()],
+      );
+      const more = await call('POST', `/v1/payments/${id}/refunds`, {
+        token: plugin.token,
+        body: { amount: { value: 300, currency: 'CNY' } },
+        headers: { 'idempotency-key': `rf-pending-${randomBytes(4).toString('hex')}` },
+      });
+      expect(more.status).toBe(422);
+      expect(more.json.error).toMatchObject({ code: 'refund_exceeds_capture' });
+      expect(more.json.error.message).toContain('1000 being refunded now');
+      expect((await trade(id))!.refunded_value).toBe(0);
+    });
+
+    it('answers {"amount": null} with a 400 naming the field, and a provider refusal with its reason', async () => {
+      const paid = await pay(t1, paymentBody(walletCode('28', '00')));
+      const id = paid.json.id;
+      const nullAmount = await call('POST', `/v1/payments/${id}/refunds`, {
+        token: plugin.token,
+        body: { amount: null },
+        headers: { 'idempotency-key': `rf-null-${randomBytes(4).toString('hex')}` },
+      });
+      expect(nullAmount.status).toBe(400);
+      expect(nullAmount.json.error.message).toMatch(/^amount: /);
+
+      refusedRefunds.add(id);
+      const key = `rf-refused-${randomBytes(4).toString('hex')}`;
+      const refused = await call('POST', `/v1/payments/${id}/refunds`, {
+        token: plugin.token,
+        body: {},
+        headers: { 'idempotency-key': key },
+      });
+      expect(refused.status).toBe(422);
+      expect(refused.json.error.code).toBe('refund_refused');
+      expect(refused.json.error.message).toContain('the trade is closed for refunds at the provider');
+      // The same key gets the same answer; the refusal does not hold the cap.
+      const again = await call('POST', `/v1/payments/${id}/refunds`, {
+        token: plugin.token,
+        body: {},
+        headers: { 'idempotency-key': key },
+      });
+      expect([again.status, again.json.error.code]).toEqual([422, 'refund_refused']);
+      refusedRefunds.delete(id);
+      const ok = await call('POST', `/v1/payments/${id}/refunds`, {
+        token: plugin.token,
+        body: {},
+        headers: { 'idempotency-key': `rf-after-${randomBytes(4).toString('hex')}` },
+      });
+      expect(ok.status).toBe(201);
+      expect((await trade(id))!.refunded_value).toBe(1250);
     });
   });
 
@@ -977,8 +1091,9 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       await pay(till, paymentBody(walletCode('28', '00'), { amount: { value: 750, currency: 'CNY' } }));
       await pay(till, paymentBody(walletCode('13', '00'), { amount: { value: 300, currency: 'CNY' } }));
       await pay(till, paymentBody(walletCode('13', '05'), { amount: { value: 999, currency: 'CNY' } }));
+      const tillPlugin = await registerDevice(store, 'RPP', 'plugin');
       const refund = await call('POST', `/v1/payments/${a.json.id}/refunds`, {
-        token: till.token,
+        token: tillPlugin.token,
         body: { amount: { value: 250, currency: 'CNY' } },
         headers: { 'idempotency-key': 'report-refund' },
       });
