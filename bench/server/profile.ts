@@ -152,7 +152,13 @@ async function paymentsOn(db: ServerDb, ledger: Db, work?: DbWork) {
   const provider = new SimulatorProvider({ db: ledger, clock, speed: 1 });
   const events = new EventsService(used, db, keys.privateKey, db.kind);
   const payments = new PaymentsService(used, clock, provider, events);
-  const device: Device = { storeId: store.id, deviceId: 'T1', role: 'terminal', name: 'profile' };
+  const device: Device = {
+    storeId: store.id,
+    deviceId: 'T1',
+    role: 'terminal',
+    name: 'profile',
+    maxPaymentValue: store.maxPaymentValue,
+  };
   return { payments, device, keys };
 }
 

@@ -19,7 +19,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../protocol/canonical-json';
 import { Clock } from '../protocol/clock';
 import { ProtocolError } from '../protocol/errors';
-import { money, Money } from '../protocol/money';
+import { formatMoney, money, Money } from '../protocol/money';
 import { Payment, PaymentStatus } from '../protocol/states';
 import { validateOrderId } from '../protocol/ids';
 import { ApiError } from './api-error';
@@ -254,6 +254,14 @@ export class PaymentsService {
 
   async create(device: Device, idemKey: string, input: CreatePaymentInput): Promise<ApiResponse<Payment>> {
     const { amount } = this.validate(input);
+    if (amount.value > device.maxPaymentValue) {
+      throw ApiError.unprocessable(
+        'amount_too_large',
+        `amount.value: ${formatMoney(amount, { symbol: true, grouping: true })} is more than this store's largest single payment, ` +
+          `${formatMoney({ value: device.maxPaymentValue, currency: amount.currency }, { symbol: true, grouping: true })}; check the amount, or ` +
+          `ask the admin to raise the store's maxPaymentValue`,
+      );
+    }
     const hash = requestHash(input);
     const now = this.clock.now();
     const iso = new Date(now).toISOString();

@@ -1,17 +1,24 @@
 /**
  * The daily settlement report of a store: counts and sums of its payments created that day (UTC), by
  * status, method and currency, as JSON or CSV. What a shop owner checks against the bank statement.
+ *
+ * Sums are exact: the database sums 64-bit integers and hands them over as text, and `net` is added up in
+ * BigInt. Amounts are JSON numbers while they fit exactly (up to 2^53 − 1 minor units; a store's
+ * per-payment maximum keeps a day's sums far below that) and decimal strings beyond, never a rounded number.
  */
 import { ApiError } from './api-error';
 import { Db } from './storage/db';
+
+/** A whole number of minor units: a number while exact in JSON, else its decimal digits as a string. */
+export type ExactAmount = number | string;
 
 export interface SettlementRow {
   status: string;
   method: string;
   currency: string;
   count: number;
-  amount: number;
-  refunded: number;
+  amount: ExactAmount;
+  refunded: ExactAmount;
 }
 
 export interface SettlementReport {
@@ -19,7 +26,7 @@ export interface SettlementReport {
   date: string;
   rows: SettlementRow[];
   /** Per currency: what the store keeps (succeeded and refunded payments, less refunds). */
-  net: Record<string, number>;
+  net: Record<string, ExactAmount>;
 }
 
 export class ReportsService {
@@ -36,30 +43,34 @@ export class ReportsService {
       method: string;
       currency: string;
       count: number;
-      amount: number;
-      refunded: number;
+      amount: string;
+      refunded: string;
     }>(
       `SELECT status, COALESCE(method_brand, method_type) AS method, currency, COUNT(*) AS count,
-              SUM(amount_value) AS amount, SUM(refunded_value) AS refunded
+              CAST(SUM(amount_value) AS TEXT) AS amount, CAST(SUM(refunded_value) AS TEXT) AS refunded
          FROM payments WHERE store_id = $1 AND created_at >= $2 AND created_at < $3
         GROUP BY status, COALESCE(method_brand, method_type), currency
         ORDER BY status, method, currency`,
       [storeId, from, to],
     );
-    const out = rows.map((r) => ({
-      status: r.status,
-      method: r.method,
-      currency: r.currency,
-      count: Number(r.count),
-      amount: Number(r.amount),
-      refunded: Number(r.refunded),
-    }));
-    const net: Record<string, number> = {};
-    for (const r of out) {
+    const net = new Map<string, bigint>();
+    const out = rows.map((r) => {
+      const amount = BigInt(r.amount);
+      const refunded = BigInt(r.refunded);
       if (r.status === 'succeeded' || r.status === 'refunded')
-        net[r.currency] = (net[r.currency] ?? 0) + r.amount - r.refunded;
-    }
-    return { storeId, date, rows: out, net };
+        net.set(r.currency, (net.get(r.currency) ?? 0n) + amount - refunded);
+      return {
+        status: r.status,
+        method: r.method,
+        currency: r.currency,
+        count: Number(r.count),
+        amount: exact(amount),
+        refunded: exact(refunded),
+      };
+    });
+    const netOut: Record<string, ExactAmount> = {};
+    for (const [currency, v] of net) netOut[currency] = exact(v);
+    return { storeId, date, rows: out, net: netOut };
   }
 
   static toCsv(report: SettlementReport): string {
@@ -72,4 +83,10 @@ export class ReportsService {
       );
     return lines.join('\n') + '\n';
   }
+}
+
+function exact(v: bigint): ExactAmount {
+  return v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)
+    ? Number(v)
+    : v.toString();
 }

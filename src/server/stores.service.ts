@@ -27,6 +27,8 @@ export const CODE_MAX_FAILURES = 5;
 export interface Store {
   id: string;
   name: string;
+  /** The largest single payment, minor units (DEFAULT_MAX_PAYMENT_VALUE unless the admin set another). */
+  maxPaymentValue: number;
 }
 
 export interface Device {
@@ -34,7 +36,18 @@ export interface Device {
   deviceId: string;
   role: DeviceRole;
   name: string;
+  /** The store's largest single payment, minor units (read with the device: no extra query per payment). */
+  maxPaymentValue: number;
 }
+
+/**
+ * A store's largest single payment unless the admin sets another: 10,000,000 minor units (100,000.00 yuan).
+ * A typo of a few digits at the register (or a forged amount) is refused before anyone is charged, and
+ * every daily sum stays far inside exact integer range. The admin may set 1 to MAX_PAYMENT_VALUE_CEILING.
+ */
+export const DEFAULT_MAX_PAYMENT_VALUE = 10_000_000;
+/** 10^13 minor units: even a million such payments in a day sum exactly in 64-bit integers. */
+export const MAX_PAYMENT_VALUE_CEILING = 10_000_000_000_000;
 
 export interface LanKeyInfo {
   id: number;
@@ -87,23 +100,48 @@ export class StoresService {
     this.devices.clear();
   }
 
-  async createStore(name: string): Promise<Store> {
+  async createStore(name: string, maxPaymentValue?: number): Promise<Store> {
     const id = newId('store');
     const now = new Date(this.clock.now()).toISOString();
     await this.db.tx(async (q) => {
-      await q.run('INSERT INTO stores (id, name, created_at) VALUES ($1, $2, $3)', [id, name, now]);
+      await q.run('INSERT INTO stores (id, name, created_at, max_payment_value) VALUES ($1, $2, $3, $4)', [
+        id,
+        name,
+        now,
+        maxPaymentValue ?? null,
+      ]);
       await q.run(
         'INSERT INTO lan_keys (store_id, key_id, version, secret, created_at) VALUES ($1, $2, 1, $3, $4)',
         [id, randomBytes(4).readUInt32BE(0), randomBytes(32).toString('base64'), now],
       );
     });
-    return { id, name };
+    return { id, name, maxPaymentValue: maxPaymentValue ?? DEFAULT_MAX_PAYMENT_VALUE };
   }
 
   async getStore(id: string): Promise<Store> {
-    const row = (await this.db.query<Store>('SELECT id, name FROM stores WHERE id = $1', [id]))[0];
+    const row = (
+      await this.db.query<{ id: string; name: string; max_payment_value: number | string | null }>(
+        'SELECT id, name, max_payment_value FROM stores WHERE id = $1',
+        [id],
+      )
+    )[0];
     if (!row) throw ApiError.notFound(`store ${id}`);
-    return row;
+    return { id: row.id, name: row.name, maxPaymentValue: maxPaymentOf(row.max_payment_value) };
+  }
+
+  /**
+   * Sets a store's largest single payment. Devices authenticated on this instance see it at once; on other
+   * instances within DEVICE_CACHE_MS (they remember a device for that long).
+   */
+  async updateStore(id: string, change: { maxPaymentValue: number }): Promise<Store> {
+    const r = await this.db.run('UPDATE stores SET max_payment_value = $1 WHERE id = $2', [
+      change.maxPaymentValue,
+      id,
+    ]);
+    if (r.changes === 0) throw ApiError.notFound(`store ${id}`);
+    this.generation++;
+    this.devices.clear();
+    return this.getStore(id);
   }
 
   async createRegistrationCode(
@@ -209,13 +247,26 @@ export class StoresService {
     if (known && known.until > now) return known.device;
     const generation = this.generation;
     const row = (
-      await this.db.query<{ store_id: string; id: string; role: DeviceRole; name: string }>(
-        'SELECT store_id, id, role, name FROM devices WHERE token_hash = $1',
+      await this.db.query<{
+        store_id: string;
+        id: string;
+        role: DeviceRole;
+        name: string;
+        max_payment_value: number | string | null;
+      }>(
+        `SELECT d.store_id, d.id, d.role, d.name, s.max_payment_value
+           FROM devices d JOIN stores s ON s.id = d.store_id WHERE d.token_hash = $1`,
         [hash],
       )
     )[0];
     if (!row) return undefined;
-    const device: Device = { storeId: row.store_id, deviceId: row.id, role: row.role, name: row.name };
+    const device: Device = {
+      storeId: row.store_id,
+      deviceId: row.id,
+      role: row.role,
+      name: row.name,
+      maxPaymentValue: maxPaymentOf(row.max_payment_value),
+    };
     if (generation === this.generation) {
       if (this.devices.size >= DEVICE_CACHE_MAX) this.devices.clear();
       this.devices.set(hash, { device, until: now + DEVICE_CACHE_MS });
@@ -261,4 +312,8 @@ export class StoresService {
     );
     return this.lanKeys(storeId);
   }
+}
+
+function maxPaymentOf(v: number | string | null): number {
+  return v === null ? DEFAULT_MAX_PAYMENT_VALUE : Number(v);
 }

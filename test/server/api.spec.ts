@@ -1175,6 +1175,100 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
     });
   });
 
+  describe('amounts: a per-store maximum, exact sums', () => {
+    it('refuses a payment above the store maximum (default 100,000.00), naming the limit; the admin can change it', async () => {
+      const store = await newStore('Limit shop');
+      const till = await registerDevice(store, 'LT1');
+      expect((await admin('GET', `/v1/stores/${store}`)).json).toMatchObject({ maxPaymentValue: 10_000_000 });
+      const huge = await pay(
+        till,
+        paymentBody(walletCode('28', '00'), { amount: { value: 2 ** 53 - 1, currency: 'CNY' } }),
+      );
+      expect(huge.status).toBe(422);
+      expect(huge.json.error.code).toBe('amount_too_large');
+      expect(huge.json.error.message).toContain('¥100,000.00');
+      expect(
+        (
+          await pay(
+            till,
+            paymentBody(walletCode('28', '00'), { amount: { value: 10_000_001, currency: 'CNY' } }),
+          )
+        ).status,
+      ).toBe(422);
+      const atLimit = await pay(
+        till,
+        paymentBody(walletCode('28', '00'), { amount: { value: 10_000_000, currency: 'CNY' } }),
+      );
+      expect([atLimit.status, atLimit.json.status]).toEqual([201, 'succeeded']);
+
+      const lowered = await admin('PATCH', `/v1/stores/${store}`, { maxPaymentValue: 50_000 });
+      expect(lowered.status).toBe(200);
+      expect(lowered.json).toMatchObject({ id: store, maxPaymentValue: 50_000 });
+      expect(
+        (await pay(till, paymentBody(walletCode('28', '00'), { amount: { value: 50_001, currency: 'CNY' } })))
+          .status,
+      ).toBe(422);
+      for (const bad of [0, -5, 1.5, '100', 10 ** 14]) {
+        const r = await admin('PATCH', `/v1/stores/${store}`, { maxPaymentValue: bad });
+        expect({ bad, status: r.status }).toEqual({ bad, status: 400 });
+        expect(r.json.error.message).toContain('maxPaymentValue');
+      }
+      // A device may not change it.
+      const byDevice = await call('PATCH', `/v1/stores/${store}`, {
+        token: till.token,
+        body: { maxPaymentValue: 10 ** 12 },
+      });
+      expect(byDevice.status).toBe(401);
+    });
+
+    it("sums the day's payments exactly, beyond 2^53 (net as a decimal string, not a rounded number)", async () => {
+      const store = await newStore('Big sums shop');
+      const till = await registerDevice(store, 'ST1');
+      const date = new Date().toISOString().slice(0, 10);
+      const insert = `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency, status,
+          method_type, refunded_value, deadline_at, next_check_at, created_at, updated_at)
+        VALUES ($1, $2, 'ST1', $1, 'R1', $3, 'CNY', $4, 'wallet_code', $5, 0, NULL, $6, $6)`;
+      const at = `${date}T01:00:00.000Z`;
+      // 3 × 4,000,000,000,000,001 + 1 = 12,000,000,000,000,004 > 2^53: a float sum would end in ...000 or ...008.
+      for (const [i, status, value, refunded] of [
+        [1, 'succeeded', 4_000_000_000_000_001, 0],
+        [2, 'succeeded', 4_000_000_000_000_001, 0],
+        [3, 'refunded', 4_000_000_000_000_001, 4_000_000_000_000_001],
+        [4, 'succeeded', 4_000_000_000_000_002, 1],
+      ] as const)
+        await running.context.db.run(insert, [
+          `pay_big_${store}_${i}`,
+          store,
+          String(value),
+          status,
+          String(refunded),
+          at,
+        ]);
+      const r = await call('GET', `/v1/reports/settlement?date=${date}`, { token: till.token });
+      expect(r.status).toBe(200);
+      expect(r.json.net).toEqual({ CNY: '12000000000000003' });
+      const succeeded = r.json.rows.find((x: { status: string }) => x.status === 'succeeded');
+      expect(succeeded).toMatchObject({ count: 3, amount: '12000000000000004', refunded: 1 });
+      const csv = await call('GET', `/v1/reports/settlement?date=${date}&format=csv`, { token: till.token });
+      expect(csv.text).toContain(',succeeded,wallet_code,CNY,3,12000000000000004,1');
+    });
+
+    it('refuses store and device names with control or invisible characters, naming the field', async () => {
+      for (const name of ['Tea\u0000house', 'Bell\u0007', '\u202Eesuoh aeT', 'two\nlines']) {
+        const r = await admin('POST', '/v1/stores', { name });
+        expect({ name, status: r.status }).toEqual({ name, status: 400 });
+        expect(r.json.error.message).toContain('name must be printable text');
+      }
+      const code = await codeFor(storeA, 'terminal');
+      const dev = await call('POST', '/v1/devices/register', {
+        body: { code, deviceId: 'TX9', role: 'terminal', name: 'Till\u202E9' },
+      });
+      expect(dev.status).toBe(400);
+      expect(dev.json.error.message).toContain('name must be printable text');
+      expect((await admin('POST', '/v1/stores', { name: '茶馆 Tea house №1' })).status).toBe(201);
+    });
+  });
+
   describe('payment codes never kept', () => {
     it('no response, pushed frame, or database row holds a full payment code', async () => {
       expect(codesUsed.size).toBeGreaterThan(30);

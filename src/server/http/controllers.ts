@@ -10,6 +10,7 @@ import {
   HttpCode,
   Inject,
   Param,
+  Patch,
   Post,
   Query,
   Res,
@@ -28,6 +29,7 @@ import {
   RefundDto,
   RegisterDeviceDto,
   RegistrationCodeDto,
+  UpdateStoreDto,
 } from './dto';
 import { SERVER_CONTEXT, ServerContext } from './server-context';
 
@@ -53,7 +55,17 @@ export class StoresController {
 
   @Post()
   create(@Body() dto: CreateStoreDto) {
-    return this.ctx.stores.createStore(dto.name);
+    return this.ctx.stores.createStore(dto.name, dto.maxPaymentValue);
+  }
+
+  @Get(':id')
+  get(@Param('id') id: string) {
+    return this.ctx.stores.getStore(id);
+  }
+
+  @Patch(':id')
+  update(@Param('id') id: string, @Body() dto: UpdateStoreDto) {
+    return this.ctx.stores.updateStore(id, { maxPaymentValue: dto.maxPaymentValue });
   }
 
   @Post(':id/registration-codes')

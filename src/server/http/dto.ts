@@ -5,12 +5,42 @@
  */
 import { Type } from 'class-transformer';
 import type { BodyShape } from './body-shape';
-import { IsIn, IsInt, IsOptional, IsString, Length, Matches, ValidateNested } from 'class-validator';
+import {
+  IsIn,
+  IsInt,
+  IsOptional,
+  IsString,
+  Length,
+  Matches,
+  Max,
+  Min,
+  ValidateNested,
+} from 'class-validator';
+import { MAX_PAYMENT_VALUE_CEILING } from '../stores.service';
+
+/** Names people read (stores, devices): no control or invisible formatting characters, as for order ids. */
+const PRINTABLE_NAME = /^[^\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}]+$/u;
+const PRINTABLE_NAME_MESSAGE = (field: string) =>
+  `${field} must be printable text: no control characters (NUL, BEL, line breaks) or invisible formatting characters (such as U+202E)`;
 
 export class CreateStoreDto {
   @IsString()
   @Length(1, 100)
+  @Matches(PRINTABLE_NAME, { message: PRINTABLE_NAME_MESSAGE('name') })
   name!: string;
+
+  @IsOptional()
+  @IsInt({ message: 'maxPaymentValue must be a whole number of minor units (10000000 for 100,000.00)' })
+  @Min(1, { message: 'maxPaymentValue must be at least 1' })
+  @Max(MAX_PAYMENT_VALUE_CEILING, { message: `maxPaymentValue must be at most ${MAX_PAYMENT_VALUE_CEILING}` })
+  maxPaymentValue?: number;
+}
+
+export class UpdateStoreDto {
+  @IsInt({ message: 'maxPaymentValue must be a whole number of minor units (10000000 for 100,000.00)' })
+  @Min(1, { message: 'maxPaymentValue must be at least 1' })
+  @Max(MAX_PAYMENT_VALUE_CEILING, { message: `maxPaymentValue must be at most ${MAX_PAYMENT_VALUE_CEILING}` })
+  maxPaymentValue!: number;
 }
 
 export class RegistrationCodeDto {
@@ -32,6 +62,7 @@ export class RegisterDeviceDto {
 
   @IsString()
   @Length(1, 64)
+  @Matches(PRINTABLE_NAME, { message: PRINTABLE_NAME_MESSAGE('name') })
   name!: string;
 }
 

@@ -180,6 +180,12 @@ ALTER TABLE idempotency_keys SET (fillfactor = 70)`,
     name: 'payments.cancel_requested',
     sql: 'ALTER TABLE payments ADD COLUMN cancel_requested INTEGER NOT NULL DEFAULT 0',
   },
+  {
+    // A store's largest single payment in minor units; NULL = DEFAULT_MAX_PAYMENT_VALUE (stores.service.ts).
+    version: 5,
+    name: 'stores.max_payment_value',
+    sql: 'ALTER TABLE stores ADD COLUMN max_payment_value BIGINT',
+  },
 ];
 
 export interface MigratableDb extends Db {
