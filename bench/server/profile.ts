@@ -288,7 +288,7 @@ export async function profileServer(opts: {
     const payment = (await m.payments.create(m.device, 'sign', input(0))).body;
     add(
       'signPaymentResult, key as base64 text (what EventsService passed before it parsed the key once)',
-      await time(200, () => signPaymentResult(payment, m.keys.privateKey)),
+      await time(200, () => signPaymentResult(payment, m.device.storeId, m.keys.privateKey)),
       'once per payment decided within its request; twice if it stays pending',
     );
     const der = () => ({
@@ -300,7 +300,7 @@ export async function profileServer(opts: {
     const keyObject = createPrivateKey(der());
     add(
       'signPaymentResult, key as a KeyObject parsed once',
-      await time(500, () => signPaymentResult(payment, keyObject)),
+      await time(500, () => signPaymentResult(payment, m.device.storeId, keyObject)),
     );
     add(
       'request hash: canonical JSON + SHA-256',

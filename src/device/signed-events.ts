@@ -16,6 +16,8 @@ export interface SignedEventsOptions {
   baseUrl: string;
   token: string;
   publicKey: string;
+  /** The device's own store: a result signed for another store is not believed. */
+  storeId: string;
   /** The cursor to resume from, read at every (re)connect. */
   after: () => number;
   onEvent: (e: SignedPayment & { seq: number }) => void;
@@ -42,7 +44,7 @@ export function listenSignedEvents(o: SignedEventsOptions): () => void {
         return;
       }
       if (frame.type !== 'payment.updated' || typeof frame.seq !== 'number') return;
-      if (!verifyPaymentResult(frame.payment, frame.signature, o.publicKey)) return;
+      if (!verifyPaymentResult(frame.payment, frame.signature, o.publicKey, o.storeId)) return;
       o.onEvent({ payment: frame.payment, signature: frame.signature as string, seq: frame.seq });
     });
     ws.on('error', () => undefined);

@@ -216,6 +216,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     dispatcher,
     server,
     serverPublicKey: creds.serverPublicKey,
+    storeId: creds.storeId,
     adapters,
     defaultDispatch: manifest.dispatch,
     receipts,

@@ -63,7 +63,7 @@ function payment(orderId: string, status: Payment['status'], value = 1250): Paym
 
 const signed = (p: Payment): SignedResult => ({
   payment: p,
-  signature: signPaymentResult(p, server.privateKey),
+  signature: signPaymentResult(p, 'store_test', server.privateKey),
 });
 
 async function setup(dir: string, polled: SignedResult[] = []) {
@@ -95,6 +95,7 @@ async function setup(dir: string, polled: SignedResult[] = []) {
     dispatcher,
     server: fakeServer,
     serverPublicKey: server.publicKey,
+    storeId: 'store_test',
     adapters: new Map([['fake', adapter]]),
     defaultDispatch: { mode: 'broadcast' },
     receipts,
@@ -200,6 +201,32 @@ describe(PluginService.name, () => {
       expect(s.service.order('F1')!.status).toBe('offered');
       expect(s.service.counters.forgedResults).toBe(2);
       expect(s.adapter.results).toEqual([]);
+      expect(s.service.problems().join(' ')).toContain('without a valid server signature');
+    } finally {
+      await s.close();
+    }
+  });
+
+  it("a genuine server-signed payment of another store is not this store's: not paid, counted", async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('X1'), 'fake');
+      await settle();
+      // Same server, same order id, register and amount: a unit of the shop next door paid its own X1.
+      const theirs = payment('X1', 'succeeded');
+      const signature = signPaymentResult(theirs, 'store_next_door', server.privateKey);
+      await s.unitEndpoint.send(
+        'result',
+        { payment: theirs as unknown as Record<string, unknown>, signature },
+        s.plugin,
+      );
+      s.service.onResult({ payment: theirs, signature }, 'poll');
+      s.service.onResult({ payment: theirs, signature }, 'push');
+      await settle();
+      expect(s.service.order('X1')!.status).not.toBe('paid');
+      expect(s.service.counters.forgedResults).toBe(3);
+      expect(s.adapter.results).toEqual([]);
+      expect(s.receipts.printed).toEqual([]);
       expect(s.service.problems().join(' ')).toContain('without a valid server signature');
     } finally {
       await s.close();

@@ -49,6 +49,8 @@ export interface PluginServiceOptions {
   dispatcher: OfferDispatcher;
   server: PluginServerClient;
   serverPublicKey: string;
+  /** The plugin's store: only results the server signed for it are believed. */
+  storeId: string;
   /** The adapters by kind; `http-hook` is always there (POST /api/orders). */
   adapters: Map<string, HostAdapter>;
   defaultDispatch: DispatchMode;
@@ -109,6 +111,7 @@ export class PluginService extends EventEmitter {
     this.o.directory.onUnit(() => this.emit('change', { kind: 'terminals' }));
     this.stopPush = this.o.server.listen({
       publicKey: this.o.serverPublicKey,
+      storeId: this.o.storeId,
       after: () => Number(this.o.journal.meta('event_cursor') ?? 0),
       onEvent: (e) => {
         this.o.journal.setMeta('event_cursor', String(e.seq));
@@ -189,10 +192,13 @@ export class PluginService extends EventEmitter {
 
   /** The one door every result comes through, whatever path it took. */
   onResult(r: SignedResult, via: 'push' | 'lan' | 'poll', from?: string): void {
-    if (!isPayment(r.payment) || !verifyPaymentResult(r.payment, r.signature, this.o.serverPublicKey)) {
+    if (
+      !isPayment(r.payment) ||
+      !verifyPaymentResult(r.payment, r.signature, this.o.serverPublicKey, this.o.storeId)
+    ) {
       this.counters.forgedResults++;
       this.o.log?.(
-        `ignored a result without a valid server signature (via ${via}${from ? ` from ${from}` : ''})`,
+        `ignored a result without a valid server signature for this store (forged, or another store's; via ${via}${from ? ` from ${from}` : ''})`,
       );
       this.emit('change', { kind: 'alert' });
       return;
@@ -282,7 +288,9 @@ export class PluginService extends EventEmitter {
     }
     out.push(...(this.o.receipts?.problems() ?? []));
     if (this.counters.forgedResults)
-      out.push(`${this.counters.forgedResults} result(s) without a valid server signature were ignored`);
+      out.push(
+        `${this.counters.forgedResults} result(s) without a valid server signature were ignored (forged, or another store's)`,
+      );
     return out;
   }
 

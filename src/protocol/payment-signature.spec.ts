@@ -13,6 +13,7 @@ import {
 } from './payment-signature';
 import { PAYMENT_STATUSES, type Payment } from './states';
 
+const STORE = 'store_tea_house';
 const server = generateServerKeyPair();
 const otherServer = generateServerKeyPair();
 
@@ -27,7 +28,7 @@ const payment: Payment = {
   updatedAt: '2025-01-31T09:15:01.000Z',
 };
 
-const signature = signPaymentResult(payment, server.privateKey);
+const signature = signPaymentResult(payment, STORE, server.privateKey);
 
 function flipBit(base64: string, bit: number): string {
   const bytes = Buffer.from(base64, 'base64');
@@ -62,7 +63,7 @@ describe('signPaymentResult and verifyPaymentResult', () => {
   test('a signed result verifies with the signing server’s public key', () => {
     const result: SignedPaymentResult = { payment, signature };
     expect(Buffer.from(result.signature, 'base64')).toHaveLength(64);
-    expect(verifyPaymentResult(result.payment, result.signature, server.publicKey)).toBe(true);
+    expect(verifyPaymentResult(result.payment, result.signature, server.publicKey, STORE)).toBe(true);
   });
 
   test('signs with a KeyObject as well, to the same signature (Ed25519 is deterministic)', () => {
@@ -71,7 +72,7 @@ describe('signPaymentResult and verifyPaymentResult', () => {
       format: 'der',
       type: 'pkcs8',
     });
-    expect(signPaymentResult(payment, key)).toBe(signature);
+    expect(signPaymentResult(payment, STORE, key)).toBe(signature);
   });
 
   test('the thread-pool variant gives the same signature, and refuses what the other refuses', async () => {
@@ -80,37 +81,49 @@ describe('signPaymentResult and verifyPaymentResult', () => {
       format: 'der',
       type: 'pkcs8',
     });
-    await expect(signPaymentResultAsync(payment, key)).resolves.toBe(signature);
-    await expect(signPaymentResultAsync(payment, server.privateKey)).resolves.toBe(signature);
+    await expect(signPaymentResultAsync(payment, STORE, key)).resolves.toBe(signature);
+    await expect(signPaymentResultAsync(payment, STORE, server.privateKey)).resolves.toBe(signature);
     const other = {
       ...payment,
       amount: { value: payment.amount.value + 1, currency: payment.amount.currency },
     };
-    const otherSignature = await signPaymentResultAsync(other, key);
-    expect(verifyPaymentResult(other, otherSignature, server.publicKey)).toBe(true);
-    expect(verifyPaymentResult(payment, otherSignature, server.publicKey)).toBe(false);
-    expect(() => signPaymentResultAsync({ ...payment, status: 'paid' } as never, key)).toThrow(
+    const otherSignature = await signPaymentResultAsync(other, STORE, key);
+    expect(verifyPaymentResult(other, otherSignature, server.publicKey, STORE)).toBe(true);
+    expect(verifyPaymentResult(payment, otherSignature, server.publicKey, STORE)).toBe(false);
+    expect(() => signPaymentResultAsync({ ...payment, status: 'paid' } as never, STORE, key)).toThrow(
       /well-formed payment/,
     );
   });
 
-  test('signs the canonical JSON of {v:1, payment} in UTF-8, so any Ed25519 implementation can check it', () => {
+  test('signs the canonical JSON of {v:2, store, payment} in UTF-8, so any Ed25519 implementation can check it', () => {
     const jwk = {
       kty: 'OKP',
       crv: 'Ed25519',
       x: Buffer.from(server.publicKey, 'base64').toString('base64url'),
     };
     const key = createPublicKey({ key: jwk, format: 'jwk' });
-    const document = Buffer.from(canonicalJson({ v: 1, payment }), 'utf8');
-    expect(verify(null, document, key, Buffer.from(signature, 'base64'))).toBe(true);
+    const sig = Buffer.from(signature, 'base64');
+    const document = Buffer.from(canonicalJson({ v: 2, store: STORE, payment }), 'utf8');
+    expect(verify(null, document, key, sig)).toBe(true);
+    // Neither the version-1 document (which named no store) nor another store's is what was signed.
+    expect(verify(null, Buffer.from(canonicalJson({ v: 1, payment })), key, sig)).toBe(false);
     expect(
-      verify(null, Buffer.from(canonicalJson({ v: 2, payment })), key, Buffer.from(signature, 'base64')),
+      verify(null, Buffer.from(canonicalJson({ v: 2, store: 'store_next_door', payment })), key, sig),
     ).toBe(false);
+  });
+
+  test("another store's genuine result does not verify for this store, though order, register and amount match", () => {
+    const theirs = signPaymentResult(payment, 'store_next_door', server.privateKey);
+    expect(verifyPaymentResult(payment, theirs, server.publicKey, 'store_next_door')).toBe(true);
+    expect(verifyPaymentResult(payment, theirs, server.publicKey, STORE)).toBe(false);
+    for (const store of ['', undefined, null, 7])
+      expect(verifyPaymentResult(payment, signature, server.publicKey, store)).toBe(false);
+    expect(() => signPaymentResult(payment, '', server.privateKey)).toThrow(/without its store id/);
   });
 
   test('verification does not depend on the order of the payment’s keys', () => {
     const reordered = Object.fromEntries(Object.entries(payment).reverse()) as unknown as Payment;
-    expect(verifyPaymentResult(reordered, signature, server.publicKey)).toBe(true);
+    expect(verifyPaymentResult(reordered, signature, server.publicKey, STORE)).toBe(true);
   });
 
   test.each<[string, (p: Payment) => unknown]>([
@@ -128,13 +141,13 @@ describe('signPaymentResult and verifyPaymentResult', () => {
     ['createdAt', (p) => ({ ...p, createdAt: '2025-01-31T09:15:00.001Z' })],
     ['updatedAt', (p) => ({ ...p, updatedAt: '2025-01-31T09:15:01.001Z' })],
   ])('changing the %s breaks the signature', (_field, change) => {
-    expect(verifyPaymentResult(change(payment), signature, server.publicKey)).toBe(false);
+    expect(verifyPaymentResult(change(payment), signature, server.publicKey, STORE)).toBe(false);
   });
 
   test('a signature by another key does not verify', () => {
-    const forged = signPaymentResult(payment, otherServer.privateKey);
-    expect(verifyPaymentResult(payment, forged, server.publicKey)).toBe(false);
-    expect(verifyPaymentResult(payment, signature, otherServer.publicKey)).toBe(false);
+    const forged = signPaymentResult(payment, STORE, otherServer.privateKey);
+    expect(verifyPaymentResult(payment, forged, server.publicKey, STORE)).toBe(false);
+    expect(verifyPaymentResult(payment, signature, otherServer.publicKey, STORE)).toBe(false);
   });
 
   test.each<[string, unknown]>([
@@ -151,7 +164,7 @@ describe('signPaymentResult and verifyPaymentResult', () => {
     ['undefined', undefined],
     ['an object', { signature }],
   ])('a garbage signature (%s) gives false', (_name, garbage) => {
-    expect(verifyPaymentResult(payment, garbage, server.publicKey)).toBe(false);
+    expect(verifyPaymentResult(payment, garbage, server.publicKey, STORE)).toBe(false);
   });
 
   test.each<[string, unknown]>([
@@ -174,7 +187,7 @@ describe('signPaymentResult and verifyPaymentResult', () => {
     ['a number', 1],
     ['null', null],
   ])('a garbage public key (%s) gives false', (_name, garbage) => {
-    expect(verifyPaymentResult(payment, signature, garbage)).toBe(false);
+    expect(verifyPaymentResult(payment, signature, garbage, STORE)).toBe(false);
   });
 
   test('a small-order public key is refused, though OpenSSL would accept a forgery under it', () => {
@@ -185,10 +198,14 @@ describe('signPaymentResult and verifyPaymentResult', () => {
     const key = createPublicKey({ key: spki, format: 'der', type: 'spki' });
     const document = Buffer.from(canonicalJson({ v: 1, payment }), 'utf8');
     expect(verify(null, document, key, forged)).toBe(true);
-    expect(verifyPaymentResult(payment, forged.toString('base64'), identity.toString('base64'))).toBe(false);
+    expect(verifyPaymentResult(payment, forged.toString('base64'), identity.toString('base64'), STORE)).toBe(
+      false,
+    );
     // The same point with its sign bit set is the same small-order key.
     identity[31] |= 0x80;
-    expect(verifyPaymentResult(payment, forged.toString('base64'), identity.toString('base64'))).toBe(false);
+    expect(verifyPaymentResult(payment, forged.toString('base64'), identity.toString('base64'), STORE)).toBe(
+      false,
+    );
   });
 
   test.each<[string, unknown]>([
@@ -199,7 +216,7 @@ describe('signPaymentResult and verifyPaymentResult', () => {
     ['a function inside', { ...payment, method: { type: 'wallet_code', code: () => '1' } }],
     ['a BigInt inside', { ...payment, method: { type: 'wallet_code', n: 1n } }],
   ])('a garbage payment (%s) gives false', (_name, garbage) => {
-    expect(verifyPaymentResult(garbage, signature, server.publicKey)).toBe(false);
+    expect(verifyPaymentResult(garbage, signature, server.publicKey, STORE)).toBe(false);
   });
 
   test('a correctly signed document that is not a well-formed payment does not verify', () => {
@@ -210,12 +227,12 @@ describe('signPaymentResult and verifyPaymentResult', () => {
       type: 'pkcs8',
     });
     const sig = sign(null, Buffer.from(canonicalJson({ v: 1, payment: bad })), key).toString('base64');
-    expect(verifyPaymentResult(bad, sig, server.publicKey)).toBe(false);
+    expect(verifyPaymentResult(bad, sig, server.publicKey, STORE)).toBe(false);
   });
 
   test('refuses to sign a malformed payment', () => {
     const err = errorOf(() =>
-      signPaymentResult({ ...payment, amount: { value: 0, currency: 'CNY' } }, server.privateKey),
+      signPaymentResult({ ...payment, amount: { value: 0, currency: 'CNY' } }, STORE, server.privateKey),
     );
     expect(err.code).toBe('signature.bad_payment');
   });
@@ -237,7 +254,7 @@ describe('signPaymentResult and verifyPaymentResult', () => {
       ),
     ],
   ])('refuses to sign with %s as the private key', (_name, key) => {
-    const err = errorOf(() => signPaymentResult(payment, key as string));
+    const err = errorOf(() => signPaymentResult(payment, STORE, key as string));
     expect(err.code).toBe('signature.bad_private_key');
   });
 });
@@ -271,9 +288,9 @@ describe('properties', () => {
   test('any payment signed by the server verifies, and not under another key', () => {
     fc.assert(
       fc.property(anyPayment, (p) => {
-        const sig = signPaymentResult(p, server.privateKey);
-        expect(verifyPaymentResult(p, sig, server.publicKey)).toBe(true);
-        expect(verifyPaymentResult(p, sig, otherServer.publicKey)).toBe(false);
+        const sig = signPaymentResult(p, STORE, server.privateKey);
+        expect(verifyPaymentResult(p, sig, server.publicKey, STORE)).toBe(true);
+        expect(verifyPaymentResult(p, sig, otherServer.publicKey, STORE)).toBe(false);
       }),
       { numRuns: 300 },
     );
@@ -282,8 +299,8 @@ describe('properties', () => {
   test('flipping any single bit of a signature makes it fail', () => {
     fc.assert(
       fc.property(anyPayment, fc.integer({ min: 0, max: 511 }), (p, bit) => {
-        const sig = signPaymentResult(p, server.privateKey);
-        expect(verifyPaymentResult(p, flipBit(sig, bit), server.publicKey)).toBe(false);
+        const sig = signPaymentResult(p, STORE, server.privateKey);
+        expect(verifyPaymentResult(p, flipBit(sig, bit), server.publicKey, STORE)).toBe(false);
       }),
       { numRuns: 500 },
     );
@@ -291,7 +308,7 @@ describe('properties', () => {
 
   test('every bit of the fixed signature matters', () => {
     for (let bit = 0; bit < 512; bit++) {
-      expect(verifyPaymentResult(payment, flipBit(signature, bit), server.publicKey)).toBe(false);
+      expect(verifyPaymentResult(payment, flipBit(signature, bit), server.publicKey, STORE)).toBe(false);
     }
   });
 
@@ -302,7 +319,7 @@ describe('properties', () => {
         fc.oneof(fc.string(), fc.anything()),
         fc.oneof(fc.base64String(), fc.anything()),
         (p, s, k) => {
-          expect(typeof verifyPaymentResult(p, s, k)).toBe('boolean');
+          expect(typeof verifyPaymentResult(p, s, k, STORE)).toBe('boolean');
         },
       ),
     );

@@ -1,9 +1,12 @@
 /**
  * The server's signature on a payment result (DESIGN.md "Payment results"): Ed25519 over the canonical
- * JSON of `{"v":1,"payment":…}`, as UTF-8. The plugin marks an order paid only on a result that verifies
- * here against the public key it pinned at registration, whatever path the result came by, so a device on
- * the LAN cannot fake "paid" to the register. `v` versions the signed document, so that a later format can
- * never be mistaken for this one.
+ * JSON of `{"v":2,"store":<storeId>,"payment":…}`, as UTF-8. The plugin marks an order paid only on a result
+ * that verifies here against the public key it pinned at registration *and its own store id*, whatever path
+ * the result came by, so a device on the LAN cannot fake "paid" to the register, and a genuine payment of
+ * another store (whose order id, register and amount may well match one of ours) is not ours. The store is
+ * part of the signed document, not of the payment, so the verifier supplies the store it believes in and a
+ * foreign result simply does not verify. `v` versions the signed document (v1 named no store and is no
+ * longer accepted), so that one format can never be mistaken for another.
  *
  * Keys travel as text: the public key is the raw 32-byte Ed25519 key in standard base64 (what
  * `/v1/devices/register` hands out as `serverPublicKey`), the private key is PKCS #8 DER in standard
@@ -29,7 +32,7 @@ export interface ServerKeyPair {
   privateKey: string;
 }
 
-const SIGNED_DOCUMENT_VERSION = 1;
+const SIGNED_DOCUMENT_VERSION = 2;
 const PUBLIC_KEY_BYTES = 32;
 const SIGNATURE_BYTES = 64;
 /** DER SubjectPublicKeyInfo header for an Ed25519 key (RFC 8410); the raw key follows it. */
@@ -64,18 +67,22 @@ export function publicKeyFromPrivateKey(privateKey: string | KeyObject): string 
 }
 
 /** The base64 Ed25519 signature of a payment result. Refuses a malformed payment or key with a ProtocolError. */
-export function signPaymentResult(payment: Payment, privateKey: string | KeyObject): string {
-  checkSignable(payment);
-  return sign(null, signedBytes(payment), toPrivateKey(privateKey)).toString('base64');
+export function signPaymentResult(payment: Payment, storeId: string, privateKey: string | KeyObject): string {
+  checkSignable(payment, storeId);
+  return sign(null, signedBytes(payment, storeId), toPrivateKey(privateKey)).toString('base64');
 }
 
 /**
  * signPaymentResult, with the Ed25519 arithmetic on libuv's thread pool instead of the caller's thread: the
  * same signature (Ed25519 is deterministic), for a server whose event loop is its bottleneck.
  */
-export function signPaymentResultAsync(payment: Payment, privateKey: string | KeyObject): Promise<string> {
-  checkSignable(payment);
-  const bytes = signedBytes(payment);
+export function signPaymentResultAsync(
+  payment: Payment,
+  storeId: string,
+  privateKey: string | KeyObject,
+): Promise<string> {
+  checkSignable(payment, storeId);
+  const bytes = signedBytes(payment, storeId);
   const key = toPrivateKey(privateKey);
   return new Promise((resolve, reject) =>
     sign(null, bytes, key, (error, signature) =>
@@ -84,7 +91,16 @@ export function signPaymentResultAsync(payment: Payment, privateKey: string | Ke
   );
 }
 
-function checkSignable(payment: Payment): void {
+function checkSignable(payment: Payment, storeId: string): void {
+  if (typeof storeId !== 'string' || storeId.length === 0) {
+    throw new ProtocolError(
+      'signature.bad_store',
+      'Refusing to sign a payment result without its store id.',
+      {
+        subject: 'storeId',
+      },
+    );
+  }
   if (!isPayment(payment)) {
     throw new ProtocolError(
       'signature.bad_payment',
@@ -95,17 +111,18 @@ function checkSignable(payment: Payment): void {
 }
 
 /**
- * True only when `payment` is a well-formed payment and `signature` is the server's signature of it under
- * `publicKeyBase64`. Never throws: garbage of any kind (bad base64, wrong lengths, wrong types, values that
+ * True only when `payment` is a well-formed payment and `signature` is the server's signature of it, for the
+ * store `storeId`, under `publicKeyBase64`. Never throws: garbage of any kind (bad base64, wrong lengths, wrong types, values that
  * have no canonical JSON, a small-order key) gives false.
  */
 export function verifyPaymentResult(
   payment: unknown,
   signature: unknown,
   publicKeyBase64: unknown,
+  storeId: unknown,
 ): payment is Payment {
   try {
-    if (!isPayment(payment)) return false;
+    if (!isPayment(payment) || typeof storeId !== 'string' || storeId.length === 0) return false;
     const sig = strictBase64(signature, SIGNATURE_BYTES);
     const raw = strictBase64(publicKeyBase64, PUBLIC_KEY_BYTES);
     if (sig === undefined || raw === undefined || hasSmallOrder(raw)) return false;
@@ -114,14 +131,14 @@ export function verifyPaymentResult(
       format: 'der',
       type: 'spki',
     });
-    return verify(null, signedBytes(payment), key, sig);
+    return verify(null, signedBytes(payment, storeId), key, sig);
   } catch {
     return false;
   }
 }
 
-function signedBytes(payment: Payment): Buffer {
-  return Buffer.from(canonicalJson({ v: SIGNED_DOCUMENT_VERSION, payment }), 'utf8');
+function signedBytes(payment: Payment, storeId: string): Buffer {
+  return Buffer.from(canonicalJson({ v: SIGNED_DOCUMENT_VERSION, store: storeId, payment }), 'utf8');
 }
 
 function toPrivateKey(privateKey: string | KeyObject): KeyObject {

@@ -108,9 +108,9 @@ describe.each(['sqlite', 'postgres'] as const)('EventsService on %s', (engine) =
     const seq = await db.tx((q) => events.record(q, storeId, p));
     const [e] = await events.since(storeId, seq - 1, 1);
     expect(e).toEqual({ type: 'payment.updated', seq, payment: p, signature: expect.any(String) });
-    expect(verifyPaymentResult(e.payment, e.signature, publicKey)).toBe(true);
-    expect(verifyPaymentResult({ ...p, amount: { value: 1, currency: 'CNY' } }, e.signature, publicKey)).toBe(
-      false,
-    );
+    expect(verifyPaymentResult(e.payment, e.signature, publicKey, storeId)).toBe(true);
+    expect(
+      verifyPaymentResult({ ...p, amount: { value: 1, currency: 'CNY' } }, e.signature, publicKey, storeId),
+    ).toBe(false);
   });
 });

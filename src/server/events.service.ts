@@ -72,13 +72,13 @@ export class EventsService {
     });
   }
 
-  sign(payment: Payment): string {
-    return signPaymentResult(payment, this.privateKey);
+  sign(storeId: string, payment: Payment): string {
+    return signPaymentResult(payment, storeId, this.privateKey);
   }
 
   /** sign() on the thread pool, for the payment path: the event loop only prepares the bytes. */
-  signAsync(payment: Payment): Promise<string> {
-    return signPaymentResultAsync(payment, this.privateKey);
+  signAsync(storeId: string, payment: Payment): Promise<string> {
+    return signPaymentResultAsync(payment, storeId, this.privateKey);
   }
 
   /**
@@ -89,7 +89,7 @@ export class EventsService {
     q: Queryable,
     storeId: string,
     payment: Payment,
-    signature = this.sign(payment),
+    signature = this.sign(storeId, payment),
     body = JSON.stringify(payment),
   ): Promise<number> {
     const params = [storeId, payment.id, body, signature, payment.updatedAt];

@@ -550,7 +550,7 @@ export class PaymentsService {
       updated_at: nowIso,
     });
     const body = JSON.stringify(payment);
-    const signing = this.events.signAsync(payment);
+    const signing = this.events.signAsync(k.row.store_id, payment);
     signing.catch(() => undefined); // awaited below; never an unhandled rejection if the UPDATE misses
     const params = decideParams(k.row.id, change, nowIso);
     const keyParams = [body, 201, k.row.store_id, 'payments', k.key];
@@ -606,8 +606,8 @@ export class PaymentsService {
   }
 
   /** A payment with the server's signature over its current state, for devices that poll. */
-  signed(payment: Payment): { payment: Payment; signature: string } {
-    return { payment, signature: this.events.sign(payment) };
+  signed(device: Device, payment: Payment): { payment: Payment; signature: string } {
+    return { payment, signature: this.events.sign(device.storeId, payment) };
   }
 
   async listByOrder(device: Device, orderId: string): Promise<Payment[]> {

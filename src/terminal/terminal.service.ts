@@ -79,6 +79,7 @@ export class TerminalService {
     this.o.beacon.start();
     this.stopListening = this.o.server.listen({
       publicKey: this.o.credentials.serverPublicKey,
+      storeId: this.o.credentials.storeId,
       after: () => Number(this.o.store.meta('event_cursor') ?? 0),
       onEvent: (e) => {
         this.o.store.setMeta('event_cursor', String(e.seq));
@@ -371,7 +372,15 @@ export class TerminalService {
 
   /** A signed result from any path (push, poll, POST follow-up). Unsigned or foreign ones are ignored. */
   private async onSignedResult(s: SignedPayment): Promise<void> {
-    if (!verifyPaymentResult(s.payment, s.signature, this.o.credentials.serverPublicKey)) return;
+    if (
+      !verifyPaymentResult(
+        s.payment,
+        s.signature,
+        this.o.credentials.serverPublicKey,
+        this.o.credentials.storeId,
+      )
+    )
+      return;
     const a = this.findAttempt(s.payment);
     if (!a) return;
     if (a.status !== 'paying' && a.status !== 'pending' && a.signature) {

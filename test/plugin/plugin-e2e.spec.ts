@@ -194,7 +194,7 @@ describe('the plugin with a real server, units, callback host and printer', () =
         'result',
         {
           payment: fake as unknown as Record<string, unknown>,
-          signature: signPaymentResult(fake, ownKey.privateKey),
+          signature: signPaymentResult(fake, 'store_attacker', ownKey.privateKey),
         },
         target,
         { deadlineMs: 5000 },

@@ -445,7 +445,7 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       // Decided within the request: one event, the decision (no one saw it pending through events).
       expect(last.map((e) => e.payment.status)).toEqual(['succeeded']);
       for (const e of last)
-        expect(verifyPaymentResult(e.payment, e.signature, t1.serverPublicKey)).toBe(true);
+        expect(verifyPaymentResult(e.payment, e.signature, t1.serverPublicKey, storeA)).toBe(true);
       expect(last[0].payment).toEqual(r.json);
     });
 
@@ -975,14 +975,14 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
           payment: expect.any(Object),
           signature: expect.any(String),
         });
-        expect(verifyPaymentResult(f.payment, f.signature, plugin.serverPublicKey)).toBe(true);
+        expect(verifyPaymentResult(f.payment, f.signature, plugin.serverPublicKey, storeA)).toBe(true);
       }
       expect(updates[0].payment).toEqual(r.json);
       expect(updates[1].payment).toEqual(r2.json);
       expect(updates[1].seq).toBeGreaterThan(updates[0].seq);
       // A tampered copy does not verify.
       const forged = { ...updates[1].payment, status: 'succeeded' };
-      expect(verifyPaymentResult(forged, updates[1].signature, plugin.serverPublicKey)).toBe(false);
+      expect(verifyPaymentResult(forged, updates[1].signature, plugin.serverPublicKey, storeA)).toBe(false);
 
       await sleep(100);
       expect(theirs.frames.filter((f) => f.type !== 'hello')).toEqual([]);
@@ -1023,7 +1023,7 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
         expect(frames.filter((f) => f.payment.id === id).map((f) => f.payment.status)).toEqual(['succeeded']);
       }
       for (const f of frames)
-        expect(verifyPaymentResult(f.payment, f.signature, plugin.serverPublicKey)).toBe(true);
+        expect(verifyPaymentResult(f.payment, f.signature, plugin.serverPublicKey, storeA)).toBe(true);
       back.ws.close();
     });
 

@@ -55,7 +55,7 @@ describe('two server instances on one PostgreSQL schema', () => {
   };
 
   const verified = (f: PaymentFrame, device: RegisteredDevice) =>
-    verifyPaymentResult(f.payment, f.signature, device.serverPublicKey);
+    verifyPaymentResult(f.payment, f.signature, device.serverPublicKey, device.storeId);
 
   beforeAll(async () => {
     a = await start();
@@ -101,7 +101,9 @@ describe('two server instances on one PostgreSQL schema', () => {
     expect(frames[1].payment).toEqual(declined);
     // A result altered on the way does not verify.
     const forged = { ...frames[1].payment, status: 'succeeded' };
-    expect(verifyPaymentResult(forged, frames[1].signature, online.serverPublicKey)).toBe(false);
+    expect(verifyPaymentResult(forged, frames[1].signature, online.serverPublicKey, online.storeId)).toBe(
+      false,
+    );
   });
 
   it('a device that was offline connects to A with ?after=<its last seq> and gets what it missed, in order', async () => {

@@ -52,6 +52,7 @@ describe('a unit killed mid-payment', () => {
       deviceId: 'P1',
       lanKey: plugin.lanKey,
       serverPublicKey: plugin.serverPublicKey,
+      storeId: plugin.storeId,
       ...ports,
     });
 

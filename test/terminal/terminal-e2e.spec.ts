@@ -116,6 +116,7 @@ beforeAll(async () => {
     deviceId: 'P1',
     lanKey: plugin.lanKey,
     serverPublicKey: plugin.serverPublicKey,
+    storeId: plugin.storeId,
     ...ports,
   });
   await startUnit('T1', await server.registrationCode(storeId, 'terminal'));

@@ -47,6 +47,7 @@ sys.describe('the touch page on a phone', () => {
       deviceId: 'P1',
       lanKey: plugin.lanKey,
       serverPublicKey: plugin.serverPublicKey,
+      storeId: plugin.storeId,
       ...ports,
     });
     unit = await createTerminalApp({

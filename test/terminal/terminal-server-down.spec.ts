@@ -44,6 +44,7 @@ describe('the payment server is down mid-payment', () => {
       deviceId: 'P1',
       lanKey: plugin.lanKey,
       serverPublicKey: plugin.serverPublicKey,
+      storeId: plugin.storeId,
       ...ports,
     });
     const dataDir = path.join(tmp, 'T1');

@@ -147,7 +147,7 @@ export class PaymentsController {
     const list = orderId
       ? await this.ctx.payments.listByOrder(device, orderId)
       : await this.ctx.payments.findByIdempotencyKey(device, key!);
-    return signed === 'true' ? list.map((p) => this.ctx.payments.signed(p)) : list;
+    return signed === 'true' ? list.map((p) => this.ctx.payments.signed(device, p)) : list;
   }
 
   @Get(':id')
@@ -157,7 +157,7 @@ export class PaymentsController {
     @Query('signed') signed: string | undefined,
   ) {
     const payment = await this.ctx.payments.get(device, id);
-    return signed === 'true' ? this.ctx.payments.signed(payment) : payment;
+    return signed === 'true' ? this.ctx.payments.signed(device, payment) : payment;
   }
 
   @Post(':id/cancel')

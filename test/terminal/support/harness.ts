@@ -191,7 +191,7 @@ export class TestServer {
   async registerPlugin(
     storeId: string,
     deviceId: string,
-  ): Promise<{ token: string; lanKey: LanKeyJson; serverPublicKey: string }> {
+  ): Promise<{ token: string; storeId: string; lanKey: LanKeyJson; serverPublicKey: string }> {
     const code = await this.registrationCode(storeId, 'plugin');
     return expectStatus(
       201,
@@ -249,6 +249,7 @@ export class RegisterSide {
     readonly directory: UnitDirectory,
     readonly dispatcher: OfferDispatcher,
     readonly serverPublicKey: string,
+    readonly storeId: string,
   ) {
     endpoint.onMessage((m) => void this.received.push({ ...m, at: Date.now() }));
   }
@@ -257,6 +258,8 @@ export class RegisterSide {
     deviceId: string;
     lanKey: LanKeyJson;
     serverPublicKey: string;
+    /** The store whose signed results it believes. */
+    storeId: string;
     unitPort: number;
     pluginPort: number;
   }): Promise<RegisterSide> {
@@ -278,7 +281,7 @@ export class RegisterSide {
       broadcast: { kind: 'broadcast', address: '127.255.255.255', port: opts.unitPort },
     });
     dispatcher.start();
-    return new RegisterSide(endpoint, directory, dispatcher, opts.serverPublicKey);
+    return new RegisterSide(endpoint, directory, dispatcher, opts.serverPublicKey, opts.storeId);
   }
 
   async waitForUnits(ids: string[], timeoutMs = 10_000, seenAfter = 0): Promise<void> {
@@ -304,7 +307,8 @@ export class RegisterSide {
       .map((m) => ({ ...(m.body as { payment: Payment; signature: string }), at: m.at }))
       .filter(
         (r) =>
-          r.payment?.orderId === orderId && verifyPaymentResult(r.payment, r.signature, this.serverPublicKey),
+          r.payment?.orderId === orderId &&
+          verifyPaymentResult(r.payment, r.signature, this.serverPublicKey, this.storeId),
       );
   }
 
