@@ -7,6 +7,8 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** For 429 and 503: when to try again (sent as Retry-After). */
+    readonly extra: { retryAfterSeconds?: number } = {},
   ) {
     super(message);
   }

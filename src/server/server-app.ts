@@ -3,6 +3,7 @@
  * NestJS app on Fastify, the events WebSocket, and the sweeper that finishes pending payments.
  */
 import 'reflect-metadata';
+import { FailureLimit } from './failure-limiter';
 import { DynamicModule, Logger, Module, ValidationPipe } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -49,6 +50,8 @@ export interface ServerConfig {
   /** Nest's logger: false in tests. */
   logger?: boolean;
   sweeperTickMs?: number;
+  /** Refused registrations allowed per client address and window (default REGISTRATION_FAILURE_LIMIT). */
+  registrationLimit?: FailureLimit;
 }
 
 export interface RunningServer {
@@ -142,7 +145,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     batch: 50,
     log: (m) => logger.warn(redact(m)),
   });
-  const stores = new StoresService(db, clock, keys.publicKey, db);
+  const stores = new StoresService(db, clock, keys.publicKey, db, config.registrationLimit);
   await stores.watchDevices();
   const context: ServerContext = {
     db,

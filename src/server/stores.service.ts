@@ -9,6 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { Clock } from '../protocol/clock';
 import { ApiError } from './api-error';
+import { FailureLimit, FailureLimiter, REGISTRATION_FAILURE_LIMIT } from './failure-limiter';
 import {
   newId,
   newRegistrationCode,
@@ -29,6 +30,16 @@ export interface Store {
   name: string;
   /** The largest single payment, minor units (DEFAULT_MAX_PAYMENT_VALUE unless the admin set another). */
   maxPaymentValue: number;
+}
+
+export interface RegistrationCodeInfo {
+  /** The lookup part and a mask: enough to tell codes apart, never enough to use one. */
+  code: string;
+  role: DeviceRole;
+  state: 'open' | 'used' | 'expired' | 'locked';
+  wrongTries: number;
+  createdAt: string;
+  expiresAt: string;
 }
 
 export interface Device {
@@ -81,6 +92,8 @@ export class StoresService {
    */
   private readonly devices = new Map<string, { device: Device; until: number }>();
   private generation = 0;
+  /** Refused registrations per client address (FailureLimiter). */
+  readonly registrationFailures: FailureLimiter;
 
   constructor(
     private readonly db: Db,
@@ -88,7 +101,10 @@ export class StoresService {
     private readonly serverPublicKey: string,
     /** The change feed of `db`; without one (a single process), only this instance's changes exist. */
     private readonly feed?: DbChangeFeed,
-  ) {}
+    registrationLimit: FailureLimit = REGISTRATION_FAILURE_LIMIT,
+  ) {
+    this.registrationFailures = new FailureLimiter(clock, registrationLimit);
+  }
 
   /** Starts hearing about devices that other instances registered again. */
   async watchDevices(): Promise<void> {
@@ -167,7 +183,70 @@ export class StoresService {
     throw new ApiError(503, 'code_space_busy', 'could not make a unique registration code; try again');
   }
 
-  async register(input: {
+  /**
+   * A store's registration codes as the admin sees them: the first four characters (never the secret),
+   * the role, and the state — `open`, `used`, `expired`, or `locked` after CODE_MAX_FAILURES wrong tries
+   * (someone may be guessing: make a new code). Newest first, the last 100.
+   */
+  async listRegistrationCodes(storeId: string): Promise<RegistrationCodeInfo[]> {
+    await this.getStore(storeId);
+    const now = this.clock.now();
+    const rows = await this.db.query<{
+      lookup: string;
+      role: DeviceRole;
+      expires_at: number;
+      used_at: number | null;
+      failed_attempts: number;
+      created_at: string;
+    }>(
+      `SELECT lookup, role, expires_at, used_at, failed_attempts, created_at FROM registration_codes
+        WHERE store_id = $1 ORDER BY created_at DESC LIMIT 100`,
+      [storeId],
+    );
+    return rows.map((r) => ({
+      code: `${r.lookup}-····-····-····`,
+      role: r.role,
+      state:
+        r.used_at !== null
+          ? 'used'
+          : Number(r.failed_attempts) >= CODE_MAX_FAILURES
+            ? 'locked'
+            : Number(r.expires_at) < now
+              ? 'expired'
+              : 'open',
+      wrongTries: Number(r.failed_attempts),
+      createdAt: r.created_at,
+      expiresAt: new Date(Number(r.expires_at)).toISOString(),
+    }));
+  }
+
+  async register(
+    input: {
+      code: string;
+      deviceId: string;
+      role: DeviceRole;
+      name: string;
+    },
+    client = 'local',
+  ): Promise<Registration> {
+    const wait = this.registrationFailures.blockedFor(client);
+    if (wait > 0) {
+      throw new ApiError(
+        429,
+        'too_many_attempts',
+        `too many refused registration codes from this address; try again in ${Math.ceil(wait / 1000)} s`,
+        { retryAfterSeconds: Math.ceil(wait / 1000) },
+      );
+    }
+    try {
+      return await this.registerWithCode(input);
+    } catch (e) {
+      if (e instanceof ApiError && e.code === 'registration_refused') this.registrationFailures.fail(client);
+      throw e;
+    }
+  }
+
+  private async registerWithCode(input: {
     code: string;
     deviceId: string;
     role: DeviceRole;
@@ -177,6 +256,10 @@ export class StoresService {
     const refused = (why: string) =>
       ApiError.badRequest('registration_refused', `registration code refused: ${why}`);
     if (!parts) throw refused('it is not a code of the form XXXX-XXXX-XXXX-XXXX');
+    // "No such code" and "wrong code" get one answer: telling them apart would show a guesser which first
+    // four characters belong to a live code, and then let it lock that code with five wrong tries.
+    const notValid = () =>
+      refused('it is not a valid code (mistyped, or no such code); check it or ask for a new one');
     const now = this.clock.now();
     const outcome = await this.db.tx(async (q) => {
       const row = (
@@ -192,27 +275,46 @@ export class StoresService {
           [parts.lookup],
         )
       )[0];
-      if (!row) return { error: refused('no such code; ask for a new one') };
-      if (row.failed_attempts >= CODE_MAX_FAILURES)
-        return { error: refused('too many wrong tries; it is locked, ask for a new one') };
+      if (!row) return { error: notValid() };
       if (!sameHash(row.secret_hash, sha256(parts.secret))) {
         await q.run('UPDATE registration_codes SET failed_attempts = failed_attempts + 1 WHERE lookup = $1', [
           parts.lookup,
         ]);
-        return { error: refused('wrong code') };
+        return { error: notValid() };
       }
+      // Only the holder of the right code learns more about it.
+      if (row.failed_attempts >= CODE_MAX_FAILURES)
+        return {
+          error: refused(
+            'it was locked after too many wrong tries (someone may be guessing codes); ask for a new one',
+          ),
+        };
       if (row.used_at !== null)
         return { error: refused('it was already used; each code registers one device') };
       if (Number(row.expires_at) < now)
         return { error: refused('it expired (codes last 10 minutes); ask for a new one') };
       if (row.role !== input.role) return { error: refused(`it is for a ${row.role}, not a ${input.role}`) };
+      // A device id keeps its role: a unit's code must never take over (and revoke) the plugin's id.
+      const existing = (
+        await q.query<{ role: string }>('SELECT role FROM devices WHERE store_id = $1 AND id = $2', [
+          row.store_id,
+          input.deviceId,
+        ])
+      )[0];
+      if (existing && existing.role !== input.role) {
+        return {
+          error: refused(
+            `device id ${input.deviceId} belongs to this store's ${existing.role}; a ${input.role} cannot take it over: choose another id (the code is still good)`,
+          ),
+        };
+      }
       await q.run('UPDATE registration_codes SET used_at = $1 WHERE lookup = $2', [now, parts.lookup]);
       const token = newToken();
       const created = new Date(now).toISOString();
       // Registering an existing device id again (a reinstalled unit) replaces its token.
       const updated = await q.run(
-        'UPDATE devices SET role = $1, name = $2, token_hash = $3 WHERE store_id = $4 AND id = $5',
-        [input.role, input.name, sha256(token), row.store_id, input.deviceId],
+        'UPDATE devices SET name = $1, token_hash = $2 WHERE store_id = $3 AND id = $4',
+        [input.name, sha256(token), row.store_id, input.deviceId],
       );
       if (updated.changes === 0) {
         await q.run(

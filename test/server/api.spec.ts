@@ -233,6 +233,8 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       adminToken: ADMIN,
       simSpeed: SPEED,
       logger: false,
+      // This suite refuses many codes on purpose from one address; the limit itself has its own test.
+      registrationLimit: { failures: 1000, windowMs: 60_000 },
       // The built-in simulator, kept at hand to read its books, behind a link that can be made slow.
       provider: (ctx) => {
         sim = new SimulatorProvider(ctx);
@@ -336,8 +338,14 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       const code = await codeFor(storeA, 'terminal');
       const last = code.slice(-1);
       const wrong = code.slice(0, -1) + (last === '0' ? '1' : '0');
-      for (let i = 0; i < 5; i++) expectRefused(await register(wrong), /wrong code/);
+      for (let i = 0; i < 5; i++) expectRefused(await register(wrong), /not a valid code/);
       expectRefused(await register(code), /locked/);
+      // The admin sees it locked, and why a new code is needed.
+      const list = await admin('GET', `/v1/stores/${storeA}/registration-codes`);
+      expect(list.status).toBe(200);
+      const mine = list.json.find((c: { code: string }) => c.code.startsWith(code.slice(0, 4)));
+      expect(mine).toMatchObject({ role: 'terminal', state: 'locked', wrongTries: 5 });
+      expect(JSON.stringify(list.json)).not.toContain(code.slice(5));
     });
 
     it('refuses malformed and unknown codes', async () => {
@@ -345,6 +353,10 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       expectRefused(await register('IIII-IIII-IIII-IIII'), /XXXX-XXXX-XXXX-XXXX/);
       const unknown = await register('ZZZZ-ZZZZ-ZZZZ-ZZZZ');
       expect(unknown.status).toBe(400);
+      // No such code and a wrong secret for a live code answer alike: a guesser learns nothing.
+      const live = await codeFor(storeA, 'terminal');
+      const wrongSecret = await register(live.slice(0, 5) + 'ZZZZ-ZZZZ-ZZZZ');
+      expect(wrongSecret.json).toEqual(unknown.json);
       const empty = await register('');
       expect(empty.status).toBe(400);
       expect(empty.json.error.message).toMatch(/code/);
@@ -1164,7 +1176,9 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       const health = await call('GET', '/healthz');
       expect(health.status).toBe(200);
       expect(health.json).toEqual({ status: 'ok', database: engine.name });
-      const metrics = await call('GET', '/metrics');
+      expect((await call('GET', '/metrics')).status).toBe(401);
+      expect((await call('GET', '/metrics', { token: t1.token })).status).toBe(401);
+      const metrics = await call('GET', '/metrics', { token: ADMIN });
       expect(metrics.status).toBe(200);
       expect(metrics.headers.get('content-type')).toMatch(/text\/plain/);
       const created = /^payconnect_payments_created_total(?:\{\})? (\d+)$/m.exec(metrics.text);

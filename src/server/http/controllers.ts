@@ -9,6 +9,7 @@ import {
   Headers,
   HttpCode,
   Inject,
+  Ip,
   Param,
   Patch,
   Post,
@@ -68,6 +69,11 @@ export class StoresController {
     return this.ctx.stores.updateStore(id, { maxPaymentValue: dto.maxPaymentValue });
   }
 
+  @Get(':id/registration-codes')
+  codes(@Param('id') id: string) {
+    return this.ctx.stores.listRegistrationCodes(id);
+  }
+
   @Post(':id/registration-codes')
   code(@Param('id') id: string, @Body() dto: RegistrationCodeDto) {
     return this.ctx.stores.createRegistrationCode(id, dto.role);
@@ -92,8 +98,8 @@ export class DevicesController {
 
   @Post('register')
   @HttpCode(201)
-  register(@Body() dto: RegisterDeviceDto) {
-    return this.ctx.stores.register(dto);
+  register(@Body() dto: RegisterDeviceDto, @Ip() ip: string) {
+    return this.ctx.stores.register(dto, ip);
   }
 
   @Get('me')
@@ -229,7 +235,9 @@ export class HealthController {
     return { status: 'ok', database: this.ctx.db.kind };
   }
 
+  /** Prometheus text, for the admin's scraper only (`Authorization: Bearer <admin token>`): it tells traffic. */
   @Get('metrics')
+  @UseGuards(AdminGuard)
   async metrics(@Res({ passthrough: true }) reply: FastifyReply) {
     reply.header('content-type', 'text/plain; version=0.0.4');
     return this.ctx.metrics.render();

@@ -30,11 +30,25 @@ export class ErrorFilter implements ExceptionFilter {
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const reply = host.switchToHttp().getResponse<FastifyReply>();
-    const [status, code, message] = this.map(exception);
+    const request = host.switchToHttp().getRequest<{ method?: string; url?: string }>();
+    const mapped = this.map(exception);
+    const status = mapped[0];
+    let [, code, message] = mapped;
+    if (status === 404 && !(exception instanceof ApiError)) {
+      // Fastify's own text repeats the whole URL, query included: a `?token=…` would come back in the
+      // answer (and in whatever logs it). Name the path only.
+      const path = (request?.url ?? '').split('?')[0];
+      [code, message] = [
+        'not_found',
+        `no such endpoint: ${request?.method ?? ''} ${path}; see docs/server-api.md`,
+      ];
+    }
     if (status >= 500)
       this.logger.error(
         redact(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception)),
       );
+    const retryAfter = exception instanceof ApiError ? exception.extra.retryAfterSeconds : undefined;
+    if (retryAfter !== undefined) void reply.header('retry-after', String(retryAfter));
     void reply
       .status(status)
       .header('content-type', 'application/json; charset=utf-8')
