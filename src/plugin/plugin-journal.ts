@@ -9,8 +9,7 @@
  */
 import Database from 'better-sqlite3';
 import { MetaTable } from '../device/meta-table';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { openDeviceDatabase } from '../device/device-files';
 import { CapturedOrder, DispatchMode } from '../adapters/host-adapter';
 import { ClaimBook, ClaimDecision } from '../lan';
 import { QueuedPrintJob } from '../printer/print-queue';
@@ -101,9 +100,7 @@ export class PluginJournal implements ClaimBook {
     dir: string,
     private readonly now: () => number = Date.now,
   ) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.db = new Database(join(dir, 'plugin.db'));
-    this.db.pragma('journal_mode = WAL');
+    this.db = openDeviceDatabase(dir, 'plugin.db');
     this.db.pragma('synchronous = FULL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS orders (

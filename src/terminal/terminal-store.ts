@@ -10,9 +10,13 @@
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { MetaTable } from '../device/meta-table';
-import { mkdirSync } from 'node:fs';
-import { readDeviceFile, readLanKeys, saveLanKeys, saveRegistration } from '../device/device-files';
-import { join } from 'node:path';
+import {
+  openDeviceDatabase,
+  readDeviceFile,
+  readLanKeys,
+  saveLanKeys,
+  saveRegistration,
+} from '../device/device-files';
 import { Payment } from '../protocol/states';
 import { LanKeyJson } from '../lan/lan-keyring';
 
@@ -52,9 +56,7 @@ export class TerminalStore {
   private readonly metaTable: MetaTable;
 
   constructor(readonly dir: string) {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    this.db = new Database(join(dir, 'terminal.db'));
-    this.db.pragma('journal_mode = WAL');
+    this.db = openDeviceDatabase(dir, 'terminal.db');
     this.db.pragma('synchronous = FULL');
     this.db.exec(`
       CREATE TABLE IF NOT EXISTS attempts (

@@ -3,8 +3,8 @@
  * survives a power cut. better-sqlite3 is synchronous; an async mutex serialises whole transactions so
  * two requests' statements never interleave inside one transaction on the single connection.
  */
+import { ensurePrivateDir, ensurePrivateFiles, sqliteFiles } from '../../protocol/private-files';
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Db, DbChangeFeed, Queryable, SqlValue } from './db';
 
@@ -86,13 +86,24 @@ export class SqliteDb implements Db, DbChangeFeed {
    */
   constructor(
     readonly where: string,
-    opts: { synchronous?: 'FULL' | 'NORMAL' } = {},
+    opts: { synchronous?: 'FULL' | 'NORMAL'; warn?: (line: string) => void } = {},
   ) {
-    if (where !== ':memory:') mkdirSync(dirname(where), { recursive: true });
+    // The database holds the signing key and the LAN keys: its folder and files are the owner's alone.
+    if (where !== ':memory:') {
+      ensurePrivateDir(dirname(where), opts.warn);
+      ensurePrivateFiles(sqliteFiles(where), opts.warn);
+    }
     const synchronous = opts.synchronous ?? 'FULL';
     this.lingerTurns = synchronous === 'FULL' ? 2 : 0;
-    this.db = new Database(where);
-    this.db.pragma('journal_mode = WAL');
+    // SQLite creates the database, -wal and -shm files with the process's umask: 0600 from the start.
+    const umask = where !== ':memory:' ? process.umask(0o077) : undefined;
+    try {
+      this.db = new Database(where);
+      this.db.pragma('journal_mode = WAL');
+    } finally {
+      if (umask !== undefined) process.umask(umask);
+    }
+    if (where !== ':memory:') ensurePrivateFiles(sqliteFiles(where), opts.warn);
     this.db.pragma(`synchronous = ${synchronous}`);
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
