@@ -8,8 +8,8 @@ import 'reflect-metadata';
 import { Module } from '@nestjs/common';
 import { DeviceErrorFilter } from '../device/device-errors';
 import { startDeviceHttp } from '../device/device-http';
-import { unwatchFile, watchFile } from 'node:fs';
-import { isAbsolute, resolve } from 'node:path';
+import { realpathSync, unwatchFile, watchFile } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { readDeviceFile, readLanKeys, saveRegistration } from '../device/device-files';
 import { HostAdapter } from '../adapters/host-adapter';
 import { HttpHookAdapter } from '../adapters/http-hook/http-hook.adapter';
@@ -25,6 +25,7 @@ import {
 } from '../lan';
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { ManifestError } from '../protocol/errors';
+import { ManifestInvalidError } from '../adapters/field-problems';
 import { SystemClock } from '../protocol/clock';
 import { formatMoney } from '../protocol/money';
 import { PrintQueue } from '../printer/print-queue';
@@ -250,6 +251,8 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
 
   let switching: Promise<unknown> = Promise.resolve();
   let manifestProblem: string | undefined;
+  // Manifests are switched to only from the folder of the one the plugin was started with.
+  const manifestsDir = realpathSync(dirname(manifestPath));
   const switchManifest = (path: string) => {
     const run = switching.then(async () => {
       const file = resolve(path);
@@ -269,10 +272,13 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
         adapter = createAdapter(next, { baseDir: manifestBaseDir(file), clock });
         await adapter.probe();
       } catch (e) {
-        service.journal.log('(manifest)', 'switch refused', `${file}: ${(e as Error).message}`);
-        manifestProblem = `the manifest ${file} was not applied, still running ${manifest.id}: ${(e as Error).message}`;
+        // Only the first line: a YAML error goes on to quote the file's text, which has no place in an
+        // answer or on the status page (the full report: payconnect manifest validate FILE).
+        const why = manifestRefusal(e as Error);
+        service.journal.log('(manifest)', 'switch refused', `${file}: ${why}`);
+        manifestProblem = `the manifest ${file} was not applied, still running ${manifest.id}: ${why}`;
         service.emit('change', { kind: 'manifest' });
-        throw new PluginApiError(422, 'manifest_refused', `kept ${manifest.id}: ${(e as Error).message}`);
+        throw new PluginApiError(422, 'manifest_refused', `kept ${manifest.id}: ${why}`);
       }
       const old = adapters.get(manifest.adapter);
       await old?.stop();
@@ -360,7 +366,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
         throw new PluginApiError(404, 'no_receipt', `order ${orderId} is not paid; nothing to reprint`);
       return { orderId, reprint: 'queued' };
     },
-    switchManifest,
+    switchManifest: (nameOrPath) => switchManifest(manifestInFolder(manifestsDir, nameOrPath)),
     subscribe: (listener) => {
       service.on('change', listener);
       return () => service.off('change', listener);
@@ -417,4 +423,36 @@ export function view(o: OrderRecord) {
     createdAt: o.createdAt,
     updatedAt: o.updatedAt,
   };
+}
+
+/**
+ * The manifest file a switch request names: `other`, `other.yaml`, or a path, which must be a `.yaml` file
+ * directly in the plugin's manifests folder (after following links). Anything else is refused before the
+ * file is opened, so the local API can neither read other files nor tell whether they exist.
+ */
+export function manifestInFolder(folder: string, nameOrPath: string): string {
+  const refuse = () =>
+    new PluginApiError(
+      403,
+      'manifest_outside_folder',
+      `manifests are taken only from ${folder}: name one of its .yaml files (e.g. {"path": "shop.yaml"})`,
+    );
+  if (nameOrPath.includes('\0')) throw refuse();
+  const asked = isAbsolute(nameOrPath) ? nameOrPath : join(folder, nameOrPath);
+  const file = asked.endsWith('.yaml') ? asked : `${asked}.yaml`;
+  if (dirname(resolve(file)) !== folder && dirname(resolve(file)) !== resolve(folder)) throw refuse();
+  let real: string;
+  try {
+    real = realpathSync(file);
+  } catch {
+    throw new PluginApiError(404, 'no_such_manifest', `there is no manifest ${basename(file)} in ${folder}`);
+  }
+  if (dirname(real) !== folder) throw refuse();
+  return real;
+}
+
+function manifestRefusal(e: Error): string {
+  if (e instanceof ManifestInvalidError)
+    return `${e.problems.length} problem(s): ${e.problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`;
+  return e.message.split('\n')[0];
 }

@@ -89,7 +89,11 @@ export class PluginController {
   @HttpCode(200)
   switchManifest(@Body() body: { path?: unknown } | undefined) {
     if (typeof body?.path !== 'string')
-      throw new PluginApiError(400, 'path_required', 'send {"path": "manifests/<id>.yaml"}');
+      throw new PluginApiError(
+        400,
+        'path_required',
+        'send {"path": "<id>.yaml"}: a manifest in the folder of the plugin --manifest file',
+      );
     return this.api.switchManifest(body.path);
   }
 
