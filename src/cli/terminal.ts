@@ -1,4 +1,9 @@
-import { createTerminalApp, TerminalSetupError } from '../terminal/terminal-app';
+import {
+  createTerminalApp,
+  machineTimeZone,
+  TerminalSetupError,
+  validTimeZone,
+} from '../terminal/terminal-app';
 import { ServerRefusal, ServerUnavailable } from '../terminal/server-client';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { Command, intOption, parse, UsageError } from './args';
@@ -23,7 +28,9 @@ Open http://127.0.0.1:P/ for the touch page.
   --lan-broadcast ADDR     where beacons go (default: 127.255.255.255 on loopback, else 255.255.255.255)
   --lan-port N             the units' shared port (default ${DEFAULT_UNIT_PORT})
   --plugin-port N          the plugins' port (default ${DEFAULT_PLUGIN_PORT})
-  --multicast              also use multicast 239.255.77.1`,
+  --multicast              also use multicast 239.255.77.1
+  --time-zone AREA/CITY    the shop's time zone for times on the touch page, e.g. Asia/Shanghai
+                           (default: this machine's zone, now ${machineTimeZone()})`,
   async run(argv) {
     const { values } = parse(argv, {
       id: { type: 'string' },
@@ -33,6 +40,7 @@ Open http://127.0.0.1:P/ for the touch page.
       port: { type: 'string' },
       host: { type: 'string' },
       data: { type: 'string' },
+      'time-zone': { type: 'string' },
       ...DEVICE_LAN_OPTIONS,
     });
     const id = values.id as string | undefined;
@@ -43,6 +51,12 @@ Open http://127.0.0.1:P/ for the touch page.
       throw new UsageError('--server must be the payment server URL, e.g. http://127.0.0.1:8700');
     if (!values.data)
       throw new UsageError('--data DIR is needed (where the unit keeps its registration and journal)');
+    const zoneText = values['time-zone'] as string | undefined;
+    const timeZone = zoneText === undefined ? machineTimeZone() : validTimeZone(zoneText);
+    if (!timeZone)
+      throw new UsageError(
+        `--time-zone must be an IANA zone name such as Asia/Shanghai or UTC; got "${zoneText}"`,
+      );
     try {
       const running = await createTerminalApp({
         id,
@@ -53,6 +67,7 @@ Open http://127.0.0.1:P/ for the touch page.
         host: values.host as string | undefined,
         dataDir: values.data as string,
         lan: deviceLanConfig(values),
+        timeZone,
       });
       process.stdout.write(
         `terminal ${running.credentials.deviceId} (store ${running.credentials.storeId}) ready: ${running.url}/\n`,

@@ -13,6 +13,7 @@
  * Wi-Fi and Ethernet, or a VPN, is often not the card the units are on.
  */
 import * as dgram from 'node:dgram';
+import { networkInterfaces } from 'node:os';
 import { TransportError } from '../protocol/errors';
 
 export interface PeerAddress {
@@ -39,7 +40,12 @@ export const DEFAULT_MULTICAST_GROUP = '239.255.77.1';
 const RECV_BUFFER_BYTES = 1 << 20;
 
 export interface UdpTransportOptions {
-  /** Address the unicast socket binds to; default 0.0.0.0. */
+  /**
+   * Address the unicast socket binds to. Default: a unit's (one with `groupPort`) binds to
+   * `interfaceAddress` when given, so nothing of it listens on the PC's other networks; otherwise 0.0.0.0,
+   * because broadcast and multicast reach only wildcard binds on Linux. Every wildcard socket of a device
+   * with an `interfaceAddress` drops datagrams from outside that card's subnet (counted in offLanDrops).
+   */
   bindAddress?: string;
   /** Unicast port; 0 picks a free one. */
   port: number;
@@ -105,7 +111,11 @@ export class UdpLanTransport implements LanTransport {
   ) {}
 
   static async open(options: UdpTransportOptions): Promise<UdpLanTransport> {
-    const bindAddress = options.bindAddress ?? '0.0.0.0';
+    // Only a unicast socket beside a group socket (a unit's) can bind to the card's address: the plugin's
+    // one socket must also hear the units' broadcast beacons, which Linux hands only to wildcard binds.
+    const bindAddress =
+      options.bindAddress ??
+      (options.interfaceAddress && options.groupPort !== undefined ? options.interfaceAddress : '0.0.0.0');
     const unicast = dgram.createSocket({ type: 'udp4', reuseAddr: false, recvBufferSize: RECV_BUFFER_BYTES });
     try {
       await bindSocket(unicast, options.port, bindAddress);
@@ -173,13 +183,25 @@ export class UdpLanTransport implements LanTransport {
       }
     }
     const transport = new UdpLanTransport(unicast, group, unicast.address().port, options.interfaceAddress);
-    transport.listen(unicast);
-    if (group) transport.listen(group);
+    // A wildcard socket hears every network of the PC; with an interface named, only its subnet counts (a
+    // unit on the demo's loopback LAN must not answer broadcasts from the shop's Wi-Fi).
+    const onLan = options.interfaceAddress ? subnetFilter(options.interfaceAddress) : () => true;
+    transport.listen(unicast, unicast.address().address === '0.0.0.0' ? onLan : () => true);
+    if (group) transport.listen(group, onLan);
     return transport;
   }
 
-  private listen(socket: dgram.Socket): void {
-    socket.on('message', (msg, rinfo) => this.handler(msg, { address: rinfo.address, port: rinfo.port }));
+  /** Datagrams dropped because they came from outside the interface's subnet. */
+  offLanDrops = 0;
+
+  private listen(socket: dgram.Socket, accept: (from: string) => boolean): void {
+    socket.on('message', (msg, rinfo) => {
+      if (!accept(rinfo.address)) {
+        this.offLanDrops++;
+        return;
+      }
+      this.handler(msg, { address: rinfo.address, port: rinfo.port });
+    });
     // A UDP socket's errors (e.g. ICMP unreachable surfacing as ECONNREFUSED on some stacks) must not kill
     // the process; the delivery layer retries.
     socket.on('error', () => undefined);
@@ -223,4 +245,33 @@ export class UdpLanTransport implements LanTransport {
         .map((s) => new Promise<void>((r) => s.close(() => r()))),
     );
   }
+}
+
+/**
+ * True for addresses in the subnet of `interfaceAddress` (its netmask from the PC's interface list). An
+ * address this PC does not have gets no filter here: binding to it fails with a clear error instead.
+ */
+export function subnetFilter(interfaceAddress: string): (from: string) => boolean {
+  const card = Object.values(networkInterfaces())
+    .flat()
+    .find((a) => a?.family === 'IPv4' && a.address === interfaceAddress);
+  if (!card) return () => true;
+  const mask = ipv4ToInt(card.netmask) ?? 0;
+  const net = (ipv4ToInt(interfaceAddress) ?? 0) & mask;
+  return (from) => {
+    const n = ipv4ToInt(from);
+    return n !== undefined && (n & mask) === net;
+  };
+}
+
+function ipv4ToInt(a: string): number | undefined {
+  const parts = a.split('.');
+  if (parts.length !== 4) return undefined;
+  let n = 0;
+  for (const p of parts) {
+    const v = Number(p);
+    if (!Number.isInteger(v) || v < 0 || v > 255) return undefined;
+    n = (n << 8) | v;
+  }
+  return n | 0;
 }

@@ -180,7 +180,6 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
   const [currentKey, ...olderKeys] = readLanKeys(config.dataDir).map((k) => lanKeyFromJson(k));
   const unitPort = config.lan.unitPort ?? DEFAULT_UNIT_PORT;
   const transport = await UdpLanTransport.open({
-    bindAddress: '0.0.0.0',
     port: config.lan.pluginPort ?? DEFAULT_PLUGIN_PORT,
     interfaceAddress: config.lan.interfaceAddress,
     ...(config.lan.multicast ? { multicastGroup: DEFAULT_MULTICAST_GROUP } : {}),

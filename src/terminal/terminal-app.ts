@@ -16,7 +16,7 @@ import {
   UnitBeacon,
 } from '../lan';
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
-import { TERMINAL_SERVICE, TerminalController } from './http/terminal.controller';
+import { TERMINAL_SERVICE, TERMINAL_TIME_ZONE, TerminalController } from './http/terminal.controller';
 import { ServerClient } from './server-client';
 import { DeviceCredentials, TerminalStore } from './terminal-store';
 import { TerminalService } from './terminal.service';
@@ -43,6 +43,8 @@ export interface TerminalConfig {
   lan: TerminalLanConfig;
   payWaitMs?: number;
   logger?: boolean;
+  /** The shop's IANA time zone (e.g. Asia/Shanghai) for times on the touch page; default the machine's. */
+  timeZone?: string;
 }
 
 export interface RunningTerminal {
@@ -54,6 +56,21 @@ export interface RunningTerminal {
 }
 
 export class TerminalSetupError extends Error {}
+
+/** The machine's IANA time zone (what the touch page shows times in unless --time-zone says otherwise). */
+export function machineTimeZone(): string {
+  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+}
+
+/** An IANA zone name this runtime knows (`Asia/Shanghai`, `UTC`), in its canonical spelling; else undefined. */
+export function validTimeZone(name: string): string | undefined {
+  if (!/^[A-Za-z_]+(?:\/[A-Za-z0-9_+-]+){0,2}$/.test(name)) return undefined;
+  try {
+    return new Intl.DateTimeFormat('en', { timeZone: name }).resolvedOptions().timeZone;
+  } catch {
+    return undefined;
+  }
+}
 
 async function credentialsFor(config: TerminalConfig, store: TerminalStore): Promise<DeviceCredentials> {
   const existing = store.credentials();
@@ -149,7 +166,10 @@ export async function createTerminalApp(config: TerminalConfig): Promise<Running
 
   @Module({
     controllers: [TerminalController],
-    providers: [{ provide: TERMINAL_SERVICE, useValue: service }],
+    providers: [
+      { provide: TERMINAL_SERVICE, useValue: service },
+      { provide: TERMINAL_TIME_ZONE, useValue: config.timeZone ?? machineTimeZone() },
+    ],
   })
   class TerminalModule {}
   const { app, url, port } = await startDeviceHttp(TerminalModule, {

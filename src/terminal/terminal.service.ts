@@ -39,6 +39,8 @@ export interface OfferView {
   status: HeldOffer['status'];
   takenBy: string | null;
   collect: boolean;
+  /** When this unit first heard of the offer (ISO 8601): the page lists the newest first. */
+  receivedAt: string;
   expiresAt: string;
   payment: { status: AttemptStatus; paymentId: string | null; failure: Payment['failure'] | null } | null;
 }
@@ -125,6 +127,7 @@ export class TerminalService {
       status: o.status,
       takenBy: o.takenBy ?? null,
       collect: o.collect,
+      receivedAt: new Date(o.receivedAt).toISOString(),
       expiresAt: new Date(o.expiresAt).toISOString(),
       payment: a
         ? {

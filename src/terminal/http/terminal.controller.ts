@@ -8,10 +8,15 @@ import { TerminalError, TerminalService } from '../terminal.service';
 import { TOUCH_PAGE } from './touch-page';
 
 export const TERMINAL_SERVICE = Symbol('TerminalService');
+/** The shop's IANA time zone (the unit's --time-zone, default the machine's): the page shows times in it. */
+export const TERMINAL_TIME_ZONE = Symbol('TerminalTimeZone');
 
 @Controller()
 export class TerminalController {
-  constructor(@Inject(TERMINAL_SERVICE) private readonly terminal: TerminalService) {}
+  constructor(
+    @Inject(TERMINAL_SERVICE) private readonly terminal: TerminalService,
+    @Inject(TERMINAL_TIME_ZONE) private readonly timeZone: string,
+  ) {}
 
   @Get()
   page(@Res({ passthrough: true }) reply: FastifyReply): string {
@@ -25,6 +30,7 @@ export class TerminalController {
       deviceId: this.terminal.deviceId,
       server: this.terminal.serverUp ? 'up' : 'down',
       lan: this.terminal.lanStats(),
+      timeZone: this.timeZone,
     };
   }
 

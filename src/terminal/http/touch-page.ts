@@ -1,8 +1,14 @@
 /**
  * The unit's touch page: one self-contained HTML file (no build step, no external assets) for a phone-size
- * screen. Offers list -> the amount, large -> claim -> scan (the code field takes a keyboard-wedge
- * scanner: it types the digits and Enter submits) -> progress -> result; today's history below.
- * Chinese and English, following the browser's language, switchable.
+ * screen. Open offers first, newest on top, large -> the amount, large -> claim -> scan (the code field
+ * takes a keyboard-wedge scanner: it types the digits and Enter submits) -> progress -> result; finished
+ * offers and payments move to today's history below, with times in the shop's zone (GET /api/status
+ * `timeZone`). Chinese and English, following the browser's language, switchable; every state and every
+ * failure code the server or the unit produces has its own label in both.
+ *
+ * Rush hour: the page polls every second but touches the DOM only when an answer differs from the last,
+ * and then updates rows in place by key (order id, attempt). A row under the clerk's finger is never
+ * replaced, so a tap that starts on a row ends on the same row and is not lost.
  */
 export const TOUCH_PAGE = `<!doctype html>
 <html lang="en">
@@ -13,30 +19,39 @@ export const TOUCH_PAGE = `<!doctype html>
 <style>
   :root { font-family: system-ui, "PingFang SC", "Noto Sans CJK SC", sans-serif; color: #1b1f24; background: #f3f5f7; }
   body { margin: 0; }
-  header { display: flex; justify-content: space-between; align-items: center; padding: 10px 14px; background: #14532d; color: #fff; }
+  header { display: flex; justify-content: space-between; align-items: center; gap: 8px; padding: 8px 12px; background: #14532d; color: #fff; }
   header b { font-size: 18px; }
   header button { background: transparent; color: #fff; border: 1px solid #fff8; border-radius: 6px; padding: 4px 10px; font-size: 14px; }
-  #net { font-size: 13px; opacity: .9; }
-  main { padding: 12px; max-width: 520px; margin: 0 auto; }
-  .card { background: #fff; border-radius: 12px; padding: 14px; margin-bottom: 12px; box-shadow: 0 1px 3px #0002; }
-  .offer { display: flex; justify-content: space-between; align-items: center; cursor: pointer; }
-  .offer .amt { font-size: 24px; font-weight: 700; }
+  #net { font-size: 13px; opacity: .9; flex: 1; text-align: right; }
+  #net.down { color: #fecaca; font-weight: 700; opacity: 1; }
+  main { padding: 10px; max-width: 520px; margin: 0 auto; }
+  .card { background: #fff; border-radius: 12px; padding: 12px 14px; margin-bottom: 10px; box-shadow: 0 1px 3px #0002; }
+  .offer { display: flex; justify-content: space-between; align-items: center; gap: 8px; cursor: pointer; border-left: 6px solid #15803d; min-height: 56px; -webkit-tap-highlight-color: #15803d33; }
+  .offer.mine { border-left-color: #a16207; }
+  .offer.bad { border-left-color: #b91c1c; }
+  .offer .amt { font-size: 26px; font-weight: 800; }
+  .offer .st { text-align: right; font-weight: 600; max-width: 45%; }
   .muted { color: #5b6570; font-size: 14px; }
+  #offerstitle { margin: 2px 2px 8px; }
   #amount { font-size: 40px; font-weight: 800; text-align: center; margin: 10px 0; letter-spacing: 1px; }
   button.big { width: 100%; font-size: 22px; padding: 16px; border: 0; border-radius: 10px; background: #15803d; color: #fff; margin-top: 8px; }
   button.plain { width: 100%; font-size: 16px; padding: 10px; border: 1px solid #ccd; border-radius: 10px; background: #fff; margin-top: 8px; }
   input#code { width: 100%; box-sizing: border-box; font-size: 26px; padding: 12px; border: 2px solid #15803d; border-radius: 10px; text-align: center; letter-spacing: 2px; }
-  #result { font-size: 30px; font-weight: 800; text-align: center; margin: 14px 0; }
+  #result { font-size: 26px; font-weight: 800; text-align: center; margin: 14px 0; }
   .ok { color: #15803d; } .bad { color: #b91c1c; } .wait { color: #a16207; }
   .err { color: #b91c1c; margin-top: 8px; min-height: 1em; }
+  #histtitle { display: flex; justify-content: space-between; margin-bottom: 4px; }
   table { width: 100%; border-collapse: collapse; font-size: 14px; }
-  td { padding: 4px 2px; border-bottom: 1px solid #eee; }
+  td { padding: 5px 2px; border-bottom: 1px solid #eee; vertical-align: top; }
+  td.tm { white-space: nowrap; color: #5b6570; width: 3.2em; }
+  td.amt { white-space: nowrap; text-align: right; }
+  td .lbl { display: block; font-size: 13px; }
 </style>
 </head>
 <body>
 <header><b id="title"></b><span id="net"></span><button id="lang" type="button"></button></header>
 <main>
-  <section id="list"></section>
+  <section id="list"><div class="muted" id="offerstitle"></div><div id="open"></div></section>
   <section id="detail" class="card" hidden>
     <div class="muted" id="order"></div>
     <div id="amount"></div>
@@ -51,26 +66,63 @@ export const TOUCH_PAGE = `<!doctype html>
     <div class="err" id="error"></div>
     <button id="back" class="plain" type="button"></button>
   </section>
-  <section class="card"><div class="muted" id="histtitle"></div><table id="history"></table></section>
+  <section class="card"><div class="muted" id="histtitle"><span id="histname"></span><span id="zone"></span></div><table id="history"><tbody></tbody></table></section>
 </main>
 <script>
 const T = {
-  en: { title: 'Payments', offers: 'Offers from the register', none: 'Waiting for the register…', claim: 'Take this payment',
+  en: { title: 'Payments', offers: 'Open offers from the register', none: 'Waiting for the register…', claim: 'Take this payment',
     scan: 'Scan or type the customer\\'s payment code', pay: 'Collect', back: 'Back to offers', lang: '中文',
-    open: 'Open', claiming: 'Taking…', claimed: 'Yours: scan the code', taken: 'Taken by', withdrawn: 'No longer offered',
-    canceled: 'Canceled by the register', expired: 'Expired', paying: 'Paying…', pending: 'Customer is confirming…',
-    succeeded: 'Paid', failed: 'Not paid', refunded: 'Refunded', history: 'Today', serverDown: 'Server unreachable: retrying',
-    serverUp: 'Online', order: 'Order', badCode: 'That is not a payment code (16–24 digits). Scan again.' },
-  zh: { title: '收款', offers: '收银台发来的订单', none: '等待收银台…', claim: '接单', scan: '扫描或输入顾客付款码', pay: '收款',
-    back: '返回订单列表', lang: 'English', open: '待接单', claiming: '接单中…', claimed: '已接单：请扫码', taken: '已被接单：',
-    withdrawn: '订单已撤回', canceled: '收银台已取消', expired: '已过期', paying: '支付中…', pending: '顾客确认中…',
-    succeeded: '已支付', failed: '支付失败', refunded: '已退款', history: '今日记录', serverDown: '服务器连接中断，正在重试',
-    serverUp: '在线', order: '订单', badCode: '不是有效的付款码（16–24位数字），请重新扫描。' },
+    history: 'Today', serverDown: 'Server unreachable: retrying', serverUp: 'Online', order: 'Order', noHistory: 'Nothing yet today',
+    badCode: 'That is not a payment code (16–24 digits). Scan again.',
+    'offer.open': 'Open: tap to take', 'offer.claiming': 'Taking…', 'offer.claimed': 'Yours: scan the code',
+    'offer.taken': 'Taken by {who}', 'offer.withdrawn': 'No longer offered', 'offer.canceled': 'Canceled by the register',
+    'offer.expired': 'Expired: nobody took it in time',
+    'pay.paying': 'Sending to the wallet…', 'pay.pending': 'Waiting for the wallet\\'s answer…', 'pay.succeeded': 'Paid',
+    'pay.refunded': 'Refunded', 'pay.failed': 'Not paid', 'pay.canceled': 'Canceled: nothing was charged',
+    'pay.error': 'Could not send: {msg}. Nothing was charged; scan again, and call support if it repeats.',
+    'code.insufficient_funds': 'Declined: not enough money. Ask for another way to pay.',
+    'code.invalid_code': 'Payment code invalid or expired. Ask the customer to refresh it, then scan again.',
+    'code.declined': 'Declined by the wallet. Ask for another way to pay.',
+    'code.provider_error': 'The wallet failed; the customer was not charged. Scan again.',
+    'code.trade_closed': 'The wallet closed the trade unpaid. Scan again.',
+    'code.closed': 'The wallet closed the trade unpaid. Scan again.',
+    'code.canceled': 'Canceled by the register: nothing was charged.',
+    'code.customer_timeout': 'The customer did not confirm in time: nothing was charged. Scan again.',
+    'code.reversed': 'Canceled: the customer\\'s money was returned.',
+    'code.not_charged': 'Not charged: {msg}',
+    'code.unknown': 'Not paid (code {code}). Ask the customer to pay again; call support if it repeats.' },
+  zh: { title: '收款', offers: '收银台发来的待收订单', none: '等待收银台…', claim: '接单', scan: '扫描或输入顾客付款码', pay: '收款',
+    back: '返回订单列表', lang: 'English', history: '今日记录', serverDown: '服务器连接中断，正在重试', serverUp: '在线', order: '订单',
+    noHistory: '今天还没有记录', badCode: '不是有效的付款码（16–24位数字），请重新扫描。',
+    'offer.open': '待接单：点按接单', 'offer.claiming': '接单中…', 'offer.claimed': '已接单：请扫码',
+    'offer.taken': '已被 {who} 接单', 'offer.withdrawn': '订单已撤回', 'offer.canceled': '收银台已取消',
+    'offer.expired': '已过期：无人接单',
+    'pay.paying': '正在提交支付…', 'pay.pending': '等待支付平台结果…', 'pay.succeeded': '已支付',
+    'pay.refunded': '已退款', 'pay.failed': '支付失败', 'pay.canceled': '已取消，未扣款',
+    'pay.error': '无法发送：{msg}。未扣款，请重新扫码；如反复出现请联系技术支持。',
+    'code.insufficient_funds': '余额不足，支付被拒。请顾客换一种付款方式。',
+    'code.invalid_code': '付款码无效或已过期。请顾客刷新付款码后重新扫描。',
+    'code.declined': '支付平台拒绝了付款。请顾客换一种付款方式。',
+    'code.provider_error': '支付平台出错，顾客未被扣款。请重新扫码。',
+    'code.trade_closed': '支付平台已关闭交易，未扣款。请重新扫码。',
+    'code.closed': '支付平台已关闭交易，未扣款。请重新扫码。',
+    'code.canceled': '收银台已取消，未扣款。',
+    'code.customer_timeout': '顾客未及时确认，未扣款。请重新扫码。',
+    'code.reversed': '已撤销，款项已退回顾客。',
+    'code.not_charged': '未扣款，请重新扫码（{msg}）',
+    'code.unknown': '未支付（代码 {code}）。请顾客重新付款；如反复出现请联系技术支持。' },
 };
 let lang = localStorage.getItem('lang') || (navigator.language.startsWith('zh') ? 'zh' : 'en');
 let current = null;
+let zone = undefined;
+let last = { offers: '', history: '', lang: '' };
 const $ = (id) => document.getElementById(id);
-const t = (k) => T[lang][k];
+const t = (k, vars) => {
+  let s = T[lang][k];
+  if (s === undefined) return undefined;
+  for (const v in vars || {}) s = s.split('{' + v + '}').join(vars[v]);
+  return s;
+};
 function fmt(o) { return o.amountText + ' ' + o.amount.currency; }
 async function api(method, path, body) {
   const r = await fetch(path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
@@ -78,36 +130,108 @@ async function api(method, path, body) {
   if (!r.ok && r.status !== 202) throw Object.assign(new Error(data.error ? data.error.message : r.statusText), { code: data.error && data.error.code });
   return data;
 }
-function stateText(o) {
-  if (o.payment) {
-    const p = o.payment.status;
-    if (p === 'paying') return t('paying');
-    if (p === 'pending') return t('pending');
-    if (p === 'failed' || p === 'canceled') return t('failed') + (o.payment.failure ? ': ' + o.payment.failure.message : '');
-    return t(p) || p;
+/** The label of a failure {code, message}: its own words per code, or the generic one with the raw code. */
+function failureText(f) {
+  if (!f) return undefined;
+  return t('code.' + f.code, { msg: f.message }) || t('code.unknown', { code: f.code });
+}
+/** The label of a payment (an offer's latest attempt, or a history row): status, then why. */
+function paymentText(p) {
+  const f = p.failure || null;
+  if (p.status === 'error') {
+    const e = p.error || f || { message: '' };
+    return t('pay.error', { msg: e.message });
   }
-  if (o.status === 'taken') return t('taken') + ' ' + (o.takenBy || '');
-  return t(o.status) || o.status;
+  if ((p.status === 'failed' || p.status === 'canceled') && f) return failureText(f);
+  return t('pay.' + p.status) || t('code.unknown', { code: p.status });
+}
+function paymentClass(p) {
+  if (p.status === 'succeeded' || p.status === 'refunded') return 'ok';
+  if (p.status === 'paying' || p.status === 'pending') return 'wait';
+  return 'bad';
+}
+function stateText(o) {
+  if (o.payment) return paymentText(o.payment);
+  return t('offer.' + o.status, { who: o.takenBy || '?' }) || t('code.unknown', { code: o.status });
+}
+/** Still the clerk's business: offered or claimed, and not paid. Everything else is history. */
+function active(o) {
+  if (!['open', 'claiming', 'claimed'].includes(o.status)) return false;
+  return !(o.payment && ['succeeded', 'refunded'].includes(o.payment.status));
+}
+const newest = (a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0);
+function clock(iso) {
+  try {
+    return new Intl.DateTimeFormat(lang === 'zh' ? 'zh-CN' : 'en-GB', { timeZone: zone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso));
+  } catch (e) { return iso.slice(11, 16) + ' UTC'; }
 }
 function labels() {
   document.documentElement.lang = lang === 'zh' ? 'zh-CN' : 'en';
   $('title').textContent = t('title'); $('lang').textContent = t('lang'); $('claim').textContent = t('claim');
   $('codelabel').textContent = t('scan'); $('paybtn').textContent = t('pay'); $('back').textContent = t('back');
-  $('histtitle').textContent = t('history');
+  $('histname').textContent = t('history');
 }
-function render(offers) {
-  const list = $('list');
-  list.innerHTML = '';
-  const h = document.createElement('div'); h.className = 'muted'; h.textContent = offers.length ? t('offers') : t('none'); list.appendChild(h);
-  for (const o of offers) {
-    const d = document.createElement('div'); d.className = 'card offer'; d.dataset.order = o.orderId;
-    d.innerHTML = '<div><div class="amt"></div><div class="muted"></div></div><div class="muted st"></div>';
-    d.querySelector('.amt').textContent = fmt(o);
-    d.querySelector('.muted').textContent = t('order') + ' ' + o.orderId + ' · ' + o.registerId;
-    d.querySelector('.st').textContent = stateText(o);
-    d.onclick = () => open(o.orderId);
-    list.appendChild(d);
+function setText(el, s) { if (el.textContent !== s) el.textContent = s; }
+function setClass(el, s) { if (el.className !== s) el.className = s; }
+/**
+ * Puts one element per key into container in the given order, reusing the element a key had: only text
+ * that changed is written, and a node is moved only when it is out of place (never rebuilt).
+ */
+function keyed(container, items, make, fill) {
+  const have = new Map();
+  for (const el of Array.from(container.children)) have.set(el.dataset.key, el);
+  let at = container.firstElementChild;
+  for (const it of items) {
+    let el = have.get(it.key);
+    if (el) have.delete(it.key); else { el = make(it); el.dataset.key = it.key; }
+    fill(el, it);
+    if (el !== at) container.insertBefore(el, at); else at = at.nextElementSibling;
   }
+  for (const el of have.values()) el.remove();
+}
+function makeCard(it) {
+  const d = document.createElement('div');
+  d.innerHTML = '<div><div class="amt"></div><div class="muted ord"></div></div><div class="muted st"></div>';
+  return d;
+}
+function fillCard(d, it) {
+  const o = it.o;
+  d.dataset.order = o.orderId;
+  setClass(d, 'card offer' + (o.status === 'claimed' ? ' mine' : '') + (o.payment && paymentClass(o.payment) === 'bad' ? ' bad' : ''));
+  setText(d.querySelector('.amt'), fmt(o));
+  setText(d.querySelector('.ord'), t('order') + ' ' + o.orderId + ' · ' + o.registerId);
+  setText(d.querySelector('.st'), stateText(o));
+}
+function makeRow() {
+  const tr = document.createElement('tr');
+  tr.innerHTML = '<td class="tm"></td><td><span class="oid"></span><span class="lbl"></span></td><td class="amt"></td>';
+  return tr;
+}
+function fillRow(tr, it) {
+  tr.dataset.order = it.orderId;
+  setText(tr.querySelector('.tm'), clock(it.at));
+  setText(tr.querySelector('.oid'), it.orderId);
+  const l = tr.querySelector('.lbl');
+  setText(l, it.label); setClass(l, 'lbl ' + it.cls);
+  setText(tr.querySelector('.amt'), it.amountText);
+}
+function render(offers, history) {
+  const open = offers.filter(active).map((o) => ({ key: o.orderId, o, at: o.receivedAt || o.expiresAt })).sort(newest);
+  setText($('offerstitle'), open.length ? t('offers') : t('none'));
+  keyed($('open'), open, makeCard, fillCard);
+  // Today: every payment attempt, and the offers that ended without one on this unit.
+  const paid = new Set(history.map((h) => h.orderId));
+  const rows = history.map((h) => ({ key: 'a:' + h.orderId + '#' + h.attempt, orderId: h.orderId, at: h.time,
+    amountText: h.amountText, label: paymentText(h), cls: paymentClass(h) }));
+  for (const o of offers) {
+    if (active(o) || paid.has(o.orderId)) continue;
+    rows.push({ key: 'o:' + o.orderId, orderId: o.orderId, at: o.receivedAt || o.expiresAt, amountText: o.amountText,
+      label: stateText(o), cls: 'muted' });
+  }
+  rows.sort(newest);
+  const tb = $('history').tBodies[0];
+  if (!rows.length) rows.push({ key: 'none', orderId: '', at: '', amountText: '', label: t('noHistory'), cls: 'muted' });
+  keyed(tb, rows, makeRow, (tr, it) => (it.key === 'none' ? (setText(tr.querySelector('.lbl'), it.label), setText(tr.querySelector('.tm'), '')) : fillRow(tr, it)));
   if (current) {
     const o = offers.find((x) => x.orderId === current);
     if (o) show(o);
@@ -119,9 +243,9 @@ function render(offers) {
 }
 function show(o) {
   $('list').hidden = true; $('detail').hidden = false;
-  $('order').textContent = t('order') + ' ' + o.orderId + ' · ' + o.registerId;
-  $('amount').textContent = fmt(o);
-  $('state').textContent = o.payment ? '' : stateText(o);
+  setText($('order'), t('order') + ' ' + o.orderId + ' · ' + o.registerId);
+  setText($('amount'), fmt(o));
+  setText($('state'), o.payment ? '' : stateText(o));
   const paid = o.payment && ['succeeded', 'refunded'].includes(o.payment.status);
   const busy = o.payment && ['paying', 'pending'].includes(o.payment.status);
   $('claim').hidden = o.status !== 'open';
@@ -130,16 +254,27 @@ function show(o) {
   form.hidden = !(o.status === 'claimed' && !paid && !busy);
   if (wasHidden && !form.hidden) { $('code').value = ''; $('code').focus(); }
   const r = $('result');
-  r.className = paid ? 'ok' : busy ? 'wait' : (o.payment ? 'bad' : '');
-  r.textContent = o.payment ? stateText(o) : '';
+  setClass(r, o.payment ? paymentClass(o.payment) : '');
+  setText(r, o.payment ? stateText(o) : '');
 }
-async function open(orderId) { current = orderId; $('error').textContent = ''; await refresh(); }
-$('back').onclick = () => { current = null; $('detail').hidden = true; $('list').hidden = false; refresh(); };
-$('lang').onclick = () => { lang = lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('lang', lang); labels(); refresh(); };
+function open(orderId) {
+  current = orderId; $('error').textContent = '';
+  // Show what is known at once (the tap's effect), then ask for the latest.
+  const o = lastOffers.find((x) => x.orderId === orderId);
+  if (o) show(o);
+  refresh(true);
+}
+let lastOffers = [];
+$('open').addEventListener('click', (ev) => {
+  const card = ev.target.closest('.offer');
+  if (card) open(card.dataset.order);
+});
+$('back').onclick = () => { current = null; $('detail').hidden = true; $('list').hidden = false; refresh(true); };
+$('lang').onclick = () => { lang = lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('lang', lang); labels(); refresh(true); };
 $('claim').onclick = async () => {
   $('error').textContent = '';
   try { await api('POST', '/api/offers/' + encodeURIComponent(current) + '/claim'); } catch (e) { $('error').textContent = e.message; }
-  refresh();
+  refresh(true);
 };
 $('payform').onsubmit = async (ev) => {
   ev.preventDefault();
@@ -148,28 +283,37 @@ $('payform').onsubmit = async (ev) => {
   if (!/^\\d{16,24}$/.test(code)) { $('error').textContent = t('badCode'); $('code').select(); return; }
   $('code').value = '';
   $('payform').hidden = true;
-  $('result').className = 'wait'; $('result').textContent = t('paying');
+  $('result').className = 'wait'; $('result').textContent = t('pay.paying');
   try { await api('POST', '/api/offers/' + encodeURIComponent(current) + '/pay', { paymentCode: code }); } catch (e) { $('error').textContent = e.message; }
-  refresh();
+  refresh(true);
 };
-async function refresh() {
+let running = null;
+let again = false;
+/** One poll at a time; "force" draws even when the answers did not change (language, view switched). */
+function refresh(force) {
+  if (force) last = { offers: '', history: '', lang: '' };
+  if (running) { again = true; return running; }
+  running = poll().finally(() => { running = null; if (again) { again = false; refresh(); } });
+  return running;
+}
+async function poll() {
   try {
-    const [offers, status, history] = await Promise.all([api('GET', '/api/offers'), api('GET', '/api/status'), api('GET', '/api/history')]);
-    $('net').textContent = status.server === 'up' ? t('serverUp') : t('serverDown');
-    render(offers);
-    const tb = $('history'); tb.innerHTML = '';
-    for (const h of history) {
-      const tr = document.createElement('tr');
-      tr.innerHTML = '<td></td><td></td><td></td>';
-      tr.children[0].textContent = h.time.slice(11, 16);
-      tr.children[1].textContent = h.orderId;
-      tr.children[2].textContent = h.amountText + ' · ' + (t(h.status) || h.status);
-      tb.appendChild(tr);
-    }
-  } catch (e) { $('net').textContent = t('serverDown'); }
+    const [offersText, status, historyText] = await Promise.all([
+      fetch('/api/offers').then((r) => r.text()), api('GET', '/api/status'), fetch('/api/history').then((r) => r.text())]);
+    const net = $('net');
+    setText(net, status.server === 'up' ? t('serverUp') : t('serverDown'));
+    setClass(net, status.server === 'up' ? '' : 'down');
+    if (status.timeZone && status.timeZone !== zone) { zone = status.timeZone; last.lang = ''; }
+    setText($('zone'), zone || '');
+    // Nothing changed: leave the page alone.
+    if (offersText === last.offers && historyText === last.history && lang === last.lang) return;
+    last = { offers: offersText, history: historyText, lang };
+    lastOffers = JSON.parse(offersText);
+    render(lastOffers, JSON.parse(historyText));
+  } catch (e) { setText($('net'), t('serverDown')); setClass($('net'), 'down'); }
 }
 labels();
-refresh();
+refresh(true);
 setInterval(refresh, 1000);
 </script>
 </body>
