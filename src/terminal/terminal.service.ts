@@ -178,8 +178,11 @@ export class TerminalService {
     return this.paymentView(a);
   }
 
-  history(): PaymentAttempt[] {
-    const midnight = new Date(this.clock.now());
+  /** Today's attempts, newest first; `startOfDay` turns the time now into the shop's midnight. */
+  history(startOfDay?: (now: number) => number): PaymentAttempt[] {
+    const now = this.clock.now();
+    if (startOfDay) return this.o.store.since(startOfDay(now));
+    const midnight = new Date(now);
     midnight.setHours(0, 0, 0, 0);
     return this.o.store.since(midnight.getTime());
   }

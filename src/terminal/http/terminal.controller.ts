@@ -5,6 +5,7 @@
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
 import { TerminalError, TerminalService } from '../terminal.service';
+import { startOfShopDay } from '../shop-day';
 import { TOUCH_PAGE } from './touch-page';
 
 export const TERMINAL_SERVICE = Symbol('TerminalService');
@@ -79,7 +80,10 @@ export class TerminalController {
 
   @Get('api/history')
   history() {
-    return this.terminal.history().map((a) => this.terminal.paymentView(a));
+    // The shop's today, in its zone, whatever zone this machine is set to.
+    return this.terminal
+      .history((now) => startOfShopDay(this.timeZone, now))
+      .map((a) => this.terminal.paymentView(a));
   }
 }
 

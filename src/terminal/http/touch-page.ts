@@ -29,8 +29,9 @@ export const TOUCH_PAGE = `<!doctype html>
   .offer { display: flex; justify-content: space-between; align-items: center; gap: 8px; cursor: pointer; border-left: 6px solid #15803d; min-height: 56px; -webkit-tap-highlight-color: #15803d33; }
   .offer.mine { border-left-color: #a16207; }
   .offer.bad { border-left-color: #b91c1c; }
-  .offer .amt { font-size: 26px; font-weight: 800; }
-  .offer .st { text-align: right; font-weight: 600; max-width: 45%; }
+  .offer .amt { font-size: 28px; font-weight: 800; white-space: nowrap; }
+  .offer .amt small { font-size: 15px; font-weight: 600; color: #5b6570; }
+  .offer .st { text-align: right; font-weight: 600; font-size: 13px; max-width: 38%; }
   .muted { color: #5b6570; font-size: 14px; }
   #offerstitle { margin: 2px 2px 8px; }
   #amount { font-size: 40px; font-weight: 800; text-align: center; margin: 10px 0; letter-spacing: 1px; }
@@ -46,6 +47,8 @@ export const TOUCH_PAGE = `<!doctype html>
   td.tm { white-space: nowrap; color: #5b6570; width: 3.2em; }
   td.amt { white-space: nowrap; text-align: right; }
   td .lbl { display: block; font-size: 13px; }
+  td .again { display: block; font-size: 13px; font-weight: 700; color: #15803d; }
+  tr.retry { cursor: pointer; }
 </style>
 </head>
 <body>
@@ -72,7 +75,7 @@ export const TOUCH_PAGE = `<!doctype html>
 const T = {
   en: { title: 'Payments', offers: 'Open offers from the register', none: 'Waiting for the register…', claim: 'Take this payment',
     scan: 'Scan or type the customer\\'s payment code', pay: 'Collect', back: 'Back to offers', lang: '中文',
-    history: 'Today', serverDown: 'Server unreachable: retrying', serverUp: 'Online', order: 'Order', noHistory: 'Nothing yet today',
+    history: 'Today', serverDown: 'Server unreachable: retrying', serverUp: 'Online', order: 'Order', noHistory: 'Nothing yet today', again: 'Tap to collect again',
     badCode: 'That is not a payment code (16–24 digits). Scan again.',
     'offer.open': 'Open: tap to take', 'offer.claiming': 'Taking…', 'offer.claimed': 'Yours: scan the code',
     'offer.taken': 'Taken by {who}', 'offer.withdrawn': 'No longer offered', 'offer.canceled': 'Canceled by the register',
@@ -93,7 +96,7 @@ const T = {
     'code.unknown': 'Not paid (code {code}). Ask the customer to pay again; call support if it repeats.' },
   zh: { title: '收款', offers: '收银台发来的待收订单', none: '等待收银台…', claim: '接单', scan: '扫描或输入顾客付款码', pay: '收款',
     back: '返回订单列表', lang: 'English', history: '今日记录', serverDown: '服务器连接中断，正在重试', serverUp: '在线', order: '订单',
-    noHistory: '今天还没有记录', badCode: '不是有效的付款码（16–24位数字），请重新扫描。',
+    noHistory: '今天还没有记录', again: '点按重新收款', badCode: '不是有效的付款码（16–24位数字），请重新扫描。',
     'offer.open': '待接单：点按接单', 'offer.claiming': '接单中…', 'offer.claimed': '已接单：请扫码',
     'offer.taken': '已被 {who} 接单', 'offer.withdrawn': '订单已撤回', 'offer.canceled': '收银台已取消',
     'offer.expired': '已过期：无人接单',
@@ -154,10 +157,18 @@ function stateText(o) {
   if (o.payment) return paymentText(o.payment);
   return t('offer.' + o.status, { who: o.takenBy || '?' }) || t('code.unknown', { code: o.status });
 }
-/** Still the clerk's business: offered or claimed, and not paid. Everything else is history. */
+/**
+ * On the list: offered, being taken, or claimed and not tried or still being paid. Everything else is
+ * history: paid, failed, canceled, taken, withdrawn, expired. A claimed order whose payment failed is in
+ * the history, and tapping its row opens it to collect again.
+ */
 function active(o) {
-  if (!['open', 'claiming', 'claimed'].includes(o.status)) return false;
-  return !(o.payment && ['succeeded', 'refunded'].includes(o.payment.status));
+  if (o.status === 'open' || o.status === 'claiming') return true;
+  return o.status === 'claimed' && (!o.payment || ['paying', 'pending'].includes(o.payment.status));
+}
+function retryable(orderId) {
+  const o = lastOffers.find((x) => x.orderId === orderId);
+  return !!o && o.status === 'claimed' && !active(o) && !['succeeded', 'refunded'].includes(o.payment.status);
 }
 const newest = (a, b) => (a.at < b.at ? 1 : a.at > b.at ? -1 : 0);
 function clock(iso) {
@@ -191,20 +202,21 @@ function keyed(container, items, make, fill) {
 }
 function makeCard(it) {
   const d = document.createElement('div');
-  d.innerHTML = '<div><div class="amt"></div><div class="muted ord"></div></div><div class="muted st"></div>';
+  d.innerHTML = '<div><div class="amt"><span></span> <small></small></div><div class="muted ord"></div></div><div class="muted st"></div>';
   return d;
 }
 function fillCard(d, it) {
   const o = it.o;
   d.dataset.order = o.orderId;
   setClass(d, 'card offer' + (o.status === 'claimed' ? ' mine' : '') + (o.payment && paymentClass(o.payment) === 'bad' ? ' bad' : ''));
-  setText(d.querySelector('.amt'), fmt(o));
+  setText(d.querySelector('.amt span'), o.amountText);
+  setText(d.querySelector('.amt small'), o.amount.currency);
   setText(d.querySelector('.ord'), t('order') + ' ' + o.orderId + ' · ' + o.registerId);
   setText(d.querySelector('.st'), stateText(o));
 }
 function makeRow() {
   const tr = document.createElement('tr');
-  tr.innerHTML = '<td class="tm"></td><td><span class="oid"></span><span class="lbl"></span></td><td class="amt"></td>';
+  tr.innerHTML = '<td class="tm"></td><td><span class="oid"></span><span class="lbl"></span><span class="again"></span></td><td class="amt"></td>';
   return tr;
 }
 function fillRow(tr, it) {
@@ -213,6 +225,9 @@ function fillRow(tr, it) {
   setText(tr.querySelector('.oid'), it.orderId);
   const l = tr.querySelector('.lbl');
   setText(l, it.label); setClass(l, 'lbl ' + it.cls);
+  const again = it.retry ? t('again') : '';
+  setText(tr.querySelector('.again'), again);
+  setClass(tr, it.retry ? 'retry' : '');
   setText(tr.querySelector('.amt'), it.amountText);
 }
 function render(offers, history) {
@@ -221,8 +236,12 @@ function render(offers, history) {
   keyed($('open'), open, makeCard, fillCard);
   // Today: every payment attempt, and the offers that ended without one on this unit.
   const paid = new Set(history.map((h) => h.orderId));
-  const rows = history.map((h) => ({ key: 'a:' + h.orderId + '#' + h.attempt, orderId: h.orderId, at: h.time,
-    amountText: h.amountText, label: paymentText(h), cls: paymentClass(h) }));
+  const latest = new Set();
+  const rows = history.map((h) => {
+    const first = !latest.has(h.orderId); latest.add(h.orderId);
+    return { key: 'a:' + h.orderId + '#' + h.attempt, orderId: h.orderId, at: h.time, amountText: h.amountText,
+      label: paymentText(h), cls: paymentClass(h), retry: first && retryable(h.orderId) };
+  });
   for (const o of offers) {
     if (active(o) || paid.has(o.orderId)) continue;
     rows.push({ key: 'o:' + o.orderId, orderId: o.orderId, at: o.receivedAt || o.expiresAt, amountText: o.amountText,
@@ -268,6 +287,10 @@ let lastOffers = [];
 $('open').addEventListener('click', (ev) => {
   const card = ev.target.closest('.offer');
   if (card) open(card.dataset.order);
+});
+$('history').addEventListener('click', (ev) => {
+  const row = ev.target.closest('tr.retry');
+  if (row) open(row.dataset.order);
 });
 $('back').onclick = () => { current = null; $('detail').hidden = true; $('list').hidden = false; refresh(true); };
 $('lang').onclick = () => { lang = lang === 'zh' ? 'en' : 'zh'; localStorage.setItem('lang', lang); labels(); refresh(true); };
