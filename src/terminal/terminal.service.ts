@@ -42,8 +42,21 @@ export interface OfferView {
   /** When this unit first heard of the offer (ISO 8601): the page lists the newest first. */
   receivedAt: string;
   expiresAt: string;
-  payment: { status: AttemptStatus; paymentId: string | null; failure: Payment['failure'] | null } | null;
+  payment: {
+    status: AttemptStatus;
+    paymentId: string | null;
+    failure: Payment['failure'] | null;
+    /** While `pending`: whom the server waits for (see TerminalService.waitingFor). */
+    waitingFor: WaitingFor | null;
+  } | null;
 }
+
+/**
+ * Why a payment is pending: the wallet has the trade and the customer is confirming on the phone (the
+ * server names the wallet brand once the provider answered), or the provider's answer is unknown (a
+ * timeout, a 5xx) and the server is asking it again.
+ */
+export type WaitingFor = 'customer' | 'provider';
 
 export interface TerminalServiceOptions {
   credentials: DeviceCredentials;
@@ -138,6 +151,7 @@ export class TerminalService {
               (this.failureText.has(`${a.orderId}#${a.attempt}`)
                 ? { code: 'not_charged', message: this.failureText.get(`${a.orderId}#${a.attempt}`)! }
                 : null),
+            waitingFor: this.waitingFor(a),
           }
         : null,
     };
@@ -166,6 +180,7 @@ export class TerminalService {
         (this.failureText.has(`${a.orderId}#${a.attempt}`)
           ? { code: 'not_charged', message: this.failureText.get(`${a.orderId}#${a.attempt}`)! }
           : null),
+      waitingFor: this.waitingFor(a),
       relayedToRegister: a.relayed,
       time: new Date(a.createdAt).toISOString(),
     };
@@ -310,6 +325,7 @@ export class TerminalService {
       try {
         const payment = await this.o.server.createPayment(attempt.idempotencyKey, body);
         this.serverUp = true;
+        this.notePending(attempt, payment);
         // The signed result may have come by the push channel before this answer: never take a decided
         // attempt back to paying/pending (it would be decided, shown and relayed a second time).
         const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
@@ -363,6 +379,19 @@ export class TerminalService {
     }
   }
 
+  /** What the server last said of a pending attempt (in memory: after a restart the screen says "provider"). */
+  private readonly pendingSeen = new Map<string, WaitingFor>();
+
+  private notePending(a: { orderId: string; attempt: number }, p: Payment): void {
+    if (p.status !== 'pending') return;
+    this.pendingSeen.set(`${a.orderId}#${a.attempt}`, p.method?.brand ? 'customer' : 'provider');
+  }
+
+  private waitingFor(a: PaymentAttempt): WaitingFor | null {
+    if (a.status !== 'pending') return null;
+    return this.pendingSeen.get(`${a.orderId}#${a.attempt}`) ?? 'provider';
+  }
+
   /** Refusal messages of attempts the server refused, for the screen. */
   readonly failureText = new Map<string, string>();
 
@@ -393,6 +422,7 @@ export class TerminalService {
       // Already decided; only a refund may still change it.
       if (s.payment.status !== 'refunded') return;
     }
+    this.notePending(a, s.payment);
     const status: AttemptStatus = s.payment.status;
     const decided = isDecidedPaymentStatus(s.payment.status);
     this.o.store.update(

@@ -80,7 +80,9 @@ const T = {
     'offer.open': 'Open: tap to take', 'offer.claiming': 'Taking…', 'offer.claimed': 'Yours: scan the code',
     'offer.taken': 'Taken by {who}', 'offer.withdrawn': 'No longer offered', 'offer.canceled': 'Canceled by the register',
     'offer.expired': 'Expired: nobody took it in time',
-    'pay.paying': 'Sending to the wallet…', 'pay.pending': 'Waiting for the wallet\\'s answer…', 'pay.succeeded': 'Paid',
+    'pay.paying': 'Sending to the wallet…', 'pay.pending': 'Waiting for the wallet\\'s answer…',
+    'pay.pending.customer': 'Customer is confirming on their phone…',
+    'pay.pending.provider': 'No answer from the wallet yet: asking again. Do not charge again.', 'pay.succeeded': 'Paid',
     'pay.refunded': 'Refunded', 'pay.failed': 'Not paid', 'pay.canceled': 'Canceled: nothing was charged',
     'pay.error': 'Could not send: {msg}. Nothing was charged; scan again, and call support if it repeats.',
     'code.insufficient_funds': 'Declined: not enough money. Ask for another way to pay.',
@@ -100,7 +102,9 @@ const T = {
     'offer.open': '待接单：点按接单', 'offer.claiming': '接单中…', 'offer.claimed': '已接单：请扫码',
     'offer.taken': '已被 {who} 接单', 'offer.withdrawn': '订单已撤回', 'offer.canceled': '收银台已取消',
     'offer.expired': '已过期：无人接单',
-    'pay.paying': '正在提交支付…', 'pay.pending': '等待支付平台结果…', 'pay.succeeded': '已支付',
+    'pay.paying': '正在提交支付…', 'pay.pending': '等待支付平台结果…',
+    'pay.pending.customer': '顾客正在手机上确认…',
+    'pay.pending.provider': '支付平台暂未答复，正在查询。请勿重复收款。', 'pay.succeeded': '已支付',
     'pay.refunded': '已退款', 'pay.failed': '支付失败', 'pay.canceled': '已取消，未扣款',
     'pay.error': '无法发送：{msg}。未扣款，请重新扫码；如反复出现请联系技术支持。',
     'code.insufficient_funds': '余额不足，支付被拒。请顾客换一种付款方式。',
@@ -146,6 +150,7 @@ function paymentText(p) {
     return t('pay.error', { msg: e.message });
   }
   if ((p.status === 'failed' || p.status === 'canceled') && f) return failureText(f);
+  if (p.status === 'pending' && p.waitingFor) return t('pay.pending.' + p.waitingFor);
   return t('pay.' + p.status) || t('code.unknown', { code: p.status });
 }
 function paymentClass(p) {
