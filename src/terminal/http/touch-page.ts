@@ -38,7 +38,8 @@ export const TOUCH_PAGE = `<!doctype html>
   button.big { width: 100%; font-size: 22px; padding: 16px; border: 0; border-radius: 10px; background: #15803d; color: #fff; margin-top: 8px; }
   button.plain { width: 100%; font-size: 16px; padding: 10px; border: 1px solid #ccd; border-radius: 10px; background: #fff; margin-top: 8px; }
   input#code { width: 100%; box-sizing: border-box; font-size: 26px; padding: 12px; border: 2px solid #15803d; border-radius: 10px; text-align: center; letter-spacing: 2px; }
-  #result { font-size: 26px; font-weight: 800; text-align: center; margin: 14px 0; }
+  #result { font-size: 26px; font-weight: 800; text-align: center; margin: 10px 0; }
+  #result.bad { font-size: 19px; }
   .ok { color: #15803d; } .bad { color: #b91c1c; } .wait { color: #a16207; }
   .err { color: #b91c1c; margin-top: 8px; min-height: 1em; }
   #histtitle { display: flex; justify-content: space-between; margin-bottom: 4px; }
@@ -59,13 +60,13 @@ export const TOUCH_PAGE = `<!doctype html>
     <div class="muted" id="order"></div>
     <div id="amount"></div>
     <div id="state" class="muted"></div>
+    <div id="result"></div>
     <button id="claim" class="big" type="button"></button>
     <form id="payform" hidden>
       <label class="muted" for="code" id="codelabel"></label>
       <input id="code" inputmode="numeric" autocomplete="off" autofocus>
       <button class="big" type="submit" id="paybtn"></button>
     </form>
-    <div id="result"></div>
     <div class="err" id="error"></div>
     <button id="back" class="plain" type="button"></button>
   </section>
