@@ -307,5 +307,29 @@ sys.describe('the touch page at rush hour on a small phone', () => {
     expect(await page.locator('#zone').textContent()).toBe(ZONE);
 
     await page.screenshot({ path: path.join(ARTIFACTS, 'terminal-rush-hour-zh.png') });
+
+    // What no order above produced, as the page would label it: a failure code it does not know (shown
+    // raw, with what to do) and a local error of the unit (status `error`: nothing left the unit).
+    const label = (p: object) =>
+      page.evaluate(
+        (x) => (globalThis as unknown as { paymentText: (p: object) => string }).paymentText(x),
+        p,
+      );
+    const unknown = { status: 'failed', failure: { code: 'wallet_frozen', message: 'account frozen' } };
+    const local = { status: 'error', error: { code: 'local_request', message: 'invalid header value' } };
+    expect(await label(unknown)).toBe(
+      '未支付（代码 wallet_frozen）。请顾客重新付款；如反复出现请联系技术支持。',
+    );
+    expect(await label(local)).toBe(
+      '无法发送：invalid header value。未扣款，请重新扫码；如反复出现请联系技术支持。',
+    );
+    await page.locator('#lang').tap();
+    await page.locator('html[lang="en"]').waitFor();
+    expect(await label(unknown)).toBe(
+      'Not paid (code wallet_frozen). Ask the customer to pay again; call support if it repeats.',
+    );
+    expect(await label(local)).toBe(
+      'Could not send: invalid header value. Nothing was charged; scan again, and call support if it repeats.',
+    );
   });
 });
