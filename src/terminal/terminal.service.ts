@@ -375,6 +375,9 @@ export class TerminalService {
         await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(tries, 5))));
         const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
         if (known.status !== 'paying') return;
+        // Canceled at the register meanwhile: send nothing more; the resolver asks the server by this
+        // attempt's key whether an earlier try arrived (then cancels that payment) or not (nothing charged).
+        if (this.o.inbox.get(attempt.orderId)?.status === 'canceled') return;
       }
     }
   }
@@ -470,6 +473,15 @@ export class TerminalService {
         if (found[0]) {
           this.o.store.update(a.orderId, a.attempt, { paymentId: found[0].payment.id }, this.clock.now());
           await this.onSignedResult(found[0]);
+        } else if (!this.inMemory(a) && this.o.inbox.get(a.orderId)?.status === 'canceled') {
+          // Canceled at the register, and no try of this attempt reached the server (none is in flight
+          // any more): nothing was charged. The screen says so at once instead of "Paying…" forever.
+          this.o.store.update(a.orderId, a.attempt, { status: 'canceled' }, this.clock.now());
+          this.failureText.set(
+            `${a.orderId}#${a.attempt}`,
+            'canceled at the register before the payment reached the server; nothing was charged',
+          );
+          this.wake(a.orderId);
         } else if (this.clock.now() - a.createdAt > 15_000 && !this.inMemory(a)) {
           // The request never reached the server and its code is gone with the process that had it:
           // nothing was charged. The clerk scans the customer's code again.
@@ -535,13 +547,16 @@ export class TerminalService {
     // The register canceled: abort what has not been paid.
     const a = this.o.store.latest(offer.orderId);
     if (!a || (a.status !== 'paying' && a.status !== 'pending')) return;
-    if (a.paymentId) {
-      try {
-        await this.o.server.cancelPayment(a.paymentId);
-      } catch (e) {
-        this.o.log?.(`cancel of ${a.paymentId} for ${offer.orderId}: ${(e as Error).message}`);
-      }
-      await this.fetchSigned(a.orderId, a.attempt, a.paymentId);
+    if (!a.paymentId) {
+      // No answer from the server yet (it may be down): the retry loop stops, the resolver decides.
+      void this.resolveUnfinished();
+      return;
     }
+    try {
+      await this.o.server.cancelPayment(a.paymentId);
+    } catch (e) {
+      this.o.log?.(`cancel of ${a.paymentId} for ${offer.orderId}: ${(e as Error).message}`);
+    }
+    await this.fetchSigned(a.orderId, a.attempt, a.paymentId);
   }
 }

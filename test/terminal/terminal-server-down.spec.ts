@@ -19,6 +19,7 @@ import {
   TestServer,
   waitFor,
 } from './support/harness';
+import { createTerminalApp } from '../../src/terminal/terminal-app';
 
 jest.setTimeout(60_000);
 
@@ -128,5 +129,88 @@ describe('the payment server is down mid-payment', () => {
     expect(server.simTrade(final.paymentId)?.charge_calls).toBe(1);
     expect(register.verifiedResults('S-1').map((r) => r.payment.status)).toContain('succeeded');
     await back.stop();
+  });
+
+  it('a payment stuck while the server is down ends canceled at once when the register cancels, and is never sent later', async () => {
+    const own = mkdtempSync(path.join(tmpdir(), 'payconnect-terminal-cancel-down-'));
+    const dataDir2 = path.join(own, 'T2');
+    const down = await TestServer.start({ dbPath: path.join(own, 'server.db'), simSpeed: 50 });
+    const storeId = await down.createStore('Noodle bar');
+    const plugin = await down.registerPlugin(storeId, 'P2');
+    const ports = await pickLanPorts();
+    const reg = await RegisterSide.open({
+      deviceId: 'P2',
+      lanKey: plugin.lanKey,
+      serverPublicKey: plugin.serverPublicKey,
+      storeId: plugin.storeId,
+      ...ports,
+    });
+    const unitApp = await createTerminalApp({
+      id: 'T2',
+      serverUrl: down.url,
+      registrationCode: await down.registrationCode(storeId, 'terminal'),
+      port: 0,
+      dataDir: dataDir2,
+      lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...ports },
+      payWaitMs: 200,
+      logger: false,
+    });
+    try {
+      await reg.waitForUnits(['T2']);
+      await reg.offer('订单-0009', 'T2');
+      const url = unitApp.url;
+      const id = encodeURIComponent('订单-0009');
+      await waitFor('the offer on T2', async () =>
+        (await http<Array<{ orderId: string }>>(url, 'GET', '/api/offers')).body.some(
+          (o) => o.orderId === '订单-0009',
+        ),
+      );
+      await expectStatus(200, http(url, 'POST', `/api/offers/${id}/claim`), 'claim');
+      await down.proc.kill9();
+      const paying = await http<{ status: string }>(url, 'POST', `/api/offers/${id}/pay`, {
+        body: { paymentCode: testCode('00') },
+      });
+      expect(paying.body.status).toBe('paying');
+      await reg.endpoint.send(
+        'cancel',
+        { orderId: '订单-0009', reason: 'the customer left' },
+        reg.directory.targetOf('T2')!,
+      );
+      await waitFor('the offer canceled on T2', async () =>
+        (await http<Array<{ orderId: string; status: string }>>(url, 'GET', '/api/offers')).body.some(
+          (o) => o.orderId === '订单-0009' && o.status === 'canceled',
+        ),
+      );
+      // The server comes back: the unit learns that nothing arrived, shows the cancel, and sends nothing.
+      const back = ChildProc.spawn(
+        'server (back)',
+        ['server', '--port', new URL(down.url).port, '--db', `sqlite:${path.join(own, 'server.db')}`],
+        { PAYCONNECT_ADMIN_TOKEN: down.adminToken, PAYCONNECT_SIM_SPEED: '50' },
+      );
+      await back.waitHttp(`${down.url}/healthz`);
+      const shown = await waitFor(
+        'the unit to show the cancel',
+        async () => {
+          const r = await http<{ status: string; failure: { message: string } | null }>(
+            url,
+            'GET',
+            `/api/payments/${id}`,
+          );
+          return r.body.status !== 'paying' && r.body;
+        },
+        15_000,
+        100,
+      );
+      expect(shown.status).toBe('canceled');
+      expect(shown.failure?.message).toContain('nothing was charged');
+      // Well after the retry schedule's longest pause: still no payment at the server.
+      await new Promise((r) => setTimeout(r, 6000));
+      expect(await down.paymentsOf('订单-0009', deviceToken(dataDir2))).toEqual([]);
+      await back.stop();
+    } finally {
+      await unitApp.close().catch(() => undefined);
+      await reg.close();
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 });
