@@ -3,6 +3,7 @@
  * UsageError that main.ts turns into exit code 2 with a one-line reason.
  */
 import { parseArgs, ParseArgsConfig } from 'node:util';
+import { machineTimeZone, validTimeZone } from '../protocol/local-time';
 
 export class UsageError extends Error {}
 
@@ -24,6 +25,15 @@ export function parse(argv: string[], options: Options, allowPositionals = false
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]);
   }
+}
+
+/** `--time-zone AREA/CITY`: an IANA zone in its canonical spelling; the machine's when not given. */
+export function timeZoneOption(text: string | undefined): string {
+  if (text === undefined) return machineTimeZone();
+  const zone = validTimeZone(text);
+  if (!zone)
+    throw new UsageError(`--time-zone must be an IANA zone name such as Asia/Shanghai or UTC; got "${text}"`);
+  return zone;
 }
 
 export function intOption(

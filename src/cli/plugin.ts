@@ -1,7 +1,7 @@
 import { createPluginApp, PluginSetupError } from '../plugin/plugin-app';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { PayconnectError } from '../protocol/errors';
-import { Command, intOption, parse, UsageError } from './args';
+import { Command, intOption, parse, timeZoneOption, UsageError } from './args';
 import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
 
 export const plugin: Command = {
@@ -24,7 +24,8 @@ for the status page.
   --lan-broadcast ADDR     the shop network's broadcast address (default: 127.255.255.255 on loopback)
   --lan-port N             the units' port (default ${DEFAULT_UNIT_PORT}); the plugin listens on --plugin-port
   --plugin-port N          (default ${DEFAULT_PLUGIN_PORT})
-  --multicast              also offer by multicast 239.255.77.1`,
+  --multicast              also offer by multicast 239.255.77.1
+  --time-zone AREA/CITY    the shop's time zone for receipts, e.g. Asia/Shanghai (default: this PC's)`,
   async run(argv) {
     const { values } = parse(argv, {
       manifest: { type: 'string' },
@@ -34,6 +35,7 @@ for the status page.
       port: { type: 'string' },
       host: { type: 'string' },
       data: { type: 'string' },
+      'time-zone': { type: 'string' },
       ...DEVICE_LAN_OPTIONS,
     });
     if (!values.manifest) throw new UsageError('--manifest FILE is needed (see payconnect manifest list)');
@@ -42,6 +44,7 @@ for the status page.
       throw new UsageError('--server must be the payment server URL, e.g. http://127.0.0.1:8700');
     if (!values.data)
       throw new UsageError('--data DIR is needed (where the plugin keeps its registration and journal)');
+    const timeZone = timeZoneOption(values['time-zone'] as string | undefined);
     try {
       const running = await createPluginApp({
         manifestPath: values.manifest as string,
@@ -52,6 +55,7 @@ for the status page.
         host: values.host as string | undefined,
         dataDir: values.data as string,
         lan: deviceLanConfig(values),
+        timeZone,
       });
       process.stdout.write(
         `plugin for register ${running.manifest().register} (manifest ${running.manifest().id}) ready: ${running.url}/\n`,

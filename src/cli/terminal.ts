@@ -1,12 +1,7 @@
-import {
-  createTerminalApp,
-  machineTimeZone,
-  TerminalSetupError,
-  validTimeZone,
-} from '../terminal/terminal-app';
+import { createTerminalApp, machineTimeZone, TerminalSetupError } from '../terminal/terminal-app';
 import { ServerRefusal, ServerUnavailable } from '../terminal/server-client';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
-import { Command, intOption, parse, UsageError } from './args';
+import { Command, intOption, parse, timeZoneOption, UsageError } from './args';
 import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
 
 export const terminal: Command = {
@@ -51,12 +46,7 @@ Open http://127.0.0.1:P/ for the touch page.
       throw new UsageError('--server must be the payment server URL, e.g. http://127.0.0.1:8700');
     if (!values.data)
       throw new UsageError('--data DIR is needed (where the unit keeps its registration and journal)');
-    const zoneText = values['time-zone'] as string | undefined;
-    const timeZone = zoneText === undefined ? machineTimeZone() : validTimeZone(zoneText);
-    if (!timeZone)
-      throw new UsageError(
-        `--time-zone must be an IANA zone name such as Asia/Shanghai or UTC; got "${zoneText}"`,
-      );
+    const timeZone = timeZoneOption(values['time-zone'] as string | undefined);
     try {
       const running = await createTerminalApp({
         id,

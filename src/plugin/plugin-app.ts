@@ -28,6 +28,7 @@ import { ManifestError } from '../protocol/errors';
 import { ManifestInvalidError } from '../adapters/field-problems';
 import { SystemClock } from '../protocol/clock';
 import { formatMoney } from '../protocol/money';
+import { machineTimeZone, zonedIso } from '../protocol/local-time';
 import { PrintQueue } from '../printer/print-queue';
 import { renderReceipt, renderReceiptSvg, renderReceiptText } from '../printer/render';
 import { ReceiptData } from '../printer/receipt';
@@ -58,6 +59,8 @@ export interface PluginConfig {
     multicast?: boolean;
   };
   storeName?: string;
+  /** The shop's IANA time zone for receipts and the status page; default the machine's. */
+  timeZone?: string;
   logger?: boolean;
   /** Watch the manifest file and switch when it changes (default true). */
   watchManifest?: boolean;
@@ -120,6 +123,8 @@ class ManifestReceipts implements ReceiptSink {
     private readonly current: () => Manifest,
     private readonly baseDir: () => string,
     private readonly storeName: string,
+    /** The shop's zone: the receipt shows its wall-clock time and offset, not UTC. */
+    private readonly timeZone: string,
   ) {}
 
   /** A relative `file:` printer path starts from the manifest's folder, like every path in a manifest. */
@@ -137,7 +142,7 @@ class ManifestReceipts implements ReceiptSink {
       amount: o.amount,
       method: brand === 'alipay' ? 'Alipay 支付宝' : brand === 'wechat' ? 'WeChat Pay 微信支付' : brand,
       paymentId: o.payment?.id ?? '',
-      time: o.payment?.updatedAt ?? o.updatedAt,
+      time: zonedIso(o.payment?.updatedAt ?? o.updatedAt, this.timeZone),
       ...(o.items ? { items: o.items } : {}),
       footer: '谢谢惠顾 Thank you',
     };
@@ -206,6 +211,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     () => manifest,
     () => manifestBaseDir(manifestPath),
     config.storeName ?? creds.storeId,
+    config.timeZone ?? machineTimeZone(),
   );
   const service = new PluginService({
     pluginId: deviceId,

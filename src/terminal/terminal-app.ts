@@ -20,6 +20,7 @@ import { TERMINAL_SERVICE, TERMINAL_TIME_ZONE, TerminalController } from './http
 import { ServerClient } from './server-client';
 import { DeviceCredentials, TerminalStore } from './terminal-store';
 import { TerminalService } from './terminal.service';
+import { machineTimeZone } from '../protocol/local-time';
 
 export interface TerminalLanConfig {
   /** This unit's address on the shop network: multicast is joined on it. */
@@ -57,20 +58,7 @@ export interface RunningTerminal {
 
 export class TerminalSetupError extends Error {}
 
-/** The machine's IANA time zone (what the touch page shows times in unless --time-zone says otherwise). */
-export function machineTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
-}
-
-/** An IANA zone name this runtime knows (`Asia/Shanghai`, `UTC`), in its canonical spelling; else undefined. */
-export function validTimeZone(name: string): string | undefined {
-  if (!/^[A-Za-z_]+(?:\/[A-Za-z0-9_+-]+){0,2}$/.test(name)) return undefined;
-  try {
-    return new Intl.DateTimeFormat('en', { timeZone: name }).resolvedOptions().timeZone;
-  } catch {
-    return undefined;
-  }
-}
+export { machineTimeZone, validTimeZone } from '../protocol/local-time';
 
 async function credentialsFor(config: TerminalConfig, store: TerminalStore): Promise<DeviceCredentials> {
   const existing = store.credentials();

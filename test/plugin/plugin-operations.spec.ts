@@ -66,6 +66,8 @@ beforeAll(async () => {
     port,
     dataDir: path.join(tmp, 'plugin'),
     lan,
+    // The shop is in China whatever zone this machine has: receipts show Beijing time.
+    extraArgs: ['--time-zone', 'Asia/Shanghai'],
   });
   api = new PluginApi(`http://127.0.0.1:${port}`);
   unit = await Unit.start({ id: 'T1', server, storeId, dataDir: path.join(tmp, 'T1'), lan });
@@ -110,6 +112,12 @@ describe('a running plugin', () => {
     expect(text.status).toBe(200);
     expect(String(text.body)).toContain('OP-1');
     expect(String(text.body)).toContain('8.80');
+    // The time is the shop's (Asia/Shanghai, +08:00), not UTC.
+    const paidAt = Date.parse((await api.order('OP-1')).payment!.updatedAt);
+    const beijing = new Date(paidAt + 8 * 3_600_000).toISOString().slice(0, 16).replace('T', ' ');
+    expect(String(text.body)).toContain(beijing);
+    expect(String(text.body)).toContain('+08:00');
+    expect(String(text.body)).not.toContain('UTC');
     const svg = await fetch(`${api.url}/api/receipts/OP-1?format=svg`);
     expect(svg.headers.get('content-type')).toContain('image/svg+xml');
     expect(await svg.text()).toMatch(/^<svg|<\?xml/);

@@ -156,6 +156,8 @@ export interface PluginProcOptions {
   port: number;
   dataDir: string;
   lan: LanPorts;
+  /** More command-line options, e.g. ['--time-zone', 'Asia/Shanghai']. */
+  extraArgs?: string[];
 }
 
 /** `payconnect plugin …` as a child process; resolves once its API answers. */
@@ -175,6 +177,7 @@ export async function startPluginProc(o: PluginProcOptions): Promise<ChildProc> 
     String(o.lan.unitPort),
     '--plugin-port',
     String(o.lan.pluginPort),
+    ...(o.extraArgs ?? []),
   ]);
   await proc.waitHttp(`http://127.0.0.1:${o.port}/api/status`);
   return proc;
@@ -187,7 +190,7 @@ export interface OrderView {
   amountText: string;
   status: string;
   terminal: string | null;
-  payment: { id: string; status: string; orderId: string } | null;
+  payment: { id: string; status: string; orderId: string; updatedAt: string } | null;
   signature: string | null;
   receipt: { state: string; url: string } | null;
   writeBack: string;
