@@ -122,6 +122,7 @@ export const DEVICE_LAN_OPTIONS: Options = {
   'lan-port': { type: 'string' },
   'plugin-port': { type: 'string' },
   multicast: { type: 'boolean' },
+  'allowed-hosts': { type: 'string' },
 };
 
 export interface DeviceLanConfig {
@@ -130,6 +131,8 @@ export interface DeviceLanConfig {
   unitPort: number;
   pluginPort: number;
   multicast: boolean;
+  /** Extra host names the local HTTP API answers to (--allowed-hosts a,b), besides its own addresses. */
+  allowedHosts: string[];
 }
 
 /** Loopback by default (the demo, a first try); a shop names its card and its broadcast address. */
@@ -143,7 +146,20 @@ export function deviceLanConfig(values: Record<string, unknown>): DeviceLanConfi
     unitPort: intOption(values['lan-port'] as string | undefined, 'lan-port', DEFAULT_UNIT_PORT, 1),
     pluginPort: intOption(values['plugin-port'] as string | undefined, 'plugin-port', DEFAULT_PLUGIN_PORT, 1),
     multicast: values.multicast === true,
+    allowedHosts: allowedHostsOption(values['allowed-hosts'] as string | undefined),
   };
+}
+
+/** `--allowed-hosts a,b`: host names (no port, no scheme) a shop points at this PC, e.g. `kasse-1.lan`. */
+export function allowedHostsOption(value: string | undefined): string[] {
+  if (value === undefined) return [];
+  const names = value.split(',').map((n) => n.trim().toLowerCase());
+  for (const n of names)
+    if (!/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(n))
+      throw new UsageError(
+        `--allowed-hosts: '${n}' is not a host name; give names separated by commas, without port or scheme, e.g. --allowed-hosts kasse-1.lan`,
+      );
+  return names;
 }
 
 /** Runs until Ctrl-C or SIGTERM, then closes what was started. */

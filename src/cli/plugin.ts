@@ -21,6 +21,7 @@ for the status page.
   --host ADDR              address the API listens on (default 127.0.0.1)
   --data DIR               where the plugin keeps its registration and order journal
   --lan-interface ADDR     this PC's address on the shop network (default 127.0.0.1)
+  --allowed-hosts A,B      host names this PC is reached by besides its addresses (local API)
   --lan-broadcast ADDR     the shop network's broadcast address (default: 127.255.255.255 on loopback)
   --lan-port N             the units' port (default ${DEFAULT_UNIT_PORT}); the plugin listens on --plugin-port
   --plugin-port N          (default ${DEFAULT_PLUGIN_PORT})

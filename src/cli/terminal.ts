@@ -20,6 +20,7 @@ Open http://127.0.0.1:P/ for the touch page.
   --host ADDR              address the page listens on (default 127.0.0.1)
   --data DIR               where the unit keeps its registration and journal
   --lan-interface ADDR     this unit's address on the shop network (default 127.0.0.1)
+  --allowed-hosts A,B      host names this PC is reached by besides its addresses (local API)
   --lan-broadcast ADDR     where beacons go (default: 127.255.255.255 on loopback, else 255.255.255.255)
   --lan-port N             the units' shared port (default ${DEFAULT_UNIT_PORT})
   --plugin-port N          the plugins' port (default ${DEFAULT_PLUGIN_PORT})

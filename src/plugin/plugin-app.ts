@@ -57,6 +57,8 @@ export interface PluginConfig {
     unitPort?: number;
     pluginPort?: number;
     multicast?: boolean;
+    /** Extra host names the local HTTP API answers to (a DNS name the shop gives this PC). */
+    allowedHosts?: string[];
   };
   storeName?: string;
   /** The shop's IANA time zone for receipts and the status page; default the machine's. */
@@ -391,6 +393,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     url,
     port,
     service,
+    allowedHosts: config.lan.allowedHosts,
     journal,
     manifest: () => manifest,
     async close() {

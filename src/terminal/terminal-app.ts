@@ -31,6 +31,8 @@ export interface TerminalLanConfig {
   pluginPort?: number;
   /** Also join the multicast group and beacon there. */
   multicast?: boolean;
+  /** Extra host names the local HTTP API answers to (a DNS name the shop gives this unit). */
+  allowedHosts?: string[];
 }
 
 export interface TerminalConfig {
@@ -164,6 +166,7 @@ export async function createTerminalApp(config: TerminalConfig): Promise<Running
     port: config.port,
     host: config.host,
     bodyLimit: 4096,
+    allowedHosts: config.lan.allowedHosts,
     filter: new DeviceErrorFilter('the unit'),
     logger: config.logger,
   });
