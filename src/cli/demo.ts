@@ -10,6 +10,7 @@ import { createServer, Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { verifyCallbackSignature } from '../adapters/http-hook/http-hook.adapter';
 import { DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+import { formatMoney } from '../protocol/money';
 import { createPluginApp } from '../plugin/plugin-app';
 import { createServerApp } from '../server/server-app';
 import { createTerminalApp } from '../terminal/terminal-app';
@@ -37,9 +38,18 @@ async function admin(
   return (await r.json()) as Record<string, string>;
 }
 
-/** A stand-in for the register software's side of the HTTP hook: it verifies and prints each callback. */
+/**
+ * A stand-in for the register software's side of the HTTP hook: it verifies each signed callback (POST),
+ * keeps it, and shows a browser (GET /) the results it received, newest first, as a real register would show
+ * them in its own screens.
+ */
 function standInHost(port: number, log: (s: string) => void): Promise<Server> {
+  const received: { at: string; orderId: string; status: string; amount: string; verified: boolean }[] = [];
   const server = createServer((req, res) => {
+    if (req.method === 'GET') {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(hostPage(received));
+      return;
+    }
     let body = '';
     req.on('data', (d) => (body += d));
     req.on('end', () => {
@@ -48,18 +58,53 @@ function standInHost(port: number, log: (s: string) => void): Promise<Server> {
         String(req.headers['x-payconnect-signature'] ?? ''),
         DEMO_SECRET,
       );
+      let doc: { orderId?: string; status?: string; amount?: { value: number; currency: string } };
       try {
-        const doc = JSON.parse(body) as { orderId?: string; status?: string };
-        log(
-          `  register host: order ${doc.orderId} is ${doc.status} (signature ${ok ? 'verified' : 'INVALID'})`,
-        );
+        doc = JSON.parse(body);
       } catch {
-        log('  register host: a callback that is not JSON');
+        log('  register host: a POST whose body is not JSON was refused');
+        res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":"not JSON"}');
+        return;
       }
-      res.writeHead(ok ? 200 : 401, { 'content-type': 'application/json' }).end('{"ok":true}');
+      log(
+        `  register host: order ${doc.orderId} is ${doc.status} (signature ${ok ? 'verified' : 'INVALID'})`,
+      );
+      received.unshift({
+        at: new Date().toISOString(),
+        orderId: String(doc.orderId ?? '?'),
+        status: String(doc.status ?? '?'),
+        amount: doc.amount ? formatMoney(doc.amount, { symbol: true, grouping: true }) : '',
+        verified: ok,
+      });
+      received.length = Math.min(received.length, 200);
+      res
+        .writeHead(ok ? 200 : 401, { 'content-type': 'application/json' })
+        .end(ok ? '{"ok":true}' : '{"error":"bad signature"}');
     });
   });
   return new Promise((r) => server.listen(port, '127.0.0.1', () => r(server)));
+}
+
+function hostPage(
+  rows: { at: string; orderId: string; status: string; amount: string; verified: boolean }[],
+): string {
+  const esc = (s: string) =>
+    s.replace(
+      /[&<>"']/g,
+      (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+    );
+  const body = rows.length
+    ? rows
+        .map(
+          (r) =>
+            `<tr><td>${esc(r.at.slice(11, 19))} UTC</td><td>${esc(r.orderId)}</td><td>${esc(r.amount)}</td><td><b>${esc(r.status)}</b></td><td>${r.verified ? 'verified' : '<b style="color:#b91c1c">INVALID signature</b>'}</td></tr>`,
+        )
+        .join('')
+    : '<tr><td colspan="5">No results yet: pay an order on a unit.</td></tr>';
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="3"><title>Stand-in register</title>
+<style>body{font-family:system-ui,"Noto Sans CJK SC",sans-serif;margin:20px}td,th{padding:4px 10px;text-align:left;border-bottom:1px solid #ddd}</style></head>
+<body><h1>Stand-in register (payconnect demo)</h1><p>What the plugin told this register, newest first. A real register shows these in its own screens.</p>
+<table><thead><tr><th>Received</th><th>Order</th><th>Amount</th><th>Result</th><th>Signature</th></tr></thead><tbody>${body}</tbody></table></body></html>`;
 }
 
 export const demo: Command = {
@@ -170,6 +215,7 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
       lan,
       storeName: 'payconnect demo',
       watchManifest: false,
+      demoRegister: true,
     });
     const units = [];
     for (const [i, id] of ['T1', 'T2'].entries()) {

@@ -63,6 +63,11 @@ export interface PluginConfig {
   storeName?: string;
   /** The shop's IANA time zone for receipts and the status page; default the machine's. */
   timeZone?: string;
+  /**
+   * Show the status page's "Demo register" form, which posts orders the register does not know: for
+   * `payconnect demo` only, never at a shop.
+   */
+  demoRegister?: boolean;
   logger?: boolean;
   /** Watch the manifest file and switch when it changes (default true). */
   watchManifest?: boolean;
@@ -353,6 +358,8 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
       rejected: service.rejects,
       lan: endpoint.stats,
       receipts: queue.status(),
+      timeZone: config.timeZone ?? machineTimeZone(),
+      demoRegister: config.demoRegister === true,
     }),
     receipt: (orderId, format) => {
       const o = journal.get(orderId);
@@ -386,6 +393,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     port: config.port,
     host: config.host,
     bodyLimit: 64 * 1024,
+    allowedHosts: config.lan.allowedHosts,
     filter: new DeviceErrorFilter('the plugin'),
     logger: config.logger,
   });
@@ -393,7 +401,6 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
     url,
     port,
     service,
-    allowedHosts: config.lan.allowedHosts,
     journal,
     manifest: () => manifest,
     async close() {

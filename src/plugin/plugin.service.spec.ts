@@ -233,6 +233,30 @@ describe(PluginService.name, () => {
     }
   });
 
+  it('needs attention: an offered order no unit can take, rejected inputs, mismatched results — each with what to do', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('N1'), 'fake');
+      await settle();
+      // Just offered: nothing to say yet.
+      expect(s.service.problems().join('\n')).not.toContain('N1');
+      // 40 s later with no unit heard from since: a person must act.
+      const later = Date.now() + 40_000;
+      const p = s.service.problems(later).join('\n');
+      expect(p).toMatch(/order N1 has waited \d+ s and no unit is on the LAN: switch a unit on/);
+      s.service
+        .contextFor('fake')
+        .onReject({ subject: 'inbox/bad.json', code: 'file_drop.bad_json', message: 'not JSON' });
+      s.service.onResult(signed(payment('N1', 'succeeded', 1)), 'poll');
+      const q = s.service.problems().join('\n');
+      expect(q).toContain('1 order input(s) rejected, the last: inbox/bad.json: not JSON');
+      expect(q).toContain("fix the register's export");
+      expect(q).toContain('1 signed result(s) did not match their order');
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses the same order number again with another amount, naming both amounts', async () => {
     const s = await setup(dir);
     try {

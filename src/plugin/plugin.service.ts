@@ -33,6 +33,9 @@ export interface ReceiptSink {
   problems(): string[];
 }
 
+/** An offered order with no unit heard from for this long needs a person. */
+export const UNSEEN_UNIT_MS = 30_000;
+
 export interface PluginCounters {
   forgedResults: number;
   mismatchedResults: number;
@@ -276,20 +279,47 @@ export class PluginService extends EventEmitter {
   }
 
   /** What needs a person now, for the status page. */
-  problems(): string[] {
+  /**
+   * Everything that needs a person, each with what to do next: what the status page lists under "Needs
+   * attention". `now` is for tests.
+   */
+  problems(now = Date.now()): string[] {
     const out: string[] = [];
     if (!this.serverUp && !this.lastPollOk)
       out.push(
-        `the payment server ${this.o.server.baseUrl} is unreachable: results arrive by LAN only; check the network`,
+        `the payment server ${this.o.server.baseUrl} is unreachable: results arrive by LAN only; check this PC's internet connection, then the server`,
       );
+    // An order nobody can take: offered for a while and no unit heard from in that time.
+    const units = this.o.directory.list();
+    const lastUnit = Math.max(0, ...units.map((u) => u.lastSeen));
+    for (const o of this.o.journal.list()) {
+      if (o.status !== 'offered') continue;
+      const waited = now - Date.parse(o.createdAt);
+      if (waited < UNSEEN_UNIT_MS || now - lastUnit < UNSEEN_UNIT_MS) continue;
+      out.push(
+        `order ${o.orderId} has waited ${Math.round(waited / 1000)} s and no unit is on the LAN: switch a unit on and check it is on this PC's network (payconnect lan discover), or cancel the order`,
+      );
+    }
     for (const o of this.o.journal.due('write_back')) {
       if (o.writeBackError)
-        out.push(`order ${o.orderId}: telling the host failed (${o.writeBackError}); retrying`);
+        out.push(
+          `order ${o.orderId}: telling the register failed (${o.writeBackError}); retrying: check that the register software is running and its callback or outbox is right in the manifest`,
+        );
     }
     out.push(...(this.o.receipts?.problems() ?? []));
+    if (this.counters.rejectedInputs) {
+      const last = this.rejects[0];
+      out.push(
+        `${this.counters.rejectedInputs} order input(s) rejected${last ? `, the last: ${last.subject}: ${last.message}` : ''}; those orders were not offered: fix the register's export or the manifest's parse rules, then send them again (rejected files wait in the inbox's rejected/ folder with the reason beside each)`,
+      );
+    }
     if (this.counters.forgedResults)
       out.push(
-        `${this.counters.forgedResults} result(s) without a valid server signature were ignored (forged, or another store's)`,
+        `${this.counters.forgedResults} result(s) without a valid server signature were ignored (forged, or another store's): nothing was marked paid; find the device that sent them`,
+      );
+    if (this.counters.mismatchedResults)
+      out.push(
+        `${this.counters.mismatchedResults} signed result(s) did not match their order (register or amount differ) and were ignored: check that no other register uses the same order numbers`,
       );
     return out;
   }

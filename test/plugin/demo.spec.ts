@@ -130,6 +130,20 @@ describe('payconnect demo (npm start)', () => {
     await waitFor('the stand-in register host to verify the paid callback', () =>
       proc.output.includes('register host: order D-1 is paid (signature verified)'),
     );
+    // A browser opening the stand-in register sees what it was told (not a 401 and a false log line).
+    const hostPage = await fetch(urls.host + '/');
+    expect(hostPage.status).toBe(200);
+    expect(hostPage.headers.get('content-type')).toContain('text/html');
+    const html = await hostPage.text();
+    expect(html).toMatch(/<td>D-1<\/td><td>¥12\.50<\/td><td><b>paid<\/b><\/td><td>verified<\/td>/);
+    expect(proc.output).not.toContain('not JSON');
+    // The plugin's status page offers the demo register form here (and only in the demo).
+    const status = await expectStatus<{ demoRegister: boolean }>(
+      200,
+      http(urls.plugin, 'GET', '/api/status'),
+      'status',
+    );
+    expect(status.demoRegister).toBe(true);
 
     // The same register takes order files too: one dropped into the inbox is offered, paid on T2, and
     // answered with a result file in the outbox.

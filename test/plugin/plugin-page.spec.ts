@@ -38,12 +38,14 @@ sys.describe('the plugin status page', () => {
   let api: PluginApi;
   let unit: Unit;
   let context: BrowserContext;
+  let storeIdOf: string;
   let page: Page;
 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-plugin-page-'));
     server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
     const storeId = await server.createStore('Bakery');
+    storeIdOf = storeId;
     const lan = await pickLanPorts();
     host = await HookHost.start(SECRET);
     plugin = await createPluginApp({
@@ -56,6 +58,8 @@ sys.describe('the plugin status page', () => {
       storeName: 'Bakery',
       logger: false,
       watchManifest: false,
+      demoRegister: true,
+      timeZone: 'Asia/Shanghai',
     });
     api = new PluginApi(plugin.url);
     unit = await Unit.start({ id: 'T1', server, storeId, dataDir: path.join(tmp, 'T1'), lan });
@@ -96,8 +100,12 @@ sys.describe('the plugin status page', () => {
     await page.locator('#demoMsg', { hasText: 'Sent: W-7' }).waitFor();
 
     const row = page.locator('#orders tr[data-order="W-7"]');
-    await row.locator('.st', { hasText: /^offered$/ }).waitFor();
-    expect(await row.locator('td').nth(1).textContent()).toContain('12.50');
+    await row.locator('.st', { hasText: /^Offered: waiting for a unit$/ }).waitFor();
+    expect(await row.locator('td').nth(2).textContent()).toContain('12.50');
+    // The time is the shop's (Asia/Shanghai), whatever zone this machine has.
+    const created = (await api.order('W-7')) as unknown as { createdAt: string };
+    const beijing = new Date(Date.parse(created.createdAt) + 8 * 3_600_000).toISOString().slice(11, 16);
+    expect(await row.locator('td').nth(0).textContent()).toContain(beijing);
 
     // The clerk takes it on the unit and the customer pays.
     await unit.waitOffer('W-7');
@@ -107,16 +115,72 @@ sys.describe('the plugin status page', () => {
     const paidAt = Date.now();
 
     // Pushed, not polled, and quickly.
-    await row.locator('.st', { hasText: /^paid$/ }).waitFor({ timeout: 5000 });
+    await row.locator('.st', { hasText: /^Paid$/ }).waitFor({ timeout: 5000 });
     expect(Date.now() - paidAt).toBeLessThan(5000);
     expect(await page.evaluate(() => (globalThis as { mark?: number }).mark)).toBe(42);
     expect(await row.textContent()).toContain('T1');
     await row.getByRole('link', { name: 'view' }).waitFor();
     await waitFor('the host to be told', () => host.accepted('W-7').length === 1);
-    await row.locator('td', { hasText: /^done$/ }).waitFor();
+    await row.locator('td', { hasText: /^yes$/ }).waitFor();
 
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(statSync(SCREENSHOT).size).toBeGreaterThan(1000);
+  });
+
+  it('asks before canceling, and says plainly what happens when a unit is collecting', async () => {
+    expect((await api.post({ orderId: 'W-8', amount: '6.00' })).status).toBe(202);
+    await unit.waitOffer('W-8');
+    expect((await unit.claim('W-8')).status).toBe(200);
+    await page.goto(`${plugin.url}/`);
+    const row = page.locator('#orders tr[data-order="W-8"]');
+    await row.locator('.st', { hasText: /Taken by T1/ }).waitFor();
+    const questions: string[] = [];
+    page.once('dialog', (d) => {
+      questions.push(d.message());
+      void d.dismiss();
+    });
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    await waitFor('the question', () => questions.length === 1);
+    expect(questions[0]).toContain('Unit T1 is collecting order W-8 right now');
+    expect(questions[0]).toContain('If the customer has already paid, the payment stands');
+    // Dismissed: nothing was sent.
+    expect((await api.order('W-8')).status).toBe('claimed');
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    await row.locator('.st', { hasText: /^Canceled$/ }).waitFor();
+    expect((await api.order('W-8')).status).toBe('canceled');
+  });
+
+  it('shows the demo register form only in the demo, never on a shop’s plugin', async () => {
+    await page.goto(`${plugin.url}/`);
+    await page.locator('#demoCard').waitFor({ state: 'visible' });
+    mkdirSync(path.join(tmp, 'shop'), { recursive: true });
+    const shopLan = await pickLanPorts();
+    const shop = await createPluginApp({
+      manifestPath: writeHookManifest(path.join(tmp, 'shop'), {
+        id: 'shop-hook',
+        callback: host.url,
+        secret: SECRET,
+      }),
+      serverUrl: server.url,
+      registrationCode: await server.registrationCode(storeIdOf, 'plugin'),
+      id: 'plugin-shop',
+      port: 0,
+      dataDir: path.join(tmp, 'shop-plugin'),
+      lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...shopLan },
+      logger: false,
+      watchManifest: false,
+    });
+    try {
+      const shopPage = await context.newPage();
+      await shopPage.goto(`${shop.url}/`);
+      await shopPage.locator('#who', { hasText: 'shop-hook' }).waitFor();
+      expect(await shopPage.locator('#demoCard').isVisible()).toBe(false);
+      expect(await shopPage.locator('#orderId').isVisible()).toBe(false);
+      await shopPage.close();
+    } finally {
+      await shop.close();
+    }
   });
 });

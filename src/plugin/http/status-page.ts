@@ -1,8 +1,11 @@
 /**
  * The plugin's status page: what a reseller or support engineer looks at beside the register. It updates
  * live (server-sent events): the units seen on the LAN, the orders and their states, and the problems that
- * need someone (printer off, server unreachable, write-back failing). A small demo register form posts an
- * order through the HTTP hook. Self-contained: no build step, no external assets.
+ * need someone (printer off, server unreachable, write-back failing, no unit for an offered order, rejected
+ * inputs, forged results), each with what to do next. Orders newest first with the shop's local time and one
+ * clear state; finished ones paged. Cancel asks first and says what happens when a unit is collecting. In
+ * the demo only (status.demoRegister), a small register form posts an order through the HTTP hook.
+ * Self-contained: no build step, no external assets.
  */
 export const STATUS_PAGE = `<!doctype html>
 <html lang="en">
@@ -40,7 +43,7 @@ export const STATUS_PAGE = `<!doctype html>
   <div style="display:grid; gap:14px; align-content:start">
     <section class="card"><h2>Needs attention</h2><ul id="problems"></ul></section>
     <section class="card"><h2>Units on the LAN</h2><table><thead><tr><th>Unit</th><th>Address</th><th>Status</th><th>Seen</th></tr></thead><tbody id="units"></tbody></table></section>
-    <section class="card"><h2>Demo register</h2>
+    <section class="card" id="demoCard" hidden><h2>Demo register</h2>
       <form id="demo">
         <input id="orderId" placeholder="Order number" required>
         <input id="amount" placeholder="Amount, e.g. 12.50" required>
@@ -51,31 +54,78 @@ export const STATUS_PAGE = `<!doctype html>
     </section>
   </div>
   <section class="card"><h2>Orders</h2>
-    <table><thead><tr><th>Order</th><th>Amount</th><th>Status</th><th>Unit</th><th>Host told</th><th>Receipt</th><th></th></tr></thead><tbody id="orders"></tbody></table>
+    <table><thead><tr><th>Time</th><th>Order</th><th>Amount</th><th>State</th><th>Unit</th><th>Register told</th><th>Receipt</th><th></th></tr></thead><tbody id="orders"></tbody></table>
+    <button id="more" type="button" hidden>Show older finished orders</button>
   </section>
 </main>
 <script>
 const $ = (id) => document.getElementById(id);
 const esc = (s) => String(s == null ? '' : s).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 async function get(path) { const r = await fetch(path); return r.json(); }
+const FINISHED = ['paid', 'canceled', 'failed'];
+const PAGE = 20;
+let shown = PAGE;
+let zone;
+/** One clear state per order: what it is now, and why when it is not what the cashier hoped. */
+function stateOf(o) {
+  const f = o.payment && o.payment.failure;
+  switch (o.status) {
+    case 'captured': return ['offered', 'Captured: offering…'];
+    case 'offered': return ['offered', 'Offered: waiting for a unit'];
+    case 'claimed': return ['claimed', 'Taken by ' + (o.terminal || 'a unit') + ': scanning the code'];
+    case 'paying': return ['paying', 'Paying on ' + (o.terminal || 'a unit') + '…'];
+    case 'paid': return ['paid', 'Paid'];
+    case 'canceled': return ['canceled', 'Canceled'];
+    case 'failed': return ['failed', 'Not paid' + (f ? ': ' + f.message : '') + (o.terminal ? ' (the unit may try again)' : '')];
+    default: return [o.status, o.status];
+  }
+}
+function time(iso) {
+  try { return new Intl.DateTimeFormat('en-GB', { timeZone: zone, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso)); }
+  catch (e) { return iso; }
+}
+function toldText(o) {
+  if (o.writeBack === 'done') return 'yes';
+  if (o.writeBackError) return 'retrying: ' + o.writeBackError;
+  if (o.writeBack === 'due') return 'sending…';
+  return '';
+}
 async function refresh() {
   const [status, orders, units] = await Promise.all([get('/api/status'), get('/api/orders'), get('/api/terminals')]);
+  zone = status.timeZone;
+  $('demoCard').hidden = !status.demoRegister;
   $('who').textContent = status.pluginId + ' · register ' + status.registerId + ' · manifest ' + status.manifest;
   $('server').textContent = 'server: ' + (status.server === 'up' ? 'connected' : 'not connected');
   $('problems').innerHTML = status.problems.map((p) => '<li>' + esc(p) + '</li>').join('');
   $('units').innerHTML = units.map((u) => '<tr><td>' + esc(u.id) + ' <span class="muted">' + esc(u.name) + '</span></td><td>' + esc(u.address + ':' + u.port) + '</td><td>' + esc(u.status) + '</td><td>' + Math.round((Date.now() - u.lastSeen) / 1000) + ' s ago</td></tr>').join('') || '<tr><td colspan=4 class="muted">No unit seen yet.</td></tr>';
-  $('orders').innerHTML = orders.map((o) =>
-    '<tr data-order="' + esc(o.orderId) + '"><td>' + esc(o.orderId) + '<div class="muted">' + esc(o.source) + '</div></td><td>' + esc(o.amountText) +
-    '</td><td><span class="st ' + esc(o.status) + '">' + esc(o.status) + '</span>' + (o.progress && !['paid','canceled'].includes(o.status) ? '<div class="muted">' + esc(o.progress) + '</div>' : '') +
-    (o.payment && o.payment.failure ? '<div class="muted">' + esc(o.payment.failure.message) + '</div>' : '') +
-    '</td><td>' + esc(o.terminal || '') + '</td><td>' + esc(o.writeBack) + (o.writeBackError ? '<div class="muted">' + esc(o.writeBackError) + '</div>' : '') +
-    '</td><td>' + (o.status === 'paid' ? '<a href="/api/receipts/' + encodeURIComponent(o.orderId) + '?format=svg" target="_blank">view</a>' : '') +
-    '</td><td>' + (['paid', 'canceled'].includes(o.status) ? '' : '<button data-cancel="' + esc(o.orderId) + '">Cancel</button>') + '</td></tr>').join('') ||
-    '<tr><td colspan=7 class="muted">No orders yet.</td></tr>';
+  const newest = orders.slice().sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  const open = newest.filter((o) => !FINISHED.includes(o.status));
+  const done = newest.filter((o) => FINISHED.includes(o.status));
+  const rows = open.concat(done.slice(0, shown));
+  $('more').hidden = done.length <= shown;
+  $('more').textContent = 'Show older finished orders (' + (done.length - shown) + ' more)';
+  $('orders').innerHTML = rows.map((o) => {
+    const [cls, label] = stateOf(o);
+    return '<tr data-order="' + esc(o.orderId) + '"><td class="muted">' + esc(time(o.createdAt)) + '</td><td>' + esc(o.orderId) + '<div class="muted">' + esc(o.source) + '</div></td><td>' + esc(o.amountText) +
+      '</td><td><span class="st ' + esc(cls) + '">' + esc(label) + '</span></td><td>' + esc(o.terminal || '') + '</td><td>' + esc(toldText(o)) +
+      '</td><td>' + (o.status === 'paid' ? '<a href="/api/receipts/' + encodeURIComponent(o.orderId) + '?format=svg" target="_blank">view</a>' : '') +
+      '</td><td>' + (['paid', 'canceled'].includes(o.status) ? '' : '<button data-cancel="' + esc(o.orderId) + '" data-state="' + esc(o.status) + '" data-unit="' + esc(o.terminal || '') + '">Cancel</button>') + '</td></tr>';
+  }).join('') || '<tr><td colspan=8 class="muted">No orders yet.</td></tr>';
+}
+$('more').onclick = () => { shown += PAGE; refresh(); };
+/** What canceling means now, in plain words, asked before anything is sent. */
+function cancelQuestion(id, state, unit) {
+  if (state === 'paying' || state === 'claimed')
+    return 'Unit ' + (unit || '?') + ' is collecting order ' + id + ' right now.\\n\\nCancel asks the payment server to stop it. If the customer has already paid, the payment stands: the order ends PAID and must be refunded. Otherwise nothing is charged.\\n\\nCancel order ' + id + '?';
+  return 'Withdraw order ' + id + ' from the units? Nothing has been charged for it.';
 }
 document.addEventListener('click', async (e) => {
-  const id = e.target && e.target.dataset && e.target.dataset.cancel;
-  if (id) { await fetch('/api/orders/' + encodeURIComponent(id) + '/cancel', { method: 'POST' }); refresh(); }
+  const b = e.target && e.target.dataset;
+  const id = b && b.cancel;
+  if (!id) return;
+  if (!window.confirm(cancelQuestion(id, b.state, b.unit))) return;
+  await fetch('/api/orders/' + encodeURIComponent(id) + '/cancel', { method: 'POST' });
+  refresh();
 });
 $('demo').onsubmit = async (e) => {
   e.preventDefault();
