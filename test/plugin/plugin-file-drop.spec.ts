@@ -18,6 +18,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { orderFileStem } from '../../src/adapters/file-drop/file-names';
 import * as iconv from 'iconv-lite';
 import { FakeTcpPrinter } from '../../src/printer/fake-tcp-printer';
 import {
@@ -156,6 +157,23 @@ describe('the plugin with a file-drop host writing GB18030 order files', () => {
     expect(receipt.text).toContain('38.00');
   });
 
+  it('pays an order whose number is Chinese (销售-0003) end to end: offer, payment, result file, receipt', async () => {
+    drop('销售-0003.json', orderBytes('销售-0003'));
+    await units.T2.waitOffer('销售-0003');
+    const paid = await units.T2.claimAndPay('销售-0003', testCode('00'));
+    expect(paid.status).toBe('succeeded');
+    await api.waitOrder(
+      '销售-0003',
+      'to be paid and written back',
+      (o) => o.status === 'paid' && o.writeBack === 'done',
+    );
+    const resultFile = path.join(outbox, `${orderFileStem('销售-0003')}.result.json`);
+    const result = JSON.parse(readFileSync(resultFile, 'utf8'));
+    expect(result).toMatchObject({ orderId: '销售-0003', status: 'paid', paymentId: paid.paymentId });
+    await waitFor('the receipt of 销售-0003', () => receiptsOf(printer, '销售-0003').length > 0);
+    expect(receiptsOf(printer, '销售-0003')[0].text).toContain('珍珠奶茶');
+  });
+
   it('moves garbage, truncated and huge files to rejected/ with the reason, and goes on with the next', async () => {
     const good = orderBytes('ZH-0002');
     const half = orderText('ZH-0002');
@@ -214,6 +232,10 @@ describe('the plugin with a file-drop host writing GB18030 order files', () => {
     expect(status.counters.rejectedInputs).toBeGreaterThanOrEqual(4);
     expect((await api.post({ orderId: 'ZH-9999', amount: '1.00' })).status).toBe(409); // no HTTP hook here
     const orders = await (await fetch(`${api.url}/api/orders`)).json();
-    expect((orders as { orderId: string }[]).map((o) => o.orderId).sort()).toEqual(['ZH-0001', 'ZH-0002']);
+    expect((orders as { orderId: string }[]).map((o) => o.orderId).sort()).toEqual([
+      'ZH-0001',
+      'ZH-0002',
+      '销售-0003',
+    ]);
   });
 });
