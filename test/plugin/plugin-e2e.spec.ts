@@ -155,6 +155,24 @@ describe('the plugin with a real server, units, callback host and printer', () =
     expect(host.of('E-1')).toHaveLength(1);
   });
 
+  it('takes a Chinese order number over the HTTP hook through to the signed callback and the receipt', async () => {
+    expect((await api.post({ orderId: '订单-0001', amount: '8.80' })).status).toBe(202);
+    await units.T1.waitOffer('订单-0001');
+    const paid = await units.T1.claimAndPay('订单-0001', testCode('00'));
+    expect(paid.status).toBe('succeeded');
+    await waitFor('the paid callback for 订单-0001', () => host.of('订单-0001').length > 0);
+    const [d] = host.of('订单-0001');
+    expect(d.verified).toBe(true);
+    expect(d.headers['x-payconnect-delivery']).toBe(`${encodeURIComponent('订单-0001')}:paid`);
+    expect(d.body).toMatchObject({
+      orderId: '订单-0001',
+      status: 'paid',
+      amount: { value: 880, currency: 'CNY' },
+    });
+    await waitFor('the receipt of 订单-0001', () => receiptsOf(printer, '订单-0001').length > 0);
+    expect(receiptsOf(printer, '订单-0001')[0].text).toContain('订单-0001');
+  });
+
   it('ignores a "paid" sealed with the store LAN key but not signed by the server', async () => {
     await api.post({ orderId: 'F-1', amount: '12.50' });
     await units.T1.waitOffer('F-1');
