@@ -126,6 +126,11 @@ sys.describe('the plugin status page', () => {
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     expect(statSync(SCREENSHOT).size).toBeGreaterThan(1000);
+    // At 800 px (a small register screen) the page still fits: one column, no sideways scrolling.
+    await page.setViewportSize({ width: 800, height: 800 });
+    await page.screenshot({ path: SCREENSHOT.replace('.png', '-800.png'), fullPage: true });
+    expect(await page.evaluate('document.documentElement.scrollWidth')).toBeLessThanOrEqual(800);
+    await page.setViewportSize({ width: 1280, height: 800 });
   });
 
   it('asks before canceling, and says plainly what happens when a unit is collecting', async () => {

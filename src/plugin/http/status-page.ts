@@ -107,7 +107,8 @@ async function refresh() {
   $('orders').innerHTML = rows.map((o) => {
     const [cls, label] = stateOf(o);
     return '<tr data-order="' + esc(o.orderId) + '"><td class="muted">' + esc(time(o.createdAt)) + '</td><td>' + esc(o.orderId) + '<div class="muted">' + esc(o.source) + '</div></td><td>' + esc(o.amountText) +
-      '</td><td><span class="st ' + esc(cls) + '">' + esc(label) + '</span></td><td>' + esc(o.terminal || '') + '</td><td>' + esc(toldText(o)) +
+      '</td><td><span class="st ' + esc(cls) + '">' + esc(label) + '</span>' +
+      (o.progress && !FINISHED.includes(o.status) ? '<div class="muted">' + esc(o.progress) + '</div>' : '') + '</td><td>' + esc(o.terminal || '') + '</td><td>' + esc(toldText(o)) +
       '</td><td>' + (o.status === 'paid' ? '<a href="/api/receipts/' + encodeURIComponent(o.orderId) + '?format=svg" target="_blank">view</a>' : '') +
       '</td><td>' + (['paid', 'canceled'].includes(o.status) ? '' : '<button data-cancel="' + esc(o.orderId) + '" data-state="' + esc(o.status) + '" data-unit="' + esc(o.terminal || '') + '">Cancel</button>') + '</td></tr>';
   }).join('') || '<tr><td colspan=8 class="muted">No orders yet.</td></tr>';
