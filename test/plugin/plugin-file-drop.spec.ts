@@ -230,6 +230,10 @@ describe('the plugin with a file-drop host writing GB18030 order files', () => {
     expect(rejected.get('huge.json')).toMatchObject({ code: 'file_drop.too_large' });
     expect(rejected.get('truncated.json')).toMatchObject({ code: 'file_drop.bad_json' });
     expect(status.counters.rejectedInputs).toBeGreaterThanOrEqual(4);
+    // …and "Needs attention" says so, with what to do.
+    expect(status.problems.join('\n')).toMatch(
+      /\d+ order input\(s\) rejected, the last: .+; those orders were not offered: fix the register's export/,
+    );
     expect((await api.post({ orderId: 'ZH-9999', amount: '1.00' })).status).toBe(409); // no HTTP hook here
     const orders = await (await fetch(`${api.url}/api/orders`)).json();
     expect((orders as { orderId: string }[]).map((o) => o.orderId).sort()).toEqual([
