@@ -5,7 +5,7 @@
  */
 import { ensurePrivateDir, ensurePrivateFiles, sqliteFiles } from '../../protocol/private-files';
 import Database from 'better-sqlite3';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { Db, DbChangeFeed, Queryable, SqlValue } from './db';
 
 class Mutex {
@@ -89,8 +89,10 @@ export class SqliteDb implements Db, DbChangeFeed {
     opts: { synchronous?: 'FULL' | 'NORMAL'; warn?: (line: string) => void } = {},
   ) {
     // The database holds the signing key and the LAN keys: its folder and files are the owner's alone.
+    // A database right in the working folder (`--db sqlite:server.db`) gets private files, but the folder
+    // the operator started in is not taken away from everyone else.
     if (where !== ':memory:') {
-      ensurePrivateDir(dirname(where), opts.warn);
+      if (resolve(dirname(where)) !== process.cwd()) ensurePrivateDir(dirname(where), opts.warn);
       ensurePrivateFiles(sqliteFiles(where), opts.warn);
     }
     const synchronous = opts.synchronous ?? 'FULL';
