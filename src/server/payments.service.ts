@@ -254,7 +254,10 @@ export class PaymentsService {
 
   async create(device: Device, idemKey: string, input: CreatePaymentInput): Promise<ApiResponse<Payment>> {
     const { amount } = this.validate(input);
-    if (amount.value > device.maxPaymentValue) {
+    // The limit holds for new payments only: a retry of one made before the admin lowered it (or while
+    // another instance still knew the old value) must get its stored answer, not a refusal the unit would
+    // read as "nothing was charged".
+    if (amount.value > device.maxPaymentValue && !(await this.keyExists(device.storeId, idemKey))) {
       throw ApiError.unprocessable(
         'amount_too_large',
         `amount.value: ${formatMoney(amount, { symbol: true, grouping: true })} is more than this store's largest single payment, ` +
@@ -337,6 +340,14 @@ export class PaymentsService {
     );
     const payment = await this.load(id);
     return this.completeKey(device.storeId, 'payments', idemKey, 201, payment);
+  }
+
+  private async keyExists(storeId: string, key: string): Promise<boolean> {
+    const rows = await this.db.query(
+      "SELECT 1 AS k FROM idempotency_keys WHERE store_id = $1 AND scope = 'payments' AND idem_key = $2",
+      [storeId, key],
+    );
+    return rows.length > 0;
   }
 
   /**

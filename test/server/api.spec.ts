@@ -1209,15 +1209,22 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
           )
         ).status,
       ).toBe(422);
-      const atLimit = await pay(
-        till,
-        paymentBody(walletCode('28', '00'), { amount: { value: 10_000_000, currency: 'CNY' } }),
-      );
+      const atLimitBody = paymentBody(walletCode('28', '00'), {
+        amount: { value: 10_000_000, currency: 'CNY' },
+      });
+      const atLimit = await pay(till, atLimitBody, 'limit-retry-key');
       expect([atLimit.status, atLimit.json.status]).toEqual([201, 'succeeded']);
 
       const lowered = await admin('PATCH', `/v1/stores/${store}`, { maxPaymentValue: 50_000 });
       expect(lowered.status).toBe(200);
       expect(lowered.json).toMatchObject({ id: store, maxPaymentValue: 50_000 });
+      // A retry of the payment made before the limit was lowered gets its stored answer, not a refusal.
+      const retry = await pay(till, atLimitBody, 'limit-retry-key');
+      expect([retry.status, retry.json.id, retry.headers.get('idempotent-replayed')]).toEqual([
+        201,
+        atLimit.json.id,
+        'true',
+      ]);
       expect(
         (await pay(till, paymentBody(walletCode('28', '00'), { amount: { value: 50_001, currency: 'CNY' } })))
           .status,
