@@ -27,6 +27,12 @@ import { AttemptStatus, DeviceCredentials, PaymentAttempt, TerminalStore } from 
 /** Customer payment codes are 16-24 digits (Alipay and WeChat Pay use 18); anything else is a bad scan. */
 export const PAYMENT_CODE = /^\d{16,24}$/;
 
+/**
+ * How long after its last try an attempt with no payment at the server counts as "nothing arrived": the
+ * client's 10 s timeout (a busy server may still take a request that timed out here) and a margin.
+ */
+export const NOTHING_ARRIVED_MS = 15_000;
+
 /** An answer the unit's API means to give (status, code, message); see src/device/device-errors.ts. */
 export class TerminalError extends DeviceApiError {}
 
@@ -323,6 +329,7 @@ export class TerminalService {
     };
     for (let tries = 0; ; tries++) {
       try {
+        this.lastSent.set(attempt.idempotencyKey, this.clock.now());
         const payment = await this.o.server.createPayment(attempt.idempotencyKey, body);
         this.serverUp = true;
         this.notePending(attempt, payment);
@@ -464,7 +471,11 @@ export class TerminalService {
       if (this.working.has(`resolve:${a.orderId}`)) continue;
       this.working.add(`resolve:${a.orderId}`);
       try {
+        const canceled = this.o.inbox.get(a.orderId)?.status === 'canceled';
         if (a.paymentId) {
+          // Canceled at the register while the payment was pending: ask the server to cancel it, again at
+          // every pass until it is decided (the plugin's own cancel may have failed or come too early).
+          if (canceled && a.status === 'pending') await this.cancelAtServer(a.orderId, a.paymentId);
           await this.fetchSigned(a.orderId, a.attempt, a.paymentId);
           continue;
         }
@@ -472,8 +483,16 @@ export class TerminalService {
         this.serverUp = true;
         if (found[0]) {
           this.o.store.update(a.orderId, a.attempt, { paymentId: found[0].payment.id }, this.clock.now());
+          if (canceled && found[0].payment.status === 'pending')
+            await this.cancelAtServer(a.orderId, found[0].payment.id);
           await this.onSignedResult(found[0]);
-        } else if (!this.inMemory(a) && this.o.inbox.get(a.orderId)?.status === 'canceled') {
+        } else if (
+          canceled &&
+          !this.inMemory(a) &&
+          // A try that timed out may still be taken by a busy server: only after the client's timeout and a
+          // margin is "nothing arrived" final.
+          this.clock.now() - (this.lastSent.get(a.idempotencyKey) ?? a.updatedAt) > NOTHING_ARRIVED_MS
+        ) {
           // Canceled at the register, and no try of this attempt reached the server (none is in flight
           // any more): nothing was charged. The screen says so at once instead of "Paying…" forever.
           this.o.store.update(a.orderId, a.attempt, { status: 'canceled' }, this.clock.now());
@@ -482,7 +501,7 @@ export class TerminalService {
             'canceled at the register before the payment reached the server; nothing was charged',
           );
           this.wake(a.orderId);
-        } else if (this.clock.now() - a.createdAt > 15_000 && !this.inMemory(a)) {
+        } else if (this.clock.now() - a.createdAt > NOTHING_ARRIVED_MS && !this.inMemory(a)) {
           // The request never reached the server and its code is gone with the process that had it:
           // nothing was charged. The clerk scans the customer's code again.
           this.o.store.update(a.orderId, a.attempt, { status: 'failed' }, this.clock.now());
@@ -501,6 +520,17 @@ export class TerminalService {
   }
 
   private readonly submitted = new Set<string>();
+  /** When each attempt's request last left this unit (by idempotency key; in memory). */
+  private readonly lastSent = new Map<string, number>();
+
+  private async cancelAtServer(orderId: string, paymentId: string): Promise<void> {
+    try {
+      await this.o.server.cancelPayment(paymentId);
+    } catch (e) {
+      // 409: the customer had already paid; the payment stands and its result comes as usual.
+      this.o.log?.(`cancel of ${paymentId} for ${orderId}: ${(e as Error).message}`);
+    }
+  }
   private inMemory(a: PaymentAttempt): boolean {
     return this.submitted.has(a.idempotencyKey);
   }
@@ -552,11 +582,7 @@ export class TerminalService {
       void this.resolveUnfinished();
       return;
     }
-    try {
-      await this.o.server.cancelPayment(a.paymentId);
-    } catch (e) {
-      this.o.log?.(`cancel of ${a.paymentId} for ${offer.orderId}: ${(e as Error).message}`);
-    }
+    await this.cancelAtServer(offer.orderId, a.paymentId);
     await this.fetchSigned(a.orderId, a.attempt, a.paymentId);
   }
 }

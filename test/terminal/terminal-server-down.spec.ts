@@ -198,7 +198,7 @@ describe('the payment server is down mid-payment', () => {
           );
           return r.body.status !== 'paying' && r.body;
         },
-        15_000,
+        30_000,
         100,
       );
       expect(shown.status).toBe('canceled');
