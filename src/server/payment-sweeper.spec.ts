@@ -55,6 +55,8 @@ class RecordingProvider implements PaymentProvider {
     private readonly hooks: {
       /** Replaces the query; `inner` is the real one. */
       query?: (id: string, inner: () => Promise<QueryResult>) => Promise<QueryResult>;
+      /** Replaces the cancel; `inner` is the real one. */
+      cancel?: (id: string, inner: () => Promise<CancelResult>) => Promise<CancelResult>;
     } = {},
   ) {}
 
@@ -88,9 +90,15 @@ class RecordingProvider implements PaymentProvider {
   async cancel(id: string): Promise<CancelResult> {
     const call: Call = { op: 'cancel', id, at: this.clock.now() };
     this.calls.push(call);
-    const r = await this.inner.cancel(id);
-    call.result = r.reversed ? 'reversed' : 'closed';
-    return r;
+    try {
+      const inner = () => this.inner.cancel(id);
+      const r = await (this.hooks.cancel ? this.hooks.cancel(id, inner) : inner());
+      call.result = r.reversed ? 'reversed' : 'closed';
+      return r;
+    } catch (e) {
+      call.result = `throws ${(e as Error).name}`;
+      throw e;
+    }
   }
 
   refund(id: string, refundNo: string, amount: { value: number; currency: string }): Promise<RefundResult> {
@@ -579,5 +587,126 @@ describe('PaymentSweeper: the wallet query/cancel schedule (FakeClock, SQLite)',
     expect(b.provider.calls.filter((c) => c.op === 'query').length).toBeGreaterThan(0);
     const leases = await a.db.query<{ n: number }>('SELECT COALESCE(SUM(checks), 0) AS n FROM payments');
     expect(all.filter((c) => c.op === 'query').length).toBe(Number(leases[0].n));
+  });
+});
+
+describe('PaymentSweeper: a cancel the provider refuses for good (simulator refusing cancels)', () => {
+  /** The register's cancel gets no answer from the provider (502 cancel_pending): cancel_requested is
+   * journaled and the sweeper takes over. Every later cancel goes to the simulator. */
+  async function cancelUnconfirmed(env: Env, id: string): Promise<void> {
+    await expect(env.payments.cancel(env.device, id)).rejects.toMatchObject({
+      status: 502,
+      code: 'cancel_pending',
+    });
+    const [row] = await env.db.query<{ cancel_requested: number }>(
+      'SELECT cancel_requested FROM payments WHERE id = $1',
+      [id],
+    );
+    expect(Number(row.cancel_requested)).toBe(1);
+  }
+
+  function firstCancelUnanswered(): ConstructorParameters<typeof RecordingProvider>[2] {
+    let first = true;
+    return {
+      cancel: async (_id, inner) => {
+        if (first) {
+          first = false;
+          throw new ProviderUnknownError('timeout: no answer to the cancel');
+        }
+        return inner();
+      },
+    };
+  }
+
+  it('the trade is paid and the provider refuses the cancel: the charge stands (succeeded), recorded and counted', async () => {
+    const env = await services({ hooks: firstCancelUnanswered() });
+    env.sim.refuseCancel = 'paid';
+    const { payment } = await pay(env, '20'); // the charge's answer is lost; the trade is paid
+    expect(payment.status).toBe('pending');
+    await cancelUnconfirmed(env, payment.id);
+
+    const done = await runUntilFinal(env, payment.id);
+    expect(done.status).toBe('succeeded');
+    expect(done.failure).toBeUndefined();
+    expect(done.reversed).toBeUndefined();
+    const [row] = await env.db.query<{ cancel_requested: number }>(
+      'SELECT cancel_requested FROM payments WHERE id = $1',
+      [payment.id],
+    );
+    expect(Number(row.cancel_requested)).toBe(0);
+    expect(env.provider.of(payment.id).map((c) => [c.op, c.result])).toEqual([
+      ['charge', 'throws ProviderUnknownError'],
+      ['cancel', 'throws ProviderUnknownError'],
+      ['cancel', 'throws ProviderRejectedError'],
+      ['query', 'succeeded'],
+    ]);
+    expect(await env.sim.trade(payment.id)).toMatchObject({ state: 'succeeded', charge_calls: 1 });
+    expect(await statusEvents(env, payment.id)).toEqual(['pending', 'succeeded']);
+    const history = await env.payments.history(env.device, payment.id);
+    expect(history).toEqual([
+      expect.objectContaining({
+        kind: 'cancel_refused',
+        message: expect.stringContaining('cancel refused by provider; charge kept'),
+      }),
+    ]);
+    expect(history[0].message).toContain('refund it');
+    expect(env.sweeper.stats.cancelsRefused).toBe(1);
+
+    // Decided: nothing more is sent, and the payment is refundable like any other.
+    const before = env.provider.calls.length;
+    await run(env, 20_000);
+    expect(env.provider.calls.length).toBe(before);
+  });
+
+  it.each([
+    ['closed', { state: 'closed' }, { status: 'canceled', failure: { code: 'closed' } }],
+    [
+      'failed',
+      { state: 'failed', scenario: 'alipay:05' },
+      { status: 'failed', failure: { code: 'insufficient_funds' } },
+    ],
+  ] as const)(
+    'the provider refuses every cancel and later reports the trade %s: decided from its answer',
+    async (_label, trade, expected) => {
+      const env = await services({ hooks: firstCancelUnanswered() });
+      env.sim.refuseCancel = 'all';
+      const { payment } = await pay(env, '11'); // the customer never confirms
+      await cancelUnconfirmed(env, payment.id);
+
+      // While the trade is open at the provider, the payment stays pending (it may still be paid).
+      await run(env, 40_000);
+      expect((await env.payments.load(payment.id)).status).toBe('pending');
+      expect(env.provider.of(payment.id, 'query').every((q) => q.result === 'user_paying')).toBe(true);
+      expect(env.provider.of(payment.id, 'charge')).toHaveLength(1);
+
+      // The provider closes (or fails) the trade on its side.
+      const sets = Object.keys(trade).map((k, i) => `${k} = $${i + 2}`);
+      await env.db.run(`UPDATE sim_trades SET ${sets.join(', ')} WHERE out_trade_no = $1`, [
+        payment.id,
+        ...Object.values(trade),
+      ]);
+      const done = await runUntilFinal(env, payment.id);
+      expect(done).toMatchObject(expected);
+      const history = await env.payments.history(env.device, payment.id);
+      expect(history.map((h) => h.kind)).toEqual(['cancel_refused']);
+      expect(history[0].message).toContain('cancel refused by provider');
+      expect(env.sweeper.stats.cancelsRefused).toBe(1);
+      expect(await statusEvents(env, payment.id)).toEqual(['pending', expected.status]);
+    },
+  );
+
+  it("the register's own cancel refused for a paid trade: 409 payment_succeeded at once, the charge kept", async () => {
+    const env = await services();
+    env.sim.refuseCancel = 'paid';
+    const { payment } = await pay(env, '20');
+    await expect(env.payments.cancel(env.device, payment.id)).rejects.toMatchObject({
+      status: 409,
+      code: 'payment_succeeded',
+    });
+    expect(await env.payments.load(payment.id)).toMatchObject({ status: 'succeeded' });
+    expect((await env.payments.history(env.device, payment.id)).map((h) => h.kind)).toEqual([
+      'cancel_refused',
+    ]);
+    expect(await statusEvents(env, payment.id)).toEqual(['pending', 'succeeded']);
   });
 });

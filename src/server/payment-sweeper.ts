@@ -10,11 +10,14 @@
  *   cannot go through, and record the payment failed;
  * - the query itself fails: try again at the next check; the payment stays pending, never charged again;
  * - a cancel was asked for (PaymentsService.cancel) but the provider did not confirm it: cancel again, until
- *   it does; such a payment can only end canceled.
+ *   it does; such a payment can only end canceled — unless the provider refuses the cancel for good
+ *   (ProviderRejectedError): then the provider's answer about the trade decides it (paid: the charge is
+ *   kept, `succeeded`; closed or failed: `canceled` or `failed`), noted in the payment's history
+ *   (PaymentsService.settleRefusedCancel). While the trade is still open, it keeps asking.
  */
 import { Clock, TimerHandle } from '../protocol/clock';
 import { canceledChange, PaymentsService, PaymentTiming } from './payments.service';
-import { PaymentProvider, ProviderUnknownError } from './providers/provider';
+import { PaymentProvider, ProviderRejectedError, ProviderUnknownError } from './providers/provider';
 import { Db } from './storage/db';
 
 export interface SweeperStats {
@@ -22,11 +25,20 @@ export interface SweeperStats {
   checks: number;
   resolved: number;
   cancels: number;
+  /** Payments decided from the provider's answer after it refused their cancel for good. */
+  cancelsRefused: number;
   errors: number;
 }
 
 export class PaymentSweeper {
-  readonly stats: SweeperStats = { ticks: 0, checks: 0, resolved: 0, cancels: 0, errors: 0 };
+  readonly stats: SweeperStats = {
+    ticks: 0,
+    checks: 0,
+    resolved: 0,
+    cancels: 0,
+    cancelsRefused: 0,
+    errors: 0,
+  };
   private timer?: TimerHandle;
   private running = false;
   private stopped = true;
@@ -110,7 +122,27 @@ export class PaymentSweeper {
         await this.cancelAtDeadline(id, 'register');
       } catch (e) {
         this.stats.errors++;
-        this.options.log?.(`payment ${id}: cancel not confirmed yet: ${(e as Error).message}`);
+        if (e instanceof ProviderRejectedError) {
+          // Refused for good: asking again would be refused forever. The trade's state decides.
+          try {
+            const outcome = await this.payments.settleRefusedCancel(id, e);
+            if (outcome) {
+              // Logged and counted by PaymentsService (onCancelRefused), noted in the payment's history.
+              this.stats.cancelsRefused++;
+              this.stats.resolved++;
+              return;
+            }
+            this.options.log?.(
+              `payment ${id}: cancel refused by provider (${e.message}); the trade is still open there: asking again`,
+            );
+          } catch (q) {
+            this.options.log?.(
+              `payment ${id}: cancel refused, and the query failed: ${(q as Error).message}`,
+            );
+          }
+        } else {
+          this.options.log?.(`payment ${id}: cancel not confirmed yet: ${(e as Error).message}`);
+        }
         await this.later(id);
       }
       return;

@@ -24,11 +24,13 @@ import { Payment, PaymentStatus } from '../protocol/states';
 import { validateOrderId } from '../protocol/ids';
 import { ApiError } from './api-error';
 import { EventsService, PG_EVENT_RESULT, pgEventCtes } from './events.service';
+import { PaymentHistory, PaymentNote } from './payment-history';
 import {
   ChargeResult,
   PaymentProvider,
   ProviderRejectedError,
   ProviderUnknownError,
+  QueryResult,
 } from './providers/provider';
 import { newId } from './server-crypto';
 import { Device } from './stores.service';
@@ -213,7 +215,12 @@ export type Change = {
   reversed?: boolean;
 };
 
+/** How a cancel the provider refused for good ended (see settleRefusedCancel). */
+export type RefusedCancelOutcome = 'charge_kept' | 'canceled' | 'failed';
+
 export class PaymentsService {
+  private readonly notes: PaymentHistory;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -221,7 +228,12 @@ export class PaymentsService {
     private readonly events: EventsService,
     private readonly timing: PaymentTiming = WALLET_TIMING,
     private readonly onChange: (p: Payment) => void = () => undefined,
-  ) {}
+    /** A payment decided after the provider refused its cancel (metrics count these). */
+    private readonly onCancelRefused: (outcome: RefusedCancelOutcome, note: PaymentNote) => void = () =>
+      undefined,
+  ) {
+    this.notes = new PaymentHistory(db);
+  }
 
   /** Checks a create request; throws ApiError naming the field. Nothing is stored for a bad request. */
   validate(input: CreatePaymentInput): { amount: Money } {
@@ -521,16 +533,29 @@ export class PaymentsService {
   private async decide(
     id: string,
     change: Change,
-    opts: { complete?: KeyCompletion; atOnce?: boolean } = {},
+    opts: {
+      complete?: KeyCompletion;
+      atOnce?: boolean;
+      /** Clears cancel_requested first (a cancel the provider refused: the charge may stand). */
+      clearCancel?: boolean;
+      /** Written with the decision (only if the payment is decided). */
+      note?: Omit<PaymentNote, 'paymentId' | 'at'>;
+    } = {},
   ): Promise<Payment | undefined> {
     const { complete } = opts;
     if (complete) return this.decideAtOnce(change, complete);
     const nowIso = new Date(this.clock.now()).toISOString();
     const result = await this.db.tx(async (q) => {
       if (!opts.atOnce) await this.pendingEvent(q, id);
+      if (opts.clearCancel) {
+        await q.run("UPDATE payments SET cancel_requested = 0 WHERE id = $1 AND status = 'pending'", [id]);
+      }
       const row = (await q.query<PaymentRow>(DECIDE, decideParams(id, change, nowIso)))[0];
       if (!row) return undefined;
       const payment = toPayment(row);
+      if (opts.note) {
+        await this.notes.record(q, row.store_id, { ...opts.note, paymentId: id, at: nowIso });
+      }
       const seq = await this.events.record(q, row.store_id, payment);
       return { storeId: row.store_id, seq, payment };
     });
@@ -649,6 +674,13 @@ export class PaymentsService {
     try {
       result = await this.provider.cancel(id);
     } catch (e) {
+      let refused = false;
+      if (e instanceof ProviderRejectedError) {
+        // Refused for good: the provider's answer about the trade decides the payment, now if it can.
+        refused = true;
+        const settled = await this.settleRefusedCancel(id, e).catch(() => undefined);
+        if (settled) return this.afterCancel(await this.load(id));
+      }
       // The cancel is journaled: the sweeper takes the payment at its next check and cancels it again.
       await this.db.run("UPDATE payments SET next_check_at = $1 WHERE id = $2 AND status = 'pending'", [
         this.clock.now(),
@@ -657,11 +689,81 @@ export class PaymentsService {
       throw new ApiError(
         502,
         'cancel_pending',
-        `the provider did not confirm the cancel of payment ${id} (${(e as Error).message}); it cannot succeed any more and the server keeps cancelling it: watch its status`,
+        refused
+          ? `the provider refused the cancel of payment ${id} (${(e as Error).message}) and its trade is not decided yet; the server keeps asking the provider and decides the payment from its answer (succeeded if the customer pays: then refund it): watch its status`
+          : `the provider did not confirm the cancel of payment ${id} (${(e as Error).message}); it cannot succeed any more and the server keeps cancelling it: watch its status`,
       );
     }
     await this.transition(id, canceledChange(result.reversed, 'register'));
     return this.afterCancel(await this.load(id));
+  }
+
+  /**
+   * A cancel the provider refused for good (ProviderRejectedError: its cancel window has passed, the trade
+   * is paid and may only be refunded…): asking again would be refused forever and leave the payment
+   * pending, so the provider is asked about the trade and the payment decided from its answer:
+   * - paid: the charge stands. cancel_requested is cleared in the decision's transaction (it blocks
+   *   `succeeded` in DECIDE) and the payment is `succeeded`: the register may refund it;
+   * - closed / failed: `canceled` / `failed`, nothing was charged;
+   * - still confirming, or unknown to the provider: undecided (undefined); the sweeper asks again later.
+   * The decision carries a `cancel_refused` note in the payment's history saying why, and is counted.
+   * Throws when the query itself fails (the sweeper then tries again).
+   */
+  async settleRefusedCancel(
+    id: string,
+    refusal: ProviderRejectedError,
+  ): Promise<RefusedCancelOutcome | undefined> {
+    const answer: QueryResult = await this.provider.query(id);
+    const why = `cancel refused by provider (${refusal.code}: ${refusal.message})`;
+    let outcome: RefusedCancelOutcome;
+    let change: Change;
+    let message: string;
+    switch (answer.state) {
+      case 'succeeded':
+        outcome = 'charge_kept';
+        change = { status: 'succeeded', tradeNo: answer.tradeNo };
+        message = `cancel refused by provider; charge kept: the provider refused the cancel (${refusal.code}: ${refusal.message}) and reports the trade paid, so the payment succeeded. If the customer should get the money back, refund it`;
+        break;
+      case 'closed':
+        outcome = 'canceled';
+        change = {
+          status: 'canceled',
+          failure: { code: 'closed', message: 'the provider closed the trade unpaid' },
+        };
+        message = `${why}; the provider reports the trade closed unpaid: canceled, nothing was charged`;
+        break;
+      case 'failed':
+        outcome = 'failed';
+        change = { status: 'failed', failure: { code: answer.code, message: answer.message } };
+        message = `${why}; the provider reports the charge failed (${answer.code}): nothing was charged`;
+        break;
+      default:
+        return undefined;
+    }
+    const decided = await this.decide(id, change, {
+      clearCancel: outcome === 'charge_kept',
+      note: { kind: 'cancel_refused', message },
+    });
+    if (!decided) return undefined;
+    this.onCancelRefused(outcome, {
+      paymentId: id,
+      kind: 'cancel_refused',
+      message,
+      at: decided.updatedAt,
+    });
+    return outcome;
+  }
+
+  /**
+   * The history notes of a payment, oldest first: of the device's store, or (the admin, no device) of any
+   * store. Another store's payment is not found.
+   */
+  async history(device: Device | undefined, id: string): Promise<PaymentNote[]> {
+    const rows = await this.db.query<{ store_id: string }>('SELECT store_id FROM payments WHERE id = $1', [
+      id,
+    ]);
+    if (!rows[0] || (device && rows[0].store_id !== device.storeId)) throw ApiError.notFound(`payment ${id}`);
+    return this.notes.list(rows[0].store_id, id);
   }
 
   /** What a cancel answers for a payment already decided: a charge that stands is a 409, never a 200. */

@@ -15,6 +15,7 @@ import { AdminGuard, AdminOrDeviceGuard, DeviceGuard } from './http/auth';
 import {
   DevicesController,
   HealthController,
+  PaymentHistoryController,
   PaymentsController,
   ReportsController,
   StoresController,
@@ -108,6 +109,11 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     'counter',
     'Requests answered from a stored idempotent response',
   );
+  metrics.describe(
+    'payconnect_cancels_refused_total',
+    'counter',
+    'Payments decided after the provider refused their cancel for good, by outcome (charge_kept: the trade was paid, the payment succeeded; see GET /v1/payments/:id/history)',
+  );
   metrics.describe('payconnect_http_responses_total', 'counter', 'HTTP responses by status class');
   metrics.describe(
     'payconnect_db_commits_total',
@@ -135,10 +141,19 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     config.provider?.({ db, clock, speed }) ?? new SimulatorProvider({ db: ledger!.db, clock, speed });
   const events = new EventsService(db, db, keys.privateKey, db.kind);
   const timing = scaledTiming(speed);
-  const payments = new PaymentsService(db, clock, provider, events, timing, (p) =>
-    metrics.inc('payconnect_payment_decisions_total', { status: p.status }),
-  );
   const logger = new Logger('payconnect-server');
+  const payments = new PaymentsService(
+    db,
+    clock,
+    provider,
+    events,
+    timing,
+    (p) => metrics.inc('payconnect_payment_decisions_total', { status: p.status }),
+    (outcome, note) => {
+      metrics.inc('payconnect_cancels_refused_total', { outcome });
+      logger.warn(redact(`payment ${note.paymentId}: ${note.message}`));
+    },
+  );
   const sweeper = new PaymentSweeper(db, clock, provider, payments, timing, {
     tickMs: config.sweeperTickMs ?? Math.max(20, Math.min(250, 1000 / speed)),
     leaseMs: 30_000,
@@ -165,6 +180,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
       StoresController,
       DevicesController,
       PaymentsController,
+      PaymentHistoryController,
       ReportsController,
       HealthController,
     ],

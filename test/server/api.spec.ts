@@ -800,6 +800,55 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       );
     });
 
+    it('a cancel the provider refuses for a paid trade: 409, the charge kept, the reason in the history and metrics', async () => {
+      // The sweeper waits, so the cancel finds the payment pending (the charge's answer lost, the trade paid).
+      running.context.sweeper.stop();
+      sim.refuseCancel = 'paid';
+      try {
+        const lost = await pay(t1, paymentBody(walletCode('28', '20')));
+        expect(lost.json.status).toBe('pending');
+        const id = lost.json.id;
+        const cancel = await call('POST', `/v1/payments/${id}/cancel`, { token: plugin.token });
+        expect(cancel.status).toBe(409);
+        expect(cancel.json.error.code).toBe('payment_succeeded');
+        const now = await call('GET', `/v1/payments/${id}`, { token: t1.token });
+        expect(now.json).toMatchObject({ status: 'succeeded' });
+        expect(now.json.failure).toBeUndefined();
+        expect(await history(id)).toEqual(['pending', 'succeeded']);
+        expect((await trade(id))!).toMatchObject({ state: 'succeeded', charge_calls: 1 });
+
+        const notes = await admin('GET', `/v1/payments/${id}/history`);
+        expect(notes.status).toBe(200);
+        expect(notes.json).toEqual([
+          {
+            paymentId: id,
+            kind: 'cancel_refused',
+            message: expect.stringContaining('cancel refused by provider; charge kept'),
+            at: now.json.updatedAt,
+          },
+        ]);
+        expect((await call('GET', `/v1/payments/${id}/history`, { token: t2.token })).json).toEqual(
+          notes.json,
+        );
+        expect((await call('GET', `/v1/payments/${id}/history`, { token: b1.token })).status).toBe(404);
+        expect((await call('GET', `/v1/payments/${id}/history`)).status).toBe(401);
+        const metrics = await admin('GET', '/metrics');
+        expect(metrics.text).toMatch(/^payconnect_cancels_refused_total\{outcome="charge_kept"\} [1-9]/m);
+
+        // The charge stands, so the register refunds it.
+        const refund = await call('POST', `/v1/payments/${id}/refunds`, {
+          token: plugin.token,
+          body: {},
+          headers: { 'idempotency-key': `rf-${id}` },
+        });
+        expect(refund.status).toBe(201);
+        expect(refund.json.payment).toMatchObject({ status: 'refunded' });
+      } finally {
+        sim.refuseCancel = undefined;
+        running.context.sweeper.start();
+      }
+    });
+
     it('refunds partially and then fully, never more than captured, idempotently', async () => {
       const paid = await pay(t1, paymentBody(walletCode('13', '00')));
       const id = paid.json.id;

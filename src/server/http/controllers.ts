@@ -187,6 +187,18 @@ export class PaymentsController {
   }
 }
 
+/** A payment's history notes (why it ended as it did, beyond its status): the admin, or its store's devices. */
+@Controller('v1/payments')
+@UseGuards(AdminOrDeviceGuard)
+export class PaymentHistoryController {
+  constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
+
+  @Get(':id/history')
+  history(@CurrentCaller() caller: Caller, @Param('id') id: string) {
+    return this.ctx.payments.history(caller.kind === 'device' ? caller.device : undefined, id);
+  }
+}
+
 @Controller('v1/reports')
 export class ReportsController {
   constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}

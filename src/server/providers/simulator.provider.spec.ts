@@ -285,6 +285,26 @@ describe.each(['sqlite', 'postgres'] as const)('SimulatorProvider on %s', (engin
     expect(await db.query('SELECT out_trade_no FROM sim_trades')).toHaveLength(1);
   });
 
+  it("refuseCancel 'paid' refuses to cancel a paid trade (nothing changes); 'all' refuses every cancel", async () => {
+    sim.refuseCancel = 'paid';
+    await charge(code('00'));
+    const refused = await sim.cancel(out).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(ProviderRejectedError);
+    expect(refused).toMatchObject({ code: 'cancel_refused' });
+    expect(await sim.trade(out)).toMatchObject({ state: 'succeeded' });
+    expect(await sim.query(out)).toMatchObject({ state: 'succeeded' });
+    // A trade not paid yet still closes.
+    await charge(code('11'), `${out}_open`);
+    expect(await sim.cancel(`${out}_open`)).toEqual({ reversed: false });
+
+    sim.refuseCancel = 'all';
+    await charge(code('11'), `${out}_all`);
+    await expect(sim.cancel(`${out}_all`)).rejects.toMatchObject({ code: 'cancel_refused' });
+    await expect(sim.cancel(`${out}_never`)).rejects.toBeInstanceOf(ProviderRejectedError);
+    expect(await sim.trade(`${out}_all`)).toMatchObject({ state: 'user_paying', cancel_calls: 1 });
+    expect(await sim.trade(`${out}_never`)).toBeUndefined();
+  });
+
   it('refunds only a paid trade, and never more than it captured', async () => {
     await charge(code('00'), out, 1000);
     expect(await sim.refund(out, 'r1', CNY(300))).toEqual({ refundNo: 'r1' });

@@ -14,6 +14,9 @@
  * others begin with an UPDATE of a counter; SQLite serialises whole transactions anyway), so concurrent
  * charges for one outTradeNo create one trade.
  *
+ * A test may make it refuse cancels (`refuseCancel`), as a real provider does once its cancel window has
+ * passed.
+ *
  * Refunds are not idempotent per refundNo here (that would need a table of refunds): the server already
  * guarantees a refund reaches the provider once per refund id. The simulator only caps the total refunded at
  * the captured amount.
@@ -61,7 +64,16 @@ export interface SimulatorProviderOptions {
   speed?: number;
   /** Waits `ms`; default: a timer on `clock`. */
   sleep?: (ms: number) => Promise<void>;
+  /** Cancels the provider refuses (tests): see SimulatorProvider.refuseCancel. */
+  refuseCancel?: SimCancelRefusal;
 }
+
+/**
+ * Which cancels the simulator refuses with a ProviderRejectedError, as a real provider does once its cancel
+ * window has passed: `paid` a cancel of a trade the customer has paid (refund it instead), `all` every
+ * cancel. Nothing changes at the provider when it refuses.
+ */
+export type SimCancelRefusal = 'paid' | 'all' | undefined;
 
 /** How long a code-`10` customer takes to confirm, and how long a code-`20` charge hangs, at speed 1. */
 export const SIM_CONFIRM_MS = 8_000;
@@ -151,6 +163,8 @@ export class SimulatorProvider implements PaymentProvider {
   private readonly clock: Clock;
   private readonly speed: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  /** Which cancels are refused from now on (tests may change it at any time). */
+  refuseCancel: SimCancelRefusal;
 
   constructor(opts: SimulatorProviderOptions) {
     const speed = opts.speed ?? 1;
@@ -160,6 +174,7 @@ export class SimulatorProvider implements PaymentProvider {
     this.db = opts.db;
     this.clock = opts.clock;
     this.speed = speed;
+    this.refuseCancel = opts.refuseCancel;
     this.sleep = opts.sleep ?? ((ms) => new Promise<void>((resolve) => this.clock.setTimeout(resolve, ms)));
   }
 
@@ -246,7 +261,17 @@ export class SimulatorProvider implements PaymentProvider {
   }
 
   async cancel(outTradeNo: string): Promise<CancelResult> {
-    return this.db.tx(async (q) => {
+    if (this.refuseCancel === 'all') {
+      await this.db.run('UPDATE sim_trades SET cancel_calls = cancel_calls + 1 WHERE out_trade_no = $1', [
+        outTradeNo,
+      ]);
+      throw new ProviderRejectedError(
+        'cancel_refused',
+        `the provider refuses to cancel trade ${outTradeNo}: its cancel window has passed`,
+      );
+    }
+    const refusePaid = this.refuseCancel === 'paid';
+    const refused = await this.db.tx(async (q): Promise<CancelResult | 'refused'> => {
       // Unknown trade: close it, so a charge arriving late for this outTradeNo cannot succeed.
       const inserted = await q.run(
         `INSERT INTO sim_trades (out_trade_no, scenario, amount_value, currency, state, created_at, charge_calls, cancel_calls)
@@ -265,11 +290,19 @@ export class SimulatorProvider implements PaymentProvider {
         return { reversed: false };
       }
       if (row.state === 'succeeded') {
+        if (refusePaid) return 'refused';
         await q.run(`UPDATE sim_trades SET state = 'reversed' WHERE out_trade_no = $1`, [outTradeNo]);
         return { reversed: true };
       }
       return { reversed: row.state === 'reversed' };
     });
+    if (refused === 'refused') {
+      throw new ProviderRejectedError(
+        'cancel_refused',
+        `the provider refuses to cancel trade ${outTradeNo}: it is paid and can no longer be canceled; refund it`,
+      );
+    }
+    return refused;
   }
 
   async refund(

@@ -26,6 +26,17 @@ CREATE TABLE events (
 );
 CREATE INDEX events_store ON events (store_id, seq);`;
 
+const paymentHistoryTable = (seq: string) => `
+CREATE TABLE payment_history (
+  seq ${seq},
+  payment_id TEXT NOT NULL REFERENCES payments(id),
+  store_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  message TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX payment_history_payment ON payment_history (payment_id, seq);`;
+
 /**
  * The simulator provider's trades. In the server's database on PostgreSQL (shared by every instance); on
  * SQLite the simulator keeps them in a ledger file of its own (providers/simulator.provider.ts; there
@@ -185,6 +196,16 @@ ALTER TABLE idempotency_keys SET (fillfactor = 70)`,
     version: 5,
     name: 'stores.max_payment_value',
     sql: 'ALTER TABLE stores ADD COLUMN max_payment_value BIGINT',
+  },
+  {
+    // What happened to a payment that its status alone does not tell, for the admin and support (e.g. a
+    // cancel the provider refused, so the charge was kept): see payment-history.ts. Not signed, not pushed.
+    version: 6,
+    name: 'payment_history',
+    sql: {
+      sqlite: paymentHistoryTable('INTEGER PRIMARY KEY AUTOINCREMENT'),
+      postgres: paymentHistoryTable('BIGSERIAL PRIMARY KEY'),
+    },
   },
 ];
 
