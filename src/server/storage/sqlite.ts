@@ -3,9 +3,9 @@
  * survives a power cut. better-sqlite3 is synchronous; an async mutex serialises whole transactions so
  * two requests' statements never interleave inside one transaction on the single connection.
  */
-import { ensurePrivateDir, ensurePrivateFiles, sqliteFiles } from '../../protocol/private-files';
+import { ensurePrivateFiles, sqliteFiles } from '../../protocol/private-files';
 import Database from 'better-sqlite3';
-import { dirname, resolve } from 'node:path';
+import { ensureServerDataDir } from './data-dir';
 import { Db, DbChangeFeed, Queryable, SqlValue } from './db';
 
 class Mutex {
@@ -88,11 +88,11 @@ export class SqliteDb implements Db, DbChangeFeed {
     readonly where: string,
     opts: { synchronous?: 'FULL' | 'NORMAL'; warn?: (line: string) => void } = {},
   ) {
-    // The database holds the signing key and the LAN keys: its folder and files are the owner's alone.
-    // A database right in the working folder (`--db sqlite:server.db`) gets private files, but the folder
-    // the operator started in is not taken away from everyone else.
+    // The database holds the signing key and the LAN keys: its files are the owner's alone, and so is its
+    // folder when it is the server's own. A shared or system folder (/tmp, the working folder, a folder
+    // with other files) is left as it is, with a warning: see data-dir.ts.
     if (where !== ':memory:') {
-      if (resolve(dirname(where)) !== process.cwd()) ensurePrivateDir(dirname(where), opts.warn);
+      ensureServerDataDir(where, opts.warn);
       ensurePrivateFiles(sqliteFiles(where), opts.warn);
     }
     const synchronous = opts.synchronous ?? 'FULL';
