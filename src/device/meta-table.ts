@@ -4,10 +4,14 @@
  */
 import type Database from 'better-sqlite3';
 
+/**
+ * The table, created by each journal's migration 1 (src/device/device-migrations.ts): its schema changes
+ * only by a migration of the journal that holds it, never here.
+ */
+export const META_TABLE_SQL = 'CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)';
+
 export class MetaTable {
-  constructor(private readonly db: Database.Database) {
-    db.exec('CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)');
-  }
+  constructor(private readonly db: Database.Database) {}
 
   get(name: string): string | undefined {
     return (

@@ -8,8 +8,8 @@
  * first-claim-wins survives a restart.
  */
 import Database from 'better-sqlite3';
-import { MetaTable } from '../device/meta-table';
-import { openDeviceDatabase } from '../device/device-files';
+import { META_TABLE_SQL, MetaTable } from '../device/meta-table';
+import { DeviceMigration, openDeviceJournal } from '../device/device-migrations';
 import { CapturedOrder, DispatchMode } from '../adapters/host-adapter';
 import { ClaimBook, ClaimDecision } from '../lan';
 import { QueuedPrintJob } from '../printer/print-queue';
@@ -92,18 +92,18 @@ function fromRow(r: Row): OrderRecord {
   };
 }
 
-export class PluginJournal implements ClaimBook {
-  private readonly db: Database.Database;
-  private readonly metaTable: MetaTable;
-
-  constructor(
-    dir: string,
-    private readonly now: () => number = Date.now,
-  ) {
-    this.db = openDeviceDatabase(dir, 'plugin.db');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS orders (
+/**
+ * The journal's schema, oldest first (how to add one: docs/architecture.md, "Device journal migrations").
+ * Released migrations are never edited: a change is a new migration at the end.
+ */
+export const PLUGIN_JOURNAL_MIGRATIONS: DeviceMigration[] = [
+  {
+    // The schema as it was before versioned migrations; a journal holding these tables without a
+    // schema_migrations table is taken as version 1 as it stands.
+    version: 1,
+    name: 'orders, order_log, print_jobs, meta',
+    up: `
+      CREATE TABLE orders (
         order_id TEXT PRIMARY KEY,
         register_id TEXT NOT NULL,
         amount_value INTEGER NOT NULL,
@@ -127,14 +127,27 @@ export class PluginJournal implements ClaimBook {
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL
       );
-      CREATE TABLE IF NOT EXISTS order_log (
+      CREATE TABLE order_log (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         order_id TEXT NOT NULL,
         at TEXT NOT NULL,
         event TEXT NOT NULL,
         detail TEXT
       );
-      CREATE TABLE IF NOT EXISTS print_jobs (id TEXT PRIMARY KEY, job TEXT NOT NULL);`);
+      CREATE TABLE print_jobs (id TEXT PRIMARY KEY, job TEXT NOT NULL);
+      ${META_TABLE_SQL};`,
+  },
+];
+
+export class PluginJournal implements ClaimBook {
+  private readonly db: Database.Database;
+  private readonly metaTable: MetaTable;
+
+  constructor(
+    dir: string,
+    private readonly now: () => number = Date.now,
+  ) {
+    this.db = openDeviceJournal(dir, 'plugin.db', PLUGIN_JOURNAL_MIGRATIONS);
     this.metaTable = new MetaTable(this.db);
   }
 

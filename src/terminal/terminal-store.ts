@@ -9,14 +9,9 @@
  */
 import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
-import { MetaTable } from '../device/meta-table';
-import {
-  openDeviceDatabase,
-  readDeviceFile,
-  readLanKeys,
-  saveLanKeys,
-  saveRegistration,
-} from '../device/device-files';
+import { META_TABLE_SQL, MetaTable } from '../device/meta-table';
+import { DeviceMigration, openDeviceJournal } from '../device/device-migrations';
+import { readDeviceFile, readLanKeys, saveLanKeys, saveRegistration } from '../device/device-files';
 import { Payment } from '../protocol/states';
 import { LanKeyJson } from '../lan/lan-keyring';
 
@@ -51,15 +46,18 @@ export interface PaymentAttempt {
   updatedAt: number;
 }
 
-export class TerminalStore {
-  private readonly db: Database.Database;
-  private readonly metaTable: MetaTable;
-
-  constructor(readonly dir: string) {
-    this.db = openDeviceDatabase(dir, 'terminal.db');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS attempts (
+/**
+ * The journal's schema, oldest first (how to add one: docs/architecture.md, "Device journal migrations").
+ * Released migrations are never edited: a change is a new migration at the end.
+ */
+export const TERMINAL_STORE_MIGRATIONS: DeviceMigration[] = [
+  {
+    // The schema as it was before versioned migrations; a journal holding these tables without a
+    // schema_migrations table is taken as version 1 as it stands.
+    version: 1,
+    name: 'attempts, meta',
+    up: `
+      CREATE TABLE attempts (
         order_id TEXT NOT NULL,
         attempt INTEGER NOT NULL,
         register_id TEXT NOT NULL,
@@ -75,7 +73,17 @@ export class TerminalStore {
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (order_id, attempt)
-      );`);
+      );
+      ${META_TABLE_SQL};`,
+  },
+];
+
+export class TerminalStore {
+  private readonly db: Database.Database;
+  private readonly metaTable: MetaTable;
+
+  constructor(readonly dir: string) {
+    this.db = openDeviceJournal(dir, 'terminal.db', TERMINAL_STORE_MIGRATIONS);
     this.metaTable = new MetaTable(this.db);
   }
 
