@@ -12,7 +12,11 @@ import WebSocket from 'ws';
 import { verifyPaymentResult } from '../../src/protocol/payment-signature';
 import type { Payment } from '../../src/protocol/states';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
-import { type PaymentProvider, ProviderRejectedError } from '../../src/server/providers/provider';
+import {
+  type PaymentProvider,
+  ProviderRejectedError,
+  ProviderUnknownError,
+} from '../../src/server/providers/provider';
 import { SimulatorProvider, SimTradeRow } from '../../src/server/providers/simulator.provider';
 import type { DbUrl } from '../../src/server/storage/db';
 import type { PostgresDb } from '../../src/server/storage/postgres';
@@ -90,6 +94,8 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
   const slowLink = new Map<string, number>();
   /** Payments whose refunds the provider refuses (a real provider's own rule, not ours). */
   const refusedRefunds = new Set<string>();
+  /** Payments whose refund answers are lost on the way back (the provider did refund): 502 refund_unknown. */
+  const lostRefundAnswers = new Set<string>();
   /** Every full payment code this suite sent, and every response body it got back. */
   const codesUsed = new Set<string>();
   const responseTexts: string[] = [];
@@ -254,7 +260,9 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
                 'TRADE_HAS_CLOSE',
                 'the trade is closed for refunds at the provider',
               );
-            return inner.refund(id, refundNo, amount);
+            const answer = await inner.refund(id, refundNo, amount);
+            if (lostRefundAnswers.has(id)) throw new ProviderUnknownError('timeout: no answer to the refund');
+            return answer;
           },
         };
         return provider;
@@ -949,6 +957,31 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
         [`refund:${id}`],
       );
       expect(Number(running_[0].n)).toBe(0);
+    });
+
+    it('a refund retried after 502 refund_unknown with the same Idempotency-Key pays out once', async () => {
+      const paid = await pay(t1, paymentBody(walletCode('28', '00')));
+      const id = paid.json.id;
+      const key = `rf-lost-${randomBytes(4).toString('hex')}`;
+      const refund = () =>
+        call('POST', `/v1/payments/${id}/refunds`, {
+          token: plugin.token,
+          body: { amount: { value: 500, currency: 'CNY' } },
+          headers: { 'idempotency-key': key },
+        });
+      lostRefundAnswers.add(id);
+      const lost = await refund();
+      expect([lost.status, lost.json.error.code]).toEqual([502, 'refund_unknown']);
+      expect((await trade(id))!.refunded_value).toBe(500);
+      lostRefundAnswers.delete(id);
+      // The device retries once the first request's hold on the key has lapsed (60 s; here at once).
+      await running.context.db.run('UPDATE idempotency_keys SET locked_until = 0 WHERE scope = $1', [
+        `refund:${id}`,
+      ]);
+      const retry = await refund();
+      expect(retry.status).toBe(201);
+      expect(retry.json.payment).toMatchObject({ status: 'succeeded', refunded: { value: 500 } });
+      expect((await trade(id))!.refunded_value).toBe(500);
     });
 
     it('counts refunds still pending against the cap, with a provider that keeps no cap of its own', async () => {

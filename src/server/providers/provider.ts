@@ -43,6 +43,10 @@ export interface RefundResult {
   refundNo: string;
 }
 
+/** What the provider knows of a refund id: paid out, refused or failed, or never received. */
+export type RefundQueryResult =
+  { state: 'succeeded' } | { state: 'failed'; code: string; message: string } | { state: 'not_found' };
+
 export interface PaymentProvider {
   readonly name: string;
   charge(req: ChargeRequest): Promise<ChargeResult>;

@@ -73,6 +73,7 @@ describe.each(['sqlite', 'postgres'] as const)('SimulatorProvider on %s', (engin
 
   beforeEach(async () => {
     await db.run('DELETE FROM sim_trades');
+    await db.run('DELETE FROM sim_refunds');
     clock = new FakeClock();
     sleeps = [];
     sim = new SimulatorProvider({
@@ -335,6 +336,24 @@ describe.each(['sqlite', 'postgres'] as const)('SimulatorProvider on %s', (engin
     await charge(code('05'), declined);
     await expect(sim.refund(declined, 'r10', CNY(1))).rejects.toMatchObject({ code: 'trade_not_refundable' });
     await expect(sim.refund('nope', 'r11', CNY(1))).rejects.toMatchObject({ code: 'trade_not_found' });
+  });
+
+  it('takes a refund id once: the same refund again pays out nothing more; another amount under it is refused', async () => {
+    await charge(code('00'), out, 1000);
+    expect(await sim.refund(out, 'r1', CNY(300))).toEqual({ refundNo: 'r1' });
+    // A retry after a lost answer (502 at the server) sends the same refund id again.
+    expect(await sim.refund(out, 'r1', CNY(300))).toEqual({ refundNo: 'r1' });
+    expect((await sim.trade(out))?.refunded_value).toBe(300);
+    await expect(sim.refund(out, 'r1', CNY(200))).rejects.toMatchObject({ code: 'refund_no_reused' });
+    await expect(sim.refund(`${out}_other`, 'r1', CNY(300))).rejects.toBeInstanceOf(ProviderRejectedError);
+    expect(await sim.queryRefund(out, 'r1')).toEqual({ state: 'succeeded' });
+    expect(await sim.queryRefund(out, 'r2')).toEqual({ state: 'not_found' });
+    // Concurrent retries of one refund id: still paid out once.
+    await Promise.all(Array.from({ length: 5 }, () => sim.refund(out, 'r3', CNY(700))));
+    expect((await sim.trade(out))?.refunded_value).toBe(1000);
+    // A refused refund leaves no record: it is not found, and may be sent again.
+    await expect(sim.refund(out, 'r4', CNY(1))).rejects.toMatchObject({ code: 'refund_exceeds_capture' });
+    expect(await sim.queryRefund(out, 'r4')).toEqual({ state: 'not_found' });
   });
 
   it('never stores the payment code', async () => {

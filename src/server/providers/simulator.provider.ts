@@ -17,13 +17,14 @@
  * A test may make it refuse cancels (`refuseCancel`), as a real provider does once its cancel window has
  * passed.
  *
- * Refunds are not idempotent per refundNo here (that would need a table of refunds): the server already
- * guarantees a refund reaches the provider once per refund id. The simulator only caps the total refunded at
- * the captured amount.
+ * Refunds are idempotent per refundNo, as a real provider's are (table `sim_refunds`): a refund sent again
+ * under the same refundNo (the server retrying after a lost answer) pays out nothing more and answers as the
+ * first did; another trade or amount under a refundNo already taken is refused. The total refunded is
+ * capped at the captured amount. `queryRefund` says whether a refundNo was paid out.
  */
 import { Clock } from '../../protocol/clock';
 import { Db, DbUrl } from '../storage/db';
-import { simTradesTable } from '../storage/migrations';
+import { simRefundsTable, simTradesTable } from '../storage/migrations';
 import { PostgresDb } from '../storage/postgres';
 import { SqliteDb } from '../storage/sqlite';
 import {
@@ -34,6 +35,7 @@ import {
   ProviderRejectedError,
   ProviderUnknownError,
   QueryResult,
+  RefundQueryResult,
   RefundResult,
 } from './provider';
 
@@ -150,6 +152,7 @@ export async function openSimulatorLedger(
   const db = new SqliteDb(where, { synchronous: 'NORMAL' });
   try {
     await db.exec(simTradesTable({ ifNotExists: true, withoutRowid: true }));
+    await db.exec(simRefundsTable({ ifNotExists: true, withoutRowid: true }));
   } catch (e) {
     await db.close().catch(() => undefined);
     throw new Error(`cannot open the simulator's ledger at ${where}: ${(e as Error).message}`, { cause: e });
@@ -317,6 +320,29 @@ export class SimulatorProvider implements PaymentProvider {
       );
     }
     await this.db.tx(async (q) => {
+      // The refund id first: a second refund under it (a retry, concurrent or later) finds it taken and
+      // pays out nothing more. (On PostgreSQL a concurrent one waits here for the first to commit.)
+      const taken = await q.run(
+        `INSERT INTO sim_refunds (refund_no, out_trade_no, amount_value, currency, created_at)
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (refund_no) DO NOTHING`,
+        [refundNo, outTradeNo, amount.value, amount.currency, this.clock.now()],
+      );
+      if (taken.changes === 0) {
+        const [first] = await q.query<{ out_trade_no: string; amount_value: unknown; currency: string }>(
+          'SELECT out_trade_no, amount_value, currency FROM sim_refunds WHERE refund_no = $1',
+          [refundNo],
+        );
+        if (
+          first.out_trade_no === outTradeNo &&
+          Number(first.amount_value) === amount.value &&
+          first.currency === amount.currency
+        )
+          return; // the same refund again: already paid out
+        throw new ProviderRejectedError(
+          'refund_no_reused',
+          `refund ${refundNo} was already made for ${first.amount_value} ${first.currency} of trade ${first.out_trade_no}`,
+        );
+      }
       await this.settle(q, outTradeNo);
       const done = await q.run(
         `UPDATE sim_trades SET refunded_value = refunded_value + $2
@@ -347,6 +373,15 @@ export class SimulatorProvider implements PaymentProvider {
       );
     });
     return { refundNo };
+  }
+
+  /** Whether a refund id was paid out (a refused refund leaves no record: not found). */
+  async queryRefund(outTradeNo: string, refundNo: string): Promise<RefundQueryResult> {
+    const rows = await this.db.query(
+      'SELECT 1 AS found FROM sim_refunds WHERE refund_no = $1 AND out_trade_no = $2',
+      [refundNo, outTradeNo],
+    );
+    return rows.length ? { state: 'succeeded' } : { state: 'not_found' };
   }
 
   /** The stored trade (tests): counters, state, scenario. Undefined when the provider never heard of it. */

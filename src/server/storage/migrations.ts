@@ -26,6 +26,20 @@ CREATE TABLE events (
 );
 CREATE INDEX events_store ON events (store_id, seq);`;
 
+/**
+ * The simulator's refunds, one per refund id (a provider takes a refund id once): like sim_trades, in the
+ * server's database on PostgreSQL and in the simulator's own ledger on SQLite.
+ */
+export function simRefundsTable(opts: { ifNotExists?: boolean; withoutRowid?: boolean } = {}): string {
+  return `CREATE TABLE ${opts.ifNotExists ? 'IF NOT EXISTS ' : ''}sim_refunds (
+  refund_no TEXT PRIMARY KEY,
+  out_trade_no TEXT NOT NULL,
+  amount_value BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+)${opts.withoutRowid ? ' WITHOUT ROWID' : ''};`;
+}
+
 const paymentHistoryTable = (seq: string) => `
 CREATE TABLE payment_history (
   seq ${seq},
@@ -206,6 +220,12 @@ ALTER TABLE idempotency_keys SET (fillfactor = 70)`,
       sqlite: paymentHistoryTable('INTEGER PRIMARY KEY AUTOINCREMENT'),
       postgres: paymentHistoryTable('BIGSERIAL PRIMARY KEY'),
     },
+  },
+  {
+    // The simulator takes a refund id once, as real providers do (a retried refund pays out nothing more).
+    version: 7,
+    name: 'sim_refunds',
+    sql: simRefundsTable(),
   },
 ];
 
