@@ -168,6 +168,15 @@ const PG_DECIDE_AT_ONCE = `WITH p AS (${DECIDE_AT_ONCE} RETURNING store_id),
     k AS (${COMPLETE_KEY} AND EXISTS (SELECT 1 FROM p))
   SELECT ${PG_EVENT_RESULT} FROM e`;
 
+/** Completes an idempotency key with its answer: $1 status, $2 body, $3 store, $4 scope, $5 key. */
+const STORE_ANSWER =
+  "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 WHERE store_id = $3 AND scope = $4 AND idem_key = $5";
+
+/** The answer to a refund the provider refused (422), as stored under its key. */
+function refusedAnswer(message: string): { error: { code: string; message: string } } {
+  return { error: { code: 'refund_refused', message } };
+}
+
 /** Never store or log a payment code: keep its first two and last two digits, enough to recognise it. */
 export function codeHint(code: string): string {
   return code.length <= 4 ? '****' : `${code.slice(0, 2)}${'*'.repeat(code.length - 4)}${code.slice(-2)}`;
@@ -446,10 +455,7 @@ export class PaymentsService {
     status: number,
     body: T,
   ): Promise<ApiResponse<T>> {
-    await this.db.run(
-      "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 WHERE store_id = $3 AND scope = $4 AND idem_key = $5",
-      [status, JSON.stringify(body), storeId, scope, key],
-    );
+    await this.db.run(STORE_ANSWER, [status, JSON.stringify(body), storeId, scope, key]);
     return { status, body, replayed: false };
   }
 
@@ -867,13 +873,19 @@ export class PaymentsService {
     if (start.kind === 'replay') return { status: start.status, body: start.body as Refund, replayed: true };
     const rid = start.kind === 'resume' ? start.resourceId : refundId;
     const refundRow = (
-      await this.db.query<{ amount_value: number; status: string; created_at: string }>(
-        'SELECT amount_value, status, created_at FROM refunds WHERE id = $1',
-        [rid],
-      )
+      await this.db.query<{
+        amount_value: number;
+        status: string;
+        created_at: string;
+        failure_message: string | null;
+      }>('SELECT amount_value, status, created_at, failure_message FROM refunds WHERE id = $1', [rid])
     )[0];
     if (refundRow.status === 'failed') {
-      throw ApiError.unprocessable('refund_refused', `refund ${rid} was refused by the provider`);
+      // Only a resumed key gets here: its request died after the refusal was recorded and before its key
+      // was completed (an older server did the two in separate transactions). Its answer is the refusal.
+      const error = refusedAnswer(refundRow.failure_message ?? `refund ${rid} was refused by the provider`);
+      await this.completeKey(device.storeId, scope, idemKey, 422, error);
+      throw ApiError.unprocessable(error.error.code, error.error.message);
     }
     if (refundRow.status === 'pending') {
       try {
@@ -883,14 +895,16 @@ export class PaymentsService {
         });
       } catch (e) {
         if (e instanceof ProviderRejectedError) {
-          // Nothing was paid out: the refund failed, and that is this key's answer from now on.
-          const error = {
-            error: { code: 'refund_refused', message: `the provider refused the refund: ${e.message}` },
-          };
-          await this.db.run("UPDATE refunds SET status = 'failed' WHERE id = $1 AND status = 'pending'", [
-            rid,
-          ]);
-          await this.completeKey(device.storeId, scope, idemKey, 422, error);
+          // Nothing was paid out: the refund failed, and that is this key's answer from now on. Both in one
+          // transaction, so no crash can leave the refund decided and its key running.
+          const error = refusedAnswer(`the provider refused the refund: ${e.message}`);
+          await this.db.tx(async (q) => {
+            await q.run(
+              "UPDATE refunds SET status = 'failed', failure_message = $2 WHERE id = $1 AND status = 'pending'",
+              [rid, error.error.message],
+            );
+            await q.run(STORE_ANSWER, [422, JSON.stringify(error), device.storeId, scope, idemKey]);
+          });
           throw ApiError.unprocessable(error.error.code, error.error.message);
         }
         // Unknown outcome: the refund stays pending (and counts against the cap); the same key retried

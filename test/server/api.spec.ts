@@ -984,6 +984,47 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       expect((await trade(id))!.refunded_value).toBe(500);
     });
 
+    it('a crash between a refused refund and its key: the retry completes the key with the 422 answer', async () => {
+      const paid = await pay(t1, paymentBody(walletCode('28', '00')));
+      const id = paid.json.id;
+      const key = `rf-crash-${randomBytes(4).toString('hex')}`;
+      const refund = () =>
+        call('POST', `/v1/payments/${id}/refunds`, {
+          token: plugin.token,
+          body: {},
+          headers: { 'idempotency-key': key },
+        });
+      refusedRefunds.add(id);
+      try {
+        const first = await refund();
+        expect([first.status, first.json.error.code]).toEqual([422, 'refund_refused']);
+      } finally {
+        refusedRefunds.delete(id);
+      }
+      // The process died after marking the refund failed and before completing the key (an older server
+      // did the two in separate transactions): the key is running, its holder gone.
+      await running.context.db.run(
+        "UPDATE idempotency_keys SET state = 'running', response_status = NULL, response_body = NULL, locked_until = 0 WHERE scope = $1 AND idem_key = $2",
+        [`refund:${id}`, key],
+      );
+      const resumed = await refund();
+      expect([resumed.status, resumed.json.error.code]).toEqual([422, 'refund_refused']);
+      expect(resumed.json.error.message).toContain('the trade is closed for refunds at the provider');
+      const [stored] = await running.context.db.query<{ state: string; response_status: number }>(
+        'SELECT state, response_status FROM idempotency_keys WHERE scope = $1 AND idem_key = $2',
+        [`refund:${id}`, key],
+      );
+      expect({ ...stored, response_status: Number(stored.response_status) }).toEqual({
+        state: 'done',
+        response_status: 422,
+      });
+      // From now on the stored answer, at once (not a 409 while a dead request's hold lasts).
+      const replay = await refund();
+      expect([replay.status, replay.json.error.code]).toEqual([422, 'refund_refused']);
+      expect(replay.headers.get('idempotent-replayed')).toBe('true');
+      expect((await trade(id))!.refunded_value).toBe(0);
+    });
+
     it('counts refunds still pending against the cap, with a provider that keeps no cap of its own', async () => {
       const paid = await pay(t1, paymentBody(walletCode('28', '00')));
       const id = paid.json.id;

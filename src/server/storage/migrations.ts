@@ -227,6 +227,12 @@ ALTER TABLE idempotency_keys SET (fillfactor = 70)`,
     name: 'sim_refunds',
     sql: simRefundsTable(),
   },
+  {
+    // Why the provider refused a refund: the 422 a resumed Idempotency-Key answers (PaymentsService.refund).
+    version: 8,
+    name: 'refunds.failure_message',
+    sql: 'ALTER TABLE refunds ADD COLUMN failure_message TEXT',
+  },
 ];
 
 export interface MigratableDb extends Db {
