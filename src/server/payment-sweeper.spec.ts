@@ -18,7 +18,9 @@ import {
   ChargeResult,
   PaymentProvider,
   ProviderUnknownError,
+  ProviderRejectedError,
   QueryResult,
+  RefundQueryResult,
   RefundResult,
 } from './providers/provider';
 import { SimulatorProvider } from './providers/simulator.provider';
@@ -33,7 +35,7 @@ const LEASE_MS = 30_000;
 /** An 18-digit Alipay-like test code with the given ending. */
 const code = (ending: string) => `2812345678901234${ending}`;
 
-type Op = 'charge' | 'query' | 'cancel' | 'refund';
+type Op = 'charge' | 'query' | 'cancel' | 'refund' | 'queryRefund';
 interface Call {
   op: Op;
   id: string;
@@ -57,6 +59,8 @@ class RecordingProvider implements PaymentProvider {
       query?: (id: string, inner: () => Promise<QueryResult>) => Promise<QueryResult>;
       /** Replaces the cancel; `inner` is the real one. */
       cancel?: (id: string, inner: () => Promise<CancelResult>) => Promise<CancelResult>;
+      /** Replaces the refund; `inner` is the real one. */
+      refund?: (id: string, inner: () => Promise<RefundResult>) => Promise<RefundResult>;
     } = {},
   ) {}
 
@@ -101,9 +105,30 @@ class RecordingProvider implements PaymentProvider {
     }
   }
 
-  refund(id: string, refundNo: string, amount: { value: number; currency: string }): Promise<RefundResult> {
-    this.calls.push({ op: 'refund', id, at: this.clock.now() });
-    return this.inner.refund(id, refundNo, amount);
+  async refund(
+    id: string,
+    refundNo: string,
+    amount: { value: number; currency: string },
+  ): Promise<RefundResult> {
+    const call: Call = { op: 'refund', id, at: this.clock.now() };
+    this.calls.push(call);
+    try {
+      const inner = () => this.inner.refund(id, refundNo, amount);
+      const r = await (this.hooks.refund ? this.hooks.refund(id, inner) : inner());
+      call.result = 'refunded';
+      return r;
+    } catch (e) {
+      call.result = `throws ${(e as Error).name}`;
+      throw e;
+    }
+  }
+
+  async queryRefund(id: string, refundNo: string): Promise<RefundQueryResult> {
+    const call: Call = { op: 'queryRefund', id, at: this.clock.now() };
+    this.calls.push(call);
+    const r = await this.inner.queryRefund(id, refundNo);
+    call.result = r.state;
+    return r;
   }
 
   of(id: string, op?: Op): Call[] {
@@ -125,6 +150,9 @@ class PaidAtCancelProvider implements PaymentProvider {
   }
   async refund(_id: string, refundNo: string): Promise<RefundResult> {
     return { refundNo };
+  }
+  async queryRefund(): Promise<RefundQueryResult> {
+    return { state: 'succeeded' };
   }
 }
 
@@ -708,5 +736,148 @@ describe('PaymentSweeper: a cancel the provider refuses for good (simulator refu
       'cancel_refused',
     ]);
     expect(await statusEvents(env, payment.id)).toEqual(['pending', 'succeeded']);
+  });
+});
+
+describe('PaymentSweeper: refunds whose answer never came', () => {
+  /** The store's plugin (only it may refund). */
+  async function pluginOf(env: Env): Promise<Device> {
+    const keys = await loadServerKeys(env.db);
+    const stores = new StoresService(env.db, env.clock, keys.publicKey);
+    const { code: regCode } = await stores.createRegistrationCode(env.device.storeId, 'plugin');
+    const reg = await stores.register({ code: regCode, deviceId: 'P1', role: 'plugin', name: 'Register' });
+    return (await stores.authenticate(reg.token))!;
+  }
+
+  /** The refund's answer is lost: before the provider got it (`before`) or after it paid out (`after`). */
+  function lostRefunds(
+    where: 'before' | 'after',
+    count = 1,
+  ): ConstructorParameters<typeof RecordingProvider>[2] {
+    let left = count;
+    return {
+      refund: async (_id, inner) => {
+        if (left > 0) {
+          left--;
+          if (where === 'after') await inner();
+          throw new ProviderUnknownError('timeout: no answer to the refund');
+        }
+        return inner();
+      },
+    };
+  }
+
+  const refund = (env: Env, plugin: Device, id: string, key: string, value?: number) =>
+    env.payments.refund(plugin, id, key, value === undefined ? {} : { amount: { value, currency: 'CNY' } });
+
+  async function keyState(env: Env, id: string, key: string) {
+    const [k] = await env.db.query<{ state: string; response_status: number | null }>(
+      'SELECT state, response_status FROM idempotency_keys WHERE scope = $1 AND idem_key = $2',
+      [`refund:${id}`, key],
+    );
+    return { state: k.state, status: k.response_status === null ? null : Number(k.response_status) };
+  }
+
+  async function refundStatuses(env: Env, id: string): Promise<string[]> {
+    const rows = await env.db.query<{ status: string }>(
+      'SELECT status FROM refunds WHERE payment_id = $1 ORDER BY created_at, id',
+      [id],
+    );
+    return rows.map((r) => r.status);
+  }
+
+  it('paid out, answer lost, never retried: the sweeper asks the provider and records it; no second payout', async () => {
+    const env = await services({ hooks: lostRefunds('after') });
+    const plugin = await pluginOf(env);
+    const { payment } = await pay(env, '00');
+    await expect(refund(env, plugin, payment.id, 'rf-lost')).rejects.toMatchObject({
+      status: 502,
+      code: 'refund_unknown',
+    });
+    // Pending, it holds the cap: nothing more can be refunded until it is decided.
+    await expect(refund(env, plugin, payment.id, 'rf-more', 1)).rejects.toMatchObject({
+      code: 'refund_exceeds_capture',
+    });
+    expect(await refundStatuses(env, payment.id)).toEqual(['pending']);
+
+    // The plugin never retries. Once the request's hold on the key has lapsed, the sweeper asks.
+    await run(env, WALLET_TIMING.keyLockMs + 5000);
+    expect(await refundStatuses(env, payment.id)).toEqual(['succeeded']);
+    expect(await env.payments.load(payment.id)).toMatchObject({
+      status: 'refunded',
+      refunded: { value: 1250, currency: 'CNY' },
+    });
+    expect((await env.sim.trade(payment.id))?.refunded_value).toBe(1250);
+    expect(env.provider.of(payment.id, 'queryRefund').map((c) => c.result)).toEqual(['succeeded']);
+    expect(env.provider.of(payment.id, 'refund')).toHaveLength(1);
+    expect(await statusEvents(env, payment.id)).toEqual(['succeeded', 'refunded']);
+    // Its key holds the answer now: a late retry gets it, and nothing is sent again.
+    expect(await keyState(env, payment.id, 'rf-lost')).toEqual({ state: 'done', status: 201 });
+    const late = await refund(env, plugin, payment.id, 'rf-lost');
+    expect(late).toMatchObject({ status: 201, replayed: true, body: { status: 'succeeded' } });
+    expect(env.sweeper.stats.refundsResolved).toBe(1);
+  });
+
+  it('lost before the provider got it: the sweeper sends it again under its refund id; later refunds go through', async () => {
+    const env = await services({ hooks: lostRefunds('before') });
+    const plugin = await pluginOf(env);
+    const { payment } = await pay(env, '00');
+    await expect(refund(env, plugin, payment.id, 'rf-1', 500)).rejects.toMatchObject({
+      code: 'refund_unknown',
+    });
+    await expect(refund(env, plugin, payment.id, 'rf-2', 1000)).rejects.toMatchObject({
+      code: 'refund_exceeds_capture',
+    });
+    await run(env, WALLET_TIMING.keyLockMs + 5000);
+    expect(env.provider.of(payment.id, 'queryRefund').map((c) => c.result)).toEqual(['not_found']);
+    expect(await refundStatuses(env, payment.id)).toEqual(['succeeded']);
+    const rest = await refund(env, plugin, payment.id, 'rf-3', 750);
+    expect(rest.status).toBe(201);
+    expect(rest.body.payment).toMatchObject({ status: 'refunded', refunded: { value: 1250 } });
+    expect((await env.sim.trade(payment.id))?.refunded_value).toBe(1250);
+    expect(await keyState(env, payment.id, 'rf-1')).toEqual({ state: 'done', status: 201 });
+  });
+
+  it('lost, and the provider refuses it when sent again: failed with the reason, the cap freed', async () => {
+    let refuse = false;
+    const env = await services({
+      hooks: {
+        refund: async () => {
+          if (!refuse) {
+            refuse = true;
+            throw new ProviderUnknownError('timeout: no answer to the refund');
+          }
+          throw new ProviderRejectedError('TRADE_HAS_CLOSE', 'the trade is closed for refunds');
+        },
+      },
+    });
+    const plugin = await pluginOf(env);
+    const { payment } = await pay(env, '00');
+    await expect(refund(env, plugin, payment.id, 'rf-x')).rejects.toMatchObject({ code: 'refund_unknown' });
+    await run(env, WALLET_TIMING.keyLockMs + 5000);
+    expect(await refundStatuses(env, payment.id)).toEqual(['failed']);
+    expect(await keyState(env, payment.id, 'rf-x')).toEqual({ state: 'done', status: 422 });
+    const replay = await refund(env, plugin, payment.id, 'rf-x');
+    expect(replay).toMatchObject({
+      status: 422,
+      replayed: true,
+      body: { error: { code: 'refund_refused' } },
+    });
+    expect(await env.payments.load(payment.id)).toMatchObject({ status: 'succeeded' });
+    expect((await env.sim.trade(payment.id))?.refunded_value).toBe(0);
+  });
+
+  it('the provider stays unreachable: the refund stays pending and is asked about again every few seconds', async () => {
+    const env = await services({ hooks: lostRefunds('before', 1000) });
+    const plugin = await pluginOf(env);
+    const { payment } = await pay(env, '00');
+    jest.spyOn(env.sim, 'queryRefund').mockRejectedValue(new ProviderUnknownError('timeout'));
+    await expect(refund(env, plugin, payment.id, 'rf-u')).rejects.toMatchObject({ code: 'refund_unknown' });
+    await run(env, WALLET_TIMING.keyLockMs + 20_000);
+    expect(await refundStatuses(env, payment.id)).toEqual(['pending']);
+    const asks = env.provider.of(payment.id, 'queryRefund').map((c) => c.at);
+    expect(asks.length).toBeGreaterThanOrEqual(4);
+    for (const g of gaps(asks)) expect(g).toBeGreaterThanOrEqual(3000);
+    expect(env.provider.of(payment.id, 'refund')).toHaveLength(1);
   });
 });

@@ -14,6 +14,9 @@
  *   (ProviderRejectedError): then the provider's answer about the trade decides it (paid: the charge is
  *   kept, `succeeded`; closed or failed: `canceled` or `failed`), noted in the payment's history
  *   (PaymentsService.settleRefusedCancel). While the trade is still open, it keeps asking.
+ *
+ * It also finishes refunds still pending whose request will not (502 refund_unknown not retried, a crash):
+ * see PaymentsService.resolvePendingRefunds.
  */
 import { Clock, TimerHandle } from '../protocol/clock';
 import { canceledChange, PaymentsService, PaymentTiming } from './payments.service';
@@ -27,6 +30,8 @@ export interface SweeperStats {
   cancels: number;
   /** Payments decided from the provider's answer after it refused their cancel for good. */
   cancelsRefused: number;
+  /** Refunds whose answer never came, decided from the provider's answer. */
+  refundsResolved: number;
   errors: number;
 }
 
@@ -37,6 +42,7 @@ export class PaymentSweeper {
     resolved: 0,
     cancels: 0,
     cancelsRefused: 0,
+    refundsResolved: 0,
     errors: 0,
   };
   private timer?: TimerHandle;
@@ -98,6 +104,7 @@ export class PaymentSweeper {
         );
         if (leased.changes === 1) await this.check(id);
       }
+      this.stats.refundsResolved += await this.payments.resolvePendingRefunds(this.options.batch);
       if (this.stats.ticks % 240 === 0) await this.payments.expireKeys();
     } catch (e) {
       this.stats.errors++;

@@ -172,6 +172,13 @@ const PG_DECIDE_AT_ONCE = `WITH p AS (${DECIDE_AT_ONCE} RETURNING store_id),
 const STORE_ANSWER =
   "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 WHERE store_id = $3 AND scope = $4 AND idem_key = $5";
 
+/** Completes the key of a refund ($5, its resource) still running: $1 status, $2 body, $3 store, $4 scope. */
+const COMPLETE_KEY_OF = `UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2
+  WHERE store_id = $3 AND scope = $4 AND resource_id = $5 AND state = 'running'`;
+
+/** What the provider did with a refund: paid it out, or refused it (with its reason). */
+type RefundOutcome = { ok: true } | { ok: false; message: string };
+
 /** The answer to a refund the provider refused (422), as stored under its key. */
 function refusedAnswer(message: string): { error: { code: string; message: string } } {
   return { error: { code: 'refund_refused', message } };
@@ -865,8 +872,10 @@ export class PaymentsService {
         );
       }
       await q.run(
-        "INSERT INTO refunds (id, payment_id, amount_value, status, created_at) VALUES ($1, $2, $3, 'pending', $4)",
-        [refundId, id, value, new Date(now).toISOString()],
+        `INSERT INTO refunds (id, payment_id, amount_value, status, created_at, next_check_at)
+         VALUES ($1, $2, $3, 'pending', $4, $5)`,
+        // The sweeper asks about it only once this request's hold on the key has lapsed.
+        [refundId, id, value, new Date(now).toISOString(), now + this.timing.keyLockMs],
       );
       return { kind: 'new' as const };
     });
@@ -888,62 +897,179 @@ export class PaymentsService {
       throw ApiError.unprocessable(error.error.code, error.error.message);
     }
     if (refundRow.status === 'pending') {
+      let outcome: RefundOutcome;
       try {
         await this.provider.refund(id, rid, {
           value: Number(refundRow.amount_value),
           currency: payment.amount.currency,
         });
+        outcome = { ok: true };
       } catch (e) {
-        if (e instanceof ProviderRejectedError) {
-          // Nothing was paid out: the refund failed, and that is this key's answer from now on. Both in one
-          // transaction, so no crash can leave the refund decided and its key running.
-          const error = refusedAnswer(`the provider refused the refund: ${e.message}`);
-          await this.db.tx(async (q) => {
-            await q.run(
-              "UPDATE refunds SET status = 'failed', failure_message = $2 WHERE id = $1 AND status = 'pending'",
-              [rid, error.error.message],
-            );
-            await q.run(STORE_ANSWER, [422, JSON.stringify(error), device.storeId, scope, idemKey]);
-          });
-          throw ApiError.unprocessable(error.error.code, error.error.message);
+        if (!(e instanceof ProviderRejectedError)) {
+          // Unknown outcome: the refund stays pending (and counts against the cap); the same key retried
+          // after a moment sends the same refund id again, which the provider takes at most once. Not
+          // retried, the sweeper asks the provider about it once the key's hold lapses.
+          throw new ApiError(
+            502,
+            'refund_unknown',
+            `the provider did not answer the refund (${(e as Error).message}); retry with the same Idempotency-Key`,
+          );
         }
-        // Unknown outcome: the refund stays pending (and counts against the cap); the same key retried
-        // after a moment sends the same refund id again, which the provider takes at most once.
-        throw new ApiError(
-          502,
-          'refund_unknown',
-          `the provider did not answer the refund (${(e as Error).message}); retry with the same Idempotency-Key`,
-        );
+        // Nothing was paid out: the refund failed, and that is this key's answer from now on.
+        outcome = { ok: false, message: `the provider refused the refund: ${e.message}` };
       }
-      const nowIso = new Date(this.clock.now()).toISOString();
-      const done = await this.db.tx(async (q) => {
-        const marked = await q.run(
-          "UPDATE refunds SET status = 'succeeded' WHERE id = $1 AND status = 'pending'",
-          [rid],
-        );
-        if (marked.changes === 0) return undefined;
-        const row = (
-          await q.query<PaymentRow>(
-            `UPDATE payments SET refunded_value = refunded_value + $1,
-             status = CASE WHEN refunded_value + $1 >= amount_value THEN 'refunded' ELSE status END, updated_at = $2
-           WHERE id = $3 RETURNING *`,
-            [Number(refundRow.amount_value), nowIso, id],
-          )
-        )[0];
-        return { seq: await this.events.record(q, row.store_id, toPayment(row)), storeId: row.store_id };
-      });
-      if (done) await this.events.announce(done.storeId, done.seq);
+      await this.settleRefund(rid, outcome);
     }
-    const after = await this.load(id);
+    // Decided now (here, by a request before, or by the sweeper): the key's answer, stored with the
+    // decision; a key a crash left running (an older server) is completed here.
+    const stored = await this.keyAnswer(device.storeId, scope, idemKey);
+    if (stored) return this.refundAnswer(stored.status, stored.body);
     const refund: Refund = {
       id: rid,
       paymentId: id,
       amount: { value: Number(refundRow.amount_value), currency: payment.amount.currency },
       status: 'succeeded',
       createdAt: refundRow.created_at,
-      payment: after,
+      payment: await this.load(id),
     };
     return this.completeKey(device.storeId, scope, idemKey, 201, refund);
+  }
+
+  /** A refund's answer as an ApiResponse (201) or the ApiError it is (422 refused). */
+  private refundAnswer(status: number, body: unknown): ApiResponse<Refund> {
+    if (status === 422) {
+      const e = (body as { error: { code: string; message: string } }).error;
+      throw ApiError.unprocessable(e.code, e.message);
+    }
+    return { status, body: body as Refund, replayed: false };
+  }
+
+  private async keyAnswer(
+    storeId: string,
+    scope: string,
+    key: string,
+  ): Promise<{ status: number; body: unknown } | undefined> {
+    const [k] = await this.db.query<{ state: string; response_status: number; response_body: string }>(
+      'SELECT state, response_status, response_body FROM idempotency_keys WHERE store_id = $1 AND scope = $2 AND idem_key = $3',
+      [storeId, scope, key],
+    );
+    if (!k || k.state !== 'done') return undefined;
+    return { status: Number(k.response_status), body: JSON.parse(k.response_body) };
+  }
+
+  /**
+   * Decides a pending refund, with its key's answer, in one transaction: paid out (the payment's refunded
+   * amount and status, its signed event, 201 with the refund) or refused (failed with the reason, 422).
+   * Undefined when it was decided already (the first decision stands).
+   */
+  private async settleRefund(rid: string, outcome: RefundOutcome): Promise<boolean> {
+    const nowIso = new Date(this.clock.now()).toISOString();
+    const done = await this.db.tx(async (q) => {
+      const [refund] = await q.query<{
+        payment_id: string;
+        amount_value: number;
+        created_at: string;
+      }>(
+        outcome.ok
+          ? "UPDATE refunds SET status = 'succeeded', next_check_at = NULL WHERE id = $1 AND status = 'pending' RETURNING payment_id, amount_value, created_at"
+          : "UPDATE refunds SET status = 'failed', failure_message = $2, next_check_at = NULL WHERE id = $1 AND status = 'pending' RETURNING payment_id, amount_value, created_at",
+        outcome.ok ? [rid] : [rid, outcome.message],
+      );
+      if (!refund) return undefined;
+      const scope = `refund:${refund.payment_id}`;
+      if (!outcome.ok) {
+        const [p] = await q.query<{ store_id: string }>('SELECT store_id FROM payments WHERE id = $1', [
+          refund.payment_id,
+        ]);
+        await q.run(COMPLETE_KEY_OF, [
+          422,
+          JSON.stringify(refusedAnswer(outcome.message)),
+          p.store_id,
+          scope,
+          rid,
+        ]);
+        return { event: undefined };
+      }
+      const row = (
+        await q.query<PaymentRow>(
+          `UPDATE payments SET refunded_value = refunded_value + $1,
+             status = CASE WHEN refunded_value + $1 >= amount_value THEN 'refunded' ELSE status END, updated_at = $2
+           WHERE id = $3 RETURNING *`,
+          [Number(refund.amount_value), nowIso, refund.payment_id],
+        )
+      )[0];
+      const payment = toPayment(row);
+      const body: Refund = {
+        id: rid,
+        paymentId: refund.payment_id,
+        amount: { value: Number(refund.amount_value), currency: row.currency },
+        status: 'succeeded',
+        createdAt: refund.created_at,
+        payment,
+      };
+      await q.run(COMPLETE_KEY_OF, [201, JSON.stringify(body), row.store_id, scope, rid]);
+      return { event: { seq: await this.events.record(q, row.store_id, payment), storeId: row.store_id } };
+    });
+    if (done?.event) await this.events.announce(done.event.storeId, done.event.seq);
+    return done !== undefined;
+  }
+
+  /**
+   * Finishes refunds still pending whose request will not (its answer was lost and it was not retried, or
+   * it died): once due (the request's hold on its key lapsed), asks the provider what became of the refund
+   * id: paid out, recorded (201 under its key); refused, failed (422); never received, sent again under the
+   * same id, which the provider takes at most once. No answer: asked again in 3-5 s. Several instances may
+   * do this at once: each takes a refund by moving its next check (a lease), and a decision is made once.
+   * Returns how many were decided.
+   */
+  async resolvePendingRefunds(limit: number): Promise<number> {
+    const now = this.clock.now();
+    const due = await this.db.query<{
+      id: string;
+      payment_id: string;
+      amount_value: number;
+      currency: string;
+    }>(
+      `SELECT r.id, r.payment_id, r.amount_value, p.currency FROM refunds r JOIN payments p ON p.id = r.payment_id
+        WHERE r.status = 'pending' AND r.next_check_at <= $1 ORDER BY r.next_check_at LIMIT $2`,
+      [now, limit],
+    );
+    let decided = 0;
+    for (const r of due) {
+      const [lo, hi] = this.timing.checkEveryMs;
+      const next = Math.round(now + lo + Math.random() * (hi - lo));
+      const taken = await this.db.run(
+        "UPDATE refunds SET next_check_at = $1 WHERE id = $2 AND status = 'pending' AND next_check_at <= $3",
+        [next, r.id, now],
+      );
+      if (taken.changes === 0) continue;
+      const outcome = await this.askAboutRefund(r.payment_id, r.id, {
+        value: Number(r.amount_value),
+        currency: r.currency,
+      });
+      if (outcome && (await this.settleRefund(r.id, outcome))) decided++;
+    }
+    return decided;
+  }
+
+  /** What became of a refund, per the provider; undefined while it cannot tell (ask again later). */
+  private async askAboutRefund(
+    paymentId: string,
+    rid: string,
+    amount: Money,
+  ): Promise<RefundOutcome | undefined> {
+    try {
+      const q = await this.provider.queryRefund(paymentId, rid);
+      if (q.state === 'succeeded') return { ok: true };
+      if (q.state === 'failed')
+        return { ok: false, message: `the provider refused the refund: ${q.message}` };
+      await this.provider.refund(paymentId, rid, amount);
+      return { ok: true };
+    } catch (e) {
+      if (e instanceof ProviderRejectedError)
+        return { ok: false, message: `the provider refused the refund: ${e.message}` };
+      return undefined;
+    }
   }
 
   /** Forgets idempotency keys older than their time to live (run by the sweeper). */

@@ -264,6 +264,7 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
             if (lostRefundAnswers.has(id)) throw new ProviderUnknownError('timeout: no answer to the refund');
             return answer;
           },
+          queryRefund: (id, refundNo) => inner.queryRefund(id, refundNo),
         };
         return provider;
       },
@@ -1030,8 +1031,10 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       const id = paid.json.id;
       // A refund the provider has not answered yet (a crash after the journal): it still counts.
       await running.context.db.run(
-        "INSERT INTO refunds (id, payment_id, amount_value, status, created_at) VALUES ($1, $2, 1000, 'pending', $3)",
-        [`re_test_${randomBytes(4).toString('hex')}`, id, new Date().toISOString()],
+        // (The sweeper asks the provider about it once its request's hold on the key lapses, in 60 s.)
+        `INSERT INTO refunds (id, payment_id, amount_value, status, created_at, next_check_at)
+         VALUES ($1, $2, 1000, 'pending', $3, $4)`,
+        [`re_test_${randomBytes(4).toString('hex')}`, id, new Date().toISOString(), Date.now() + 60_000],
       );
       const more = await call('POST', `/v1/payments/${id}/refunds`, {
         token: plugin.token,

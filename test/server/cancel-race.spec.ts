@@ -88,6 +88,7 @@ describe.each(engines)('a cancel racing the charge on $name', (engine) => {
             return inner.cancel(id);
           },
           refund: (id, refundNo, amount) => inner.refund(id, refundNo, amount),
+          queryRefund: (id, refundNo) => inner.queryRefund(id, refundNo),
         };
         return provider;
       },

@@ -11,6 +11,9 @@
  *   trade or, when the customer paid in the meantime, reverses it (`reversed: true`).
  * - `ProviderUnknownError` (timeout, 5xx, connection reset) means "we do not know whether money moved":
  *   never retry the charge; query.
+ * - `refund` is keyed by `refundNo` (our refund id) and must be idempotent at the provider: a refund sent
+ *   again under the same refundNo pays out nothing more. A refund whose answer was lost is asked about with
+ *   `queryRefund` and, if the provider never received it, sent again under the same refundNo.
  */
 import { ProviderError } from '../../protocol/errors';
 
@@ -57,6 +60,8 @@ export interface PaymentProvider {
     refundNo: string,
     amount: { value: number; currency: string },
   ): Promise<RefundResult>;
+  /** What became of a refund id (a refund whose answer was lost): paid out, failed, or never received. */
+  queryRefund(outTradeNo: string, refundNo: string): Promise<RefundQueryResult>;
 }
 
 /** The provider's answer is unknown (timeout, 5xx): money may or may not have moved. Query, never re-charge. */

@@ -233,6 +233,16 @@ ALTER TABLE idempotency_keys SET (fillfactor = 70)`,
     name: 'refunds.failure_message',
     sql: 'ALTER TABLE refunds ADD COLUMN failure_message TEXT',
   },
+  {
+    // When the sweeper next asks the provider about a refund still pending (its answer was lost, or its
+    // request died): set at insert to when the request's hold on its key lapses. Pending refunds from
+    // before are due at once. See PaymentsService.resolvePendingRefunds.
+    version: 9,
+    name: 'refunds.next_check_at',
+    sql: `ALTER TABLE refunds ADD COLUMN next_check_at BIGINT;
+UPDATE refunds SET next_check_at = 0 WHERE status = 'pending';
+CREATE INDEX refunds_due ON refunds (next_check_at) WHERE status = 'pending'`,
+  },
 ];
 
 export interface MigratableDb extends Db {
