@@ -81,6 +81,35 @@ describe('parseManifest', () => {
     expect(m.receipt).toEqual({ printer: 'tcp://192.168.1.50:9100', encoding: 'gb18030', width: 48 });
   });
 
+  it('gives a serial receipt printer its line settings, defaults for those left out, all in the target', () => {
+    const read = (receipt: Doc) => parseManifest(stringify({ ...fileDrop(), receipt }), 'shop.yaml').receipt;
+    expect(read({ printer: 'serial:/dev/ttyUSB0', encoding: 'gb18030', width: 32 })).toEqual({
+      printer: 'serial:/dev/ttyUSB0?baudRate=9600&dataBits=8&parity=none&stopBits=1&flowControl=none',
+      encoding: 'gb18030',
+      width: 32,
+    });
+    expect(
+      read({
+        printer: 'serial:/dev/ttyS0',
+        encoding: 'gb18030',
+        width: 48,
+        serial: { baudRate: 115200, parity: 'even', stopBits: 2, flowControl: 'rtscts' },
+      }),
+    ).toEqual({
+      printer: 'serial:/dev/ttyS0?baudRate=115200&dataBits=8&parity=even&stopBits=2&flowControl=rtscts',
+      encoding: 'gb18030',
+      width: 48,
+    });
+    expect(
+      read({
+        printer: 'serial:COM3',
+        encoding: 'cp437',
+        width: 42,
+        serial: { baudRate: 2400, dataBits: 7, parity: 'odd', stopBits: 1, flowControl: 'xonxoff' },
+      })?.printer,
+    ).toBe('serial:COM3?baudRate=2400&dataBits=7&parity=odd&stopBits=1&flowControl=xonxoff');
+  });
+
   it('accepts a kind that is known but not shipped, keeping its sections as written', () => {
     const m = parseManifest(
       stringify(
@@ -238,6 +267,162 @@ describe('parseManifest', () => {
       'receipt without encoding',
       patch(fileDrop, (d) => (d.receipt = { printer: 'serial:/dev/ttyS0', width: 32 })),
       'receipt.encoding: is required',
+    ],
+    [
+      'receipt baud rate not a printer rate',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { baudRate: 9601 },
+          }),
+      ),
+      'receipt.serial.baudRate: must be one of 2400, 4800, 9600, 19200, 38400, 57600, 115200; got 9601',
+    ],
+    [
+      'receipt baud rate below 2400',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { baudRate: 1200 },
+          }),
+      ),
+      'receipt.serial.baudRate: must be one of 2400',
+    ],
+    [
+      'receipt baud rate as text',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { baudRate: '9600' },
+          }),
+      ),
+      'receipt.serial.baudRate: must be one of 2400, 4800, 9600, 19200, 38400, 57600, 115200; got "9600"',
+    ],
+    [
+      'receipt data bits',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { dataBits: 6 },
+          }),
+      ),
+      'receipt.serial.dataBits: must be one of 7, 8; got 6',
+    ],
+    [
+      'receipt 7 data bits with GB18030',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { dataBits: 7 },
+          }),
+      ),
+      'receipt.serial.dataBits: 7 data bits cannot carry gb18030 text',
+    ],
+    [
+      'receipt parity',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { parity: 'mark' },
+          }),
+      ),
+      'receipt.serial.parity: must be one of "none", "even", "odd"; got "mark"',
+    ],
+    [
+      'receipt stop bits',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { stopBits: 1.5 },
+          }),
+      ),
+      'receipt.serial.stopBits: must be one of 1, 2; got 1.5',
+    ],
+    [
+      'receipt flow control',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { flowControl: 'dtrdsr' },
+          }),
+      ),
+      'receipt.serial.flowControl: must be one of "none", "rtscts", "xonxoff"; got "dtrdsr"',
+    ],
+    [
+      'receipt serial setting misspelt',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'serial:/dev/ttyS0',
+            encoding: 'gb18030',
+            width: 32,
+            serial: { baud: 9600 },
+          }),
+      ),
+      'receipt.serial.baud: unknown field; allowed here: baudRate, dataBits, parity, stopBits, flowControl',
+    ],
+    [
+      'receipt serial not a mapping',
+      patch(
+        fileDrop,
+        (d) => (d.receipt = { printer: 'serial:/dev/ttyS0', encoding: 'gb18030', width: 32, serial: 9600 }),
+      ),
+      'receipt.serial: must be a mapping of fields, got 9600',
+    ],
+    [
+      'receipt line settings for a network printer',
+      patch(
+        fileDrop,
+        (d) =>
+          (d.receipt = {
+            printer: 'tcp://10.0.0.9:9100',
+            encoding: 'utf8',
+            width: 48,
+            serial: { baudRate: 9600 },
+          }),
+      ),
+      'receipt.serial: only a serial: printer has line settings; receipt.printer is "tcp://10.0.0.9:9100"',
+    ],
+    [
+      'receipt line settings in the printer target',
+      patch(
+        fileDrop,
+        (d) => (d.receipt = { printer: 'serial:/dev/ttyS0?baudRate=19200', encoding: 'utf8', width: 48 }),
+      ),
+      'receipt.printer: "serial:/dev/ttyS0?baudRate=19200": write the line settings under receipt.serial',
     ],
     [
       'http-hook options.path',

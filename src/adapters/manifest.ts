@@ -13,10 +13,16 @@
  *   parse: {…}                    # adapter-specific
  *   writeBack: {…}                # adapter-specific
  *   dispatch: {mode: broadcast}   # or {mode: unicast, terminal: T1} or {mode: multicast}
- *   receipt:                      # optional; all three fields required when present
+ *   receipt:                      # optional; printer, encoding and width required when present
  *     printer: tcp://127.0.0.1:9100   # or serial:/dev/ttyUSB0 or file:./receipts.bin
  *     encoding: gb18030               # gb18030 | cp437 | utf8
  *     width: 48                       # 32 | 42 | 48 characters
+ *     serial:                         # optional, serial: printers only; each field defaults as shown
+ *       baudRate: 9600                # 2400 | 4800 | 9600 | 19200 | 38400 | 57600 | 115200
+ *       dataBits: 8                   # 7 | 8 (7 only with encoding cp437)
+ *       parity: none                  # none | even | odd
+ *       stopBits: 1                   # 1 | 2
+ *       flowControl: none             # none | rtscts | xonxoff
  *
  * YAML is read as YAML 1.2 (so `no` is text, not false), duplicate keys are errors, and values keep
  * their YAML type: `register: 1` is a number and is refused with a hint to quote it.
@@ -26,6 +32,13 @@ import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import { ManifestError } from '../protocol/errors';
 import { ReceiptLayout } from '../printer/receipt';
+import {
+  DEFAULT_SERIAL_SETTINGS,
+  SERIAL_SETTING_NAMES,
+  SERIAL_SETTING_VALUES,
+  SerialLineSettings,
+  serialTarget,
+} from '../printer/serial-settings';
 import { readDispatch } from './dispatch';
 import {
   FieldProblem,
@@ -49,7 +62,12 @@ export const RECEIPT_ENCODINGS = ['gb18030', 'cp437', 'utf8'] as const;
 export const RECEIPT_WIDTHS = [32, 42, 48] as const;
 
 export interface ReceiptConfig extends ReceiptLayout {
-  /** `tcp://host:port`, `serial:PATH` or `file:PATH` (a relative PATH starts from the manifest's folder). */
+  /**
+   * `tcp://host:port`, `serial:PATH?…` or `file:PATH` (a relative PATH starts from the manifest's folder).
+   * A serial printer's target carries its line settings from `receipt.serial`, every one, defaults
+   * included (`serial:/dev/ttyS0?baudRate=9600&dataBits=8&parity=none&stopBits=1&flowControl=none`), so
+   * the printer output and every queued receipt use exactly the line the manifest gave.
+   */
   printer: string;
 }
 
@@ -287,14 +305,59 @@ function readReceipt(raw: unknown, p: FieldProblems): ReceiptConfig | undefined 
       encoding: RECEIPT_ENCODINGS.join(', '),
       width: `characters a line: ${RECEIPT_WIDTHS.join(', ')}`,
     },
+    optional: ['serial'],
   });
   const fields = o ?? (isFields(raw) ? raw : {});
   const printer = fields.printer === undefined ? undefined : printerTarget(fields.printer, p.at('printer'));
   const encoding =
     fields.encoding === undefined ? undefined : oneOf(fields.encoding, p.at('encoding'), RECEIPT_ENCODINGS);
   const width = fields.width === undefined ? undefined : oneOf(fields.width, p.at('width'), RECEIPT_WIDTHS);
-  if (!o || !printer || !encoding || !width) return undefined;
-  return { printer, encoding, width };
+  const serialPath = printer === undefined ? undefined : /^serial:(.+)$/.exec(printer)?.[1];
+  let settings: SerialLineSettings | undefined;
+  if (fields.serial !== undefined) {
+    if (printer !== undefined && serialPath === undefined) {
+      p.at('serial').add(
+        `only a serial: printer has line settings; receipt.printer is ${JSON.stringify(printer)}`,
+      );
+    } else {
+      settings = readSerialSettings(fields.serial, p.at('serial'), encoding);
+    }
+  } else if (serialPath !== undefined) {
+    settings = { ...DEFAULT_SERIAL_SETTINGS };
+  }
+  if (!o || !printer || !encoding || !width || (fields.serial !== undefined && !settings)) return undefined;
+  return {
+    printer: serialPath !== undefined && settings ? serialTarget(serialPath, settings) : printer,
+    encoding,
+    width,
+  };
+}
+
+/** `receipt.serial`: each line setting optional (the printer's factory setting 9600 8N1 otherwise). */
+function readSerialSettings(
+  raw: unknown,
+  p: FieldProblems,
+  encoding: ReceiptConfig['encoding'] | undefined,
+): SerialLineSettings | undefined {
+  const o = record(raw, p, { required: {}, optional: SERIAL_SETTING_NAMES });
+  if (!o) return undefined;
+  const settings: Record<string, unknown> = { ...DEFAULT_SERIAL_SETTINGS };
+  let ok = true;
+  for (const name of SERIAL_SETTING_NAMES) {
+    if (o[name] === undefined) continue;
+    const value = oneOf(o[name], p.at(name), SERIAL_SETTING_VALUES[name] as readonly (string | number)[]);
+    if (value === undefined) ok = false;
+    else settings[name] = value;
+  }
+  // With 7 data bits the line drops every byte's 8th bit: Chinese text and UTF-8 would print as garbage.
+  if (settings.dataBits === 7 && encoding !== undefined && encoding !== 'cp437') {
+    p.at('dataBits').add(
+      `7 data bits cannot carry ${encoding} text (its bytes above 0x7F lose their 8th bit); set the printer and ` +
+        'this field to 8, or use encoding cp437 (plain ASCII survives 7 bits)',
+    );
+    ok = false;
+  }
+  return ok ? (settings as unknown as SerialLineSettings) : undefined;
 }
 
 const TCP_PRINTER =
@@ -313,6 +376,13 @@ function printerTarget(raw: unknown, p: FieldProblems): string | undefined {
     return undefined;
   }
   const local = /^(serial|file):(.+)$/.exec(target);
+  if (local && local[1] === 'serial' && local[2].includes('?')) {
+    p.add(
+      `${JSON.stringify(target)}: write the line settings under receipt.serial (baudRate, dataBits, parity, ` +
+        'stopBits, flowControl), not in the printer target',
+    );
+    return undefined;
+  }
   if (local && !local[2].includes('\0')) return target;
   p.add(
     `${JSON.stringify(target)} must be tcp://host:port, serial:PATH or file:PATH, e.g. tcp://192.168.1.50:9100`,

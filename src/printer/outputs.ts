@@ -2,39 +2,50 @@
  * Printer outputs: where receipt bytes go, named by a target string from the manifest's `receipt.printer`.
  *
  * - `tcp://HOST:PORT` — a network printer's raw port (9100 on most): connect, send, close.
- * - `serial:DEVICE` — a printer on a serial or USB line (`serial:/dev/ttyUSB0`, `serial:/dev/usb/lp0`):
- *   the device file is opened for writing and the bytes written. The line settings (baud rate) are the
- *   device's own; set them with `stty` or the printer's DIP switches. The file is never created: a missing
- *   device means the printer is unplugged or off.
+ * - `serial:DEVICE[?SETTINGS]` — a printer on a serial line (`serial:/dev/ttyS0`, `serial:/dev/ttyUSB0`,
+ *   `serial:COM3`), opened through serialport with the line settings in the query
+ *   (`?baudRate=9600&dataBits=8&parity=none&stopBits=1&flowControl=none`; any left out take those
+ *   defaults; the manifest's `receipt.serial` writes them there): serial-output.ts. A device that is not a
+ *   terminal (a USB printer-class `/dev/usb/lp0`) gets the bytes as they are. The device file is never
+ *   created: a missing device means the printer is unplugged or off.
  * - `file:PATH` — bytes appended to a file, for tests and for hosts that spool files themselves.
  *
  * A printer that is off, unplugged or does not answer within the timeout (5 s) is a TransportError
  * `printer.unreachable` naming the printer; the print queue retries those. Other OS errors map to
- * `printer.permission_denied` or `printer.write_failed`, explicitly, below.
+ * `printer.permission_denied`, `printer.port_busy` or `printer.write_failed`, explicitly
+ * (printer-errors.ts).
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Clock, SystemClock } from '../protocol/clock';
 import { ProtocolError, TransportError } from '../protocol/errors';
+import { printerError, printerUnreachable } from './printer-errors';
 import { PrinterOutput } from './receipt';
+import { SerialBinding, SerialPrinterOutput } from './serial-output';
+import { SerialLineSettings, parseSerialSettings } from './serial-settings';
+
+export { printerError, printerUnreachable } from './printer-errors';
+export { SerialPrinterOutput } from './serial-output';
 
 export const PRINTER_TIMEOUT_MS = 5_000;
 
 export type PrinterTarget =
   | { kind: 'tcp'; host: string; port: number }
-  | { kind: 'serial'; path: string }
+  | { kind: 'serial'; path: string; settings: SerialLineSettings }
   | { kind: 'file'; path: string };
 
 export interface PrinterOutputOptions {
-  /** How long a print may take, connecting included. Default 5 s. */
+  /** How long a print may take, connecting included (serial: plus twice the bytes' time on the wire). Default 5 s. */
   timeoutMs?: number;
   clock?: Clock;
+  /** serial: serialport's binding; a test can wrap the real one to see the settings it is handed. */
+  binding?: SerialBinding;
   /** Opens the TCP connection; a test can hand in a socket that never connects. */
   connect?: (port: number, host: string) => net.Socket;
 }
 
-/** Parses a printer target; a bad one is a ProtocolError that shows the three forms. */
+/** Parses a printer target; a bad one is a ProtocolError that shows the three forms (or the bad line setting). */
 export function parsePrinterTarget(target: string): PrinterTarget {
   const text = typeof target === 'string' ? target.trim() : '';
   const tcp = /^tcp:\/\/(\[[0-9a-fA-F:.]+\]|[^\s:/[\]]+):(\d{1,5})\/?$/.exec(text);
@@ -42,8 +53,16 @@ export function parsePrinterTarget(target: string): PrinterTarget {
     const port = Number(tcp[2]);
     if (port >= 1 && port <= 65535) return { kind: 'tcp', host: tcp[1].replace(/^\[|\]$/g, ''), port };
   }
-  const serial = /^serial:(.+)$/.exec(text);
-  if (serial) return { kind: 'serial', path: serial[1] };
+  const serial = /^serial:([^?]+)(?:\?(.*))?$/.exec(text);
+  if (serial) {
+    const settings = parseSerialSettings(serial[2] ?? '');
+    if (!('problem' in settings)) return { kind: 'serial', path: serial[1], settings };
+    throw new ProtocolError(
+      'printer.bad_target',
+      `${JSON.stringify(target)} is not a serial printer target: ${settings.problem}.`,
+      { subject: 'receipt.printer' },
+    );
+  }
   const file = /^file:(.+)$/.exec(text);
   if (file) {
     if (!file[1].startsWith('//')) return { kind: 'file', path: file[1] };
@@ -68,63 +87,10 @@ export function openPrinterOutput(target: string, options: PrinterOutputOptions 
     case 'tcp':
       return new TcpPrinterOutput(target, parsed.host, parsed.port, options);
     case 'serial':
-      return new SerialPrinterOutput(target, parsed.path, options);
+      return new SerialPrinterOutput(target, parsed.path, parsed.settings, options);
     case 'file':
       return new FilePrinterOutput(target, parsed.path);
   }
-}
-
-/** The error for a printer that is off, unplugged, or not answering. */
-export function printerUnreachable(target: string, reason: string, cause?: unknown): TransportError {
-  return new TransportError(
-    'printer.unreachable',
-    `Printer ${target} is unreachable (${reason}): is the printer on and connected?`,
-    { subject: target, cause },
-  );
-}
-
-/** OS error codes that mean the printer is not there, with the words a person reads. */
-const UNREACHABLE: Readonly<Record<string, string>> = {
-  ECONNREFUSED: 'connection refused',
-  ETIMEDOUT: 'connection timed out',
-  EHOSTUNREACH: 'no route to the printer',
-  ENETUNREACH: 'network unreachable',
-  EHOSTDOWN: 'host is down',
-  ENOTFOUND: 'host name not found',
-  EAI_AGAIN: 'host name lookup failed',
-  ENOENT: 'no such device',
-  ENODEV: 'no such device',
-  ENXIO: 'no such device',
-};
-
-/** Maps an OS error from writing to the printer at `target` to a TransportError, explicitly. */
-export function printerError(target: string, error: unknown): TransportError {
-  if (error instanceof TransportError) return error;
-  const code = (error as NodeJS.ErrnoException)?.code ?? '';
-  if (Object.hasOwn(UNREACHABLE, code)) return printerUnreachable(target, UNREACHABLE[code], error);
-  if (code === 'EACCES' || code === 'EPERM') {
-    return new TransportError(
-      'printer.permission_denied',
-      `Printer ${target}: permission denied; give the plugin's user write access (for a serial port, the dialout group).`,
-      { subject: target, cause: error },
-    );
-  }
-  if (code === 'ECONNRESET' || code === 'EPIPE') {
-    return new TransportError(
-      'printer.write_failed',
-      `Printer ${target} closed the connection while the receipt was being sent (${code}).`,
-      { subject: target, cause: error },
-    );
-  }
-  const detail = error instanceof Error ? error.message : String(error);
-  return new TransportError(
-    'printer.write_failed',
-    `Printer ${target}: could not send the receipt (${detail}).`,
-    {
-      subject: target,
-      cause: error,
-    },
-  );
 }
 
 /** A network printer's raw TCP port. */
@@ -176,55 +142,6 @@ export class TcpPrinterOutput implements PrinterOutput {
         socket.end(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
       });
     });
-  }
-}
-
-/** A serial or USB printer's device file. */
-export class SerialPrinterOutput implements PrinterOutput {
-  private readonly timeoutMs: number;
-  private readonly clock: Clock;
-
-  constructor(
-    readonly target: string,
-    private readonly path: string,
-    options: PrinterOutputOptions = {},
-  ) {
-    this.timeoutMs = options.timeoutMs ?? PRINTER_TIMEOUT_MS;
-    this.clock = options.clock ?? new SystemClock();
-  }
-
-  async write(bytes: Uint8Array): Promise<void> {
-    // No O_CREAT: a missing device is an unplugged printer, not a file to make. O_NOCTTY: a tty must not
-    // become the plugin's controlling terminal.
-    const send = (async () => {
-      const handle = await fs.promises.open(this.path, fs.constants.O_WRONLY | fs.constants.O_NOCTTY);
-      try {
-        let done = 0;
-        while (done < bytes.length) {
-          const { bytesWritten } = await handle.write(bytes, done, bytes.length - done);
-          done += bytesWritten;
-        }
-      } finally {
-        await handle.close();
-      }
-    })();
-    // A device whose line is down can block the open or the write; the caller hears of it after the timeout
-    // (the blocked call finishes or fails on its own, later).
-    let timer: ReturnType<Clock['setTimeout']> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = this.clock.setTimeout(
-        () => reject(printerUnreachable(this.target, `no answer within ${this.timeoutMs / 1000} s`)),
-        this.timeoutMs,
-      );
-    });
-    send.catch(() => undefined);
-    try {
-      await Promise.race([send, timeout]);
-    } catch (e) {
-      throw printerError(this.target, e);
-    } finally {
-      this.clock.clearTimeout(timer);
-    }
   }
 }
 
