@@ -3,6 +3,7 @@
  * Exit codes: 0 done, 1 the action failed (the message says why and what to do), 2 bad arguments.
  */
 import { Logger } from '@nestjs/common';
+import { PayconnectError } from '../protocol/errors';
 import { Command, UsageError } from './args';
 import { demo } from './demo';
 import { lanDiscover } from './lan-discover';
@@ -76,7 +77,15 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`payconnect ${prefix.trim()}: ${e.message}\n`);
       return 2;
     }
-    process.stderr.write(`payconnect ${prefix.trim()}: ${(e as Error).message}\n`);
+    if (e instanceof PayconnectError) {
+      // A failure payconnect expected (setup, manifest, network, server): its message says what to do.
+      process.stderr.write(`payconnect ${prefix.trim()}: ${e.message}\n`);
+      return 1;
+    }
+    // Anything else is a bug: say so, with the stack for whoever fixes it.
+    process.stderr.write(
+      `payconnect ${prefix.trim()}: ${(e as Error).message ?? e}\n(an internal error: please report it with this output)\n${(e as Error).stack ?? ''}\n`,
+    );
     return 1;
   }
 }

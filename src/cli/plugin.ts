@@ -1,6 +1,5 @@
-import { createPluginApp, PluginSetupError } from '../plugin/plugin-app';
+import { createPluginApp } from '../plugin/plugin-app';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
-import { PayconnectError } from '../protocol/errors';
 import { Command, intOption, parse, timeZoneOption, UsageError } from './args';
 import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
 
@@ -46,29 +45,21 @@ for the status page.
     if (!values.data)
       throw new UsageError('--data DIR is needed (where the plugin keeps its registration and journal)');
     const timeZone = timeZoneOption(values['time-zone'] as string | undefined);
-    try {
-      const running = await createPluginApp({
-        manifestPath: values.manifest as string,
-        alsoManifests: (values['also-manifest'] as unknown as string[] | undefined) ?? [],
-        serverUrl: serverUrl.replace(/\/+$/, ''),
-        registrationCode: values['registration-code'] as string | undefined,
-        port: intOption(values.port as string | undefined, 'port', 8701, 0),
-        host: values.host as string | undefined,
-        dataDir: values.data as string,
-        lan: deviceLanConfig(values),
-        timeZone,
-      });
-      process.stdout.write(
-        `plugin for register ${running.manifest().register} (manifest ${running.manifest().id}) ready: ${running.url}/\n`,
-      );
-      await untilStopped(() => running.close());
-      return 0;
-    } catch (e) {
-      if (e instanceof PluginSetupError || e instanceof PayconnectError) {
-        process.stderr.write(`payconnect plugin: ${e.message}\n`);
-        return 1;
-      }
-      throw e;
-    }
+    const running = await createPluginApp({
+      manifestPath: values.manifest as string,
+      alsoManifests: (values['also-manifest'] as unknown as string[] | undefined) ?? [],
+      serverUrl: serverUrl.replace(/\/+$/, ''),
+      registrationCode: values['registration-code'] as string | undefined,
+      port: intOption(values.port as string | undefined, 'port', 8701, 0),
+      host: values.host as string | undefined,
+      dataDir: values.data as string,
+      lan: deviceLanConfig(values),
+      timeZone,
+    });
+    process.stdout.write(
+      `plugin for register ${running.manifest().register} (manifest ${running.manifest().id}) ready: ${running.url}/\n`,
+    );
+    await untilStopped(() => running.close());
+    return 0;
   },
 };

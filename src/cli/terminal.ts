@@ -1,5 +1,4 @@
-import { createTerminalApp, machineTimeZone, TerminalSetupError } from '../terminal/terminal-app';
-import { ServerRefusal, ServerUnavailable } from '../terminal/server-client';
+import { createTerminalApp, machineTimeZone } from '../terminal/terminal-app';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { Command, intOption, parse, timeZoneOption, UsageError } from './args';
 import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
@@ -48,29 +47,21 @@ Open http://127.0.0.1:P/ for the touch page.
     if (!values.data)
       throw new UsageError('--data DIR is needed (where the unit keeps its registration and journal)');
     const timeZone = timeZoneOption(values['time-zone'] as string | undefined);
-    try {
-      const running = await createTerminalApp({
-        id,
-        name: values.name as string | undefined,
-        serverUrl: serverUrl.replace(/\/+$/, ''),
-        registrationCode: values['registration-code'] as string | undefined,
-        port: intOption(values.port as string | undefined, 'port', 8702, 0),
-        host: values.host as string | undefined,
-        dataDir: values.data as string,
-        lan: deviceLanConfig(values),
-        timeZone,
-      });
-      process.stdout.write(
-        `terminal ${running.credentials.deviceId} (store ${running.credentials.storeId}) ready: ${running.url}/\n`,
-      );
-      await untilStopped(() => running.close());
-      return 0;
-    } catch (e) {
-      if (e instanceof TerminalSetupError || e instanceof ServerRefusal || e instanceof ServerUnavailable) {
-        process.stderr.write(`payconnect terminal: ${e.message}\n`);
-        return 1;
-      }
-      throw e;
-    }
+    const running = await createTerminalApp({
+      id,
+      name: values.name as string | undefined,
+      serverUrl: serverUrl.replace(/\/+$/, ''),
+      registrationCode: values['registration-code'] as string | undefined,
+      port: intOption(values.port as string | undefined, 'port', 8702, 0),
+      host: values.host as string | undefined,
+      dataDir: values.data as string,
+      lan: deviceLanConfig(values),
+      timeZone,
+    });
+    process.stdout.write(
+      `terminal ${running.credentials.deviceId} (store ${running.credentials.storeId}) ready: ${running.url}/\n`,
+    );
+    await untilStopped(() => running.close());
+    return 0;
   },
 };

@@ -12,12 +12,13 @@
  * - a request body must be `application/json`: a web page can send a form or text/plain body to any
  *   address without asking, but not JSON.
  */
-import { ExceptionFilter, Type } from '@nestjs/common';
+import { DynamicModule, ExceptionFilter, Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { deviceValidationPipe } from './device-validation';
 
 export interface DeviceHttp {
   app: NestFastifyApplication;
@@ -25,26 +26,35 @@ export interface DeviceHttp {
   port: number;
 }
 
-export async function startDeviceHttp(
-  module: Type<unknown>,
-  o: {
-    port: number;
-    host?: string;
-    bodyLimit: number;
-    filter: ExceptionFilter;
-    logger?: boolean;
-    /** Host names besides localhost, IP addresses and this computer's name (e.g. `kasse.shop.lan`). */
-    allowedHosts?: string[];
-  },
-): Promise<DeviceHttp> {
+export interface DeviceHttpOptions {
+  port: number;
+  host?: string;
+  bodyLimit: number;
+  filter: ExceptionFilter;
+  logger?: boolean;
+  /** Host names besides localhost, IP addresses and this computer's name (e.g. `kasse.shop.lan`). */
+  allowedHosts?: string[];
+}
+
+/**
+ * Creates the app (its providers are built; nothing is started or listening yet) with the error filter,
+ * the DTO validation pipe and the local-request guard. A device app then connects its LAN transport
+ * (ServerLan) and calls listenDeviceHttp.
+ */
+export async function createDeviceHttp(
+  module: Type<unknown> | DynamicModule,
+  o: DeviceHttpOptions,
+): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     module,
     new FastifyAdapter({ bodyLimit: o.bodyLimit }),
     {
       logger: o.logger === false ? false : ['error', 'warn'],
+      abortOnError: false,
     },
   );
   app.useGlobalFilters(o.filter);
+  app.useGlobalPipes(deviceValidationPipe());
   const guard = localRequestGuard(o.allowedHosts ?? []);
   app
     .getHttpAdapter()
@@ -65,11 +75,26 @@ export async function startDeviceHttp(
           .header('content-type', 'application/json; charset=utf-8')
           .send({ error: { code: refusal.code, message: refusal.message } });
     });
+  return app;
+}
+
+/** Starts the app (its lifecycle hooks run) and listens on the configured port (0 = any free port). */
+export async function listenDeviceHttp(
+  app: NestFastifyApplication,
+  o: DeviceHttpOptions,
+): Promise<DeviceHttp> {
   const host = o.host ?? '127.0.0.1';
   await app.listen(o.port, host);
   const address = app.getHttpAdapter().getInstance().server.address();
   const port = typeof address === 'object' && address ? address.port : o.port;
   return { app, url: `http://${host}:${port}`, port };
+}
+
+export async function startDeviceHttp(
+  module: Type<unknown> | DynamicModule,
+  o: DeviceHttpOptions,
+): Promise<DeviceHttp> {
+  return listenDeviceHttp(await createDeviceHttp(module, o), o);
 }
 
 /** What the server answers a device that registers (POST /v1/devices/register). */

@@ -8,7 +8,7 @@
  */
 import { Clock, SystemClock, TimerHandle } from '../protocol/clock';
 import { LanBody, UnitStatus } from '../protocol/lan-messages';
-import { LanEndpoint, LanInbound, LanTarget } from './lan-endpoint';
+import { LAN_UNHANDLED, LanEndpoint, LanInbound, LanTarget } from './lan-endpoint';
 
 export const DEFAULT_BEACON_INTERVAL_MS = 2000;
 /** Three missed beacons and a little slack: one lost datagram never makes a unit vanish. */
@@ -22,6 +22,8 @@ export interface UnitBeaconOptions {
   status: () => UnitStatus;
   offers?: () => number;
   clock?: Clock;
+  /** `discover` comes through the app's LAN controller (answerDiscover), not straight from the endpoint. */
+  routed?: boolean;
 }
 
 export class UnitBeacon {
@@ -34,9 +36,10 @@ export class UnitBeacon {
   }
 
   start(): void {
-    this.unsubscribe = this.options.endpoint.onMessage((m) => {
-      if (m.type === 'discover') this.answer(m);
-    });
+    if (!this.options.routed)
+      this.unsubscribe = this.options.endpoint.onMessage((m) =>
+        m.type === 'discover' ? this.answerDiscover(m) : LAN_UNHANDLED,
+      );
     this.tick();
   }
 
@@ -69,7 +72,8 @@ export class UnitBeacon {
     this.timer = this.clock.setTimeout(() => this.tick(), Math.round(interval * (0.8 + Math.random() * 0.4)));
   }
 
-  private answer(m: LanInbound): void {
+  /** Answers a `discover` with a beacon straight back to the asker. */
+  answerDiscover(m: LanInbound): void {
     this.options.endpoint
       .post('beacon', this.body(), { kind: 'unicast', to: m.sender, ...m.from })
       .catch(() => undefined);
@@ -103,9 +107,9 @@ export class UnitDirectory {
   }
 
   start(): void {
-    this.unsubscribe = this.endpoint.onMessage((m) => {
-      if (m.type === 'beacon') this.record(m as LanInbound<'beacon'>);
-    });
+    this.unsubscribe = this.endpoint.onMessage((m) =>
+      m.type === 'beacon' ? this.record(m as LanInbound<'beacon'>) : LAN_UNHANDLED,
+    );
   }
 
   stop(): void {
@@ -142,7 +146,8 @@ export class UnitDirectory {
     );
   }
 
-  private record(m: LanInbound<'beacon'>): void {
+  /** A unit's beacon: records (or refreshes) the unit. */
+  record(m: LanInbound<'beacon'>): void {
     const b = m.body;
     // The id in the body must be the sealed sender: one unit cannot announce itself as another.
     if (b.id !== m.sender) return;

@@ -130,7 +130,28 @@ export interface LanInbound<T extends LanMessageType = LanMessageType> {
   header: LanHeader;
 }
 
+/**
+ * What a handler returns when the message is not for it: when every handler says so (or there is none),
+ * the endpoint answers the sender `unhandled` instead of acknowledging, as Nest's own transports answer a
+ * pattern nobody handles (NO_MESSAGE_HANDLER), and counts it.
+ */
+export const LAN_UNHANDLED = Symbol('lan-unhandled');
+
 export type LanHandler = (message: LanInbound) => unknown;
+
+/** The receiver has no handler for this type of message: it answered `unhandled` instead of an ack. */
+export class LanNoHandlerError extends TransportError {
+  constructor(
+    readonly type: LanMessageType,
+    readonly device: string,
+  ) {
+    super(
+      'lan.no_handler',
+      `${device} does not handle ${type} messages (it answered "unhandled"): is it running another version of payconnect? update both to the same version`,
+      { subject: device },
+    );
+  }
+}
 
 export interface LanLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
@@ -161,6 +182,8 @@ interface Pending {
   recipient: string;
   expect?: Set<string>;
   ackedBy: Set<string>;
+  /** Expected devices that answered `unhandled`: they will never acknowledge. */
+  refusedBy: Set<string>;
   attempts: number;
   started: number;
   deadline: number;
@@ -181,6 +204,7 @@ export class LanEndpoint {
   private readonly replyWaiters = new Map<string, (m: LanInbound) => void>();
   private readonly handlers = new Set<LanHandler>();
   private readonly lastDropLog = new Map<DropReason, number>();
+  private readonly lastUnhandledLog = new Map<LanMessageType, number>();
   private bootId: Buffer;
   private seq = 0;
   private closed = false;
@@ -323,6 +347,7 @@ export class LanEndpoint {
         recipient: target.kind === 'unicast' ? target.to : LAN_BROADCAST_RECIPIENT,
         expect,
         ackedBy: new Set(),
+        refusedBy: new Set(),
         attempts: 0,
         started: now,
         deadline: now + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS),
@@ -355,7 +380,7 @@ export class LanEndpoint {
     p.timer = this.clock.setTimeout(() => this.attempt(p), Math.min(delay, p.deadline - now));
   }
 
-  private finish(p: Pending, complete: boolean): void {
+  private finish(p: Pending, complete: boolean, error?: Error): void {
     this.clock.clearTimeout(p.timer);
     this.pending.delete(p.id);
     const report: DeliveryReport = {
@@ -369,6 +394,8 @@ export class LanEndpoint {
     if (complete) {
       this.stats.acked++;
       p.resolve(report);
+    } else if (error) {
+      p.reject(error);
     } else {
       this.stats.expired++;
       p.reject(new DeliveryError(report, p.target));
@@ -485,6 +512,10 @@ export class LanEndpoint {
       this.onAck(message as LanInbound<'ack'>);
       return;
     }
+    if (header.type === 'unhandled') {
+      this.onUnhandled(message as LanInbound<'unhandled'>);
+      return;
+    }
     if (!lanTypeNeedsAck(header.type)) {
       void this.dispatch(message);
       return;
@@ -499,21 +530,30 @@ export class LanEndpoint {
     }
     this.dedup.begin(id, now);
     this.dispatch(message).then(
-      (ok) => {
-        if (ok) {
+      (outcome) => {
+        if (outcome === 'handled') {
           this.dedup.finish(id, this.clock.now());
           this.sendAck(message);
         } else {
+          // Failed: not acknowledged, so the sender retries. Unhandled: answered, and forgotten, so a
+          // retransmission (the answer was lost) is answered again.
           this.dedup.abandon(id);
+          if (outcome === 'unhandled') this.answerUnhandled(message);
         }
       },
       () => this.dedup.abandon(id),
     );
   }
 
-  /** Runs the built-in answers and every handler; false when a handler failed (the message is not acked). */
-  private async dispatch(message: LanInbound): Promise<boolean> {
+  /**
+   * Runs the built-in answers and every handler: `failed` when a handler threw (the message is not acked),
+   * `unhandled` when nothing here handles its type (neither a built-in answer, nor a reply someone waits
+   * for, nor a handler that took it).
+   */
+  private async dispatch(message: LanInbound): Promise<'handled' | 'failed' | 'unhandled'> {
+    let handled = false;
     if (message.type === 'ping') {
+      handled = true;
       this.post(
         'pong',
         { re: message.id, ...(this.options.status ? { status: this.options.status() } : {}) },
@@ -521,12 +561,17 @@ export class LanEndpoint {
       ).catch(() => undefined);
     }
     const re = (message.body as { re?: unknown }).re;
-    if (typeof re === 'string') this.replyWaiters.get(re)?.(message);
+    const waiter = typeof re === 'string' ? this.replyWaiters.get(re) : undefined;
+    if (waiter) {
+      handled = true;
+      waiter(message);
+    }
     let ok = true;
     for (const handler of [...this.handlers]) {
       try {
-        await handler(message);
+        if ((await handler(message)) !== LAN_UNHANDLED) handled = true;
       } catch (e) {
+        handled = true;
         ok = false;
         this.stats.handlerErrors++;
         this.options.log?.warn(
@@ -537,8 +582,50 @@ export class LanEndpoint {
         );
       }
     }
-    if (ok) this.stats.processed++;
-    return ok;
+    if (!ok) return 'failed';
+    if (!handled) {
+      this.stats.unhandled++;
+      return 'unhandled';
+    }
+    this.stats.processed++;
+    return 'handled';
+  }
+
+  private answerUnhandled(message: LanInbound): void {
+    if (!lanTypeNeedsAck(message.type)) return; // a beacon nobody here wants: nothing to answer
+    const now = this.clock.now();
+    const last = this.lastUnhandledLog.get(message.type) ?? -Infinity;
+    if (now - last >= 10_000) {
+      this.lastUnhandledLog.set(message.type, now);
+      this.options.log?.warn(
+        `no handler for ${message.type} messages here; answered ${message.sender} "unhandled"`,
+        { type: message.type, total: this.stats.unhandled },
+      );
+    }
+    this.post(
+      'unhandled',
+      { re: message.id, type: message.type },
+      { kind: 'unicast', to: message.sender, ...message.from },
+    ).catch(() => undefined);
+  }
+
+  /** The receiver will never acknowledge this message: fail it now instead of retrying to its deadline. */
+  private onUnhandled(message: LanInbound<'unhandled'>): void {
+    const p = this.pending.get(message.body.re);
+    if (!p) return;
+    if (p.target.kind === 'unicast') {
+      if (p.target.to === message.sender)
+        this.finish(p, false, new LanNoHandlerError(p.type, message.sender));
+      return;
+    }
+    // A group message: only a device we wait for counts. It is done when every expected device answered
+    // one way or the other: delivered if any of them acknowledged.
+    if (!p.expect?.has(message.sender)) return;
+    p.refusedBy.add(message.sender);
+    if ([...p.expect].every((d) => p.ackedBy.has(d) || p.refusedBy.has(d))) {
+      if (p.ackedBy.size > 0) this.finish(p, true);
+      else this.finish(p, false, new LanNoHandlerError(p.type, [...p.refusedBy].join(', ')));
+    }
   }
 
   private sendAck(message: LanInbound): void {
@@ -553,7 +640,7 @@ export class LanEndpoint {
       if (!p) continue;
       if (p.expect && !p.expect.has(message.sender)) continue;
       p.ackedBy.add(message.sender);
-      const complete = p.expect ? [...p.expect].every((d) => p.ackedBy.has(d)) : true;
+      const complete = p.expect ? [...p.expect].every((d) => p.ackedBy.has(d) || p.refusedBy.has(d)) : true;
       if (complete) this.finish(p, true);
     }
   }

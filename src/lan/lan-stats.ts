@@ -23,6 +23,8 @@ export interface LanStats {
   acked: number;
   expired: number;
   handlerErrors: number;
+  /** Messages of a type nothing here handles: answered `unhandled`, not acknowledged. */
+  unhandled: number;
   dropped: Record<DropReason, number>;
 }
 
@@ -37,6 +39,7 @@ export function emptyLanStats(): LanStats {
     acked: 0,
     expired: 0,
     handlerErrors: 0,
+    unhandled: 0,
     dropped: Object.fromEntries(DROP_REASONS.map((r) => [r, 0])) as Record<DropReason, number>,
   };
 }

@@ -15,7 +15,8 @@ import { Clock, SystemClock } from '../protocol/clock';
 import { TransportError } from '../protocol/errors';
 import { ClaimDenial, LanBody, LanMoney, OfferMode } from '../protocol/lan-messages';
 import { UnitDirectory } from './discovery';
-import { DeliveryReport, LanEndpoint, LanInbound, LanTarget } from './lan-endpoint';
+import { DeliveryReport, LAN_UNHANDLED, LanEndpoint, LanInbound, LanTarget } from './lan-endpoint';
+import { LanReply, lanReply } from './nest/lan-reply';
 
 /**
  * How long an offer is retried before the plugin reports the unit unreachable. Longer than the endpoint's
@@ -111,9 +112,10 @@ export class OfferDispatcher {
     this.clock = options.clock ?? new SystemClock();
   }
 
+  /** Takes claims straight from the endpoint (an app with a LAN controller routes them to decideClaim). */
   start(): void {
     this.unsubscribe = this.options.endpoint.onMessage((m) =>
-      m.type === 'claim' ? this.handleClaim(m as LanInbound<'claim'>) : undefined,
+      m.type === 'claim' ? this.handleClaim(m as LanInbound<'claim'>) : LAN_UNHANDLED,
     );
   }
 
@@ -186,37 +188,39 @@ export class OfferDispatcher {
     return this.claims.holder(orderId);
   }
 
-  async handleClaim(m: LanInbound<'claim'>): Promise<void> {
+  /**
+   * Decides a claim (first claim wins, see ClaimBook) and returns the answer for the claimer; when it is
+   * granted, every other unit the order went to is told to withdraw it. The caller sends the answer (the
+   * LAN controller returns it, and ServerLan delivers it with `re` set).
+   */
+  decideClaim(m: LanInbound<'claim'>): LanReply<'claim.granted'> | LanReply<'claim.denied'> {
     const { orderId } = m.body;
     const decision = this.claims.claim(orderId, m.sender);
-    const replyTo = { kind: 'unicast' as const, to: m.sender, ...m.from };
     const record = this.offers.get(orderId);
     if (decision.granted) {
       record?.audience.add(m.sender);
-      // The answer is delivered reliably but not awaited here: the claim is acked as soon as it is decided.
-      this.options.endpoint
-        .send('claim.granted', { orderId, terminal: m.sender, re: m.id }, replyTo)
-        .catch(() => undefined);
       if (record) {
         for (const id of record.audience) {
           if (id !== m.sender)
             void this.withdrawFrom(record, id, { orderId, reason: 'claimed', claimedBy: m.sender });
         }
       }
-    } else {
-      this.options.endpoint
-        .send(
-          'claim.denied',
-          {
-            orderId,
-            reason: decision.reason,
-            ...(decision.holder ? { terminal: decision.holder } : {}),
-            re: m.id,
-          },
-          replyTo,
-        )
-        .catch(() => undefined);
+      return lanReply('claim.granted', { orderId, terminal: m.sender });
     }
+    return lanReply('claim.denied', {
+      orderId,
+      reason: decision.reason,
+      ...(decision.holder ? { terminal: decision.holder } : {}),
+    });
+  }
+
+  /** decideClaim, and sends the answer itself (when claims come straight from the endpoint). */
+  handleClaim(m: LanInbound<'claim'>): void {
+    const reply = this.decideClaim(m);
+    // The answer is delivered reliably but not awaited here: the claim is acked as soon as it is decided.
+    this.options.endpoint
+      .send(reply.type, { ...reply.body, re: m.id } as never, { kind: 'unicast', to: m.sender, ...m.from })
+      .catch(() => undefined);
   }
 
   private async withdrawFrom(record: OfferRecord, unitId: string, body: LanBody<'withdraw'>): Promise<void> {
@@ -266,8 +270,9 @@ export class OfferInbox {
     this.clock = options.clock ?? new SystemClock();
   }
 
+  /** Takes messages straight from the endpoint (an app with a LAN controller routes them to `receive`). */
   start(): void {
-    this.unsubscribe = this.endpoint.onMessage((m) => this.handle(m));
+    this.unsubscribe = this.endpoint.onMessage((m) => this.receive(m));
   }
 
   stop(): void {
@@ -322,7 +327,8 @@ export class OfferInbox {
     return { granted: false, reason: body.reason, holder: body.terminal };
   }
 
-  private handle(m: LanInbound): void {
+  /** An offer, withdraw, cancel, collect or claim answer from a plugin; LAN_UNHANDLED for anything else. */
+  receive(m: LanInbound): void | typeof LAN_UNHANDLED {
     switch (m.type) {
       case 'offer': {
         const b = m.body as LanBody<'offer'>;
@@ -372,7 +378,7 @@ export class OfferInbox {
         this.applyClaimAnswer(m);
         return;
       default:
-        return;
+        return LAN_UNHANDLED;
     }
   }
 

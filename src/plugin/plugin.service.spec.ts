@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { HostAdapter, OrderResult } from '../adapters/host-adapter';
 import {
   FakeLanNetwork,
+  LAN_UNHANDLED,
   LanEndpoint,
   LanKeyring,
   OfferDispatcher,
@@ -14,8 +15,8 @@ import {
 import { generateServerKeyPair, signPaymentResult } from '../protocol/payment-signature';
 import { Payment } from '../protocol/states';
 import { OrderRecord, PluginJournal } from './plugin-journal';
-import { PluginServerClient, SignedResult } from './plugin-server-client';
-import { PluginService, ReceiptSink } from './plugin.service';
+import { PaymentServer } from '../device/server-client';
+import { PluginService, ReceiptSink, SignedResult } from './plugin.service';
 
 const key = { id: 1, version: 1, key: Buffer.alloc(32, 3) };
 const server = generateServerKeyPair();
@@ -84,8 +85,8 @@ async function setup(dir: string, polled: SignedResult[] = []) {
     baseUrl: 'http://server.invalid',
     listen: () => () => undefined,
     resultsOf: async (orderId: string) => polled.filter((r) => r.payment.orderId === orderId),
-    cancel: async () => undefined,
-  } as unknown as PluginServerClient;
+    cancelPayment: async () => undefined,
+  } as unknown as PaymentServer;
   const service = new PluginService({
     pluginId: 'P1',
     storeName: 'Shop',
@@ -100,6 +101,7 @@ async function setup(dir: string, polled: SignedResult[] = []) {
     defaultDispatch: { mode: 'broadcast' },
     receipts,
     tickMs: 20,
+    pollMs: 80,
   });
   const unitEndpoint = new LanEndpoint({
     deviceId: 'T1',
@@ -115,6 +117,10 @@ async function setup(dir: string, polled: SignedResult[] = []) {
     status: () => 'idle',
   });
   beacon.start();
+  // What the app's PluginLanController routes to the service (no Nest here).
+  endpoint.onMessage((m) =>
+    m.type === 'progress' || m.type === 'result' ? service.lanMessage(m) : LAN_UNHANDLED,
+  );
   await service.start();
   await new Promise((r) => setTimeout(r, 20));
   const plugin = { kind: 'unicast' as const, to: 'P1', address: '10.0.0.1', port: 47811 };

@@ -18,13 +18,16 @@ import {
   OrderResult,
 } from '../adapters/host-adapter';
 import { LanEndpoint, LanInbound, OfferDispatcher, UnitDirectory, UnitRecord } from '../lan';
+import { Clock, every, SystemClock } from '../protocol/clock';
+import { PaymentServer, SignedPayment } from '../device/server-client';
 import { LanBody } from '../protocol/lan-messages';
 import { verifyPaymentResult } from '../protocol/payment-signature';
 import { isPayment, OrderStatus, Payment } from '../protocol/states';
 import { ProtocolError } from '../protocol/errors';
 import { formatMoney } from '../protocol/money';
 import { OrderRecord, PluginJournal } from './plugin-journal';
-import { PluginServerClient, SignedResult } from './plugin-server-client';
+
+export type SignedResult = SignedPayment;
 
 /** Where receipts go; the printer module implements it (render, queue, retry while the printer is off). */
 export interface ReceiptSink {
@@ -35,6 +38,22 @@ export interface ReceiptSink {
 
 /** An offered order with no unit heard from for this long needs a person. */
 export const UNSEEN_UNIT_MS = 30_000;
+/**
+ * How often the work loop runs: write-backs and receipts that are due go out within this much of being
+ * decided (a result also runs the loop at once; this catches retries and what a restart left due).
+ */
+export const PLUGIN_TICK_MS = 500;
+/**
+ * How often the server is asked about orders a unit is working on: the push channel may be down, and a
+ * unit may be unreachable to relay. 2 s keeps a paid order from waiting long for the register either way.
+ */
+export const POLL_INTERVAL_MS = 2000;
+/** An order offered this recently is not polled yet: nobody can have paid it so fast. */
+export const FRESH_OFFER_MS = 5000;
+/** Orders no unit has taken are offered again this often (units show each order once, by order id). */
+export const REOFFER_INTERVAL_MS = 10_000;
+/** A failed write-back is retried after 1 s, doubling up to this. */
+export const WRITE_BACK_MAX_BACKOFF_MS = 60_000;
 
 export interface PluginCounters {
   forgedResults: number;
@@ -50,17 +69,20 @@ export interface PluginServiceOptions {
   endpoint: LanEndpoint;
   directory: UnitDirectory;
   dispatcher: OfferDispatcher;
-  server: PluginServerClient;
+  server: PaymentServer;
   serverPublicKey: string;
   /** The plugin's store: only results the server signed for it are believed. */
   storeId: string;
-  /** The adapters by kind; `http-hook` is always there (POST /api/orders). */
-  adapters: Map<string, HostAdapter>;
+  /** The running adapters by kind: write-backs go through the one that captured the order. */
+  adapters: { get(kind: string): HostAdapter | undefined };
   defaultDispatch: DispatchMode;
   receipts?: ReceiptSink;
   log?: (message: string) => void;
-  /** How often the work loop runs (write-backs, receipts, polls, re-offers). */
+  /** How often the work loop runs; default PLUGIN_TICK_MS. */
   tickMs?: number;
+  /** How often the server is polled; default POLL_INTERVAL_MS. */
+  pollMs?: number;
+  clock?: Clock;
 }
 
 export class PluginService extends EventEmitter {
@@ -73,15 +95,17 @@ export class PluginService extends EventEmitter {
   readonly rejects: { at: string; subject: string; code: string; message: string }[] = [];
   serverUp = false;
   private lastPollOk = true;
-  private timer?: NodeJS.Timeout;
+  private stopTicking?: () => void;
   private stopPush?: () => void;
   private ticking = false;
-  private tickCount = 0;
+  private lastPoll = -Infinity;
+  private readonly clock: Clock;
   private readonly lastOffer = new Map<string, number>();
   private readonly writeBackNext = new Map<string, number>();
 
   constructor(private readonly o: PluginServiceOptions) {
     super();
+    this.clock = o.clock ?? new SystemClock();
   }
 
   get journal(): PluginJournal {
@@ -101,7 +125,7 @@ export class PluginService extends EventEmitter {
       },
       onReject: (r) => {
         this.counters.rejectedInputs++;
-        this.rejects.unshift({ at: new Date().toISOString(), ...r });
+        this.rejects.unshift({ at: new Date(this.clock.now()).toISOString(), ...r });
         this.rejects.length = Math.min(this.rejects.length, 50);
         this.o.log?.(`rejected ${r.subject}: ${r.message}`);
         this.emit('change', { kind: 'reject' });
@@ -109,8 +133,11 @@ export class PluginService extends EventEmitter {
     };
   }
 
+  /**
+   * Starts listening to the server and the work loop. LAN messages come in through `lanMessage` (the
+   * app's LAN controller routes progress, result and claim to it).
+   */
   async start(): Promise<void> {
-    this.o.endpoint.onMessage((m) => this.onLan(m));
     this.o.directory.onUnit(() => this.emit('change', { kind: 'terminals' }));
     this.stopPush = this.o.server.listen({
       publicKey: this.o.serverPublicKey,
@@ -125,12 +152,12 @@ export class PluginService extends EventEmitter {
         this.emit('change', { kind: 'server' });
       },
     });
-    this.timer = setInterval(() => void this.tick(), this.o.tickMs ?? 500);
+    this.stopTicking = every(this.clock, this.o.tickMs ?? PLUGIN_TICK_MS, () => this.tick());
     void this.tick();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.timer);
+    this.stopTicking?.();
     this.stopPush?.();
   }
 
@@ -159,7 +186,7 @@ export class PluginService extends EventEmitter {
   }
 
   private async offer(record: OrderRecord): Promise<void> {
-    this.lastOffer.set(record.orderId, Date.now());
+    this.lastOffer.set(record.orderId, this.clock.now());
     if (record.status === 'captured')
       this.o.journal.setStatus(record.orderId, 'offered', {}, describeDispatch(record.dispatch));
     this.emit('change', { kind: 'order', orderId: record.orderId });
@@ -176,7 +203,8 @@ export class PluginService extends EventEmitter {
     }
   }
 
-  private onLan(m: LanInbound): void {
+  /** A LAN message for the plugin's orders: a unit's progress, a relayed result, a claim just decided. */
+  lanMessage(m: LanInbound): void {
     if (m.type === 'progress') {
       const b = m.body as LanBody<'progress'>;
       const order = this.o.journal.get(b.orderId);
@@ -257,7 +285,7 @@ export class PluginService extends EventEmitter {
     }
     try {
       for (const r of await this.o.server.resultsOf(orderId)) {
-        if (r.payment.status === 'pending') await this.o.server.cancel(r.payment.id);
+        if (r.payment.status === 'pending') await this.o.server.cancelPayment(r.payment.id);
       }
     } catch (e) {
       this.o.log?.(`cancel of order ${orderId} at the server: ${(e as Error).message}`);
@@ -278,12 +306,11 @@ export class PluginService extends EventEmitter {
     return this.o.directory.list();
   }
 
-  /** What needs a person now, for the status page. */
   /**
    * Everything that needs a person, each with what to do next: what the status page lists under "Needs
    * attention". `now` is for tests.
    */
-  problems(now = Date.now()): string[] {
+  problems(now = this.clock.now()): string[] {
     const out: string[] = [];
     if (!this.serverUp && !this.lastPollOk)
       out.push(
@@ -334,12 +361,15 @@ export class PluginService extends EventEmitter {
   async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
-    this.tickCount++;
+    const now = this.clock.now();
     try {
       await this.writeBacks();
       await this.printReceipts();
-      if (this.tickCount % 4 === 1) await this.poll();
-      if (this.tickCount % 10 === 1) await this.reoffer();
+      if (now - this.lastPoll >= (this.o.pollMs ?? POLL_INTERVAL_MS)) {
+        this.lastPoll = now;
+        await this.poll();
+      }
+      await this.reoffer();
     } catch (e) {
       this.o.log?.(`plugin work loop: ${(e as Error).message}`);
     } finally {
@@ -361,7 +391,7 @@ export class PluginService extends EventEmitter {
 
   private async writeBacks(): Promise<void> {
     for (const o of this.o.journal.due('write_back')) {
-      if ((this.writeBackNext.get(o.orderId) ?? 0) > Date.now()) continue;
+      if ((this.writeBackNext.get(o.orderId) ?? 0) > this.clock.now()) continue;
       const adapter = this.o.adapters.get(o.adapter);
       if (!adapter) {
         this.o.journal.workFailed(o.orderId, 'write_back', `the ${o.adapter} adapter is not running`);
@@ -373,10 +403,11 @@ export class PluginService extends EventEmitter {
         this.writeBackNext.delete(o.orderId);
       } catch (e) {
         this.o.journal.workFailed(o.orderId, 'write_back', (e as Error).message);
-        // Backoff: 1 s doubling to 60 s.
+        // Backoff: 1 s doubling to WRITE_BACK_MAX_BACKOFF_MS.
         this.writeBackNext.set(
           o.orderId,
-          Date.now() + Math.min(60_000, 1000 * 2 ** Math.min(o.writeBackAttempts, 6)),
+          this.clock.now() +
+            Math.min(WRITE_BACK_MAX_BACKOFF_MS, 1000 * 2 ** Math.min(o.writeBackAttempts, 6)),
         );
       }
       this.emit('change', { kind: 'order', orderId: o.orderId });
@@ -399,7 +430,7 @@ export class PluginService extends EventEmitter {
   /** Asks the server about orders a unit is working on (the push may have been down). */
   private async poll(): Promise<void> {
     for (const o of this.o.journal.byStatus(['claimed', 'paying', 'failed', 'offered'])) {
-      if (o.status === 'offered' && Date.parse(o.updatedAt) > Date.now() - 5000) continue;
+      if (o.status === 'offered' && Date.parse(o.updatedAt) > this.clock.now() - FRESH_OFFER_MS) continue;
       try {
         for (const r of await this.o.server.resultsOf(o.orderId)) this.onResult(r, 'poll');
         this.lastPollOk = true;
@@ -410,10 +441,10 @@ export class PluginService extends EventEmitter {
     }
   }
 
-  /** Orders no unit has taken are offered again every 10 s (units show each order once). */
+  /** Orders no unit has taken are offered again every REOFFER_INTERVAL_MS (units show each order once). */
   private async reoffer(): Promise<void> {
     for (const o of this.o.journal.byStatus(['captured', 'offered'])) {
-      if (Date.now() - (this.lastOffer.get(o.orderId) ?? 0) < 10_000) continue;
+      if (this.clock.now() - (this.lastOffer.get(o.orderId) ?? 0) < REOFFER_INTERVAL_MS) continue;
       void this.offer(o);
     }
   }

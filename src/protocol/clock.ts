@@ -99,3 +99,32 @@ export class FakeClock implements Clock {
 export async function flushMicrotasks(rounds = 20): Promise<void> {
   for (let i = 0; i < rounds; i++) await Promise.resolve();
 }
+
+/** Resolves after `ms` on this clock (a FakeClock resolves it when advanced past). */
+export function delay(clock: Clock, ms: number): Promise<void> {
+  return new Promise((resolve) => clock.setTimeout(resolve, ms));
+}
+
+/**
+ * Runs `fn` every `ms` on this clock until the returned function is called. The next run is scheduled
+ * when one has finished (an async `fn` never overlaps itself), so a slow pass delays the next instead of
+ * piling up behind it.
+ */
+export function every(clock: Clock, ms: number, fn: () => unknown): () => void {
+  let timer: TimerHandle | undefined;
+  let stopped = false;
+  const schedule = () => {
+    if (stopped) return;
+    timer = clock.setTimeout(() => {
+      Promise.resolve()
+        .then(fn)
+        .catch(() => undefined)
+        .finally(schedule);
+    }, ms);
+  };
+  schedule();
+  return () => {
+    stopped = true;
+    clock.clearTimeout(timer);
+  };
+}

@@ -21,6 +21,7 @@ const CODES = {
   result: 12,
   ping: 13,
   pong: 14,
+  unhandled: 15,
 } as const;
 
 export type LanMessageType = keyof typeof CODES;
@@ -38,9 +39,12 @@ export function lanMessageTypeFromCode(code: number): LanMessageType | undefined
   return BY_CODE.get(code);
 }
 
-/** `ack`, `beacon` and `pong` are fire-and-forget; every other message is acknowledged and retried. */
+/**
+ * `ack`, `beacon`, `pong` and `unhandled` are fire-and-forget; every other message is acknowledged and
+ * retried.
+ */
 export function lanTypeNeedsAck(type: LanMessageType): boolean {
-  return type !== 'ack' && type !== 'beacon' && type !== 'pong';
+  return type !== 'ack' && type !== 'beacon' && type !== 'pong' && type !== 'unhandled';
 }
 
 export interface LanMoney {
@@ -87,6 +91,12 @@ export interface LanBodies {
   result: { payment: Record<string, unknown>; signature: string };
   ping: { nonce?: string };
   pong: { re: string; status?: UnitStatus };
+  /**
+   * "Nobody here handles that": the answer to a message of a type the receiver has no handler for (an
+   * older or newer version of the app), instead of an ack. `re` is the message's id, `type` its type. The
+   * sender stops retrying and reports it at once, as Nest's transports answer NO_MESSAGE_HANDLER.
+   */
+  unhandled: { re: string; type: string };
 }
 
 export type LanBody<T extends LanMessageType = LanMessageType> = LanBodies[T];
@@ -221,6 +231,11 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
   ping(o) {
     onlyKeys('ping', o, ['nonce']);
     str('ping', o, 'nonce', { max: 64, optional: true });
+  },
+  unhandled(o) {
+    onlyKeys('unhandled', o, ['re', 'type']);
+    str('unhandled', o, 're', { max: 32, pattern: HEX_ID });
+    str('unhandled', o, 'type', { max: 32 });
   },
   pong(o) {
     onlyKeys('pong', o, ['re', 'status']);

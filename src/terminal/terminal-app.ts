@@ -1,26 +1,20 @@
 /**
- * Builds and starts a mobile POS unit: registration (once; kept in the data folder), the LAN side
- * (beacons, offer inbox), the TerminalService, and the local HTTP API with its touch page.
+ * Builds and starts a mobile POS unit: opens its store, its registration (once; kept in the data folder)
+ * and its LAN socket, then runs TerminalModule as a Nest hybrid application — the local HTTP API with its
+ * touch page, plus the LAN as a custom transport (ServerLan) whose handlers are TerminalLanController's.
  */
 import 'reflect-metadata';
-import { Module } from '@nestjs/common';
 import { DeviceErrorFilter } from '../device/device-errors';
-import { startDeviceHttp } from '../device/device-http';
-import {
-  LanEndpoint,
-  LanKeyring,
-  lanKeyFromJson,
-  LanTarget,
-  OfferInbox,
-  UdpLanTransport,
-  UnitBeacon,
-} from '../lan';
+import { createDeviceHttp, listenDeviceHttp } from '../device/device-http';
+import { ServerClient } from '../device/server-client';
+import { SetupError } from '../device/setup-error';
+import { LanEndpoint, LanKeyring, lanKeyFromJson, LanTarget, ServerLan, UdpLanTransport } from '../lan';
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
-import { TERMINAL_SERVICE, TERMINAL_TIME_ZONE, TerminalController } from './http/terminal.controller';
-import { ServerClient } from './server-client';
-import { DeviceCredentials, TerminalStore } from './terminal-store';
-import { TerminalService } from './terminal.service';
+import { SystemClock } from '../protocol/clock';
 import { machineTimeZone } from '../protocol/local-time';
+import { DeviceCredentials, TerminalStore } from './terminal-store';
+import { TerminalModule } from './terminal.module';
+import { TerminalService } from './terminal.service';
 
 export interface TerminalLanConfig {
   /** This unit's address on the shop network: multicast is joined on it. */
@@ -58,7 +52,8 @@ export interface RunningTerminal {
   close(): Promise<void>;
 }
 
-export class TerminalSetupError extends Error {}
+/** The unit cannot start as configured (not registered, a data folder of another unit, ...). */
+export class TerminalSetupError extends SetupError {}
 
 export { machineTimeZone, validTimeZone } from '../protocol/local-time';
 
@@ -67,14 +62,18 @@ async function credentialsFor(config: TerminalConfig, store: TerminalStore): Pro
   if (existing) {
     if (existing.deviceId !== config.id) {
       throw new TerminalSetupError(
+        'setup.data_folder_taken',
         `the data folder ${config.dataDir} belongs to unit ${existing.deviceId}, not ${config.id}; use that id or another folder`,
+        { subject: config.dataDir },
       );
     }
     return existing;
   }
   if (!config.registrationCode) {
     throw new TerminalSetupError(
+      'setup.not_registered',
       `unit ${config.id} is not registered yet: ask the reseller for a registration code (role terminal) and start with --registration-code CODE`,
+      { subject: config.id },
     );
   }
   const reg = await new ServerClient(config.serverUrl).register({
@@ -96,88 +95,88 @@ async function credentialsFor(config: TerminalConfig, store: TerminalStore): Pro
 }
 
 export async function createTerminalApp(config: TerminalConfig): Promise<RunningTerminal> {
+  const clock = new SystemClock();
   const store = new TerminalStore(config.dataDir);
-  let creds: DeviceCredentials;
+  let endpoint: LanEndpoint | undefined;
   try {
-    creds = await credentialsFor(config, store);
+    const creds = await credentialsFor(config, store);
+    const server = new ServerClient(creds.serverUrl, creds.token);
+    // Pick up a key rotation that happened while the unit was off; the stored keys serve when offline.
+    try {
+      const me = await server.me();
+      if (me.lanKeys.length) store.saveLanKeys(me.lanKeys);
+    } catch {
+      // offline: use what is stored
+    }
+    const [current, ...older] = store
+      .lanKeys()
+      .map((k) => lanKeyFromJson(k, `${config.dataDir}/lan-keys.json`));
+    const unitPort = config.lan.unitPort ?? DEFAULT_UNIT_PORT;
+    const pluginPort = config.lan.pluginPort ?? DEFAULT_PLUGIN_PORT;
+    const transport = await UdpLanTransport.open({
+      port: 0,
+      interfaceAddress: config.lan.interfaceAddress,
+      groupPort: unitPort,
+      ...(config.lan.multicast ? { multicastGroup: DEFAULT_MULTICAST_GROUP } : {}),
+    });
+    endpoint = new LanEndpoint({
+      deviceId: creds.deviceId,
+      keyring: new LanKeyring(current, older),
+      transport,
+      status: () => 'idle',
+      clock,
+    });
+    const announce: LanTarget[] = [
+      { kind: 'broadcast', address: config.lan.broadcastAddress, port: pluginPort },
+      ...(config.lan.multicast
+        ? [{ kind: 'multicast' as const, group: DEFAULT_MULTICAST_GROUP, port: pluginPort }]
+        : []),
+    ];
+    const http = {
+      port: config.port,
+      host: config.host,
+      bodyLimit: 4096,
+      allowedHosts: config.lan.allowedHosts,
+      filter: new DeviceErrorFilter('the unit'),
+      logger: config.logger,
+    };
+    const app = await createDeviceHttp(
+      TerminalModule.create({
+        credentials: creds,
+        clock,
+        store,
+        endpoint,
+        server,
+        announce,
+        timeZone: config.timeZone ?? machineTimeZone(),
+        payWaitMs: config.payWaitMs,
+      }),
+      http,
+    );
+    const lanEndpoint = endpoint;
+    app.connectMicroservice(
+      { strategy: new ServerLan({ endpoint: () => lanEndpoint }) },
+      { inheritAppConfig: true },
+    );
+    let url: string;
+    let port: number;
+    try {
+      await app.startAllMicroservices();
+      ({ url, port } = await listenDeviceHttp(app, http));
+    } catch (e) {
+      await app.close().catch(() => undefined);
+      throw e;
+    }
+    return {
+      url,
+      port,
+      service: app.get(TerminalService),
+      credentials: creds,
+      close: () => app.close(),
+    };
   } catch (e) {
+    await endpoint?.close().catch(() => undefined);
     store.close();
     throw e;
   }
-  const server = new ServerClient(creds.serverUrl, creds.token);
-  // Pick up a key rotation that happened while the unit was off; the stored keys serve when offline.
-  try {
-    const me = await server.me();
-    if (me.lanKeys.length) store.saveLanKeys(me.lanKeys);
-  } catch {
-    // offline: use what is stored
-  }
-  const [current, ...older] = store
-    .lanKeys()
-    .map((k) => lanKeyFromJson(k, `${config.dataDir}/lan-keys.json`));
-  const unitPort = config.lan.unitPort ?? DEFAULT_UNIT_PORT;
-  const pluginPort = config.lan.pluginPort ?? DEFAULT_PLUGIN_PORT;
-  const transport = await UdpLanTransport.open({
-    port: 0,
-    interfaceAddress: config.lan.interfaceAddress,
-    groupPort: unitPort,
-    ...(config.lan.multicast ? { multicastGroup: DEFAULT_MULTICAST_GROUP } : {}),
-  });
-  const endpoint = new LanEndpoint({
-    deviceId: creds.deviceId,
-    keyring: new LanKeyring(current, older),
-    transport,
-    status: () => 'idle',
-  });
-  const inbox = new OfferInbox(endpoint);
-  const announce: LanTarget[] = [
-    { kind: 'broadcast', address: config.lan.broadcastAddress, port: pluginPort },
-    ...(config.lan.multicast
-      ? [{ kind: 'multicast' as const, group: DEFAULT_MULTICAST_GROUP, port: pluginPort }]
-      : []),
-  ];
-  const beacon = new UnitBeacon({
-    endpoint,
-    name: creds.name,
-    announce,
-    status: () => 'idle',
-    offers: () => inbox.list().length,
-  });
-  const service = new TerminalService({
-    credentials: creds,
-    store,
-    server,
-    endpoint,
-    inbox,
-    beacon,
-    payWaitMs: config.payWaitMs,
-  });
-  service.start();
-
-  @Module({
-    controllers: [TerminalController],
-    providers: [
-      { provide: TERMINAL_SERVICE, useValue: service },
-      { provide: TERMINAL_TIME_ZONE, useValue: config.timeZone ?? machineTimeZone() },
-    ],
-  })
-  class TerminalModule {}
-  const { app, url, port } = await startDeviceHttp(TerminalModule, {
-    port: config.port,
-    host: config.host,
-    bodyLimit: 4096,
-    allowedHosts: config.lan.allowedHosts,
-    filter: new DeviceErrorFilter('the unit'),
-    logger: config.logger,
-  });
-  return {
-    url,
-    port,
-    service,
-    credentials: creds,
-    async close() {
-      await app.close();
-      await service.stop();
-    },
-  };
 }

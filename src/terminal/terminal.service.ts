@@ -9,19 +9,14 @@
  * - A result counts only with the server's signature, which is what goes to the plugin.
  */
 import { DeviceApiError } from '../device/device-errors';
-import { Clock, SystemClock } from '../protocol/clock';
+import { Clock, delay, every, SystemClock, TimerHandle } from '../protocol/clock';
 import { formatMoney } from '../protocol/money';
 import { isDecidedPaymentStatus, Payment } from '../protocol/states';
 import { verifyPaymentResult } from '../protocol/payment-signature';
 import { HeldOffer, LanEndpoint, LanTarget, OfferInbox, UnitBeacon } from '../lan';
 import { ProgressStage } from '../protocol/lan-messages';
-import {
-  LocalRequestError,
-  ServerClient,
-  ServerRefusal,
-  ServerUnavailable,
-  SignedPayment,
-} from './server-client';
+import { PaymentServer, retryable, retryDelayMs, SignedPayment } from '../device/server-client';
+import { LocalRequestError, ServerRefusedError, ServerUnavailableError } from '../device/server-errors';
 import { AttemptStatus, DeviceCredentials, PaymentAttempt, TerminalStore } from './terminal-store';
 
 /** Customer payment codes are 16-24 digits (Alipay and WeChat Pay use 18); anything else is a bad scan. */
@@ -32,6 +27,23 @@ export const PAYMENT_CODE = /^\d{16,24}$/;
  * client's 10 s timeout (a busy server may still take a request that timed out here) and a margin.
  */
 export const NOTHING_ARRIVED_MS = 15_000;
+
+/**
+ * How often results the plugin has not acknowledged are sent to it again. Each send already retries for
+ * RELAY_DEADLINE_MS; this pass picks up what was left after that (the register PC was off) and what a
+ * restart left undelivered.
+ */
+export const RELAY_INTERVAL_MS = 2000;
+/** How long one relay of a result to the plugin is retried before the next pass tries again. */
+export const RELAY_DEADLINE_MS = 5000;
+/**
+ * How often the server is asked about attempts whose outcome is unknown (a timed-out try, a restart, a
+ * cancel while pending). Short, because a clerk is looking at "Paying…" meanwhile; each pass is one small
+ * GET per unfinished attempt, and there are rarely more than one or two.
+ */
+export const RESOLVE_INTERVAL_MS = 1500;
+/** How long POST /pay waits for a final answer before answering 202 (DESIGN.md: 30 s). */
+export const PAY_WAIT_MS = 30_000;
 
 /** An answer the unit's API means to give (status, code, message); see src/device/device-errors.ts. */
 export class TerminalError extends DeviceApiError {}
@@ -67,12 +79,12 @@ export type WaitingFor = 'customer' | 'provider';
 export interface TerminalServiceOptions {
   credentials: DeviceCredentials;
   store: TerminalStore;
-  server: ServerClient;
+  server: PaymentServer;
   endpoint: LanEndpoint;
   inbox: OfferInbox;
   beacon: UnitBeacon;
   clock?: Clock;
-  /** How long POST /pay waits for a final answer before answering 202 (DESIGN.md: 30 s). */
+  /** How long POST /pay waits for a final answer before answering 202; default PAY_WAIT_MS. */
   payWaitMs?: number;
   log?: (message: string) => void;
 }
@@ -82,8 +94,8 @@ export class TerminalService {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly working = new Set<string>();
   private stopListening?: () => void;
-  private relayTimer?: NodeJS.Timeout;
-  private resolveTimer?: NodeJS.Timeout;
+  private stopRelaying?: () => void;
+  private stopResolving?: () => void;
   serverUp = false;
 
   constructor(private readonly o: TerminalServiceOptions) {
@@ -94,9 +106,12 @@ export class TerminalService {
     return this.o.credentials.deviceId;
   }
 
+  /**
+   * Starts beaconing, listening to the server and the relay and resolve passes. Offers reach the inbox
+   * through the app's LAN controller (or `inbox.start()` where there is no Nest app, as in specs).
+   */
   start(): void {
     this.o.inbox.onChange((offer, event) => void this.onOfferChange(offer, event));
-    this.o.inbox.start();
     this.o.beacon.start();
     this.stopListening = this.o.server.listen({
       publicKey: this.o.credentials.serverPublicKey,
@@ -110,18 +125,16 @@ export class TerminalService {
     });
     // Relay what the plugin has not acknowledged, and ask the server about what is still undecided:
     // after a restart this finishes what was in flight when the unit died.
-    this.relayTimer = setInterval(() => void this.relayPending(), 2000);
-    this.resolveTimer = setInterval(() => void this.resolveUnfinished(), 1500);
+    this.stopRelaying = every(this.clock, RELAY_INTERVAL_MS, () => this.relayPending());
+    this.stopResolving = every(this.clock, RESOLVE_INTERVAL_MS, () => this.resolveUnfinished());
     void this.resolveUnfinished();
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.relayTimer);
-    clearInterval(this.resolveTimer);
+    this.stopRelaying?.();
+    this.stopResolving?.();
     this.stopListening?.();
     this.o.beacon.stop();
-    await this.o.endpoint.close();
-    this.o.store.close();
   }
 
   offers(): OfferView[] {
@@ -288,11 +301,12 @@ export class TerminalService {
     };
     const now = done();
     if (now) return { final: true, attempt: now };
+    const clock = this.clock;
     await new Promise<void>((resolve) => {
       const key = attempt.orderId;
-      const timer = setTimeout(finish, this.o.payWaitMs ?? 30_000);
+      const timer: TimerHandle = clock.setTimeout(finish, this.o.payWaitMs ?? PAY_WAIT_MS);
       function finish() {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         set.delete(finish);
         resolve();
       }
@@ -349,7 +363,7 @@ export class TerminalService {
         await this.fetchSigned(attempt.orderId, attempt.attempt, payment.id);
         return;
       } catch (e) {
-        if (e instanceof ServerRefusal) {
+        if (e instanceof ServerRefusedError) {
           // The server refused the request itself (e.g. an invalid code): nothing was charged.
           this.o.store.update(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
           this.failureText.set(`${attempt.orderId}#${attempt.attempt}`, e.message);
@@ -368,7 +382,7 @@ export class TerminalService {
           this.wake(attempt.orderId);
           return;
         }
-        if (!(e instanceof ServerUnavailable)) {
+        if (!retryable(e)) {
           // A bug after the request may have left: the outcome is unknown, so no new charge and no blind
           // retry; the resolver asks the server by this attempt's key.
           this.o.log?.(
@@ -379,7 +393,7 @@ export class TerminalService {
         this.serverUp = false;
         this.o.log?.(`payment for ${attempt.orderId}: ${(e as Error).message}; retrying the same request`);
         // Retry the same request (same key) with backoff; the resolver also asks by key.
-        await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** Math.min(tries, 5))));
+        await delay(this.clock, retryDelayMs(tries, e));
         const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
         if (known.status !== 'paying') return;
         // Canceled at the register meanwhile: send nothing more; the resolver asks the server by this
@@ -410,7 +424,7 @@ export class TerminalService {
       const signed = await this.o.server.signed(paymentId);
       await this.onSignedResult(signed);
     } catch (e) {
-      if (!(e instanceof ServerUnavailable)) throw e;
+      if (!(e instanceof ServerUnavailableError)) throw e;
       this.o.log?.(`reading payment ${paymentId} for ${orderId}#${attempt}: ${e.message}`);
     }
   }
@@ -512,7 +526,7 @@ export class TerminalService {
           this.wake(a.orderId);
         }
       } catch (e) {
-        if (e instanceof ServerUnavailable) this.serverUp = false;
+        if (e instanceof ServerUnavailableError) this.serverUp = false;
       } finally {
         this.working.delete(`resolve:${a.orderId}`);
       }
@@ -544,9 +558,7 @@ export class TerminalService {
         'result',
         { payment: a.payment as unknown as Record<string, unknown>, signature: a.signature },
         target,
-        {
-          deadlineMs: 5000,
-        },
+        { deadlineMs: RELAY_DEADLINE_MS },
       );
       this.o.store.update(a.orderId, a.attempt, { relayed: true }, this.clock.now());
     } catch {

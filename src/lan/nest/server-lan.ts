@@ -6,10 +6,12 @@
  * leaves it unacknowledged, so the sender retries (and de-duplication keeps that exactly once).
  * Message handlers: the value returned (a LanReply, see lan-reply.ts) is sent back to the sender as its
  * own acknowledged message, carrying `re` = the request's id.
+ * A message no handler takes is answered as Nest's own transports do (NO_MESSAGE_HANDLER): the endpoint
+ * answers the sender `unhandled` instead of an ack, so it stops retrying and says so at once.
  */
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
 import { lastValueFrom } from 'rxjs';
-import { LanEndpoint, LanInbound } from '../lan-endpoint';
+import { LAN_UNHANDLED, LanEndpoint, LanInbound } from '../lan-endpoint';
 import { LanContext } from './lan-context';
 import { LanReply } from './lan-reply';
 
@@ -60,9 +62,9 @@ export class ServerLan
     return this.endpoint as T;
   }
 
-  private async handleMessage(message: LanInbound): Promise<void> {
+  private async handleMessage(message: LanInbound): Promise<void | typeof LAN_UNHANDLED> {
     const handler = this.getHandlerByPattern(message.type);
-    if (!handler) return;
+    if (!handler) return LAN_UNHANDLED;
     const context = new LanContext(message);
     if (handler.isEventHandler) {
       await this.handleEvent(message.type, { pattern: message.type, data: message.body }, context);

@@ -1,34 +1,19 @@
 /**
  * The plugin's local HTTP API (DESIGN.md, "Plugin local HTTP API"), its live events (SSE) and its status
- * page. Thin: each route calls the PluginApi facade that plugin-app.ts builds.
+ * page. Thin: each route is one call into PluginOperations.
  */
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
-import { DeviceApiError } from '../../device/device-errors';
+import { PluginOperations } from '../plugin-operations';
+import { SwitchManifestDto } from './plugin.dto';
 import { STATUS_PAGE } from './status-page';
 
-export const PLUGIN_API = Symbol('PluginApi');
-
-/** An answer the plugin's API means to give (status, code, message); see src/device/device-errors.ts. */
-export class PluginApiError extends DeviceApiError {}
-
-/** What the HTTP layer needs from the plugin (built in plugin-app.ts). */
-export interface PluginApi {
-  postOrder(body: unknown): Promise<unknown>;
-  orders(): unknown[];
-  order(orderId: string): unknown;
-  cancel(orderId: string): Promise<unknown>;
-  terminals(): unknown[];
-  status(): unknown;
-  receipt(orderId: string, format: string): { contentType: string; body: string | Buffer };
-  reprint(orderId: string): Promise<unknown>;
-  switchManifest(path: string): Promise<unknown>;
-  subscribe(listener: (event: unknown) => void): () => void;
-}
+/** How often an idle event stream gets a comment line, so proxies and browsers keep it open. */
+export const EVENTS_KEEP_ALIVE_MS = 15_000;
 
 @Controller()
 export class PluginController {
-  constructor(@Inject(PLUGIN_API) private readonly api: PluginApi) {}
+  constructor(private readonly api: PluginOperations) {}
 
   @Get()
   page(@Res({ passthrough: true }) reply: FastifyReply): string {
@@ -39,6 +24,7 @@ export class PluginController {
   @Post('api/orders')
   @HttpCode(202)
   postOrder(@Body() body: unknown) {
+    // Checked by the HTTP hook adapter, not a DTO: see src/device/device-validation.ts.
     return this.api.postOrder(body);
   }
 
@@ -87,13 +73,7 @@ export class PluginController {
 
   @Post('api/manifest')
   @HttpCode(200)
-  switchManifest(@Body() body: { path?: unknown } | undefined) {
-    if (typeof body?.path !== 'string')
-      throw new PluginApiError(
-        400,
-        'path_required',
-        'send {"path": "<id>.yaml"}: a manifest in the folder of the plugin --manifest file',
-      );
+  switchManifest(@Body() body: SwitchManifestDto) {
     return this.api.switchManifest(body.path);
   }
 
@@ -107,7 +87,7 @@ export class PluginController {
     });
     reply.raw.write(': connected\n\n');
     const unsubscribe = this.api.subscribe((e) => reply.raw.write(`data: ${JSON.stringify(e)}\n\n`));
-    const keepAlive = setInterval(() => reply.raw.write(': keep-alive\n\n'), 15_000);
+    const keepAlive = setInterval(() => reply.raw.write(': keep-alive\n\n'), EVENTS_KEEP_ALIVE_MS);
     req.raw.on('close', () => {
       clearInterval(keepAlive);
       unsubscribe();

@@ -4,18 +4,18 @@
  */
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
-import { TerminalError, TerminalService } from '../terminal.service';
+import { TerminalService } from '../terminal.service';
+import { PayDto } from './terminal.dto';
 import { startOfShopDay } from '../shop-day';
 import { TOUCH_PAGE } from './touch-page';
 
-export const TERMINAL_SERVICE = Symbol('TerminalService');
 /** The shop's IANA time zone (the unit's --time-zone, default the machine's): the page shows times in it. */
 export const TERMINAL_TIME_ZONE = Symbol('TerminalTimeZone');
 
 @Controller()
 export class TerminalController {
   constructor(
-    @Inject(TERMINAL_SERVICE) private readonly terminal: TerminalService,
+    private readonly terminal: TerminalService,
     @Inject(TERMINAL_TIME_ZONE) private readonly timeZone: string,
   ) {}
 
@@ -50,20 +50,10 @@ export class TerminalController {
   @HttpCode(200)
   async pay(
     @Param('orderId') orderId: string,
-    @Body() body: { paymentCode?: unknown } | undefined,
+    @Body() body: PayDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    // A code is text: a JSON number has already passed through a float (280000000000000001 arrives as
-    // …000), so only a string is taken, never String() of whatever came.
-    const code = body?.paymentCode;
-    if (typeof code !== 'string') {
-      throw new TerminalError(
-        400,
-        'invalid_payment_code',
-        `paymentCode must be the code's digits as a string ("paymentCode": "280000000000000000"); got ${describe(code)}`,
-      );
-    }
-    const { final, attempt } = await this.terminal.pay(orderId, code);
+    const { final, attempt } = await this.terminal.pay(orderId, body.paymentCode);
     if (!final) {
       reply
         .status(202)
@@ -85,11 +75,4 @@ export class TerminalController {
       .history((now) => startOfShopDay(this.timeZone, now))
       .map((a) => this.terminal.paymentView(a));
   }
-}
-
-function describe(v: unknown): string {
-  if (v === undefined) return 'nothing';
-  if (Array.isArray(v)) return 'a list';
-  if (v === null) return 'null';
-  return `a ${typeof v}`;
 }
