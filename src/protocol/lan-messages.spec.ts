@@ -21,7 +21,12 @@ describe('LAN messages', () => {
   });
 
   it('acks everything but ack, beacon and pong', () => {
-    expect(LAN_MESSAGE_TYPES.filter((t) => !lanTypeNeedsAck(t)).sort()).toEqual(['ack', 'beacon', 'pong', 'unhandled']);
+    expect(LAN_MESSAGE_TYPES.filter((t) => !lanTypeNeedsAck(t)).sort()).toEqual([
+      'ack',
+      'beacon',
+      'pong',
+      'unhandled',
+    ]);
   });
 
   it('accepts a valid offer and names the bad field of an invalid one', () => {
