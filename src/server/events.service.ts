@@ -21,19 +21,17 @@ const INSERT_EVENT =
  * the event, taking its seq only once the lock is held (it reads from `s`). With the lock held until commit,
  * a store's events commit in seq order: PostgreSQL hands out seq at insert, not at commit, and without the
  * lock a device's cursor could pass a seq still uncommitted and never receive that event. (An advisory lock,
- * not a row lock: it writes nothing. Two stores whose ids hash alike only wait for each other.) The `$n`
- * give the payment id, the body, the signature and the time. Select `PG_EVENT_RESULT` from `e`.
+ * not a row lock: it writes nothing. Two stores whose ids hash alike only wait for each other.) The
+ * placeholders (`$2`, or `:name` in a named statement) give the payment id, the body, the signature and the
+ * time. Select `PG_EVENT_RESULT` from `e`.
  */
 export function pgEventCtes(
   source: string,
-  paymentId: number,
-  body: number,
-  signature: number,
-  at: number,
+  p: { paymentId: string; body: string; signature: string; at: string },
 ): string {
   return `s AS (SELECT store_id, pg_advisory_xact_lock(${STORE_EVENTS_LOCK}, hashtext(store_id)) FROM ${source}),
     e AS (INSERT INTO events (store_id, payment_id, body, signature, created_at)
-          SELECT s.store_id, $${paymentId}, $${body}, $${signature}, $${at} FROM s RETURNING seq, store_id)`;
+          SELECT s.store_id, ${p.paymentId}, ${p.body}, ${p.signature}, ${p.at} FROM s RETURNING seq, store_id)`;
 }
 
 /** The first key of the per-store advisory locks (the migrations' lock is a one-key lock: another space). */
@@ -101,7 +99,7 @@ export class EventsService {
     // PostgreSQL: one statement takes the store's lock, inserts the event and queues the notification
     // (sent at COMMIT, in commit order, and not at all on ROLLBACK).
     const rows = await q.query<{ seq: number }>(
-      `WITH src AS (SELECT $1::text AS store_id), ${pgEventCtes('src', 2, 3, 4, 5)} SELECT ${PG_EVENT_RESULT} FROM e`,
+      `WITH src AS (SELECT $1::text AS store_id), ${pgEventCtes('src', { paymentId: '$2', body: '$3', signature: '$4', at: '$5' })} SELECT ${PG_EVENT_RESULT} FROM e`,
       params,
     );
     if (!rows[0]) throw new Error(`cannot record an event of payment ${payment.id}: no store ${storeId}`);

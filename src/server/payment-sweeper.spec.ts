@@ -12,6 +12,7 @@ import { Payment } from '../protocol/states';
 import { EventsService } from './events.service';
 import { PaymentSweeper } from './payment-sweeper';
 import { PaymentsService, PaymentTiming, WALLET_TIMING } from './payments.service';
+import { RefundsService } from './refunds.service';
 import {
   CancelResult,
   ChargeRequest,
@@ -164,6 +165,7 @@ interface Env {
   provider: RecordingProvider;
   events: EventsService;
   payments: PaymentsService;
+  refunds: RefundsService;
   sweeper: PaymentSweeper;
   device: Device;
   timing: PaymentTiming;
@@ -210,11 +212,16 @@ async function services(
   const keys = await loadServerKeys(db);
   const events = new EventsService(db, db, keys.privateKey, db.kind);
   const payments = new PaymentsService(db, clock, provider, events, timing);
-  const sweeper = new PaymentSweeper(db, clock, provider, payments, timing, {
-    tickMs: 250,
-    leaseMs: LEASE_MS,
-    batch: 50,
-  });
+  const refunds = new RefundsService(db, clock, provider, events, timing);
+  const sweeper = new PaymentSweeper(
+    db,
+    clock,
+    provider,
+    payments,
+    timing,
+    { tickMs: 250, leaseMs: LEASE_MS, batch: 50 },
+    refunds,
+  );
   let device = opts.device;
   if (!device) {
     const stores = new StoresService(db, clock, keys.publicKey);
@@ -223,7 +230,7 @@ async function services(
     const reg = await stores.register({ code: regCode, deviceId: 'T1', role: 'terminal', name: 'Till 1' });
     device = (await stores.authenticate(reg.token))!;
   }
-  return { db, path, clock, sim, provider: recording, events, payments, sweeper, device, timing };
+  return { db, path, clock, sim, provider: recording, events, payments, refunds, sweeper, device, timing };
 }
 
 let orderNo = 0;
@@ -768,7 +775,7 @@ describe('PaymentSweeper: refunds whose answer never came', () => {
   }
 
   const refund = (env: Env, plugin: Device, id: string, key: string, value?: number) =>
-    env.payments.refund(plugin, id, key, value === undefined ? {} : { amount: { value, currency: 'CNY' } });
+    env.refunds.refund(plugin, id, key, value === undefined ? {} : { amount: { value, currency: 'CNY' } });
 
   async function keyState(env: Env, id: string, key: string) {
     const [k] = await env.db.query<{ state: string; response_status: number | null }>(

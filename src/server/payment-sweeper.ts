@@ -16,11 +16,12 @@
  *   (PaymentsService.settleRefusedCancel). While the trade is still open, it keeps asking.
  *
  * It also finishes refunds still pending whose request will not (502 refund_unknown not retried, a crash):
- * see PaymentsService.resolvePendingRefunds.
+ * see RefundsService.resolvePending.
  */
 import { Clock, TimerHandle } from '../protocol/clock';
 import { canceledChange, PaymentsService, PaymentTiming } from './payments.service';
 import { PaymentProvider, ProviderRejectedError, ProviderUnknownError } from './providers/provider';
+import { RefundsService } from './refunds.service';
 import { Db } from './storage/db';
 
 export interface SweeperStats {
@@ -65,6 +66,8 @@ export class PaymentSweeper {
       leaseMs: 30_000,
       batch: 50,
     },
+    /** Finishes refunds whose answer never came (none if not given). */
+    private readonly refunds?: RefundsService,
   ) {}
 
   start(): void {
@@ -104,7 +107,7 @@ export class PaymentSweeper {
         );
         if (leased.changes === 1) await this.check(id);
       }
-      this.stats.refundsResolved += await this.payments.resolvePendingRefunds(this.options.batch);
+      if (this.refunds) this.stats.refundsResolved += await this.refunds.resolvePending(this.options.batch);
       if (this.stats.ticks % 240 === 0) await this.payments.expireKeys();
     } catch (e) {
       this.stats.errors++;

@@ -14,17 +14,21 @@
  * outcome (timeout, 5xx, a crash between charge and answer) is resolved by querying, by PaymentSweeper. A
  * payment moves only out of `pending` (conditional UPDATE), so two instances or a late provider answer can
  * never decide it twice.
+ *
+ * The parts: this service decides (create, charge answers, cancels, the sweeper's transitions); the SQL on
+ * payments is PaymentRepository's (payment-repository.ts), the keys IdempotencyKeys' (idempotency-keys.ts),
+ * refunds RefundsService's (refunds.service.ts), the history notes PaymentHistory's.
  */
-import { createHash } from 'node:crypto';
-import { canonicalJson } from '../protocol/canonical-json';
 import { Clock } from '../protocol/clock';
 import { ProtocolError } from '../protocol/errors';
 import { formatMoney, money, Money } from '../protocol/money';
-import { Payment, PaymentStatus } from '../protocol/states';
+import { Payment } from '../protocol/states';
 import { validateOrderId } from '../protocol/ids';
 import { ApiError } from './api-error';
-import { EventsService, PG_EVENT_RESULT, pgEventCtes } from './events.service';
+import { EventsService } from './events.service';
+import { ApiResponse, IdempotencyKeys, requestHash } from './idempotency-keys';
 import { PaymentHistory, PaymentNote } from './payment-history';
+import { Change, PaymentRepository, PaymentRow, toPayment } from './payment-repository';
 import {
   ChargeResult,
   PaymentProvider,
@@ -34,28 +38,18 @@ import {
 } from './providers/provider';
 import { newId } from './server-crypto';
 import { Device } from './stores.service';
-import { Db, Queryable, SqlValue } from './storage/db';
+import { Db, Queryable } from './storage/db';
+
+export type { ApiResponse } from './idempotency-keys';
+export type { Change } from './payment-repository';
+export { toPayment } from './payment-repository';
+export type { Refund } from './refunds.service';
 
 export interface CreatePaymentInput {
   orderId: string;
   registerId: string;
   amount: { value: number; currency: string };
   method: { type: 'wallet_code'; code: string };
-}
-
-export interface ApiResponse<T> {
-  status: number;
-  body: T;
-  replayed: boolean;
-}
-
-export interface Refund {
-  id: string;
-  paymentId: string;
-  amount: Money;
-  status: 'succeeded';
-  createdAt: string;
-  payment: Payment;
 }
 
 /**
@@ -90,132 +84,11 @@ export function scaledTiming(speed: number, base: PaymentTiming = WALLET_TIMING)
   };
 }
 
-interface PaymentRow {
-  id: string;
-  store_id: string;
-  device_id: string;
-  order_id: string;
-  register_id: string;
-  amount_value: number;
-  currency: string;
-  status: PaymentStatus;
-  method_type: string;
-  method_brand: string | null;
-  code_hint: string | null;
-  provider_trade_no: string | null;
-  failure_code: string | null;
-  failure_message: string | null;
-  refunded_value: number;
-  reversed: number;
-  deadline_at: number;
-  next_check_at: number | null;
-  checks: number;
-  created_at: string;
-  updated_at: string;
-}
-
 const WALLET_CODE = /^\d{10,32}$/;
-
-/** Decides a pending payment (the first decision stands): $1 status … $8 id, see decideParams(). */
-const DECIDE = `UPDATE payments SET status = $1, provider_trade_no = COALESCE($2, provider_trade_no),
-    method_brand = COALESCE($3, method_brand), failure_code = $4, failure_message = $5, reversed = $6,
-    next_check_at = NULL, lease_until = NULL, updated_at = $7
-  WHERE id = $8 AND status = 'pending' AND (cancel_requested = 0 OR $1 <> 'succeeded') RETURNING *`;
-
-function decideParams(id: string, change: Change, nowIso: string): SqlValue[] {
-  return [
-    change.status,
-    change.tradeNo ?? null,
-    change.brand ?? null,
-    change.failure?.code ?? null,
-    change.failure?.message ?? null,
-    change.reversed ? 1 : 0,
-    nowIso,
-    id,
-  ];
-}
-
-// The hot path's statements, spelt once (see journalNew and decideAtOnce).
-
-const CLAIM_KEY = `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
-  VALUES ($1, 'payments', $2, $3, 'running', $4, $5, $6) ON CONFLICT DO NOTHING`;
-
-const PENDING_INTO = `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency,
-    status, method_type, code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)`;
-
-/** SQLite: the pending payment, after CLAIM_KEY in the same transaction. */
-const INSERT_PENDING = `${PENDING_INTO}
-  VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 'wallet_code', $8, $9, $10, $9, 0, $11, $11)`;
-
-/** PostgreSQL: CLAIM_KEY and the pending payment as one statement; no row when the key was taken. */
-const PG_JOURNAL = `WITH k AS (${CLAIM_KEY} RETURNING resource_id)
-  ${PENDING_INTO}
-  SELECT k.resource_id, $1, $7, $8, $9, $10::bigint, $11, 'pending', 'wallet_code', $12, $13::bigint, $14::bigint,
-    $13::bigint, 0, $15, $15 FROM k
-  RETURNING id`;
-
-/** A payment no one has touched since create() journaled it: pending, no event written. */
-const DECIDE_AT_ONCE = `UPDATE payments SET status = $1, provider_trade_no = $2, method_brand = $3, failure_code = $4,
-    failure_message = $5, reversed = $6, next_check_at = NULL, lease_until = NULL, updated_at = $7
-  WHERE id = $8 AND status = 'pending' AND pending_event = 0 AND cancel_requested = 0`;
-
-const COMPLETE_KEY = `UPDATE idempotency_keys SET state = 'done', response_status = $10, response_body = $9
-  WHERE store_id = $11 AND scope = $12 AND idem_key = $13`;
-
-/** PostgreSQL: the decision, its event (lock, insert, NOTIFY) and the completed key as one statement. */
-const PG_DECIDE_AT_ONCE = `WITH p AS (${DECIDE_AT_ONCE} RETURNING store_id),
-    ${pgEventCtes('p', 8, 9, 14, 7)},
-    k AS (${COMPLETE_KEY} AND EXISTS (SELECT 1 FROM p))
-  SELECT ${PG_EVENT_RESULT} FROM e`;
-
-/** Completes an idempotency key with its answer: $1 status, $2 body, $3 store, $4 scope, $5 key. */
-const STORE_ANSWER =
-  "UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2 WHERE store_id = $3 AND scope = $4 AND idem_key = $5";
-
-/** Completes the key of a refund ($5, its resource) still running: $1 status, $2 body, $3 store, $4 scope. */
-const COMPLETE_KEY_OF = `UPDATE idempotency_keys SET state = 'done', response_status = $1, response_body = $2
-  WHERE store_id = $3 AND scope = $4 AND resource_id = $5 AND state = 'running'`;
-
-/** What the provider did with a refund: paid it out, or refused it (with its reason). */
-type RefundOutcome = { ok: true } | { ok: false; message: string };
-
-/** The answer to a refund the provider refused (422), as stored under its key. */
-function refusedAnswer(message: string): { error: { code: string; message: string } } {
-  return { error: { code: 'refund_refused', message } };
-}
 
 /** Never store or log a payment code: keep its first two and last two digits, enough to recognise it. */
 export function codeHint(code: string): string {
   return code.length <= 4 ? '****' : `${code.slice(0, 2)}${'*'.repeat(code.length - 4)}${code.slice(-2)}`;
-}
-
-export function toPayment(r: PaymentRow): Payment {
-  const p: Payment = {
-    id: r.id,
-    orderId: r.order_id,
-    registerId: r.register_id,
-    amount: { value: Number(r.amount_value), currency: r.currency },
-    status: r.status,
-    method: {
-      type: r.method_type,
-      ...(r.method_brand ? { brand: r.method_brand } : {}),
-      ...(r.code_hint ? { code: r.code_hint } : {}),
-    },
-    createdAt: r.created_at,
-    updatedAt: r.updated_at,
-  };
-  if (r.failure_code) p.failure = { code: r.failure_code, message: r.failure_message ?? '' };
-  if (Number(r.refunded_value) > 0) p.refunded = { value: Number(r.refunded_value), currency: r.currency };
-  if (Number(r.reversed)) p.reversed = true;
-  return p;
-}
-
-/**
- * The hash that tells "same request" from "same key, other request": canonical JSON of the body (plain
- * JSON data, as parsed from the request or built by the caller).
- */
-function requestHash(body: unknown): string {
-  return createHash('sha256').update(canonicalJson(body)).digest('hex');
 }
 
 /** create() deciding within its request: its Idempotency-Key (completed with 201 in the decision's
@@ -223,19 +96,13 @@ function requestHash(body: unknown): string {
  * before the statement). */
 type KeyCompletion = { key: string; row: PaymentRow };
 
-export type Change = {
-  status: PaymentStatus;
-  tradeNo?: string;
-  brand?: string;
-  failure?: { code: string; message: string };
-  reversed?: boolean;
-};
-
 /** How a cancel the provider refused for good ended (see settleRefusedCancel). */
 export type RefusedCancelOutcome = 'charge_kept' | 'canceled' | 'failed';
 
 export class PaymentsService {
   private readonly notes: PaymentHistory;
+  private readonly repo: PaymentRepository;
+  private readonly keys: IdempotencyKeys;
 
   constructor(
     private readonly db: Db,
@@ -249,6 +116,8 @@ export class PaymentsService {
       undefined,
   ) {
     this.notes = new PaymentHistory(db);
+    this.repo = new PaymentRepository(db);
+    this.keys = new IdempotencyKeys(db, timing);
   }
 
   /** Checks a create request; throws ApiError naming the field. Nothing is stored for a bad request. */
@@ -285,7 +154,10 @@ export class PaymentsService {
     // The limit holds for new payments only: a retry of one made before the admin lowered it (or while
     // another instance still knew the old value) must get its stored answer, not a refusal the unit would
     // read as "nothing was charged".
-    if (amount.value > device.maxPaymentValue && !(await this.keyExists(device.storeId, idemKey))) {
+    if (
+      amount.value > device.maxPaymentValue &&
+      !(await this.keys.exists(device.storeId, 'payments', idemKey))
+    ) {
       throw ApiError.unprocessable(
         'amount_too_large',
         `amount.value: ${formatMoney(amount, { symbol: true, grouping: true })} is more than this store's largest single payment, ` +
@@ -322,16 +194,21 @@ export class PaymentsService {
       created_at: iso,
       updated_at: iso,
     };
-    const claimed = await this.journalNew(row, idemKey, hash, now);
+    // The journal of the new payment: its key claimed and the payment inserted, pending, in one commit (on
+    // PostgreSQL one statement). The payment is leased to this request while its charge is in flight (until
+    // the deadline at most), so the sweeper never takes a charge that has not reached the provider yet for
+    // a lost one. Its `pending` event is written only if the charge does not decide it within this request.
+    const claim = this.keys.claimParams(device.storeId, 'payments', idemKey, hash, id, now);
+    const claimed = await this.repo.journalNew(row, claim);
     const start = claimed
       ? { kind: 'new' as const }
-      : await this.db.tx((q) => this.existingKey(q, device.storeId, 'payments', idemKey, hash, now));
+      : await this.db.tx((q) => this.keys.existing(q, device.storeId, 'payments', idemKey, hash, now));
 
     if (start.kind === 'replay') return { status: start.status, body: start.body as Payment, replayed: true };
     if (start.kind === 'resume') {
       // The request that held this key died; answer with the payment as it stands (the sweeper finishes it).
       const payment = await this.load(start.resourceId);
-      return this.completeKey(device.storeId, 'payments', idemKey, 201, payment);
+      return this.keys.complete(device.storeId, 'payments', idemKey, 201, payment);
     }
 
     let outcome: ChargeResult | undefined;
@@ -362,108 +239,9 @@ export class PaymentsService {
       if (decided) return { status: 201, body: decided, replayed: false };
     }
     // The charge has answered (or failed): from now on the sweeper queries a payment still pending.
-    await this.db.run(
-      "UPDATE payments SET lease_until = NULL WHERE id = $1 AND status = 'pending' AND lease_until = $2",
-      [id, now + this.timing.deadlineMs],
-    );
+    await this.repo.releaseLease(id, now + this.timing.deadlineMs);
     const payment = await this.load(id);
-    return this.completeKey(device.storeId, 'payments', idemKey, 201, payment);
-  }
-
-  private async keyExists(storeId: string, key: string): Promise<boolean> {
-    const rows = await this.db.query(
-      "SELECT 1 AS k FROM idempotency_keys WHERE store_id = $1 AND scope = 'payments' AND idem_key = $2",
-      [storeId, key],
-    );
-    return rows.length > 0;
-  }
-
-  /**
-   * The journal of a new payment: claims the Idempotency-Key and inserts the payment, pending, in one
-   * commit. False if the key was taken (nothing is written). The payment is leased to this request while
-   * its charge is in flight (until the deadline at most), so the sweeper never takes a charge that has not
-   * reached the provider yet for a lost one. Its `pending` event (the push to devices) is written only if
-   * the charge does not decide the payment within this request: see pendingEvent().
-   *
-   * On PostgreSQL this is one statement (one round trip, committed on its own); on SQLite, where a
-   * statement costs no round trip, two in one transaction of the group commit.
-   */
-  private async journalNew(row: PaymentRow, idemKey: string, hash: string, now: number): Promise<boolean> {
-    const keyParams = [row.store_id, idemKey, hash, row.id, now, now + this.timing.keyLockMs];
-    const paymentParams = [
-      row.device_id,
-      row.order_id,
-      row.register_id,
-      row.amount_value,
-      row.currency,
-      row.code_hint,
-      row.deadline_at,
-      row.next_check_at,
-      row.created_at,
-    ];
-    if (this.db.kind === 'postgres') {
-      const rows = await this.db.query(PG_JOURNAL, [...keyParams, ...paymentParams]);
-      return rows.length === 1;
-    }
-    return this.db.tx(async (q) => {
-      if ((await q.run(CLAIM_KEY, keyParams)).changes === 0) return false;
-      await q.run(INSERT_PENDING, [row.id, row.store_id, ...paymentParams]);
-      return true;
-    });
-  }
-
-  private async existingKey(
-    q: Queryable,
-    storeId: string,
-    scope: string,
-    key: string,
-    hash: string,
-    now: number,
-  ): Promise<{ kind: 'replay'; status: number; body: unknown } | { kind: 'resume'; resourceId: string }> {
-    const row = (
-      await q.query<{
-        request_hash: string;
-        state: string;
-        resource_id: string;
-        response_status: number;
-        response_body: string;
-        locked_until: number;
-        created_at: number;
-      }>(
-        'SELECT request_hash, state, resource_id, response_status, response_body, locked_until, created_at FROM idempotency_keys WHERE store_id = $1 AND scope = $2 AND idem_key = $3',
-        [storeId, scope, key],
-      )
-    )[0];
-    if (row.request_hash !== hash) {
-      throw ApiError.unprocessable(
-        'idempotency_key_reused',
-        'this Idempotency-Key was used with a different request body; use a new key for a new request',
-      );
-    }
-    if (row.state === 'done')
-      return { kind: 'replay', status: Number(row.response_status), body: JSON.parse(row.response_body) };
-    if (Number(row.locked_until) > now) {
-      throw ApiError.conflict(
-        'idempotency_key_in_use',
-        'a request with this Idempotency-Key is still being processed; retry in a moment',
-      );
-    }
-    await q.run(
-      'UPDATE idempotency_keys SET locked_until = $1 WHERE store_id = $2 AND scope = $3 AND idem_key = $4',
-      [now + this.timing.keyLockMs, storeId, scope, key],
-    );
-    return { kind: 'resume', resourceId: row.resource_id };
-  }
-
-  private async completeKey<T>(
-    storeId: string,
-    scope: string,
-    key: string,
-    status: number,
-    body: T,
-  ): Promise<ApiResponse<T>> {
-    await this.db.run(STORE_ANSWER, [status, JSON.stringify(body), storeId, scope, key]);
-    return { status, body, replayed: false };
+    return this.keys.complete(device.storeId, 'payments', idemKey, 201, payment);
   }
 
   /**
@@ -498,11 +276,7 @@ export class PaymentsService {
         // The customer confirms on the phone: first query within firstCheckMs (already scheduled). The
         // payment stays pending for a while, so its `pending` event is written now.
         const pending = await this.db.tx(async (q) => {
-          await q.run('UPDATE payments SET provider_trade_no = $1, method_brand = $2 WHERE id = $3', [
-            outcome.tradeNo,
-            outcome.brand,
-            id,
-          ]);
+          await this.repo.setTrade(q, id, outcome.tradeNo, outcome.brand);
           return this.pendingEvent(q, id);
         });
         if (pending) await this.events.announce(pending.storeId, pending.seq);
@@ -528,12 +302,7 @@ export class PaymentsService {
     q: Queryable,
     id: string,
   ): Promise<{ storeId: string; seq: number } | undefined> {
-    const row = (
-      await q.query<PaymentRow>(
-        "UPDATE payments SET pending_event = 1 WHERE id = $1 AND status = 'pending' AND pending_event = 0 RETURNING *",
-        [id],
-      )
-    )[0];
+    const row = await this.repo.markPendingEvent(q, id);
     if (!row) return undefined;
     return { storeId: row.store_id, seq: await this.events.record(q, row.store_id, toPayment(row)) };
   }
@@ -560,10 +329,8 @@ export class PaymentsService {
     const nowIso = new Date(this.clock.now()).toISOString();
     const result = await this.db.tx(async (q) => {
       if (!opts.atOnce) await this.pendingEvent(q, id);
-      if (opts.clearCancel) {
-        await q.run("UPDATE payments SET cancel_requested = 0 WHERE id = $1 AND status = 'pending'", [id]);
-      }
-      const row = (await q.query<PaymentRow>(DECIDE, decideParams(id, change, nowIso)))[0];
+      if (opts.clearCancel) await this.repo.clearCancelRequest(q, id);
+      const row = await this.repo.decide(q, id, change, nowIso);
       if (!row) return undefined;
       const payment = toPayment(row);
       if (opts.note) {
@@ -601,19 +368,20 @@ export class PaymentsService {
     const body = JSON.stringify(payment);
     const signing = this.events.signAsync(k.row.store_id, payment);
     signing.catch(() => undefined); // awaited below; never an unhandled rejection if the UPDATE misses
-    const params = decideParams(k.row.id, change, nowIso);
-    const keyParams = [body, 201, k.row.store_id, 'payments', k.key];
+    const id = k.row.id;
     if (this.db.kind === 'postgres') {
-      const rows = await this.db.query<{ seq: number }>(PG_DECIDE_AT_ONCE, [
-        ...params,
-        ...keyParams,
-        await signing,
-      ]);
-      if (rows.length === 0) return undefined;
+      const key = {
+        store_id: k.row.store_id,
+        scope: 'payments',
+        idem_key: k.key,
+        response_status: 201,
+        response_body: body,
+      };
+      if (!(await this.repo.decideAtOncePg(id, change, nowIso, key, await signing))) return undefined;
     } else {
       const seq = await this.db.tx(async (q) => {
-        if ((await q.run(DECIDE_AT_ONCE, params)).changes === 0) return undefined;
-        await q.run(COMPLETE_KEY, [...params, ...keyParams]);
+        if (!(await this.repo.decideAtOnce(q, id, change, nowIso))) return undefined;
+        await this.keys.complete(k.row.store_id, 'payments', k.key, 201, payment, q, body);
         return this.events.record(q, k.row.store_id, payment, await signing, body);
       });
       if (seq === undefined) return undefined;
@@ -624,19 +392,12 @@ export class PaymentsService {
   }
 
   async load(id: string): Promise<Payment> {
-    const row = (await this.db.query<PaymentRow>('SELECT * FROM payments WHERE id = $1', [id]))[0];
-    if (!row) throw ApiError.notFound(`payment ${id}`);
-    return toPayment(row);
+    return this.repo.load(id);
   }
 
   /** A device sees only its own store's payments; another store's id is simply not found. */
   async get(device: Device, id: string): Promise<Payment> {
-    const row = (
-      await this.db.query<PaymentRow>('SELECT * FROM payments WHERE id = $1 AND store_id = $2', [
-        id,
-        device.storeId,
-      ])
-    )[0];
+    const row = await this.repo.inStore(device.storeId, id);
     if (!row) throw ApiError.notFound(`payment ${id}`);
     return toPayment(row);
   }
@@ -646,12 +407,7 @@ export class PaymentsService {
    * (timeout, crash) learns the outcome without sending the charge again.
    */
   async findByIdempotencyKey(device: Device, key: string): Promise<Payment[]> {
-    const rows = await this.db.query<PaymentRow>(
-      `SELECT p.* FROM idempotency_keys k JOIN payments p ON p.id = k.resource_id
-        WHERE k.store_id = $1 AND k.scope = 'payments' AND k.idem_key = $2 AND p.store_id = $1`,
-      [device.storeId, key],
-    );
-    return rows.map(toPayment);
+    return (await this.repo.byIdempotencyKey(device.storeId, key)).map(toPayment);
   }
 
   /** A payment with the server's signature over its current state, for devices that poll. */
@@ -660,11 +416,7 @@ export class PaymentsService {
   }
 
   async listByOrder(device: Device, orderId: string): Promise<Payment[]> {
-    const rows = await this.db.query<PaymentRow>(
-      'SELECT * FROM payments WHERE store_id = $1 AND order_id = $2 ORDER BY created_at',
-      [device.storeId, orderId],
-    );
-    return rows.map(toPayment);
+    return (await this.repo.byOrder(device.storeId, orderId)).map(toPayment);
   }
 
   /**
@@ -678,11 +430,7 @@ export class PaymentsService {
   async cancel(device: Device, id: string): Promise<Payment> {
     const payment = await this.get(device, id);
     if (payment.status !== 'pending') return this.afterCancel(payment);
-    const marked = await this.db.run(
-      "UPDATE payments SET cancel_requested = 1 WHERE id = $1 AND status = 'pending'",
-      [id],
-    );
-    if (marked.changes === 0) return this.afterCancel(await this.load(id));
+    if (!(await this.repo.requestCancel(id))) return this.afterCancel(await this.load(id));
     let result: { reversed: boolean };
     try {
       result = await this.provider.cancel(id);
@@ -695,10 +443,7 @@ export class PaymentsService {
         if (settled) return this.afterCancel(await this.load(id));
       }
       // The cancel is journaled: the sweeper takes the payment at its next check and cancels it again.
-      await this.db.run("UPDATE payments SET next_check_at = $1 WHERE id = $2 AND status = 'pending'", [
-        this.clock.now(),
-        id,
-      ]);
+      await this.repo.checkAt(id, this.clock.now());
       throw new ApiError(
         502,
         'cancel_pending',
@@ -772,11 +517,9 @@ export class PaymentsService {
    * store. Another store's payment is not found.
    */
   async history(device: Device | undefined, id: string): Promise<PaymentNote[]> {
-    const rows = await this.db.query<{ store_id: string }>('SELECT store_id FROM payments WHERE id = $1', [
-      id,
-    ]);
-    if (!rows[0] || (device && rows[0].store_id !== device.storeId)) throw ApiError.notFound(`payment ${id}`);
-    return this.notes.list(rows[0].store_id, id);
+    const row = await this.repo.row(id);
+    if (!row || (device && row.store_id !== device.storeId)) throw ApiError.notFound(`payment ${id}`);
+    return this.notes.list(row.store_id, id);
   }
 
   /** What a cancel answers for a payment already decided: a charge that stands is a 409, never a 200. */
@@ -790,294 +533,9 @@ export class PaymentsService {
     return payment;
   }
 
-  /**
-   * Refunds part or all of a succeeded payment; never more than was captured. Idempotent by key.
-   *
-   * Who may refund: the store's plugin (the register's side, where the cashier's manager works) — not a
-   * mobile unit, whose clerk could otherwise hand money back to anyone — and the admin through the plugin's
-   * store. Refunds of one payment are serialised at the decision: the payment's row is locked (PostgreSQL)
-   * or the transaction is alone (SQLite), and the cap counts refunds still pending, so ten concurrent full
-   * refunds give one refund and nine clean refusals even with a provider that keeps no cap of its own. A
-   * provider's refusal is the refund's answer (422 with its reason), kept under the key like any answer.
-   */
-  async refund(
-    device: Device,
-    id: string,
-    idemKey: string,
-    input: { amount?: { value: number; currency: string } | null },
-  ): Promise<ApiResponse<Refund>> {
-    const payment = await this.get(device, id);
-    if (device.role !== 'plugin') {
-      throw ApiError.forbidden(
-        `a ${device.role} may not refund: refunds are made at the register (the store's plugin), where the manager can approve them`,
-      );
-    }
-    if (input.amount === null) {
-      throw ApiError.badRequest(
-        'invalid_amount',
-        'amount: must be {value, currency} in minor units, or left out to refund everything left',
-      );
-    }
-    const captured = payment.amount.value - (payment.refunded?.value ?? 0);
-    let value = captured;
-    if (input.amount !== undefined) {
-      try {
-        value = money(input.amount.value, input.amount.currency).value;
-      } catch (e) {
-        throw ApiError.badRequest('invalid_amount', `amount: ${(e as Error).message}`);
-      }
-      if (input.amount.currency !== payment.amount.currency) {
-        throw ApiError.badRequest(
-          'invalid_amount',
-          `amount.currency must be ${payment.amount.currency}, the payment's currency`,
-        );
-      }
-    }
-    // Plain data only (the body may arrive as DTO instances).
-    const asked = input.amount ? { value: input.amount.value, currency: input.amount.currency } : null;
-    const hash = requestHash({ paymentId: id, amount: asked });
-    const scope = `refund:${id}`;
-    const now = this.clock.now();
-    const refundId = newId('re');
-    const lock = this.db.kind === 'postgres' ? ' FOR UPDATE' : '';
-    const start = await this.db.tx(async (q) => {
-      const claimed = await q.run(
-        `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
-         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7) ON CONFLICT DO NOTHING`,
-        [device.storeId, scope, idemKey, hash, refundId, now, now + this.timing.keyLockMs],
-      );
-      if (claimed.changes === 0) return this.existingKey(q, device.storeId, scope, idemKey, hash, now);
-      // Thrown errors roll the key back with the rest: a refused refund leaves no key running.
-      const current = (await q.query<PaymentRow>(`SELECT * FROM payments WHERE id = $1${lock}`, [id]))[0];
-      if (current.status !== 'succeeded') {
-        throw ApiError.conflict(
-          'not_refundable',
-          `payment ${id} is ${current.status}; only a succeeded payment can be refunded`,
-        );
-      }
-      const pending = Number(
-        (
-          await q.query<{ n: number | string }>(
-            "SELECT COALESCE(SUM(amount_value), 0) AS n FROM refunds WHERE payment_id = $1 AND status = 'pending'",
-            [id],
-          )
-        )[0].n,
-      );
-      const left = Number(current.amount_value) - Number(current.refunded_value) - pending;
-      if (value > left) {
-        throw ApiError.unprocessable(
-          'refund_exceeds_capture',
-          `a refund of ${value} is more than the ${Math.max(0, left)} left to refund on payment ${id} ` +
-            `(${current.refunded_value} refunded${pending ? `, ${pending} being refunded now` : ''})`,
-        );
-      }
-      await q.run(
-        `INSERT INTO refunds (id, payment_id, amount_value, status, created_at, next_check_at)
-         VALUES ($1, $2, $3, 'pending', $4, $5)`,
-        // The sweeper asks about it only once this request's hold on the key has lapsed.
-        [refundId, id, value, new Date(now).toISOString(), now + this.timing.keyLockMs],
-      );
-      return { kind: 'new' as const };
-    });
-    if (start.kind === 'replay') return { status: start.status, body: start.body as Refund, replayed: true };
-    const rid = start.kind === 'resume' ? start.resourceId : refundId;
-    const refundRow = (
-      await this.db.query<{
-        amount_value: number;
-        status: string;
-        created_at: string;
-        failure_message: string | null;
-      }>('SELECT amount_value, status, created_at, failure_message FROM refunds WHERE id = $1', [rid])
-    )[0];
-    if (refundRow.status === 'failed') {
-      // Only a resumed key gets here: its request died after the refusal was recorded and before its key
-      // was completed (an older server did the two in separate transactions). Its answer is the refusal.
-      const error = refusedAnswer(refundRow.failure_message ?? `refund ${rid} was refused by the provider`);
-      await this.completeKey(device.storeId, scope, idemKey, 422, error);
-      throw ApiError.unprocessable(error.error.code, error.error.message);
-    }
-    if (refundRow.status === 'pending') {
-      let outcome: RefundOutcome;
-      try {
-        await this.provider.refund(id, rid, {
-          value: Number(refundRow.amount_value),
-          currency: payment.amount.currency,
-        });
-        outcome = { ok: true };
-      } catch (e) {
-        if (!(e instanceof ProviderRejectedError)) {
-          // Unknown outcome: the refund stays pending (and counts against the cap); the same key retried
-          // after a moment sends the same refund id again, which the provider takes at most once. Not
-          // retried, the sweeper asks the provider about it once the key's hold lapses.
-          throw new ApiError(
-            502,
-            'refund_unknown',
-            `the provider did not answer the refund (${(e as Error).message}); retry with the same Idempotency-Key`,
-          );
-        }
-        // Nothing was paid out: the refund failed, and that is this key's answer from now on.
-        outcome = { ok: false, message: `the provider refused the refund: ${e.message}` };
-      }
-      await this.settleRefund(rid, outcome);
-    }
-    // Decided now (here, by a request before, or by the sweeper): the key's answer, stored with the
-    // decision; a key a crash left running (an older server) is completed here.
-    const stored = await this.keyAnswer(device.storeId, scope, idemKey);
-    if (stored) return this.refundAnswer(stored.status, stored.body);
-    const refund: Refund = {
-      id: rid,
-      paymentId: id,
-      amount: { value: Number(refundRow.amount_value), currency: payment.amount.currency },
-      status: 'succeeded',
-      createdAt: refundRow.created_at,
-      payment: await this.load(id),
-    };
-    return this.completeKey(device.storeId, scope, idemKey, 201, refund);
-  }
-
-  /** A refund's answer as an ApiResponse (201) or the ApiError it is (422 refused). */
-  private refundAnswer(status: number, body: unknown): ApiResponse<Refund> {
-    if (status === 422) {
-      const e = (body as { error: { code: string; message: string } }).error;
-      throw ApiError.unprocessable(e.code, e.message);
-    }
-    return { status, body: body as Refund, replayed: false };
-  }
-
-  private async keyAnswer(
-    storeId: string,
-    scope: string,
-    key: string,
-  ): Promise<{ status: number; body: unknown } | undefined> {
-    const [k] = await this.db.query<{ state: string; response_status: number; response_body: string }>(
-      'SELECT state, response_status, response_body FROM idempotency_keys WHERE store_id = $1 AND scope = $2 AND idem_key = $3',
-      [storeId, scope, key],
-    );
-    if (!k || k.state !== 'done') return undefined;
-    return { status: Number(k.response_status), body: JSON.parse(k.response_body) };
-  }
-
-  /**
-   * Decides a pending refund, with its key's answer, in one transaction: paid out (the payment's refunded
-   * amount and status, its signed event, 201 with the refund) or refused (failed with the reason, 422).
-   * Undefined when it was decided already (the first decision stands).
-   */
-  private async settleRefund(rid: string, outcome: RefundOutcome): Promise<boolean> {
-    const nowIso = new Date(this.clock.now()).toISOString();
-    const done = await this.db.tx(async (q) => {
-      const [refund] = await q.query<{
-        payment_id: string;
-        amount_value: number;
-        created_at: string;
-      }>(
-        outcome.ok
-          ? "UPDATE refunds SET status = 'succeeded', next_check_at = NULL WHERE id = $1 AND status = 'pending' RETURNING payment_id, amount_value, created_at"
-          : "UPDATE refunds SET status = 'failed', failure_message = $2, next_check_at = NULL WHERE id = $1 AND status = 'pending' RETURNING payment_id, amount_value, created_at",
-        outcome.ok ? [rid] : [rid, outcome.message],
-      );
-      if (!refund) return undefined;
-      const scope = `refund:${refund.payment_id}`;
-      if (!outcome.ok) {
-        const [p] = await q.query<{ store_id: string }>('SELECT store_id FROM payments WHERE id = $1', [
-          refund.payment_id,
-        ]);
-        await q.run(COMPLETE_KEY_OF, [
-          422,
-          JSON.stringify(refusedAnswer(outcome.message)),
-          p.store_id,
-          scope,
-          rid,
-        ]);
-        return { event: undefined };
-      }
-      const row = (
-        await q.query<PaymentRow>(
-          `UPDATE payments SET refunded_value = refunded_value + $1,
-             status = CASE WHEN refunded_value + $1 >= amount_value THEN 'refunded' ELSE status END, updated_at = $2
-           WHERE id = $3 RETURNING *`,
-          [Number(refund.amount_value), nowIso, refund.payment_id],
-        )
-      )[0];
-      const payment = toPayment(row);
-      const body: Refund = {
-        id: rid,
-        paymentId: refund.payment_id,
-        amount: { value: Number(refund.amount_value), currency: row.currency },
-        status: 'succeeded',
-        createdAt: refund.created_at,
-        payment,
-      };
-      await q.run(COMPLETE_KEY_OF, [201, JSON.stringify(body), row.store_id, scope, rid]);
-      return { event: { seq: await this.events.record(q, row.store_id, payment), storeId: row.store_id } };
-    });
-    if (done?.event) await this.events.announce(done.event.storeId, done.event.seq);
-    return done !== undefined;
-  }
-
-  /**
-   * Finishes refunds still pending whose request will not (its answer was lost and it was not retried, or
-   * it died): once due (the request's hold on its key lapsed), asks the provider what became of the refund
-   * id: paid out, recorded (201 under its key); refused, failed (422); never received, sent again under the
-   * same id, which the provider takes at most once. No answer: asked again in 3-5 s. Several instances may
-   * do this at once: each takes a refund by moving its next check (a lease), and a decision is made once.
-   * Returns how many were decided.
-   */
-  async resolvePendingRefunds(limit: number): Promise<number> {
-    const now = this.clock.now();
-    const due = await this.db.query<{
-      id: string;
-      payment_id: string;
-      amount_value: number;
-      currency: string;
-    }>(
-      `SELECT r.id, r.payment_id, r.amount_value, p.currency FROM refunds r JOIN payments p ON p.id = r.payment_id
-        WHERE r.status = 'pending' AND r.next_check_at <= $1 ORDER BY r.next_check_at LIMIT $2`,
-      [now, limit],
-    );
-    let decided = 0;
-    for (const r of due) {
-      const [lo, hi] = this.timing.checkEveryMs;
-      const next = Math.round(now + lo + Math.random() * (hi - lo));
-      const taken = await this.db.run(
-        "UPDATE refunds SET next_check_at = $1 WHERE id = $2 AND status = 'pending' AND next_check_at <= $3",
-        [next, r.id, now],
-      );
-      if (taken.changes === 0) continue;
-      const outcome = await this.askAboutRefund(r.payment_id, r.id, {
-        value: Number(r.amount_value),
-        currency: r.currency,
-      });
-      if (outcome && (await this.settleRefund(r.id, outcome))) decided++;
-    }
-    return decided;
-  }
-
-  /** What became of a refund, per the provider; undefined while it cannot tell (ask again later). */
-  private async askAboutRefund(
-    paymentId: string,
-    rid: string,
-    amount: Money,
-  ): Promise<RefundOutcome | undefined> {
-    try {
-      const q = await this.provider.queryRefund(paymentId, rid);
-      if (q.state === 'succeeded') return { ok: true };
-      if (q.state === 'failed')
-        return { ok: false, message: `the provider refused the refund: ${q.message}` };
-      await this.provider.refund(paymentId, rid, amount);
-      return { ok: true };
-    } catch (e) {
-      if (e instanceof ProviderRejectedError)
-        return { ok: false, message: `the provider refused the refund: ${e.message}` };
-      return undefined;
-    }
-  }
-
   /** Forgets idempotency keys older than their time to live (run by the sweeper). */
   async expireKeys(): Promise<number> {
-    const r = await this.db.run("DELETE FROM idempotency_keys WHERE created_at < $1 AND state = 'done'", [
-      this.clock.now() - this.timing.keyTtlMs,
-    ]);
-    return r.changes;
+    return this.keys.expire(this.clock.now());
   }
 }
 

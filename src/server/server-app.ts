@@ -29,6 +29,7 @@ import { PaymentsService, scaledTiming } from './payments.service';
 import { PaymentProvider } from './providers/provider';
 import { openSimulatorLedger, SimulatorProvider } from './providers/simulator.provider';
 import { redact } from './redact';
+import { RefundsService } from './refunds.service';
 import { ReportsService } from './reports.service';
 import { adminTokenHash, loadServerKeys } from './server-crypto';
 import { DbUrl } from './storage/db';
@@ -154,12 +155,21 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
       logger.warn(redact(`payment ${note.paymentId}: ${note.message}`));
     },
   );
-  const sweeper = new PaymentSweeper(db, clock, provider, payments, timing, {
-    tickMs: config.sweeperTickMs ?? Math.max(20, Math.min(250, 1000 / speed)),
-    leaseMs: 30_000,
-    batch: 50,
-    log: (m) => logger.warn(redact(m)),
-  });
+  const refunds = new RefundsService(db, clock, provider, events, timing);
+  const sweeper = new PaymentSweeper(
+    db,
+    clock,
+    provider,
+    payments,
+    timing,
+    {
+      tickMs: config.sweeperTickMs ?? Math.max(20, Math.min(250, 1000 / speed)),
+      leaseMs: 30_000,
+      batch: 50,
+      log: (m) => logger.warn(redact(m)),
+    },
+    refunds,
+  );
   const stores = new StoresService(db, clock, keys.publicKey, db, config.registrationLimit);
   await stores.watchDevices();
   const context: ServerContext = {
@@ -167,6 +177,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     clock,
     stores,
     payments,
+    refunds,
     events,
     reports: new ReportsService(db),
     sweeper,

@@ -180,7 +180,7 @@ export class PaymentsController {
     @Body() dto: RefundDto,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    const r = await this.ctx.payments.refund(device, id, idempotencyKey(key), dto);
+    const r = await this.ctx.refunds.refund(device, id, idempotencyKey(key), dto);
     reply.status(r.status);
     if (r.replayed) reply.header('Idempotent-Replayed', 'true');
     return r.body;

@@ -3,6 +3,7 @@ import { EventsService } from '../events.service';
 import { Metrics } from '../metrics';
 import { PaymentSweeper } from '../payment-sweeper';
 import { PaymentsService } from '../payments.service';
+import { RefundsService } from '../refunds.service';
 import { ReportsService } from '../reports.service';
 import { ServerDb } from '../storage/open';
 import { StoresService } from '../stores.service';
@@ -13,6 +14,7 @@ export interface ServerContext {
   clock: Clock;
   stores: StoresService;
   payments: PaymentsService;
+  refunds: RefundsService;
   events: EventsService;
   reports: ReportsService;
   sweeper: PaymentSweeper;

@@ -1,0 +1,324 @@
+/**
+ * The payments table: every statement the server runs on it for creating and deciding payments, with
+ * named parameters (storage/named-sql.ts): a statement's values are built from an object keyed by column
+ * or parameter name, and its `$n` placeholders are derived from those names, so adding a column cannot
+ * shift another's value into the wrong place.
+ *
+ * The hot path keeps its shape: on PostgreSQL a new payment's journal (the key claim and the pending row)
+ * and a decision at once (the decision, its event and the completed key) are one statement each (one round
+ * trip), each a named prepared statement; on SQLite they are a few statements in one transaction of the
+ * group commit (storage/sqlite.ts).
+ */
+import { Payment, PaymentStatus } from '../protocol/states';
+import { ApiError } from './api-error';
+import { PG_EVENT_RESULT, pgEventCtes } from './events.service';
+import { CLAIM_KEY, ClaimParams, COMPLETE_KEY, CompleteParams } from './idempotency-keys';
+import { Db, Queryable } from './storage/db';
+import { sql } from './storage/named-sql';
+
+export interface PaymentRow {
+  id: string;
+  store_id: string;
+  device_id: string;
+  order_id: string;
+  register_id: string;
+  amount_value: number;
+  currency: string;
+  status: PaymentStatus;
+  method_type: string;
+  method_brand: string | null;
+  code_hint: string | null;
+  provider_trade_no: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  refunded_value: number;
+  reversed: number;
+  deadline_at: number;
+  next_check_at: number | null;
+  checks: number;
+  created_at: string;
+  updated_at: string;
+}
+
+/** A decision about a pending payment. */
+export type Change = {
+  status: PaymentStatus;
+  tradeNo?: string;
+  brand?: string;
+  failure?: { code: string; message: string };
+  reversed?: boolean;
+};
+
+export function toPayment(r: PaymentRow): Payment {
+  const p: Payment = {
+    id: r.id,
+    orderId: r.order_id,
+    registerId: r.register_id,
+    amount: { value: Number(r.amount_value), currency: r.currency },
+    status: r.status,
+    method: {
+      type: r.method_type,
+      ...(r.method_brand ? { brand: r.method_brand } : {}),
+      ...(r.code_hint ? { code: r.code_hint } : {}),
+    },
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.failure_code) p.failure = { code: r.failure_code, message: r.failure_message ?? '' };
+  if (Number(r.refunded_value) > 0) p.refunded = { value: Number(r.refunded_value), currency: r.currency };
+  if (Number(r.reversed)) p.reversed = true;
+  return p;
+}
+
+/** The columns a new payment is inserted with (the rest have their defaults or constants). */
+type PendingParams = {
+  id: string;
+  store_id: string;
+  device_id: string;
+  order_id: string;
+  register_id: string;
+  amount_value: number;
+  currency: string;
+  code_hint: string | null;
+  deadline_at: number;
+  next_check_at: number | null;
+  created_at: string;
+};
+
+/** A new payment, pending, leased to its request until its deadline, its `pending` event not written. */
+const PENDING_INTO = `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency,
+    status, method_type, code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)`;
+
+/** SQLite: the pending payment, after CLAIM_KEY in the same transaction. */
+const INSERT_PENDING = sql<PendingParams>(`${PENDING_INTO}
+  VALUES (:id, :store_id, :device_id, :order_id, :register_id, :amount_value, :currency, 'pending', 'wallet_code',
+    :code_hint, :deadline_at, :next_check_at, :deadline_at, 0, :created_at, :created_at)`);
+
+/** SQLite: the key claim of a new payment (the fragment PG_JOURNAL embeds). */
+const CLAIM_KEY_SQLITE = sql<ClaimParams>(CLAIM_KEY);
+
+/** PostgreSQL: CLAIM_KEY and the pending payment as one statement; no row when the key was taken. The
+ * payment's id is the key's resource, its store the key's store. */
+const PG_JOURNAL = sql<
+  ClaimParams & Omit<PendingParams, 'id'>
+>(`WITH k AS (${CLAIM_KEY} RETURNING resource_id)
+  ${PENDING_INTO}
+  SELECT k.resource_id, :store_id, :device_id, :order_id, :register_id, :amount_value::bigint, :currency, 'pending',
+    'wallet_code', :code_hint, :deadline_at::bigint, :next_check_at::bigint, :deadline_at::bigint, 0, :created_at,
+    :created_at FROM k
+  RETURNING id`);
+
+/** The values of a decision (DECIDE, DECIDE_AT_ONCE). */
+type DecideParams = {
+  id: string;
+  status: PaymentStatus;
+  trade_no: string | null;
+  brand: string | null;
+  failure_code: string | null;
+  failure_message: string | null;
+  reversed: number;
+  updated_at: string;
+};
+
+function decideParams(id: string, change: Change, nowIso: string): DecideParams {
+  return {
+    id,
+    status: change.status,
+    trade_no: change.tradeNo ?? null,
+    brand: change.brand ?? null,
+    failure_code: change.failure?.code ?? null,
+    failure_message: change.failure?.message ?? null,
+    reversed: change.reversed ? 1 : 0,
+    updated_at: nowIso,
+  };
+}
+
+/** Decides a pending payment (the first decision stands); never `succeeded` once a cancel was asked for. */
+const DECIDE = sql<DecideParams>(`UPDATE payments SET status = :status,
+    provider_trade_no = COALESCE(:trade_no, provider_trade_no), method_brand = COALESCE(:brand, method_brand),
+    failure_code = :failure_code, failure_message = :failure_message, reversed = :reversed,
+    next_check_at = NULL, lease_until = NULL, updated_at = :updated_at
+  WHERE id = :id AND status = 'pending' AND (cancel_requested = 0 OR :status <> 'succeeded') RETURNING *`);
+
+/** A payment no one has touched since create() journaled it: pending, no event written, no cancel asked. */
+const DECIDE_AT_ONCE_SQL = `UPDATE payments SET status = :status, provider_trade_no = :trade_no,
+    method_brand = :brand, failure_code = :failure_code, failure_message = :failure_message, reversed = :reversed,
+    next_check_at = NULL, lease_until = NULL, updated_at = :updated_at
+  WHERE id = :id AND status = 'pending' AND pending_event = 0 AND cancel_requested = 0`;
+const DECIDE_AT_ONCE = sql<DecideParams>(DECIDE_AT_ONCE_SQL);
+
+/** PostgreSQL: the decision, its event (lock, insert, NOTIFY) and the completed key as one statement. The
+ * event's body is the key's answer (the decided payment). */
+const PG_DECIDE_AT_ONCE = sql<DecideParams & CompleteParams & { signature: string }>(
+  `WITH p AS (${DECIDE_AT_ONCE_SQL} RETURNING store_id),
+    ${pgEventCtes('p', { paymentId: ':id', body: ':response_body', signature: ':signature', at: ':updated_at' })},
+    k AS (${COMPLETE_KEY} AND EXISTS (SELECT 1 FROM p))
+  SELECT ${PG_EVENT_RESULT} FROM e`,
+);
+
+const MARK_PENDING_EVENT = sql<{ id: string }>(
+  "UPDATE payments SET pending_event = 1 WHERE id = :id AND status = 'pending' AND pending_event = 0 RETURNING *",
+);
+const SET_TRADE = sql<{ id: string; trade_no: string; brand: string }>(
+  'UPDATE payments SET provider_trade_no = :trade_no, method_brand = :brand WHERE id = :id',
+);
+const RELEASE_LEASE = sql<{ id: string; lease_until: number }>(
+  "UPDATE payments SET lease_until = NULL WHERE id = :id AND status = 'pending' AND lease_until = :lease_until",
+);
+const REQUEST_CANCEL = sql<{ id: string }>(
+  "UPDATE payments SET cancel_requested = 1 WHERE id = :id AND status = 'pending'",
+);
+const CLEAR_CANCEL = sql<{ id: string }>(
+  "UPDATE payments SET cancel_requested = 0 WHERE id = :id AND status = 'pending'",
+);
+const CHECK_AT = sql<{ id: string; next_check_at: number }>(
+  "UPDATE payments SET next_check_at = :next_check_at WHERE id = :id AND status = 'pending'",
+);
+const BY_ID = sql<{ id: string }>('SELECT * FROM payments WHERE id = :id');
+const BY_ID_LOCKED = sql<{ id: string }>('SELECT * FROM payments WHERE id = :id FOR UPDATE');
+const IN_STORE = sql<{ id: string; store_id: string }>(
+  'SELECT * FROM payments WHERE id = :id AND store_id = :store_id',
+);
+const BY_KEY = sql<{ store_id: string; idem_key: string }>(
+  `SELECT p.* FROM idempotency_keys k JOIN payments p ON p.id = k.resource_id
+    WHERE k.store_id = :store_id AND k.scope = 'payments' AND k.idem_key = :idem_key AND p.store_id = :store_id`,
+);
+const BY_ORDER = sql<{ store_id: string; order_id: string }>(
+  'SELECT * FROM payments WHERE store_id = :store_id AND order_id = :order_id ORDER BY created_at',
+);
+const ADD_REFUNDED = sql<{ id: string; value: number; updated_at: string }>(
+  `UPDATE payments SET refunded_value = refunded_value + :value,
+     status = CASE WHEN refunded_value + :value >= amount_value THEN 'refunded' ELSE status END, updated_at = :updated_at
+   WHERE id = :id RETURNING *`,
+);
+
+export class PaymentRepository {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * The journal of a new payment: claims its Idempotency-Key (whose resource is the payment) and inserts
+   * the payment, pending, in one commit. False if the key was taken (nothing is written). On PostgreSQL one
+   * statement (one round trip, committed on its own); on SQLite two in one transaction of the group commit.
+   */
+  async journalNew(row: PaymentRow, claim: ClaimParams): Promise<boolean> {
+    const payment = {
+      store_id: row.store_id,
+      device_id: row.device_id,
+      order_id: row.order_id,
+      register_id: row.register_id,
+      amount_value: row.amount_value,
+      currency: row.currency,
+      code_hint: row.code_hint,
+      deadline_at: row.deadline_at,
+      next_check_at: row.next_check_at,
+      created_at: row.created_at,
+    };
+    if (claim.resource_id !== row.id || claim.store_id !== row.store_id) {
+      throw new Error(`the key of payment ${row.id} must name it and its store`);
+    }
+    if (this.db.kind === 'postgres') {
+      const rows = await this.db.query(PG_JOURNAL.text, PG_JOURNAL.params({ ...claim, ...payment }));
+      return rows.length === 1;
+    }
+    return this.db.tx(async (q) => {
+      if ((await q.run(CLAIM_KEY_SQLITE.text, CLAIM_KEY_SQLITE.params(claim))).changes === 0) return false;
+      await q.run(INSERT_PENDING.text, INSERT_PENDING.params({ ...payment, id: row.id }));
+      return true;
+    });
+  }
+
+  /** Decides a pending payment inside the caller's transaction; the decided row, or undefined. */
+  async decide(q: Queryable, id: string, change: Change, nowIso: string): Promise<PaymentRow | undefined> {
+    return (await q.query<PaymentRow>(DECIDE.text, DECIDE.params(decideParams(id, change, nowIso))))[0];
+  }
+
+  /** SQLite: decides a payment no one has touched since its journal, inside the caller's transaction. */
+  async decideAtOnce(q: Queryable, id: string, change: Change, nowIso: string): Promise<boolean> {
+    const r = await q.run(DECIDE_AT_ONCE.text, DECIDE_AT_ONCE.params(decideParams(id, change, nowIso)));
+    return r.changes === 1;
+  }
+
+  /**
+   * PostgreSQL: decides a payment no one has touched since its journal, records its event (the key's
+   * answer `key.response_body` is the event's body) and completes its key, in one statement. True if
+   * decided.
+   */
+  async decideAtOncePg(
+    id: string,
+    change: Change,
+    nowIso: string,
+    key: CompleteParams,
+    signature: string,
+  ): Promise<boolean> {
+    const params = PG_DECIDE_AT_ONCE.params({ ...decideParams(id, change, nowIso), ...key, signature });
+    return (await this.db.query(PG_DECIDE_AT_ONCE.text, params)).length > 0;
+  }
+
+  /** Marks the `pending` event of a pending payment as written (once); the row if this call did. */
+  async markPendingEvent(q: Queryable, id: string): Promise<PaymentRow | undefined> {
+    return (await q.query<PaymentRow>(MARK_PENDING_EVENT.text, MARK_PENDING_EVENT.params({ id })))[0];
+  }
+
+  async setTrade(q: Queryable, id: string, tradeNo: string, brand: string): Promise<void> {
+    await q.run(SET_TRADE.text, SET_TRADE.params({ id, trade_no: tradeNo, brand }));
+  }
+
+  /** Ends the lease create() held while its charge was in flight (if it still holds it). */
+  async releaseLease(id: string, leaseUntil: number): Promise<void> {
+    await this.db.run(RELEASE_LEASE.text, RELEASE_LEASE.params({ id, lease_until: leaseUntil }));
+  }
+
+  /** Journals a cancel of a pending payment; false if it is not pending. */
+  async requestCancel(id: string): Promise<boolean> {
+    return (await this.db.run(REQUEST_CANCEL.text, REQUEST_CANCEL.params({ id }))).changes === 1;
+  }
+
+  async clearCancelRequest(q: Queryable, id: string): Promise<void> {
+    await q.run(CLEAR_CANCEL.text, CLEAR_CANCEL.params({ id }));
+  }
+
+  /** When the sweeper next checks a pending payment. */
+  async checkAt(id: string, at: number): Promise<void> {
+    await this.db.run(CHECK_AT.text, CHECK_AT.params({ id, next_check_at: at }));
+  }
+
+  async row(id: string, q: Queryable = this.db): Promise<PaymentRow | undefined> {
+    return (await q.query<PaymentRow>(BY_ID.text, BY_ID.params({ id })))[0];
+  }
+
+  /** The payment's row inside the caller's transaction, locked against other writers (PostgreSQL). */
+  async lockedRow(q: Queryable, id: string): Promise<PaymentRow | undefined> {
+    const s = this.db.kind === 'postgres' ? BY_ID_LOCKED : BY_ID;
+    return (await q.query<PaymentRow>(s.text, s.params({ id })))[0];
+  }
+
+  async load(id: string): Promise<Payment> {
+    const row = await this.row(id);
+    if (!row) throw ApiError.notFound(`payment ${id}`);
+    return toPayment(row);
+  }
+
+  /** A payment of this store; another store's is simply not found (undefined). */
+  async inStore(storeId: string, id: string): Promise<PaymentRow | undefined> {
+    return (await this.db.query<PaymentRow>(IN_STORE.text, IN_STORE.params({ id, store_id: storeId })))[0];
+  }
+
+  /** The payment a create request with this Idempotency-Key made, if any. */
+  async byIdempotencyKey(storeId: string, key: string): Promise<PaymentRow[]> {
+    return this.db.query<PaymentRow>(BY_KEY.text, BY_KEY.params({ store_id: storeId, idem_key: key }));
+  }
+
+  async byOrder(storeId: string, orderId: string): Promise<PaymentRow[]> {
+    return this.db.query<PaymentRow>(
+      BY_ORDER.text,
+      BY_ORDER.params({ store_id: storeId, order_id: orderId }),
+    );
+  }
+
+  /** Adds a refund paid out to its payment (refunded once all is refunded), in the caller's transaction. */
+  async addRefunded(q: Queryable, id: string, value: number, nowIso: string): Promise<PaymentRow> {
+    return (
+      await q.query<PaymentRow>(ADD_REFUNDED.text, ADD_REFUNDED.params({ id, value, updated_at: nowIso }))
+    )[0];
+  }
+}
