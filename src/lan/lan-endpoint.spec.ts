@@ -2,7 +2,14 @@ import { FakeClock, flushMicrotasks } from '../protocol/clock';
 import { LanKey, sealEnvelope } from '../protocol/lan-envelope';
 import { encodeLanBody } from '../protocol/lan-messages';
 import { FakeLanNetwork } from './fake-lan';
-import { DeliveryError, LanEndpoint, LanInbound, LanTarget } from './lan-endpoint';
+import {
+  DeliveryError,
+  LAN_UNHANDLED,
+  LanEndpoint,
+  LanInbound,
+  LanNoHandlerError,
+  LanTarget,
+} from './lan-endpoint';
 import { LanKeyring } from './lan-keyring';
 
 const storeKey: LanKey = { id: 1, version: 1, key: Buffer.alloc(32, 7) };
@@ -245,6 +252,89 @@ describe(LanEndpoint.name, () => {
       expect(units[0].stats.dropped.malformed).toBe(1);
       expect(units[0].stats.dropped.oversize).toBe(1);
       expect(received.get('T1')).toHaveLength(0);
+    });
+  });
+
+  describe('a message nobody handles', () => {
+    function bare(clock: FakeClock, net: FakeLanNetwork, id: string, address: string, port: number) {
+      return new LanEndpoint({
+        deviceId: id,
+        keyring: new LanKeyring(storeKey),
+        transport: net.attach(address, port, 47810),
+        clock,
+        randomBytes: counterRandom(port),
+      });
+    }
+
+    it('is answered "unhandled", not acknowledged: the sender fails at once naming the device and type', async () => {
+      const clock = new FakeClock();
+      const net = new FakeLanNetwork(3);
+      const plugin = bare(clock, net, 'plugin', '10.0.0.1', 47811);
+      const unit = bare(clock, net, 'T9', '10.0.0.19', 40009);
+      // The unit's handler takes offers only (as an older app would): a `collect` is not for it.
+      unit.onMessage((m) => (m.type === 'offer' ? undefined : LAN_UNHANDLED));
+      const target: LanTarget = { kind: 'unicast', to: 'T9', address: '10.0.0.19', port: 40009 };
+      const sent = plugin.send('collect', { orderId: 'C-1' }, target).catch((e: Error) => e);
+      await clock.advanceAsync(50);
+      const err = await sent;
+      expect(err).toBeInstanceOf(LanNoHandlerError);
+      expect((err as LanNoHandlerError).message).toMatch(/T9 does not handle collect messages/);
+      // Answered within the first round trip: no retransmissions to the deadline, nothing counted expired.
+      expect(plugin.stats.retransmissions).toBe(0);
+      expect(plugin.stats.expired).toBe(0);
+      expect(unit.stats.unhandled).toBe(1);
+      expect(unit.stats.processed).toBe(0);
+      // The same endpoint still takes what it does handle.
+      await expect(
+        Promise.all([plugin.send('offer', offer('O-1'), target), clock.advanceAsync(50)]),
+      ).resolves.toBeDefined();
+      expect(unit.stats.processed).toBe(1);
+    });
+
+    it('an endpoint with no handler at all does not acknowledge what it receives', async () => {
+      const clock = new FakeClock();
+      const net = new FakeLanNetwork(4);
+      const plugin = bare(clock, net, 'plugin', '10.0.0.1', 47811);
+      const unit = bare(clock, net, 'T8', '10.0.0.18', 40008);
+      const sent = plugin
+        .send('offer', offer('O-2'), { kind: 'unicast', to: 'T8', address: '10.0.0.18', port: 40008 })
+        .catch((e: Error) => e);
+      await clock.advanceAsync(50);
+      expect(await sent).toBeInstanceOf(LanNoHandlerError);
+      expect(unit.stats.acked + unit.stats.processed).toBe(0);
+    });
+
+    it('a group message completes once every expected unit acknowledged or answered "unhandled"', async () => {
+      const clock = new FakeClock();
+      const net = new FakeLanNetwork(5);
+      const plugin = bare(clock, net, 'plugin', '10.0.0.1', 47811);
+      const current = bare(clock, net, 'T1', '10.0.0.11', 40001);
+      const old = bare(clock, net, 'T2', '10.0.0.12', 40002);
+      current.onMessage(() => undefined);
+      old.onMessage(() => LAN_UNHANDLED);
+      const report = plugin.send(
+        'offer',
+        offer('O-3'),
+        { kind: 'broadcast', address: '10.0.0.255', port: 47810 },
+        { expect: ['T1', 'T2'] },
+      );
+      await clock.advanceAsync(50);
+      const r = await report;
+      expect(r.ackedBy).toEqual(['T1']);
+      expect(plugin.stats.retransmissions).toBe(0);
+      // The only unit expected does not handle it: the send fails naming it.
+      const none = plugin
+        .send(
+          'collect',
+          { orderId: 'O-3' },
+          { kind: 'broadcast', address: '10.0.0.255', port: 47810 },
+          {
+            expect: ['T2'],
+          },
+        )
+        .catch((e: Error) => e);
+      await clock.advanceAsync(50);
+      expect(await none).toBeInstanceOf(LanNoHandlerError);
     });
   });
 });

@@ -15,6 +15,7 @@ import {
   LanContext,
   LanEndpoint,
   LanKeyring,
+  LanNoHandlerError,
   lanReply,
   lanTo,
   ServerLan,
@@ -110,5 +111,16 @@ describe(ServerLan.name, () => {
       timeoutMs: 300,
     });
     await expect(lastValueFrom(lost.emit('collect', { orderId: 'N-3' }))).rejects.toThrow(/not acknowledged/);
+  });
+
+  it('answers a message no handler takes "unhandled", as Nest transports answer NO_MESSAGE_HANDLER', async () => {
+    // The unit's controller handles offer and claim only: a `collect` is nobody's.
+    const before = serverEndpoint.stats.unhandled;
+    const err = await lastValueFrom(client.emit('collect', { orderId: 'N-4' })).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(LanNoHandlerError);
+    expect((err as Error).message).toMatch(/T1 does not handle collect messages/);
+    expect(serverEndpoint.stats.unhandled).toBe(before + 1);
+    // Not acknowledged: the unit never counted it processed.
+    expect(seen.map((s) => s.orderId)).not.toContain('N-4');
   });
 });
