@@ -94,6 +94,8 @@ export class TerminalService {
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly working = new Set<string>();
   private stopListening?: () => void;
+  /** Set by stop(): work in flight (a retry waiting out its backoff) ends instead of touching the store. */
+  private stopped = false;
   private stopRelaying?: () => void;
   private stopResolving?: () => void;
   serverUp = false;
@@ -131,6 +133,7 @@ export class TerminalService {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.stopRelaying?.();
     this.stopResolving?.();
     this.stopListening?.();
@@ -290,7 +293,10 @@ export class TerminalService {
       this.working.delete(orderId);
     }
     this.progress(offer, 'paying');
-    void this.submit(attempt, code);
+    this.submit(attempt, code).catch((e) =>
+      // The attempt stays journaled as paying: the resolver asks the server about it by its key.
+      this.o.log?.(`payment for ${orderId}: ${(e as Error).message}; asking the server`),
+    );
     return this.waitFinal(attempt);
   }
 
@@ -394,6 +400,8 @@ export class TerminalService {
         this.o.log?.(`payment for ${attempt.orderId}: ${(e as Error).message}; retrying the same request`);
         // Retry the same request (same key) with backoff; the resolver also asks by key.
         await delay(this.clock, retryDelayMs(tries, e));
+        // Stopping (the app is closing): the next start's resolver finishes this attempt by its key.
+        if (this.stopped) return;
         const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
         if (known.status !== 'paying') return;
         // Canceled at the register meanwhile: send nothing more; the resolver asks the server by this
@@ -481,7 +489,9 @@ export class TerminalService {
 
   /** Asks the server about every attempt whose outcome is unknown (after a timeout or a restart). */
   async resolveUnfinished(): Promise<void> {
+    if (this.stopped) return;
     for (const a of this.o.store.unfinished()) {
+      if (this.stopped) return;
       if (this.working.has(`resolve:${a.orderId}`)) continue;
       this.working.add(`resolve:${a.orderId}`);
       try {
@@ -567,7 +577,11 @@ export class TerminalService {
   }
 
   private async relayPending(): Promise<void> {
-    for (const a of this.o.store.unrelayed()) await this.relay(a);
+    if (this.stopped) return;
+    for (const a of this.o.store.unrelayed()) {
+      if (this.stopped) return;
+      await this.relay(a);
+    }
   }
 
   private progress(
