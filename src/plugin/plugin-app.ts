@@ -120,7 +120,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
   const manifestPath = resolve(config.manifestPath);
   const manifest = await loadManifestFile(manifestPath);
   const deviceId = config.id ?? `plugin-${manifest.register}`;
-  const journal = new PluginJournal(config.dataDir);
+  const journal = new PluginJournal(config.dataDir, () => clock.now());
   let endpoint: LanEndpoint | undefined;
   try {
     const creds = await credentials(config, deviceId);
