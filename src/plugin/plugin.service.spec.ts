@@ -15,7 +15,9 @@ import {
 import { generateServerKeyPair, signPaymentResult } from '../protocol/payment-signature';
 import { Payment } from '../protocol/states';
 import { OrderRecord, PluginJournal } from './plugin-journal';
+import { DeviceApiError } from '../device/device-errors';
 import { PaymentServer } from '../device/server-client';
+import { ServerConflictError, ServerUnavailableError } from '../device/server-errors';
 import { PluginService, ReceiptSink, SignedResult } from './plugin.service';
 
 const key = { id: 1, version: 1, key: Buffer.alloc(32, 3) };
@@ -67,7 +69,7 @@ const signed = (p: Payment): SignedResult => ({
   signature: signPaymentResult(p, 'store_test', server.privateKey),
 });
 
-async function setup(dir: string, polled: SignedResult[] = []) {
+async function setup(dir: string, polled: SignedResult[] = [], serverParts: Partial<PaymentServer> = {}) {
   const net = new FakeLanNetwork(5);
   const endpoint = new LanEndpoint({
     deviceId: 'P1',
@@ -86,6 +88,7 @@ async function setup(dir: string, polled: SignedResult[] = []) {
     listen: () => () => undefined,
     resultsOf: async (orderId: string) => polled.filter((r) => r.payment.orderId === orderId),
     cancelPayment: async () => undefined,
+    ...serverParts,
   } as unknown as PaymentServer;
   const service = new PluginService({
     pluginId: 'P1',
@@ -386,5 +389,93 @@ describe(PluginService.name, () => {
     } finally {
       await s.close();
     }
+  });
+
+  describe('a cancel while a unit is paying: the server decides first, the register is never told canceled then paid', () => {
+    /** Order K captured, claimed by T1, and T1 reported "paying". */
+    async function paying(s: Awaited<ReturnType<typeof setup>>, orderId: string) {
+      await s.service.capture(order(orderId), 'fake');
+      await settle();
+      expect(await s.inbox.claim(orderId)).toEqual({ granted: true });
+      await s.unitEndpoint.send('progress', { orderId, stage: 'paying' }, s.plugin);
+      await settle(50);
+      expect(s.service.order(orderId)).toMatchObject({ status: 'paying', terminal: 'T1' });
+    }
+
+    it('the customer has paid: the cancel is refused 409, the order ends paid, the host is told paid only', async () => {
+      const s = await setup(dir, [signed(payment('K1', 'succeeded'))]);
+      try {
+        await paying(s, 'K1');
+        const err = await s.service.cancel('K1').catch((e: DeviceApiError) => e);
+        expect(err).toMatchObject({ status: 409, code: 'order_paid' });
+        expect((err as Error).message).toMatch(/the charge stands.*refund it/);
+        await settle();
+        expect(s.service.order('K1')!.status).toBe('paid');
+        expect(s.adapter.results.map((r) => r.status)).toEqual(['paid']);
+        expect(s.inbox.get('K1')!.status).toBe('claimed'); // the unit was not told to cancel
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('a payment pending: canceled at the server, then the order is canceled and the host told so', async () => {
+      const canceled: string[] = [];
+      const s = await setup(dir, [signed(payment('K2', 'pending'))], {
+        cancelPayment: async (id: string) => {
+          canceled.push(id);
+          return payment('K2', 'canceled');
+        },
+      });
+      try {
+        await paying(s, 'K2');
+        await s.service.cancel('K2');
+        await settle();
+        expect(canceled).toEqual(['pay_K2']);
+        expect(s.service.order('K2')!.status).toBe('canceled');
+        expect(s.adapter.results.map((r) => r.status)).toEqual(['canceled']);
+        expect(s.inbox.get('K2')!.status).toBe('canceled');
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('the customer pays while the cancel is asked (409 at the server): refused, the order ends paid', async () => {
+      const s = await setup(dir, [signed(payment('K3', 'pending'))], {
+        cancelPayment: async () => {
+          throw new ServerConflictError(409, 'payment_succeeded', 'the payment succeeded; refund it');
+        },
+        signed: async () => signed(payment('K3', 'succeeded')),
+      });
+      try {
+        await paying(s, 'K3');
+        await expect(s.service.cancel('K3')).rejects.toMatchObject({ status: 409, code: 'order_paid' });
+        await settle();
+        expect(s.service.order('K3')!.status).toBe('paid');
+        expect(s.adapter.results.map((r) => r.status)).toEqual(['paid']);
+      } finally {
+        await s.close();
+      }
+    });
+
+    it('the server unreachable while paying: refused 503, nothing changed, the unit keeps its order', async () => {
+      const s = await setup(dir, [], {
+        resultsOf: async () => {
+          throw new ServerUnavailableError('the payment server at http://server.invalid did not answer');
+        },
+      });
+      try {
+        await paying(s, 'K4');
+        await expect(s.service.cancel('K4')).rejects.toMatchObject({
+          status: 503,
+          code: 'cancel_unconfirmed',
+        });
+        await settle();
+        expect(s.service.order('K4')!.status).toBe('paying');
+        expect(s.adapter.results).toEqual([]);
+        expect(s.inbox.get('K4')!.status).toBe('claimed');
+      } finally {
+        await s.close();
+      }
+    });
   });
 });

@@ -19,7 +19,9 @@ import {
 } from '../adapters/host-adapter';
 import { LanEndpoint, LanInbound, OfferDispatcher, UnitDirectory, UnitRecord } from '../lan';
 import { Clock, every, SystemClock } from '../protocol/clock';
+import { DeviceApiError } from '../device/device-errors';
 import { PaymentServer, SignedPayment } from '../device/server-client';
+import { ServerConflictError, ServerUnavailableError } from '../device/server-errors';
 import { LanBody } from '../protocol/lan-messages';
 import { verifyPaymentResult } from '../protocol/payment-signature';
 import { isPayment, OrderStatus, Payment } from '../protocol/states';
@@ -269,11 +271,30 @@ export class PluginService extends EventEmitter {
     }
   }
 
-  /** The host canceled the order: withdraw the offer, cancel a pending payment, tell the host. */
+  /**
+   * The host cancels an order. Nobody is paying it yet: it is canceled at once (the offer withdrawn, the
+   * unit told, the host told "canceled"). A unit is paying it: the server decides first, so the register is
+   * never told "canceled" and then "paid" —
+   * - the customer has paid: the charge stands, the order ends paid, and the cancel is refused (409
+   *   `order_paid`: refund it instead);
+   * - a payment is pending: it is canceled at the server (or the server says it will end canceled), then
+   *   the order is canceled;
+   * - the server cannot be reached while the unit reported "paying": refused (503 `cancel_unconfirmed`);
+   *   nothing is changed, and the payment's result decides the order.
+   * Left open: a charge the unit sends in the moment between the server's answer and the unit hearing the
+   * cancel. The unit cancels such a payment at the server as soon as it learns of it; one that an
+   * immediately-approving wallet completed first still makes the order paid (and the host is told so).
+   */
   async cancel(orderId: string): Promise<OrderRecord | undefined> {
     const before = this.o.journal.get(orderId);
     if (!before) return undefined;
-    if (!this.o.journal.cancel(orderId)) return before;
+    if (before.status === 'paid' || before.status === 'canceled') return before;
+    if (
+      before.terminal &&
+      (before.status === 'paying' || before.status === 'claimed' || before.status === 'failed')
+    )
+      await this.stopPayments(before);
+    if (!this.o.journal.cancel(orderId)) return this.o.journal.get(orderId);
     this.emit('change', { kind: 'order', orderId });
     await this.o.dispatcher.withdraw(orderId, 'canceled').catch(() => undefined);
     if (before.terminal) {
@@ -283,15 +304,54 @@ export class PluginService extends EventEmitter {
           .send('cancel', { orderId, reason: 'canceled at the register' }, unit)
           .catch(() => undefined);
     }
-    try {
-      for (const r of await this.o.server.resultsOf(orderId)) {
-        if (r.payment.status === 'pending') await this.o.server.cancelPayment(r.payment.id);
-      }
-    } catch (e) {
-      this.o.log?.(`cancel of order ${orderId} at the server: ${(e as Error).message}`);
-    }
     void this.tick();
     return this.o.journal.get(orderId);
+  }
+
+  /** Cancels the order's pending payments at the server; throws when the cancel must be refused. */
+  private async stopPayments(order: OrderRecord): Promise<void> {
+    const paid = (r: SignedResult) => {
+      this.onResult(r, 'poll');
+      return new DeviceApiError(
+        409,
+        'order_paid',
+        `order ${order.orderId} was paid (payment ${r.payment.id}) before the cancel reached the wallet: the charge stands and the register is told "paid"; refund it if the customer should not pay`,
+      );
+    };
+    const unconfirmed = (why: string) =>
+      new DeviceApiError(
+        503,
+        'cancel_unconfirmed',
+        `order ${order.orderId} is being paid on ${order.terminal} and the payment server cannot confirm the cancel (${why}): nothing was changed and the payment decides the order; try the cancel again in a moment`,
+      );
+    let results: SignedResult[];
+    try {
+      results = await this.o.server.resultsOf(order.orderId);
+    } catch (e) {
+      this.o.log?.(`cancel of order ${order.orderId}: ${(e as Error).message}`);
+      // Claimed but no charge reported: the unit has not sent a code, so nothing can be charged behind our
+      // back once it hears the cancel. Paying: a charge may be under way that only the server can stop.
+      if (order.status === 'paying') throw unconfirmed((e as Error).message);
+      return;
+    }
+    const succeeded = results.find((r) => r.payment.status === 'succeeded');
+    if (succeeded) throw paid(succeeded);
+    for (const r of results.filter((x) => x.payment.status === 'pending')) {
+      try {
+        await this.o.server.cancelPayment(r.payment.id);
+      } catch (e) {
+        if (e instanceof ServerConflictError) {
+          // The customer paid while we asked: the payment succeeded.
+          const now = await this.o.server.signed(r.payment.id).catch(() => undefined);
+          if (now) throw paid(now);
+          throw unconfirmed('it says the payment succeeded; its signed result is on the way');
+        }
+        // 502 cancel_pending: the server has journaled the cancel, and the payment can now only end
+        // canceled (docs/server-api.md). Anything else leaves the outcome open.
+        if (e instanceof ServerUnavailableError && e.status === 502) continue;
+        throw unconfirmed((e as Error).message);
+      }
+    }
   }
 
   orders(): OrderRecord[] {
