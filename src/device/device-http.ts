@@ -18,6 +18,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
+import { LanEndpoint, ServerLan } from '../lan';
 import { deviceValidationPipe } from './device-validation';
 
 export interface DeviceHttp {
@@ -88,6 +89,31 @@ export async function listenDeviceHttp(
   const address = app.getHttpAdapter().getInstance().server.address();
   const port = typeof address === 'object' && address ? address.port : o.port;
   return { app, url: `http://${host}:${port}`, port };
+}
+
+/**
+ * A device app as a Nest hybrid application: its HTTP API plus the LAN as a custom transport (ServerLan
+ * over `endpoint`, whose messages go to the module's @EventPattern/@MessagePattern controllers). Started in
+ * this order: the LAN handlers subscribe, then the app's lifecycle hooks run, then HTTP listens. On a
+ * failure anything started is closed again.
+ */
+export async function startDeviceApp(
+  module: DynamicModule,
+  endpoint: LanEndpoint,
+  o: DeviceHttpOptions,
+): Promise<DeviceHttp> {
+  const app = await createDeviceHttp(module, o);
+  app.connectMicroservice(
+    { strategy: new ServerLan({ endpoint: () => endpoint }) },
+    { inheritAppConfig: true },
+  );
+  try {
+    await app.startAllMicroservices();
+    return await listenDeviceHttp(app, o);
+  } catch (e) {
+    await app.close().catch(() => undefined);
+    throw e;
+  }
 }
 
 export async function startDeviceHttp(

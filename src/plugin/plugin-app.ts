@@ -7,11 +7,11 @@ import 'reflect-metadata';
 import { resolve } from 'node:path';
 import { loadManifestFile, Manifest } from '../adapters/manifest';
 import { DeviceErrorFilter } from '../device/device-errors';
-import { createDeviceHttp, DeviceRegistration, listenDeviceHttp } from '../device/device-http';
+import { DeviceRegistration, startDeviceApp } from '../device/device-http';
 import { readDeviceFile, readLanKeys, saveRegistration } from '../device/device-files';
 import { ServerClient } from '../device/server-client';
 import { SetupError } from '../device/setup-error';
-import { LanEndpoint, LanKeyring, lanKeyFromJson, ServerLan, UdpLanTransport } from '../lan';
+import { LanEndpoint, LanKeyring, lanKeyFromJson, UdpLanTransport } from '../lan';
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { SystemClock } from '../protocol/clock';
 import { machineTimeZone } from '../protocol/local-time';
@@ -167,21 +167,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
       filter: new DeviceErrorFilter('the plugin'),
       logger: config.logger,
     };
-    const app = await createDeviceHttp(PluginModule.create(parts), http);
-    const lanEndpoint = endpoint;
-    app.connectMicroservice(
-      { strategy: new ServerLan({ endpoint: () => lanEndpoint }) },
-      { inheritAppConfig: true },
-    );
-    let url: string;
-    let port: number;
-    try {
-      await app.startAllMicroservices();
-      ({ url, port } = await listenDeviceHttp(app, http));
-    } catch (e) {
-      await app.close().catch(() => undefined);
-      throw e;
-    }
+    const { app, url, port } = await startDeviceApp(PluginModule.create(parts), endpoint, http);
     const service = app.get(PluginService);
     const adapters = app.get(AdapterHost);
     return {

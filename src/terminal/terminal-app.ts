@@ -5,10 +5,10 @@
  */
 import 'reflect-metadata';
 import { DeviceErrorFilter } from '../device/device-errors';
-import { createDeviceHttp, listenDeviceHttp } from '../device/device-http';
+import { startDeviceApp } from '../device/device-http';
 import { ServerClient } from '../device/server-client';
 import { SetupError } from '../device/setup-error';
-import { LanEndpoint, LanKeyring, lanKeyFromJson, LanTarget, ServerLan, UdpLanTransport } from '../lan';
+import { LanEndpoint, LanKeyring, lanKeyFromJson, LanTarget, UdpLanTransport } from '../lan';
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { SystemClock } from '../protocol/clock';
 import { machineTimeZone } from '../protocol/local-time';
@@ -140,7 +140,7 @@ export async function createTerminalApp(config: TerminalConfig): Promise<Running
       filter: new DeviceErrorFilter('the unit'),
       logger: config.logger,
     };
-    const app = await createDeviceHttp(
+    const { app, url, port } = await startDeviceApp(
       TerminalModule.create({
         credentials: creds,
         clock,
@@ -151,22 +151,9 @@ export async function createTerminalApp(config: TerminalConfig): Promise<Running
         timeZone: config.timeZone ?? machineTimeZone(),
         payWaitMs: config.payWaitMs,
       }),
+      endpoint,
       http,
     );
-    const lanEndpoint = endpoint;
-    app.connectMicroservice(
-      { strategy: new ServerLan({ endpoint: () => lanEndpoint }) },
-      { inheritAppConfig: true },
-    );
-    let url: string;
-    let port: number;
-    try {
-      await app.startAllMicroservices();
-      ({ url, port } = await listenDeviceHttp(app, http));
-    } catch (e) {
-      await app.close().catch(() => undefined);
-      throw e;
-    }
     return {
       url,
       port,
