@@ -6,22 +6,12 @@
  * confirming". (It was shown for all three: a clerk who waits for a customer who is not confirming
  * anything charges again.)
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { type BrowserContext, type Page } from 'playwright-core';
 import { chromiumPrerequisite, openChromium } from '../support/browser';
-import { createTerminalApp, RunningTerminal } from '../../src/terminal/terminal-app';
+import { RunningTerminal } from '../../src/terminal/terminal-app';
 import { systemPrerequisites } from '../support/prerequisites';
-import {
-  http,
-  killAllChildren,
-  pickLanPorts,
-  RegisterSide,
-  testCode,
-  TestServer,
-  waitFor,
-} from './support/harness';
+import { http, RegisterSide, testCode, Shop, startShop, waitFor } from './support/harness';
 
 jest.setTimeout(90_000);
 
@@ -29,36 +19,20 @@ const sys = systemPrerequisites([chromiumPrerequisite]);
 
 sys.describe('the touch page while a payment is undecided', () => {
   let tmp: string;
-  let server: TestServer;
+  let shop: Shop;
   let register: RegisterSide;
   let unit: RunningTerminal;
   let context: BrowserContext;
   let page: Page;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-page-states-'));
-    server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 1 });
-    const storeId = await server.createStore('Tea house');
-    const plugin = await server.registerPlugin(storeId, 'P1');
-    const ports = await pickLanPorts();
-    register = await RegisterSide.open({
-      deviceId: 'P1',
-      lanKey: plugin.lanKey,
-      serverPublicKey: plugin.serverPublicKey,
-      storeId: plugin.storeId,
-      ...ports,
+    shop = await startShop({
+      name: 'page-states',
+      storeName: 'Tea house',
+      simSpeed: 1,
+      unit: { payWaitMs: 300 },
     });
-    unit = await createTerminalApp({
-      id: 'T1',
-      serverUrl: server.url,
-      registrationCode: await server.registrationCode(storeId, 'terminal'),
-      port: 0,
-      dataDir: path.join(tmp, 'T1'),
-      lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...ports },
-      payWaitMs: 300,
-      logger: false,
-    });
-    await register.waitForUnits(['T1']);
+    ({ tmp, register, unit } = shop);
     ({ context, page } = await openChromium(path.join(tmp, 'chromium-profile'), {
       viewport: { width: 360, height: 640 },
       isMobile: true,
@@ -68,11 +42,7 @@ sys.describe('the touch page while a payment is undecided', () => {
 
   afterAll(async () => {
     await context?.close().catch(() => undefined);
-    await unit?.close().catch(() => undefined);
-    await register?.close();
-    await server?.proc.stop();
-    await killAllChildren();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await shop?.close();
   });
 
   it('says who is being waited for: the customer, or the wallet', async () => {

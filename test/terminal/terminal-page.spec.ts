@@ -5,22 +5,13 @@
  * the system is real: a payment server process and the register's side of the LAN on loopback.
  * Under CI=true a missing Chromium fails this test; elsewhere it is skipped with a warning.
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { type BrowserContext, type Page } from 'playwright-core';
 import { chromiumPrerequisite, openChromium } from '../support/browser';
-import { createTerminalApp, RunningTerminal } from '../../src/terminal/terminal-app';
+import { RunningTerminal } from '../../src/terminal/terminal-app';
 import { systemPrerequisites } from '../support/prerequisites';
-import {
-  killAllChildren,
-  pickLanPorts,
-  REPO_ROOT,
-  RegisterSide,
-  testCode,
-  TestServer,
-  waitFor,
-} from './support/harness';
+import { REPO_ROOT, RegisterSide, testCode, Shop, startShop, waitFor } from './support/harness';
 
 jest.setTimeout(60_000);
 
@@ -31,35 +22,15 @@ const sys = systemPrerequisites([chromiumPrerequisite]);
 
 sys.describe('the touch page on a phone', () => {
   let tmp: string;
-  let server: TestServer;
+  let shop: Shop;
   let register: RegisterSide;
   let unit: RunningTerminal;
   let context: BrowserContext;
   let page: Page;
 
   beforeAll(async () => {
-    tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-terminal-page-'));
-    server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
-    const storeId = await server.createStore('Bakery');
-    const plugin = await server.registerPlugin(storeId, 'P1');
-    const ports = await pickLanPorts();
-    register = await RegisterSide.open({
-      deviceId: 'P1',
-      lanKey: plugin.lanKey,
-      serverPublicKey: plugin.serverPublicKey,
-      storeId: plugin.storeId,
-      ...ports,
-    });
-    unit = await createTerminalApp({
-      id: 'T1',
-      serverUrl: server.url,
-      registrationCode: await server.registrationCode(storeId, 'terminal'),
-      port: 0,
-      dataDir: path.join(tmp, 'T1'),
-      lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...ports },
-      logger: false,
-    });
-    await register.waitForUnits(['T1']);
+    shop = await startShop({ name: 'terminal-page', storeName: 'Bakery', simSpeed: 50 });
+    ({ tmp, register, unit } = shop);
 
     ({ context, page } = await openChromium(path.join(tmp, 'chromium-profile'), {
       viewport: { width: 390, height: 844 },
@@ -71,11 +42,7 @@ sys.describe('the touch page on a phone', () => {
 
   afterAll(async () => {
     await context?.close().catch(() => undefined);
-    await unit?.close().catch(() => undefined);
-    await register?.close();
-    await server?.proc.stop();
-    await killAllChildren();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await shop?.close();
   });
 
   it('takes a clerk from the offer to "Paid", in English and in Chinese', async () => {

@@ -8,7 +8,8 @@
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
 import * as dgram from 'node:dgram';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import {
   LanEndpoint,
@@ -24,7 +25,8 @@ import { verifyPaymentResult } from '../../../src/protocol/payment-signature';
 import { Payment } from '../../../src/protocol/states';
 import { simulatorLedgerPath } from '../../../src/server/providers/simulator.provider';
 
-import { ChildProc, freeTcpPort } from '../../support/child-process';
+import { createTerminalApp, RunningTerminal, TerminalConfig } from '../../../src/terminal/terminal-app';
+import { ChildProc, freeTcpPort, killAllChildren } from '../../support/child-process';
 
 export { BIN, ChildProc, freeTcpPort, killAllChildren, REPO_ROOT } from '../../support/child-process';
 
@@ -331,4 +333,69 @@ export class RegisterSide {
     this.directory.stop();
     await this.endpoint.close();
   }
+}
+
+// --- a whole shop ----------------------------------------------------------------------------------
+
+export interface Shop {
+  tmp: string;
+  server: TestServer;
+  storeId: string;
+  register: RegisterSide;
+  /** The unit T1, in this process (createTerminalApp). */
+  unit: RunningTerminal;
+  ports: { unitPort: number; pluginPort: number };
+  /** Stops the unit, the register's side and the server, and removes the folder. */
+  close(): Promise<void>;
+}
+
+/**
+ * One shop on loopback, as most terminal specs need it: the payment server (a child process, SQLite in a
+ * fresh folder), a store, the register's side of the LAN registered as plugin P1, and unit T1 running in
+ * this process, heard by the register before this returns.
+ */
+export async function startShop(o: {
+  name: string;
+  storeName: string;
+  simSpeed: number;
+  unit?: Partial<Omit<TerminalConfig, 'id' | 'serverUrl' | 'registrationCode' | 'dataDir' | 'lan'>>;
+}): Promise<Shop> {
+  const tmp = mkdtempSync(path.join(tmpdir(), `payconnect-${o.name}-`));
+  const server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: o.simSpeed });
+  const storeId = await server.createStore(o.storeName);
+  const plugin = await server.registerPlugin(storeId, 'P1');
+  const ports = await pickLanPorts();
+  const register = await RegisterSide.open({
+    deviceId: 'P1',
+    lanKey: plugin.lanKey,
+    serverPublicKey: plugin.serverPublicKey,
+    storeId: plugin.storeId,
+    ...ports,
+  });
+  const unit = await createTerminalApp({
+    port: 0,
+    logger: false,
+    ...o.unit,
+    id: 'T1',
+    serverUrl: server.url,
+    registrationCode: await server.registrationCode(storeId, 'terminal'),
+    dataDir: path.join(tmp, 'T1'),
+    lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...ports },
+  });
+  await register.waitForUnits(['T1']);
+  return {
+    tmp,
+    server,
+    storeId,
+    register,
+    unit,
+    ports,
+    async close() {
+      await unit.close().catch(() => undefined);
+      await register.close();
+      await server.proc.stop();
+      await killAllChildren();
+      rmSync(tmp, { recursive: true, force: true });
+    },
+  };
 }
