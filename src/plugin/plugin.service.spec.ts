@@ -12,6 +12,7 @@ import {
   UnitBeacon,
   UnitDirectory,
 } from '../lan';
+import { FakeClock } from '../protocol/clock';
 import { generateServerKeyPair, signPaymentResult } from '../protocol/payment-signature';
 import { Payment } from '../protocol/states';
 import { OrderRecord, PluginJournal } from './plugin-journal';
@@ -71,15 +72,23 @@ const signed = (p: Payment): SignedResult => ({
 
 async function setup(dir: string, polled: SignedResult[] = [], serverParts: Partial<PaymentServer> = {}) {
   const net = new FakeLanNetwork(5);
+  clock = new FakeClock(Date.parse('2026-11-29T02:00:00Z'));
   const endpoint = new LanEndpoint({
+    clock,
     deviceId: 'P1',
     keyring: new LanKeyring(key),
     transport: net.attach('10.0.0.1', 47811, 47811),
   });
-  const directory = new UnitDirectory(endpoint);
+  const directory = new UnitDirectory(endpoint, { clock });
   directory.start();
-  const journal = new PluginJournal(dir);
-  const dispatcher = new OfferDispatcher({ endpoint, directory, claims: journal, broadcast: BROADCAST });
+  const journal = new PluginJournal(dir, () => clock.now());
+  const dispatcher = new OfferDispatcher({
+    endpoint,
+    directory,
+    claims: journal,
+    broadcast: BROADCAST,
+    clock,
+  });
   dispatcher.start();
   const adapter = new RecordingAdapter();
   const receipts = new RecordingReceipts();
@@ -104,16 +113,19 @@ async function setup(dir: string, polled: SignedResult[] = [], serverParts: Part
     defaultDispatch: { mode: 'broadcast' },
     receipts,
     tickMs: 20,
+    clock,
     pollMs: 80,
   });
   const unitEndpoint = new LanEndpoint({
+    clock,
     deviceId: 'T1',
     keyring: new LanKeyring(key),
     transport: net.attach('10.0.0.10', 40000, 47810),
   });
-  const inbox = new OfferInbox(unitEndpoint);
+  const inbox = new OfferInbox(unitEndpoint, { clock });
   inbox.start();
   const beacon = new UnitBeacon({
+    clock,
     endpoint: unitEndpoint,
     name: 'T1',
     announce: [BEACONS],
@@ -125,7 +137,7 @@ async function setup(dir: string, polled: SignedResult[] = [], serverParts: Part
     m.type === 'progress' || m.type === 'result' ? service.lanMessage(m) : LAN_UNHANDLED,
   );
   await service.start();
-  await new Promise((r) => setTimeout(r, 20));
+  await clock.advanceAsync(20);
   const plugin = { kind: 'unicast' as const, to: 'P1', address: '10.0.0.1', port: 47811 };
   return {
     service,
@@ -151,7 +163,9 @@ const order = (orderId: string, value = 1250) => ({
   amount: { value, currency: 'CNY' },
   source: 'test',
 });
-const settle = (ms = 150) => new Promise((r) => setTimeout(r, ms));
+/** Time on the FakeClock of the current setup: the work loop, offers and retries run, nothing sleeps. */
+let clock: FakeClock;
+const settle = (ms = 150) => clock.advanceAsync(ms);
 
 describe(PluginService.name, () => {
   let dir: string;
@@ -250,7 +264,7 @@ describe(PluginService.name, () => {
       // Just offered: nothing to say yet.
       expect(s.service.problems().join('\n')).not.toContain('N1');
       // 40 s later with no unit heard from since: a person must act.
-      const later = Date.now() + 40_000;
+      const later = clock.now() + 40_000;
       const p = s.service.problems(later).join('\n');
       expect(p).toMatch(/order N1 has waited \d+ s and no unit is on the LAN: switch a unit on/);
       s.service
