@@ -1,7 +1,7 @@
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { FakeClock, SystemClock } from '../../protocol/clock';
+import { FakeClock } from '../../protocol/clock';
 import { ManifestError, WriteBackError } from '../../protocol/errors';
 import { CapturedOrder, OrderResult, RejectedInput } from '../host-adapter';
 import { FileDropManifest, parseManifest } from '../manifest';
@@ -134,8 +134,7 @@ describe(FileDropAdapter.name, () => {
       await drop('A-1.json', '{"orderNo":"A-1","total":"12.50"}');
       await sut.pollOnce();
       const taking = sut.pollOnce();
-      await new Promise((r) => setTimeout(r, 50));
-      expect(orders).toHaveLength(1);
+      await until(() => orders.length === 1, 'onOrder called with A-1');
       expect(await list(inbox)).toContain('A-1.json');
       release();
       await taking;
@@ -273,18 +272,23 @@ describe(FileDropAdapter.name, () => {
 
     it('polls on its own every pollMs until stopped', async () => {
       await sut.stop();
+      const clock = new FakeClock();
       const live = createAdapter(manifest({ options: '{ inbox: ./in, pattern: "*.json", pollMs: 50 }' }), {
         baseDir: root,
-        clock: new SystemClock(),
+        clock,
       }) as FileDropAdapter;
       await live.start({ onOrder: async (o) => void orders.push(o), onReject: (r) => void rejects.push(r) });
       await drop('L.json', '{"orderNo":"L","total":"1"}');
-      for (let i = 0; i < 100 && orders.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      // Nothing but the adapter's own timer moves it: each 50 ms of clock is one poll.
+      await until(() => {
+        clock.advance(50);
+        return orders.length > 0;
+      }, 'the adapter to poll L.json in on its own');
+      await until(() => clock.pending() === 1, 'the next poll to be scheduled');
       await live.stop();
       expect(orders.map((o) => o.orderId)).toEqual(['L']);
-      await drop('M.json', '{"orderNo":"M","total":"1"}');
-      await new Promise((r) => setTimeout(r, 200));
-      expect(orders.map((o) => o.orderId)).toEqual(['L']);
+      // Stopped: no poll is scheduled any more, so however much time passes, nothing more is taken.
+      expect(clock.pending()).toBe(0);
     });
   });
 
@@ -398,3 +402,11 @@ describe(FileDropAdapter.name, () => {
     });
   });
 });
+
+/** Polls `done` (on real time: file I/O is involved) until it holds; fails naming `what` after 5 s. */
+async function until(done: () => boolean, what: string): Promise<void> {
+  for (const end = Date.now() + 5000; !done();) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
