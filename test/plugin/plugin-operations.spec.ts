@@ -130,6 +130,23 @@ describe('a running plugin', () => {
     await waitFor('the reprint', () => receiptsOf(printer, 'OP-1').length === 2, 15_000, 100);
   });
 
+  it('a switch request without a path names the field and what to send (400 path_required)', async () => {
+    for (const body of [{}, { path: 5 }, { path: null }, []]) {
+      const r = await http<{ error: { code: string; message: string } }>(api.url, 'POST', '/api/manifest', {
+        body,
+      });
+      expect({ body, status: r.status, code: r.body.error?.code }).toEqual({
+        body,
+        status: 400,
+        code: 'path_required',
+      });
+      expect(r.body.error.message).toBe(
+        'send {"path": "<id>.yaml"}: a manifest in the folder of the plugin --manifest file',
+      );
+    }
+    expect((await http<{ manifest: string }>(api.url, 'GET', '/api/status')).body.manifest).toBe('ops-hook');
+  });
+
   it('refuses a manifest whose adapter cannot work and keeps the running one', async () => {
     const broken = writeFileDropManifest(tmp, {
       id: 'ops-missing-inbox',
