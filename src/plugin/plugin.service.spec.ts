@@ -405,6 +405,30 @@ describe(PluginService.name, () => {
     }
   });
 
+  it('a unit that could not send a payment is its own problem under Needs attention, saying nothing was charged', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('U1'), 'fake');
+      await settle();
+      expect(await s.inbox.claim('U1')).toEqual({ granted: true });
+      await s.unitEndpoint.send(
+        'progress',
+        { orderId: 'U1', stage: 'unit_error', detail: 'could not send the payment: header value refused' },
+        s.plugin,
+      );
+      await settle(50);
+      expect(s.service.counters.unitErrors).toBe(1);
+      const p = s.service.problems().join('\n');
+      expect(p).toContain(
+        '1 payment(s) could not be sent by a unit (the last: T1, order U1: could not send the payment: header value refused); nothing was charged',
+      );
+      expect(s.service.order('U1')!.progress).toBe('unit_error');
+      expect(s.adapter.results).toEqual([]); // nothing is told to the register: the order is still open
+    } finally {
+      await s.close();
+    }
+  });
+
   describe('a cancel while a unit is paying: the server decides first, the register is never told canceled then paid', () => {
     /** Order K captured, claimed by T1, and T1 reported "paying". */
     async function paying(s: Awaited<ReturnType<typeof setup>>, orderId: string) {

@@ -59,6 +59,8 @@ export const WRITE_BACK_MAX_BACKOFF_MS = 60_000;
 
 export interface PluginCounters {
   forgedResults: number;
+  /** A unit could not send a payment at all (its own fault; nothing was charged). */
+  unitErrors: number;
   mismatchedResults: number;
   offersFailed: number;
   rejectedInputs: number;
@@ -90,11 +92,13 @@ export interface PluginServiceOptions {
 export class PluginService extends EventEmitter {
   readonly counters: PluginCounters = {
     forgedResults: 0,
+    unitErrors: 0,
     mismatchedResults: 0,
     offersFailed: 0,
     rejectedInputs: 0,
   };
   readonly rejects: { at: string; subject: string; code: string; message: string }[] = [];
+  private lastUnitError?: { unit: string; orderId: string; detail: string };
   serverUp = false;
   private lastPollOk = true;
   private stopTicking?: () => void;
@@ -212,6 +216,12 @@ export class PluginService extends EventEmitter {
       const order = this.o.journal.get(b.orderId);
       if (!order || order.terminal !== m.sender) return;
       this.o.journal.setProgress(b.orderId, b.stage, m.sender);
+      if (b.stage === 'unit_error') {
+        this.counters.unitErrors++;
+        this.lastUnitError = { unit: m.sender, orderId: b.orderId, detail: b.detail ?? 'no detail' };
+        this.o.journal.log(b.orderId, 'unit error', `${m.sender}: ${b.detail ?? ''}`);
+        this.o.log?.(`unit ${m.sender} could not send the payment for ${b.orderId}: ${b.detail ?? ''}`);
+      }
       if (b.stage === 'paying' && (order.status === 'claimed' || order.status === 'failed'))
         this.o.journal.setStatus(b.orderId, 'paying', {}, m.sender);
       this.emit('change', { kind: 'order', orderId: b.orderId });
@@ -398,6 +408,12 @@ export class PluginService extends EventEmitter {
       const last = this.rejects[0];
       out.push(
         `${this.counters.rejectedInputs} order input(s) rejected${last ? `, the last: ${last.subject}: ${last.message}` : ''}; those orders were not offered: fix the register's export or the manifest's parse rules, then send them again (rejected files wait in the inbox's rejected/ folder with the reason beside each)`,
+      );
+    }
+    if (this.counters.unitErrors && this.lastUnitError) {
+      const e = this.lastUnitError;
+      out.push(
+        `${this.counters.unitErrors} payment(s) could not be sent by a unit (the last: ${e.unit}, order ${e.orderId}: ${e.detail}); nothing was charged and the clerk can scan again: if it repeats, restart or update that unit's app and tell support`,
       );
     }
     if (this.counters.forgedResults)

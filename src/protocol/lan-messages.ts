@@ -54,7 +54,11 @@ export interface LanMoney {
 
 export type OfferMode = 'unicast' | 'broadcast' | 'multicast';
 export type UnitStatus = 'idle' | 'busy' | 'paused';
-export type ProgressStage = 'claimed' | 'waiting_for_code' | 'paying' | 'done' | 'released';
+/**
+ * `unit_error`: the unit could not even send the payment (a fault of the unit's own, not the server's or the
+ * customer's); nothing was charged. `detail` says what. The plugin lists it under "Needs attention".
+ */
+export type ProgressStage = 'claimed' | 'waiting_for_code' | 'paying' | 'done' | 'released' | 'unit_error';
 export type WithdrawReason = 'claimed' | 'canceled' | 'expired';
 export type ClaimDenial = 'taken' | 'unknown' | 'withdrawn';
 
@@ -219,7 +223,14 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
   progress(o) {
     onlyKeys('progress', o, ['orderId', 'stage', 'detail']);
     str('progress', o, 'orderId', ORDER);
-    oneOf('progress', o, 'stage', ['claimed', 'waiting_for_code', 'paying', 'done', 'released']);
+    oneOf('progress', o, 'stage', [
+      'claimed',
+      'waiting_for_code',
+      'paying',
+      'done',
+      'released',
+      'unit_error',
+    ]);
     str('progress', o, 'detail', { max: 200, optional: true });
   },
   result(o) {

@@ -254,6 +254,8 @@ describe(TerminalService.name, () => {
     const { attempt } = await paying('E-1', APPROVED, 2000);
     expect(attempt.status).toBe('failed');
     expect(unit.service.paymentOf('E-1').failure?.message).toMatch(/could not send the payment/);
+    // The register hears it as the unit's own problem, not as "scanning the code".
+    expect(register.progress).toContain('unit_error');
     expect(server.calls.filter((c) => c.startsWith('createPayment'))).toHaveLength(1);
   });
 

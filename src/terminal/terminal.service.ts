@@ -384,7 +384,7 @@ export class TerminalService {
           this.o.log?.(`payment for ${attempt.orderId}: ${message}`);
           this.o.store.update(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
           this.failureText.set(`${attempt.orderId}#${attempt.attempt}`, message);
-          this.progress(attempt, 'waiting_for_code', message);
+          this.progress(attempt, 'unit_error', message);
           this.wake(attempt.orderId);
           return;
         }
