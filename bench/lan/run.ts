@@ -8,6 +8,7 @@
 //   --seconds <s>        throughput time per kind (default 3, in 3 alternating rounds)
 //   --loss-count <count> offers sent at once in the loss test (default 500)
 //   --loopback-only      skip the namespace and loss parts
+//   --nest-cost          run bench/lan/nest-cost.ts instead (what Nest costs on the LAN path; its own options)
 //
 // How: a sender peer and a receiver peer (peer.ts) run as separate processes. The receiver holds a unit
 // endpoint and a raw echo socket; the sender alternates blocks of sealed and raw round trips, so both see
@@ -570,7 +571,8 @@ async function main(): Promise<void> {
   console.error(`results written to ${path.relative(process.cwd(), RESULTS)}`);
 }
 
-main()
+// `--nest-cost`: the Nest-cost benchmark (nest-cost.ts) instead, so that it runs as `npm run bench:lan -- --nest-cost`.
+(process.argv.includes('--nest-cost') ? import('./nest-cost').then((m) => m.runNestCost(cleanups)) : main())
   .catch(async (e) => {
     console.error(`LAN benchmark failed: ${(e as Error).stack ?? e}`);
     process.exitCode = 1;
