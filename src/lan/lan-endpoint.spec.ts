@@ -1,6 +1,6 @@
 import { FakeClock, flushMicrotasks } from '../protocol/clock';
 import { LanKey, sealEnvelope } from '../protocol/lan-envelope';
-import { encodeLanBody } from '../protocol/lan-messages';
+import { encodeLanBody, UnitStatus } from '../protocol/lan-messages';
 import { FakeLanNetwork } from './fake-lan';
 import {
   DeliveryError,
@@ -25,7 +25,7 @@ function counterRandom(seed: number): (n: number) => Buffer {
   };
 }
 
-function setup(opts: { units?: string[] } = {}) {
+function setup(opts: { units?: string[]; status?: (unit: string) => UnitStatus } = {}) {
   const clock = new FakeClock();
   const net = new FakeLanNetwork(42);
   const plugin = new LanEndpoint({
@@ -43,6 +43,7 @@ function setup(opts: { units?: string[] } = {}) {
         transport: net.attach(`10.0.0.${10 + i}`, 40000 + i, 47810),
         clock,
         randomBytes: counterRandom(100 + i),
+        ...(opts.status ? { status: () => opts.status!(id) } : {}),
       }),
   );
   const received = new Map<string, LanInbound[]>();
@@ -173,11 +174,33 @@ describe(LanEndpoint.name, () => {
     for (const id of ['T1', 'T2', 'T3']) expect(received.get(id)!).toHaveLength(1);
   });
 
-  it('answers ping with pong and measures the round trip', async () => {
-    const { plugin, to, clock } = setup();
-    const p = plugin.ping(to(0) as LanTarget & { kind: 'unicast' });
-    await clock.advanceAsync(10);
-    await expect(p).resolves.toMatchObject({ rttMs: expect.any(Number) });
+  it('answers ping with pong from the unit pinged, with its status, and measures the round trip', async () => {
+    const { plugin, units, net, to, clock } = setup({
+      units: ['T1', 'T2'],
+      status: (id) => (id === 'T2' ? 'busy' : 'idle'),
+    });
+    const pongs: { sender: string; body: unknown; at: number }[] = [];
+    plugin.onMessage((m) => {
+      if (m.type === 'pong') pongs.push({ sender: m.sender, body: m.body, at: clock.now() });
+    });
+    const pinged: string[] = [];
+    for (const u of units)
+      u.onMessage((m) => void (m.type === 'ping' && pinged.push(`${u.deviceId}:${m.id}`)));
+    // The first ping is lost on the way, so the round trip includes the retransmission's wait.
+    let lost = 0;
+    net.faults = { drop: (from) => from.port === 47811 && lost++ === 0 };
+    const startedAt = clock.now();
+    const p = plugin.ping(to(1) as LanTarget & { kind: 'unicast' });
+    await clock.advanceAsync(200, 1);
+    const r = await p;
+    expect(r.status).toBe('busy');
+    expect(pinged).toHaveLength(1);
+    expect(pinged[0]).toMatch(/^T2:/);
+    expect(pongs).toEqual([
+      { sender: 'T2', body: { re: pinged[0].slice(3), status: 'busy' }, at: expect.any(Number) },
+    ]);
+    expect(r.rttMs).toBe(pongs[0].at - startedAt);
+    expect(r.rttMs).toBeGreaterThan(0);
   });
 
   describe('drops and counts what it must not trust', () => {
@@ -285,9 +308,11 @@ describe(LanEndpoint.name, () => {
       expect(unit.stats.unhandled).toBe(1);
       expect(unit.stats.processed).toBe(0);
       // The same endpoint still takes what it does handle.
-      await expect(
-        Promise.all([plugin.send('offer', offer('O-1'), target), clock.advanceAsync(50)]),
-      ).resolves.toBeDefined();
+      const [report] = await Promise.all([
+        plugin.send('offer', offer('O-1'), target),
+        clock.advanceAsync(50),
+      ]);
+      expect(report.ackedBy).toEqual(['T9']);
       expect(unit.stats.processed).toBe(1);
     });
 

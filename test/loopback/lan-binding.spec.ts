@@ -5,8 +5,7 @@
  */
 import * as dgram from 'node:dgram';
 import { subnetFilter, UdpLanTransport } from '../../src/lan/lan-transport';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { waitFor } from '../support/wait';
 
 async function sendFrom(to: { address: string; port: number }, payload: string): Promise<void> {
   const s = dgram.createSocket('udp4');
@@ -23,10 +22,11 @@ describe('a unit on a named LAN interface', () => {
     const heard: string[] = [];
     unit.onDatagram((d) => heard.push(String(d)));
     try {
+      // Sent one after the other over loopback, which delivers in order: once the second has arrived,
+      // the first would have arrived before it, had the unit been listening on 127.0.0.2 too.
       await sendFrom({ address: '127.0.0.2', port: unit.port }, 'to another address');
       await sendFrom({ address: '127.0.0.1', port: unit.port }, 'to the interface');
-      for (let i = 0; i < 50 && heard.length === 0; i++) await sleep(20);
-      await sleep(100); // a datagram to 127.0.0.2 would have arrived by now, before or after the other
+      await waitFor('the datagram to the interface', () => heard.includes('to the interface'), 1000);
       expect(heard).toEqual(['to the interface']);
     } finally {
       await unit.close();

@@ -7,6 +7,7 @@ import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from '../support/wait';
 
 const BIN = join(__dirname, '../../bin/payconnect.js');
 const UNIT_PORT = String(20000 + Math.floor(Math.random() * 20000));
@@ -35,8 +36,19 @@ describe('payconnect lan tools', () => {
       },
     );
     unit.stdout!.on('data', (d) => (unitOut += d));
-    for (let i = 0; i < 100 && !unitOut.includes('listening'); i++)
-      await new Promise((r) => setTimeout(r, 50));
+    unit.stderr!.on('data', (d) => (unitOut += d));
+    let exited: number | null | undefined;
+    unit.once('exit', (code) => (exited = code));
+    await waitFor(
+      'the stand-in unit to listen',
+      () => {
+        if (exited !== undefined) throw new Error(`lan unit exited with ${exited}`);
+        return unitOut.includes('listening');
+      },
+      5000,
+    ).catch((e: Error) => {
+      throw new Error(`${e.message}\n${unitOut}`);
+    });
     expect(unitOut).toContain('unit T5 on UDP port');
   });
 

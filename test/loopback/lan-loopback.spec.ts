@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { LanKey } from '../../src/protocol/lan-envelope';
+import { UnitStatus } from '../../src/protocol/lan-messages';
 import {
   LanEndpoint,
   LanInbound,
@@ -14,6 +15,7 @@ import {
   UnitBeacon,
   UnitDirectory,
 } from '../../src/lan';
+import { waitFor } from '../support/wait';
 
 const key: LanKey = { id: 1, version: 1, key: randomBytes(32) };
 // A group port of our own per run, so parallel runs and a running demo never cross.
@@ -27,14 +29,19 @@ interface Node {
 
 const opened: LanEndpoint[] = [];
 
-async function node(id: string, opts: { group?: boolean } = {}): Promise<Node> {
+async function node(id: string, opts: { group?: boolean; status?: () => UnitStatus } = {}): Promise<Node> {
   const transport = await UdpLanTransport.open({
     bindAddress: opts.group ? '0.0.0.0' : '127.0.0.1',
     port: 0,
     interfaceAddress: '127.0.0.1',
     ...(opts.group ? { groupPort: GROUP_PORT, multicastGroup: GROUP } : {}),
   });
-  const endpoint = new LanEndpoint({ deviceId: id, keyring: new LanKeyring(key), transport });
+  const endpoint = new LanEndpoint({
+    deviceId: id,
+    keyring: new LanKeyring(key),
+    transport,
+    status: opts.status,
+  });
   opened.push(endpoint);
   const received: LanInbound[] = [];
   endpoint.onMessage((m) => void received.push(m));
@@ -109,7 +116,11 @@ describe('LAN over loopback UDP', () => {
       multicast: { kind: 'multicast', group: GROUP, port: GROUP_PORT },
     });
     dispatcher.start();
-    const units = await Promise.all(['T1', 'T2'].map((id) => node(id, { group: true })));
+    // T1 is free, T2 is busy with a customer: a ping must bring back the status of the unit pinged.
+    const statuses: Record<string, UnitStatus> = { T1: 'idle', T2: 'busy' };
+    const units = await Promise.all(
+      ['T1', 'T2'].map((id) => node(id, { group: true, status: () => statuses[id] })),
+    );
     const inboxes = units.map((u) => {
       const inbox = new OfferInbox(u.endpoint);
       inbox.start();
@@ -126,7 +137,7 @@ describe('LAN over loopback UDP', () => {
     );
     beacons.forEach((b) => b.start());
     try {
-      for (let i = 0; i < 50 && directory.list().length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+      await waitFor('beacons of T1 and T2 at the plugin', () => directory.list().length >= 2, 2000);
       expect(directory.list().map((u) => [u.id, u.address])).toEqual([
         ['T1', '127.0.0.1'],
         ['T2', '127.0.0.1'],
@@ -138,8 +149,17 @@ describe('LAN over loopback UDP', () => {
       expect(report.ackedBy.sort()).toEqual(['T1', 'T2']);
       const outcomes = await Promise.all(inboxes.map((i) => i.claim('L-4')));
       expect(outcomes.filter((o) => o.granted)).toHaveLength(1);
+      // The pong comes from T2, answers this ping, and carries T2's status (not T1's).
       const ping = await plugin.endpoint.ping(directory.targetOf('T2')!);
-      expect(ping.rttMs).toBeGreaterThanOrEqual(0);
+      expect(ping.status).toBe('busy');
+      const pongs = plugin.received.filter((m) => m.type === 'pong');
+      expect(pongs.map((m) => [m.sender, m.body])).toEqual([
+        ['T2', { re: expect.any(String), status: 'busy' }],
+      ]);
+      const pinged = units[1].received.filter((m) => m.type === 'ping');
+      expect(pinged).toHaveLength(1);
+      expect((pongs[0].body as { re: string }).re).toBe(pinged[0].id);
+      expect(units[0].received.filter((m) => m.type === 'ping')).toEqual([]);
     } finally {
       beacons.forEach((b) => b.stop());
     }

@@ -15,11 +15,11 @@ import { randomBytes } from 'node:crypto';
 import { cleanupStale, createLan, type Lan } from '../support/netns';
 import { runTs, type JsonLineChild, type JsonMessage } from '../support/node-runner';
 import { systemPrerequisites } from '../support/prerequisites';
+import { waitFor } from '../support/wait';
 
 const sys = systemPrerequisites(['root', 'ip', 'nft', 'netns']);
 const GROUP = '239.255.77.1';
 const UNITS = ['T1', 'T2', 'T3'];
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Stats = { processed: number; dropped: Record<string, number> };
 
@@ -43,6 +43,28 @@ function offersSeen(agent: JsonLineChild, orderId: string): JsonMessage[] {
 
 const droppedTotal = (s: Stats) =>
   Object.entries(s.dropped).reduce((n, [reason, v]) => (reason === 'not-for-me' ? n : n + v), 0);
+
+/**
+ * The agent's stats once it has dropped `count` more datagrams than in `before` (the attack has all
+ * arrived), or, if that does not happen within `timeoutMs`, as they are then, for the checks to show what
+ * went wrong.
+ */
+async function statsAfterDrops(
+  agent: JsonLineChild,
+  before: Stats,
+  count: number,
+  timeoutMs = 5000,
+): Promise<Stats> {
+  return waitFor(
+    `${count} more dropped datagrams`,
+    async () => {
+      const s = await stats(agent);
+      return droppedTotal(s) - droppedTotal(before) >= count && s;
+    },
+    timeoutMs,
+    50,
+  ).catch(() => stats(agent));
+}
 
 sys.describe('LAN across network namespaces', () => {
   let lan: Lan | undefined;
@@ -86,13 +108,17 @@ sys.describe('LAN across network namespaces', () => {
     );
     await attacker.next({ event: 'ready' }, 15_000);
     // The plugin knows the units from their beacons.
-    for (let i = 0; i < 50; i++) {
-      const listed = ((await ask(plugin, { cmd: 'units' }, 'units')).units as { id: string }[]).map(
-        (u) => u.id,
-      );
-      if (UNITS.every((u) => listed.includes(u))) break;
-      await sleep(100);
-    }
+    await waitFor(
+      'the plugin to hear a beacon from every unit',
+      async () => {
+        const listed = ((await ask(plugin, { cmd: 'units' }, 'units')).units as { id: string }[]).map(
+          (u) => u.id,
+        );
+        return UNITS.every((u) => listed.includes(u));
+      },
+      5000,
+      100,
+    );
   }, 60_000);
 
   afterAll(() => lan?.destroy(), 30_000);
@@ -112,7 +138,14 @@ sys.describe('LAN across network namespaces', () => {
     const r = await ask(plugin, { cmd: 'offer', orderId: 'U-1', mode: 'unicast', terminal: 'T2' }, 'offered');
     expect(r.ackedBy).toEqual(['T2']);
     await units.T2.next({ event: 'offer', orderId: 'U-1' });
-    await sleep(300);
+    // Then a marker offer to each of the others, from the same socket over the same LAN: a copy of U-1
+    // that reached T1 or T3 would have been in before its marker.
+    for (const id of ['T1', 'T3']) {
+      const orderId = `U-1-marker-${id}`;
+      plugin.send({ cmd: 'offer', orderId, mode: 'unicast', terminal: id });
+      expect((await plugin.next({ event: 'offered', orderId })).ackedBy).toEqual([id]);
+      await units[id].next({ event: 'offer', orderId });
+    }
     expect(offersSeen(units.T1, 'U-1')).toHaveLength(0);
     expect(offersSeen(units.T3, 'U-1')).toHaveLength(0);
   });
@@ -183,8 +216,7 @@ sys.describe('LAN across network namespaces', () => {
     for (const target of targets) {
       const before = await stats(target.agent);
       const attack = await ask(attacker, { cmd: 'attack', ...target.cmd }, 'attacked', 30_000);
-      await sleep(300);
-      const after = await stats(target.agent);
+      const after = await statsAfterDrops(target.agent, before, attack.total as number);
       const sent = attack.sent as Record<string, number>;
       expect(Object.keys(sent)).toEqual(
         expect.arrayContaining(['forged-store-key-id', 'forged-unknown-key', 'junk', 'oversize']),

@@ -14,10 +14,10 @@ const sys = systemPrerequisites(['root', 'ip', 'nft', 'netns']);
 const PROBE = 'test/support/udp-probe.ts';
 const PORT = 47810;
 const GROUP = '239.255.77.1';
-/** How long "nothing arrived" waits. Datagrams on a veth LAN arrive in well under a millisecond. */
-const QUIET_MS = 300;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// "Nothing arrived" is never a guessed sleep here. A datagram the sender's socket sent later on the same
+// path (a marker) is awaited instead: the LAN delivers in order, so once the marker is in, anything sent
+// before it that was going to arrive has arrived.
 const texts = (child: JsonLineChild) => child.all().flatMap((m) => (m.event === 'message' ? [m.text] : []));
 
 /** Asks a listening probe to send one datagram from its socket, and waits until it has. */
@@ -61,7 +61,11 @@ sys.describe('netns LAN harness', () => {
     expect(await b.next({ event: 'message', text: 'unicast-1' })).toMatchObject({
       from: lan!.hosts.a.address,
     });
-    await sleep(QUIET_MS);
+    // A marker to C and one to A itself, sent after: a copy of unicast-1 for either would be in first.
+    await sendFrom(a, lan!.hosts.c.address, PORT, 'after-unicast-1');
+    await sendFrom(a, lan!.hosts.a.address, PORT, 'after-unicast-1');
+    await c.next({ event: 'message', text: 'after-unicast-1' });
+    await a.next({ event: 'message', text: 'after-unicast-1' });
     expect(texts(c)).not.toContain('unicast-1');
     expect(texts(a)).not.toContain('unicast-1');
   });
@@ -89,13 +93,16 @@ sys.describe('netns LAN harness', () => {
     // C getting the broadcast and multicast shows they were really sent.
     await c.next({ event: 'message', text: 'lost-broadcast' });
     await c.next({ event: 'message', text: 'lost-multicast' });
-    await sleep(QUIET_MS);
-    expect(texts(b).filter((t) => String(t).startsWith('lost-'))).toEqual([]);
-    expect(texts(a)).not.toContain('lost-outgoing');
 
+    // Once the loss is cleared, datagrams sent after the lost ones get through, both ways; a lost-* that
+    // had slipped through would have arrived before them.
     await lan!.clearLoss('b');
     await sendFrom(a, lan!.hosts.b.address, PORT, 'after-clear');
+    await sendFrom(b, lan!.hosts.a.address, PORT, 'after-clear-outgoing');
     await b.next({ event: 'message', text: 'after-clear' });
+    await a.next({ event: 'message', text: 'after-clear-outgoing' });
+    expect(texts(b).filter((t) => String(t).startsWith('lost-'))).toEqual([]);
+    expect(texts(a)).not.toContain('lost-outgoing');
   });
 
   it('setLoss(B, 50) drops about half at random', async () => {
@@ -109,12 +116,14 @@ sys.describe('netns LAN harness', () => {
     for (let i = 0; i < n; i++)
       probes.a.send({ cmd: 'send', address: lan!.hosts.b.address, port: PORT, text: `half-${i}` });
     await probes.a.next({ event: 'sent', text: `half-${n - 1}` });
-    await sleep(QUIET_MS);
-    const got = texts(probes.b).filter((t) => String(t).startsWith('half-')).length;
+    // With the loss cleared, a marker sent after the 200 arrives after every one of them that got through.
+    await lan!.clearLoss('b');
+    await sendFrom(probes.a, lan!.hosts.b.address, PORT, 'half-done');
+    await probes.b.next({ event: 'message', text: 'half-done' });
+    const got = texts(probes.b).filter((t) => /^half-\d+$/.test(String(t))).length;
     // Binomial(200, 0.5): mean 100, sd ~7; 60..140 is more than 5 sd either way.
     expect(got).toBeGreaterThan(60);
     expect(got).toBeLessThan(140);
-    await lan!.clearLoss('b');
   });
 
   it('destroy() kills the children and deletes all namespaces; calling it again is fine', async () => {
@@ -166,9 +175,12 @@ sys.describe('loopback with several sockets on one port (SO_REUSEADDR)', () => {
 
   it('a unicast datagram to 127.0.0.1 reaches exactly one of them (the last bound)', async () => {
     for (let i = 0; i < 5; i++) await sendFrom(sender, '127.0.0.1', PORT, `lo-unicast-${i}`);
-    await sleep(QUIET_MS);
-    const toFirst = texts(first).filter((t) => String(t).startsWith('lo-unicast'));
-    const toSecond = texts(second).filter((t) => String(t).startsWith('lo-unicast'));
+    // A broadcast sent after them reaches both sockets: once both have it, every unicast is in.
+    await sendFrom(sender, '127.255.255.255', PORT, 'lo-unicast-done');
+    await first.next({ event: 'message', text: 'lo-unicast-done' });
+    await second.next({ event: 'message', text: 'lo-unicast-done' });
+    const toFirst = texts(first).filter((t) => /^lo-unicast-\d$/.test(String(t)));
+    const toSecond = texts(second).filter((t) => /^lo-unicast-\d$/.test(String(t)));
     expect(toFirst.length + toSecond.length).toBe(5); // each datagram exactly once
     expect(toFirst).toEqual([]);
   });
