@@ -10,7 +10,7 @@
  * answers the sender `unhandled` instead of an ack, so it stops retrying and says so at once.
  */
 import { CustomTransportStrategy, Server } from '@nestjs/microservices';
-import { lastValueFrom } from 'rxjs';
+import { isObservable, lastValueFrom } from 'rxjs';
 import { LAN_UNHANDLED, LanEndpoint, LanInbound } from '../lan-endpoint';
 import { LanContext } from './lan-context';
 import { LanReply } from './lan-reply';
@@ -63,11 +63,16 @@ export class ServerLan
   }
 
   private async handleMessage(message: LanInbound): Promise<void | typeof LAN_UNHANDLED> {
-    const handler = this.getHandlerByPattern(message.type);
+    // Our patterns are plain type names, the keys Nest stores handlers under: looked up directly. Nest's own
+    // getHandlerByPattern (and handleEvent, which calls it) first tries each pattern as JSON, and that
+    // failed parse was two thirds of Nest's cost per LAN message (docs/BENCHMARKS.md, "What Nest costs").
+    const handler = this.messageHandlers.get(message.type);
     if (!handler) return LAN_UNHANDLED;
     const context = new LanContext(message);
     if (handler.isEventHandler) {
-      await this.handleEvent(message.type, { pattern: message.type, data: message.body }, context);
+      // Acknowledged once the handler (and any stream it returns) has finished, as handleEvent would run it.
+      const result = await handler(message.body, context);
+      if (isObservable(result)) await lastValueFrom(result, { defaultValue: undefined });
       return;
     }
     const result$ = this.transformToObservable(await handler(message.body, context));
