@@ -168,11 +168,12 @@ describe('payconnect demo (npm start)', () => {
     );
     expect(result).toMatchObject({ orderId: 'F-1', status: 'paid', amount: { value: 990, currency: 'CNY' } });
 
-    // Ctrl-C: everything closes and the command exits 0, promptly.
-    const stoppedAt = Date.now();
+    // Ctrl-C: everything closes and the command exits 0 by itself (waitExit kills it and fails after
+    // 10 s), saying nothing went wrong on the way out.
+    const before = proc.output.length;
     proc.child.kill('SIGINT');
     const exit = await proc.waitExit(10_000);
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(Date.now() - stoppedAt).toBeLessThan(5000);
+    expect(proc.output.slice(before)).not.toMatch(/error|exception|unhandled|warn/i);
   });
 });

@@ -7,6 +7,7 @@
  * the printer received, decoded back to text.
  */
 import { readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LanEndpoint, LanKeyring, lanKeyFromJson, UdpLanTransport } from '../../src/lan';
@@ -15,10 +16,11 @@ import { Payment } from '../../src/protocol/states';
 import { FakeTcpPrinter } from '../../src/printer/fake-tcp-printer';
 import {
   ChildProc,
+  expectStatus,
   freeTcpPort,
+  http,
   killAllChildren,
   pickLanPorts,
-  sleep,
   testCode,
   TestServer,
   waitFor,
@@ -49,6 +51,29 @@ let pluginData: string;
 let plugin: ChildProc;
 let api: PluginApi;
 const units: Record<string, Unit> = {};
+
+/** Open connections to the register host's callback listener. */
+function hostConnections(): Promise<number> {
+  const listener = (host as unknown as { server: Server }).server;
+  return new Promise((resolve, reject) => listener.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+}
+
+/**
+ * Makes the plugin's work loop run a pass and waits until it has: a reprint of `orderId` (a paid order)
+ * is work that a pass does after every write-back then due, and its receipt arrives at the printer.
+ */
+async function workLoopPass(orderId: string): Promise<void> {
+  const before = receiptsOf(printer, orderId).length;
+  await expectStatus(
+    202,
+    http(api.url, 'POST', `/api/receipts/${encodeURIComponent(orderId)}/reprint`),
+    `reprint ${orderId}`,
+  );
+  await waitFor(`the reprint of ${orderId}`, () => receiptsOf(printer, orderId).length > before);
+}
+
+const events = (history: { event: string }[] | undefined, event: string) =>
+  (history ?? []).filter((h) => h.event === event);
 
 beforeAll(async () => {
   tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-plugin-e2e-'));
@@ -120,7 +145,20 @@ describe('the plugin with a real server, units, callback host and printer', () =
 
     // The host hears about it exactly once, signed with the manifest's secret, and it says paid.
     await waitFor('the paid callback for E-1', () => host.of('E-1').length > 0);
-    await sleep(1500); // several work-loop ticks: a second delivery would have come by now
+    // Every copy of the result has reached the plugin (the push, and T2's LAN relay: T2 counts it relayed
+    // once the plugin acknowledged it, which it does after processing it), and the write-back is
+    // journaled done, once: nothing is left that could tell the host again. (Later passes of the work
+    // loop are covered at the end of the restart test, which finds E-1 still told once.)
+    await waitFor('T2 to have relayed the result of E-1 to the plugin', async () => {
+      const p = await expectStatus<{ relayedToRegister: boolean }>(
+        200,
+        http(units.T2.app.url, 'GET', '/api/payments/E-1'),
+        'the payment of E-1 on T2',
+      );
+      return p.relayedToRegister;
+    });
+    const written = await api.waitOrder('E-1', 'to be written back', (o) => o.writeBack === 'done');
+    expect(events(written.history, 'written back')).toHaveLength(1);
     const deliveries = host.of('E-1');
     expect(deliveries).toHaveLength(1);
     const [d] = deliveries;
@@ -133,7 +171,6 @@ describe('the plugin with a real server, units, callback host and printer', () =
       amount: { value: 1250, currency: 'CNY' },
       paymentId: paid.body.paymentId,
     });
-    await api.waitOrder('E-1', 'to be written back', (o) => o.writeBack === 'done');
 
     // The receipt printer got the receipt: the order number and the amount, in GB18030.
     await waitFor('the receipt of E-1', () => receiptsOf(printer, 'E-1').length > 0);
@@ -147,11 +184,12 @@ describe('the plugin with a real server, units, callback host and printer', () =
     const again = await api.post({ orderId: 'E-1', amount: '12.50' });
     expect(again.status).toBe(202);
     expect(again.body).toMatchObject({ orderId: 'E-1', status: 'paid', createdAt: order.createdAt });
-    await sleep(700);
-    for (const id of ['T1', 'T2']) expect(await units[id].offersOf('E-1')).toHaveLength(1);
+    // The plugin journals a capture, and an offer before it sends one, before it answers the post: the
+    // history read after the answer shows any new offer.
     const history = (await api.order('E-1')).history ?? [];
-    expect(history.filter((h) => h.event === 'captured')).toHaveLength(1);
-    expect(history.filter((h) => h.event === 'offered')).toHaveLength(1);
+    expect(events(history, 'captured')).toHaveLength(1);
+    expect(events(history, 'offered')).toHaveLength(1);
+    for (const id of ['T1', 'T2']) expect(await units[id].offersOf('E-1')).toHaveLength(1);
     expect(host.of('E-1')).toHaveLength(1);
   });
 
@@ -236,7 +274,8 @@ describe('the plugin with a real server, units, callback host and printer', () =
       return s.counters.forgedResults >= before + 2 && s;
     });
     expect(status.problems.join('\n')).toMatch(/result\(s\) without a valid server signature were ignored/);
-    await sleep(1200); // past a poll of the server: still nobody paid
+    // Both forgeries were acknowledged, so the plugin had finished with them (it acks a message once its
+    // handler is done) and counted them: nothing of them was kept for later.
     const order = await api.order('F-1');
     expect(order.status).toBe('offered');
     expect(order.payment).toBeNull();
@@ -263,8 +302,12 @@ describe('the plugin with a real server, units, callback host and printer', () =
     await waitFor('the print queue to be empty', async () => (await api.status()).receipts.jobs.length === 0);
 
     await plugin.kill9();
-    // Let a request the dead plugin had already sent be answered (503) before the host recovers.
-    await sleep(200);
+    // A request the dead plugin had already sent is answered 503 before the host recovers: the host reads
+    // the whole of a connection before its close, and the OS closed the dead plugin's connections.
+    await waitFor(
+      'the dead plugin’s connections to the host to close',
+      async () => (await hostConnections()) === 0,
+    );
     host.answer = 200;
     plugin = await startPluginProc({
       manifest,
@@ -276,7 +319,14 @@ describe('the plugin with a real server, units, callback host and printer', () =
 
     await waitFor('the host to accept K-1 after the restart', () => host.accepted('K-1').length > 0, 15_000);
     await api.waitOrder('K-1', 'to be written back', (o) => o.writeBack === 'done');
-    await sleep(1500);
+    // Two passes of the work loop after that, each forced and awaited with a reprint of another order:
+    // the second starts after the first has printed, so it runs whole after K-1 was written back. A pass
+    // delivers every write-back then due before it prints, and journals each delivery and each receipt.
+    await workLoopPass('订单-0001');
+    await workLoopPass('订单-0001');
+    const k1 = await api.order('K-1');
+    expect(events(k1.history, 'written back')).toHaveLength(1);
+    expect(events(k1.history, 'receipt queued')).toHaveLength(1);
     const accepted = host.accepted('K-1');
     expect(accepted).toHaveLength(1);
     expect(accepted[0].verified).toBe(true);

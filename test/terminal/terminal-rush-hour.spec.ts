@@ -12,7 +12,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { type BrowserContext, type CDPSession, type Locator, type Page } from 'playwright-core';
+import { type BrowserContext, type CDPSession, type Locator, type Page, type Request } from 'playwright-core';
 import { chromiumPrerequisite, openChromium } from '../support/browser';
 import { createTerminalApp, RunningTerminal } from '../../src/terminal/terminal-app';
 import { systemPrerequisites } from '../support/prerequisites';
@@ -273,17 +273,29 @@ sys.describe('the touch page at rush hour on a small phone', () => {
   it('leaves the list and the history alone while nothing changes', async () => {
     await page.goto(`${unit.url}/`);
     await page.locator('#list .offer').first().waitFor();
-    await sleep(1500); // the first answers drawn
-    // Counts every change to the list and the history (a rebuild, a text, an attribute).
-    await page.evaluate(`
-      window.mutations = 0;
-      const watch = new MutationObserver((records) => (window.mutations += records.length));
-      for (const id of ['list', 'history'])
-        watch.observe(document.getElementById(id), { childList: true, subtree: true, characterData: true, attributes: true });
-    `);
-    // Three polls of the unit's API, nothing new at the unit.
-    await sleep(3500);
-    expect(await page.evaluate('window.mutations')).toBe(0);
+    // The page polls the unit's API (offers, status, history) one poll at a time, so a poll has been
+    // handled (drawn, or left alone) once the next one asks for the offers.
+    let polls = 0;
+    const countPoll = (r: Request) => {
+      if (r.method() === 'GET' && new URL(r.url()).pathname === '/api/offers') polls++;
+    };
+    page.on('request', countPoll);
+    try {
+      await waitFor('the first answers drawn (the page polling again)', () => polls >= 1, 10_000, 20);
+      // Counts every change to the list and the history (a rebuild, a text, an attribute).
+      await page.evaluate(`
+        window.mutations = 0;
+        const watch = new MutationObserver((records) => (window.mutations += records.length));
+        for (const id of ['list', 'history'])
+          watch.observe(document.getElementById(id), { childList: true, subtree: true, characterData: true, attributes: true });
+      `);
+      // Three polls of the unit's API handled while watched, nothing new at the unit.
+      const watchedFrom = polls;
+      await waitFor('three more polls handled', () => polls >= watchedFrom + 3, 15_000, 20);
+      expect(await page.evaluate('window.mutations')).toBe(0);
+    } finally {
+      page.off('request', countPoll);
+    }
   });
 
   it("says the reasons in Chinese and shows the shop's local time", async () => {

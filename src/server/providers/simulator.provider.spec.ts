@@ -8,6 +8,7 @@ import { openServerDb, ServerDb } from '../storage/open';
 import { PostgresDb } from '../storage/postgres';
 import { ProviderRejectedError, ProviderUnknownError } from './provider';
 import { openSimulatorLedger, SimulatorProvider } from './simulator.provider';
+import { waitFor } from '../../../test/support/wait';
 
 const PG_URL = 'postgres://postgres@127.0.0.1:5432/test';
 
@@ -386,7 +387,7 @@ describe.each(['sqlite', 'postgres'] as const)('SimulatorProvider on %s', (engin
       .charge({ outTradeNo: out, amount: CNY(1), code: code('20'), storeId: 'S1' })
       .finally(() => (settled = true));
     p.catch(() => undefined);
-    for (let i = 0; i < 400 && clock.pending() === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    await waitFor('the charge to sleep on the clock', () => clock.pending() > 0, 2000, 5);
     expect(clock.pending()).toBe(1);
     clock.advance(9999);
     await new Promise((r) => setImmediate(r));
