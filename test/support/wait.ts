@@ -1,8 +1,7 @@
 /**
  * Bounded waits for tests that run real sockets and processes: poll a condition until it holds, and fail
- * naming what was awaited when a deadline passes, instead of sleeping a guessed time and hoping. Same
- * contract as `waitFor` in test/terminal/support/harness.ts, without that harness's dependencies (the
- * loopback and system specs use this one).
+ * naming what was awaited when a deadline passes, instead of sleeping a guessed time and hoping. The one
+ * definition: test/terminal/support/harness.ts re-exports it.
  */
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

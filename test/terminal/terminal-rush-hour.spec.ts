@@ -9,23 +9,21 @@
  * updating (taps are held like a finger, ~120 ms, not the instant taps a script makes); the Chinese page
  * says the reasons in Chinese; times are the shop's (Asia/Shanghai, UTC+8), not UTC.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { type BrowserContext, type CDPSession, type Locator, type Page, type Request } from 'playwright-core';
 import { chromiumPrerequisite, openChromium } from '../support/browser';
-import { createTerminalApp, RunningTerminal } from '../../src/terminal/terminal-app';
+import { RunningTerminal } from '../../src/terminal/terminal-app';
 import { systemPrerequisites } from '../support/prerequisites';
 import {
   expectStatus,
   http,
-  killAllChildren,
-  pickLanPorts,
   REPO_ROOT,
   RegisterSide,
   sleep,
   testCode,
-  TestServer,
+  Shop,
+  startShop,
   waitFor,
 } from './support/harness';
 
@@ -50,7 +48,7 @@ interface HistoryRow {
 
 sys.describe('the touch page at rush hour on a small phone', () => {
   let tmp: string;
-  let server: TestServer;
+  let shop: Shop;
   let register: RegisterSide;
   let unit: RunningTerminal;
   let context: BrowserContext;
@@ -85,30 +83,13 @@ sys.describe('the touch page at rush hour on a small phone', () => {
   }
 
   beforeAll(async () => {
-    tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-rush-hour-'));
-    server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
-    const storeId = await server.createStore('Noodle bar');
-    const plugin = await server.registerPlugin(storeId, 'P1');
-    const ports = await pickLanPorts();
-    register = await RegisterSide.open({
-      deviceId: 'P1',
-      lanKey: plugin.lanKey,
-      serverPublicKey: plugin.serverPublicKey,
-      storeId: plugin.storeId,
-      ...ports,
+    shop = await startShop({
+      name: 'rush-hour',
+      storeName: 'Noodle bar',
+      simSpeed: 50,
+      unit: { payWaitMs: 2000, timeZone: ZONE },
     });
-    unit = await createTerminalApp({
-      id: 'T1',
-      serverUrl: server.url,
-      registrationCode: await server.registrationCode(storeId, 'terminal'),
-      port: 0,
-      dataDir: path.join(tmp, 'T1'),
-      lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...ports },
-      payWaitMs: 2000,
-      timeZone: ZONE,
-      logger: false,
-    });
-    await register.waitForUnits(['T1']);
+    ({ tmp, register, unit } = shop);
 
     // 30 orders, R-01 first, R-30 last (the newest).
     for (let n = 1; n <= 30; n++) {
@@ -162,11 +143,7 @@ sys.describe('the touch page at rush hour on a small phone', () => {
 
   afterAll(async () => {
     await context?.close().catch(() => undefined);
-    await unit?.close().catch(() => undefined);
-    await register?.close();
-    await server?.proc.stop();
-    await killAllChildren();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await shop?.close();
   });
 
   it("shows the newest open offer first, without scrolling, and finished orders in today's history", async () => {

@@ -27,6 +27,7 @@ import { simulatorLedgerPath } from '../../../src/server/providers/simulator.pro
 
 import { createTerminalApp, RunningTerminal, TerminalConfig } from '../../../src/terminal/terminal-app';
 import { ChildProc, freeTcpPort, killAllChildren } from '../../support/child-process';
+import { waitFor as waitUntil } from '../../support/wait';
 
 export { BIN, ChildProc, freeTcpPort, killAllChildren, REPO_ROOT } from '../../support/child-process';
 
@@ -34,30 +35,14 @@ export { BIN, ChildProc, freeTcpPort, killAllChildren, REPO_ROOT } from '../../s
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Polls `probe` until it returns something other than undefined/false; throws naming `what` after `timeoutMs`. */
-export async function waitFor<T>(
+/** Polls a condition until it holds, failing with what was awaited: test/support/wait.ts (every 50 ms here). */
+export function waitFor<T>(
   what: string,
   probe: () => T | undefined | false | Promise<T | undefined | false>,
   timeoutMs = 10_000,
   everyMs = 50,
 ): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let lastError: unknown;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v !== undefined && v !== false) return v;
-    } catch (e) {
-      lastError = e;
-    }
-    if (Date.now() >= until) {
-      throw new Error(
-        `timed out after ${timeoutMs} ms waiting for ${what}` +
-          (lastError ? ` (last error: ${(lastError as Error).message})` : ''),
-      );
-    }
-    await sleep(everyMs);
-  }
+  return waitUntil(what, probe, timeoutMs, everyMs);
 }
 
 // --- ports ----------------------------------------------------------------------------------------
