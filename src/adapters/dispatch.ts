@@ -2,12 +2,11 @@
  * Reading a dispatch (which terminals an order is offered to): the manifest's default and the per-order
  * `dispatch` of an http-hook body use the same rules, so they live here once.
  */
+import { DEVICE_ID_RULE, isDeviceId } from '../protocol/ids';
 import { DispatchMode } from './host-adapter';
 import { FieldProblems, describeValue, isFields } from './field-problems';
 
 export const DISPATCH_MODES = ['unicast', 'broadcast', 'multicast'] as const;
-
-const DEVICE_ID = /^[A-Za-z0-9._:-]{1,32}$/;
 
 /** `{mode: unicast, terminal}`, `{mode: broadcast}` or `{mode: multicast}`; anything else is a problem. */
 export function readDispatch(raw: unknown, p: FieldProblems): DispatchMode | undefined {
@@ -36,19 +35,15 @@ export function readDispatch(raw: unknown, p: FieldProblems): DispatchMode | und
   }
   if (mode === 'unicast') {
     const terminal = raw.terminal;
-    if (typeof terminal !== 'string' || !DEVICE_ID.test(terminal)) {
+    if (!isDeviceId(terminal)) {
       p.at('terminal').add(
         terminal === undefined
           ? 'is required for a unicast dispatch: the id of the terminal, e.g. T1'
-          : `must be a terminal id (1 to 32 letters, digits, dots, underscores, colons or dashes); got ${describeValue(terminal)}`,
+          : `must be a terminal id (${DEVICE_ID_RULE}); got ${describeValue(terminal)}`,
       );
       return undefined;
     }
     return ok ? { mode, terminal } : undefined;
   }
   return ok ? { mode: mode as 'broadcast' | 'multicast' } : undefined;
-}
-
-export function isDeviceId(x: unknown): x is string {
-  return typeof x === 'string' && DEVICE_ID.test(x);
 }

@@ -137,7 +137,7 @@ describe('parseManifest', () => {
     [
       'register with a space',
       patch(fileDrop, (d) => (d.register = 'R 1')),
-      'register: "R 1" must be 1 to 32',
+      'register: "R 1" must be 1-32 of A-Z a-z 0-9 . _ : -',
     ],
     [
       'register as a number',

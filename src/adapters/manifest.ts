@@ -8,7 +8,7 @@
  *   id: file-drop-json            # equals the file name without .yaml: [a-z0-9][a-z0-9._-]*, ≤ 64
  *   name: Generic JSON order files
  *   adapter: file-drop            # file-drop | http-hook | serial-display | printer-tap | hid | native
- *   register: R1                  # the register's id: 1–32 of A-Z a-z 0-9 . _ : -
+ *   register: R1                  # the register's id: the device id rule, 1-32 of A-Z a-z 0-9 . _ : -
  *   options: {…}                  # adapter-specific (<kind>.options.ts)
  *   parse: {…}                    # adapter-specific
  *   writeBack: {…}                # adapter-specific
@@ -31,6 +31,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import { ManifestError } from '../protocol/errors';
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE, MAX_DEVICE_ID_LENGTH } from '../protocol/ids';
 import { ReceiptLayout } from '../printer/receipt';
 import {
   DEFAULT_SERIAL_SETTINGS,
@@ -231,13 +232,14 @@ function checkManifest(raw: unknown, fileName: string, p: FieldProblems): Manife
     p.at('id').add(`must equal the file name: "${idFromFile}" (from ${base}), not "${id}"`);
   }
   const name = raw.name === undefined ? undefined : text(raw.name, p.at('name'), { max: 100 });
+  // Register ids follow the device id rule (protocol/ids.ts), as the server and the LAN offer check them.
   const register =
     raw.register === undefined
       ? undefined
       : text(raw.register, p.at('register'), {
-          max: 32,
-          pattern: /^[A-Za-z0-9._:-]{1,32}$/,
-          patternHelp: 'must be 1 to 32 letters, digits, dots, underscores, colons or dashes',
+          max: MAX_DEVICE_ID_LENGTH,
+          pattern: DEVICE_ID_PATTERN,
+          patternHelp: `must be ${DEVICE_ID_RULE}`,
         });
   const dispatch = raw.dispatch === undefined ? undefined : readDispatch(raw.dispatch, p.at('dispatch'));
   const receipt = raw.receipt === undefined ? undefined : readReceipt(raw.receipt, p.at('receipt'));

@@ -1,6 +1,7 @@
 import { LanEndpoint, LanKeyring, OfferInbox, UdpLanTransport, UnitBeacon } from '../lan';
 import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { formatMoney } from '../protocol/money';
+import { DEVICE_ID_RULE, isDeviceId } from '../protocol/ids';
 import { Command, intOption, ipv4Option, parse, UsageError } from './args';
 import { loadLanKey, toStderr } from './lan-options';
 
@@ -11,7 +12,7 @@ export const lanUnit: Command = {
 Joins the shop LAN as unit ID: beacons so plugins see it, answers discover and ping, and prints each offer
 it receives. Use it to check a shop's network before the real units arrive. Stops on Ctrl-C.
 
-  --id ID             the unit id to announce (1-32 of A-Z a-z 0-9 . _ : -)
+  --id ID             the unit id to announce (${DEVICE_ID_RULE})
   --name NAME         a display name (default: the id)
   --key FILE | --data DIR   the store LAN key
   --interface ADDR    this PC's address on the shop network (enables multicast)
@@ -34,8 +35,7 @@ it receives. Use it to check a shop's network before the real units arrive. Stop
       'auto-claim': { type: 'boolean' },
     });
     const id = values.id as string | undefined;
-    if (!id || !/^[A-Za-z0-9._:-]{1,32}$/.test(id))
-      throw new UsageError('--id must be 1-32 of A-Z a-z 0-9 . _ : -');
+    if (!isDeviceId(id)) throw new UsageError(`--id must be ${DEVICE_ID_RULE}`);
     const key = loadLanKey(values as never, toStderr);
     const iface = ipv4Option(values.interface as string | undefined, 'interface');
     const unitPort = intOption(values['unit-port'] as string | undefined, 'unit-port', DEFAULT_UNIT_PORT, 1);

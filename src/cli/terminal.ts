@@ -1,5 +1,6 @@
 import { createTerminalApp, machineTimeZone } from '../terminal/terminal-app';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+import { DEVICE_ID_RULE, isDeviceId } from '../protocol/ids';
 import { Command, intOption, parse, timeZoneOption, UsageError } from './args';
 import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
 
@@ -11,7 +12,7 @@ Runs the app of one mobile POS unit. The first start registers it with the payme
 registration code; its token, LAN key and the server's key are kept in DIR and used on every restart.
 Open http://127.0.0.1:P/ for the touch page.
 
-  --id ID                  the unit's id (1-32 of A-Z a-z 0-9 . _ : -), e.g. T1
+  --id ID                  the unit's id (${DEVICE_ID_RULE}), e.g. T1
   --name NAME              a display name (default: the id)
   --server URL             the payment server, e.g. http://127.0.0.1:8700
   --registration-code CODE needed on the first start only
@@ -39,8 +40,7 @@ Open http://127.0.0.1:P/ for the touch page.
       ...DEVICE_LAN_OPTIONS,
     });
     const id = values.id as string | undefined;
-    if (!id || !/^[A-Za-z0-9._:-]{1,32}$/.test(id))
-      throw new UsageError('--id must be 1-32 of A-Z a-z 0-9 . _ : -');
+    if (!isDeviceId(id)) throw new UsageError(`--id must be ${DEVICE_ID_RULE}`);
     const serverUrl = values.server as string | undefined;
     if (!serverUrl || !/^https?:\/\/.+/.test(serverUrl))
       throw new UsageError('--server must be the payment server URL, e.g. http://127.0.0.1:8700');

@@ -9,6 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Clock, SystemClock } from '../protocol/clock';
+import { isPaymentCode, PAYMENT_CODE_RULE } from '../protocol/payment-code';
 import { generateServerKeyPair, ServerKeyPair, signPaymentResult } from '../protocol/payment-signature';
 import { Payment, PaymentStatus } from '../protocol/states';
 import { DeviceRegistration } from './device-http';
@@ -153,8 +154,9 @@ export class FakePaymentServer implements PaymentServer {
         amount: { value: number; currency: string };
         method: { code: string };
       };
-      if (!/^\d{10,32}$/.test(String(b.method?.code)))
-        throw new ServerRefusedError(400, 'validation_failed', 'method.code: must be 10-32 digits');
+      // The real server's rule (protocol/payment-code.ts).
+      if (!isPaymentCode(b.method?.code))
+        throw new ServerRefusedError(400, 'validation_failed', `method.code: must be ${PAYMENT_CODE_RULE}`);
       const now = new Date(this.clock.now()).toISOString();
       const outcome = this.outcomes.get(b.method.code) ?? 'succeeded';
       const p: Payment = {

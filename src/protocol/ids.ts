@@ -73,14 +73,27 @@ function orderIdProblem(s: unknown): string | undefined {
   return undefined;
 }
 
-/** Letters, digits and `. _ : -`, 1–32 characters, e.g. `T1`, `plugin-R1`. Returns the id unchanged. */
+/**
+ * The device id rule, the one definition: letters, digits and `. _ : -`, 1–32 characters, e.g. `T1`,
+ * `plugin-R1`. Every device id (a unit's, a plugin's, a LAN datagram's sender and recipient) and every
+ * register id follows it. Being ASCII, its length in characters is its length in bytes on the LAN.
+ */
+export const MAX_DEVICE_ID_LENGTH = 32;
+export const DEVICE_ID_PATTERN = new RegExp(`^[A-Za-z0-9._:-]{1,${MAX_DEVICE_ID_LENGTH}}$`);
+/** The characters a device id may have, in words. */
+export const DEVICE_ID_CHARACTERS = 'A-Z a-z 0-9 . _ : -';
+/** The rule in words, for messages and help: `deviceId must be ${DEVICE_ID_RULE}`. */
+export const DEVICE_ID_RULE = `1-${MAX_DEVICE_ID_LENGTH} of ${DEVICE_ID_CHARACTERS}`;
+
+export function isDeviceId(x: unknown): x is string {
+  return typeof x === 'string' && DEVICE_ID_PATTERN.test(x);
+}
+
+/** Checks a device id (see DEVICE_ID_PATTERN). Returns the id unchanged. */
 export function validateDeviceId(s: unknown): string {
-  if (typeof s !== 'string' || !/^[A-Za-z0-9._:-]{1,32}$/.test(s)) {
-    throw new ProtocolError(
-      'device.bad_id',
-      `The device id ${quote(s)} is not valid: use 1 to 32 letters, digits, dots, underscores, colons or dashes.`,
-      { subject: 'deviceId' },
-    );
+  if (!isDeviceId(s)) {
+    const message = `The device id ${quote(s)} is not valid: it must be ${DEVICE_ID_RULE}.`;
+    throw new ProtocolError('device.bad_id', message, { subject: 'deviceId' });
   }
   return s;
 }

@@ -27,6 +27,7 @@
  */
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import { ProtocolError } from './errors';
+import { DEVICE_ID_CHARACTERS, DEVICE_ID_RULE, isDeviceId } from './ids';
 import { LanMessageType, lanMessageTypeFromCode, lanMessageTypeCode } from './lan-messages';
 
 export const LAN_MAGIC = 0x5043; // "PC"
@@ -40,8 +41,6 @@ export const LAN_MESSAGE_ID_LENGTH = 16;
 /** Smallest possible datagram: fixed header, two one-character ids, empty ciphertext, tag. */
 export const LAN_MIN_DATAGRAM = LAN_FIXED_HEADER + 2 + 2 + LAN_TAG_LENGTH;
 export const LAN_BROADCAST_RECIPIENT = '*';
-
-const DEVICE_ID = /^[A-Za-z0-9._:-]{1,32}$/;
 
 /** A store LAN key: 32 secret bytes, named by id and version so keys can rotate. */
 export interface LanKey {
@@ -75,10 +74,6 @@ function fail(code: string, message: string): never {
   throw new ProtocolError(code, message, { subject: 'datagram' });
 }
 
-export function isDeviceId(value: string): boolean {
-  return DEVICE_ID.test(value);
-}
-
 function checkHeaderFields(h: Omit<LanHeader, 'version' | 'flags'>): void {
   if (!Number.isInteger(h.keyId) || h.keyId < 0 || h.keyId > 0xffffffff)
     fail('lan.bad_key_id', `key id ${h.keyId} is not a u32`);
@@ -92,10 +87,9 @@ function checkHeaderFields(h: Omit<LanHeader, 'version' | 'flags'>): void {
     fail('lan.bad_timestamp', `timestamp ${h.timestamp} is not valid`);
   if (h.messageId.length !== LAN_MESSAGE_ID_LENGTH)
     fail('lan.bad_message_id', `message id must be ${LAN_MESSAGE_ID_LENGTH} bytes`);
-  if (!isDeviceId(h.sender))
-    fail('lan.bad_sender', `sender id "${h.sender}" must be 1-32 of A-Z a-z 0-9 . _ : -`);
+  if (!isDeviceId(h.sender)) fail('lan.bad_sender', `sender id "${h.sender}" must be ${DEVICE_ID_RULE}`);
   if (h.recipient !== LAN_BROADCAST_RECIPIENT && !isDeviceId(h.recipient))
-    fail('lan.bad_recipient', `recipient id "${h.recipient}" must be "*" or 1-32 of A-Z a-z 0-9 . _ : -`);
+    fail('lan.bad_recipient', `recipient id "${h.recipient}" must be "*" or ${DEVICE_ID_RULE}`);
 }
 
 function encodeHeader(h: Omit<LanHeader, 'version' | 'flags'>): Buffer {
@@ -195,9 +189,9 @@ export function readHeader(datagram: Buffer): { header: LanHeader; headerLength:
     sender,
     recipient,
   };
-  if (!isDeviceId(sender)) fail('lan.malformed', 'sender id has characters outside A-Z a-z 0-9 . _ : -');
+  if (!isDeviceId(sender)) fail('lan.malformed', `sender id has characters outside ${DEVICE_ID_CHARACTERS}`);
   if (recipient !== LAN_BROADCAST_RECIPIENT && !isDeviceId(recipient))
-    fail('lan.malformed', 'recipient id has characters outside A-Z a-z 0-9 . _ : -');
+    fail('lan.malformed', `recipient id has characters outside ${DEVICE_ID_CHARACTERS}`);
   return { header, headerLength: at };
 }
 

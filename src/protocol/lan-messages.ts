@@ -4,6 +4,7 @@
  * the field, and the datagram is counted as malformed; nothing half-valid is ever handed to an app.
  */
 import { ProtocolError } from './errors';
+import { DEVICE_ID_PATTERN, MAX_DEVICE_ID_LENGTH } from './ids';
 
 /** Type name -> wire code. Codes are part of the wire format: never renumber, only append. */
 const CODES = {
@@ -143,7 +144,8 @@ function onlyKeys(type: string, o: Json, allowed: readonly string[]): void {
   for (const k of Object.keys(o)) if (!allowed.includes(k)) bad(type, k, 'is not part of this message');
 }
 
-const DEVICE = /^[A-Za-z0-9._:-]{1,32}$/;
+/** A device id (ids.ts); register ids follow the same rule today, so an offer's registerId uses it too. */
+const DEVICE = { max: MAX_DEVICE_ID_LENGTH, pattern: DEVICE_ID_PATTERN };
 const HEX_ID = /^[0-9a-f]{32}$/;
 const ORDER = { max: 64 };
 
@@ -161,7 +163,7 @@ function money(type: string, o: Json, field: string): void {
 const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
   beacon(o) {
     onlyKeys('beacon', o, ['id', 'name', 'port', 'status', 'offers']);
-    str('beacon', o, 'id', { max: 32, pattern: DEVICE });
+    str('beacon', o, 'id', DEVICE);
     str('beacon', o, 'name', { max: 64 });
     int('beacon', o, 'port', 1, 65535);
     oneOf('beacon', o, 'status', ['idle', 'busy', 'paused']);
@@ -173,7 +175,7 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
   offer(o) {
     onlyKeys('offer', o, ['orderId', 'registerId', 'amount', 'mode', 'expiresAt', 'collect']);
     str('offer', o, 'orderId', ORDER);
-    str('offer', o, 'registerId', { max: 32, pattern: DEVICE });
+    str('offer', o, 'registerId', DEVICE);
     money('offer', o, 'amount');
     oneOf('offer', o, 'mode', ['unicast', 'broadcast', 'multicast']);
     int('offer', o, 'expiresAt', 0, Number.MAX_SAFE_INTEGER);
@@ -195,21 +197,21 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
   'claim.granted'(o) {
     onlyKeys('claim.granted', o, ['orderId', 'terminal', 're']);
     str('claim.granted', o, 'orderId', ORDER);
-    str('claim.granted', o, 'terminal', { max: 32, pattern: DEVICE });
+    str('claim.granted', o, 'terminal', DEVICE);
     str('claim.granted', o, 're', { max: 32, pattern: HEX_ID, optional: true });
   },
   'claim.denied'(o) {
     onlyKeys('claim.denied', o, ['orderId', 'reason', 'terminal', 're']);
     str('claim.denied', o, 'orderId', ORDER);
     oneOf('claim.denied', o, 'reason', ['taken', 'unknown', 'withdrawn']);
-    str('claim.denied', o, 'terminal', { max: 32, pattern: DEVICE, optional: true });
+    str('claim.denied', o, 'terminal', { ...DEVICE, optional: true });
     str('claim.denied', o, 're', { max: 32, pattern: HEX_ID, optional: true });
   },
   withdraw(o) {
     onlyKeys('withdraw', o, ['orderId', 'reason', 'claimedBy']);
     str('withdraw', o, 'orderId', ORDER);
     oneOf('withdraw', o, 'reason', ['claimed', 'canceled', 'expired']);
-    str('withdraw', o, 'claimedBy', { max: 32, pattern: DEVICE, optional: true });
+    str('withdraw', o, 'claimedBy', { ...DEVICE, optional: true });
   },
   collect(o) {
     onlyKeys('collect', o, ['orderId']);

@@ -23,7 +23,8 @@ import { Clock } from '../protocol/clock';
 import { ProtocolError } from '../protocol/errors';
 import { formatMoney, money, Money } from '../protocol/money';
 import { Payment } from '../protocol/states';
-import { validateOrderId } from '../protocol/ids';
+import { DEVICE_ID_RULE, isDeviceId, validateOrderId } from '../protocol/ids';
+import { isPaymentCode, PAYMENT_CODE_RULE } from '../protocol/payment-code';
 import { ApiError } from './api-error';
 import { EventsService } from './events.service';
 import { ApiResponse, IdempotencyKeys, requestHash } from './idempotency-keys';
@@ -84,8 +85,6 @@ export function scaledTiming(speed: number, base: PaymentTiming = WALLET_TIMING)
   };
 }
 
-const WALLET_CODE = /^\d{10,32}$/;
-
 /** Never store or log a payment code: keep its first two and last two digits, enough to recognise it. */
 export function codeHint(code: string): string {
   return code.length <= 4 ? '****' : `${code.slice(0, 2)}${'*'.repeat(code.length - 4)}${code.slice(-2)}`;
@@ -127,8 +126,9 @@ export class PaymentsService {
     } catch (e) {
       throw ApiError.badRequest('invalid_order_id', `orderId: ${(e as Error).message}`);
     }
-    if (typeof input.registerId !== 'string' || !/^[A-Za-z0-9._:-]{1,32}$/.test(input.registerId)) {
-      throw ApiError.badRequest('invalid_register_id', 'registerId must be 1-32 of A-Z a-z 0-9 . _ : -');
+    // Register ids follow the device id rule (protocol/ids.ts), as everywhere else (manifests, LAN offers).
+    if (!isDeviceId(input.registerId)) {
+      throw ApiError.badRequest('invalid_register_id', `registerId must be ${DEVICE_ID_RULE}`);
     }
     let amount: Money;
     try {
@@ -139,11 +139,12 @@ export class PaymentsService {
     }
     if (input.method?.type !== 'wallet_code')
       throw ApiError.badRequest('invalid_method', 'method.type must be "wallet_code"');
-    if (typeof input.method.code !== 'string' || !WALLET_CODE.test(input.method.code)) {
-      // The message never repeats the code.
+    // The protocol's payment code rule (protocol/payment-code.ts), already normalized: the unit removes the
+    // spaces scanners add before it sends the code. The message never repeats the code.
+    if (!isPaymentCode(input.method.code)) {
       throw ApiError.badRequest(
         'invalid_payment_code',
-        "method.code must be the digits of the customer's payment code (10-32 digits)",
+        `method.code must be the digits of the customer's payment code (${PAYMENT_CODE_RULE}, no spaces)`,
       );
     }
     return { amount };

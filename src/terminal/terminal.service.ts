@@ -11,6 +11,7 @@
 import { DeviceApiError } from '../device/device-errors';
 import { Clock, delay, every, SystemClock, TimerHandle } from '../protocol/clock';
 import { formatMoney } from '../protocol/money';
+import { isPaymentCode, normalizePaymentCode, PAYMENT_CODE_RULE } from '../protocol/payment-code';
 import { isDecidedPaymentStatus, Payment } from '../protocol/states';
 import { verifyPaymentResult } from '../protocol/payment-signature';
 import { HeldOffer, LanEndpoint, LanTarget, OfferInbox, UnitBeacon } from '../lan';
@@ -18,9 +19,6 @@ import { ProgressStage } from '../protocol/lan-messages';
 import { PaymentServer, retryable, retryDelayMs, SignedPayment } from '../device/server-client';
 import { LocalRequestError, ServerRefusedError, ServerUnavailableError } from '../device/server-errors';
 import { AttemptStatus, DeviceCredentials, PaymentAttempt, TerminalStore } from './terminal-store';
-
-/** Customer payment codes are 16-24 digits (Alipay and WeChat Pay use 18); anything else is a bad scan. */
-export const PAYMENT_CODE = /^\d{16,24}$/;
 
 /**
  * How long after its last try an attempt with no payment at the server counts as "nothing arrived": the
@@ -249,12 +247,13 @@ export class TerminalService {
    * decided, or after `payWaitMs` with it still pending (the caller polls GET /api/payments/:orderId).
    */
   async pay(orderId: string, rawCode: string): Promise<{ final: boolean; attempt: PaymentAttempt }> {
-    const code = String(rawCode ?? '').replace(/\s+/g, '');
-    if (!PAYMENT_CODE.test(code)) {
+    // The protocol's payment code rule (protocol/payment-code.ts); anything else is a bad scan.
+    const code = normalizePaymentCode(String(rawCode ?? ''));
+    if (!isPaymentCode(code)) {
       throw new TerminalError(
         400,
         'invalid_payment_code',
-        "that is not a payment code (16-24 digits); scan the customer's code again",
+        `that is not a payment code (${PAYMENT_CODE_RULE}); scan the customer's code again`,
       );
     }
     let offer = this.o.inbox.get(orderId);

@@ -513,6 +513,23 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
           { ...good, method: { type: 'wallet_code', code: '28ABCDEFGH12345600' } },
           /method\.code/,
         ],
+        // The protocol's payment code rule: 16-24 digits (the server took 10-32 before).
+        [
+          'code of 15 digits',
+          { ...good, method: { type: 'wallet_code', code: '281234567890100' } },
+          /method\.code.*16-24 digits/,
+        ],
+        [
+          'code of 25 digits',
+          { ...good, method: { type: 'wallet_code', code: '2812345678901234567890100' } },
+          /method\.code.*16-24 digits/,
+        ],
+        // On the wire the code is normalized: the unit removes the spaces a scanner adds.
+        [
+          'code with spaces',
+          { ...good, method: { type: 'wallet_code', code: good.method.code.replace(/(\d{6})/g, '$1 ') } },
+          /method\.code/,
+        ],
         ['other method type', { ...good, method: { type: 'card', code: good.method.code } }, /method\.type/],
         ['empty orderId', { ...good, orderId: '' }, /orderId/],
       ];
@@ -538,6 +555,15 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       const listed = await call('GET', `/v1/payments?orderId=${good.orderId}`, { token: t1.token });
       expect(listed.json).toEqual([ok.json]);
       expect((await trade(ok.json.id))!.charge_calls).toBe(1);
+    });
+
+    it('takes payment codes of 16 and of 24 digits, the ends of the protocol rule', async () => {
+      for (const code of ['2812345678901200', '281234567890123456789000']) {
+        const r = await pay(t1, paymentBody(code));
+        expect({ digits: code.length, status: r.status }).toEqual({ digits: code.length, status: 201 });
+        // It reached the provider: the simulator's own rule (18 digits) decides it, not the server's.
+        expect((await trade(r.json.id))!.charge_calls).toBe(1);
+      }
     });
 
     it('answers an oversized body with 413 and malformed JSON with 400 invalid_json', async () => {

@@ -147,6 +147,24 @@ describe.each([
     expect(await s.server.resultsOf('契约-F')).toEqual([]);
   });
 
+  it('both take the protocol payment code rule: 15 and 25 digits are refused, 16 and 24 taken', async () => {
+    for (const [i, code] of ['281234567890100', '2812345678901234567890100'].entries()) {
+      const err = await s.server
+        .createPayment(`pc1-contract-g-${i}`, charge(`契约-G${i}`, code))
+        .catch((e: Error) => e);
+      expect({ digits: code.length, err }).toEqual({
+        digits: code.length,
+        err: expect.any(ServerRefusedError),
+      });
+      expect((err as ServerRefusedError).status).toBe(400);
+      expect(await s.server.resultsOf(`契约-G${i}`)).toEqual([]);
+    }
+    for (const [i, code] of ['2812345678901200', '281234567890123456789000'].entries()) {
+      const p = await s.server.createPayment(`pc1-contract-h-${i}`, charge(`契约-H${i}`, code));
+      expect(p.orderId).toBe(`契约-H${i}`);
+    }
+  });
+
   it('pushes a signed event for a payment made while listening', async () => {
     const events: SignedPayment[] = [];
     let up = false;

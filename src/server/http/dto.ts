@@ -16,6 +16,7 @@ import {
   Min,
   ValidateNested,
 } from 'class-validator';
+import { DEVICE_ID_PATTERN, DEVICE_ID_RULE } from '../../protocol/ids';
 import { MAX_PAYMENT_VALUE_CEILING } from '../stores.service';
 
 /** Names people read (stores, devices): no control or invisible formatting characters, as for order ids. */
@@ -54,7 +55,7 @@ export class RegisterDeviceDto {
   code!: string;
 
   @IsString()
-  @Matches(/^[A-Za-z0-9._:-]{1,32}$/, { message: 'deviceId must be 1-32 of A-Z a-z 0-9 . _ : -' })
+  @Matches(DEVICE_ID_PATTERN, { message: `deviceId must be ${DEVICE_ID_RULE}` })
   deviceId!: string;
 
   @IsIn(['terminal', 'plugin'])

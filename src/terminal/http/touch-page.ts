@@ -9,7 +9,20 @@
  * Rush hour: the page polls every second but touches the DOM only when an answer differs from the last,
  * and then updates rows in place by key (order id, attempt). A row under the clerk's finger is never
  * replaced, so a tap that starts on a row ends on the same row and is not lost.
+ *
+ * The page checks a scanned code with the protocol's payment code rule before it sends it: its pattern,
+ * the spaces it removes and the lengths its message names are written into the page from
+ * protocol/payment-code.ts, never copied by hand.
  */
+import {
+  PAYMENT_CODE_MAX_DIGITS,
+  PAYMENT_CODE_MIN_DIGITS,
+  PAYMENT_CODE_PATTERN,
+  PAYMENT_CODE_SPACES,
+} from '../../protocol/payment-code';
+
+const CODE_DIGITS = `${PAYMENT_CODE_MIN_DIGITS}–${PAYMENT_CODE_MAX_DIGITS}`;
+
 export const TOUCH_PAGE = `<!doctype html>
 <html lang="en">
 <head>
@@ -77,7 +90,7 @@ const T = {
   en: { title: 'Payments', offers: 'Open offers from the register', none: 'Waiting for the register…', claim: 'Take this payment',
     scan: 'Scan or type the customer\\'s payment code', pay: 'Collect', back: 'Back to offers', lang: '中文',
     history: 'Today', serverDown: 'Server unreachable: retrying', serverUp: 'Online', order: 'Order', noHistory: 'Nothing yet today', again: 'Tap to collect again',
-    badCode: 'That is not a payment code (16–24 digits). Scan again.',
+    badCode: 'That is not a payment code (${CODE_DIGITS} digits). Scan again.',
     'offer.open': 'Open: tap to take', 'offer.claiming': 'Taking…', 'offer.claimed': 'Yours: scan the code',
     'offer.taken': 'Taken by {who}', 'offer.withdrawn': 'No longer offered', 'offer.canceled': 'Canceled by the register',
     'offer.expired': 'Expired: nobody took it in time',
@@ -99,7 +112,7 @@ const T = {
     'code.unknown': 'Not paid (code {code}). Ask the customer to pay again; call support if it repeats.' },
   zh: { title: '收款', offers: '收银台发来的待收订单', none: '等待收银台…', claim: '接单', scan: '扫描或输入顾客付款码', pay: '收款',
     back: '返回订单列表', lang: 'English', history: '今日记录', serverDown: '服务器连接中断，正在重试', serverUp: '在线', order: '订单',
-    noHistory: '今天还没有记录', again: '点按重新收款', badCode: '不是有效的付款码（16–24位数字），请重新扫描。',
+    noHistory: '今天还没有记录', again: '点按重新收款', badCode: '不是有效的付款码（${CODE_DIGITS}位数字），请重新扫描。',
     'offer.open': '待接单：点按接单', 'offer.claiming': '接单中…', 'offer.claimed': '已接单：请扫码',
     'offer.taken': '已被 {who} 接单', 'offer.withdrawn': '订单已撤回', 'offer.canceled': '收银台已取消',
     'offer.expired': '已过期：无人接单',
@@ -307,9 +320,9 @@ $('claim').onclick = async () => {
 };
 $('payform').onsubmit = async (ev) => {
   ev.preventDefault();
-  const code = $('code').value.replace(/\\s+/g, '');
+  const code = $('code').value.replace(${PAYMENT_CODE_SPACES}, '');
   $('error').textContent = '';
-  if (!/^\\d{16,24}$/.test(code)) { $('error').textContent = t('badCode'); $('code').select(); return; }
+  if (!${PAYMENT_CODE_PATTERN}.test(code)) { $('error').textContent = t('badCode'); $('code').select(); return; }
   $('code').value = '';
   $('payform').hidden = true;
   $('result').className = 'wait'; $('result').textContent = t('pay.paying');
