@@ -40,6 +40,7 @@ import {
   SerialLineSettings,
   serialTarget,
 } from '../printer/serial-settings';
+import { ADAPTER_KINDS, AdapterKind, PlannedAdapterKind, adapterSchemas } from './adapter-kinds';
 import { readDispatch } from './dispatch';
 import {
   FieldProblem,
@@ -55,7 +56,6 @@ import {
 import type { FileDropOptions, FileDropParseRules, FileDropWriteBack } from './file-drop/file-drop.options';
 import { DispatchMode } from './host-adapter';
 import type { HttpHookOptions, HttpHookParseRules, HttpHookWriteBack } from './http-hook/http-hook.options';
-import { ADAPTER_KINDS, AdapterKind, PlannedAdapterKind, adapterSpecs } from './registry';
 
 export const MANIFEST_EXTENSION = '.yaml';
 export const MAX_MANIFEST_BYTES = 64 * 1024;
@@ -258,7 +258,7 @@ function checkManifest(raw: unknown, fileName: string, p: FieldProblems): Manife
   let parse: unknown;
   let writeBack: unknown;
   if (adapter !== undefined) {
-    const spec = adapterSpecs[adapter];
+    const spec = adapterSchemas[adapter];
     options = raw.options === undefined ? undefined : spec.validateOptions(raw.options, p.at('options'));
     parse = raw.parse === undefined ? undefined : spec.validateParse(raw.parse, p.at('parse'), options);
     writeBack =

@@ -1,0 +1,85 @@
+/**
+ * The adapter kinds a manifest may name, and for each its manifest schema (how its options, parse and
+ * writeBack sections are checked): what manifest.ts needs to check a manifest, without the adapters
+ * themselves. registry.ts adds each kind's factory. This module imports neither manifest.ts nor
+ * registry.ts, so neither imports the other for these (no import cycle).
+ *
+ * Kinds listed in DESIGN.md but not shipped in this version (serial-display, printer-tap, hid, native) are
+ * known by name, so their manifests can be written and checked ahead; their sections are only checked to
+ * be mappings, and registry.ts refuses to create them.
+ */
+import { FieldProblems, Fields, describeValue, isFields } from './field-problems';
+import {
+  FileDropOptions,
+  validateFileDropOptions,
+  validateFileDropParse,
+  validateFileDropWriteBack,
+} from './file-drop/file-drop.options';
+import {
+  validateHttpHookOptions,
+  validateHttpHookParse,
+  validateHttpHookWriteBack,
+} from './http-hook/http-hook.options';
+
+export const ADAPTER_KINDS = [
+  'file-drop',
+  'http-hook',
+  'serial-display',
+  'printer-tap',
+  'hid',
+  'native',
+] as const;
+export type AdapterKind = (typeof ADAPTER_KINDS)[number];
+export type PlannedAdapterKind = Exclude<AdapterKind, 'file-drop' | 'http-hook'>;
+
+/** How a manifest for one adapter kind is checked. */
+export interface AdapterSchema {
+  kind: AdapterKind;
+  /** False for a kind known by name whose adapter this version does not ship. */
+  available: boolean;
+  /** Each validator adds its problems under `p` and returns the checked value, or undefined. */
+  validateOptions(raw: unknown, p: FieldProblems): unknown;
+  /** `options` is what validateOptions returned (undefined when the options were bad). */
+  validateParse(raw: unknown, p: FieldProblems, options: unknown): unknown;
+  validateWriteBack(raw: unknown, p: FieldProblems, options: unknown): unknown;
+}
+
+function planned(kind: PlannedAdapterKind): AdapterSchema {
+  const mapping = (raw: unknown, p: FieldProblems): Fields | undefined => {
+    if (isFields(raw)) return raw;
+    p.add(`must be a mapping; got ${describeValue(raw)}`);
+    return undefined;
+  };
+  return {
+    kind,
+    available: false,
+    validateOptions: mapping,
+    validateParse: mapping,
+    validateWriteBack: mapping,
+  };
+}
+
+export const adapterSchemas: Readonly<Record<AdapterKind, AdapterSchema>> = {
+  'file-drop': {
+    kind: 'file-drop',
+    available: true,
+    validateOptions: validateFileDropOptions,
+    validateParse: (raw, p, options) => validateFileDropParse(raw, p, options as FileDropOptions | undefined),
+    validateWriteBack: validateFileDropWriteBack,
+  },
+  'http-hook': {
+    kind: 'http-hook',
+    available: true,
+    validateOptions: validateHttpHookOptions,
+    validateParse: validateHttpHookParse,
+    validateWriteBack: validateHttpHookWriteBack,
+  },
+  'serial-display': planned('serial-display'),
+  'printer-tap': planned('printer-tap'),
+  hid: planned('hid'),
+  native: planned('native'),
+};
+
+export function availableKinds(): AdapterKind[] {
+  return ADAPTER_KINDS.filter((k) => adapterSchemas[k].available);
+}
