@@ -1,6 +1,8 @@
 // Lint rules: typescript-eslint's recommended set, plus the one architectural rule DESIGN.md cares most
-// about: src/protocol imports nothing of ours, and apps never import each other.
+// about: src/protocol imports nothing of ours, and apps never import each other; and no import cycles.
 import js from '@eslint/js';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
+import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 const apps = ['plugin', 'terminal', 'server'];
@@ -142,4 +144,25 @@ export default tseslint.config(
     },
   },
   ...appRules,
+  // No import cycles in our TypeScript: in a cycle one module sees the other half-loaded (an undefined
+  // class or constant at load time); the shared definition belongs in a small module of its own instead.
+  // Type-only cycles are ignored, and that is the choice we want: import-x/no-cycle always skips
+  // `import type` (and imports whose every name is marked `type`), which compile to nothing, so they cannot
+  // cause a load-order bug, and two modules may well describe each other's types. Everything else counts,
+  // including an unmarked import of a name that is only a type (mark it `import type` if that is all it
+  // is). ignoreExternal: packages are not ours and are not walked. Modules are resolved as tsc resolves
+  // them (tsconfig.json), offline.
+  {
+    files: ['src/**/*.ts', 'bench/**/*.ts', 'test/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      // import-x reads only the files it is told it can parse (by default .js): ours are .ts.
+      'import-x/extensions': ['.ts'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts'] },
+      'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })],
+    },
+    rules: {
+      'import-x/no-cycle': ['error', { ignoreExternal: true }],
+    },
+  },
 );
