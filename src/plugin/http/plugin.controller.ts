@@ -2,7 +2,18 @@
  * The plugin's local HTTP API (DESIGN.md, "Plugin local HTTP API"), its live events (SSE) and its status
  * page. Thin: each route is one call into PluginOperations.
  */
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, Res } from '@nestjs/common';
+import {
+  BeforeApplicationShutdown,
+  Body,
+  Controller,
+  Get,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Req,
+  Res,
+} from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { PluginOperations } from '../plugin-operations';
 import { SwitchManifestDto } from './plugin.dto';
@@ -12,8 +23,16 @@ import { STATUS_PAGE } from './status-page';
 export const EVENTS_KEEP_ALIVE_MS = 15_000;
 
 @Controller()
-export class PluginController {
+export class PluginController implements BeforeApplicationShutdown {
+  /** Open live event streams: ended when the plugin stops, or stopping would wait for every page to close. */
+  private readonly streams = new Set<FastifyReply>();
+
   constructor(private readonly api: PluginOperations) {}
+
+  beforeApplicationShutdown(): void {
+    for (const reply of this.streams) reply.raw.end();
+    this.streams.clear();
+  }
 
   @Get()
   page(@Res({ passthrough: true }) reply: FastifyReply): string {
@@ -88,9 +107,13 @@ export class PluginController {
     reply.raw.write(': connected\n\n');
     const unsubscribe = this.api.subscribe((e) => reply.raw.write(`data: ${JSON.stringify(e)}\n\n`));
     const keepAlive = setInterval(() => reply.raw.write(': keep-alive\n\n'), EVENTS_KEEP_ALIVE_MS);
-    req.raw.on('close', () => {
+    this.streams.add(reply);
+    const done = () => {
       clearInterval(keepAlive);
       unsubscribe();
-    });
+      this.streams.delete(reply);
+    };
+    req.raw.on('close', done);
+    reply.raw.on('close', done);
   }
 }
