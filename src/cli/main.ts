@@ -5,6 +5,7 @@
 import { Logger } from '@nestjs/common';
 import { PayconnectError } from '../protocol/errors';
 import { Command, UsageError } from './args';
+import { captureWatch } from './capture';
 import { demo } from './demo';
 import { lanDiscover } from './lan-discover';
 import { lanKeygen } from './lan-keygen';
@@ -24,6 +25,7 @@ const COMMANDS: Tree = {
   terminal,
   lan: { discover: lanDiscover, ping: lanPing, unit: lanUnit, keygen: lanKeygen },
   manifest: { validate: manifestValidate, list: manifestList },
+  capture: { watch: captureWatch },
 };
 
 function isCommand(x: Command | Tree): x is Command {

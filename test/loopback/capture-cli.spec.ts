@@ -1,0 +1,89 @@
+/**
+ * `payconnect capture watch` as a reseller runs it at the shop: the real command, a real manifest, real
+ * files. It prints each captured order as one JSON line (amount in minor units) and each rejected input on
+ * stderr, with no payment server and no LAN; --input points it elsewhere; an http-hook manifest is refused.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import * as iconv from 'iconv-lite';
+import { ChildProc, killAllChildren } from '../support/child-process';
+import { waitFor } from '../support/wait';
+import { writeFileDropManifest, writeHookManifest } from '../plugin/support/plugin-harness';
+
+jest.setTimeout(30_000);
+
+let tmp: string;
+beforeAll(() => {
+  tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-capture-cli-'));
+});
+afterAll(async () => {
+  await killAllChildren();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+const order = (no: string, amount: string) =>
+  iconv.encode(
+    JSON.stringify({ 单号: no, 金额: amount, 商品: [{ 名称: '拿铁', 数量: 1, 小计: amount }] }),
+    'gb18030',
+  );
+
+it('prints each captured order as a JSON line and each rejected input on stderr, until stopped', async () => {
+  const inbox = path.join(tmp, 'inbox');
+  const elsewhere = path.join(tmp, 'elsewhere');
+  mkdirSync(inbox);
+  mkdirSync(elsewhere);
+  mkdirSync(path.join(tmp, 'out'));
+  const manifest = writeFileDropManifest(tmp, { id: 'watch-files', inbox, outbox: path.join(tmp, 'out') });
+  // --input points the watch at another folder than the manifest's.
+  writeFileSync(path.join(elsewhere, 'A.json'), order('销售-0001', '12.50'));
+  writeFileSync(path.join(elsewhere, 'bad.json'), 'not json at all');
+  writeFileSync(path.join(inbox, 'ignored.json'), order('IGNORED', '1.00'));
+  const watch = ChildProc.spawn('capture', [
+    'capture',
+    'watch',
+    '--manifest',
+    manifest,
+    '--input',
+    elsewhere,
+  ]);
+  await waitFor(
+    'the captured order line',
+    () => watch.output.includes('"orderId":"销售-0001"'),
+    15_000,
+  ).catch((e) => {
+    throw new Error(`${(e as Error).message}; output: ${watch.output}`);
+  });
+  await waitFor('the rejected file line', () => /rejected .*bad\.json/.test(watch.output), 15_000);
+  const line = watch.output.split('\n').find((l) => l.startsWith('{'))!;
+  expect(JSON.parse(line)).toEqual({ orderId: '销售-0001', amount: 1250, currency: 'CNY', source: 'A.json' });
+  expect(watch.output).not.toContain('IGNORED');
+  await watch.stop();
+  expect(watch.output).not.toMatch(/internal error/);
+});
+
+it('refuses an http-hook manifest (nothing to watch) and a bad manifest, naming why', async () => {
+  const hook = writeHookManifest(tmp, {
+    id: 'watch-hook',
+    callback: 'http://127.0.0.1:9/cb',
+    secret: 'x'.repeat(32),
+  });
+  const a = ChildProc.spawn('capture-hook', [
+    'capture',
+    'watch',
+    '--manifest',
+    hook,
+    '--input',
+    'tcp://127.0.0.1:9100',
+  ]);
+  expect((await a.waitExit(15_000)).code).toBe(2);
+  expect(a.output).toMatch(/http-hook manifest has nothing to watch/);
+  const b = ChildProc.spawn('capture-missing', [
+    'capture',
+    'watch',
+    '--manifest',
+    path.join(tmp, 'nope.yaml'),
+  ]);
+  expect((await b.waitExit(15_000)).code).toBe(1);
+  expect(b.output).toMatch(/cannot read the manifest .*nope\.yaml/);
+});
