@@ -1,0 +1,261 @@
+/**
+ * The serial-display adapter's I/O (issue 11): a byte-exact pass-through between the register and its
+ * customer display, with a tap for the decoder.
+ *
+ *   register ⇄ input port (options.input) ⇄ this ⇄ display port (options.display) ⇄ real display
+ *
+ * - Every chunk read from the input is written to the display port first, unchanged and in order, and only
+ *   then handed to `onChunk` (the decoder). An `onChunk` that throws is counted and reported; it can never
+ *   stop or delay the display. serialport queues writes in call order, so order is kept across chunks.
+ * - Bytes the display sends (status, some models answer) are written back to the register unchanged.
+ * - Both ports are opened through serialport with the manifest's line settings (the register's settings
+ *   are mirrored to the display: research note §1.5).
+ * - A port that vanishes (a USB-serial adapter pulled, a com0com pair removed) is counted and reported as
+ *   a TransportError naming the device, and reopened every `reopenMs` through the Clock until it is back.
+ *   While the display port is away the register's bytes are still read and decoded; what could not be
+ *   written to the display is counted as dropped (a display shows the present, not a backlog).
+ * - A write error on the display side is counted and reported and never stops reading.
+ */
+import type { SerialPort as SerialPortClass } from 'serialport';
+import { Clock, TimerHandle } from '../../protocol/clock';
+import { TransportError } from '../../protocol/errors';
+import { describeLine } from '../../printer/serial-output';
+import type { SerialLineSettings } from '../../printer/serial-settings';
+
+export const DEFAULT_REOPEN_MS = 2_000;
+
+export interface SerialIoConfig {
+  /** Device paths (without `serial:`). */
+  input: string;
+  display?: string;
+  line: SerialLineSettings;
+  /** How long to wait between attempts to reopen a vanished port. Default 2 s. */
+  reopenMs?: number;
+}
+
+export interface SerialIoDeps {
+  clock: Clock;
+  /** Each chunk from the register, after it was handed to the display port. */
+  onChunk(bytes: Uint8Array): void;
+  /** Problems survived: a vanished port, a failed reopen, a display write error, a throwing onChunk. */
+  onError?(error: Error): void;
+  /** serialport's binding; default the real one. */
+  binding?: unknown;
+}
+
+export interface SerialIoStats {
+  /** Bytes read from the register. */
+  bytesIn: number;
+  /** Bytes handed to the display port. */
+  bytesToDisplay: number;
+  /** Register bytes not written on because the display port was away. */
+  bytesDropped: number;
+  /** Bytes from the display written back to the register. */
+  bytesBack: number;
+  displayWriteErrors: number;
+  /** Times a port went away (input or display). */
+  portsLost: number;
+  reopenAttempts: number;
+  reopened: number;
+  /** onChunk calls that threw. */
+  tapErrors: number;
+}
+
+type Side = 'input' | 'display';
+
+let serialPortClass: typeof SerialPortClass | undefined;
+function loadSerialPort(): typeof SerialPortClass {
+  serialPortClass ??= (require('serialport') as typeof import('serialport')).SerialPort;
+  return serialPortClass;
+}
+
+export class SerialPassThrough {
+  readonly stats: SerialIoStats = {
+    bytesIn: 0,
+    bytesToDisplay: 0,
+    bytesDropped: 0,
+    bytesBack: 0,
+    displayWriteErrors: 0,
+    portsLost: 0,
+    reopenAttempts: 0,
+    reopened: 0,
+    tapErrors: 0,
+  };
+  private readonly ports: Partial<Record<Side, SerialPortClass>> = {};
+  private readonly timers: Partial<Record<Side, TimerHandle>> = {};
+  private running = false;
+  private readonly reopenMs: number;
+
+  constructor(
+    readonly config: SerialIoConfig,
+    private readonly deps: SerialIoDeps,
+  ) {
+    this.reopenMs = config.reopenMs ?? DEFAULT_REOPEN_MS;
+  }
+
+  /** `serial:/dev/ttyS0 (9600 8N1)`: how messages name a port. */
+  name(side: Side): string {
+    return `serial:${side === 'input' ? this.config.input : this.config.display} (${describeLine(this.config.line)})`;
+  }
+
+  /** True while the side's port is open. */
+  isOpen(side: Side): boolean {
+    return this.ports[side]?.isOpen ?? false;
+  }
+
+  /**
+   * Opens the input (and the display, when configured). A port that cannot be opened now throws a
+   * TransportError naming it: the probe and start fail loudly rather than wait for a port that may be a typo.
+   */
+  async start(): Promise<void> {
+    if (this.running) throw new Error('the serial pass-through is already started');
+    this.running = true;
+    try {
+      await this.open('input');
+      if (this.config.display !== undefined) await this.open('display');
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const side of ['input', 'display'] as const) {
+      this.deps.clock.clearTimeout(this.timers[side]);
+      this.timers[side] = undefined;
+      const port = this.ports[side];
+      this.ports[side] = undefined;
+      if (port?.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
+    }
+  }
+
+  private async open(side: Side): Promise<void> {
+    const SerialPort = loadSerialPort();
+    const path = side === 'input' ? this.config.input : this.config.display!;
+    const s = this.config.line;
+    const port = new SerialPort({
+      ...(this.deps.binding ? ({ binding: this.deps.binding } as object) : {}),
+      path,
+      baudRate: s.baudRate,
+      dataBits: s.dataBits,
+      parity: s.parity,
+      stopBits: s.stopBits,
+      rtscts: s.flowControl === 'rtscts',
+      xon: s.flowControl === 'xonxoff',
+      xoff: s.flowControl === 'xonxoff',
+      autoOpen: false,
+    });
+    port.on('error', (e: Error) => {
+      if (side === 'display') this.stats.displayWriteErrors++;
+      this.report(this.error(side, e, 'error'));
+    });
+    await new Promise<void>((resolve, reject) =>
+      port.open((e) => (e ? reject(this.error(side, e, 'open')) : resolve())),
+    );
+    if (!this.running) {
+      port.close(() => undefined);
+      return;
+    }
+    this.ports[side] = port;
+    port.on('data', (chunk: Buffer) =>
+      side === 'input' ? this.fromRegister(chunk) : this.fromDisplay(chunk),
+    );
+    port.once('close', (e: Error | null) => {
+      if (this.ports[side] === port) this.ports[side] = undefined;
+      if (!this.running) return;
+      this.stats.portsLost++;
+      this.report(
+        new TransportError(
+          'serial_display.port_lost',
+          `${side === 'input' ? 'The register side' : 'The display'} ${this.name(side)} went away` +
+            `${e ? ` (${e.message})` : ''}; reopening it every ${this.reopenMs} ms`,
+          { subject: path, cause: e ?? undefined },
+        ),
+      );
+      this.scheduleReopen(side);
+    });
+  }
+
+  private scheduleReopen(side: Side): void {
+    if (!this.running) return;
+    this.timers[side] = this.deps.clock.setTimeout(() => {
+      this.timers[side] = undefined;
+      if (!this.running) return;
+      this.stats.reopenAttempts++;
+      this.open(side).then(
+        () => {
+          if (this.running) this.stats.reopened++;
+        },
+        (e: Error) => {
+          this.report(e);
+          this.scheduleReopen(side);
+        },
+      );
+    }, this.reopenMs);
+  }
+
+  /** Display first, then the tap: a decoder can never hold the display up. */
+  private fromRegister(chunk: Buffer): void {
+    this.stats.bytesIn += chunk.length;
+    const display = this.ports.display;
+    if (display?.isOpen) {
+      this.stats.bytesToDisplay += chunk.length;
+      display.write(chunk, (e) => {
+        if (e) {
+          this.stats.displayWriteErrors++;
+          this.report(this.error('display', e, 'write'));
+        }
+      });
+    } else if (this.config.display !== undefined) {
+      this.stats.bytesDropped += chunk.length;
+    }
+    try {
+      this.deps.onChunk(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    } catch (e) {
+      this.stats.tapErrors++;
+      this.report(e instanceof Error ? e : new Error(String(e)));
+    }
+  }
+
+  private fromDisplay(chunk: Buffer): void {
+    const input = this.ports.input;
+    if (!input?.isOpen) return;
+    this.stats.bytesBack += chunk.length;
+    input.write(chunk, (e) => {
+      if (e) this.report(this.error('input', e, 'write'));
+    });
+  }
+
+  private report(e: Error): void {
+    try {
+      this.deps.onError?.(e);
+    } catch {
+      // A reporter that fails must not stop the pass-through.
+    }
+  }
+
+  private error(side: Side, e: unknown, op: 'open' | 'write' | 'error'): TransportError {
+    if (e instanceof TransportError) return e;
+    const message = e instanceof Error ? e.message : String(e);
+    const path = side === 'input' ? this.config.input : this.config.display!;
+    const what = side === 'input' ? 'the register side' : 'the display';
+    let code = `serial_display.${op === 'open' ? 'open_failed' : `${side}_${op}_failed`}`;
+    let hint = '';
+    if (/No such file or directory|No such device|File not found|ENOENT/i.test(message)) {
+      code = 'serial_display.no_such_port';
+      hint = `; check the cable or USB adapter and that ${path} is ${what}'s port`;
+    } else if (/Cannot lock port|Resource temporarily unavailable|Access denied|busy/i.test(message)) {
+      code = 'serial_display.port_busy';
+      hint = '; another program holds it (the register itself, a terminal program, another payconnect)';
+    } else if (/Permission denied|Operation not permitted/i.test(message)) {
+      code = 'serial_display.permission_denied';
+      hint = '; give the plugin access to the port (on Linux the dialout group)';
+    }
+    return new TransportError(
+      code,
+      `Cannot ${op === 'error' ? 'use' : op} ${what} ${this.name(side)}: ${message}${hint}`,
+      { subject: path, cause: e },
+    );
+  }
+}
