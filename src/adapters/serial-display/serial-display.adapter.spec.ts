@@ -1,0 +1,329 @@
+/**
+ * The serial-display adapter between two socat pseudo-terminal pairs (register ⇄ plugin ⇄ display), with a
+ * tiny stand-in decoder and sale rule (StubDecoder, StubSaleRule): the real ones (./decoders, ./sale-rule)
+ * are tested on their own. Without socat these tests skip on a developer's machine and FAIL under CI=true.
+ */
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { SerialPort } from 'serialport';
+import { requireSystem, systemPrerequisites } from '../../../test/support/prerequisites';
+import { FakeClock } from '../../protocol/clock';
+import { ManifestError } from '../../protocol/errors';
+import { DEFAULT_SERIAL_SETTINGS } from '../../printer/serial-settings';
+import { CapturedOrder, RejectedInput } from '../host-adapter';
+import type {
+  DisplayChange,
+  DisplayDecoder,
+  DisplayDecoderStats,
+  DisplayProtocol,
+  DisplayScreen,
+} from './display-model';
+import {
+  SaleRule,
+  SaleTotal,
+  SerialDisplayDeps,
+  SerialDisplayManifest,
+  createSerialDisplayAdapter,
+} from './serial-display.adapter';
+import { SerialDisplayParseRules } from './serial-display.options';
+
+function runs(command: string, args: string[]): true | string {
+  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 10_000 });
+  if (r.error)
+    return (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${command}: not found` : r.error.message;
+  return r.status === 0 || `\`${command} ${args.join(' ')}\` exited ${r.status}`;
+}
+
+const sys = systemPrerequisites([
+  requireSystem('`socat` (pseudo-terminal pairs)', () => runs('socat', ['-V']), '`apt-get install -y socat`'),
+]);
+
+/** Text lines, LF ends one; a 0xFF byte is "garbage it cannot handle": it throws, as a buggy decoder would. */
+class StubDecoder implements DisplayDecoder {
+  readonly stats: DisplayDecoderStats = { bytes: 0, unknownCommands: 0, garbage: 0 };
+  private lines: string[] = [''];
+  constructor(readonly protocol: DisplayProtocol) {}
+
+  push(bytes: Uint8Array): DisplayChange[] {
+    this.stats.bytes += bytes.length;
+    if (bytes.includes(0xff)) throw new Error('stub decoder: cannot handle 0xFF');
+    for (const b of bytes) {
+      if (b === 0x0a) this.lines.push('');
+      else this.lines[this.lines.length - 1] += String.fromCharCode(b);
+    }
+    return [{ kind: 'text', screen: this.screen() }];
+  }
+
+  screen(): DisplayScreen {
+    const row = this.lines.length - 1;
+    return { lines: [...this.lines], cursor: { row, column: this.lines[row].length }, lamp: null };
+  }
+}
+
+/** Each completed line matching amountLine is a final total; the line being written, after quietMs. */
+class StubSaleRule implements SaleRule {
+  private seen = 0;
+  private last: DisplayScreen | undefined;
+  constructor(private readonly rules: SerialDisplayParseRules) {}
+
+  push(changes: DisplayChange[]): SaleTotal[] {
+    const out: SaleTotal[] = [];
+    for (const c of changes) {
+      if (c.kind === 'printer') continue;
+      this.last = c.screen;
+      const done = c.screen.lines.slice(0, -1);
+      for (; this.seen < done.length; this.seen++) {
+        const total = this.match(done[this.seen]);
+        if (total) out.push(total);
+      }
+    }
+    return out;
+  }
+
+  quiet(): SaleTotal[] {
+    const line = this.last?.lines[this.last.lines.length - 1];
+    const total = line === undefined ? undefined : this.match(line);
+    return total ? [total] : [];
+  }
+
+  private match(line: string): SaleTotal | undefined {
+    const m = new RegExp(this.rules.amountLine!, 'u').exec(line);
+    if (!m) return undefined;
+    const id = this.rules.orderId ? new RegExp(this.rules.orderId, 'u').exec(line) : null;
+    return { amount: m[1], ...(id ? { orderId: id[1] } : {}) };
+  }
+}
+
+const stubs: SerialDisplayDeps = {
+  createDecoder: (protocol) => new StubDecoder(protocol),
+  createSaleRule: (rules) => new StubSaleRule(rules),
+};
+
+class PtyPair {
+  readonly near: string;
+  readonly far: string;
+  private socat: ChildProcess | undefined;
+
+  constructor(dir: string, name: string) {
+    this.near = path.join(dir, `tty${name}`);
+    this.far = path.join(dir, `tty${name}-far`);
+  }
+
+  async start(): Promise<void> {
+    this.socat = spawn('socat', [`pty,raw,echo=0,link=${this.near}`, `pty,raw,echo=0,link=${this.far}`], {
+      stdio: 'ignore',
+    });
+    await until(() => fs.existsSync(this.near) && fs.existsSync(this.far), 'socat to make a pty pair');
+  }
+
+  async stop(): Promise<void> {
+    const s = this.socat;
+    if (!s || s.exitCode !== null || s.signalCode !== null) return;
+    const exited = new Promise((r) => s.once('exit', r));
+    s.kill();
+    await exited;
+  }
+}
+
+class FarEnd {
+  private readonly chunks: Buffer[] = [];
+  private constructor(readonly port: SerialPort) {
+    port.on('data', (c: Buffer) => this.chunks.push(c));
+    port.on('error', () => undefined);
+  }
+
+  static async open(device: string): Promise<FarEnd> {
+    const port = new SerialPort({ path: device, baudRate: 9600, autoOpen: false });
+    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
+    return new FarEnd(port);
+  }
+
+  get received(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
+  async write(bytes: Uint8Array | string): Promise<void> {
+    const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : Buffer.from(bytes);
+    await new Promise<void>((resolve, reject) => this.port.write(buf, (e) => (e ? reject(e) : resolve())));
+    await new Promise<void>((resolve, reject) => this.port.drain((e) => (e ? reject(e) : resolve())));
+  }
+
+  async close(): Promise<void> {
+    if (this.port.isOpen) await new Promise((r) => this.port.close(r));
+  }
+}
+
+async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+function yyyymmdd(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getFullYear()}${String(d.getMonth() + 1).padStart(2, '0')}${String(d.getDate()).padStart(2, '0')}`;
+}
+
+sys.describe('serial-display adapter on socat pseudo-terminal pairs', () => {
+  jest.setTimeout(30_000);
+  let dir: string;
+  let registerPair: PtyPair;
+  let displayPair: PtyPair;
+  let register: FarEnd;
+  let display: FarEnd;
+  let clock: FakeClock;
+  let orders: CapturedOrder[];
+  let rejects: RejectedInput[];
+  const ctx = {
+    onOrder: async (o: CapturedOrder) => void orders.push(o),
+    onReject: (r: RejectedInput) => void rejects.push(r),
+  };
+  const stops: Array<() => Promise<void>> = [];
+
+  function manifest(parse: Partial<SerialDisplayParseRules> = {}): SerialDisplayManifest {
+    return {
+      register: 'R1',
+      options: {
+        input: registerPair.near,
+        display: displayPair.near,
+        line: { ...DEFAULT_SERIAL_SETTINGS },
+        protocol: 'epson',
+      },
+      parse: { amountLine: 'TOTAL\\s+([\\d.,]+)', orderId: 'NO\\.(\\d+)', currency: 'CNY', ...parse },
+    };
+  }
+
+  async function started(parse: Partial<SerialDisplayParseRules> = {}, deps = stubs) {
+    const adapter = createSerialDisplayAdapter(manifest(parse), { baseDir: dir, clock }, deps);
+    await adapter.start(ctx);
+    stops.push(() => adapter.stop());
+    return adapter;
+  }
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payconnect-serial-display-adapter-'));
+    registerPair = new PtyPair(dir, 'REGISTER');
+    displayPair = new PtyPair(dir, 'DISPLAY');
+    await Promise.all([registerPair.start(), displayPair.start()]);
+    register = await FarEnd.open(registerPair.far);
+    display = await FarEnd.open(displayPair.far);
+    clock = new FakeClock();
+    orders = [];
+    rejects = [];
+  });
+
+  afterEach(async () => {
+    for (const stop of stops.splice(0)) await stop();
+    await register.close();
+    await display.close();
+    await registerPair.stop();
+    await displayPair.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('turns final totals into orders with journaled numbers, and passes every byte on', async () => {
+    const adapter = await started();
+    const sent = '\x1b@ITEM 1\nTOTAL 12.50\nITEM 2\nTOTAL 1,234.00\nNO.7781 TOTAL 8.00\n';
+    await register.write(sent);
+    await until(() => orders.length === 3, 'three orders');
+    const day = yyyymmdd(clock.now());
+    expect(orders).toEqual([
+      {
+        orderId: `R1-${day}-0001`,
+        registerId: 'R1',
+        amount: { value: 1250, currency: 'CNY' },
+        source: `serial:${registerPair.near}`,
+      },
+      {
+        orderId: `R1-${day}-0002`,
+        registerId: 'R1',
+        amount: { value: 123400, currency: 'CNY' },
+        source: `serial:${registerPair.near}`,
+      },
+      {
+        orderId: '7781',
+        registerId: 'R1',
+        amount: { value: 800, currency: 'CNY' },
+        source: `serial:${registerPair.near}`,
+      },
+    ]);
+    await until(() => display.received.length === sent.length, 'the display bytes');
+    expect(display.received.toString('latin1')).toBe(sent);
+    expect(JSON.parse(fs.readFileSync(adapter.sequenceFile, 'utf8'))).toEqual({ date: day, seq: 2 });
+
+    // The sequence survives a restart.
+    await stops.pop()!();
+    await started();
+    await register.write('TOTAL 5.00\n');
+    await until(() => orders.length === 4, 'the fourth order');
+    expect(orders[3].orderId).toBe(`R1-${day}-0003`);
+  });
+
+  it('keeps the display byte-identical while the decoder is fed garbage, and captures again after', async () => {
+    const adapter = await started();
+    const garbage = Buffer.concat([randomBytes(16 * 1024), Buffer.from([0xff])]);
+    await register.write(garbage);
+    await until(() => display.received.length === garbage.length, 'the garbage on the display');
+    expect(display.received.equals(garbage)).toBe(true);
+    expect(rejects.length).toBeGreaterThan(0);
+    expect(rejects[0]).toMatchObject({
+      code: 'serial_display.decoder_failed',
+      subject: `serial:${registerPair.near}`,
+    });
+    expect(adapter.stats().decoderErrors).toBe(
+      rejects.filter((r) => r.code === 'serial_display.decoder_failed').length,
+    );
+
+    await register.write('\nTOTAL 9.90\n');
+    await until(() => orders.length === 1, 'the order after the garbage');
+    expect(orders[0].amount).toEqual({ value: 990, currency: 'CNY' });
+    await until(() => display.received.length === garbage.length + 12, 'the rest on the display');
+  });
+
+  it('rejects a total it cannot read as money, and keeps going', async () => {
+    await started();
+    await register.write('TOTAL 12.505\nTOTAL 3.00\n');
+    await until(() => orders.length === 1, 'the good order');
+    expect(rejects).toEqual([expect.objectContaining({ code: 'serial_display.bad_amount' })]);
+    expect(orders[0].amount.value).toBe(300);
+  });
+
+  it('makes a total final after parse.quietMs without bytes, timed by the Clock', async () => {
+    await started({ quietMs: 800 });
+    await register.write('TOTAL 42.00');
+    await until(() => display.received.length === 11, 'the bytes to go through');
+    clock.advance(799);
+    expect(orders).toEqual([]);
+    clock.advance(1);
+    await until(() => orders.length === 1, 'the quiet total');
+    expect(orders[0].amount.value).toBe(4200);
+  });
+
+  it('writes nothing back: a display cannot be told a result', async () => {
+    const adapter = await started();
+    await adapter.writeBack({
+      orderId: 'x',
+      registerId: 'R1',
+      status: 'paid',
+      amount: { value: 1, currency: 'CNY' },
+      decidedAt: new Date(clock.now()).toISOString(),
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(register.received.length).toBe(0);
+    expect(display.received.length).toBe(0);
+  });
+
+  it('probes the ports, and names options.protocol when it has no decoder', async () => {
+    const adapter = createSerialDisplayAdapter(manifest(), { baseDir: dir, clock }, stubs);
+    await expect(adapter.probe()).resolves.toBeUndefined();
+    const bare = createSerialDisplayAdapter(manifest(), { baseDir: dir, clock }, {});
+    const e = await bare.start(ctx).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ManifestError);
+    expect((e as ManifestError).subject).toBe('options.protocol');
+  });
+});

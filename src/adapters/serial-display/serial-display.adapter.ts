@@ -1,0 +1,333 @@
+/**
+ * The serial-display adapter (issue 11): captures each order from the bytes the register sends to its
+ * customer pole display, without changing the register.
+ *
+ * The pass-through (serial-io.ts) writes every byte from the register on to the real display unchanged and
+ * in order, and only then hands the chunk to the display decoder (`DisplayDecoder`, display-model.ts) of the
+ * manifest's protocol. The decoder's changes go to the sale rule, which reads the screen model (an
+ * `amountLine` regex over the lines, or the value under the total lamp) and says when a total is final
+ * (the total lamp, the line rule, or `parse.quietMs` without bytes). Each final total becomes
+ * `ctx.onOrder`, one after the other in the order the register showed them.
+ *
+ * Order number: the one the sale rule read off the screen (`parse.orderId`), else
+ * `<register>-<yyyymmdd>-<seq>` (e.g. `R1-20261129-0007`; local date of the plugin's machine, seq from 1
+ * each day). The sequence is journaled in `.serial-display-<register>.seq.json` in the manifest's folder,
+ * written atomically (temporary file, fsync, rename) BEFORE the order is handed over, so a crash never
+ * hands out a number twice (it may skip one).
+ * TODO: keep the sequence in the plugin's order journal once it offers per-adapter counters.
+ *
+ * Bad input never stops capture: a decoder that throws, an amount that cannot be parsed, an order the
+ * plugin refuses are each counted and reported through `ctx.onReject` naming the port; the display keeps
+ * receiving every byte.
+ *
+ * Write-back: a no-op. A customer display cannot be told a payment result (it only shows what the
+ * register sends it), and writing anything to it would garble the register's screen.
+ */
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Clock, TimerHandle } from '../../protocol/clock';
+import { ManifestError } from '../../protocol/errors';
+import { Money, parseAmount } from '../../protocol/money';
+import type { AdapterEnv } from '../adapter-env';
+import { AdapterContext, HostAdapter, OrderResult } from '../host-adapter';
+import type { DisplayChange, DisplayDecoder, DisplayDecoderStats, DisplayProtocol } from './display-model';
+import { Led8LampVariant, SerialDisplayOptions, SerialDisplayParseRules } from './serial-display.options';
+import { SerialIoStats, SerialPassThrough } from './serial-io';
+
+export {
+  validateSerialDisplayOptions,
+  validateSerialDisplayParse,
+  validateSerialDisplayWriteBack,
+} from './serial-display.options';
+
+/** A total the sale rule found final: the amount as shown (parsed here) or already as Money. */
+export interface SaleTotal {
+  amount: string | Money;
+  /** The order number read off the screen, when the rule found one. */
+  orderId?: string;
+}
+
+/** What the adapter needs of a sale rule (./sale-rule, being written): totals from the screen model. */
+export interface SaleRule {
+  /** The changes one chunk made; returns the totals that became final with them. */
+  push(changes: DisplayChange[], now: number): SaleTotal[];
+  /** The line has been quiet for `parse.quietMs`; returns the totals that this makes final. */
+  quiet?(now: number): SaleTotal[];
+}
+
+export type DisplayDecoderFactory = (
+  protocol: DisplayProtocol,
+  opts: { lamps?: Led8LampVariant },
+) => DisplayDecoder;
+export type SaleRuleFactory = (rules: SerialDisplayParseRules) => SaleRule;
+
+export interface SerialDisplayManifest {
+  register: string;
+  options: SerialDisplayOptions;
+  parse: SerialDisplayParseRules;
+}
+
+export interface SerialDisplayDeps {
+  /**
+   * The protocol decoder. TODO: default to `createDisplayDecoder` from ./decoders when it lands; until then
+   * it must be given.
+   */
+  createDecoder?: DisplayDecoderFactory;
+  /** The sale rule. TODO: default to ./sale-rule when it lands; until then it must be given. */
+  createSaleRule?: SaleRuleFactory;
+  /** serialport binding; default the real one. */
+  binding?: unknown;
+  /** Between attempts to reopen a vanished port; default 2 s. */
+  reopenMs?: number;
+}
+
+export interface SerialDisplayStats {
+  io: SerialIoStats;
+  decoder?: DisplayDecoderStats;
+  decoderErrors: number;
+  orders: number;
+  rejected: number;
+}
+
+interface SequenceFile {
+  date: string;
+  seq: number;
+}
+
+export class SerialDisplayAdapter implements HostAdapter {
+  readonly kind = 'serial-display';
+  private io?: SerialPassThrough;
+  private decoder?: DisplayDecoder;
+  private rule?: SaleRule;
+  private ctx?: AdapterContext;
+  private quietTimer?: TimerHandle;
+  /** Orders are handed over one after the other, in the order they were shown. */
+  private queue: Promise<void> = Promise.resolve();
+  private counts = { decoderErrors: 0, orders: 0, rejected: 0 };
+  private readonly source: string;
+
+  constructor(
+    readonly manifest: SerialDisplayManifest,
+    private readonly env: { baseDir: string; clock: Clock; onError?: (error: Error) => void },
+    private readonly deps: SerialDisplayDeps = {},
+  ) {
+    this.source = `serial:${manifest.options.input}`;
+  }
+
+  /** The sequence journal: `.serial-display-<register>.seq.json` in the manifest's folder. */
+  get sequenceFile(): string {
+    const safe = this.manifest.register.replace(/[^A-Za-z0-9._-]/g, '_');
+    return path.join(this.env.baseDir, `.serial-display-${safe}.seq.json`);
+  }
+
+  stats(): SerialDisplayStats {
+    return {
+      io: { ...(this.io?.stats ?? emptyIoStats()) },
+      ...(this.decoder ? { decoder: { ...this.decoder.stats } } : {}),
+      ...this.counts,
+    };
+  }
+
+  /** The ports open with the manifest's settings (then are let go), and a decoder exists for the protocol. */
+  async probe(): Promise<void> {
+    this.makeDecoder();
+    const io = this.makeIo(() => undefined);
+    await io.start();
+    await io.stop();
+  }
+
+  async start(ctx: AdapterContext): Promise<void> {
+    if (this.io) throw new Error('the serial-display adapter is already started');
+    this.ctx = ctx;
+    this.decoder = this.makeDecoder();
+    this.rule = this.makeSaleRule();
+    const io = this.makeIo((bytes) => this.onBytes(bytes));
+    this.io = io;
+    try {
+      await io.start();
+    } catch (e) {
+      this.io = undefined;
+      throw e;
+    }
+  }
+
+  /** A display cannot be told a result: nothing to do, and so trivially idempotent. */
+  async writeBack(result: OrderResult): Promise<void> {
+    void result;
+  }
+
+  async stop(): Promise<void> {
+    this.env.clock.clearTimeout(this.quietTimer);
+    this.quietTimer = undefined;
+    const io = this.io;
+    this.io = undefined;
+    await io?.stop();
+    await this.queue;
+  }
+
+  private makeIo(onChunk: (bytes: Uint8Array) => void): SerialPassThrough {
+    const { input, display, line } = this.manifest.options;
+    return new SerialPassThrough(
+      { input, ...(display !== undefined ? { display } : {}), line, reopenMs: this.deps.reopenMs },
+      { clock: this.env.clock, onChunk, onError: this.env.onError, binding: this.deps.binding },
+    );
+  }
+
+  private makeDecoder(): DisplayDecoder {
+    const { protocol, lamps } = this.manifest.options;
+    if (!this.deps.createDecoder) {
+      throw new ManifestError(
+        'serial_display.no_decoder',
+        `options.protocol: this build has no decoder for ${protocol} displays yet`,
+        { subject: 'options.protocol' },
+      );
+    }
+    return this.deps.createDecoder(protocol, lamps !== undefined ? { lamps } : {});
+  }
+
+  private makeSaleRule(): SaleRule {
+    if (!this.deps.createSaleRule) {
+      throw new ManifestError(
+        'serial_display.no_sale_rule',
+        'parse: this build has no display sale rule yet',
+        {
+          subject: 'parse',
+        },
+      );
+    }
+    return this.deps.createSaleRule(this.manifest.parse);
+  }
+
+  /** Called after the bytes went to the display: decode, apply the sale rule, restart the quiet timer. */
+  private onBytes(bytes: Uint8Array): void {
+    const decoder = this.decoder!;
+    const rule = this.rule!;
+    let totals: SaleTotal[];
+    try {
+      totals = rule.push(decoder.push(bytes), this.env.clock.now());
+    } catch (e) {
+      this.counts.decoderErrors++;
+      this.reject('serial_display.decoder_failed', `the ${decoder.protocol} decoder failed: ${message(e)}`);
+      return;
+    } finally {
+      this.armQuiet();
+    }
+    for (const total of totals) this.enqueue(total);
+  }
+
+  private armQuiet(): void {
+    const quietMs = this.manifest.parse.quietMs;
+    if (quietMs === undefined || !this.rule?.quiet) return;
+    this.env.clock.clearTimeout(this.quietTimer);
+    this.quietTimer = this.env.clock.setTimeout(() => {
+      this.quietTimer = undefined;
+      if (!this.io) return;
+      try {
+        for (const total of this.rule!.quiet!(this.env.clock.now())) this.enqueue(total);
+      } catch (e) {
+        this.counts.decoderErrors++;
+        this.reject('serial_display.decoder_failed', `the sale rule failed: ${message(e)}`);
+      }
+    }, quietMs);
+  }
+
+  private enqueue(total: SaleTotal): void {
+    this.queue = this.queue.then(() => this.handOver(total)).catch(() => undefined);
+  }
+
+  private async handOver(total: SaleTotal): Promise<void> {
+    const { currency } = this.manifest.parse;
+    let amount: Money;
+    try {
+      amount = typeof total.amount === 'string' ? parseAmount(total.amount, currency) : total.amount;
+    } catch (e) {
+      this.reject('serial_display.bad_amount', `the total ${JSON.stringify(total.amount)}: ${message(e)}`);
+      return;
+    }
+    let orderId: string;
+    try {
+      orderId = total.orderId ?? (await this.nextOrderId());
+    } catch (e) {
+      this.reject('serial_display.sequence_failed', `cannot journal the order sequence: ${message(e)}`);
+      return;
+    }
+    try {
+      await this.ctx!.onOrder({
+        orderId,
+        registerId: this.manifest.register,
+        amount,
+        source: this.source,
+      });
+      this.counts.orders++;
+    } catch (e) {
+      this.reject('serial_display.order_not_taken', `order ${orderId}: ${message(e)}`);
+    }
+  }
+
+  /** `<register>-<yyyymmdd>-<seq>`, the sequence journaled before the number is used. */
+  private async nextOrderId(): Promise<string> {
+    const date = localDate(this.env.clock.now());
+    let last: SequenceFile | undefined;
+    try {
+      last = JSON.parse(await fs.readFile(this.sequenceFile, 'utf8')) as SequenceFile;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+    const seq = last && last.date === date && Number.isInteger(last.seq) ? last.seq + 1 : 1;
+    const tmp = `${this.sequenceFile}.${process.pid}.tmp`;
+    const handle = await fs.open(tmp, 'w');
+    try {
+      await handle.writeFile(JSON.stringify({ date, seq } satisfies SequenceFile));
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await fs.rename(tmp, this.sequenceFile);
+    return `${this.manifest.register}-${date}-${String(seq).padStart(4, '0')}`;
+  }
+
+  private reject(code: string, text: string): void {
+    this.counts.rejected++;
+    try {
+      this.ctx?.onReject({ subject: this.source, code, message: `${this.source}: ${text}` });
+    } catch {
+      // A reporter that fails must not stop capture.
+    }
+  }
+}
+
+export function createSerialDisplayAdapter(
+  manifest: SerialDisplayManifest,
+  env: AdapterEnv,
+  deps: SerialDisplayDeps = {},
+): SerialDisplayAdapter {
+  return new SerialDisplayAdapter(
+    manifest,
+    { baseDir: env.baseDir, clock: env.clock, onError: env.onError },
+    deps,
+  );
+}
+
+function localDate(ms: number): string {
+  const d = new Date(ms);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}`;
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function emptyIoStats(): SerialIoStats {
+  return {
+    bytesIn: 0,
+    bytesToDisplay: 0,
+    bytesDropped: 0,
+    bytesBack: 0,
+    displayWriteErrors: 0,
+    portsLost: 0,
+    reopenAttempts: 0,
+    reopened: 0,
+    tapErrors: 0,
+  };
+}
