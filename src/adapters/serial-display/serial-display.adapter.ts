@@ -325,6 +325,7 @@ function emptyIoStats(): SerialIoStats {
     bytesDropped: 0,
     bytesBack: 0,
     displayWriteErrors: 0,
+    heldForDisplay: 0,
     portsLost: 0,
     reopenAttempts: 0,
     reopened: 0,

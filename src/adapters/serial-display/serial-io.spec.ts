@@ -190,6 +190,27 @@ serialSys.describe('serial-display pass-through on socat pseudo-terminal pairs',
     expect(errors.every((e) => e.message === 'decoder bug')).toBe(true);
   });
 
+  it('slows the register down to a display that stops reading, and loses nothing', async () => {
+    io = new SerialPassThrough(
+      { input: registerPair.near, display: displayPair.near, line: { ...DEFAULT_SERIAL_SETTINGS } },
+      { clock: new FakeClock(), onChunk: () => undefined },
+    );
+    await io.start();
+    register = await FarEnd.open(registerPair.far);
+    display = await FarEnd.open(displayPair.far);
+    display.port.pause(); // the display holds off: nothing more is read from its line
+    const data = randomBytes(1024 * 1024);
+    const sending = register.write(data);
+    await until(() => io!.stats.heldForDisplay > 0, 'reading to pause for the display', 8_000);
+    await sleep(200);
+    // What the pass-through holds is bounded by the display port's queue, not the megabyte sent.
+    expect(io.displayBacklog).toBeLessThan(256 * 1024);
+    expect(io.stats.bytesIn).toBeLessThan(data.length);
+    display.port.resume();
+    await sending;
+    expect((await display.waitFor(data.length, 15_000)).equals(data)).toBe(true);
+  });
+
   it('passes what the display answers back to the register', async () => {
     io = new SerialPassThrough(
       { input: registerPair.near, display: displayPair.near, line: { ...DEFAULT_SERIAL_SETTINGS } },

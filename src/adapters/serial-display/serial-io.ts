@@ -15,6 +15,9 @@
  *   While the display port is away the register's bytes are still read and decoded; what could not be
  *   written to the display is counted as dropped (a display shows the present, not a backlog).
  * - A write error on the display side is counted and reported and never stops reading.
+ * - A display slower than the register (holding RTS/CTS or XOFF) slows the register as a direct cable
+ *   would: reading pauses while the display port's queue is full and resumes when it drains, so the
+ *   backlog held here stays bounded (serialport's write buffer).
  */
 import type { SerialPort as SerialPortClass } from 'serialport';
 import { Clock, TimerHandle } from '../../protocol/clock';
@@ -53,6 +56,8 @@ export interface SerialIoStats {
   /** Bytes from the display written back to the register. */
   bytesBack: number;
   displayWriteErrors: number;
+  /** Times reading from the register paused until a slow display caught up. */
+  heldForDisplay: number;
   /** Times a port went away (input or display). */
   portsLost: number;
   reopenAttempts: number;
@@ -76,6 +81,7 @@ export class SerialPassThrough {
     bytesDropped: 0,
     bytesBack: 0,
     displayWriteErrors: 0,
+    heldForDisplay: 0,
     portsLost: 0,
     reopenAttempts: 0,
     reopened: 0,
@@ -84,6 +90,8 @@ export class SerialPassThrough {
   private readonly ports: Partial<Record<Side, SerialPortClass>> = {};
   private readonly timers: Partial<Record<Side, TimerHandle>> = {};
   private running = false;
+  /** Reading from the register is paused until the display drains. */
+  private holding = false;
   private readonly reopenMs: number;
 
   constructor(
@@ -96,6 +104,11 @@ export class SerialPassThrough {
   /** `serial:/dev/ttyS0 (9600 8N1)`: how messages name a port. */
   name(side: Side): string {
     return `serial:${side === 'input' ? this.config.input : this.config.display} (${describeLine(this.config.line)})`;
+  }
+
+  /** Bytes queued for the display port that it has not taken yet. */
+  get displayBacklog(): number {
+    return this.ports.display?.writableLength ?? 0;
   }
 
   /** True while the side's port is open. */
@@ -121,6 +134,7 @@ export class SerialPassThrough {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.holding = false;
     for (const side of ['input', 'display'] as const) {
       this.deps.clock.clearTimeout(this.timers[side]);
       this.timers[side] = undefined;
@@ -146,10 +160,8 @@ export class SerialPassThrough {
       xoff: s.flowControl === 'xonxoff',
       autoOpen: false,
     });
-    port.on('error', (e: Error) => {
-      if (side === 'display') this.stats.displayWriteErrors++;
-      this.report(this.error(side, e, 'error'));
-    });
+    // Write errors are counted in write()'s callback; this keeps a late one from crashing the process.
+    port.on('error', (e: Error) => this.report(this.error(side, e, 'error')));
     await new Promise<void>((resolve, reject) =>
       port.open((e) => (e ? reject(this.error(side, e, 'open')) : resolve())),
     );
@@ -161,8 +173,11 @@ export class SerialPassThrough {
     port.on('data', (chunk: Buffer) =>
       side === 'input' ? this.fromRegister(chunk) : this.fromDisplay(chunk),
     );
+    if (side === 'input' && this.holding) port.pause();
     port.once('close', (e: Error | null) => {
       if (this.ports[side] === port) this.ports[side] = undefined;
+      // A display that went away no longer holds the register up.
+      if (side === 'display') this.release();
       if (!this.running) return;
       this.stats.portsLost++;
       this.report(
@@ -201,12 +216,20 @@ export class SerialPassThrough {
     const display = this.ports.display;
     if (display?.isOpen) {
       this.stats.bytesToDisplay += chunk.length;
-      display.write(chunk, (e) => {
+      const more = display.write(chunk, (e) => {
         if (e) {
           this.stats.displayWriteErrors++;
           this.report(this.error('display', e, 'write'));
         }
       });
+      // The display is slower than the register (it holds flow control): stop reading until it catches
+      // up, so the register waits as it would on a direct cable, instead of the backlog growing here.
+      if (!more && !this.holding) {
+        this.holding = true;
+        this.stats.heldForDisplay++;
+        this.ports.input?.pause();
+        display.once('drain', () => this.release());
+      }
     } else if (this.config.display !== undefined) {
       this.stats.bytesDropped += chunk.length;
     }
@@ -216,6 +239,13 @@ export class SerialPassThrough {
       this.stats.tapErrors++;
       this.report(e instanceof Error ? e : new Error(String(e)));
     }
+  }
+
+  /** Reads from the register again after the display caught up or went away. */
+  private release(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.ports.input?.resume();
   }
 
   private fromDisplay(chunk: Buffer): void {
