@@ -251,6 +251,21 @@ describe('printer-tap adapter (real TCP on 127.0.0.1)', () => {
     expect(adapter.stats().printerOff).toBe(1);
   });
 
+  it('reports a printer that hangs up during a job, and still reads the job', async () => {
+    const rude = net.createServer((s) => {
+      s.once('data', () => s.destroy());
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => rude.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => rude.close(() => r())));
+    const port = await startTap(`tcp://127.0.0.1:${(rude.address() as net.AddressInfo).port}`);
+    const register = await Register.connect(port);
+    await register.send(split(CHINESE, 9));
+    await register.finish();
+    await until('the order', () => orders.length === 1);
+    expect(errors.map((e) => (e as PayconnectError).code)).toEqual(['printer_tap.printer_off']);
+  });
+
   it('forwards a 10 MB job unchanged but does not read it, and counts it', async () => {
     const port = await startTap(printer.target, { maxJobBytes: 1024 * 1024 });
     const big = Buffer.alloc(10 * 1024 * 1024);

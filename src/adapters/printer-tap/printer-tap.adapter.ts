@@ -297,16 +297,20 @@ export class PrinterTapAdapter implements HostAdapter {
       printer.on('data', (answer) => {
         if (!register.destroyed && register.writable) register.write(answer);
       });
+      const report = (reason: string): void => {
+        if (reported) return;
+        reported = true;
+        this.counts.printerOff++;
+        this.deps.onError?.(this.printerOff(reason));
+      };
       printer.on('error', (e: NodeJS.ErrnoException) => {
         printerUp = false;
-        if (!reported) {
-          reported = true;
-          this.counts.printerOff++;
-          this.deps.onError?.(this.printerOff(e.code ?? e.message));
-        }
+        report(e.code ?? e.message);
         if (register.isPaused()) register.resume();
       });
       printer.on('close', () => {
+        // Closed while the register was still printing: what follows is read, but not printed.
+        if (!ended && !register.destroyed && this.ctx) report('it closed the connection during a job');
         printerUp = false;
         printerClosed = true;
         if (printer) this.sockets.delete(printer);
