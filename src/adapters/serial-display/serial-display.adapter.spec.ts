@@ -321,6 +321,19 @@ sys.describe('serial-display adapter on socat pseudo-terminal pairs', () => {
   it('probes the ports, and names options.protocol when it has no decoder', async () => {
     const adapter = createSerialDisplayAdapter(manifest(), { baseDir: dir, clock }, stubs);
     await expect(adapter.probe()).resolves.toBeUndefined();
+    // A new manifest's adapter is probed while the old one runs on the same ports: that is no failure.
+    await started();
+    await expect(adapter.probe()).resolves.toBeUndefined();
+    await stops.pop()!();
+    // Another program holding the port is.
+    const foreign = new SerialPort({ path: displayPair.near, baudRate: 9600, autoOpen: false });
+    await new Promise<void>((resolve, reject) => foreign.open((e) => (e ? reject(e) : resolve())));
+    try {
+      const busy = await adapter.probe().catch((x: unknown) => x);
+      expect(busy).toMatchObject({ code: 'serial_display.port_busy', subject: displayPair.near });
+    } finally {
+      await new Promise((r) => foreign.close(r));
+    }
     const bare = createSerialDisplayAdapter(manifest(), { baseDir: dir, clock }, {});
     const e = await bare.start(ctx).catch((x: unknown) => x);
     expect(e).toBeInstanceOf(ManifestError);

@@ -68,6 +68,19 @@ export interface SerialIoStats {
 
 type Side = 'input' | 'display';
 
+/**
+ * Ports this process holds open now. The plugin probes a new manifest's adapter while the old one still
+ * runs; serialport locks a port it opens, so a probe that opened a port its predecessor holds would fail
+ * and the new manifest could never replace the old. A port held here is known to work: the probe skips it.
+ */
+const heldHere = new Map<string, number>();
+
+function hold(path: string, delta: 1 | -1): void {
+  const n = (heldHere.get(path) ?? 0) + delta;
+  if (n > 0) heldHere.set(path, n);
+  else heldHere.delete(path);
+}
+
 let serialPortClass: typeof SerialPortClass | undefined;
 function loadSerialPort(): typeof SerialPortClass {
   serialPortClass ??= (require('serialport') as typeof import('serialport')).SerialPort;
@@ -132,6 +145,20 @@ export class SerialPassThrough {
     }
   }
 
+  /**
+   * Opens each configured port with the settings and closes it again; a port this process already holds
+   * (the running adapter this one is to replace) is taken as working. Throws a TransportError naming a
+   * port that cannot be opened.
+   */
+  async probe(): Promise<void> {
+    for (const side of ['input', 'display'] as const) {
+      const path = side === 'input' ? this.config.input : this.config.display;
+      if (path === undefined || heldHere.has(path)) continue;
+      const port = await this.openPort(side);
+      await new Promise<void>((resolve) => port.close(() => resolve()));
+    }
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     this.holding = false;
@@ -145,6 +172,39 @@ export class SerialPassThrough {
   }
 
   private async open(side: Side): Promise<void> {
+    const port = await this.openPort(side);
+    if (!this.running) {
+      port.close(() => undefined);
+      return;
+    }
+    const path = port.path;
+    hold(path, 1);
+    this.ports[side] = port;
+    port.on('data', (chunk: Buffer) =>
+      side === 'input' ? this.fromRegister(chunk) : this.fromDisplay(chunk),
+    );
+    if (side === 'input' && this.holding) port.pause();
+    port.once('close', (e: Error | null) => {
+      hold(path, -1);
+      if (this.ports[side] === port) this.ports[side] = undefined;
+      // A display that went away no longer holds the register up.
+      if (side === 'display') this.release();
+      if (!this.running) return;
+      this.stats.portsLost++;
+      this.report(
+        new TransportError(
+          'serial_display.port_lost',
+          `${side === 'input' ? 'The register side' : 'The display'} ${this.name(side)} went away` +
+            `${e ? ` (${e.message})` : ''}; reopening it every ${this.reopenMs} ms`,
+          { subject: path, cause: e ?? undefined },
+        ),
+      );
+      this.scheduleReopen(side);
+    });
+  }
+
+  /** A port of this side, open with the line settings. */
+  private async openPort(side: Side): Promise<SerialPortClass> {
     const SerialPort = loadSerialPort();
     const path = side === 'input' ? this.config.input : this.config.display!;
     const s = this.config.line;
@@ -165,31 +225,7 @@ export class SerialPassThrough {
     await new Promise<void>((resolve, reject) =>
       port.open((e) => (e ? reject(this.error(side, e, 'open')) : resolve())),
     );
-    if (!this.running) {
-      port.close(() => undefined);
-      return;
-    }
-    this.ports[side] = port;
-    port.on('data', (chunk: Buffer) =>
-      side === 'input' ? this.fromRegister(chunk) : this.fromDisplay(chunk),
-    );
-    if (side === 'input' && this.holding) port.pause();
-    port.once('close', (e: Error | null) => {
-      if (this.ports[side] === port) this.ports[side] = undefined;
-      // A display that went away no longer holds the register up.
-      if (side === 'display') this.release();
-      if (!this.running) return;
-      this.stats.portsLost++;
-      this.report(
-        new TransportError(
-          'serial_display.port_lost',
-          `${side === 'input' ? 'The register side' : 'The display'} ${this.name(side)} went away` +
-            `${e ? ` (${e.message})` : ''}; reopening it every ${this.reopenMs} ms`,
-          { subject: path, cause: e ?? undefined },
-        ),
-      );
-      this.scheduleReopen(side);
-    });
+    return port;
   }
 
   private scheduleReopen(side: Side): void {
