@@ -86,6 +86,13 @@ describe('printer-tap parse', () => {
     expect(e.message).toContain('应收: 1.234');
   });
 
+  it('does not take a word without digits as the order id', () => {
+    const bytes = new TextEncoder().encode('Order total: $5.00\nTOTAL $5.00\n');
+    expect(readReceipt(bytes, rules({ encoding: 'utf8', currency: 'USD' }), 'j').orderId).toBeUndefined();
+    const no = new TextEncoder().encode('RECEIPT NO. A12\nTOTAL $5.00\n');
+    expect(readReceipt(no, rules({ encoding: 'utf8', currency: 'USD' }), 'j').orderId).toBe('A12');
+  });
+
   it('uses manifest rules in rank order and orderId none', () => {
     const r = rules({
       encoding: 'utf8',

@@ -20,8 +20,8 @@
  *   AMOUNT DUE, BALANCE DUE) above the total (合计, 总计, TOTAL, but not SUBTOTAL / 小计).
  * - `parse.ignore`: regexes for lines that are never the amount, whatever rule they match: what the
  *   customer handed over and got back. Default: 实收, 实付, 找零, 收款, CHANGE, CASH, TENDER, PAID.
- * - `parse.orderId`: a regex whose first capture group is the order number, or `none`. Default: the text
- *   after 单号 / 订单 / 流水号 / ORDER / RECEIPT / INVOICE / NO.; without a match the adapter names the order
+ * - `parse.orderId`: a regex whose first capture group is the order number, or `none`. Default: the word
+ *   with a digit in it after 单号 / 订单 / 流水号 / ORDER / RECEIPT / INVOICE / NO. (so "Order total" is none); without a match the adapter names the order
  *   itself (`<register>-<yyyymmdd>-<hhmmss>-<n>`).
  * - `writeBack`: `{}`. A printer tap cannot tell the register anything; results show on the status page.
  */
@@ -46,7 +46,7 @@ export const DEFAULT_AMOUNT_RULES: readonly string[] = [
 export const DEFAULT_IGNORE_RULES: readonly string[] = [
   String.raw`实收|实付|找零|收款|\bCHANGE\b|\bCASH\b|\bTENDER(?:ED)?\b|\bPAID\b`,
 ];
-export const DEFAULT_ORDER_ID_RULE = String.raw`(?:单号|订单号?|流水号|\bORDER\b|\bRECEIPT\b|\bINVOICE\b|\bNO\.)(?:\s*(?:NO\.?|#|号))?[\s:：#]*([A-Za-z0-9][A-Za-z0-9_-]{0,63})`;
+export const DEFAULT_ORDER_ID_RULE = String.raw`(?:单号|订单号?|流水号|\bORDER\b|\bRECEIPT\b|\bINVOICE\b|\bNO\.)(?:\s*(?:NO\.?|#|号))?[\s:：#]*((?=[A-Za-z_-]*[0-9])[A-Za-z0-9][A-Za-z0-9_-]{0,63})`;
 
 /** Where the tap listens or forwards: a host (name or IPv4) and a port. */
 export interface TcpEndpoint {
