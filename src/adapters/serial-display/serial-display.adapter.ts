@@ -84,7 +84,9 @@ export interface SerialDisplayDeps {
 export interface SerialDisplayStats {
   io: SerialIoStats;
   decoder?: DisplayDecoderStats;
+  /** Decoders that threw (each replaced by a fresh one). */
   decoderErrors: number;
+  saleRuleErrors: number;
   orders: number;
   rejected: number;
 }
@@ -103,7 +105,9 @@ export class SerialDisplayAdapter implements HostAdapter {
   private quietTimer?: TimerHandle;
   /** Orders are handed over one after the other, in the order they were shown. */
   private queue: Promise<void> = Promise.resolve();
-  private counts = { decoderErrors: 0, orders: 0, rejected: 0 };
+  private counts = { decoderErrors: 0, saleRuleErrors: 0, orders: 0, rejected: 0 };
+  /** The stats of decoders replaced after they failed, so the totals cover the whole run. */
+  private retired: DisplayDecoderStats = { bytes: 0, unknownCommands: 0, garbage: 0 };
   private readonly source: string;
 
   constructor(
@@ -123,7 +127,7 @@ export class SerialDisplayAdapter implements HostAdapter {
   stats(): SerialDisplayStats {
     return {
       io: { ...(this.io?.stats ?? emptyIoStats()) },
-      ...(this.decoder ? { decoder: { ...this.decoder.stats } } : {}),
+      ...(this.decoder ? { decoder: addStats(this.retired, this.decoder.stats) } : {}),
       ...this.counts,
     };
   }
@@ -200,17 +204,37 @@ export class SerialDisplayAdapter implements HostAdapter {
     return this.deps.createSaleRule(this.manifest.parse);
   }
 
-  /** Called after the bytes went to the display: decode, apply the sale rule, restart the quiet timer. */
+  /**
+   * Called after the bytes went to the display: decode, apply the sale rule, restart the quiet timer. A
+   * decoder that throws is a bug whose state can no longer be trusted: it is replaced by a fresh one (a
+   * blank screen, as after a clear), so one bad moment cannot end capture until a restart.
+   */
   private onBytes(bytes: Uint8Array): void {
     const decoder = this.decoder!;
     const rule = this.rule!;
     let totals: SaleTotal[];
     try {
-      totals = rule.push(decoder.push(bytes), this.env.clock.now());
-    } catch (e) {
-      this.counts.decoderErrors++;
-      this.reject('serial_display.decoder_failed', `the ${decoder.protocol} decoder failed: ${message(e)}`);
-      return;
+      let changes: DisplayChange[];
+      try {
+        changes = decoder.push(bytes);
+      } catch (e) {
+        this.counts.decoderErrors++;
+        this.retired = addStats(this.retired, decoder.stats);
+        this.decoder = this.makeDecoder();
+        this.reject(
+          'serial_display.decoder_failed',
+          `the ${decoder.protocol} decoder failed on ${bytes.length} bytes (${message(e)}); it starts again ` +
+            'from a blank screen',
+        );
+        return;
+      }
+      try {
+        totals = rule.push(changes, this.env.clock.now());
+      } catch (e) {
+        this.counts.saleRuleErrors++;
+        this.reject('serial_display.sale_rule_failed', `the sale rule failed: ${message(e)}`);
+        return;
+      }
     } finally {
       this.armQuiet();
     }
@@ -227,8 +251,8 @@ export class SerialDisplayAdapter implements HostAdapter {
       try {
         for (const total of this.rule!.quiet!(this.env.clock.now())) this.enqueue(total);
       } catch (e) {
-        this.counts.decoderErrors++;
-        this.reject('serial_display.decoder_failed', `the sale rule failed: ${message(e)}`);
+        this.counts.saleRuleErrors++;
+        this.reject('serial_display.sale_rule_failed', `the sale rule failed: ${message(e)}`);
       }
     }, quietMs);
   }
@@ -314,6 +338,14 @@ function localDate(ms: number): string {
   const d = new Date(ms);
   const two = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}${two(d.getMonth() + 1)}${two(d.getDate())}`;
+}
+
+function addStats(a: DisplayDecoderStats, b: DisplayDecoderStats): DisplayDecoderStats {
+  return {
+    bytes: a.bytes + b.bytes,
+    unknownCommands: a.unknownCommands + b.unknownCommands,
+    garbage: a.garbage + b.garbage,
+  };
 }
 
 function message(e: unknown): string {
