@@ -26,12 +26,12 @@ function runs(command: string, args: string[]): true | string {
   return r.status === 0 || `\`${command} ${args.join(' ')}\` exited ${r.status}`;
 }
 
-export const serialSys = systemPrerequisites([
+const serialSys = systemPrerequisites([
   requireSystem('`socat` (pseudo-terminal pairs)', () => runs('socat', ['-V']), '`apt-get install -y socat`'),
 ]);
 
 /** A socat pseudo-terminal pair: `near` is what the plugin opens, `far` the register's or display's end. */
-export class PtyPair {
+class PtyPair {
   readonly near: string;
   readonly far: string;
   private socat: ChildProcess | undefined;
@@ -63,7 +63,7 @@ export class PtyPair {
 }
 
 /** One far end (the register or the display), opened with serialport, collecting what it receives. */
-export class FarEnd {
+class FarEnd {
   private readonly chunks: Buffer[] = [];
   private constructor(readonly port: SerialPort) {
     port.on('data', (c: Buffer) => this.chunks.push(c));
@@ -100,11 +100,11 @@ export class FarEnd {
   }
 }
 
-export function sleep(ms: number): Promise<void> {
+function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-export async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
+async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
