@@ -4,7 +4,7 @@
  * themselves. registry.ts adds each kind's factory. This module imports neither manifest.ts nor
  * registry.ts, so neither imports the other for these (no import cycle).
  *
- * Kinds listed in DESIGN.md but not shipped in this version (serial-display, printer-tap, hid, native) are
+ * Kinds listed in DESIGN.md but not shipped in this version (see `available` below) are
  * known by name, so their manifests can be written and checked ahead; their sections are only checked to
  * be mappings, and registry.ts refuses to create them.
  */
@@ -15,6 +15,11 @@ import {
   validateFileDropParse,
   validateFileDropWriteBack,
 } from './file-drop/file-drop.options';
+import {
+  validatePrinterTapOptions,
+  validatePrinterTapParse,
+  validatePrinterTapWriteBack,
+} from './printer-tap/printer-tap.options';
 import {
   validateHttpHookOptions,
   validateHttpHookParse,
@@ -75,7 +80,13 @@ export const adapterSchemas: Readonly<Record<AdapterKind, AdapterSchema>> = {
     validateWriteBack: validateHttpHookWriteBack,
   },
   'serial-display': planned('serial-display'),
-  'printer-tap': planned('printer-tap'),
+  'printer-tap': {
+    kind: 'printer-tap',
+    available: true,
+    validateOptions: validatePrinterTapOptions,
+    validateParse: validatePrinterTapParse,
+    validateWriteBack: validatePrinterTapWriteBack,
+  },
   hid: planned('hid'),
   native: planned('native'),
 };

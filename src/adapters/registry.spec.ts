@@ -2,6 +2,7 @@ import { FakeClock } from '../protocol/clock';
 import { ManifestError } from '../protocol/errors';
 import { FileDropAdapter } from './file-drop/file-drop.adapter';
 import { HttpHookAdapter } from './http-hook/http-hook.adapter';
+import { PrinterTapAdapter } from './printer-tap/printer-tap.adapter';
 import { Manifest, parseManifest } from './manifest';
 import { ADAPTER_KINDS, adapterSpec, availableKinds, createAdapter } from './registry';
 
@@ -15,7 +16,7 @@ function manifest(adapter: string, options: string, parse: string, writeBack: st
 }
 
 describe('adapter registry', () => {
-  it('knows the kinds DESIGN.md lists, and ships file-drop and http-hook', () => {
+  it('knows the kinds DESIGN.md lists, and ships file-drop, http-hook and printer-tap', () => {
     expect(ADAPTER_KINDS).toEqual([
       'file-drop',
       'http-hook',
@@ -24,7 +25,7 @@ describe('adapter registry', () => {
       'hid',
       'native',
     ]);
-    expect(availableKinds()).toEqual(['file-drop', 'http-hook']);
+    expect(availableKinds()).toEqual(['file-drop', 'http-hook', 'printer-tap']);
   });
 
   it('throws on an unknown kind, naming the known ones', () => {
@@ -64,14 +65,21 @@ describe('adapter registry', () => {
     expect(adapter.config).toMatchObject({ currency: 'JPY', path: '/api/orders', timeoutMs: 5000 });
   });
 
-  it.each(['serial-display', 'printer-tap', 'hid', 'native'])(
-    'accepts a %s manifest but will not build it yet',
-    (kind) => {
-      const m = manifest(kind, '{ port: /dev/ttyS0 }', '{}', '{}');
-      expect(() => createAdapter(m, env)).toThrow(ManifestError);
-      expect(() => createAdapter(m, env)).toThrow(
-        `adapter: "${kind}" is not available in this version of payconnect; available: file-drop, http-hook`,
-      );
-    },
-  );
+  it('builds a printer-tap adapter', () => {
+    const m = manifest(
+      'printer-tap',
+      '{ listen: "tcp://127.0.0.1:9100", forward: "tcp://192.168.1.50:9100" }',
+      '{ encoding: gb18030, currency: CNY }',
+      '{}',
+    );
+    expect(createAdapter(m, env)).toBeInstanceOf(PrinterTapAdapter);
+  });
+
+  it.each(['serial-display', 'hid', 'native'])('accepts a %s manifest but will not build it yet', (kind) => {
+    const m = manifest(kind, '{ port: /dev/ttyS0 }', '{}', '{}');
+    expect(() => createAdapter(m, env)).toThrow(ManifestError);
+    expect(() => createAdapter(m, env)).toThrow(
+      `adapter: "${kind}" is not available in this version of payconnect; available: file-drop, http-hook, printer-tap`,
+    );
+  });
 });

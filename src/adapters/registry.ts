@@ -1,8 +1,8 @@
 /**
  * The adapter registry: for each adapter kind a manifest may name, its manifest schema (options, parse,
  * writeBack: adapter-kinds.ts, which manifest.ts uses) and its factory. An unknown kind is an error, never
- * a fallback. Kinds listed in DESIGN.md but not shipped in this version (serial-display, printer-tap, hid,
- * native) are known by name, so their manifests can be written and checked ahead, but createAdapter
+ * a fallback. Kinds listed in DESIGN.md but not shipped in this version (those with `available: false`) are
+ * known by name, so their manifests can be written and checked ahead, but createAdapter
  * refuses them with a clear message.
  */
 import { ManifestError } from '../protocol/errors';
@@ -11,6 +11,7 @@ import { ADAPTER_KINDS, AdapterKind, AdapterSchema, adapterSchemas, availableKin
 import { createFileDropAdapter } from './file-drop/file-drop.adapter';
 import { HostAdapter } from './host-adapter';
 import { createHttpHookAdapter } from './http-hook/http-hook.adapter';
+import { createPrinterTapAdapter, PrinterTapManifest } from './printer-tap/printer-tap.adapter';
 import type { FileDropManifest, HttpHookManifest, Manifest } from './manifest';
 
 export type { AdapterEnv };
@@ -42,7 +43,10 @@ export const adapterSpecs: Readonly<Record<AdapterKind, AdapterSpec>> = {
     create: (manifest, env) => createHttpHookAdapter(manifest as HttpHookManifest, env),
   },
   'serial-display': { ...adapterSchemas['serial-display'], create: unavailable('serial-display') },
-  'printer-tap': { ...adapterSchemas['printer-tap'], create: unavailable('printer-tap') },
+  'printer-tap': {
+    ...adapterSchemas['printer-tap'],
+    create: (manifest, env) => createPrinterTapAdapter(manifest as unknown as PrinterTapManifest, env),
+  },
   hid: { ...adapterSchemas.hid, create: unavailable('hid') },
   native: { ...adapterSchemas.native, create: unavailable('native') },
 };

@@ -66,7 +66,7 @@ describe('payconnect manifest', () => {
         out: '',
         err:
           `${file}: 1 problem\n` +
-          '  adapter: "hid" is not available in this version of payconnect; available: file-drop, http-hook\n',
+          '  adapter: "hid" is not available in this version of payconnect; available: file-drop, http-hook, printer-tap\n',
       });
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
