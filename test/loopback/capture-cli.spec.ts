@@ -3,11 +3,12 @@
  * files. It prints each captured order as one JSON line (amount in minor units) and each rejected input on
  * stderr, with no payment server and no LAN; --input points it elsewhere; an http-hook manifest is refused.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as iconv from 'iconv-lite';
-import { ChildProc, killAllChildren } from '../support/child-process';
+import { ChildProc, freeTcpPort, killAllChildren, REPO_ROOT } from '../support/child-process';
 import { waitFor } from '../support/wait';
 import { writeFileDropManifest, writeHookManifest } from '../plugin/support/plugin-harness';
 
@@ -86,4 +87,45 @@ it('refuses an http-hook manifest (nothing to watch) and a bad manifest, naming 
   ]);
   expect((await b.waitExit(15_000)).code).toBe(1);
   expect(b.output).toMatch(/cannot read the manifest .*nope\.yaml/);
+});
+
+/** The bytes of an annotated hex fixture (`# comments`, hex pairs). */
+function hexFixture(name: string): Buffer {
+  const text = readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'printer-tap', name), 'utf8');
+  return Buffer.from(
+    text
+      .split('\n')
+      .map((l) => l.replace(/#.*$/, ''))
+      .join('')
+      .replace(/\s+/g, ''),
+    'hex',
+  );
+}
+
+it('reads the amount due off a Chinese receipt printed to the shipped printer-tap manifest', async () => {
+  const port = await freeTcpPort();
+  const watch = ChildProc.spawn('capture-tap', [
+    'capture',
+    'watch',
+    '--manifest',
+    path.join(REPO_ROOT, 'manifests', 'printer-tap-no-printer.yaml'),
+    '--input',
+    `tcp://127.0.0.1:${port}`,
+  ]);
+  await waitFor('the tap to listen', () => watch.output.includes('watching printer-tap-no-printer'), 15_000);
+  // The register prints, in small pieces, and hangs up.
+  const receipt = hexFixture('chinese-80mm.hex');
+  await new Promise<void>((resolve, reject) => {
+    const s = connect(port, '127.0.0.1', async () => {
+      for (let i = 0; i < receipt.length; i += 7) s.write(receipt.subarray(i, i + 7));
+      s.end();
+    });
+    s.on('close', () => resolve());
+    s.on('error', reject);
+    s.resume();
+  });
+  await waitFor('the captured receipt line', () => watch.output.includes('"amount":8650'), 15_000);
+  const line = watch.output.split('\n').find((l) => l.includes('"amount":8650'))!;
+  expect(JSON.parse(line)).toMatchObject({ orderId: '20261129-0042', amount: 8650, currency: 'CNY' });
+  await watch.stop();
 });
