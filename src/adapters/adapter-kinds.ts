@@ -15,6 +15,7 @@ import {
   validateFileDropParse,
   validateFileDropWriteBack,
 } from './file-drop/file-drop.options';
+import { validateHidOptions, validateHidParse, validateHidWriteBack } from './hid/hid.options';
 import {
   validatePrinterTapOptions,
   validatePrinterTapParse,
@@ -87,7 +88,13 @@ export const adapterSchemas: Readonly<Record<AdapterKind, AdapterSchema>> = {
     validateParse: validatePrinterTapParse,
     validateWriteBack: validatePrinterTapWriteBack,
   },
-  hid: planned('hid'),
+  hid: {
+    kind: 'hid',
+    available: true,
+    validateOptions: validateHidOptions,
+    validateParse: validateHidParse,
+    validateWriteBack: validateHidWriteBack,
+  },
   native: planned('native'),
 };
 

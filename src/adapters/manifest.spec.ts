@@ -461,7 +461,7 @@ describe('parseManifest', () => {
     ],
     [
       'planned adapter with a list as options',
-      patch(fileDrop, (d) => ((d.adapter = 'hid'), (d.options = []))),
+      patch(fileDrop, (d) => ((d.adapter = 'native'), (d.options = []))),
       'options: must be a mapping; got a list',
     ],
     ['not a mapping', '- a\n- b\n', '(document): must be a YAML mapping'],

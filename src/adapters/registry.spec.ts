@@ -1,6 +1,7 @@
 import { FakeClock } from '../protocol/clock';
 import { ManifestError } from '../protocol/errors';
 import { FileDropAdapter } from './file-drop/file-drop.adapter';
+import { HidAdapter } from './hid/hid.adapter';
 import { HttpHookAdapter } from './http-hook/http-hook.adapter';
 import { PrinterTapAdapter } from './printer-tap/printer-tap.adapter';
 import { Manifest, parseManifest } from './manifest';
@@ -16,7 +17,7 @@ function manifest(adapter: string, options: string, parse: string, writeBack: st
 }
 
 describe('adapter registry', () => {
-  it('knows the kinds DESIGN.md lists, and ships file-drop, http-hook and printer-tap', () => {
+  it('knows the kinds DESIGN.md lists, and ships file-drop, http-hook, printer-tap and hid', () => {
     expect(ADAPTER_KINDS).toEqual([
       'file-drop',
       'http-hook',
@@ -25,7 +26,7 @@ describe('adapter registry', () => {
       'hid',
       'native',
     ]);
-    expect(availableKinds()).toEqual(['file-drop', 'http-hook', 'printer-tap']);
+    expect(availableKinds()).toEqual(['file-drop', 'http-hook', 'printer-tap', 'hid']);
   });
 
   it('throws on an unknown kind, naming the known ones', () => {
@@ -75,11 +76,21 @@ describe('adapter registry', () => {
     expect(createAdapter(m, env)).toBeInstanceOf(PrinterTapAdapter);
   });
 
-  it.each(['serial-display', 'hid', 'native'])('accepts a %s manifest but will not build it yet', (kind) => {
+  it('builds a hid adapter (node-hid is loaded only when a device is opened)', () => {
+    const m = manifest(
+      'hid',
+      '{ device: { vendorId: "0x0c2e", productId: "0x0b61" } }',
+      '{ report: hid-pos, amount: "AMT:([0-9.]+)", orderId: "ORD:([A-Za-z0-9-]+)", currency: CNY }',
+      '{}',
+    );
+    expect(createAdapter(m, env)).toBeInstanceOf(HidAdapter);
+  });
+
+  it.each(['serial-display', 'native'])('accepts a %s manifest but will not build it yet', (kind) => {
     const m = manifest(kind, '{ port: /dev/ttyS0 }', '{}', '{}');
     expect(() => createAdapter(m, env)).toThrow(ManifestError);
     expect(() => createAdapter(m, env)).toThrow(
-      `adapter: "${kind}" is not available in this version of payconnect; available: file-drop, http-hook, printer-tap`,
+      `adapter: "${kind}" is not available in this version of payconnect; available: file-drop, http-hook, printer-tap, hid`,
     );
   });
 });

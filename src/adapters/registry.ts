@@ -10,6 +10,7 @@ import type { AdapterEnv } from './adapter-env';
 import { ADAPTER_KINDS, AdapterKind, AdapterSchema, adapterSchemas, availableKinds } from './adapter-kinds';
 import { createFileDropAdapter } from './file-drop/file-drop.adapter';
 import { HostAdapter } from './host-adapter';
+import { createHidAdapter, HidAdapterManifest } from './hid/hid.adapter';
 import { createHttpHookAdapter } from './http-hook/http-hook.adapter';
 import { createPrinterTapAdapter, PrinterTapManifest } from './printer-tap/printer-tap.adapter';
 import type { FileDropManifest, HttpHookManifest, Manifest } from './manifest';
@@ -47,7 +48,10 @@ export const adapterSpecs: Readonly<Record<AdapterKind, AdapterSpec>> = {
     ...adapterSchemas['printer-tap'],
     create: (manifest, env) => createPrinterTapAdapter(manifest as unknown as PrinterTapManifest, env),
   },
-  hid: { ...adapterSchemas.hid, create: unavailable('hid') },
+  hid: {
+    ...adapterSchemas.hid,
+    create: (manifest, env) => createHidAdapter(manifest as unknown as HidAdapterManifest, env),
+  },
   native: { ...adapterSchemas.native, create: unavailable('native') },
 };
 

@@ -52,7 +52,7 @@ describe('payconnect manifest', () => {
         [
           'id: usb-scanner',
           'name: USB order scanner',
-          'adapter: hid',
+          'adapter: native',
           'register: R1',
           'options: {}',
           'parse: {}',
@@ -66,7 +66,7 @@ describe('payconnect manifest', () => {
         out: '',
         err:
           `${file}: 1 problem\n` +
-          '  adapter: "hid" is not available in this version of payconnect; available: file-drop, http-hook, printer-tap\n',
+          '  adapter: "native" is not available in this version of payconnect; available: file-drop, http-hook, printer-tap, hid\n',
       });
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
