@@ -161,8 +161,8 @@ sys.describe('the plugin status page', () => {
   });
 
   it('shows the demo register form only in the demo, never on a shop’s plugin', async () => {
-    await page.goto(`${plugin.url}/`);
-    await page.locator('#demoCard').waitFor({ state: 'visible' });
+    await page.goto(`${plugin.url}/`, { timeout: 15_000 });
+    await page.locator('#demoCard').waitFor({ state: 'visible', timeout: 15_000 });
     mkdirSync(path.join(tmp, 'shop'), { recursive: true });
     const shopLan = await pickLanPorts();
     const shop = await createPluginApp({
@@ -182,13 +182,20 @@ sys.describe('the plugin status page', () => {
     });
     try {
       const shopPage = await context.newPage();
-      await shopPage.goto(`${shop.url}/`);
-      await shopPage.locator('#who', { hasText: 'shop-hook' }).waitFor();
+      await shopPage.goto(`${shop.url}/`, { timeout: 15_000 });
+      await shopPage.locator('#who', { hasText: 'shop-hook' }).waitFor({ timeout: 15_000 });
       expect(await shopPage.locator('#demoCard').isVisible()).toBe(false);
       expect(await shopPage.locator('#orderId').isVisible()).toBe(false);
       await shopPage.close();
     } finally {
-      await shop.close();
+      // Bounded, so a plugin that does not stop fails here by name instead of as the test's timeout.
+      let timer: NodeJS.Timeout | undefined;
+      const stopped = await Promise.race([
+        shop.close().then(() => true),
+        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 15_000))),
+      ]);
+      clearTimeout(timer);
+      expect({ shopPluginStopped: stopped }).toEqual({ shopPluginStopped: true });
     }
   });
 });
