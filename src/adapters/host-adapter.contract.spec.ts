@@ -18,6 +18,8 @@ import { FakeAdapter } from './fake/fake.adapter';
 import { FileDropAdapter } from './file-drop/file-drop.adapter';
 import { orderFileStem } from './file-drop/file-names';
 import { CapturedOrder, HostAdapter, OrderResult, RejectedInput } from './host-adapter';
+import { FakeHidBinding } from './hid/hid-binding';
+import { createHidAdapter, HidAdapterManifest } from './hid/hid.adapter';
 import { HttpHookAdapter } from './http-hook/http-hook.adapter';
 import { PrinterTapAdapter } from './printer-tap/printer-tap.adapter';
 import { parseManifest } from './manifest';
@@ -281,6 +283,48 @@ dispatch: { mode: broadcast }
     adapter,
     hostRecords: ({ orderId, amount }) => print(`好又多超市\n单号: ${orderId}\n应收: ${amount}\n`),
     hostSendsGarbage: () => print('欢迎光临\n谢谢惠顾\n'),
+    async cleanup() {},
+  };
+});
+
+describeHostAdapterContract('hid', async () => {
+  const scanner = { vendorId: 0x0c2e, productId: 0x0b61, path: '/dev/hidraw3', usagePage: 0x8c, usage: 0x02 };
+  const binding = new FakeHidBinding([scanner]);
+  const manifest = parseManifest(
+    `id: c
+name: c
+adapter: hid
+register: R1
+options: { device: { vendorId: "0x0c2e", productId: "0x0b61" }, usagePage: "0x8c" }
+parse: { report: hid-pos, endOfMessage: CR, amount: "AMT:([^;]+)", orderId: "ORD:([^;]+)", currency: CNY }
+writeBack: {}
+dispatch: { mode: broadcast }
+`,
+    'c.yaml',
+  );
+  const adapter = createHidAdapter(
+    manifest as unknown as HidAdapterManifest,
+    { baseDir: os.tmpdir(), clock: new FakeClock() },
+    binding,
+  );
+  /** What the scanner sends for one scanned code: HID-POS reports (id 2, length, data), ending in CR. */
+  const scan = async (text: string) => {
+    if (binding.openHandles(scanner.path).length === 0) return; // not started, or stopped: nobody listens
+    const data = Buffer.from(`${text}\r`, 'utf8');
+    const reports: Uint8Array[] = [];
+    for (let i = 0; i < data.length; i += 20) {
+      const chunk = data.subarray(i, i + 20);
+      reports.push(
+        Buffer.concat([Buffer.from([0x02, chunk.length]), chunk, Buffer.alloc(20 - chunk.length)]),
+      );
+    }
+    binding.play(scanner.path, reports);
+    await new Promise((r) => setImmediate(r));
+  };
+  return {
+    adapter,
+    hostRecords: ({ orderId, amount }) => scan(`AMT:${amount};ORD:${orderId}`),
+    hostSendsGarbage: () => scan('hello, not an order'),
     async cleanup() {},
   };
 });
