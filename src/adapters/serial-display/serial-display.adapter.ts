@@ -6,7 +6,7 @@
  * in order, and only then hands the chunk to the display decoder (`DisplayDecoder`, display-model.ts) of the
  * manifest's protocol. The decoder's changes go to the sale rule, which reads the screen model (an
  * `amountLine` regex over the lines, or the value under the total lamp) and says when a total is final
- * (the total lamp, the line rule, or `parse.quietMs` without bytes). Each final total becomes
+ * (the total lamp, or `parse.quietMs`, default 1.5 s, without a change). Each final total becomes
  * `ctx.onOrder`, one after the other in the order the register showed them.
  *
  * Order number: the one the sale rule read off the screen (`parse.orderId`), else
@@ -26,11 +26,12 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Clock, TimerHandle } from '../../protocol/clock';
-import { ManifestError } from '../../protocol/errors';
 import { Money, parseAmount } from '../../protocol/money';
 import type { AdapterEnv } from '../adapter-env';
 import { AdapterContext, HostAdapter, OrderResult } from '../host-adapter';
+import { createDisplayDecoder } from './decoders';
 import type { DisplayChange, DisplayDecoder, DisplayDecoderStats, DisplayProtocol } from './display-model';
+import { SaleEvent, SaleTracker } from './sale-rule';
 import { Led8LampVariant, SerialDisplayOptions, SerialDisplayParseRules } from './serial-display.options';
 import { SerialIoStats, SerialPassThrough } from './serial-io';
 
@@ -59,7 +60,37 @@ export type DisplayDecoderFactory = (
   protocol: DisplayProtocol,
   opts: { lamps?: Led8LampVariant },
 ) => DisplayDecoder;
-export type SaleRuleFactory = (rules: SerialDisplayParseRules) => SaleRule;
+export type SaleRuleFactory = (rules: SerialDisplayParseRules, options: SerialDisplayOptions) => SaleRule;
+
+/** How long a shown total must stay unchanged to be final, when the manifest gives no `parse.quietMs`. */
+export const DEFAULT_QUIET_MS = 1_500;
+
+/**
+ * The real sale rule (./sale-rule's SaleTracker) for a manifest: `parse.amountLine` read over the screen's
+ * lines, final after `parse.quietMs` (default 1.5 s) without a change; without `amountLine` a led8 display
+ * is read under its total lamp (final when the lamp lights) and any other display with the tracker's
+ * default TOTAL/合计/总计/应收 line. `parse.orderId` reads the order number off the screen.
+ */
+export function createSaleRule(rules: SerialDisplayParseRules, options: SerialDisplayOptions): SaleRule {
+  const byLamp = rules.amountLine === undefined && options.protocol === 'led8';
+  const tracker = new SaleTracker({
+    amountFrom: byLamp ? 'lamp' : 'lines',
+    ...(rules.amountLine !== undefined ? { amountPattern: new RegExp(rules.amountLine, 'u') } : {}),
+    ...(rules.orderId !== undefined ? { orderPattern: new RegExp(rules.orderId, 'u') } : {}),
+    finalOn: byLamp ? 'lamp' : 'quiet',
+    quietMs: rules.quietMs ?? DEFAULT_QUIET_MS,
+  });
+  const finals = (events: SaleEvent[]): SaleTotal[] =>
+    events.flatMap((e) =>
+      e.kind === 'amount' && e.final
+        ? [{ amount: e.amountText, ...(e.orderNumber !== undefined ? { orderId: e.orderNumber } : {}) }]
+        : [],
+    );
+  return {
+    push: (changes, now) => finals(tracker.push(changes, now)),
+    quiet: (now) => finals(tracker.tick(now)),
+  };
+}
 
 export interface SerialDisplayManifest {
   register: string;
@@ -68,12 +99,9 @@ export interface SerialDisplayManifest {
 }
 
 export interface SerialDisplayDeps {
-  /**
-   * The protocol decoder. TODO: default to `createDisplayDecoder` from ./decoders when it lands; until then
-   * it must be given.
-   */
+  /** The protocol decoder; default ./decoders' createDisplayDecoder. Tests give a stub. */
   createDecoder?: DisplayDecoderFactory;
-  /** The sale rule. TODO: default to ./sale-rule when it lands; until then it must be given. */
+  /** The sale rule; default createSaleRule above (./sale-rule's SaleTracker). */
   createSaleRule?: SaleRuleFactory;
   /** serialport binding; default the real one. */
   binding?: unknown;
@@ -181,27 +209,12 @@ export class SerialDisplayAdapter implements HostAdapter {
 
   private makeDecoder(): DisplayDecoder {
     const { protocol, lamps } = this.manifest.options;
-    if (!this.deps.createDecoder) {
-      throw new ManifestError(
-        'serial_display.no_decoder',
-        `options.protocol: this build has no decoder for ${protocol} displays yet`,
-        { subject: 'options.protocol' },
-      );
-    }
-    return this.deps.createDecoder(protocol, lamps !== undefined ? { lamps } : {});
+    const create = this.deps.createDecoder ?? createDisplayDecoder;
+    return create(protocol, lamps !== undefined ? { lamps } : {});
   }
 
   private makeSaleRule(): SaleRule {
-    if (!this.deps.createSaleRule) {
-      throw new ManifestError(
-        'serial_display.no_sale_rule',
-        'parse: this build has no display sale rule yet',
-        {
-          subject: 'parse',
-        },
-      );
-    }
-    return this.deps.createSaleRule(this.manifest.parse);
+    return (this.deps.createSaleRule ?? createSaleRule)(this.manifest.parse, this.manifest.options);
   }
 
   /**
@@ -242,8 +255,8 @@ export class SerialDisplayAdapter implements HostAdapter {
   }
 
   private armQuiet(): void {
-    const quietMs = this.manifest.parse.quietMs;
-    if (quietMs === undefined || !this.rule?.quiet) return;
+    const quietMs = this.manifest.parse.quietMs ?? DEFAULT_QUIET_MS;
+    if (!this.rule?.quiet) return;
     this.env.clock.clearTimeout(this.quietTimer);
     this.quietTimer = this.env.clock.setTimeout(() => {
       this.quietTimer = undefined;

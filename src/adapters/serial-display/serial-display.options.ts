@@ -14,11 +14,11 @@
  *   same line: the register's settings are mirrored to the display.
  * - `protocol`: epson, cd5220, aedex, utc, logic-controls or led8. `lamps` (led8 only, default binary):
  *   how the display's ESC s n lamp command is written: binary, ascii, partner or bare.
- * - `parse.amountLine`: a regex over the screen's lines whose first capture group (or whole match) is the
- *   total, e.g. `(?:TOTAL|合计|总计|应收)\s*[:：]?\s*([\d.,]+)`. Absent: the value under the total lamp.
- * - `parse.orderId`: a regex whose first group is the order number, when the screen shows one.
- * - `parse.quietMs`: a total unchanged this long is final (100–60000); absent: only the total lamp or the
- *   line rule makes it final.
+ * - `parse.amountLine`: a regex over the screen's lines whose group `amount`, first group or whole match
+ *   is the total, e.g. `(?:TOTAL|合计|总计|应收)\s*[:：]?\s*([\d.,]+)`. Absent: on a led8 display the value
+ *   under the total lamp (final when the lamp lights), on others the TOTAL/合计/总计/应收 line.
+ * - `parse.orderId`: a regex whose group `order` or first group is the order number, when the screen shows one.
+ * - `parse.quietMs`: a total read from the lines is final once unchanged this long (100–60000, default 1500).
  * - `parse.currency`: the ISO code of the amounts (CNY).
  */
 import { isKnownCurrency } from '../../protocol/money';
