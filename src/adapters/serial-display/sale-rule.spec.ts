@@ -101,6 +101,22 @@ describe(SaleTracker.name, () => {
       expect(ended(events)).toEqual([expect.objectContaining({ reason: 'clear' })]);
     });
 
+    it('Wintec CD320 (epson, GB18030) sent byte by byte 15 ms apart: one final 12.50 with its order number', () => {
+      const decoder = createDisplayDecoder('epson');
+      const tracker = new SaleTracker({ quietMs: 1500, orderPattern: /NO\.(\d+)/ });
+      const events: SaleEvent[] = [];
+      let now = 0;
+      for (const b of displayFixture('epson-wintec-cd320.hex')) {
+        events.push(...tracker.tick(now), ...tracker.push(decoder.push(Uint8Array.of(b)), now));
+        now += 15;
+      }
+      events.push(...tracker.tick(now + 1500));
+      expect(decoder.screen().lines.map((l) => l.trimEnd())).toEqual(['NO.0042', '合计：12.50']);
+      expect(events.filter((e) => e.kind === 'amount' && e.final)).toEqual([
+        { kind: 'amount', amountText: '12.50', final: true, orderNumber: '0042', at: now + 1500 },
+      ]);
+    });
+
     it('epson: shown too briefly, the total is not final', () => {
       expect(finals(run('epson-sale.hex', { protocol: 'epson' }, { quietMs: 1500 }))).toEqual([]);
     });
