@@ -17,6 +17,11 @@ import {
 } from './file-drop/file-drop.options';
 import { validateHidOptions, validateHidParse, validateHidWriteBack } from './hid/hid.options';
 import {
+  validateSerialDisplayOptions,
+  validateSerialDisplayParse,
+  validateSerialDisplayWriteBack,
+} from './serial-display/serial-display.options';
+import {
   validatePrinterTapOptions,
   validatePrinterTapParse,
   validatePrinterTapWriteBack,
@@ -80,7 +85,13 @@ export const adapterSchemas: Readonly<Record<AdapterKind, AdapterSchema>> = {
     validateParse: validateHttpHookParse,
     validateWriteBack: validateHttpHookWriteBack,
   },
-  'serial-display': planned('serial-display'),
+  'serial-display': {
+    kind: 'serial-display',
+    available: true,
+    validateOptions: validateSerialDisplayOptions,
+    validateParse: validateSerialDisplayParse,
+    validateWriteBack: validateSerialDisplayWriteBack,
+  },
   'printer-tap': {
     kind: 'printer-tap',
     available: true,

@@ -112,12 +112,10 @@ describe('parseManifest', () => {
 
   it('accepts a kind that is known but not shipped, keeping its sections as written', () => {
     const m = parseManifest(
-      stringify(
-        patch(fileDrop, (d) => ((d.adapter = 'serial-display'), (d.options = { port: '/dev/ttyUSB0' }))),
-      ),
+      stringify(patch(fileDrop, (d) => ((d.adapter = 'native'), (d.options = { port: '/dev/ttyUSB0' })))),
       'shop.yaml',
     );
-    expect(m.adapter).toBe('serial-display');
+    expect(m.adapter).toBe('native');
     expect(m.options).toEqual({ port: '/dev/ttyUSB0' });
   });
 

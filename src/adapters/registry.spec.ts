@@ -3,6 +3,7 @@ import { ManifestError } from '../protocol/errors';
 import { FileDropAdapter } from './file-drop/file-drop.adapter';
 import { HidAdapter } from './hid/hid.adapter';
 import { HttpHookAdapter } from './http-hook/http-hook.adapter';
+import { SerialDisplayAdapter } from './serial-display/serial-display.adapter';
 import { PrinterTapAdapter } from './printer-tap/printer-tap.adapter';
 import { Manifest, parseManifest } from './manifest';
 import { ADAPTER_KINDS, adapterSpec, availableKinds, createAdapter } from './registry';
@@ -17,7 +18,7 @@ function manifest(adapter: string, options: string, parse: string, writeBack: st
 }
 
 describe('adapter registry', () => {
-  it('knows the kinds DESIGN.md lists, and ships file-drop, http-hook, printer-tap and hid', () => {
+  it('knows the kinds DESIGN.md lists, and ships all but native', () => {
     expect(ADAPTER_KINDS).toEqual([
       'file-drop',
       'http-hook',
@@ -26,7 +27,7 @@ describe('adapter registry', () => {
       'hid',
       'native',
     ]);
-    expect(availableKinds()).toEqual(['file-drop', 'http-hook', 'printer-tap', 'hid']);
+    expect(availableKinds()).toEqual(['file-drop', 'http-hook', 'serial-display', 'printer-tap', 'hid']);
   });
 
   it('throws on an unknown kind, naming the known ones', () => {
@@ -86,11 +87,21 @@ describe('adapter registry', () => {
     expect(createAdapter(m, env)).toBeInstanceOf(HidAdapter);
   });
 
-  it.each(['serial-display', 'native'])('accepts a %s manifest but will not build it yet', (kind) => {
+  it('builds a serial-display adapter', () => {
+    const m = manifest(
+      'serial-display',
+      '{ input: "serial:/dev/ttyS0", display: "serial:/dev/ttyS1", protocol: led8, lamps: binary }',
+      '{ currency: CNY }',
+      '{}',
+    );
+    expect(createAdapter(m, env)).toBeInstanceOf(SerialDisplayAdapter);
+  });
+
+  it.each(['native'])('accepts a %s manifest but will not build it yet', (kind) => {
     const m = manifest(kind, '{ port: /dev/ttyS0 }', '{}', '{}');
     expect(() => createAdapter(m, env)).toThrow(ManifestError);
     expect(() => createAdapter(m, env)).toThrow(
-      `adapter: "${kind}" is not available in this version of payconnect; available: file-drop, http-hook, printer-tap, hid`,
+      `adapter: "${kind}" is not available in this version of payconnect; available: file-drop, http-hook, serial-display, printer-tap, hid`,
     );
   });
 });

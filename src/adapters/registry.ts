@@ -12,6 +12,7 @@ import { createFileDropAdapter } from './file-drop/file-drop.adapter';
 import { HostAdapter } from './host-adapter';
 import { createHidAdapter, HidAdapterManifest } from './hid/hid.adapter';
 import { createHttpHookAdapter } from './http-hook/http-hook.adapter';
+import { createSerialDisplayAdapter, SerialDisplayManifest } from './serial-display/serial-display.adapter';
 import { createPrinterTapAdapter, PrinterTapManifest } from './printer-tap/printer-tap.adapter';
 import type { FileDropManifest, HttpHookManifest, Manifest } from './manifest';
 
@@ -43,7 +44,10 @@ export const adapterSpecs: Readonly<Record<AdapterKind, AdapterSpec>> = {
     ...adapterSchemas['http-hook'],
     create: (manifest, env) => createHttpHookAdapter(manifest as HttpHookManifest, env),
   },
-  'serial-display': { ...adapterSchemas['serial-display'], create: unavailable('serial-display') },
+  'serial-display': {
+    ...adapterSchemas['serial-display'],
+    create: (manifest, env) => createSerialDisplayAdapter(manifest as unknown as SerialDisplayManifest, env),
+  },
   'printer-tap': {
     ...adapterSchemas['printer-tap'],
     create: (manifest, env) => createPrinterTapAdapter(manifest as unknown as PrinterTapManifest, env),

@@ -66,7 +66,7 @@ describe('payconnect manifest', () => {
         out: '',
         err:
           `${file}: 1 problem\n` +
-          '  adapter: "native" is not available in this version of payconnect; available: file-drop, http-hook, printer-tap, hid\n',
+          '  adapter: "native" is not available in this version of payconnect; available: file-drop, http-hook, serial-display, printer-tap, hid\n',
       });
     } finally {
       await fs.rm(dir, { recursive: true, force: true });

@@ -75,6 +75,7 @@ export function createSaleRule(rules: SerialDisplayParseRules, options: SerialDi
   const byLamp = rules.amountLine === undefined && options.protocol === 'led8';
   const tracker = new SaleTracker({
     amountFrom: byLamp ? 'lamp' : 'lines',
+    ...(options.lampOrder !== undefined ? { lampOrder: options.lampOrder } : {}),
     ...(rules.amountLine !== undefined ? { amountPattern: new RegExp(rules.amountLine, 'u') } : {}),
     ...(rules.orderId !== undefined ? { orderPattern: new RegExp(rules.orderId, 'u') } : {}),
     finalOn: byLamp ? 'lamp' : 'quiet',

@@ -44,6 +44,7 @@ describe('serial-display options', () => {
       line: { baudRate: 2400, dataBits: 7, parity: 'even', stopBits: 2, flowControl: 'xonxoff' },
       protocol: 'led8',
       lamps: 'partner',
+      lampOrder: 'lamp-first',
     });
   });
 

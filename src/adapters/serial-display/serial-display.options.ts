@@ -13,7 +13,10 @@
  *   `stopBits` (1, 2; default 1), `flowControl` (none, rtscts, xonxoff; default none). Both ports use the
  *   same line: the register's settings are mirrored to the display.
  * - `protocol`: epson, cd5220, aedex, utc, logic-controls or led8. `lamps` (led8 only, default binary):
- *   how the display's ESC s n lamp command is written: binary, ascii, partner or bare.
+ *   how the display's ESC s n lamp command is written: binary, ascii, partner or bare. `lampOrder` (led8
+ *   only, default lamp-first): whether the register sends the lamp before the value (Hisense, Sedsy,
+ *   Partner) or the value before the lamp (the LED8N driver, value-first). The same bytes in the other
+ *   order would charge the amount tendered instead of the total, so it is set, never guessed.
  * - `parse.amountLine`: a regex over the screen's lines whose group `amount`, first group or whole match
  *   is the total, e.g. `(?:TOTAL|合计|总计|应收)\s*[:：]?\s*([\d.,]+)`. Absent: on a led8 display the value
  *   under the total lamp (final when the lamp lights), on others the TOTAL/合计/总计/应收 line.
@@ -51,7 +54,12 @@ export interface SerialDisplayOptions {
   protocol: DisplayProtocol;
   /** led8 only. */
   lamps?: Led8LampVariant;
+  /** led8 only: lamp-first (default) or value-first. */
+  lampOrder?: Led8LampOrder;
 }
+
+export const LED8_LAMP_ORDERS = ['lamp-first', 'value-first'] as const;
+export type Led8LampOrder = (typeof LED8_LAMP_ORDERS)[number];
 
 export interface SerialDisplayParseRules {
   amountLine?: string;
@@ -60,7 +68,7 @@ export interface SerialDisplayParseRules {
   currency: string;
 }
 
-const OPTION_FIELDS = ['input', 'display', 'protocol', 'lamps', ...SERIAL_SETTING_NAMES];
+const OPTION_FIELDS = ['input', 'display', 'protocol', 'lamps', 'lampOrder', ...SERIAL_SETTING_NAMES];
 
 /** `serial:/dev/ttyS0` or `serial:COM3` → the device path; a problem otherwise. */
 export function serialPortPath(raw: unknown, p: FieldProblems): string | undefined {
@@ -115,6 +123,16 @@ export function validateSerialDisplayOptions(
   } else if (protocol === 'led8') {
     lamps = 'binary';
   }
+  let lampOrder: Led8LampOrder | undefined;
+  if (fields.lampOrder !== undefined) {
+    if (protocol !== undefined && protocol !== 'led8') {
+      p.at('lampOrder').add(`is for led8 displays only; protocol is ${protocol}`);
+    } else {
+      lampOrder = oneOf(fields.lampOrder, p.at('lampOrder'), LED8_LAMP_ORDERS);
+    }
+  } else if (protocol === 'led8') {
+    lampOrder = 'lamp-first';
+  }
   const line: Record<string, unknown> = { ...DEFAULT_SERIAL_SETTINGS };
   for (const name of SERIAL_SETTING_NAMES) {
     if (fields[name] === undefined) continue;
@@ -131,6 +149,7 @@ export function validateSerialDisplayOptions(
     line: line as unknown as SerialLineSettings,
     protocol,
     ...(lamps !== undefined ? { lamps } : {}),
+    ...(lampOrder !== undefined ? { lampOrder } : {}),
   };
 }
 
