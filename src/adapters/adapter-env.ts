@@ -8,6 +8,12 @@ import { Clock } from '../protocol/clock';
 export interface AdapterEnv {
   /** The manifest's folder: relative paths in the manifest (`./var/inbox`) resolve against it. */
   baseDir: string;
+  /**
+   * Where an adapter may keep small state of its own (e.g. the serial display's order sequence): the
+   * plugin's data folder, not the manifest's folder, which may be a read-only program folder (or the
+   * product's own manifests/). Adapters fall back to `baseDir` only when it is absent (specs).
+   */
+  stateDir?: string;
   clock: Clock;
   /** Environment variables, for `secretEnv`; defaults to process.env. */
   env?: Readonly<Record<string, string | undefined>>;

@@ -5,6 +5,7 @@
  * (the display tap sees the totals, the printer tap reads the receipts) before pairing anything.
  */
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { parseDocument } from 'yaml';
 import { AdapterContext } from '../adapters/host-adapter';
@@ -31,8 +32,8 @@ Runs the manifest's adapter alone (no payment server, no LAN) and prints each ca
 line {orderId, amount, currency, source} (amount in minor units: 1250 = 12.50) and each rejected input as a
 line on stderr, until Ctrl+C. Use it at the shop to check the wiring before pairing anything.
 
-  --input URI     where to listen instead of the manifest's (serial:/dev/ttyS0, serial:COM3,
-                  tcp://127.0.0.1:9100)
+  --input URI     where to listen instead of the manifest's (serial:/dev/ttyS0?baud=9600,
+                  serial:COM3, tcp://127.0.0.1:9100)
   --forward URI   where to pass the bytes on instead of the manifest's (the real display or printer);
                   "none" passes nothing on (the tap then answers printer status queries itself)
 
@@ -51,8 +52,12 @@ http-hook manifest has nothing to watch: its orders come through the plugin's AP
       values.input as string | undefined,
       values.forward as string | undefined,
     );
+    // Watch mode keeps adapter state (the display's order sequence) in a scratch folder: its orders are for
+    // checking the wiring, and the manifest's folder may be the product's own, read-only one.
+    const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), `payconnect-capture-${manifest.id}-`));
     const adapter = createAdapter(manifest, {
       baseDir: manifestBaseDir(path.resolve(file)),
+      stateDir,
       clock: new SystemClock(),
       onError: (e) => process.stderr.write(`problem: ${e.message}\n`),
     });
@@ -67,7 +72,10 @@ http-hook manifest has nothing to watch: its orders come through the plugin's AP
     };
     await adapter.start(ctx);
     process.stderr.write(`watching ${manifest.id} (${manifest.adapter}); Ctrl+C stops\n`);
-    await untilStopped(() => adapter.stop());
+    await untilStopped(async () => {
+      await adapter.stop();
+      await fs.rm(stateDir, { recursive: true, force: true });
+    });
     return 0;
   },
 };
@@ -93,7 +101,13 @@ async function withOverrides(file: string, input?: string, forward?: string): Pr
   const fields = OVERRIDES[kind] ?? {};
   if (input !== undefined) {
     if (!fields.input) throw new UsageError(`--input does not apply to a ${kind} manifest`);
-    doc.setIn(['options', fields.input], input);
+    // serial:/dev/ttyS0?baud=9600&parity=odd: the line settings go to their own fields.
+    const [uri, query] = kind === 'serial-display' ? input.split('?', 2) : [input, undefined];
+    doc.setIn(['options', fields.input], uri);
+    for (const [name, value] of new URLSearchParams(query ?? '')) {
+      const field = name === 'baud' ? 'baudRate' : name;
+      doc.setIn(['options', field], /^\d+$/.test(value) ? Number(value) : value);
+    }
   }
   if (forward !== undefined) {
     if (!fields.forward) throw new UsageError(`--forward does not apply to a ${kind} manifest`);

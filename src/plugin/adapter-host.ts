@@ -32,6 +32,8 @@ export interface AdapterHostOptions {
   /** More manifests whose adapters run beside the main one; never switched at run time. */
   alsoManifests?: string[];
   clock: Clock;
+  /** The plugin's data folder: where adapters keep state of their own. */
+  stateDir?: string;
   /** Watch the manifest file and switch when it changes (default true). */
   watch?: boolean;
 }
@@ -146,7 +148,7 @@ export class AdapterHost extends EventEmitter<AdapterHostEvents> {
           { subject: 'register' },
         );
       }
-      adapter = createAdapter(next, { baseDir: manifestBaseDir(file), clock: this.o.clock });
+      adapter = createAdapter(next, this.env(file));
       await adapter.probe();
     } catch (e) {
       // Only the first line: a YAML error goes on to quote the file's text, which has no place in an
@@ -173,8 +175,16 @@ export class AdapterHost extends EventEmitter<AdapterHostEvents> {
     return { manifest: next.id, adapter: next.adapter };
   }
 
+  private env(manifestFile: string) {
+    return {
+      baseDir: manifestBaseDir(manifestFile),
+      clock: this.o.clock,
+      ...(this.o.stateDir ? { stateDir: this.o.stateDir } : {}),
+    };
+  }
+
   private async startAdapter(m: Manifest, file: string): Promise<HostAdapter> {
-    const adapter = createAdapter(m, { baseDir: manifestBaseDir(file), clock: this.o.clock });
+    const adapter = createAdapter(m, this.env(file));
     await adapter.probe();
     await adapter.start(this.context!(m.adapter));
     return adapter;

@@ -155,6 +155,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
       manifestPath,
       alsoManifests: config.alsoManifests ?? [],
       watchManifest: config.watchManifest !== false,
+      dataDir: config.dataDir,
       broadcast: { kind: 'broadcast', address: config.lan.broadcastAddress, port: unitPort },
       multicast: { kind: 'multicast', group: DEFAULT_MULTICAST_GROUP, port: unitPort },
       log: config.logger === false ? undefined : (m) => process.stderr.write(`plugin: ${m}\n`),

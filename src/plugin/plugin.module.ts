@@ -38,6 +38,8 @@ export interface PluginParts {
   manifestPath: string;
   alsoManifests: string[];
   watchManifest: boolean;
+  /** The plugin's data folder (adapters keep their own small state there). */
+  dataDir: string;
   broadcast: LanTarget & { kind: 'broadcast' };
   multicast: LanTarget & { kind: 'multicast' };
   log?: (message: string) => void;
@@ -126,6 +128,7 @@ export class PluginModule {
               manifestPath: parts.manifestPath,
               alsoManifests: parts.alsoManifests,
               clock: parts.clock,
+              stateDir: parts.dataDir,
               watch: parts.watchManifest,
             }),
         },

@@ -11,7 +11,8 @@
  *
  * Order number: the one the sale rule read off the screen (`parse.orderId`), else
  * `<register>-<yyyymmdd>-<seq>` (e.g. `R1-20261129-0007`; local date of the plugin's machine, seq from 1
- * each day). The sequence is journaled in `.serial-display-<register>.seq.json` in the manifest's folder,
+ * each day). The sequence is journaled in `.serial-display-<register>.seq.json` in the plugin's data folder
+ * (the adapter env's `stateDir`; the manifest's folder only when there is none, as in specs),
  * written atomically (temporary file, fsync, rename) BEFORE the order is handed over, so a crash never
  * hands out a number twice (it may skip one).
  * TODO: keep the sequence in the plugin's order journal once it offers per-adapter counters.
@@ -141,16 +142,21 @@ export class SerialDisplayAdapter implements HostAdapter {
 
   constructor(
     readonly manifest: SerialDisplayManifest,
-    private readonly env: { baseDir: string; clock: Clock; onError?: (error: Error) => void },
+    private readonly env: {
+      baseDir: string;
+      stateDir?: string;
+      clock: Clock;
+      onError?: (error: Error) => void;
+    },
     private readonly deps: SerialDisplayDeps = {},
   ) {
     this.source = `serial:${manifest.options.input}`;
   }
 
-  /** The sequence journal: `.serial-display-<register>.seq.json` in the manifest's folder. */
+  /** The sequence journal: `.serial-display-<register>.seq.json` in the state folder. */
   get sequenceFile(): string {
     const safe = this.manifest.register.replace(/[^A-Za-z0-9._-]/g, '_');
-    return path.join(this.env.baseDir, `.serial-display-${safe}.seq.json`);
+    return path.join(this.env.stateDir ?? this.env.baseDir, `.serial-display-${safe}.seq.json`);
   }
 
   stats(): SerialDisplayStats {
@@ -343,7 +349,7 @@ export function createSerialDisplayAdapter(
 ): SerialDisplayAdapter {
   return new SerialDisplayAdapter(
     manifest,
-    { baseDir: env.baseDir, clock: env.clock, onError: env.onError },
+    { baseDir: env.baseDir, stateDir: env.stateDir, clock: env.clock, onError: env.onError },
     deps,
   );
 }
