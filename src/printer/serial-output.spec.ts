@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as tty from 'node:tty';
 import { SerialPort } from 'serialport';
-import { requireSystem, systemPrerequisites } from '../../test/support/prerequisites';
+import { systemPrerequisites } from '../../test/support/prerequisites';
 import { FakeClock } from '../protocol/clock';
 import { TransportError } from '../protocol/errors';
 import { decodeEscPos } from './escpos-decode';
@@ -27,18 +27,7 @@ import {
 } from './serial-output';
 import { DEFAULT_SERIAL_SETTINGS, SerialLineSettings, serialTarget } from './serial-settings';
 
-/** true if `command args` runs and exits 0, else why not. */
-function runs(command: string, args: string[]): true | string {
-  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 10_000 });
-  if (r.error)
-    return (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${command}: not found` : r.error.message;
-  return r.status === 0 || `\`${command} ${args.join(' ')}\` exited ${r.status}`;
-}
-
-const sys = systemPrerequisites([
-  requireSystem('`socat` (pseudo-terminal pairs)', () => runs('socat', ['-V']), '`apt-get install -y socat`'),
-  requireSystem('`stty` (coreutils)', () => runs('stty', ['--version']), '`apt-get install -y coreutils`'),
-]);
+const sys = systemPrerequisites(['socat', 'stty']);
 
 const data: ReceiptData = {
   storeName: '好又多咖啡',

@@ -4,26 +4,17 @@
  * sale on a Hisense-type LED display go in; one order for the total (12.50 = 1250 fen) comes out, with the
  * shipped manifest and the line settings given on --input. Without socat this fails under CI=true.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChildProc, killAllChildren, REPO_ROOT } from '../support/child-process';
-import { requireSystem, systemPrerequisites } from '../support/prerequisites';
+import { systemPrerequisites } from '../support/prerequisites';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
 
-const sys = systemPrerequisites([
-  requireSystem(
-    '`socat` (pseudo-terminal pairs)',
-    () => {
-      const r = spawnSync('socat', ['-V'], { timeout: 10_000 });
-      return r.error ? 'socat: not found' : r.status === 0 || `socat -V exited ${r.status}`;
-    },
-    '`apt-get install -y socat`',
-  ),
-]);
+const sys = systemPrerequisites(['socat']);
 
 function hex(name: string): Buffer {
   const text = readFileSync(path.join(REPO_ROOT, 'test', 'fixtures', 'display', name), 'utf8');

@@ -65,6 +65,16 @@ export const builtin = {
     () => runs('nft', ['list', 'tables']),
     '`apt-get install -y nftables`',
   ),
+  socat: requireSystem(
+    '`socat` (pseudo-terminal pairs)',
+    () => runs('socat', ['-V']),
+    '`apt-get install -y socat`',
+  ),
+  stty: requireSystem(
+    '`stty` (coreutils)',
+    () => runs('stty', ['--version']),
+    '`apt-get install -y coreutils`',
+  ),
   netns: requireSystem(
     'network namespaces with bridge and veth',
     probeNetns,

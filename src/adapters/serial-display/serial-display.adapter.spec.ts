@@ -3,13 +3,13 @@
  * tiny stand-in decoder and sale rule (StubDecoder, StubSaleRule): the real ones (./decoders, ./sale-rule)
  * are tested on their own. Without socat these tests skip on a developer's machine and FAIL under CI=true.
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SerialPort } from 'serialport';
-import { requireSystem, systemPrerequisites } from '../../../test/support/prerequisites';
+import { systemPrerequisites } from '../../../test/support/prerequisites';
 import { FakeClock } from '../../protocol/clock';
 import { DEFAULT_SERIAL_SETTINGS } from '../../printer/serial-settings';
 import { CapturedOrder, RejectedInput } from '../host-adapter';
@@ -29,16 +29,7 @@ import {
 } from './serial-display.adapter';
 import { SerialDisplayParseRules } from './serial-display.options';
 
-function runs(command: string, args: string[]): true | string {
-  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 10_000 });
-  if (r.error)
-    return (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${command}: not found` : r.error.message;
-  return r.status === 0 || `\`${command} ${args.join(' ')}\` exited ${r.status}`;
-}
-
-const sys = systemPrerequisites([
-  requireSystem('`socat` (pseudo-terminal pairs)', () => runs('socat', ['-V']), '`apt-get install -y socat`'),
-]);
+const sys = systemPrerequisites(['socat']);
 
 /** Text lines, LF ends one; a 0xFF byte is "garbage it cannot handle": it throws, as a buggy decoder would. */
 class StubDecoder implements DisplayDecoder {

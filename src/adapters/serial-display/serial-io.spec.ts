@@ -7,28 +7,19 @@
  * Without socat these tests skip on a developer's machine and FAIL under CI=true
  * (test/support/prerequisites.ts).
  */
-import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SerialPort } from 'serialport';
-import { requireSystem, systemPrerequisites } from '../../../test/support/prerequisites';
+import { systemPrerequisites } from '../../../test/support/prerequisites';
 import { FakeClock } from '../../protocol/clock';
 import { TransportError } from '../../protocol/errors';
 import { DEFAULT_SERIAL_SETTINGS } from '../../printer/serial-settings';
 import { SerialPassThrough } from './serial-io';
 
-function runs(command: string, args: string[]): true | string {
-  const r = spawnSync(command, args, { encoding: 'utf8', timeout: 10_000 });
-  if (r.error)
-    return (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${command}: not found` : r.error.message;
-  return r.status === 0 || `\`${command} ${args.join(' ')}\` exited ${r.status}`;
-}
-
-const serialSys = systemPrerequisites([
-  requireSystem('`socat` (pseudo-terminal pairs)', () => runs('socat', ['-V']), '`apt-get install -y socat`'),
-]);
+const serialSys = systemPrerequisites(['socat']);
 
 /** A socat pseudo-terminal pair: `near` is what the plugin opens, `far` the register's or display's end. */
 class PtyPair {
