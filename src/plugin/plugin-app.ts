@@ -20,9 +20,6 @@ import { AdapterHost } from './adapter-host';
 import { PluginModule, PluginParts } from './plugin.module';
 import { PluginService } from './plugin.service';
 
-export { manifestInFolder } from './adapter-host';
-export { view } from './plugin-operations';
-
 export interface PluginConfig {
   manifestPath: string;
   /**
