@@ -16,6 +16,12 @@
  *   host must see each final state exactly once (e.g. a result file written atomically under a fixed name).
  *   It throws WriteBackError when the host cannot be told now; the plugin retries with backoff.
  * - `stop()` stops capturing; orders already handed over stay with the plugin.
+ * - `stats()` (optional) returns the adapter's own counters (bytes, jobs, garbage, unplugs…) as plain JSON,
+ *   shown on the plugin's status page under the adapter so support can see a wiring problem at a glance.
+ * - `ctx.onWithdraw(orderId, reason)` (optional to call) tells the plugin the host took back an order it
+ *   handed over, e.g. a customer display showed a corrected total in the same sale. The plugin cancels the
+ *   order unless it is already paid or being paid past the point of return (then it stands, and the
+ *   adapter's next order is a separate one).
  */
 import { Money } from '../protocol/money';
 import { Payment } from '../protocol/states';
@@ -62,7 +68,15 @@ export interface RejectedInput {
 export interface AdapterContext {
   onOrder(order: CapturedOrder): Promise<void>;
   onReject(reject: RejectedInput): void;
+  /**
+   * The host took the order back. Resolves 'canceled' when the plugin canceled it, 'stands' when it was
+   * already paid (or its payment could not be stopped) and so is kept, 'unknown' for an order it never had.
+   */
+  onWithdraw?(orderId: string, reason: string): Promise<'canceled' | 'stands' | 'unknown'>;
 }
+
+/** An adapter's counters: numbers, flags and short texts, nested one level at most. */
+export type AdapterStats = object;
 
 export interface HostAdapter {
   readonly kind: string;
@@ -70,4 +84,5 @@ export interface HostAdapter {
   start(ctx: AdapterContext): Promise<void>;
   writeBack(result: OrderResult): Promise<void>;
   stop(): Promise<void>;
+  stats?(): AdapterStats;
 }

@@ -113,7 +113,7 @@ describe('the hid adapter', () => {
       'hid.no_order_id',
       'hid.not_text',
     ]);
-    expect(adapter.stats).toMatchObject({ orders: 5, rejects: 6, connected: false });
+    expect(adapter.stats()).toMatchObject({ orders: 5, rejects: 6, connected: false });
   });
 
   it('ends a message after the quiet time on the clock', async () => {
@@ -149,7 +149,7 @@ describe('the hid adapter', () => {
     binding.play(SCANNER.path, [scan1[0]]); // half a scan, then the cable is pulled
     binding.unplug(SCANNER.path);
     await flushMicrotasks();
-    expect(adapter.stats).toMatchObject({ unplugs: 1, connected: false });
+    expect(adapter.stats()).toMatchObject({ unplugs: 1, connected: false });
     expect(rejects.map((r) => r.code)).toEqual(['hid.incomplete_message']);
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatchObject({ code: 'hid.device_lost' });
@@ -165,7 +165,7 @@ describe('the hid adapter', () => {
     const replugged = { ...SCANNER, path: '/dev/hidraw5' };
     binding.plug(replugged);
     await clock.advanceAsync(REOPEN_MS);
-    expect(adapter.stats).toMatchObject({ unplugs: 1, reopens: 1, connected: true });
+    expect(adapter.stats()).toMatchObject({ unplugs: 1, reopens: 1, connected: true });
     binding.play(replugged.path, scan1);
     await flushMicrotasks();
     expect(orders.map((o) => o.orderId)).toEqual(['A-1']);

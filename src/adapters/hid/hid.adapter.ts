@@ -83,7 +83,7 @@ export class HidAdapter implements HostAdapter {
     return 'path' in d ? `hid ${d.path}` : `hid ${hex4(d.vendorId)}:${hex4(d.productId)}`;
   }
 
-  get stats(): HidStats {
+  stats(): HidStats {
     return {
       ...this.counters,
       connected: this.device !== undefined,
