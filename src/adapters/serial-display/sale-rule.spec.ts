@@ -187,6 +187,132 @@ describe(SaleTracker.name, () => {
     });
   });
 
+  describe('a sale that ends, or changes its total, before the rule is done', () => {
+    const screen = (...lines: string[]): DisplayScreen => ({
+      lines: [...lines, '', ''].slice(0, 2).map((l) => l.padEnd(20)),
+      cursor: { row: 0, column: 0 },
+      lamp: null,
+    });
+    const text = (...lines: string[]): DisplayChange => ({ kind: 'text', screen: screen(...lines) });
+    const clear: DisplayChange = { kind: 'clear', screen: screen() };
+    const lamp = (l: 'price' | 'total' | 'tendered' | 'change', value: string): DisplayChange => ({
+      kind: 'lamp',
+      lamp: l,
+      screen: { lines: [value.padEnd(16)], cursor: { row: 0, column: 0 }, lamp: l },
+    });
+    const finalEvents = (events: SaleEvent[]) => events.filter((e) => e.kind === 'amount' && e.final);
+
+    it('quiet time: a total shown at least minShownMs and then cleared is final at the clear', () => {
+      const tracker = new SaleTracker({ quietMs: 1500, minShownMs: 500, orderPattern: /NO\.(\d+)/ });
+      expect(finals(tracker.push([text('NO.17', 'TOTAL 12.50')], 1_000))).toEqual([]);
+      expect(tracker.tick(1_499)).toEqual([]);
+      const events = tracker.push([clear], 1_500);
+      expect(events).toEqual([
+        { kind: 'amount', amountText: '12.50', final: true, orderNumber: '17', at: 1_500 },
+        { kind: 'sale-ended', reason: 'clear', at: 1_500 },
+      ]);
+      // The quiet time passing later makes nothing final twice.
+      expect(tracker.tick(10_000)).toEqual([]);
+    });
+
+    it('quiet time: a total shown shorter than minShownMs and then cleared is not final', () => {
+      const tracker = new SaleTracker({ quietMs: 1500, minShownMs: 500 });
+      tracker.push([text('TOTAL 12.50')], 1_000);
+      const events = tracker.push([clear], 1_499);
+      expect(finals(events)).toEqual([]);
+      expect(ended(events)).toHaveLength(1);
+      expect(tracker.tick(10_000)).toEqual([]);
+    });
+
+    it('quiet time: the tendered lamp ends the sale like a clear', () => {
+      const tracker = new SaleTracker({ quietMs: 1500, minShownMs: 500, amountPattern: /(\d+\.\d+)/ });
+      tracker.push([text('12.50')], 0);
+      expect(finals(tracker.push([lamp('tendered', '12.50')], 600))).toEqual(['12.50']);
+    });
+
+    it('quiet time: a total replaced by the next item is not final, at the clear nor later', () => {
+      const tracker = new SaleTracker({ quietMs: 1500, minShownMs: 500 });
+      tracker.push([text('TOTAL 12.50')], 0);
+      tracker.push([text('MILK 3.00')], 1_000);
+      expect(tracker.tick(2_600)).toEqual([]);
+      expect(finals(tracker.push([clear], 2_700))).toEqual([]);
+    });
+
+    it('quiet time: the same total redrawn keeps counting from when it first appeared', () => {
+      const tracker = new SaleTracker({ quietMs: 1500, minShownMs: 500 });
+      tracker.push([text('TOTAL 12.50')], 0);
+      tracker.push([text('THANK YOU', 'TOTAL 12.50')], 400);
+      expect(finals(tracker.push([clear], 500))).toEqual(['12.50']);
+    });
+
+    it('minShownMs at the quiet time or above turns the early final off', () => {
+      const tracker = new SaleTracker({ quietMs: 1500, minShownMs: 1500 });
+      tracker.push([text('TOTAL 12.50')], 0);
+      expect(finals(tracker.push([clear], 1_499))).toEqual([]);
+    });
+
+    it('a lamp or line rule is not changed by minShownMs: an unlit total is not final at the clear', () => {
+      const tracker = new SaleTracker({ finalOn: 'line', finalLinePattern: 'PAY', minShownMs: 100 });
+      tracker.push([text('TOTAL 12.50')], 0);
+      expect(finals(tracker.push([clear], 5_000))).toEqual([]);
+    });
+
+    it('a different final total in the same sale says which total it corrects; repeats say nothing', () => {
+      const tracker = new SaleTracker({ quietMs: 1000 });
+      const events = [
+        ...tracker.push([text('TOTAL 12.50')], 0),
+        ...tracker.tick(1_000),
+        ...tracker.push([text('TOTAL 12.50')], 1_100),
+        ...tracker.tick(2_100),
+        ...tracker.push([text('MILK 3.00')], 2_200),
+        ...tracker.push([text('TOTAL 15.50')], 2_300),
+        ...tracker.tick(3_300),
+      ];
+      expect(finalEvents(events)).toEqual([
+        { kind: 'amount', amountText: '12.50', final: true, at: 1_000 },
+        { kind: 'amount', amountText: '15.50', final: true, corrects: '12.50', at: 3_300 },
+      ]);
+    });
+
+    it('led8: a second total under the total lamp after another item corrects the first', () => {
+      const tracker = new SaleTracker({ amountFrom: 'lamp' });
+      const value = (v: string, l: 'price' | 'total'): DisplayChange => ({
+        kind: 'text',
+        screen: { lines: [v.padEnd(16)], cursor: { row: 0, column: 0 }, lamp: l },
+      });
+      const events = [
+        ...tracker.push([lamp('total', '3.00'), value('12.50', 'total')], 0),
+        ...tracker.push([lamp('price', '12.50'), value('3.00', 'price')], 100),
+        ...tracker.push([lamp('total', '3.00'), value('15.50', 'total')], 200),
+        ...tracker.push([lamp('tendered', '15.50')], 300),
+        ...tracker.push([lamp('total', '0.00'), value('7.00', 'total')], 400),
+      ];
+      expect(
+        finalEvents(events).map((e) => [
+          e.kind === 'amount' && e.amountText,
+          e.kind === 'amount' && e.corrects,
+        ]),
+      ).toEqual([
+        ['12.50', undefined],
+        ['15.50', '12.50'],
+        ['7.00', undefined],
+      ]);
+    });
+
+    it('a total after a clear corrects nothing: it is the next sale', () => {
+      const tracker = new SaleTracker({ finalOn: 'line', finalLinePattern: 'TOTAL' });
+      const events = [
+        ...tracker.push([text('TOTAL 5.00')], 0),
+        ...tracker.push([clear], 100),
+        ...tracker.push([text('TOTAL 6.00')], 200),
+      ];
+      expect(finalEvents(events).map((e) => e.kind === 'amount' && e.corrects)).toEqual([
+        undefined,
+        undefined,
+      ]);
+    });
+  });
+
   it('fuzz: any bytes through any decoder never make the tracker throw, and finals are numbers', () => {
     fc.assert(
       fc.property(

@@ -1,8 +1,19 @@
 /**
  * The sale (amount) rule for the serial-display adapter (issue 11). It reads the decoded display model, never
  * raw bytes: the amount is a regex over the screen's lines, or the value shown under the `total` lamp (LED
- * displays). A total becomes final on the total lamp, a line rule, or a quiet time. The same total shown again
- * in one sale is not a new order; a clear or the tendered/change lamp ends the sale. Pure: time comes in as ms.
+ * displays). A total becomes final on the total lamp, a line rule, or a quiet time. A clear (CLR, ESC @) or
+ * the tendered/change lamp ends the sale. Pure: time comes in as ms.
+ *
+ * What a cashier expects, rule by rule:
+ * - The same total shown again in one sale is not a new order.
+ * - Quiet time, ended early: a total read from the lines that stood unchanged for at least `minShownMs` and
+ *   is then ended by a clear or the tendered/change lamp is final at that moment: the register finished the
+ *   sale before the quiet time was up (a fast cashier), and the shown total is what the customer owes.
+ *   Shown shorter than that, it was a flash while the register redrew; lines that replace it (the next item)
+ *   mean the sale went on, so it is not final, and a total no longer on the screen is never made final later.
+ * - Corrected total: a different total becoming final in the same sale (no clear, tendered or change lamp in
+ *   between) carries `corrects`, the total it replaces: the cashier added or voided an item after the total
+ *   was shown, and the earlier order must be taken back.
  */
 import type { DisplayChange, DisplayLamp, DisplayScreen } from './display-model';
 
@@ -17,6 +28,11 @@ export interface SaleRuleOptions {
   finalLinePattern?: RegExp | string;
   /** finalOn `quiet`: ms without any display change after which the shown total is final. Default 1500. */
   quietMs?: number;
+  /**
+   * finalOn `quiet`: a total shown unchanged at least this long is final when the sale ends (clear, tendered or
+   * change lamp) before the quiet time is up. Default 500. At quietMs or more it never applies.
+   */
+  minShownMs?: number;
   /** lamp: whether the register lights the lamp before the value (most) or after it (the LED8N class). */
   lampOrder?: 'lamp-first' | 'value-first';
   /** Finds an order number on the screen: the named group `order` or group 1. */
@@ -24,9 +40,18 @@ export interface SaleRuleOptions {
 }
 
 export type SaleEvent =
-  | { kind: 'amount'; amountText: string; final: boolean; orderNumber?: string; at: number }
+  | {
+      kind: 'amount';
+      amountText: string;
+      final: boolean;
+      orderNumber?: string;
+      /** A final total that replaces this earlier final total of the same sale. */
+      corrects?: string;
+      at: number;
+    }
   | { kind: 'sale-ended'; reason: 'clear' | 'tendered' | 'change'; at: number };
 
+export const DEFAULT_MIN_SHOWN_MS = 500;
 export const DEFAULT_AMOUNT_PATTERN = /(?:TOTAL|合计|总计|应收)\D*?(?<amount>\d+(?:[.,]\d{1,3})?)/i;
 const NUMBER = /-?\d+(?:[.,]\d+)?/;
 
@@ -47,12 +72,15 @@ export class SaleTracker {
   private readonly finalOn: 'lamp' | 'line' | 'quiet';
   private readonly finalLinePattern?: RegExp;
   private readonly quietMs: number;
+  private readonly minShownMs: number;
   private readonly lampOrder: 'lamp-first' | 'value-first';
   private readonly orderPattern?: RegExp;
 
   private candidate: string | null = null;
   private finalText: string | null = null;
   private lastChangeAt = 0;
+  /** When the current candidate appeared on the screen. */
+  private shownSince = 0;
   private active = false;
   private screen: DisplayScreen | null = null;
 
@@ -62,6 +90,7 @@ export class SaleTracker {
     this.finalOn = options.finalOn ?? (this.amountFrom === 'lamp' ? 'lamp' : 'quiet');
     this.finalLinePattern = toRegExp(options.finalLinePattern);
     this.quietMs = options.quietMs ?? 1500;
+    this.minShownMs = options.minShownMs ?? DEFAULT_MIN_SHOWN_MS;
     this.lampOrder = options.lampOrder ?? 'lamp-first';
     this.orderPattern = toRegExp(options.orderPattern);
   }
@@ -90,18 +119,23 @@ export class SaleTracker {
   private apply(change: DisplayChange, now: number, events: SaleEvent[]): void {
     if (change.kind === 'printer') return;
     this.lastChangeAt = now;
+    // A sale's end is judged on the screen it ended (its order number), before the clear blanks it.
+    const ends =
+      change.kind === 'clear'
+        ? 'clear'
+        : change.kind === 'lamp' && (change.lamp === 'tendered' || change.lamp === 'change')
+          ? change.lamp
+          : null;
+    if (ends !== null) this.end(ends, now, events);
     this.screen = change.screen;
-    if (change.kind === 'clear') {
-      this.end('clear', now, events);
-      return;
-    }
-    if (change.kind === 'lamp' && (change.lamp === 'tendered' || change.lamp === 'change')) {
-      this.end(change.lamp, now, events);
-      return;
-    }
+    if (ends !== null) return;
     const amount = this.readAmount(change.kind, change.screen);
-    if (amount !== undefined && amount !== this.candidate) {
+    if (amount === undefined && this.amountFrom === 'lines') {
+      // The total is gone from the screen (the next item replaced it): it can no longer become final.
+      this.candidate = null;
+    } else if (amount !== undefined && amount !== this.candidate) {
       this.candidate = amount;
+      this.shownSince = now;
       this.active = true;
       if (amount !== this.finalText && !this.isFinalNow(change.screen)) {
         events.push({ kind: 'amount', amountText: amount, final: false, ...this.order(), at: now });
@@ -131,9 +165,17 @@ export class SaleTracker {
 
   private finalize(now: number, events: SaleEvent[]): void {
     if (this.candidate === null) return;
+    const corrects = this.finalText;
     this.finalText = this.candidate;
     this.active = true;
-    events.push({ kind: 'amount', amountText: this.candidate, final: true, ...this.order(), at: now });
+    events.push({
+      kind: 'amount',
+      amountText: this.candidate,
+      final: true,
+      ...this.order(),
+      ...(corrects !== null ? { corrects } : {}),
+      at: now,
+    });
   }
 
   private order(): { orderNumber?: string } {
@@ -143,6 +185,14 @@ export class SaleTracker {
   }
 
   private end(reason: 'clear' | DisplayLamp, now: number, events: SaleEvent[]): void {
+    if (
+      this.finalOn === 'quiet' &&
+      this.candidate !== null &&
+      this.candidate !== this.finalText &&
+      now - this.shownSince >= this.minShownMs
+    ) {
+      this.finalize(now, events);
+    }
     if (this.active) {
       events.push({ kind: 'sale-ended', reason: reason as 'clear' | 'tendered' | 'change', at: now });
     }
