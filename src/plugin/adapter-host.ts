@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import { realpathSync, unwatchFile, watchFile } from 'node:fs';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import type { AdapterEnv } from '../adapters/adapter-env';
 import { ManifestInvalidError } from '../adapters/field-problems';
 import { AdapterContext, HostAdapter } from '../adapters/host-adapter';
 import { HttpHookAdapter } from '../adapters/http-hook/http-hook.adapter';
@@ -43,6 +44,17 @@ export interface AdapterHostEvents {
   refused: [file: string, why: string];
   /** A new manifest is running. */
   switched: [manifest: Manifest];
+  /** An adapter ran into a problem it survives and retries by itself (a printer off, a port gone). */
+  problem: [adapter: string, error: Error];
+}
+
+/** One running adapter as the status page shows it. */
+export interface AdapterView {
+  adapter: string;
+  /** The manifest it runs for; undefined for one switched away from (kept only for write-backs). */
+  manifest?: string;
+  capturing: boolean;
+  stats?: object;
 }
 
 export class AdapterHost extends EventEmitter<AdapterHostEvents> {
@@ -87,6 +99,24 @@ export class AdapterHost extends EventEmitter<AdapterHostEvents> {
 
   alsoRunning(): { manifest: string; adapter: string }[] {
     return this.extras.map((m) => ({ manifest: m.id, adapter: m.adapter }));
+  }
+
+  /** Every adapter this plugin holds, the main one first, with its own counters where it keeps any. */
+  views(): AdapterView[] {
+    const manifests = new Map<string, string>([this.manifest, ...this.extras].map((m) => [m.adapter, m.id]));
+    const kinds = [...this.adapters.keys()].sort((a, b) =>
+      a === this.manifest.adapter ? -1 : b === this.manifest.adapter ? 1 : 0,
+    );
+    return kinds.map((kind) => {
+      const a = this.adapters.get(kind)!;
+      const id = manifests.get(kind);
+      return {
+        adapter: kind,
+        ...(id !== undefined ? { manifest: id } : {}),
+        capturing: id !== undefined,
+        ...(a.stats ? { stats: a.stats() } : {}),
+      };
+    });
   }
 
   /** Why the last switch was refused, while the old manifest still runs because of it. */
@@ -148,7 +178,7 @@ export class AdapterHost extends EventEmitter<AdapterHostEvents> {
           { subject: 'register' },
         );
       }
-      adapter = createAdapter(next, this.env(file));
+      adapter = createAdapter(next, this.env(next, file));
       await adapter.probe();
     } catch (e) {
       // Only the first line: a YAML error goes on to quote the file's text, which has no place in an
@@ -175,16 +205,17 @@ export class AdapterHost extends EventEmitter<AdapterHostEvents> {
     return { manifest: next.id, adapter: next.adapter };
   }
 
-  private env(manifestFile: string) {
+  private env(m: Manifest, manifestFile: string): AdapterEnv {
     return {
       baseDir: manifestBaseDir(manifestFile),
       clock: this.o.clock,
       ...(this.o.stateDir ? { stateDir: this.o.stateDir } : {}),
+      onError: (error) => this.emit('problem', m.adapter, error),
     };
   }
 
   private async startAdapter(m: Manifest, file: string): Promise<HostAdapter> {
-    const adapter = createAdapter(m, this.env(file));
+    const adapter = createAdapter(m, this.env(m, file));
     await adapter.probe();
     await adapter.start(this.context!(m.adapter));
     return adapter;

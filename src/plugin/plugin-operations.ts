@@ -79,6 +79,8 @@ export class PluginOperations {
       problems: [...(refusal ? [refusal] : []), ...this.service.problems()],
       counters: this.service.counters,
       rejected: this.service.rejects,
+      adapters: this.adapters.views(),
+      adapterProblems: this.service.adapterProblems(),
       lan: this.endpoint.stats,
       receipts: this.queue.status(),
       timeZone: this.identity.timeZone,

@@ -66,6 +66,7 @@ export class PluginRuntime
       this.parts.journal.log('(manifest)', 'switch refused', `${file}: ${why}`);
       this.service.emit('change', { kind: 'manifest' });
     });
+    this.adapters.on('problem', (adapter, error) => this.service.adapterProblem(adapter, error));
     this.adapters.on('switched', (m) => {
       this.service.setDefaultDispatch(m.dispatch);
       this.service.emit('change', { kind: 'manifest' });

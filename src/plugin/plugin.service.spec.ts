@@ -280,6 +280,71 @@ describe(PluginService.name, () => {
     }
   });
 
+  it('an order the host withdraws is canceled and the unit loses it; a paid one stands; an unknown one is said so', async () => {
+    const s = await setup(dir);
+    try {
+      const ctx = s.service.contextFor('fake');
+      await s.service.capture(order('W1', 1250), 'fake');
+      await s.service.capture(order('W2', 990), 'fake');
+      await settle();
+      expect(
+        s.inbox
+          .list()
+          .map((o) => o.orderId)
+          .sort(),
+      ).toEqual(['W1', 'W2']);
+
+      await expect(ctx.onWithdraw!('W1', 'the display showed a corrected total ¥15.00')).resolves.toBe(
+        'canceled',
+      );
+      await settle();
+      expect(s.service.order('W1')!.status).toBe('canceled');
+      expect(s.inbox.get('W1')!.status).toBe('canceled');
+      expect(s.inbox.get('W2')!.status).toBe('open');
+      expect(s.service.order('W2')!.status).toBe('offered');
+      expect(s.service.journal.history('W1').map((h) => h.event)).toContain('withdrawn by the host');
+
+      s.service.onResult(signed(payment('W2', 'succeeded', 990)), 'push');
+      await settle();
+      await expect(ctx.onWithdraw!('W2', 'corrected total')).resolves.toBe('stands');
+      expect(s.service.order('W2')!.status).toBe('paid');
+      await expect(ctx.onWithdraw!('NOPE', 'corrected total')).resolves.toBe('unknown');
+      expect(s.service.counters.withdrawnByHost).toBe(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('an adapter problem is folded per adapter and kind, shown under Needs attention with its count, and leaves after 10 quiet minutes', async () => {
+    const s = await setup(dir);
+    try {
+      const off = Object.assign(new Error('printer tcp://127.0.0.1:9 is off or unreachable (ECONNREFUSED)'), {
+        code: 'printer_tap.printer_off',
+      });
+      s.service.adapterProblem('printer-tap', off);
+      await settle(30_000);
+      s.service.adapterProblem('printer-tap', off);
+      s.service.adapterProblem('serial-display', new Error('port /dev/ttyS1 went away; reopening'));
+      expect(s.service.counters.adapterProblems).toBe(3);
+      expect(s.service.adapterProblems()).toEqual([
+        expect.objectContaining({ adapter: 'printer-tap', code: 'printer_tap.printer_off', count: 2 }),
+        expect.objectContaining({ adapter: 'serial-display', code: 'adapter.error', count: 1 }),
+      ]);
+      const shown = s.service.problems().join('\n');
+      expect(shown).toContain(
+        'printer-tap: printer tcp://127.0.0.1:9 is off or unreachable (ECONNREFUSED) (2 times, the last 0 s ago)',
+      );
+      expect(shown).toContain(
+        'serial-display: port /dev/ttyS1 went away; reopening; the adapter keeps trying',
+      );
+      expect(s.service.problems(clock.now() + 10 * 60_000 + 1).join('\n')).not.toContain('printer-tap:');
+      // Still listed for support on the status page's capture card.
+      expect(s.service.adapterProblems()).toHaveLength(2);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('refuses the same order number again with another amount, naming both amounts', async () => {
     const s = await setup(dir);
     try {

@@ -64,6 +64,23 @@ export interface PluginCounters {
   mismatchedResults: number;
   offersFailed: number;
   rejectedInputs: number;
+  /** Problems adapters reported and survive by themselves (a printer off, a serial port gone). */
+  adapterProblems: number;
+  /** Orders the host took back (e.g. a corrected total on the customer display). */
+  withdrawnByHost: number;
+}
+
+/** An adapter's problem stays under "Needs attention" this long after it was last reported. */
+export const ADAPTER_PROBLEM_SHOW_MS = 10 * 60_000;
+
+/** One kind of problem one adapter reported, folded: how often, first and last time. */
+export interface AdapterProblem {
+  adapter: string;
+  code: string;
+  message: string;
+  count: number;
+  firstAt: string;
+  lastAt: string;
 }
 
 export interface PluginServiceOptions {
@@ -96,8 +113,11 @@ export class PluginService extends EventEmitter {
     mismatchedResults: 0,
     offersFailed: 0,
     rejectedInputs: 0,
+    adapterProblems: 0,
+    withdrawnByHost: 0,
   };
-  readonly rejects: { at: string; subject: string; code: string; message: string }[] = [];
+  private readonly adapterTrouble = new Map<string, AdapterProblem & { lastMs: number }>();
+  readonly rejects: { at: string; adapter: string; subject: string; code: string; message: string }[] = [];
   private lastUnitError?: { unit: string; orderId: string; detail: string };
   serverUp = false;
   private lastPollOk = true;
@@ -131,12 +151,71 @@ export class PluginService extends EventEmitter {
       },
       onReject: (r) => {
         this.counters.rejectedInputs++;
-        this.rejects.unshift({ at: new Date(this.clock.now()).toISOString(), ...r });
+        this.rejects.unshift({ at: new Date(this.clock.now()).toISOString(), adapter: kind, ...r });
         this.rejects.length = Math.min(this.rejects.length, 50);
         this.o.log?.(`rejected ${r.subject}: ${r.message}`);
         this.emit('change', { kind: 'reject' });
       },
+      onWithdraw: (orderId, reason) => this.withdrawnByHost(orderId, reason, kind),
     };
+  }
+
+  /**
+   * The host took back an order it handed over: canceled like a cancel from the register, unless it is
+   * paid or its payment cannot be stopped, when it stands (the host's next order is a separate one).
+   */
+  private async withdrawnByHost(
+    orderId: string,
+    reason: string,
+    kind: string,
+  ): Promise<'canceled' | 'stands' | 'unknown'> {
+    if (!this.o.journal.get(orderId)) return 'unknown';
+    this.counters.withdrawnByHost++;
+    this.o.journal.log(orderId, 'withdrawn by the host', `${kind}: ${reason}`);
+    let after: OrderRecord | undefined;
+    try {
+      after = await this.cancel(orderId);
+    } catch (e) {
+      this.o.log?.(
+        `order ${orderId} withdrawn by ${kind} (${reason}) but it stands: ${(e as Error).message}`,
+      );
+      return 'stands';
+    }
+    if (after?.status === 'canceled') {
+      this.o.log?.(`order ${orderId} withdrawn by ${kind}: ${reason}`);
+      return 'canceled';
+    }
+    this.o.log?.(`order ${orderId} withdrawn by ${kind} (${reason}) but it is ${after?.status}: it stands`);
+    return 'stands';
+  }
+
+  /** What an adapter survives by itself, folded per adapter and problem for the status page and the log. */
+  adapterProblem(adapter: string, error: Error): void {
+    const raw = (error as { code?: unknown }).code;
+    const code = typeof raw === 'string' ? raw : 'adapter.error';
+    const key = `${adapter}\u0000${code}`;
+    const now = this.clock.now();
+    const at = new Date(now).toISOString();
+    const seen = this.adapterTrouble.get(key);
+    this.adapterTrouble.set(key, {
+      adapter,
+      code,
+      message: error.message,
+      count: (seen?.count ?? 0) + 1,
+      firstAt: seen?.firstAt ?? at,
+      lastAt: at,
+      lastMs: now,
+    });
+    this.counters.adapterProblems++;
+    this.o.log?.(`${adapter}: ${error.message}`);
+    this.emit('change', { kind: 'adapter' });
+  }
+
+  /** Every problem adapters reported since start, the latest first. */
+  adapterProblems(): AdapterProblem[] {
+    return [...this.adapterTrouble.values()]
+      .sort((a, b) => b.lastMs - a.lastMs)
+      .map(({ lastMs: _, ...p }) => p);
   }
 
   /**
@@ -404,10 +483,24 @@ export class PluginService extends EventEmitter {
         );
     }
     out.push(...(this.o.receipts?.problems() ?? []));
+    for (const p of this.adapterTrouble.values()) {
+      if (now - p.lastMs > ADAPTER_PROBLEM_SHOW_MS) continue;
+      const ago = Math.max(0, Math.round((now - p.lastMs) / 1000));
+      out.push(
+        `${p.adapter}: ${p.message}` +
+          (p.count > 1
+            ? ` (${p.count} times, the last ${ago < 120 ? `${ago} s` : `${Math.round(ago / 60)} min`} ago)`
+            : '') +
+          `; the adapter keeps trying by itself: check the cable, port or device named here`,
+      );
+    }
     if (this.counters.rejectedInputs) {
       const last = this.rejects[0];
       out.push(
-        `${this.counters.rejectedInputs} order input(s) rejected${last ? `, the last: ${last.subject}: ${last.message}` : ''}; those orders were not offered: fix the register's export or the manifest's parse rules, then send them again (rejected files wait in the inbox's rejected/ folder with the reason beside each)`,
+        `${this.counters.rejectedInputs} order input(s) rejected${last ? `, the last: ${last.subject}: ${last.message}` : ''}; those orders were not offered: fix the register's export or the manifest's parse rules, then send them again` +
+          (last?.adapter === 'file-drop'
+            ? " (rejected files wait in the inbox's rejected/ folder with the reason beside each)"
+            : ''),
       );
     }
     if (this.counters.unitErrors && this.lastUnitError) {

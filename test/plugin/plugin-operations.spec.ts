@@ -5,6 +5,7 @@
  * the running one kept; a good one takes over.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { decodeEscPos } from '../../src/printer/escpos-decode';
@@ -198,5 +199,67 @@ describe('a running plugin', () => {
     // HTTP orders are now refused, with the reason.
     const refused = await api.post({ orderId: 'OP-4', amount: '1.00' });
     expect(refused.status).toBe(409);
+  });
+
+  it('a printer tap whose printer is off: the receipt is still offered, and the capture card shows the counts and the problem', async () => {
+    const tapPort = await freeTcpPort();
+    const deadPrinter = await freeTcpPort(); // nothing listens: the real printer is off
+    const tap = path.join(tmp, 'ops-tap.yaml');
+    writeFileSync(
+      tap,
+      [
+        'id: ops-tap',
+        'name: 收银机小票打印机 (tap)',
+        'adapter: printer-tap',
+        'register: R1',
+        `options: { listen: "tcp://127.0.0.1:${tapPort}", forward: "tcp://127.0.0.1:${deadPrinter}", jobIdleMs: 200 }`,
+        'parse: { encoding: gb18030, currency: CNY }',
+        'writeBack: {}',
+        'dispatch: { mode: broadcast }',
+        '',
+      ].join('\n'),
+    );
+    const r = await http(api.url, 'POST', '/api/manifest', { body: { path: tap } });
+    expect(r.status).toBe(200);
+    const iconv = await import('iconv-lite');
+    const print = async (text: string) => {
+      const socket = net.connect({ host: '127.0.0.1', port: tapPort });
+      await new Promise((res) => socket.once('connect', res));
+      socket.end(
+        Buffer.concat([
+          Buffer.from([0x1b, 0x40]),
+          iconv.encode(text, 'gb18030'),
+          Buffer.from([0x1d, 0x56, 0x00]),
+        ]),
+      );
+      await new Promise((res) => socket.once('close', res));
+    };
+    await print('面包店\n单号: TAP-1\n合计: 18.50\n');
+    await print('面包店\n今日特价\n');
+    const order = await api.waitOrder('TAP-1', 'to be offered', (o) => o.status === 'offered');
+    expect(order.amount).toEqual({ value: 1850, currency: 'CNY' });
+
+    await waitFor(
+      'the unreadable receipt to be listed',
+      async () => (await api.status()).rejected.length > 0,
+    );
+    const status = await api.status();
+    expect(status.adapters[0]).toMatchObject({
+      adapter: 'printer-tap',
+      manifest: 'ops-tap',
+      capturing: true,
+      stats: expect.objectContaining({ connections: 2, jobs: 2, orders: 1, rejected: 1, printerOff: 2 }),
+    });
+    // The file-drop adapter switched away from stays for its orders' write-backs, capturing nothing.
+    expect(status.adapters.find((a) => a.adapter === 'file-drop')).toMatchObject({ capturing: false });
+    expect(status.adapterProblems).toContainEqual(
+      expect.objectContaining({ adapter: 'printer-tap', code: 'printer_tap.printer_off' }),
+    );
+    expect(status.problems.join('\n')).toMatch(
+      new RegExp(`printer-tap: printer tcp://127\\.0\\.0\\.1:${deadPrinter} is off or unreachable`),
+    );
+    expect(status.rejected[0]).toMatchObject({
+      subject: expect.stringMatching(/^tcp client 127\.0\.0\.1:\d+ job 1$/),
+    });
   });
 });

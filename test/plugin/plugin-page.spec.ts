@@ -14,6 +14,7 @@ import { chromiumPrerequisite, openChromium } from '../support/browser';
 import { createPluginApp, RunningPlugin } from '../../src/plugin/plugin-app';
 import { systemPrerequisites } from '../support/prerequisites';
 import {
+  http,
   killAllChildren,
   pickLanPorts,
   REPO_ROOT,
@@ -125,6 +126,17 @@ sys.describe('the plugin status page', () => {
     await row.getByRole('link', { name: 'view' }).waitFor();
     await waitFor('the host to be told', () => host.accepted('W-7').length === 1);
     await row.locator('td', { hasText: /^yes$/ }).waitFor();
+
+    // The capture card: the adapter with its own counts, and an input it could not read, live.
+    const capture = page.locator('#capture');
+    await capture.locator('b', { hasText: 'http-hook' }).waitFor();
+    expect(await capture.textContent()).toContain('manifest page-hook');
+    const bad = await http(plugin.url, 'POST', '/api/orders', { body: { orderId: 'W-BAD', amount: 12.5 } });
+    expect(bad.status).toBe(400);
+    await capture.locator('li', { hasText: /http: .*amount/ }).waitFor();
+    const counts = await capture.locator('.kv').textContent();
+    expect(counts).toMatch(/orders\s*1/);
+    expect(counts).toMatch(/rejected\s*1/);
 
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -85,9 +85,11 @@ describe(HttpHookAdapter.name, () => {
 
   describe('writeBack', () => {
     it('POSTs the result with a signature the host can verify and a stable delivery id', async () => {
-      await make().writeBack(paid);
+      const adapter = make();
+      await adapter.writeBack(paid);
       await make().writeBack(paid); // a retry after a restart: the same delivery id
       expect(host.received).toHaveLength(2);
+      expect(adapter.stats()).toMatchObject({ callbacks: 1, callbackFailures: 0 });
       const [first, second] = host.received;
       expect(JSON.parse(first.body)).toEqual({
         orderId: '单/1:2',
@@ -123,9 +125,9 @@ describe(HttpHookAdapter.name, () => {
 
     it.each([500, 404, 302])('throws WriteBackError naming the URL and status on %i', async (code) => {
       status = code;
-      const error = await make()
-        .writeBack(paid)
-        .catch((e: unknown) => e);
+      const adapter = make();
+      const error = await adapter.writeBack(paid).catch((e: unknown) => e);
+      expect(adapter.stats()).toMatchObject({ callbacks: 0, callbackFailures: 1 });
       expect(error).toBeInstanceOf(WriteBackError);
       expect(error).toMatchObject({ code: 'http_hook.callback_status', subject: host.url });
       expect((error as Error).message).toContain(`The callback ${host.url} answered ${code}`);
@@ -163,6 +165,7 @@ describe(HttpHookAdapter.name, () => {
         source: '127.0.0.1',
       });
       expect(orders).toEqual([order]);
+      expect(sut.stats()).toMatchObject({ orders: 1, rejected: 0 });
     });
 
     it('reports a bad body and throws it for the controller to answer 400', async () => {
@@ -173,6 +176,7 @@ describe(HttpHookAdapter.name, () => {
       expect(rejects).toEqual([
         { subject: 'http', code: 'http_hook.bad_order', message: expect.stringContaining('amount:') },
       ]);
+      expect(sut.stats()).toMatchObject({ orders: 0, rejected: 1 });
     });
 
     it('takes no orders when stopped', async () => {

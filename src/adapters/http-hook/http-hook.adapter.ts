@@ -44,6 +44,7 @@ export interface HttpHookConfig {
 export class HttpHookAdapter implements HostAdapter {
   readonly kind = 'http-hook';
   private ctx?: AdapterContext;
+  private readonly counts = { orders: 0, rejected: 0, callbacks: 0, callbackFailures: 0 };
 
   constructor(
     readonly config: HttpHookConfig,
@@ -55,6 +56,11 @@ export class HttpHookAdapter implements HostAdapter {
    * the host's callback server may well be down while the plugin starts, which write-back retries cover.
    */
   async probe(): Promise<void> {}
+
+  /** Orders taken and bodies refused; results delivered to the callback and attempts that failed. */
+  stats(): { orders: number; rejected: number; callbacks: number; callbackFailures: number } {
+    return { ...this.counts };
+  }
 
   async start(ctx: AdapterContext): Promise<void> {
     if (this.ctx) throw new Error('the http-hook adapter is already started');
@@ -79,10 +85,14 @@ export class HttpHookAdapter implements HostAdapter {
         source,
       );
     } catch (e) {
-      if (e instanceof ProtocolError) ctx.onReject({ subject: source, code: e.code, message: e.message });
+      if (e instanceof ProtocolError) {
+        this.counts.rejected++;
+        ctx.onReject({ subject: source, code: e.code, message: e.message });
+      }
       throw e;
     }
     await ctx.onOrder(order);
+    this.counts.orders++;
     return order;
   }
 
@@ -109,6 +119,7 @@ export class HttpHookAdapter implements HostAdapter {
       // Read the answer so the connection can be reused; what the host says is not needed.
       await response.arrayBuffer().catch(() => undefined);
     } catch (e) {
+      this.counts.callbackFailures++;
       const timedOut = controller.signal.aborted;
       throw new WriteBackError(
         timedOut ? 'http_hook.callback_timeout' : 'http_hook.callback_unreachable',
@@ -121,12 +132,14 @@ export class HttpHookAdapter implements HostAdapter {
       this.deps.clock.clearTimeout(timer);
     }
     if (status < 200 || status > 299) {
+      this.counts.callbackFailures++;
       throw new WriteBackError(
         'http_hook.callback_status',
         `The callback ${callback} answered ${status} to the ${doc.status} result of order ${doc.orderId}; only a 2xx answer counts as delivered.`,
         { subject: callback },
       );
     }
+    this.counts.callbacks++;
   }
 }
 

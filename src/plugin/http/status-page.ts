@@ -3,7 +3,8 @@
  * live (server-sent events): the units seen on the LAN, the orders and their states, and the problems that
  * need someone (printer off, server unreachable, write-back failing, no unit for an offered order, rejected
  * inputs, forged results), each with what to do next. Orders newest first with the shop's local time and one
- * clear state; finished ones paged. Cancel asks first and says what happens when a unit is collecting. In
+ * clear state; finished ones paged. The capture card shows each adapter's own counters (bytes, jobs, garbage,
+ * reopened ports), the problems it ran into and the last inputs it could not read. Cancel asks first and says what happens when a unit is collecting. In
  * the demo only (status.demoRegister), a small register form posts an order through the HTTP hook.
  * Self-contained: no build step, no external assets.
  */
@@ -35,6 +36,9 @@ export const STATUS_PAGE = `<!doctype html>
   input, select, button { font-size: 14px; padding: 6px; }
   button { cursor: pointer; }
   .muted { color: #64748b; font-size: 12px; }
+  .kv { display: grid; grid-template-columns: auto 1fr; gap: 0 10px; font-size: 12px; margin: 4px 0 8px; }
+  .kv span:nth-child(odd) { color: #64748b; }
+  .bad { color: #991b1b; }
 </style>
 </head>
 <body>
@@ -42,6 +46,7 @@ export const STATUS_PAGE = `<!doctype html>
 <main>
   <div style="display:grid; gap:14px; align-content:start">
     <section class="card"><h2>Needs attention</h2><ul id="problems"></ul></section>
+    <section class="card"><h2>Capture</h2><div id="capture"></div></section>
     <section class="card"><h2>Units on the LAN</h2><table><thead><tr><th>Unit</th><th>Address</th><th>Status</th><th>Seen</th></tr></thead><tbody id="units"></tbody></table></section>
     <section class="card" id="demoCard" hidden><h2>Demo register</h2>
       <form id="demo">
@@ -90,6 +95,29 @@ function toldText(o) {
   if (o.writeBack === 'due') return 'sending…';
   return '';
 }
+/** An adapter's counters as label/value pairs, nested ones as "io bytes in". */
+function flat(stats, prefix) {
+  const out = [];
+  for (const [k, v] of Object.entries(stats || {})) {
+    const label = (prefix ? prefix + ' ' : '') + k.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+    if (v && typeof v === 'object' && !Array.isArray(v)) out.push(...flat(v, label));
+    else out.push([label, v]);
+  }
+  return out;
+}
+/** Each adapter with its counters, what it ran into, and the last inputs it could not read. */
+function captureHtml(status) {
+  const adapters = (status.adapters || []).map((a) => {
+    const title = '<b>' + esc(a.adapter) + '</b> <span class="muted">' + (a.capturing ? 'manifest ' + esc(a.manifest) : 'switched away: only telling the register results') + '</span>';
+    const kv = flat(a.stats).map(([k, v]) => '<span>' + esc(k) + '</span><span>' + esc(v) + '</span>').join('');
+    const trouble = (status.adapterProblems || []).filter((p) => p.adapter === a.adapter).map((p) =>
+      '<div class="bad">' + esc(p.message) + ' <span class="muted">(' + p.count + '×, last ' + esc(time(p.lastAt)) + ')</span></div>').join('');
+    return '<div>' + title + (kv ? '<div class="kv">' + kv + '</div>' : '') + trouble + '</div>';
+  }).join('');
+  const rejected = (status.rejected || []).slice(0, 5).map((r) =>
+    '<li><span class="muted">' + esc(time(r.at)) + '</span> ' + esc(r.subject) + ': ' + esc(r.message) + '</li>').join('');
+  return adapters + (rejected ? '<div class="muted">Last inputs that could not be read:</div><ul>' + rejected + '</ul>' : '');
+}
 async function refresh() {
   const [status, orders, units] = await Promise.all([get('/api/status'), get('/api/orders'), get('/api/terminals')]);
   zone = status.timeZone;
@@ -97,6 +125,7 @@ async function refresh() {
   $('who').textContent = status.pluginId + ' · register ' + status.registerId + ' · manifest ' + status.manifest;
   $('server').textContent = 'server: ' + (status.server === 'up' ? 'connected' : 'not connected');
   $('problems').innerHTML = status.problems.map((p) => '<li>' + esc(p) + '</li>').join('');
+  $('capture').innerHTML = captureHtml(status);
   $('units').innerHTML = units.map((u) => '<tr><td>' + esc(u.id) + ' <span class="muted">' + esc(u.name) + '</span></td><td>' + esc(u.address + ':' + u.port) + '</td><td>' + esc(u.status) + '</td><td>' + Math.round((Date.now() - u.lastSeen) / 1000) + ' s ago</td></tr>').join('') || '<tr><td colspan=4 class="muted">No unit seen yet.</td></tr>';
   const newest = orders.slice().sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
   const open = newest.filter((o) => !FINISHED.includes(o.status));

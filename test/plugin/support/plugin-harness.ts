@@ -211,6 +211,8 @@ export interface PluginStatus {
   };
   rejected: { at: string; subject: string; code: string; message: string }[];
   receipts: { jobs: unknown[]; printers: unknown[] };
+  adapters: { adapter: string; manifest?: string; capturing: boolean; stats?: Record<string, unknown> }[];
+  adapterProblems: { adapter: string; code: string; message: string; count: number }[];
 }
 
 /** The plugin's local API as the register, the status page and a support engineer use it. */
