@@ -128,7 +128,7 @@ export class SaleTracker {
           : null;
     if (ends !== null) this.end(ends, now, events);
     this.screen = change.screen;
-    if (ends !== null) return;
+    if (ends !== null || change.kind === 'clear') return;
     const amount = this.readAmount(change.kind, change.screen);
     if (amount === undefined && this.amountFrom === 'lines') {
       // The total is gone from the screen (the next item replaced it): it can no longer become final.

@@ -6,8 +6,17 @@
  * in order, and only then hands the chunk to the display decoder (`DisplayDecoder`, display-model.ts) of the
  * manifest's protocol. The decoder's changes go to the sale rule, which reads the screen model (an
  * `amountLine` regex over the lines, or the value under the total lamp) and says when a total is final
- * (the total lamp, or `parse.quietMs`, default 1.5 s, without a change). Each final total becomes
- * `ctx.onOrder`, one after the other in the order the register showed them.
+ * (the total lamp, or `parse.quietMs`, default 1.5 s, without a change; or the sale ending early after the
+ * total stood `parse.minShownMs`). Each final total becomes `ctx.onOrder`, one after the other in the order
+ * the register showed them.
+ *
+ * Corrected total: when the sale rule says a final total replaces an earlier one of the same sale (no clear,
+ * tendered or change lamp between), the order handed over for the earlier one is first withdrawn with
+ * `ctx.onWithdraw(id, 'the display showed a corrected total ¥15.50')`, then the new total is handed over as
+ * a new order with its own number (a number read off the screen that equals the withdrawn one gets `-2`,
+ * `-3`… so the plugin does not take it for the same order). When the earlier order stands (paid, or its
+ * payment cannot be stopped), cannot be withdrawn, or the plugin has no onWithdraw, the new order is still
+ * handed over and a CorrectedTotalError says so through env.onError: the sale now has two orders.
  *
  * Order number: the one the sale rule read off the screen (`parse.orderId`), else
  * `<register>-<yyyymmdd>-<seq>` (e.g. `R1-20261129-0007`; local date of the plugin's machine, seq from 1
@@ -27,9 +36,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Clock, TimerHandle } from '../../protocol/clock';
-import { Money, parseAmount } from '../../protocol/money';
+import { formatMoney, Money, parseAmount } from '../../protocol/money';
 import type { AdapterEnv } from '../adapter-env';
 import { AdapterContext, HostAdapter, OrderResult } from '../host-adapter';
+import { CorrectedTotalError } from './corrected-total-error';
 import { createDisplayDecoder } from './decoders';
 import type { DisplayChange, DisplayDecoder, DisplayDecoderStats, DisplayProtocol } from './display-model';
 import { SaleEvent, SaleTracker } from './sale-rule';
@@ -47,6 +57,8 @@ export interface SaleTotal {
   amount: string | Money;
   /** The order number read off the screen, when the rule found one. */
   orderId?: string;
+  /** Set when this total replaces the sale's previous final total (as shown): withdraw that order first. */
+  corrects?: string;
 }
 
 /** What the adapter needs of a sale rule (./sale-rule, being written): totals from the screen model. */
@@ -81,11 +93,18 @@ export function createSaleRule(rules: SerialDisplayParseRules, options: SerialDi
     ...(rules.orderId !== undefined ? { orderPattern: new RegExp(rules.orderId, 'u') } : {}),
     finalOn: byLamp ? 'lamp' : 'quiet',
     quietMs: rules.quietMs ?? DEFAULT_QUIET_MS,
+    ...(rules.minShownMs !== undefined ? { minShownMs: rules.minShownMs } : {}),
   });
   const finals = (events: SaleEvent[]): SaleTotal[] =>
     events.flatMap((e) =>
       e.kind === 'amount' && e.final
-        ? [{ amount: e.amountText, ...(e.orderNumber !== undefined ? { orderId: e.orderNumber } : {}) }]
+        ? [
+            {
+              amount: e.amountText,
+              ...(e.orderNumber !== undefined ? { orderId: e.orderNumber } : {}),
+              ...(e.corrects !== undefined ? { corrects: e.corrects } : {}),
+            },
+          ]
         : [],
     );
   return {
@@ -119,6 +138,18 @@ export interface SerialDisplayStats {
   saleRuleErrors: number;
   orders: number;
   rejected: number;
+  /** Final totals that replaced an earlier total of the same sale. */
+  corrections: number;
+  /** What ctx.onWithdraw answered for the orders those replaced (failed: it threw; unsupported: no onWithdraw). */
+  withdrawals: WithdrawalStats;
+}
+
+export interface WithdrawalStats {
+  canceled: number;
+  stands: number;
+  unknown: number;
+  failed: number;
+  unsupported: number;
 }
 
 interface SequenceFile {
@@ -135,7 +166,10 @@ export class SerialDisplayAdapter implements HostAdapter {
   private quietTimer?: TimerHandle;
   /** Orders are handed over one after the other, in the order they were shown. */
   private queue: Promise<void> = Promise.resolve();
-  private counts = { decoderErrors: 0, saleRuleErrors: 0, orders: 0, rejected: 0 };
+  private counts = { decoderErrors: 0, saleRuleErrors: 0, orders: 0, rejected: 0, corrections: 0 };
+  private withdrawals: WithdrawalStats = { canceled: 0, stands: 0, unknown: 0, failed: 0, unsupported: 0 };
+  /** The orders handed over for the current sale's totals, the latest last (a correction adds one). */
+  private saleOrders: string[] = [];
   /** The stats of decoders replaced after they failed, so the totals cover the whole run. */
   private retired: DisplayDecoderStats = { bytes: 0, unknownCommands: 0, garbage: 0 };
   private readonly source: string;
@@ -164,6 +198,7 @@ export class SerialDisplayAdapter implements HostAdapter {
       io: { ...(this.io?.stats ?? emptyIoStats()) },
       ...(this.decoder ? { decoder: addStats(this.retired, this.decoder.stats) } : {}),
       ...this.counts,
+      withdrawals: { ...this.withdrawals },
     };
   }
 
@@ -283,6 +318,9 @@ export class SerialDisplayAdapter implements HostAdapter {
 
   private async handOver(total: SaleTotal): Promise<void> {
     const { currency } = this.manifest.parse;
+    // A total that corrects nothing starts a new sale; one that does replaces the sale's latest order.
+    if (total.corrects === undefined) this.saleOrders = [];
+    const replaced = total.corrects !== undefined ? this.saleOrders.at(-1) : undefined;
     let amount: Money;
     try {
       amount = typeof total.amount === 'string' ? parseAmount(total.amount, currency) : total.amount;
@@ -290,6 +328,7 @@ export class SerialDisplayAdapter implements HostAdapter {
       this.reject('serial_display.bad_amount', `the total ${JSON.stringify(total.amount)}: ${message(e)}`);
       return;
     }
+    if (replaced !== undefined) await this.withdraw(replaced, amount);
     let orderId: string;
     try {
       orderId = total.orderId ?? (await this.nextOrderId());
@@ -297,6 +336,9 @@ export class SerialDisplayAdapter implements HostAdapter {
       this.reject('serial_display.sequence_failed', `cannot journal the order sequence: ${message(e)}`);
       return;
     }
+    // The screen may show the same order number with the corrected total: the plugin would take the same
+    // id for the same order, so the correction gets its own.
+    if (this.saleOrders.includes(orderId)) orderId = `${orderId}-${this.saleOrders.length + 1}`;
     try {
       await this.ctx!.onOrder({
         orderId,
@@ -305,8 +347,67 @@ export class SerialDisplayAdapter implements HostAdapter {
         source: this.source,
       });
       this.counts.orders++;
+      this.saleOrders.push(orderId);
     } catch (e) {
       this.reject('serial_display.order_not_taken', `order ${orderId}: ${message(e)}`);
+    }
+  }
+
+  /**
+   * Takes back the order a corrected total replaces. Whatever the plugin answers, the corrected total is
+   * handed over next; when the old order is kept, support is told that the sale now has two orders.
+   */
+  private async withdraw(orderId: string, corrected: Money): Promise<void> {
+    this.counts.corrections++;
+    const shown = formatMoney(corrected, { symbol: true });
+    const reason = `the display showed a corrected total ${shown}`;
+    const onWithdraw = this.ctx?.onWithdraw;
+    if (!onWithdraw) {
+      this.withdrawals.unsupported++;
+      this.problem(
+        'serial_display.cannot_withdraw',
+        orderId,
+        `order ${orderId} was replaced by a corrected total ${shown} in the same sale, but this plugin ` +
+          `cannot withdraw orders: cancel ${orderId} by hand so the customer is not charged twice`,
+      );
+      return;
+    }
+    let answer: 'canceled' | 'stands' | 'unknown';
+    try {
+      answer = await onWithdraw.call(this.ctx, orderId, reason);
+    } catch (e) {
+      this.withdrawals.failed++;
+      this.problem(
+        'serial_display.withdraw_failed',
+        orderId,
+        `order ${orderId} was replaced by a corrected total ${shown}, but withdrawing it failed ` +
+          `(${message(e)}): cancel ${orderId} by hand so the customer is not charged twice`,
+        e,
+      );
+      return;
+    }
+    this.withdrawals[answer]++;
+    if (answer === 'stands') {
+      this.problem(
+        'serial_display.corrected_after_payment',
+        orderId,
+        `order ${orderId} is already paid (or its payment could not be stopped) and stands; the corrected ` +
+          `total ${shown} of the same sale is offered as a separate order: settle the difference with the ` +
+          'customer, or cancel the new order',
+      );
+    }
+  }
+
+  private problem(code: string, orderId: string, text: string, cause?: unknown): void {
+    try {
+      this.env.onError?.(
+        new CorrectedTotalError(code, `${this.source}: ${text}`, {
+          subject: orderId,
+          ...(cause !== undefined ? { cause } : {}),
+        }),
+      );
+    } catch {
+      // A reporter that fails must not stop capture.
     }
   }
 

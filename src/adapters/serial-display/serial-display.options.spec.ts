@@ -105,6 +105,7 @@ describe('serial-display parse rules', () => {
       amountLine: '(?:TOTAL|合计)\\s*([\\d.,]+)',
       orderId: 'NO\\.(\\d+)',
       quietMs: 800,
+      minShownMs: 300,
       currency: 'CNY',
     });
     expect(problems).toEqual([]);
@@ -112,6 +113,7 @@ describe('serial-display parse rules', () => {
       amountLine: '(?:TOTAL|合计)\\s*([\\d.,]+)',
       orderId: 'NO\\.(\\d+)',
       quietMs: 800,
+      minShownMs: 300,
       currency: 'CNY',
     });
   });
@@ -120,12 +122,14 @@ describe('serial-display parse rules', () => {
     const { value, problems } = check(validateSerialDisplayParse, {
       amountLine: 'TOTAL (',
       quietMs: 5,
+      minShownMs: 99,
       currency: 'RMB',
     });
     expect(value).toBeUndefined();
     expect(problems.map((p) => p.split(':')[0])).toEqual([
       'options.amountLine',
       'options.quietMs',
+      'options.minShownMs',
       'options.currency',
     ]);
   });

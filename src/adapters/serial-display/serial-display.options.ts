@@ -22,6 +22,10 @@
  *   under the total lamp (final when the lamp lights), on others the TOTAL/合计/总计/应收 line.
  * - `parse.orderId`: a regex whose group `order` or first group is the order number, when the screen shows one.
  * - `parse.quietMs`: a total read from the lines is final once unchanged this long (100–60000, default 1500).
+ * - `parse.minShownMs`: a total read from the lines that stood unchanged at least this long is final when the
+ *   sale ends before the quiet time is up (a clear, ESC @, or the tendered/change lamp): the cashier was
+ *   faster than the quiet time. A total replaced by other lines (the next item) is not. 100–60000, default
+ *   500; at quietMs or above it never applies (a register that clears and redraws the screen for each item).
  * - `parse.currency`: the ISO code of the amounts (CNY).
  */
 import { isKnownCurrency } from '../../protocol/money';
@@ -65,6 +69,7 @@ export interface SerialDisplayParseRules {
   amountLine?: string;
   orderId?: string;
   quietMs?: number;
+  minShownMs?: number;
   currency: string;
 }
 
@@ -159,7 +164,7 @@ export function validateSerialDisplayParse(
 ): SerialDisplayParseRules | undefined {
   const o = record(raw, p, {
     required: { currency: 'the ISO code of the amounts the display shows, e.g. CNY' },
-    optional: ['amountLine', 'orderId', 'quietMs'],
+    optional: ['amountLine', 'orderId', 'quietMs', 'minShownMs'],
   });
   const fields = o ?? (isFields(raw) ? raw : {});
   const before = p.count;
@@ -168,6 +173,8 @@ export function validateSerialDisplayParse(
   const orderId = fields.orderId === undefined ? undefined : regexRule(fields.orderId, p.at('orderId'));
   const quietMs =
     fields.quietMs === undefined ? undefined : integer(fields.quietMs, p.at('quietMs'), 100, 60_000);
+  const minShownMs =
+    fields.minShownMs === undefined ? undefined : integer(fields.minShownMs, p.at('minShownMs'), 100, 60_000);
   let currency: string | undefined;
   if (fields.currency !== undefined) {
     currency = text(fields.currency, p.at('currency'), { max: 3 });
@@ -183,6 +190,7 @@ export function validateSerialDisplayParse(
     ...(amountLine !== undefined ? { amountLine } : {}),
     ...(orderId !== undefined ? { orderId } : {}),
     ...(quietMs !== undefined ? { quietMs } : {}),
+    ...(minShownMs !== undefined ? { minShownMs } : {}),
     currency,
   };
 }
