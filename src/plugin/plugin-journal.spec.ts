@@ -1,12 +1,11 @@
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDeviceDatabase } from '../device/device-files';
-import { DeviceSchemaTooNewError } from '../device/device-migrations';
 import { Payment } from '../protocol/states';
 import { OrderRecord, PLUGIN_JOURNAL_MIGRATIONS, PluginJournal } from './plugin-journal';
+import { expectNewerJournalRefused } from '../../test/support/newer-journal';
 
 /**
  * The journal's schema as the plugin created it before versioned migrations (plugin-journal.ts and
@@ -358,18 +357,13 @@ describe('PluginJournal migrations', () => {
   it('refuses a journal written by a newer payconnect, naming the file and both versions, and leaves it as it was', () => {
     createTodaysJournal();
     new PluginJournal(dir).closeDb();
-    const path = join(dir, 'plugin.db');
-    const future = new Database(path);
-    future
-      .prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'later', 'x')")
-      .run();
-    future.close();
-    const hash = createHash('sha256').update(readFileSync(path)).digest('hex');
-
-    expect(() => new PluginJournal(dir)).toThrow(DeviceSchemaTooNewError);
-    expect(() => new PluginJournal(dir)).toThrow(
-      `${path} is at schema version 99, but this payconnect knows versions up to ${LATEST.length} only`,
-    );
-    expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(hash);
+    expectNewerJournalRefused({
+      file: join(dir, 'plugin.db'),
+      open: () => {
+        const j = new PluginJournal(dir);
+        return { close: () => j.closeDb() };
+      },
+      latest: LATEST.length,
+    });
   });
 });

@@ -1,10 +1,8 @@
 import Database from 'better-sqlite3';
-import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openDeviceDatabase, saveRegistration } from '../device/device-files';
-import { DeviceSchemaTooNewError } from '../device/device-migrations';
 import { Payment } from '../protocol/states';
 import {
   DeviceCredentials,
@@ -13,6 +11,7 @@ import {
   TerminalStore,
   attemptIdempotencyKey,
 } from './terminal-store';
+import { expectNewerJournalRefused } from '../../test/support/newer-journal';
 
 const PLUGIN = { to: 'P1', address: '192.168.1.20', port: 47811 };
 const T0 = 1740816000000; // 2025-03-01T08:00:00Z
@@ -407,18 +406,13 @@ describe('TerminalStore migrations', () => {
   it('refuses a journal written by a newer payconnect, naming the file and both versions, and leaves it as it was', () => {
     createTodaysJournal();
     new TerminalStore(dir).close();
-    const path = join(dir, 'terminal.db');
-    const future = new Database(path);
-    future
-      .prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'later', 'x')")
-      .run();
-    future.close();
-    const hash = createHash('sha256').update(readFileSync(path)).digest('hex');
-
-    expect(() => new TerminalStore(dir)).toThrow(DeviceSchemaTooNewError);
-    expect(() => new TerminalStore(dir)).toThrow(
-      `${path} is at schema version 99, but this payconnect knows versions up to ${LATEST.length} only`,
-    );
-    expect(createHash('sha256').update(readFileSync(path)).digest('hex')).toBe(hash);
+    expectNewerJournalRefused({
+      file: join(dir, 'terminal.db'),
+      open: () => {
+        const j = new TerminalStore(dir);
+        return { close: () => j.close() };
+      },
+      latest: LATEST.length,
+    });
   });
 });
