@@ -56,9 +56,24 @@ export class PtyPair {
 /** One far end opened with serialport, collecting what it receives and writing as the device would. */
 export class FarEnd {
   private readonly chunks: Buffer[] = [];
+  /** Each chunk as it arrived: `performance.now()` ms and its length, in order. */
+  readonly arrivals: { at: number; length: number }[] = [];
   private constructor(readonly port: SerialPort) {
-    port.on('data', (c: Buffer) => this.chunks.push(c));
+    port.on('data', (c: Buffer) => {
+      this.arrivals.push({ at: performance.now(), length: c.length });
+      this.chunks.push(c);
+    });
     port.on('error', () => undefined);
+  }
+
+  /** When the byte at `offset` of everything received arrived (performance.now() ms), or undefined. */
+  arrivedAt(offset: number): number | undefined {
+    let end = 0;
+    for (const a of this.arrivals) {
+      end += a.length;
+      if (offset < end) return a.at;
+    }
+    return undefined;
   }
 
   static async open(device: string, baudRate = 9600): Promise<FarEnd> {

@@ -242,9 +242,15 @@ export class SerialDisplayAdapter implements HostAdapter {
   }
 
   private makeIo(onChunk: (bytes: Uint8Array) => void): SerialPassThrough {
-    const { input, display, line } = this.manifest.options;
+    const { input, display, line, forwardGapMs } = this.manifest.options;
     return new SerialPassThrough(
-      { input, ...(display !== undefined ? { display } : {}), line, reopenMs: this.deps.reopenMs },
+      {
+        input,
+        ...(display !== undefined ? { display } : {}),
+        line,
+        reopenMs: this.deps.reopenMs,
+        ...(forwardGapMs !== undefined ? { forwardGapMs } : {}),
+      },
       { clock: this.env.clock, onChunk, onError: this.env.onError, binding: this.deps.binding },
     );
   }
@@ -485,5 +491,7 @@ function emptyIoStats(): SerialIoStats {
     reopenAttempts: 0,
     reopened: 0,
     tapErrors: 0,
+    gappedCommands: 0,
+    gapWaits: 0,
   };
 }

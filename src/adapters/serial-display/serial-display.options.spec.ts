@@ -48,6 +48,25 @@ describe('serial-display options', () => {
     });
   });
 
+  it('reads forwardGapMs (0–1000) for a display that needs time between commands', () => {
+    const base = { input: 'serial:COM3', display: 'serial:COM1', protocol: 'led8', lamps: 'ascii' };
+    expect(check(validateSerialDisplayOptions, { ...base, forwardGapMs: 100 }).value?.forwardGapMs).toBe(100);
+    expect(check(validateSerialDisplayOptions, { ...base, forwardGapMs: 0 }).value).not.toHaveProperty(
+      'forwardGapMs',
+    );
+    expect(check(validateSerialDisplayOptions, { ...base, forwardGapMs: 1001 }).problems).toEqual([
+      expect.stringMatching(/^options\.forwardGapMs: /),
+    ]);
+    expect(check(validateSerialDisplayOptions, { ...base, forwardGapMs: '100ms' }).problems).toEqual([
+      expect.stringMatching(/^options\.forwardGapMs: /),
+    ]);
+    const { display: _none, ...noDisplay } = base;
+    void _none;
+    expect(check(validateSerialDisplayOptions, { ...noDisplay, forwardGapMs: 100 }).problems).toEqual([
+      'options.forwardGapMs: paces the writes to the display: set options.display too, or remove it',
+    ]);
+  });
+
   it('gives led8 binary lamps unless told otherwise', () => {
     expect(check(validateSerialDisplayOptions, { input: 'serial:COM3', protocol: 'led8' }).value?.lamps).toBe(
       'binary',

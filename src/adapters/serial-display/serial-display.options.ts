@@ -17,6 +17,10 @@
  *   only, default lamp-first): whether the register sends the lamp before the value (Hisense, Sedsy,
  *   Partner) or the value before the lamp (the LED8N driver, value-first). The same bytes in the other
  *   order would charge the amount tendered instead of the total, so it is set, never guessed.
+ * - `forwardGapMs`: the least time, in ms, between two commands written to the display (0–1000, default 0:
+ *   bytes go on as they are read). For displays that lose commands sent back to back: the Sedsy PD1800A
+ *   needs 100. Commands are cut before ESC, US, CLR and CAN; bytes are never dropped, reordered or changed,
+ *   and capture is not delayed (only the display waits). Needs `display`.
  * - `parse.amountLine`: a regex over the screen's lines whose group `amount`, first group or whole match
  *   is the total, e.g. `(?:TOTAL|合计|总计|应收)\s*[:：]?\s*([\d.,]+)`. Absent: on a led8 display the value
  *   under the total lamp (final when the lamp lights), on others the TOTAL/合计/总计/应收 line.
@@ -60,6 +64,8 @@ export interface SerialDisplayOptions {
   lamps?: Led8LampVariant;
   /** led8 only: lamp-first (default) or value-first. */
   lampOrder?: Led8LampOrder;
+  /** The least ms between two commands written to the display (0–1000; absent or 0: none). */
+  forwardGapMs?: number;
 }
 
 export const LED8_LAMP_ORDERS = ['lamp-first', 'value-first'] as const;
@@ -73,7 +79,15 @@ export interface SerialDisplayParseRules {
   currency: string;
 }
 
-const OPTION_FIELDS = ['input', 'display', 'protocol', 'lamps', 'lampOrder', ...SERIAL_SETTING_NAMES];
+const OPTION_FIELDS = [
+  'input',
+  'display',
+  'protocol',
+  'lamps',
+  'lampOrder',
+  'forwardGapMs',
+  ...SERIAL_SETTING_NAMES,
+];
 
 /** `serial:/dev/ttyS0` or `serial:COM3` → the device path; a problem otherwise. */
 export function serialPortPath(raw: unknown, p: FieldProblems): string | undefined {
@@ -138,6 +152,14 @@ export function validateSerialDisplayOptions(
   } else if (protocol === 'led8') {
     lampOrder = 'lamp-first';
   }
+  let forwardGapMs: number | undefined;
+  if (fields.forwardGapMs !== undefined) {
+    if (display === undefined && fields.display === undefined) {
+      p.at('forwardGapMs').add('paces the writes to the display: set options.display too, or remove it');
+    } else {
+      forwardGapMs = integer(fields.forwardGapMs, p.at('forwardGapMs'), 0, 1_000);
+    }
+  }
   const line: Record<string, unknown> = { ...DEFAULT_SERIAL_SETTINGS };
   for (const name of SERIAL_SETTING_NAMES) {
     if (fields[name] === undefined) continue;
@@ -155,6 +177,7 @@ export function validateSerialDisplayOptions(
     protocol,
     ...(lamps !== undefined ? { lamps } : {}),
     ...(lampOrder !== undefined ? { lampOrder } : {}),
+    ...(forwardGapMs !== undefined && forwardGapMs > 0 ? { forwardGapMs } : {}),
   };
 }
 

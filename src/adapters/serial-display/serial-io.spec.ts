@@ -7,89 +7,19 @@
  * Without socat these tests skip on a developer's machine and FAIL under CI=true
  * (test/support/prerequisites.ts).
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { SerialPort } from 'serialport';
 import { systemPrerequisites } from '../../../test/support/prerequisites';
-import { FakeClock } from '../../protocol/clock';
+import { FarEnd, PtyPair } from '../../../test/support/pty';
+import { FakeClock, SystemClock } from '../../protocol/clock';
 import { TransportError } from '../../protocol/errors';
 import { DEFAULT_SERIAL_SETTINGS } from '../../printer/serial-settings';
-import { SerialPassThrough } from './serial-io';
+import { displayCommands } from './decoders/display-fixtures.test';
+import { commandStarts, SerialPassThrough } from './serial-io';
 
 const serialSys = systemPrerequisites(['socat']);
-
-/** A socat pseudo-terminal pair: `near` is what the plugin opens, `far` the register's or display's end. */
-class PtyPair {
-  readonly near: string;
-  readonly far: string;
-  private socat: ChildProcess | undefined;
-
-  constructor(dir: string, name: string) {
-    this.near = path.join(dir, `tty${name}`);
-    this.far = path.join(dir, `tty${name}-far`);
-  }
-
-  async start(): Promise<void> {
-    this.socat = spawn('socat', [`pty,raw,echo=0,link=${this.near}`, `pty,raw,echo=0,link=${this.far}`], {
-      stdio: 'ignore',
-    });
-    for (let i = 0; i < 250 && !(fs.existsSync(this.near) && fs.existsSync(this.far)); i++) {
-      await sleep(20);
-    }
-    if (!fs.existsSync(this.near) || !fs.existsSync(this.far))
-      throw new Error('socat made no pty pair in 5 s');
-  }
-
-  async stop(): Promise<void> {
-    const s = this.socat;
-    if (!s || s.exitCode !== null || s.signalCode !== null) return;
-    const exited = new Promise((r) => s.once('exit', r));
-    s.kill();
-    await exited;
-    for (let i = 0; i < 100 && (fs.existsSync(this.near) || fs.existsSync(this.far)); i++) await sleep(10);
-  }
-}
-
-/** One far end (the register or the display), opened with serialport, collecting what it receives. */
-class FarEnd {
-  private readonly chunks: Buffer[] = [];
-  private constructor(readonly port: SerialPort) {
-    port.on('data', (c: Buffer) => this.chunks.push(c));
-    port.on('error', () => undefined);
-  }
-
-  static async open(device: string): Promise<FarEnd> {
-    const port = new SerialPort({ path: device, baudRate: 9600, autoOpen: false });
-    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-    return new FarEnd(port);
-  }
-
-  get received(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-
-  async write(bytes: Uint8Array): Promise<void> {
-    await new Promise<void>((resolve, reject) =>
-      this.port.write(Buffer.from(bytes), (e) => (e ? reject(e) : resolve())),
-    );
-    await new Promise<void>((resolve, reject) => this.port.drain((e) => (e ? reject(e) : resolve())));
-  }
-
-  async waitFor(count: number, ms = 8_000): Promise<Buffer> {
-    const until = Date.now() + ms;
-    while (this.received.length < count && Date.now() < until) await sleep(10);
-    if (this.received.length < count)
-      throw new Error(`got ${this.received.length} of ${count} bytes in ${ms} ms`);
-    return this.received;
-  }
-
-  async close(): Promise<void> {
-    if (this.port.isOpen) await new Promise((r) => this.port.close(r));
-  }
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -152,7 +82,7 @@ serialSys.describe('serial-display pass-through on socat pseudo-terminal pairs',
     display = await FarEnd.open(displayPair.far);
     const data = randomBytes(64 * 1024);
     for (const chunk of randomChunks(data)) await register.write(chunk);
-    const got = await display.waitFor(data.length);
+    const got = await display.waitFor(data.length, 8_000);
     expect(got.length).toBe(data.length);
     expect(got.equals(data)).toBe(true);
     expect(Buffer.concat(tapped).equals(data)).toBe(true);
@@ -176,7 +106,7 @@ serialSys.describe('serial-display pass-through on socat pseudo-terminal pairs',
     display = await FarEnd.open(displayPair.far);
     const data = randomBytes(8 * 1024);
     for (const chunk of randomChunks(data)) await register.write(chunk);
-    expect((await display.waitFor(data.length)).equals(data)).toBe(true);
+    expect((await display.waitFor(data.length, 8_000)).equals(data)).toBe(true);
     expect(io.stats.tapErrors).toBeGreaterThan(0);
     expect(errors.every((e) => e.message === 'decoder bug')).toBe(true);
   });
@@ -212,7 +142,7 @@ serialSys.describe('serial-display pass-through on socat pseudo-terminal pairs',
     display = await FarEnd.open(displayPair.far);
     const status = Buffer.from([0x10, 0x04, 0x01, 0x00, 0xff, 0x12]);
     await display.write(status);
-    expect((await register.waitFor(status.length)).equals(status)).toBe(true);
+    expect((await register.waitFor(status.length, 8_000)).equals(status)).toBe(true);
     expect(io.stats.bytesBack).toBe(status.length);
   });
 
@@ -279,7 +209,7 @@ serialSys.describe('serial-display pass-through on socat pseudo-terminal pairs',
     register = await FarEnd.open(registerPair.far);
     const data = randomBytes(4096);
     await register.write(data);
-    expect((await display.waitFor(data.length)).equals(data)).toBe(true);
+    expect((await display.waitFor(data.length, 8_000)).equals(data)).toBe(true);
   });
 
   it('keeps reading from the register while the display port is gone, and feeds it again once back', async () => {
@@ -308,6 +238,88 @@ serialSys.describe('serial-display pass-through on socat pseudo-terminal pairs',
     await until(() => io!.isOpen('display'), 'the display port to be reopened');
     display = await FarEnd.open(displayPair.far);
     await register.write(Buffer.from('back'));
-    expect((await display.waitFor(4)).toString()).toBe('back');
+    expect((await display.waitFor(4, 8_000)).toString()).toBe('back');
+  });
+  describe('forwardGapMs (a display that needs time between commands, as the Sedsy PD1800A)', () => {
+    const GAP = 100;
+    /** The Sedsy PD1800A sale, one fixture line per command, sent by the register in one write. */
+    const commands = displayCommands('led8-ascii-sale.hex').map((c) => Buffer.from(c.bytes));
+    const sale = Buffer.concat(commands);
+
+    async function gapped(forwardGapMs: number, onChunk: (b: Uint8Array) => void = () => undefined) {
+      io = new SerialPassThrough(
+        {
+          input: registerPair.near,
+          display: displayPair.near,
+          line: { ...DEFAULT_SERIAL_SETTINGS },
+          forwardGapMs,
+        },
+        { clock: new SystemClock(), onChunk },
+      );
+      await io.start();
+      register = await FarEnd.open(registerPair.far);
+      display = await FarEnd.open(displayPair.far);
+    }
+
+    /** performance.now() ms at which each command's first byte reached the display. */
+    function commandArrivals(far: FarEnd): number[] {
+      let offset = 0;
+      return commands.map((c) => {
+        const at = far.arrivedAt(offset)!;
+        offset += c.length;
+        return at;
+      });
+    }
+
+    it('cuts before ESC, US, CLR and CAN', () => {
+      expect(commandStarts(Buffer.from('\x1b@\x0cAB\x1bQA1\r\x1f\x24\x01\x01X\x18', 'latin1'))).toEqual([
+        2, 5, 10, 15,
+      ]);
+      expect(commandStarts(sale)).toEqual(
+        commands.slice(1).map((_, k) => commands.slice(0, k + 1).reduce((n, c) => n + c.length, 0)),
+      );
+    });
+
+    it('passes the sale byte for byte, each command at least the gap after the one before, and taps at once', async () => {
+      const tapped: Buffer[] = [];
+      let displayHadWhenTapped = -1;
+      await gapped(GAP, (b) => {
+        tapped.push(Buffer.from(b));
+        if (Buffer.concat(tapped).length === sale.length) displayHadWhenTapped = display!.received.length;
+      });
+      await register!.write(sale);
+      const got = await display!.waitFor(sale.length, 20_000);
+      expect(got.equals(sale)).toBe(true);
+      expect(Buffer.concat(tapped).equals(sale)).toBe(true);
+      // Capture is not held up by the gaps: the tap had the whole sale before the display did.
+      expect(displayHadWhenTapped).toBeGreaterThanOrEqual(0);
+      expect(displayHadWhenTapped).toBeLessThan(sale.length);
+      const at = commandArrivals(display!);
+      // Only a lower bound: the gaps may be longer, never (beyond timer and read jitter) shorter.
+      const gaps = at.slice(1).map((t, k) => t - at[k]);
+      for (const g of gaps) expect(g).toBeGreaterThanOrEqual(GAP * 0.75);
+      expect(io!.stats).toMatchObject({
+        bytesIn: sale.length,
+        bytesToDisplay: sale.length,
+        bytesDropped: 0,
+        gappedCommands: commands.length,
+      });
+      expect(io!.stats.gapWaits).toBeGreaterThanOrEqual(commands.length - 1);
+    });
+
+    it('keeps order and bytes when the register sends faster than the gaps, in pieces cut mid-command', async () => {
+      await gapped(20);
+      const data = Buffer.concat(Array.from({ length: 6 }, () => sale));
+      for (let at = 0; at < data.length; at += 7) await register!.write(data.subarray(at, at + 7));
+      expect((await display!.waitFor(data.length, 20_000)).equals(data)).toBe(true);
+      expect(io!.stats.bytesDropped).toBe(0);
+    });
+
+    it('at 0 the chunks go on as read: no command is cut out or held for a gap', async () => {
+      await gapped(0);
+      await register!.write(sale);
+      expect((await display!.waitFor(sale.length, 8_000)).equals(sale)).toBe(true);
+      expect(io!.stats).toMatchObject({ gappedCommands: 0, gapWaits: 0 });
+    });
   });
 });

@@ -18,6 +18,13 @@
  * - A display slower than the register (holding RTS/CTS or XOFF) slows the register as a direct cable
  *   would: reading pauses while the display port's queue is full and resumes when it drains, so the
  *   backlog held here stays bounded (serialport's write buffer).
+ * - `forwardGapMs` (default 0, off): some displays lose commands that come back to back (the Sedsy PD1800A
+ *   needs ~100 ms between commands, research note §1.4). Then the bytes for the display are cut where a
+ *   command starts (`commandStarts`) and written one command at a time, each only once the one before
+ *   has left the port (drain) and the gap has passed on the Clock. Bytes are never dropped, reordered or
+ *   changed, and the tap still gets every chunk the moment it is read: only the display waits. A register
+ *   faster than the gaps allow is slowed as by a slow display (reading pauses while more than
+ *   GAP_QUEUE_LIMIT bytes wait).
  */
 import type { SerialPort as SerialPortClass } from 'serialport';
 import { Clock, TimerHandle } from '../../protocol/clock';
@@ -26,6 +33,25 @@ import { describeLine } from '../../printer/serial-output';
 import type { SerialLineSettings } from '../../printer/serial-settings';
 
 export const DEFAULT_REOPEN_MS = 2_000;
+/** With forwardGapMs: reading from the register pauses while more bytes than this wait for their gap. */
+export const GAP_QUEUE_LIMIT = 4_096;
+
+/**
+ * Where commands start, for forwardGapMs: before ESC (1B), US (1F), CLR (0C) and CAN (18), the bytes every
+ * display command set here begins its commands with (text goes with the command before it). A parameter
+ * byte with one of these values only adds a gap inside a command; bytes are never changed. Offsets > 0.
+ */
+export function commandStarts(bytes: Uint8Array): number[] {
+  const starts: number[] = [];
+  for (let i = 1; i < bytes.length; i++) {
+    if (isCommandStart(bytes[i])) starts.push(i);
+  }
+  return starts;
+}
+
+function isCommandStart(b: number): boolean {
+  return b === 0x1b || b === 0x1f || b === 0x0c || b === 0x18;
+}
 
 export interface SerialIoConfig {
   /** Device paths (without `serial:`). */
@@ -34,6 +60,8 @@ export interface SerialIoConfig {
   line: SerialLineSettings;
   /** How long to wait between attempts to reopen a vanished port. Default 2 s. */
   reopenMs?: number;
+  /** The least time between two commands written to the display; 0 (default) writes chunks as read. */
+  forwardGapMs?: number;
 }
 
 export interface SerialIoDeps {
@@ -64,6 +92,15 @@ export interface SerialIoStats {
   reopened: number;
   /** onChunk calls that threw. */
   tapErrors: number;
+  /** forwardGapMs: commands written to the display one by one, and how many of them waited for the gap. */
+  gappedCommands: number;
+  gapWaits: number;
+}
+
+interface Segment {
+  bytes: Buffer;
+  /** False when it continues the command of the segment before (a command cut between two reads). */
+  startsCommand: boolean;
 }
 
 type Side = 'input' | 'display';
@@ -99,6 +136,8 @@ export class SerialPassThrough {
     reopenAttempts: 0,
     reopened: 0,
     tapErrors: 0,
+    gappedCommands: 0,
+    gapWaits: 0,
   };
   private readonly ports: Partial<Record<Side, SerialPortClass>> = {};
   private readonly timers: Partial<Record<Side, TimerHandle>> = {};
@@ -106,12 +145,21 @@ export class SerialPassThrough {
   /** Reading from the register is paused until the display drains. */
   private holding = false;
   private readonly reopenMs: number;
+  private readonly gapMs: number;
+  /** forwardGapMs: what waits for the display, in order, and the pump that writes it. */
+  private readonly gapQueue: Segment[] = [];
+  private gapQueued = 0;
+  private pumping = false;
+  /** When the last bytes written with forwardGapMs had left the display port. */
+  private lastWriteDone?: number;
+  private gapTimer?: { handle: TimerHandle; wake: () => void };
 
   constructor(
     readonly config: SerialIoConfig,
     private readonly deps: SerialIoDeps,
   ) {
     this.reopenMs = config.reopenMs ?? DEFAULT_REOPEN_MS;
+    this.gapMs = config.forwardGapMs ?? 0;
   }
 
   /** `serial:/dev/ttyS0 (9600 8N1)`: how messages name a port. */
@@ -119,9 +167,9 @@ export class SerialPassThrough {
     return `serial:${side === 'input' ? this.config.input : this.config.display} (${describeLine(this.config.line)})`;
   }
 
-  /** Bytes queued for the display port that it has not taken yet. */
+  /** Bytes queued for the display port that it has not taken yet (with forwardGapMs, also those waiting). */
   get displayBacklog(): number {
-    return this.ports.display?.writableLength ?? 0;
+    return (this.ports.display?.writableLength ?? 0) + this.gapQueued;
   }
 
   /** True while the side's port is open. */
@@ -162,6 +210,11 @@ export class SerialPassThrough {
   async stop(): Promise<void> {
     this.running = false;
     this.holding = false;
+    this.dropGapQueue();
+    if (this.gapTimer) {
+      this.deps.clock.clearTimeout(this.gapTimer.handle);
+      this.gapTimer.wake();
+    }
     for (const side of ['input', 'display'] as const) {
       this.deps.clock.clearTimeout(this.timers[side]);
       this.timers[side] = undefined;
@@ -250,7 +303,9 @@ export class SerialPassThrough {
   private fromRegister(chunk: Buffer): void {
     this.stats.bytesIn += chunk.length;
     const display = this.ports.display;
-    if (display?.isOpen) {
+    if (display?.isOpen && this.gapMs > 0) {
+      this.queueForGap(chunk);
+    } else if (display?.isOpen) {
       this.stats.bytesToDisplay += chunk.length;
       const more = display.write(chunk, (e) => {
         if (e) {
@@ -275,6 +330,93 @@ export class SerialPassThrough {
       this.stats.tapErrors++;
       this.report(e instanceof Error ? e : new Error(String(e)));
     }
+  }
+
+  /** forwardGapMs: cuts the chunk into commands and queues them for the pump. */
+  private queueForGap(chunk: Buffer): void {
+    let from = 0;
+    for (const at of [...commandStarts(chunk), chunk.length]) {
+      this.gapQueue.push({
+        bytes: Buffer.from(chunk.subarray(from, at)),
+        startsCommand: isCommandStart(chunk[from]),
+      });
+      from = at;
+    }
+    this.gapQueued += chunk.length;
+    if (this.gapQueued > GAP_QUEUE_LIMIT && !this.holding) {
+      this.holding = true;
+      this.stats.heldForDisplay++;
+      this.ports.input?.pause();
+    }
+    void this.pump();
+  }
+
+  /**
+   * Writes the queued commands in order, each after the last one left the port and the gap passed. One
+   * pump at a time; a display that goes away (or stop) drops what still waits, counted as dropped.
+   */
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.gapQueue.length > 0) {
+        const display = this.ports.display;
+        if (!this.running || !display?.isOpen) {
+          this.dropGapQueue();
+          break;
+        }
+        const segment = this.gapQueue[0];
+        const wait =
+          segment.startsCommand && this.lastWriteDone !== undefined
+            ? this.lastWriteDone + this.gapMs - this.deps.clock.now()
+            : 0;
+        if (wait > 0) {
+          this.stats.gapWaits++;
+          await this.sleep(wait);
+          continue;
+        }
+        this.gapQueue.shift();
+        this.gapQueued -= segment.bytes.length;
+        this.stats.bytesToDisplay += segment.bytes.length;
+        if (segment.startsCommand) this.stats.gappedCommands++;
+        await new Promise<void>((resolve) => {
+          // serialport's drain on a port that closed waits for an open that never comes: close ends it too.
+          const done = () => {
+            display.off('close', done);
+            resolve();
+          };
+          display.once('close', done);
+          display.write(segment.bytes, (e) => {
+            if (e) {
+              this.stats.displayWriteErrors++;
+              this.report(this.error('display', e, 'write'));
+            }
+          });
+          display.drain(done);
+        });
+        this.lastWriteDone = this.deps.clock.now();
+        if (this.gapQueued <= GAP_QUEUE_LIMIT / 2) this.release();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => {
+        this.gapTimer = undefined;
+        resolve();
+      };
+      this.gapTimer = { handle: this.deps.clock.setTimeout(wake, ms), wake };
+    });
+  }
+
+  private dropGapQueue(): void {
+    this.stats.bytesDropped += this.gapQueued;
+    this.gapQueue.length = 0;
+    this.gapQueued = 0;
+    this.release();
   }
 
   /** Reads from the register again after the display caught up or went away. */
