@@ -2,7 +2,8 @@
  * The HostAdapter contract as one test suite, run against the fake and every real adapter (as
  * node-serialport runs one suite against its real and mock bindings), so the plugin can rely on the
  * obligations in host-adapter.ts whichever adapter a manifest names: file-drop on a real temp folder,
- * http-hook against a real callback server on 127.0.0.1. Each harness plays the host: it records orders
+ * http-hook against a real callback server on 127.0.0.1, serial-display between socat pseudo-terminal pairs
+ * (skipped without socat on a developer's machine, a failure under CI=true). Each harness plays the host: it records orders
  * the host's way (a dropped file, a POST) and reports what the host has been told, the way that host
  * would see it (a result file appearing under its name, a callback with a new delivery id).
  */
@@ -24,6 +25,9 @@ import { HttpHookAdapter } from './http-hook/http-hook.adapter';
 import { PrinterTapAdapter } from './printer-tap/printer-tap.adapter';
 import { parseManifest } from './manifest';
 import { createAdapter } from './registry';
+import { SerialDisplayAdapter } from './serial-display/serial-display.adapter';
+import { systemPrerequisites } from '../../test/support/prerequisites';
+import { FarEnd, PtyPair } from '../../test/support/pty';
 
 interface ContractHarness {
   adapter: HostAdapter;
@@ -327,4 +331,61 @@ dispatch: { mode: broadcast }
     hostSendsGarbage: () => scan('hello, not an order'),
     async cleanup() {},
   };
+});
+
+systemPrerequisites(['socat']).describe('on socat pseudo-terminal pairs', () => {
+  jest.setTimeout(30_000);
+  describeHostAdapterContract('serial-display', async () => {
+    // register ⇄ [pty pair] ⇄ adapter ⇄ [pty pair] ⇄ display; the quiet time runs on a FakeClock.
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'payconnect-contract-display-'));
+    const pairs = await Promise.all([PtyPair.open(dir, 'REGISTER'), PtyPair.open(dir, 'DISPLAY')]);
+    const [registerPair, displayPair] = pairs;
+    const register = await FarEnd.open(registerPair.far);
+    const display = await FarEnd.open(displayPair.far);
+    const clock = new FakeClock();
+    const manifest = parseManifest(
+      `id: c
+name: c
+adapter: serial-display
+register: R1
+options: { input: "serial:${registerPair.near}", display: "serial:${displayPair.near}", protocol: epson }
+parse: { amountLine: 'TOTAL\\s+([\\d.,]+)', orderId: 'NO\\.(\\S+)', quietMs: 800, currency: CNY }
+writeBack: {}
+dispatch: { mode: broadcast }
+`,
+      'c.yaml',
+    );
+    const adapter = createAdapter(manifest, { baseDir: dir, stateDir: dir, clock }) as SerialDisplayAdapter;
+    const settled = async (check: () => boolean, ms: number) => {
+      for (let waited = 0; !check() && waited < ms; waited += 5) await new Promise((r) => setTimeout(r, 5));
+      return check();
+    };
+    /**
+     * The register shows one sale on its Epson display: ESC @, CLR, the order number on line 1, the total
+     * on line 2 (US $ 1 2). It stays up past the quiet time; resolves once the adapter has had its chance
+     * to take it (read it, then a hand-over or a reject), or at once when nobody reads the line.
+     */
+    const showSale = async (orderId: string, total: string) => {
+      const bytes = Buffer.from(`\x1b@\x0cNO.${orderId}\x1f\x24\x01\x02TOTAL ${total}`, 'latin1');
+      const before = adapter.stats();
+      const read = (before.decoder?.bytes ?? 0) + bytes.length;
+      await register.write(bytes);
+      if (!(await settled(() => (adapter.stats().decoder?.bytes ?? 0) >= read, 1_000))) return;
+      clock.advance(800);
+      const outcomes = (st: typeof before) => st.orders + st.rejected;
+      await settled(() => outcomes(adapter.stats()) > outcomes(before), 2_000);
+    };
+    return {
+      adapter,
+      hostRecords: ({ orderId, amount }) => showSale(orderId, amount),
+      // A total with more decimals than CNY has cannot be an amount: reported, never rounded.
+      hostSendsGarbage: () => showSale('G', '12.505'),
+      async cleanup() {
+        await register.close();
+        await display.close();
+        for (const pair of pairs) await pair.stop();
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  });
 });
