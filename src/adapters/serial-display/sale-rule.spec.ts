@@ -123,6 +123,7 @@ describe(SaleTracker.name, () => {
 
     it.each([
       ['cd5220-sale.hex', 'cd5220'],
+      ['cd5220-user-characters.hex', 'cd5220'],
       ['aedex-sale.hex', 'aedex'],
       ['utc-standard-sale.hex', 'utc'],
       ['utc-enhanced-sale.hex', 'utc'],

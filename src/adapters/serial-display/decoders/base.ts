@@ -29,8 +29,11 @@ function gb(...bytes: number[]): string {
   return cps.length === 1 ? cps[0] : '\ufffd';
 }
 
-/** Held bytes beyond this (no protocol command is this long) are dropped one at a time as garbage. */
-const MAX_PENDING = 512;
+/**
+ * Held bytes beyond this (no protocol command is this long; the longest, a CD5220 ESC & defining all 95
+ * characters, is 575) are dropped one at a time as garbage.
+ */
+const MAX_PENDING = 1_024;
 
 export abstract class ByteDecoder implements DisplayDecoder {
   abstract readonly protocol: DisplayProtocol;
@@ -111,6 +114,31 @@ export abstract class ByteDecoder implements DisplayDecoder {
     if (i + length > buf.length) return 0;
     this.stats.unknownCommands++;
     return length;
+  }
+
+  /**
+   * A download-character definition: `ESC & y c1 c2`, then for each character c1…c2 a width x and y × x
+   * pattern bytes (Epson ESC & y c1 c2; CD5220 ESC & s n m [a p1…pa]). Returns its length, 0 while it is
+   * not all there, or -1 when the header or a width is outside `limits` (its length is then unknowable).
+   */
+  protected downloadCharacters(
+    buf: Uint8Array,
+    i: number,
+    limits: { height?: number; codes?: [number, number]; width?: number } = {},
+  ): number {
+    if (i + 4 >= buf.length) return 0;
+    const [y, c1, c2] = [buf[i + 2], buf[i + 3], buf[i + 4]];
+    const [lo, hi] = limits.codes ?? [0, 255];
+    const count = c2 - c1 + 1;
+    if (count <= 0 || count > 95 || c1 < lo || c2 > hi) return -1;
+    if (limits.height !== undefined && y !== limits.height) return -1;
+    let j = i + 5;
+    for (let k = 0; k < count; k++) {
+      if (j >= buf.length) return 0;
+      if (limits.width !== undefined && buf[j] > limits.width) return -1;
+      j += 1 + y * buf[j];
+    }
+    return j <= buf.length ? j - i : 0;
   }
 
   protected garbage(): number {

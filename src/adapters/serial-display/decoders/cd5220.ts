@@ -2,6 +2,10 @@
  * CD5220 command mode (Partner Tech; copied by most Chinese VFDs), research note §1.2. After ESC Q A / ESC Q B
  * the display is in the locked "string mode": other commands (and plain text) are ignored until CLR or CAN.
  * ESC s n / ESC d n are the EEPROM store/restore of user characters here, never lamps (see led8).
+ * ESC & s n m [a p1…pa]×(m−n+1) defines download characters (s = 1, 32 ≤ n ≤ m ≤ 126, a ≤ 5; CD5220 standard
+ * mode table, PosX XP8200 manual p.19): skipped whole by that length, in the string mode too, so pattern
+ * bytes that look like CLR, CAN or ESC never act as commands. With a header or width out of those ranges
+ * its length cannot be known: the 5 header bytes count as an unknown command.
  */
 import { ByteDecoder, ESC, US, type DisplayDecoderOptions } from './base';
 
@@ -26,6 +30,8 @@ export class Cd5220Decoder extends ByteDecoder {
   locked = false;
   /** Commands and bytes ignored because of the string-mode lock. */
   ignoredWhileLocked = 0;
+  /** ESC & download-character definitions skipped (their glyphs are not modelled). */
+  userCharacterDefinitions = 0;
 
   constructor(options: DisplayDecoderOptions = {}) {
     super(options);
@@ -46,6 +52,7 @@ export class Cd5220Decoder extends ByteDecoder {
       if (i + 1 >= buf.length) return 0;
       const c = buf[i + 1];
       if (c === 0x51) return this.stringCommand(buf, i);
+      if (c === 0x26) return this.userCharacters(buf, i);
       const n = this.escCommand(buf, i, c);
       if (n > 0 && this.locked && c !== 0x40) this.ignoredWhileLocked++;
       return n;
@@ -112,13 +119,21 @@ export class Cd5220Decoder extends ByteDecoder {
         return 4;
       case 0x5b:
         return this.move(buf, i);
-      case 0x26:
-        // ESC & s n m: the glyph data that follows is not modelled; counted so a user can see it.
-        return this.unknown(buf, i, 5);
     }
     const len = ESC_KNOWN[c];
     if (len !== undefined) return i + len <= buf.length ? len : 0;
     return this.unknown(buf, i, 2);
+  }
+
+  /** ESC & s n m [a p1…pa]×(m−n+1): skipped by its length, a known command whatever the lock. */
+  private userCharacters(buf: Uint8Array, i: number): number {
+    const n = this.downloadCharacters(buf, i, { height: 1, codes: [0x20, 0x7e], width: 5 });
+    if (n < 0) return this.unknown(buf, i, 5);
+    if (n > 0) {
+      this.userCharacterDefinitions++;
+      if (this.locked) this.ignoredWhileLocked++;
+    }
+    return n;
   }
 
   /** ESC [ A/B/C/D/H/L/R/K cursor moves. */

@@ -143,6 +143,31 @@ describe('display decoders: fixtures', () => {
     expect(d.locked).toBe(false);
   });
 
+  it('cd5220: ESC & download characters are skipped by their length, locked or not, and are no garbage', () => {
+    const d = new Cd5220Decoder();
+    const changes = d.push(displayFixture('cd5220-user-characters.hex'));
+    expect(d.screen().lines.map((l) => l.trimEnd())).toEqual(['NO.0042', 'TOTAL 12.50']);
+    // Only ESC @ and the CLR clear: the CLR-like pattern bytes inside the definitions do not.
+    expect(shape(changes)).toEqual(['clear', 'clear', 'text']);
+    expect(d.stats).toMatchObject({ unknownCommands: 0, garbage: 0 });
+    expect(d.userCharacterDefinitions).toBe(2);
+    expect(d.ignoredWhileLocked).toBe(1);
+  });
+
+  it('cd5220: an ESC & outside s = 1, 32 ≤ n ≤ m ≤ 126, a ≤ 5 has no knowable length: its header is unknown', () => {
+    for (const bad of [
+      [0x1b, 0x26, 0x02, 0x41, 0x41, 0x05, 1, 2, 3, 4, 5],
+      [0x1b, 0x26, 0x01, 0x42, 0x41],
+      [0x1b, 0x26, 0x01, 0x1f, 0x20],
+      [0x1b, 0x26, 0x01, 0x41, 0x41, 0x06, 1, 2, 3, 4, 5, 6],
+    ]) {
+      const d = new Cd5220Decoder();
+      d.push(Uint8Array.from(bad));
+      expect(d.stats.unknownCommands).toBe(1);
+      expect(d.userCharacterDefinitions).toBe(0);
+    }
+  });
+
   it('cd5220: the marquee does not lock; an unknown ESC is counted', () => {
     const { d } = decode(caseFor('cd5220-marquee.hex'), [displayFixture('cd5220-marquee.hex')]);
     expect(d.screen().lines[0].trimEnd()).toBe('WELCOME');

@@ -136,15 +136,7 @@ export class EpsonDecoder extends ByteDecoder {
 
   /** ESC & y c1 c2 [x d1…d(y×x)]… define user characters: skipped by their own lengths. */
   private userChars(buf: Uint8Array, i: number): number {
-    if (i + 4 >= buf.length) return 0;
-    const y = buf[i + 2];
-    const count = buf[i + 4] - buf[i + 3] + 1;
-    if (count <= 0 || count > 95) return this.unknown(buf, i, 5);
-    let j = i + 5;
-    for (let k = 0; k < count; k++) {
-      if (j >= buf.length) return 0;
-      j += 1 + y * buf[j];
-    }
-    return j <= buf.length ? j - i : 0;
+    const n = this.downloadCharacters(buf, i);
+    return n < 0 ? this.unknown(buf, i, 5) : n;
   }
 }
