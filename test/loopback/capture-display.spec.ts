@@ -4,12 +4,12 @@
  * sale on a Hisense-type LED display go in; one order for the total (12.50 = 1250 fen) comes out, with the
  * shipped manifest and the line settings given on --input. Without socat this fails under CI=true.
  */
-import { ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
+import { mkdtempSync, openSync, readFileSync, rmSync, writeSync, closeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { ChildProc, killAllChildren, REPO_ROOT } from '../support/child-process';
 import { systemPrerequisites } from '../support/prerequisites';
+import { PtyPair } from '../support/pty';
 import { waitFor } from '../support/wait';
 
 jest.setTimeout(30_000);
@@ -30,23 +30,21 @@ function hex(name: string): Buffer {
 
 sys.describe('capture watch on a serial customer-display line', () => {
   let tmp: string;
-  let socat: ChildProcess;
+  let pair: PtyPair | undefined;
   let register: string;
   let plugin: string;
 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-capture-display-'));
-    register = path.join(tmp, 'register');
-    plugin = path.join(tmp, 'plugin');
-    socat = spawn('socat', [`pty,raw,echo=0,link=${register}`, `pty,raw,echo=0,link=${plugin}`], {
-      stdio: 'ignore',
-    });
-    await waitFor('the pty pair', () => existsSync(register) && existsSync(plugin), 5000);
+    // The plugin opens the near end (its COM port); the register writes to the far end.
+    pair = await PtyPair.open(tmp, 'REGISTER');
+    register = pair.far;
+    plugin = pair.near;
   });
 
   afterAll(async () => {
     await killAllChildren();
-    socat?.kill();
+    await pair?.stop();
     rmSync(tmp, { recursive: true, force: true });
   });
 

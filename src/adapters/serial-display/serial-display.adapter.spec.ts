@@ -3,14 +3,14 @@
  * tiny stand-in decoder and sale rule (StubDecoder, StubSaleRule): the real ones (./decoders, ./sale-rule)
  * are tested on their own. Without socat these tests skip on a developer's machine and FAIL under CI=true.
  */
-import { ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { SerialPort } from 'serialport';
 import { systemPrerequisites } from '../../../test/support/prerequisites';
-import { FakeClock } from '../../protocol/clock';
+import { FarEnd, PtyPair } from '../../../test/support/pty';
+import { FakeClock, SystemClock } from '../../protocol/clock';
 import { DEFAULT_SERIAL_SETTINGS } from '../../printer/serial-settings';
 import { CapturedOrder, RejectedInput } from '../host-adapter';
 import type {
@@ -92,60 +92,6 @@ const stubs: SerialDisplayDeps = {
   createDecoder: (protocol) => new StubDecoder(protocol),
   createSaleRule: (rules) => new StubSaleRule(rules),
 };
-
-class PtyPair {
-  readonly near: string;
-  readonly far: string;
-  private socat: ChildProcess | undefined;
-
-  constructor(dir: string, name: string) {
-    this.near = path.join(dir, `tty${name}`);
-    this.far = path.join(dir, `tty${name}-far`);
-  }
-
-  async start(): Promise<void> {
-    this.socat = spawn('socat', [`pty,raw,echo=0,link=${this.near}`, `pty,raw,echo=0,link=${this.far}`], {
-      stdio: 'ignore',
-    });
-    await until(() => fs.existsSync(this.near) && fs.existsSync(this.far), 'socat to make a pty pair');
-  }
-
-  async stop(): Promise<void> {
-    const s = this.socat;
-    if (!s || s.exitCode !== null || s.signalCode !== null) return;
-    const exited = new Promise((r) => s.once('exit', r));
-    s.kill();
-    await exited;
-  }
-}
-
-class FarEnd {
-  private readonly chunks: Buffer[] = [];
-  private constructor(readonly port: SerialPort) {
-    port.on('data', (c: Buffer) => this.chunks.push(c));
-    port.on('error', () => undefined);
-  }
-
-  static async open(device: string): Promise<FarEnd> {
-    const port = new SerialPort({ path: device, baudRate: 9600, autoOpen: false });
-    await new Promise<void>((resolve, reject) => port.open((e) => (e ? reject(e) : resolve())));
-    return new FarEnd(port);
-  }
-
-  get received(): Buffer {
-    return Buffer.concat(this.chunks);
-  }
-
-  async write(bytes: Uint8Array | string): Promise<void> {
-    const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'latin1') : Buffer.from(bytes);
-    await new Promise<void>((resolve, reject) => this.port.write(buf, (e) => (e ? reject(e) : resolve())));
-    await new Promise<void>((resolve, reject) => this.port.drain((e) => (e ? reject(e) : resolve())));
-  }
-
-  async close(): Promise<void> {
-    if (this.port.isOpen) await new Promise((r) => this.port.close(r));
-  }
-}
 
 async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
   const end = Date.now() + ms;
@@ -307,6 +253,22 @@ sys.describe('serial-display adapter on socat pseudo-terminal pairs', () => {
     await until(() => orders.length === 1, 'the order');
     expect(orders[0]).toMatchObject({ registerId: 'R1', amount: { value: 1250, currency: 'CNY' } });
     expect(orders[0].orderId).toBe(`R1-${yyyymmdd(clock.now())}-0001`);
+  });
+
+  it('paces the display with options.forwardGapMs and counts the gapped commands in stats()', async () => {
+    const adapter = createSerialDisplayAdapter(
+      { ...manifest(), options: { ...manifest().options, forwardGapMs: 20 } },
+      { baseDir: dir, clock: new SystemClock() },
+      stubs,
+    );
+    await adapter.start(ctx);
+    stops.push(() => adapter.stop());
+    const sent = '\x1b@\x0cITEM 1\n\x1b@TOTAL 3.00\n';
+    await register.write(sent);
+    await until(() => display.received.length === sent.length, 'the bytes on the display');
+    expect(display.received.toString('latin1')).toBe(sent);
+    expect(adapter.stats().io).toMatchObject({ gappedCommands: 3, bytesToDisplay: sent.length });
+    await until(() => orders.length === 1, 'the order');
   });
 
   it('writes nothing back: a display cannot be told a result', async () => {
