@@ -105,14 +105,7 @@ export class SaleTracker {
   /** Call when time passes with no bytes: makes a quiet-time total final. */
   tick(now: number): SaleEvent[] {
     const events: SaleEvent[] = [];
-    if (
-      this.finalOn === 'quiet' &&
-      this.candidate !== null &&
-      this.candidate !== this.finalText &&
-      now - this.lastChangeAt >= this.quietMs
-    ) {
-      this.finalize(now, events);
-    }
+    if (this.awaitingQuiet() && now - this.lastChangeAt >= this.quietMs) this.finalize(now, events);
     return events;
   }
 
@@ -155,6 +148,11 @@ export class SaleTracker {
     return NUMBER.exec(screen.lines.join(' '))?.[0];
   }
 
+  /** A quiet-time total is on the screen and not final yet. */
+  private awaitingQuiet(): boolean {
+    return this.finalOn === 'quiet' && this.candidate !== null && this.candidate !== this.finalText;
+  }
+
   private isFinalNow(screen: DisplayScreen): boolean {
     if (this.finalOn === 'lamp') return screen.lamp === 'total';
     if (this.finalOn === 'line') {
@@ -185,14 +183,8 @@ export class SaleTracker {
   }
 
   private end(reason: 'clear' | DisplayLamp, now: number, events: SaleEvent[]): void {
-    if (
-      this.finalOn === 'quiet' &&
-      this.candidate !== null &&
-      this.candidate !== this.finalText &&
-      now - this.shownSince >= this.minShownMs
-    ) {
-      this.finalize(now, events);
-    }
+    // The sale ended before the quiet time was up: a total that stood long enough is what is owed.
+    if (this.awaitingQuiet() && now - this.shownSince >= this.minShownMs) this.finalize(now, events);
     if (this.active) {
       events.push({ kind: 'sale-ended', reason: reason as 'clear' | 'tendered' | 'change', at: now });
     }

@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { FarEnd, PtyPair } from '../../../test/support/pty';
 import { systemPrerequisites } from '../../../test/support/prerequisites';
+import { waitFor } from '../../../test/support/wait';
 import { FakeClock } from '../../protocol/clock';
 import { DEFAULT_SERIAL_SETTINGS } from '../../printer/serial-settings';
 import { AdapterContext, CapturedOrder, RejectedInput } from '../host-adapter';
@@ -16,14 +17,6 @@ import { CorrectedTotalError } from './corrected-total-error';
 import { createSerialDisplayAdapter, SerialDisplayAdapter } from './serial-display.adapter';
 
 const sys = systemPrerequisites(['socat']);
-
-async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 type Answer = 'canceled' | 'stands' | 'unknown';
 
@@ -73,11 +66,26 @@ sys.describe('serial-display: corrected totals and sales that end before the qui
   async function show(text: string): Promise<void> {
     sent += text.length;
     await register.write(text);
-    await until(() => (adapter.stats().decoder?.bytes ?? 0) >= sent, 'the adapter to read the bytes');
+    await waitFor(
+      'the adapter to read the bytes',
+      () => (adapter.stats().decoder?.bytes ?? 0) >= sent,
+      5_000,
+      5,
+    );
   }
 
   /** Lets the queue of hand-overs run until `n` calls were made. */
-  const settled = (n: number) => until(() => calls.length >= n, `${n} calls`);
+  const settled = (n: number) => waitFor(`${n} calls`, () => calls.length >= n, 5_000, 5);
+
+  /** One sale: `first` stays past the quiet time, then HOM and `second` over it, past the quiet time too. */
+  async function totalThenCorrection(first: string, second: string, callsAfter: number): Promise<void> {
+    await show(`\x0cTOTAL ${first}`);
+    clock.advance(800);
+    await settled(1);
+    await show(`\x0bTOTAL ${second}`);
+    clock.advance(800);
+    await settled(callsAfter);
+  }
 
   beforeEach(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'payconnect-display-corrections-'));
@@ -128,12 +136,7 @@ sys.describe('serial-display: corrected totals and sales that end before the qui
 
   it('hands a corrected total over as a separate order when the first one is already paid, and says so', async () => {
     await start(ctx('stands'));
-    await show('\x0cTOTAL 12.50');
-    clock.advance(800);
-    await settled(1);
-    await show('\x0bTOTAL 15.50');
-    clock.advance(800);
-    await settled(3);
+    await totalThenCorrection('12.50', '15.50', 3);
     const [first, second] = orders.map((o) => o.orderId);
     expect(second).not.toBe(first);
     expect(calls).toEqual([
@@ -151,12 +154,7 @@ sys.describe('serial-display: corrected totals and sales that end before the qui
 
   it('still hands the corrected total over when withdrawing fails, or the plugin cannot withdraw', async () => {
     await start(ctx(new Error('journal is read-only')));
-    await show('\x0cTOTAL 12.50');
-    clock.advance(800);
-    await settled(1);
-    await show('\x0bTOTAL 15.50');
-    clock.advance(800);
-    await settled(3);
+    await totalThenCorrection('12.50', '15.50', 3);
     expect(orders.map((o) => o.amount.value)).toEqual([1250, 1550]);
     expect(problems.map((p) => (p as CorrectedTotalError).code)).toEqual(['serial_display.withdraw_failed']);
     expect(problems[0].message).toContain('journal is read-only');
@@ -167,12 +165,7 @@ sys.describe('serial-display: corrected totals and sales that end before the qui
     problems = [];
     sent = 0;
     await start(ctx());
-    await show('\x0cTOTAL 2.00');
-    clock.advance(800);
-    await settled(1);
-    await show('\x0bTOTAL 2.50');
-    clock.advance(800);
-    await settled(2);
+    await totalThenCorrection('2.00', '2.50', 2);
     expect(orders.map((o) => o.amount.value)).toEqual([200, 250]);
     expect(problems.map((p) => (p as CorrectedTotalError).code)).toEqual(['serial_display.cannot_withdraw']);
     expect(problems[0].message).toContain(`cancel ${orders[0].orderId} by hand`);
