@@ -315,6 +315,18 @@ serialSys.describe('serial-display pass-through on socat pseudo-terminal pairs',
       expect(io!.stats.bytesDropped).toBe(0);
     });
 
+    it('slows a register that outruns the gaps instead of holding an unbounded backlog, and loses nothing', async () => {
+      await gapped(GAP);
+      // Eight 1 KiB commands at once: more than GAP_QUEUE_LIMIT waits for its gap.
+      const data = Buffer.concat(
+        Array.from({ length: 8 }, () => Buffer.concat([Buffer.from([0x1b]), Buffer.alloc(1023, 0x41)])),
+      );
+      await register!.write(data);
+      await until(() => io!.stats.heldForDisplay > 0, 'reading to pause for the gaps');
+      expect((await display!.waitFor(data.length, 20_000)).equals(data)).toBe(true);
+      expect(io!.stats).toMatchObject({ bytesDropped: 0, gappedCommands: 8 });
+    });
+
     it('at 0 the chunks go on as read: no command is cut out or held for a gap', async () => {
       await gapped(0);
       await register!.write(sale);
