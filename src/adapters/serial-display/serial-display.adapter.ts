@@ -331,10 +331,12 @@ export class SerialDisplayAdapter implements HostAdapter {
     try {
       amount = typeof total.amount === 'string' ? parseAmount(total.amount, currency) : total.amount;
     } catch (e) {
+      // The earlier total is wrong even when the correction cannot be read: it must not be charged.
+      if (replaced !== undefined) await this.withdraw(replaced, JSON.stringify(total.amount));
       this.reject('serial_display.bad_amount', `the total ${JSON.stringify(total.amount)}: ${message(e)}`);
       return;
     }
-    if (replaced !== undefined) await this.withdraw(replaced, amount);
+    if (replaced !== undefined) await this.withdraw(replaced, formatMoney(amount, { symbol: true }));
     let orderId: string;
     try {
       orderId = total.orderId ?? (await this.nextOrderId());
@@ -360,12 +362,12 @@ export class SerialDisplayAdapter implements HostAdapter {
   }
 
   /**
-   * Takes back the order a corrected total replaces. Whatever the plugin answers, the corrected total is
-   * handed over next; when the old order is kept, support is told that the sale now has two orders.
+   * Takes back the order a corrected total (`shown`: ¥15.50, or the unreadable text) replaces. Whatever the
+   * plugin answers, the corrected total is handed over next; when the old order is kept, support is told
+   * that the sale now has two orders.
    */
-  private async withdraw(orderId: string, corrected: Money): Promise<void> {
+  private async withdraw(orderId: string, shown: string): Promise<void> {
     this.counts.corrections++;
-    const shown = formatMoney(corrected, { symbol: true });
     const reason = `the display showed a corrected total ${shown}`;
     const onWithdraw = this.ctx?.onWithdraw;
     if (!onWithdraw) {

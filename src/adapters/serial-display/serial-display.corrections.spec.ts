@@ -172,6 +172,18 @@ sys.describe('serial-display: corrected totals and sales that end before the qui
     expect(adapter.stats().withdrawals).toMatchObject({ unsupported: 1 });
   });
 
+  it('withdraws the earlier order even when the corrected total cannot be read as money, and rejects that', async () => {
+    await start(ctx('canceled'));
+    await totalThenCorrection('12.50', '12.505', 2);
+    await waitFor('the reject', () => rejects.length === 1, 5_000, 5);
+    expect(calls).toEqual([
+      `order ${orders[0].orderId} 1250`,
+      `withdraw ${orders[0].orderId}: the display showed a corrected total "12.505"`,
+    ]);
+    expect(rejects[0]).toMatchObject({ code: 'serial_display.bad_amount' });
+    expect(orders).toHaveLength(1);
+  });
+
   it('a different total after a clear is the next sale: nothing is withdrawn', async () => {
     await start(ctx('canceled'));
     await show('\x0cTOTAL 12.50');
