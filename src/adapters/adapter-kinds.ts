@@ -31,6 +31,11 @@ import {
   validateHttpHookParse,
   validateHttpHookWriteBack,
 } from './http-hook/http-hook.options';
+import {
+  validateNativeHookOptions,
+  validateNativeHookParse,
+  validateNativeHookWriteBack,
+} from './native-hook/native-hook.options';
 
 export const ADAPTER_KINDS = [
   'file-drop',
@@ -38,6 +43,7 @@ export const ADAPTER_KINDS = [
   'serial-display',
   'printer-tap',
   'hid',
+  'native-hook',
   'native',
 ] as const;
 export type AdapterKind = (typeof ADAPTER_KINDS)[number];
@@ -105,6 +111,13 @@ export const adapterSchemas: Readonly<Record<AdapterKind, AdapterSchema>> = {
     validateOptions: validateHidOptions,
     validateParse: validateHidParse,
     validateWriteBack: validateHidWriteBack,
+  },
+  'native-hook': {
+    kind: 'native-hook',
+    available: true,
+    validateOptions: validateNativeHookOptions,
+    validateParse: validateNativeHookParse,
+    validateWriteBack: validateNativeHookWriteBack,
   },
   native: planned('native'),
 };

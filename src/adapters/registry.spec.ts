@@ -25,15 +25,23 @@ describe('adapter registry', () => {
       'serial-display',
       'printer-tap',
       'hid',
+      'native-hook',
       'native',
     ]);
-    expect(availableKinds()).toEqual(['file-drop', 'http-hook', 'serial-display', 'printer-tap', 'hid']);
+    expect(availableKinds()).toEqual([
+      'file-drop',
+      'http-hook',
+      'serial-display',
+      'printer-tap',
+      'hid',
+      'native-hook',
+    ]);
   });
 
   it('throws on an unknown kind, naming the known ones', () => {
     expect(() => adapterSpec('fax')).toThrow(ManifestError);
     expect(() => adapterSpec('fax')).toThrow(
-      'adapter: unknown adapter "fax"; known: file-drop, http-hook, serial-display, printer-tap, hid, native',
+      'adapter: unknown adapter "fax"; known: file-drop, http-hook, serial-display, printer-tap, hid, native-hook, native',
     );
     expect(() => adapterSpec('__proto__')).toThrow(ManifestError);
   });

@@ -12,6 +12,7 @@ import { createFileDropAdapter } from './file-drop/file-drop.adapter';
 import { HostAdapter } from './host-adapter';
 import { createHidAdapter, HidAdapterManifest } from './hid/hid.adapter';
 import { createHttpHookAdapter } from './http-hook/http-hook.adapter';
+import { createNativeHookAdapter, NativeHookManifest } from './native-hook/native-hook.adapter';
 import { createSerialDisplayAdapter, SerialDisplayManifest } from './serial-display/serial-display.adapter';
 import { createPrinterTapAdapter, PrinterTapManifest } from './printer-tap/printer-tap.adapter';
 import type { FileDropManifest, HttpHookManifest, Manifest } from './manifest';
@@ -55,6 +56,10 @@ export const adapterSpecs: Readonly<Record<AdapterKind, AdapterSpec>> = {
   hid: {
     ...adapterSchemas.hid,
     create: (manifest, env) => createHidAdapter(manifest as unknown as HidAdapterManifest, env),
+  },
+  'native-hook': {
+    ...adapterSchemas['native-hook'],
+    create: (manifest, env) => createNativeHookAdapter(manifest as unknown as NativeHookManifest, env),
   },
   native: { ...adapterSchemas.native, create: unavailable('native') },
 };
