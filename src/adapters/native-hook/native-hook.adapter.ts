@@ -384,8 +384,8 @@ export class NativeHookAdapter implements HostAdapter {
 
   /** Resolves when `done()` holds after a write-back of the order, after `ms`, or when the socket closes. */
   private until(orderId: string, ms: number, socket: net.Socket, done: () => boolean): Promise<void> {
+    if (socket.destroyed) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      let timer: TimerHandle | undefined;
       const set = this.waiters.get(orderId) ?? new Set<() => void>();
       this.waiters.set(orderId, set);
       const finish = () => {
@@ -400,7 +400,7 @@ export class NativeHookAdapter implements HostAdapter {
       };
       set.add(wake);
       socket.once('close', finish);
-      timer = this.deps.clock.setTimeout(finish, ms);
+      const timer: TimerHandle = this.deps.clock.setTimeout(finish, ms);
     });
   }
 
