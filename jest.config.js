@@ -14,6 +14,7 @@ module.exports = {
         '<rootDir>/test/server/**/*.spec.ts',
         '<rootDir>/test/terminal/**/*.spec.ts',
         '<rootDir>/test/plugin/**/*.spec.ts',
+        '<rootDir>/test/native/**/*.spec.ts',
       ],
     },
     {
