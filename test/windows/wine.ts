@@ -1,0 +1,146 @@
+/**
+ * Windows programs in tests, on Linux: a throwaway Wine prefix (a Windows installation in a folder) whose
+ * COM ports are Linux devices, and payconnect run in it by Node.js for Windows (node.exe), as on a register
+ * PC. Specs check `systemPrerequisites(['wine64', 'nodeWin', ...])` first (test/support/prerequisites.ts).
+ *
+ * Wine facts this relies on (Debian bookworm, Wine 8.0):
+ * - `HKLM\Software\Wine\Ports`, value `COM7` = a device path, maps COM7 to that device. Wine's mount
+ *   manager reads the key when the prefix's wineserver starts and makes `dosdevices/com7` a link to it, so
+ *   ports are set before the programs that open them start (the prefix is restarted after setting them).
+ * - A new prefix says it is Windows 7, which Node 22 refuses to start on: the prefix is set to Windows 10.
+ * - node.exe under Wine cannot write its stdout to a pipe (EBADF when the stream is created), but can to a
+ *   file: output goes to files, read back here.
+ * - SIGINT reaches the Windows program as Ctrl+C (payconnect stops gracefully); SIGTERM kills it outright.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { NODE_WIN_EXE, WINE64, WINESERVER } from '../support/prerequisites';
+
+/** A Linux path as Wine's drive Z: (the Linux root) shows it to a Windows program. */
+export function winPath(linuxPath: string): string {
+  return `Z:${path.resolve(linuxPath).replace(/\//g, '\\')}`;
+}
+
+/** Runs one Wine command in the prefix to its end; rejects with its output on a non-zero exit or timeout. */
+function wine(env: NodeJS.ProcessEnv, command: string, args: string[], timeoutMs = 60_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} exited ${code ?? signal}:\n${out}`));
+    });
+  });
+}
+
+export class WinePrefix {
+  readonly env: NodeJS.ProcessEnv;
+
+  private constructor(readonly dir: string) {
+    this.env = {
+      ...process.env,
+      WINEPREFIX: dir,
+      WINEDEBUG: '-all',
+      // No Mono (.NET) or Gecko (HTML) installers: they would be downloaded, and nothing here needs them.
+      WINEDLLOVERRIDES: 'mscoree,mshtml=',
+    };
+  }
+
+  /**
+   * Makes a Windows 10 prefix in `dir` (which must not exist) with `ports` mapped (`{ COM7: '/dev/pts/4' }`).
+   * Takes some seconds: Wine boots a whole Windows user space.
+   */
+  static async create(dir: string, ports: Record<string, string>): Promise<WinePrefix> {
+    const prefix = new WinePrefix(dir);
+    await wine(prefix.env, WINE64, ['wineboot', '--init']);
+    const reg = path.join(path.dirname(dir), `${path.basename(dir)}.reg`);
+    const lines = ['REGEDIT4', '', '[HKEY_CURRENT_USER\\Software\\Wine]', '"Version"="win10"', ''];
+    lines.push('[HKEY_LOCAL_MACHINE\\Software\\Wine\\Ports]');
+    for (const [com, device] of Object.entries(ports)) lines.push(`"${com}"="${device}"`);
+    writeFileSync(reg, `${lines.join('\r\n')}\r\n`);
+    try {
+      await wine(prefix.env, WINE64, ['reg', 'import', winPath(reg)]);
+    } finally {
+      rmSync(reg, { force: true });
+    }
+    // The ports are read when the wineserver starts: end this one so the next program gets them.
+    await prefix.shutdown();
+    return prefix;
+  }
+
+  /** Ends every Windows process of the prefix and waits for its wineserver to exit. */
+  async shutdown(): Promise<void> {
+    await wine(this.env, WINESERVER, ['--kill']).catch(() => undefined); // none running is fine
+    await wine(this.env, WINESERVER, ['--wait']).catch(() => undefined);
+  }
+
+  /** shutdown(), then the prefix is deleted. */
+  async remove(): Promise<void> {
+    await this.shutdown();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * `node.exe args…` in the prefix, from `cwd` (seen as Z:\…), with stdout and stderr to files in `logDir`.
+   */
+  nodeWin(name: string, args: string[], cwd: string, logDir: string): WindowsProcess {
+    mkdirSync(logDir, { recursive: true });
+    const stdout = path.join(logDir, `${name}.stdout`);
+    const stderr = path.join(logDir, `${name}.stderr`);
+    const out = openSync(stdout, 'w');
+    const err = openSync(stderr, 'w');
+    try {
+      const child = spawn(WINE64, [NODE_WIN_EXE, ...args], {
+        cwd,
+        env: this.env,
+        stdio: ['ignore', out, err],
+      });
+      return new WindowsProcess(child, stdout, stderr);
+    } finally {
+      closeSync(out);
+      closeSync(err);
+    }
+  }
+}
+
+export class WindowsProcess {
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  private done = false;
+
+  constructor(
+    readonly child: ChildProcess,
+    private readonly stdoutFile: string,
+    private readonly stderrFile: string,
+  ) {
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        this.done = true;
+        resolve({ code, signal });
+      }),
+    );
+  }
+
+  get stdout(): string {
+    return readFileSync(this.stdoutFile, 'utf8');
+  }
+
+  get stderr(): string {
+    return readFileSync(this.stderrFile, 'utf8');
+  }
+
+  /** Ctrl+C (SIGINT, which Wine hands to the program as such), then a kill after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    if (!this.done) {
+      this.child.kill('SIGINT');
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+      void this.exited.then(() => clearTimeout(timer));
+    }
+    return this.exited;
+  }
+}
