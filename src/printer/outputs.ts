@@ -23,7 +23,7 @@ import { ProtocolError, TransportError } from '../protocol/errors';
 import { printerError, printerUnreachable } from './printer-errors';
 import { PrinterOutput } from './receipt';
 import { SerialBinding, SerialPrinterOutput } from './serial-output';
-import { SerialLineSettings, parseSerialSettings } from './serial-settings';
+import { SerialLineSettings, parseSerialUri } from './serial-settings';
 
 export { printerError, printerUnreachable } from './printer-errors';
 export { SerialPrinterOutput } from './serial-output';
@@ -53,13 +53,12 @@ export function parsePrinterTarget(target: string): PrinterTarget {
     const port = Number(tcp[2]);
     if (port >= 1 && port <= 65535) return { kind: 'tcp', host: tcp[1].replace(/^\[|\]$/g, ''), port };
   }
-  const serial = /^serial:([^?]+)(?:\?(.*))?$/.exec(text);
-  if (serial) {
-    const settings = parseSerialSettings(serial[2] ?? '');
-    if (!('problem' in settings)) return { kind: 'serial', path: serial[1], settings };
+  if (/^serial:[^?]/.test(text)) {
+    const serial = parseSerialUri(text);
+    if (!('problem' in serial)) return { kind: 'serial', path: serial.path, settings: serial.settings };
     throw new ProtocolError(
       'printer.bad_target',
-      `${JSON.stringify(target)} is not a serial printer target: ${settings.problem}.`,
+      `${JSON.stringify(target)} is not a serial printer target: ${serial.problem}.`,
       { subject: 'receipt.printer' },
     );
   }

@@ -32,7 +32,15 @@ const SVG = { fontSize: 14, charWidth: 8.4, lineHeight: 20, margin: 12, qrSize: 
 
 /** The receipt as ESC/POS bytes for a printer of `layout.width` columns in `layout.encoding`. */
 export function renderReceipt(data: ReceiptData, layout: ReceiptLayout): Uint8Array {
-  const lines = layoutReceipt(data, layout);
+  return renderLines(layoutReceipt(data, layout), layout);
+}
+
+/**
+ * Laid-out lines (layout.ts) as ESC/POS bytes: initialize, the encoding's mode, each line, QR codes
+ * centered, then a partial cut. Other short prints (printer-tap's paid footer) use it with lines of
+ * their own.
+ */
+export function renderLines(lines: readonly ReceiptLine[], layout: ReceiptLayout): Uint8Array {
   const { width, encoding } = layout;
   const encoder = new ReceiptPrinterEncoder({
     language: 'esc-pos',

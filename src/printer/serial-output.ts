@@ -28,7 +28,7 @@ import { Clock, SystemClock } from '../protocol/clock';
 import { TransportError } from '../protocol/errors';
 import { printerError, printerUnreachable } from './printer-errors';
 import { PrinterOutput } from './receipt';
-import { SerialLineSettings, bitsPerByte } from './serial-settings';
+import { SerialLineSettings, bitsPerByte, serialPortOptions } from './serial-settings';
 
 export interface SerialPrinterOutputOptions {
   /** How long a print may take beyond the bytes' time on the wire. Default 5 s. */
@@ -82,7 +82,7 @@ export function wireTimeMs(byteCount: number, s: SerialLineSettings): number {
 
 /** The serialport class, loaded on first use: a machine whose native binding is broken still prints to tcp:. */
 let serialPortClass: typeof SerialPortClass | undefined;
-function loadSerialPort(): typeof SerialPortClass {
+export function loadSerialPort(): typeof SerialPortClass {
   serialPortClass ??= (require('serialport') as typeof import('serialport')).SerialPort;
   return serialPortClass;
 }
@@ -175,18 +175,9 @@ export class SerialPrinterOutput implements PrinterOutput {
   /** Open with the line settings, write, drain, close. */
   private async writeSerial(bytes: Uint8Array, run: SendRun): Promise<void> {
     const SerialPort = loadSerialPort();
-    const s = this.settings;
     const port = new SerialPort({
       ...(this.binding ? ({ binding: this.binding } as object) : {}),
-      path: this.path,
-      baudRate: s.baudRate,
-      dataBits: s.dataBits,
-      parity: s.parity,
-      stopBits: s.stopBits,
-      rtscts: s.flowControl === 'rtscts',
-      xon: s.flowControl === 'xonxoff',
-      xoff: s.flowControl === 'xonxoff',
-      autoOpen: false,
+      ...serialPortOptions(this.path, this.settings),
     });
     // Errors arrive through the callbacks below; a listener keeps a late one from crashing the process.
     port.on('error', () => undefined);

@@ -57,19 +57,44 @@ export function serialTarget(path: string, settings: SerialLineSettings): string
 }
 
 /**
- * Reads a target's query; settings it leaves out take the defaults. Returns the settings, or a reason
- * naming the bad setting.
+ * Short names a capture URI may use for two settings (`serial:/dev/ttyS0?baud=9600&flow=none`, as
+ * `payconnect capture watch --input` and printer-tap's options write them). Printer targets keep the
+ * long names only: a queued receipt's target is compared as text.
  */
-export function parseSerialSettings(query: string): SerialLineSettings | { problem: string } {
+export const SERIAL_SETTING_SHORT_NAMES: Readonly<Record<string, keyof SerialLineSettings>> = {
+  baud: 'baudRate',
+  flow: 'flowControl',
+};
+
+export interface ParseSerialOptions {
+  /** Also accept `baud` and `flow` (SERIAL_SETTING_SHORT_NAMES). */
+  shortNames?: boolean;
+}
+
+/**
+ * Reads a target's query; settings it leaves out take the defaults. Returns the settings, or a reason
+ * naming the bad setting as it was written.
+ */
+export function parseSerialSettings(
+  query: string,
+  options: ParseSerialOptions = {},
+): SerialLineSettings | { problem: string } {
   const settings: Record<string, string | number> = { ...DEFAULT_SERIAL_SETTINGS };
   const seen = new Set<string>();
   for (const part of query === '' ? [] : query.split('&')) {
     const eq = part.indexOf('=');
-    const name = eq < 0 ? part : part.slice(0, eq);
+    const written = eq < 0 ? part : part.slice(0, eq);
     const value = eq < 0 ? '' : part.slice(eq + 1);
+    const name =
+      options.shortNames && Object.hasOwn(SERIAL_SETTING_SHORT_NAMES, written)
+        ? SERIAL_SETTING_SHORT_NAMES[written]
+        : written;
     if (!(SERIAL_SETTING_NAMES as string[]).includes(name)) {
+      const known = options.shortNames
+        ? [...SERIAL_SETTING_NAMES, ...Object.keys(SERIAL_SETTING_SHORT_NAMES)]
+        : SERIAL_SETTING_NAMES;
       return {
-        problem: `unknown line setting ${JSON.stringify(name)}; known: ${SERIAL_SETTING_NAMES.join(', ')}`,
+        problem: `unknown line setting ${JSON.stringify(written)}; known: ${known.join(', ')}`,
       };
     }
     if (seen.has(name)) return { problem: `line setting ${name} given twice` };
@@ -77,11 +102,45 @@ export function parseSerialSettings(query: string): SerialLineSettings | { probl
     const allowed = SERIAL_SETTING_VALUES[name as keyof SerialLineSettings] as readonly (string | number)[];
     const match = allowed.find((v) => String(v) === value);
     if (match === undefined) {
-      return { problem: `${name}=${value} is not one of ${allowed.join(', ')}` };
+      return { problem: `${written}=${value} is not one of ${allowed.join(', ')}` };
     }
     settings[name] = match;
   }
   return settings as unknown as SerialLineSettings;
+}
+
+/**
+ * `serial:PATH[?SETTINGS]` → the device path and its line settings, or a reason (the bad setting named).
+ * The one reader of serial URIs: printer targets (outputs.ts) and printer-tap's listen/forward use it.
+ */
+export function parseSerialUri(
+  uri: string,
+  options: ParseSerialOptions = {},
+): { path: string; settings: SerialLineSettings } | { problem: string } {
+  const m = /^serial:([^?]+)(?:\?(.*))?$/.exec(uri);
+  if (!m) return { problem: 'a serial port is written serial:PATH, e.g. serial:/dev/ttyS0 or serial:COM3' };
+  const settings = parseSerialSettings(m[2] ?? '', options);
+  return 'problem' in settings ? settings : { path: m[1], settings };
+}
+
+/** A device path (`/dev/ttyS0`, an absolute pty link) or a Windows port (`COM3`, `\\.\COM12`). */
+export function isSerialDevicePath(path: string): boolean {
+  return /^(\/|COM\d+$|\\\\\.\\)/i.test(path) && !path.includes('\0');
+}
+
+/** The options serialport's constructor takes for this line (not opened: autoOpen false). */
+export function serialPortOptions(path: string, s: SerialLineSettings) {
+  return {
+    path,
+    baudRate: s.baudRate,
+    dataBits: s.dataBits,
+    parity: s.parity,
+    stopBits: s.stopBits,
+    rtscts: s.flowControl === 'rtscts',
+    xon: s.flowControl === 'xonxoff',
+    xoff: s.flowControl === 'xonxoff',
+    autoOpen: false,
+  } as const;
 }
 
 /** Bits on the wire for one byte: start bit, data bits, parity bit, stop bits. */

@@ -1,51 +1,80 @@
 /**
- * The printer-tap adapter: sits between a register and its receipt printer on raw TCP (9100 style). The
- * register prints to the tap (on Windows: a Standard TCP/IP RAW port pointed at `options.listen`); the tap
- * forwards every byte, unchanged and in order, to the real printer (`options.forward`) and relays whatever
- * the printer answers back to the register, so the register's status polls (DLE EOT n, GS r n, ESC v) get
- * the real printer's answer and the printer keeps working exactly as before. Each job is read for its
- * amount (parse.ts) and handed to the plugin.
+ * The printer-tap adapter: sits between a register and its receipt printer. The register prints to the
+ * tap — a raw TCP port (9100 style; on Windows a Standard TCP/IP RAW port pointed at `options.listen`) or
+ * one end of a serial line (on Windows a com0com virtual COM pair) — and the tap forwards every byte,
+ * unchanged and in order, to the real printer (`options.forward`: tcp, serial, a file or device, or
+ * none) and relays whatever the printer answers back to the register, so the register's status polls
+ * (DLE EOT n, GS r n, ESC v) get the real printer's answer and the printer keeps working exactly as
+ * before. Each job is read for its amount (parse.ts) and handed to the plugin.
  *
- * Per register connection:
- * - With `forward: none` the tap answers status queries itself (`options.status`): DLE EOT n with the
- *   one-byte Epson real-time status (online 0x12; offline: n=1 0x1A, n=2 0x32, n=3 0x12, n=4 0x7E), GS r 1/2
- *   and ESC v with 0x00 (paper present; 0x0F when offline). The tap looks for these byte patterns anywhere
- *   in the stream, as a printer does for DLE EOT; inside image data a match may produce a stray reply byte,
- *   which registers ignore.
- * - A job ends on a cut (GS V, ESC i, ESC m), when the register closes or half-closes, or after
- *   `jobIdleMs` of silence. Empty jobs (status polls only) are not reported. A job longer than
- *   `maxJobBytes` is forwarded in full but not kept or read: rejected as `printer_tap.job_too_large`.
- * - When the register half-closes (a spooler's "send file, shut down write, wait for the printer to
- *   close"), the tap forwards what is left, half-closes towards the printer, and closes its side to the
- *   register once the printer has closed (at most 3 s later), so such spoolers never wait their 90 s.
- * - A printer that is off or unreachable does not stop the register: its bytes are still accepted (a
- *   register that cannot print would hang or error), read and captured, but not printed. The tap reports
- *   `printer_tap.printer_off` through `env.onError` once per connection and counts it; status queries then
- *   get no answer, exactly as from an absent printer, so the register shows the printer offline.
+ * What happens to the register's bytes is the same for a TCP connection and for a serial line
+ * (job-stream.ts): forwarding with back-pressure, the tap's own status answers, jobs cut at cuts, idle
+ * time and maxJobBytes. Per kind of stream:
  *
- * Rejections go to `ctx.onReject` with the subject `tcp client 127.0.0.1:PORT job N` (N counts the
- * connection's non-empty jobs from 1). An order without an order number on the receipt is named
- * `<register>-<yyyymmdd>-<hhmmss>-<n>` (UTC, n counting this adapter's orders).
+ * - TCP: one stream per register connection, with its own connection to a TCP printer. A job also ends
+ *   when the register closes or half-closes. When the register half-closes (a spooler's "send file, shut
+ *   down write, wait for the printer to close"), the tap forwards what is left, half-closes towards the
+ *   printer, and closes its side to the register once the printer has closed (at most 3 s later), so such
+ *   spoolers never wait their 90 s.
+ * - Serial (`listen: serial:…`): one stream for as long as the adapter runs; jobs end at cuts and after
+ *   `jobIdleMs` of silence. A TCP printer gets one connection per burst (ended when the register has been
+ *   quiet for jobIdleMs), a file is appended to. A listen port that goes away is reopened every 2 s
+ *   (serial-line.ts), counted (`listenLost`, `listenReopened`) and reported once per loss.
+ * - A serial printer (`forward: serial:…`) is kept open for the adapter's whole run and shared by all
+ *   streams one job at a time; its answers go to the stream that wrote to it last.
+ * - With `forward: none` or `file:` the tap answers status queries itself (`options.status`): DLE EOT n
+ *   with the one-byte Epson real-time status (online 0x12; offline: n=1 0x1A, n=2 0x32, n=3 0x12,
+ *   n=4 0x7E), GS r 1/2 and ESC v with 0x00 (paper present; 0x0F when offline). The tap looks for these
+ *   byte patterns anywhere in the stream, as a printer does for DLE EOT; inside image data a match may
+ *   produce a stray reply byte, which registers ignore.
+ * - Empty jobs (status polls only) are not reported. A job longer than `maxJobBytes` is forwarded in full
+ *   but not kept or read: rejected as `printer_tap.job_too_large`.
+ * - A printer that is off or unreachable (connection refused, device or port gone) does not stop the
+ *   register: its bytes are still accepted (a register that cannot print would hang or error), read and
+ *   captured, but not printed. The tap reports `printer_tap.printer_off` through `env.onError` once per
+ *   outage (until the printer answers again) and counts it; status queries then get no answer, exactly as
+ *   from an absent printer, so the register shows the printer offline.
  *
- * writeBack: a printer tap cannot tell the register anything; it resolves and does nothing (results show
- * on the plugin's status page). probe: the listen address can be bound; an unreachable printer is only
- * warned about through `env.onError` (the printer may be switched on later).
+ * Rejections go to `ctx.onReject` with the subject `tcp client 127.0.0.1:PORT job N` or
+ * `serial:/dev/ttyS0 job N` (N counts the stream's non-empty jobs from 1). An order without an order number
+ * on the receipt is named `<register>-<yyyymmdd>-<hhmmss>-<n>` (UTC, n counting this adapter's orders).
+ *
+ * writeBack: without `writeBack.footer` a printer tap cannot tell the register anything; it resolves and
+ * does nothing (results show on the plugin's status page). With it, a paid result prints a short footer
+ * (footer.ts) on the tapped printer, through the forward link, once the register's job in progress has
+ * ended (the JobGate), at most once per order (a journal in env.stateDir); `failed` and `canceled` print
+ * nothing. A printer that is off, or busy with register jobs for FOOTER_WAIT_MS, throws WriteBackError and
+ * the plugin retries.
+ *
+ * probe: the listen address can be bound or the listen port opened; an unreachable printer is only warned
+ * about through `env.onError` (the printer may be switched on later).
  */
 import * as net from 'node:net';
-import { decodeEscPos } from '../../printer/escpos-decode';
-import { Clock, TimerHandle } from '../../protocol/clock';
-import { ProtocolError, TransportError } from '../../protocol/errors';
+import { FilePrinterOutput, TcpPrinterOutput, printerUnreachable } from '../../printer/outputs';
+import { Clock } from '../../protocol/clock';
+import { PayconnectError, ProtocolError, TransportError, WriteBackError } from '../../protocol/errors';
 import type { AdapterEnv } from '../adapter-env';
 import { AdapterContext, CapturedOrder, HostAdapter, OrderResult } from '../host-adapter';
 import type { PlannedAdapterManifest } from '../manifest';
+import { FooterJournal, renderFooter } from './footer';
+import { JobGate, JobStream, JobStreamSides } from './job-stream';
 import { decodeJob, isEmptyJob, readLines } from './parse';
-import type {
+import { FileLink, LinkEvents, PrinterLink, SerialLink, TcpLink } from './printer-link';
+import {
+  ForwardEndpoint,
+  ListenEndpoint,
   PrinterTapOptions,
   PrinterTapParseRules,
-  PrinterTapStatus,
   PrinterTapWriteBack,
+  SerialEndpoint,
   TcpEndpoint,
+  isFile,
+  isSerial,
+  isTcp,
 } from './printer-tap.options';
+import { DEFAULT_REOPEN_MS, SerialLine, serialName } from './serial-line';
+
+export { StatusQueryScanner, firstCutEnd, statusReply } from './job-stream';
 
 export type PrinterTapManifest = Omit<
   PlannedAdapterManifest,
@@ -60,6 +89,19 @@ export type PrinterTapManifest = Omit<
 export interface PrinterTapConfig extends PrinterTapOptions {
   registerId: string;
   rules: PrinterTapParseRules;
+  /** Absent or `{}`: writeBack does nothing. */
+  writeBack?: PrinterTapWriteBack;
+}
+
+export interface PrinterTapDeps {
+  clock: Clock;
+  onError?: (error: Error) => void;
+  /** Where the footer journal lives (env.stateDir, else env.baseDir); required for a footer. */
+  stateDir?: string;
+  /** How long to wait between attempts to reopen a serial port that went away. Default 2 s. */
+  reopenMs?: number;
+  /** serialport's binding; default the real one. */
+  binding?: unknown;
 }
 
 export interface PrinterTapStats {
@@ -71,112 +113,55 @@ export interface PrinterTapStats {
   rasterJobs: number;
   tooLarge: number;
   emptyJobs: number;
-  /** Connections whose printer was off or unreachable. */
+  /** Times the printer was found off or unreachable (once per outage). */
   printerOff: number;
-  /** Status queries the tap answered itself (forward: none). */
+  /** Status queries the tap answered itself (forward: none or file). */
   statusAnswered: number;
   bytesIn: number;
   bytesForwarded: number;
+  /** Serial listen: times the register's port went away, and was opened again. */
+  listenLost: number;
+  listenReopened: number;
+  /** Paid footers printed, and writeBacks that found theirs already printed. */
+  footers: number;
+  footersAlreadyPrinted: number;
 }
 
 /** How long after the register's half-close the tap waits for the printer to close before closing. */
 const PRINTER_CLOSE_GRACE_MS = 3000;
 const PROBE_CONNECT_MS = 2000;
+/** How long a footer waits for the register's jobs to end before writeBack fails (and is retried). */
+export const FOOTER_WAIT_MS = 30_000;
 
 export function endpointText(e: TcpEndpoint): string {
   return `tcp://${e.host.includes(':') ? `[${e.host}]` : e.host}:${e.port}`;
 }
 
-/** The byte a printer answers a status query with, per options.status; undefined: no answer. */
-export function statusReply(
-  query: 'DLE EOT' | 'GS r' | 'ESC v',
-  n: number,
-  status: PrinterTapStatus,
-): number | undefined {
-  const online = status === 'online';
-  if (query === 'DLE EOT') {
-    const offline: Record<number, number> = { 1: 0x1a, 2: 0x32, 3: 0x12, 4: 0x7e };
-    if (!(n in offline)) return undefined;
-    return online ? 0x12 : offline[n];
-  }
-  if (query === 'GS r') {
-    if (n === 1 || n === 49) return online ? 0x00 : 0x0f;
-    if (n === 2 || n === 50) return 0x00;
-    return undefined;
-  }
-  return online ? 0x00 : 0x0f;
-}
-
-/** Finds status queries in a byte stream that may split them across chunks. */
-export class StatusQueryScanner {
-  private carry: number[] = [];
-
-  /** The queries completed by this chunk, in order. */
-  feed(chunk: Uint8Array): { query: 'DLE EOT' | 'GS r' | 'ESC v'; n: number }[] {
-    const buf = this.carry.length ? Buffer.concat([Buffer.from(this.carry), chunk]) : chunk;
-    this.carry = [];
-    const out: { query: 'DLE EOT' | 'GS r' | 'ESC v'; n: number }[] = [];
-    let i = 0;
-    while (i < buf.length) {
-      const b = buf[i];
-      const pattern = b === 0x10 ? 0x04 : b === 0x1d ? 0x72 : b === 0x1b ? 0x76 : -1;
-      if (pattern < 0) {
-        i++;
-        continue;
-      }
-      const need = b === 0x1b ? 2 : 3;
-      if (i + 1 >= buf.length || (buf[i + 1] === pattern && i + need > buf.length)) {
-        this.carry = Array.from(buf.subarray(i));
-        break;
-      }
-      if (buf[i + 1] !== pattern) {
-        i++;
-        continue;
-      }
-      out.push({
-        query: b === 0x10 ? 'DLE EOT' : b === 0x1d ? 'GS r' : 'ESC v',
-        n: need === 3 ? buf[i + 2] : 0,
-      });
-      i += need;
-    }
-    return out;
-  }
-}
-
-/** True when the bytes (with the last byte of the previous chunk) may hold the start of a cut command. */
-function mayHoldCut(prev: number | undefined, chunk: Uint8Array): boolean {
-  for (let i = -1; i < chunk.length - 1; i++) {
-    const a = i < 0 ? prev : chunk[i];
-    const b = chunk[i + 1];
-    if ((a === 0x1d && b === 0x56) || (a === 0x1b && (b === 0x69 || b === 0x6d))) return true;
-  }
-  return false;
-}
-
-const CUT_WITH_FEED = [65, 66, 97, 98, 103, 104];
-const CUTS = [0, 1, 48, 49, ...CUT_WITH_FEED];
-
-/** Where the first cut in `bytes` ends (the job's end), or undefined; `truncated` when a command is cut off. */
-export function firstCutEnd(
-  bytes: Uint8Array,
-  encoding: PrinterTapParseRules['encoding'],
-): { end?: number; truncated: boolean } {
-  const decoded = decodeEscPos(bytes, { encoding });
-  for (const c of decoded.commands) {
-    if (c.name === 'ESC i' || c.name === 'ESC m') return { end: c.at + 2, truncated: false };
-    if (c.name === 'GS V') {
-      const m = bytes[c.at + 2];
-      if (CUTS.includes(m)) return { end: c.at + (CUT_WITH_FEED.includes(m) ? 4 : 3), truncated: false };
-    }
-  }
-  return { truncated: decoded.truncatedAt !== undefined };
+/** How messages name a listen or forward endpoint. */
+export function forwardText(e: ForwardEndpoint | ListenEndpoint | undefined): string {
+  if (e === undefined) return '(none)';
+  if (isTcp(e)) return endpointText(e);
+  if (isSerial(e)) return serialName(e);
+  return `file:${e.file}`;
 }
 
 export class PrinterTapAdapter implements HostAdapter {
   readonly kind = 'printer-tap';
   private ctx?: AdapterContext;
   private server?: net.Server;
+  private listenLine?: SerialLine;
+  private printerLine?: SerialLine;
+  private sharedLink?: SerialLink;
+  /** Where the shared serial printer's answers go: the stream that wrote to it last. */
+  private answerTo?: (bytes: Buffer) => void;
+  private readonly gate = new JobGate();
+  private readonly streams = new Set<JobStream>();
   private readonly sockets = new Set<net.Socket>();
+  private readonly links = new Set<PrinterLink>();
+  /** The printer is known to be off: reported once, until it answers again. */
+  private printerDown = false;
+  /** writeBacks run one at a time, so two calls for one order cannot both print. */
+  private footerQueue: Promise<unknown> = Promise.resolve();
   private readonly counts: PrinterTapStats = {
     connections: 0,
     jobs: 0,
@@ -189,42 +174,77 @@ export class PrinterTapAdapter implements HostAdapter {
     statusAnswered: 0,
     bytesIn: 0,
     bytesForwarded: 0,
+    listenLost: 0,
+    listenReopened: 0,
+    footers: 0,
+    footersAlreadyPrinted: 0,
   };
   private orderSeq = 0;
 
   constructor(
     readonly config: PrinterTapConfig,
-    private readonly deps: { clock: Clock; onError?: (error: Error) => void },
+    private readonly deps: PrinterTapDeps,
   ) {}
 
   stats(): PrinterTapStats {
     return { ...this.counts };
   }
 
-  /** The port the tap listens on (useful with port 0), or 0 when not started. */
+  /** The port the tap listens on (useful with port 0), or 0 when not started or listening on serial. */
   get port(): number {
     return (this.server?.address() as net.AddressInfo | null)?.port ?? 0;
   }
 
   async probe(): Promise<void> {
-    if (!this.server) {
+    const { listen, forward } = this.config;
+    if (isTcp(listen) && !this.server) {
       const server = net.createServer();
-      await this.listenOn(server);
+      await this.listenOn(server, listen);
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
-    const forward = this.config.forward;
-    if (forward) {
+    if (isSerial(listen) && !this.listenLine) {
+      await this.serialLine(listen, 'listen')
+        .probe()
+        .catch((e: unknown) => {
+          throw this.listenFailed(e);
+        });
+    }
+    if (isTcp(forward)) {
       const problem = await reach(forward, PROBE_CONNECT_MS);
       if (problem) this.deps.onError?.(this.printerOff(problem));
+    }
+    if (isSerial(forward) && !this.printerLine) {
+      await this.serialLine(forward, 'forward')
+        .probe()
+        .catch((e: unknown) => this.deps.onError?.(this.printerOff(reasonOf(e))));
+    }
+    if (this.config.writeBack?.footer && !forward) {
+      throw new TransportError(
+        'printer_tap.footer_without_printer',
+        'writeBack.footer needs a printer to print on: set options.forward to the real printer, or remove the footer',
+        { subject: 'writeBack.footer' },
+      );
     }
   }
 
   async start(ctx: AdapterContext): Promise<void> {
-    if (this.ctx || this.server) throw new Error('the printer-tap adapter is already started');
-    const server = net.createServer({ allowHalfOpen: true }, (socket) => this.connection(socket));
-    await this.listenOn(server);
-    this.server = server;
+    if (this.ctx || this.server || this.listenLine)
+      throw new Error('the printer-tap adapter is already started');
+    const { listen, forward } = this.config;
     this.ctx = ctx;
+    try {
+      if (isSerial(forward)) await this.openPrinterLine(forward);
+      if (isTcp(listen)) {
+        const server = net.createServer({ allowHalfOpen: true }, (socket) => this.connection(socket));
+        await this.listenOn(server, listen);
+        this.server = server;
+      } else {
+        await this.listenSerial(listen);
+      }
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
   }
 
   async stop(): Promise<void> {
@@ -233,20 +253,115 @@ export class PrinterTapAdapter implements HostAdapter {
     this.server = undefined;
     for (const s of this.sockets) s.destroy();
     this.sockets.clear();
+    for (const stream of this.streams) void stream.end();
+    this.streams.clear();
+    for (const l of this.links) l.destroy();
+    this.links.clear();
+    const lines = [this.listenLine, this.printerLine];
+    this.listenLine = undefined;
+    this.printerLine = undefined;
+    this.sharedLink = undefined;
+    for (const line of lines) await line?.close();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
-  /** A printer tap cannot tell the register anything: results show on the status page. */
-  async writeBack(_result: OrderResult): Promise<void> {}
+  /**
+   * Without `writeBack.footer`, nothing (a printer tap cannot tell the register anything). With it, a paid
+   * result prints its footer once (see the top of this file); failed and canceled print nothing.
+   */
+  async writeBack(result: OrderResult): Promise<void> {
+    const footer = this.config.writeBack?.footer;
+    if (!footer || result.status !== 'paid') return;
+    const run = this.footerQueue.then(() => this.printFooter(result));
+    this.footerQueue = run.catch(() => undefined);
+    await run;
+  }
 
-  private listenOn(server: net.Server): Promise<void> {
-    const { host, port } = this.config.listen;
+  private async printFooter(result: OrderResult): Promise<void> {
+    const footer = this.config.writeBack!.footer!;
+    const dir = this.deps.stateDir;
+    if (dir === undefined) {
+      throw new WriteBackError(
+        'printer_tap.no_state_dir',
+        'the footer journal needs a state folder (env.stateDir)',
+      );
+    }
+    const journal = FooterJournal.for(dir, this.config.registerId);
+    if (await journal.has(result.orderId)) {
+      this.counts.footersAlreadyPrinted++;
+      return;
+    }
+    const bytes = renderFooter(result, footer, this.config.rules.encoding);
+    const target = forwardText(this.config.forward);
+    const turn = {};
+    const waited = await this.waitForPrinter(turn);
+    if (!waited) {
+      this.gate.leave(turn);
+      throw new WriteBackError(
+        'printer_tap.printer_busy',
+        `order ${result.orderId}: the register kept printing to ${target} for ${FOOTER_WAIT_MS / 1000} s; the paid footer will be printed on retry`,
+        { subject: target },
+      );
+    }
+    try {
+      await journal.add(result.orderId);
+      try {
+        await this.sendToPrinter(bytes);
+      } catch (e) {
+        await journal.remove(result.orderId);
+        throw new WriteBackError(
+          'printer_tap.footer_not_printed',
+          `order ${result.orderId}: the paid footer could not be printed on ${target} (${(e as Error).message}); it is retried`,
+          { subject: target, cause: e },
+        );
+      }
+      this.counts.footers++;
+    } finally {
+      this.gate.leave(turn);
+    }
+  }
+
+  /** True once the footer has the printer; false after FOOTER_WAIT_MS of register jobs. */
+  private waitForPrinter(turn: object): Promise<boolean> {
+    return new Promise<boolean>((resolve) => {
+      const timer = this.deps.clock.setTimeout(() => resolve(false), FOOTER_WAIT_MS);
+      void this.gate.enter(turn).then(() => {
+        this.deps.clock.clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  /** Footer bytes to the printer through the forward link's kind: throws when it is off. */
+  private async sendToPrinter(bytes: Uint8Array): Promise<void> {
+    const forward = this.config.forward;
+    const target = forwardText(forward);
+    if (isTcp(forward)) {
+      await new TcpPrinterOutput(target, forward.host, forward.port, { clock: this.deps.clock }).write(bytes);
+    } else if (isFile(forward)) {
+      await new FilePrinterOutput(target, forward.file).write(bytes);
+    } else if (isSerial(forward)) {
+      const line = this.printerLine;
+      if (!line?.isOpen) throw printerUnreachable(target, 'the serial port is not open');
+      let failed: Error | undefined;
+      line.write(Buffer.from(bytes), (e) => void (failed ??= e ?? undefined));
+      await line.drained();
+      if (failed || !line.isOpen) {
+        throw printerUnreachable(target, failed?.message ?? 'the port went away during the footer', failed);
+      }
+    } else {
+      throw printerUnreachable(target, 'options.forward is none');
+    }
+  }
+
+  private listenOn(server: net.Server, listen: TcpEndpoint): Promise<void> {
+    const { host, port } = listen;
     return new Promise<void>((resolve, reject) => {
       const onError = (e: NodeJS.ErrnoException) =>
         reject(
           new TransportError(
             'printer_tap.listen_failed',
-            `options.listen: cannot listen on ${endpointText(this.config.listen)} (${e.code ?? e.message})` +
+            `options.listen: cannot listen on ${endpointText(listen)} (${e.code ?? e.message})` +
               (e.code === 'EADDRINUSE' ? '; another program (a print spooler?) already uses that port' : ''),
             { subject: 'options.listen', cause: e },
           ),
@@ -260,8 +375,16 @@ export class PrinterTapAdapter implements HostAdapter {
     });
   }
 
+  private listenFailed(e: unknown): TransportError {
+    return new TransportError(
+      'printer_tap.listen_failed',
+      `options.listen: ${e instanceof Error ? e.message : String(e)}`,
+      { subject: 'options.listen', cause: e },
+    );
+  }
+
   private printerOff(reason: string): TransportError {
-    const target = this.config.forward ? endpointText(this.config.forward) : '(none)';
+    const target = forwardText(this.config.forward);
     return new TransportError(
       'printer_tap.printer_off',
       `printer ${target} is off or unreachable (${reason}); the register's jobs are still read, but not printed`,
@@ -269,148 +392,182 @@ export class PrinterTapAdapter implements HostAdapter {
     );
   }
 
+  private printerIsDown(reason: string): void {
+    if (this.printerDown || !this.ctx) return;
+    this.printerDown = true;
+    this.counts.printerOff++;
+    this.deps.onError?.(this.printerOff(reason));
+  }
+
+  private serialLine(
+    e: SerialEndpoint,
+    field: 'listen' | 'forward',
+    more: Partial<SerialLineEvents> = {},
+  ): SerialLine {
+    const role =
+      field === 'listen' ? "the register's port (options.listen)" : 'the printer (options.forward)';
+    return new SerialLine(e, role, {
+      clock: this.deps.clock,
+      reopenMs: this.deps.reopenMs ?? DEFAULT_REOPEN_MS,
+      onData: more.onData ?? (() => undefined),
+      onLost: more.onLost ?? (() => undefined),
+      ...(more.onBack ? { onBack: more.onBack } : {}),
+      ...(this.deps.binding ? { binding: this.deps.binding } : {}),
+    });
+  }
+
+  /** The serial printer, kept open; one that is off now is reported and waited for. */
+  private async openPrinterLine(forward: SerialEndpoint): Promise<void> {
+    const line = this.serialLine(forward, 'forward', {
+      onData: (answer) => this.answerTo?.(answer),
+      onLost: (e) => this.printerIsDown(reasonOf(e)),
+      onBack: () => void (this.printerDown = false),
+    });
+    this.printerLine = line;
+    this.sharedLink = new SerialLink(line, (e) => this.printerIsDown(e.message));
+    try {
+      await line.open();
+    } catch (e) {
+      line.reopenLater(line.error(e, 'cannot be opened'));
+    }
+  }
+
+  /** A per-connection or per-burst link to a TCP printer or a file; undefined for none and serial. */
+  private openLink(
+    forward: ForwardEndpoint | undefined,
+    events: Pick<LinkEvents, 'onAnswer' | 'onClosed'>,
+  ): PrinterLink | undefined {
+    if (!isTcp(forward) && !isFile(forward)) return undefined;
+    const all: LinkEvents = {
+      ...events,
+      onDown: (reason) => this.printerIsDown(reason),
+      onUp: () => void (this.printerDown = false),
+    };
+    const link: TcpLink | FileLink = isTcp(forward)
+      ? new TcpLink(forward, all)
+      : new FileLink(forward.file, all);
+    this.links.add(link);
+    return link;
+  }
+
+  private stream(
+    subject: string,
+    sides: Omit<JobStreamSides, 'clock' | 'gate' | 'counts' | 'onJob'>,
+  ): JobStream {
+    const { rules, status, jobIdleMs, maxJobBytes } = this.config;
+    let jobNo = 0;
+    const stream = new JobStream(
+      { encoding: rules.encoding, status, jobIdleMs, maxJobBytes },
+      {
+        ...sides,
+        clock: this.deps.clock,
+        gate: this.gate,
+        counts: this.counts,
+        onJob: (bytes, tooLarge, total) =>
+          this.finishJob(bytes, tooLarge, total, () => `${subject} job ${++jobNo}`),
+      },
+    );
+    this.streams.add(stream);
+    return stream;
+  }
+
+  /** The shared serial printer link, with its answers going to `reply`. */
+  private shared(reply: (bytes: Buffer) => void): PrinterLink | undefined {
+    this.answerTo = reply;
+    return this.sharedLink;
+  }
+
+  private async listenSerial(listen: SerialEndpoint): Promise<void> {
+    const forward = this.config.forward;
+    let burst: PrinterLink | undefined;
+    const line = this.serialLine(listen, 'listen', {
+      onData: (chunk) => stream.push(chunk),
+      onLost: (e) => {
+        this.counts.listenLost++;
+        this.deps.onError?.(e);
+      },
+      onBack: () => void this.counts.listenReopened++,
+    });
+    const reply = (bytes: Buffer): void => void line.write(bytes);
+    const stream = this.stream(`serial:${listen.serial}`, {
+      link: () => {
+        if (isSerial(forward)) return this.shared(reply);
+        burst ??= this.openLink(forward, { onAnswer: reply });
+        return burst;
+      },
+      reply,
+      pause: () => line.pause(),
+      resume: () => line.resume(),
+      onIdle: () => {
+        // A serial line has no connections: a TCP printer's connection (or the file) ends with the burst.
+        burst?.end();
+        if (burst) this.links.delete(burst);
+        burst = undefined;
+      },
+    });
+    this.listenLine = line;
+    await line.open().catch((e: unknown) => {
+      throw this.listenFailed(e);
+    });
+  }
+
   private connection(register: net.Socket): void {
     this.counts.connections++;
     this.sockets.add(register);
-    const client = `tcp client ${register.remoteAddress}:${register.remotePort}`;
-    const { forward, maxJobBytes, jobIdleMs, rules } = this.config;
-    let job: Buffer[] = [];
-    let jobLength = 0;
-    let overflow = 0;
-    let jobNo = 0;
-    let maybeCut = false;
-    let lastByte: number | undefined;
-    let idle: TimerHandle | undefined;
-    let ended = false;
-    const scanner = new StatusQueryScanner();
-
-    let printer: net.Socket | undefined;
-    let printerUp = false;
-    let printerClosed = false;
-    let reported = false;
+    const forward = this.config.forward;
     const onPrinterClosed: (() => void)[] = [];
-    if (forward) {
-      printer = net.connect({ host: forward.host, port: forward.port });
-      printerUp = true;
-      this.sockets.add(printer);
-      printer.setNoDelay(true);
-      printer.on('data', (answer) => {
-        if (!register.destroyed && register.writable) register.write(answer);
-      });
-      const report = (reason: string): void => {
-        if (reported) return;
-        reported = true;
-        this.counts.printerOff++;
-        this.deps.onError?.(this.printerOff(reason));
-      };
-      printer.on('error', (e: NodeJS.ErrnoException) => {
-        printerUp = false;
-        report(e.code ?? e.message);
-        if (register.isPaused()) register.resume();
-      });
-      printer.on('close', () => {
-        // Closed while the register was still printing: what follows is read, but not printed.
-        if (!ended && !register.destroyed && this.ctx) report('it closed the connection during a job');
-        printerUp = false;
-        printerClosed = true;
-        if (printer) this.sockets.delete(printer);
-        if (register.isPaused()) register.resume();
+    const reply = (bytes: Buffer): void => {
+      if (!register.destroyed && register.writable) register.write(bytes);
+    };
+    const link = this.openLink(forward, {
+      onAnswer: reply,
+      onClosed: () => {
+        if (link) this.links.delete(link);
         for (const f of onPrinterClosed.splice(0)) f();
-      });
-    }
-
-    const finish = (): void => {
-      this.deps.clock.clearTimeout(idle);
-      idle = undefined;
-      const bytes = Buffer.concat(job, jobLength);
-      const total = jobLength + overflow;
-      const tooLarge = overflow > 0;
-      job = [];
-      jobLength = 0;
-      overflow = 0;
-      maybeCut = false;
-      if (total === 0) return;
-      this.finishJob(bytes, tooLarge, total, () => `${client} job ${++jobNo}`);
-    };
-
-    const splitAtCuts = (): void => {
-      for (;;) {
-        const bytes = Buffer.concat(job, jobLength);
-        job = [bytes];
-        const cut = firstCutEnd(bytes, rules.encoding);
-        maybeCut = cut.truncated;
-        if (cut.end === undefined) return;
-        job = [bytes.subarray(0, cut.end)];
-        jobLength = cut.end;
-        const rest = bytes.subarray(cut.end);
-        finish();
-        if (rest.length === 0) return;
-        job = [rest];
-        jobLength = rest.length;
-        if (!mayHoldCut(undefined, rest)) return;
-      }
-    };
-
-    register.setNoDelay(true);
-    register.on('data', (chunk: Buffer) => {
-      this.counts.bytesIn += chunk.length;
-      if (printer && printerUp) {
-        this.counts.bytesForwarded += chunk.length;
-        if (!printer.write(chunk)) {
-          register.pause();
-          printer.once('drain', () => register.resume());
-        }
-      } else if (!forward) {
-        const replies: number[] = [];
-        for (const q of scanner.feed(chunk)) {
-          const reply = statusReply(q.query, q.n, this.config.status);
-          if (reply !== undefined) replies.push(reply);
-        }
-        if (replies.length) {
-          this.counts.statusAnswered += replies.length;
-          register.write(Buffer.from(replies));
-        }
-      }
-      if (overflow > 0 || jobLength + chunk.length > maxJobBytes) {
-        overflow += chunk.length + jobLength;
-        job = [];
-        jobLength = 0;
-      } else {
-        job.push(chunk);
-        jobLength += chunk.length;
-        if (maybeCut || mayHoldCut(lastByte, chunk)) splitAtCuts();
-      }
-      lastByte = chunk[chunk.length - 1];
-      this.deps.clock.clearTimeout(idle);
-      idle = jobLength + overflow > 0 ? this.deps.clock.setTimeout(finish, jobIdleMs) : undefined;
+      },
     });
-
+    const tcpLink = link instanceof TcpLink ? link : undefined;
+    const stream = this.stream(`tcp client ${register.remoteAddress}:${register.remotePort}`, {
+      link: () => (isSerial(forward) ? this.shared(reply) : link),
+      reply,
+      pause: () => register.pause(),
+      resume: () => register.resume(),
+    });
+    let ended = false;
     const closeRegister = (): void => {
       if (!register.destroyed) register.end();
     };
+
+    register.setNoDelay(true);
+    register.on('data', (chunk: Buffer) => stream.push(chunk));
     register.on('end', () => {
       ended = true;
-      finish();
-      if (!printer || printerClosed) {
-        closeRegister();
-        return;
-      }
-      const grace = this.deps.clock.setTimeout(() => {
-        closeRegister();
-        printer?.destroy();
-      }, PRINTER_CLOSE_GRACE_MS);
-      onPrinterClosed.push(() => {
-        this.deps.clock.clearTimeout(grace);
-        closeRegister();
+      void stream.end().then(() => {
+        this.streams.delete(stream);
+        if (!tcpLink || tcpLink.closed) {
+          link?.end();
+          closeRegister();
+          return;
+        }
+        const grace = this.deps.clock.setTimeout(() => {
+          closeRegister();
+          tcpLink.destroy();
+        }, PRINTER_CLOSE_GRACE_MS);
+        onPrinterClosed.push(() => {
+          this.deps.clock.clearTimeout(grace);
+          closeRegister();
+        });
+        tcpLink.end();
       });
-      printer.end();
     });
     register.on('error', () => undefined);
     register.on('close', () => {
       this.sockets.delete(register);
-      if (!ended) finish();
-      this.deps.clock.clearTimeout(idle);
-      if (printer && !printerClosed && !ended) printer.end();
+      if (ended) return;
+      void stream.end().then(() => {
+        this.streams.delete(stream);
+        link?.end();
+      });
     });
   }
 
@@ -490,7 +647,24 @@ function reach(e: TcpEndpoint, ms: number): Promise<string | undefined> {
 
 export function createPrinterTapAdapter(manifest: PrinterTapManifest, env: AdapterEnv): PrinterTapAdapter {
   return new PrinterTapAdapter(
-    { registerId: manifest.register, ...manifest.options, rules: manifest.parse },
-    { clock: env.clock, onError: env.onError },
+    {
+      registerId: manifest.register,
+      ...manifest.options,
+      rules: manifest.parse,
+      writeBack: manifest.writeBack,
+    },
+    { clock: env.clock, onError: env.onError, stateDir: env.stateDir ?? env.baseDir },
   );
+}
+
+interface SerialLineEvents {
+  onData(chunk: Buffer): void;
+  onLost(error: TransportError): void;
+  onBack(): void;
+}
+
+/** The OS's words for why a port or printer failed, without our wrapping. */
+function reasonOf(e: unknown): string {
+  if (e instanceof PayconnectError && e.cause instanceof Error) return e.cause.message;
+  return e instanceof Error ? e.message : String(e);
 }

@@ -34,7 +34,7 @@ describe('printer-tap manifest schema', () => {
 
   it('names every bad option field', () => {
     const { value, problems } = check(validatePrinterTapOptions, {
-      listen: 'serial:/dev/ttyS0',
+      listen: 'serial:/dev/ttyS0?baud=300',
       forward: 'http://printer',
       status: 'maybe',
       jobIdleMs: 5,

@@ -1,14 +1,24 @@
 /**
  * The manifest schema of the printer-tap adapter: the register prints to the plugin (a raw TCP port, 9100
- * style; on Windows a Standard TCP/IP RAW port pointed at it), the plugin passes every byte on to the real
- * printer and reads the amount off each receipt. Defaults, all written here and nowhere else:
+ * style, or one end of a serial line), the plugin passes every byte on to the real printer and reads the
+ * amount off each receipt. Defaults, all written here and nowhere else:
  *
- * - `options.listen`: `tcp://HOST:PORT` where the register prints (required). Serial listening is planned.
- * - `options.forward`: `tcp://HOST:PORT` of the real printer, or `none` (required, so that a missing
- *   printer is a decision, never an accident).
- * - `options.status`: what the tap answers to status queries (DLE EOT n, GS r n, ESC v) when `forward` is
- *   `none`: `online` (default) or `offline`. With a printer, the printer's own answers are relayed.
- * - `options.jobIdleMs`: a job without a cut ends after this much silence: 1500 (100 to 600000).
+ * - `options.listen`: where the register prints (required):
+ *   - `tcp://HOST:PORT`: on Windows a Standard TCP/IP RAW port pointed at it;
+ *   - `serial:PATH?baud=9600&dataBits=8&parity=none&stopBits=1&flow=none`: the plugin's end of a serial
+ *     line, on Windows one end of a virtual COM pair (com0com) whose other end the register prints to
+ *     (`serial:COM4`), on Linux a tty (`serial:/dev/ttyS0`). Line settings as in a printer target
+ *     (src/printer/serial-settings.ts): `baud` or `baudRate` 2400–115200 (default 9600), `dataBits` 7 or
+ *     8 (8), `parity` none, even, odd (none), `stopBits` 1 or 2 (1), `flow` or `flowControl` none,
+ *     rtscts, xonxoff (none). A bad one is named.
+ * - `options.forward`: the real printer (required, so that a missing printer is a decision, never an
+ *   accident): `tcp://HOST:PORT`; `serial:PATH?…` (its own line settings, as above); `file:PATH` (bytes
+ *   appended: a USB printer-class device such as `/dev/usb/lp0`, or a capture file); or `none`.
+ * - `options.status`: what the tap answers to status queries (DLE EOT n, GS r n, ESC v) when nothing
+ *   behind it answers (`forward` `none` or `file:`): `online` (default) or `offline`. A printer on
+ *   tcp or serial answers itself, and its answers are relayed.
+ * - `options.jobIdleMs`: a job without a cut ends after this much silence: 1500 (100 to 600000). On a
+ *   serial line, which has no connections, this and the cuts are the only job ends.
  * - `options.maxJobBytes`: bytes of one job kept for reading: 1 MiB (1024 to 64 MiB). A longer job is still
  *   forwarded in full, but not read, and reported as `printer_tap.job_too_large`.
  * - `parse.encoding`: the text encoding the printer is set to, as in escpos-decode: `gb18030` (Chinese
@@ -23,9 +33,19 @@
  * - `parse.orderId`: a regex whose first capture group is the order number, or `none`. Default: the word
  *   with a digit in it after 单号 / 订单 / 流水号 / ORDER / RECEIPT / INVOICE / NO. (so "Order total" is none); without a match the adapter names the order
  *   itself (`<register>-<yyyymmdd>-<hhmmss>-<n>`).
- * - `writeBack`: `{}`. A printer tap cannot tell the register anything; results show on the status page.
+ * - `writeBack`: `{}` (a printer tap cannot tell the register anything; results show on the status page),
+ *   or `{ footer: {…} }`: when an order is paid, a short footer is printed on the tapped printer, after
+ *   the register's job in progress: 已支付 ￥12.34 (PAID in cp437), the provider and payment id, the local
+ *   time, a QR code of the payment id, then a cut. Needs a printer (`forward` not `none`).
+ *   - `footer.qr`: `payment` (default) prints the QR code of the payment id; `none` leaves it out.
+ *   - `footer.lines`: up to 5 lines printed at the end (each at most 64 characters), e.g. 谢谢惠顾.
+ *   - `footer.width`: the paper's columns: 32 (58 mm, default), 42 or 48 (80 mm).
+ *   - `footer.timeZone`: the shop's IANA zone for the time (default: the machine's).
  */
+import { validTimeZone } from '../../protocol/local-time';
 import { isKnownCurrency } from '../../protocol/money';
+import { RECEIPT_WIDTHS } from '../../printer/layout';
+import { SerialLineSettings, isSerialDevicePath, parseSerialUri } from '../../printer/serial-settings';
 import { FieldProblems, describeValue, integer, isFields, oneOf, record, text } from '../field-problems';
 
 export const PRINTER_TAP_ENCODINGS = ['gb18030', 'cp437', 'utf8'] as const;
@@ -54,10 +74,36 @@ export interface TcpEndpoint {
   port: number;
 }
 
+/** A serial line: the device (`/dev/ttyS0`, `COM3`) and its settings. */
+export interface SerialEndpoint {
+  serial: string;
+  line: SerialLineSettings;
+}
+
+/** A file or printer-class device the bytes are appended to. */
+export interface FileEndpoint {
+  file: string;
+}
+
+export type ListenEndpoint = TcpEndpoint | SerialEndpoint;
+export type ForwardEndpoint = TcpEndpoint | SerialEndpoint | FileEndpoint;
+
+export function isSerial(e: ForwardEndpoint | undefined): e is SerialEndpoint {
+  return e !== undefined && 'serial' in e;
+}
+
+export function isFile(e: ForwardEndpoint | undefined): e is FileEndpoint {
+  return e !== undefined && 'file' in e;
+}
+
+export function isTcp(e: ForwardEndpoint | undefined): e is TcpEndpoint {
+  return e !== undefined && 'port' in e;
+}
+
 export interface PrinterTapOptions {
-  listen: TcpEndpoint;
+  listen: ListenEndpoint;
   /** The real printer; undefined for `none`. */
-  forward?: TcpEndpoint;
+  forward?: ForwardEndpoint;
   status: PrinterTapStatus;
   jobIdleMs: number;
   maxJobBytes: number;
@@ -73,21 +119,35 @@ export interface PrinterTapParseRules {
   orderId?: string;
 }
 
-/** Nothing: the register cannot be told anything through its printer port. */
-export type PrinterTapWriteBack = Record<string, never>;
+export const FOOTER_QR = ['payment', 'none'] as const;
+
+/** What is printed on the tapped printer when an order is paid (see the top of this file). */
+export interface PrinterTapFooter {
+  qr: (typeof FOOTER_QR)[number];
+  lines: string[];
+  width: 32 | 42 | 48;
+  /** Undefined: the machine's zone. */
+  timeZone?: string;
+}
+
+/** `{}`, or a footer printed on payment. */
+export interface PrinterTapWriteBack {
+  footer?: PrinterTapFooter;
+}
 
 export function validatePrinterTapOptions(raw: unknown, p: FieldProblems): PrinterTapOptions | undefined {
   const o = record(raw, p, {
     required: {
-      listen: 'where the register prints, e.g. "tcp://127.0.0.1:9100"',
-      forward: 'the real printer, e.g. "tcp://192.168.1.50:9100", or "none"',
+      listen: 'where the register prints, e.g. "tcp://127.0.0.1:9100" or "serial:COM4?baud=9600"',
+      forward:
+        'the real printer, e.g. "tcp://192.168.1.50:9100", "serial:COM3?baud=9600", "file:/dev/usb/lp0", or "none"',
     },
     optional: ['status', 'jobIdleMs', 'maxJobBytes'],
   });
   const f = o ?? (isFields(raw) ? raw : {});
   const before = p.count;
   const listen = f.listen === undefined ? undefined : endpoint(f.listen, p.at('listen'), 'listen');
-  let forward: TcpEndpoint | undefined;
+  let forward: ForwardEndpoint | undefined;
   if (f.forward !== undefined && f.forward !== 'none') {
     forward = endpoint(f.forward, p.at('forward'), 'forward');
   }
@@ -98,7 +158,7 @@ export function validatePrinterTapOptions(raw: unknown, p: FieldProblems): Print
     f.maxJobBytes === undefined
       ? DEFAULT_MAX_JOB_BYTES
       : integer(f.maxJobBytes, p.at('maxJobBytes'), 1024, 64 * 1024 * 1024);
-  if (listen && forward && listen.host === forward.host && listen.port === forward.port) {
+  if (listen && forward && sameEndpoint(listen, forward)) {
     p.at('forward').add('must not be the address the tap listens on (the bytes would loop)');
   }
   if (!o || p.count > before || !listen || !status || jobIdleMs === undefined || maxJobBytes === undefined)
@@ -106,24 +166,57 @@ export function validatePrinterTapOptions(raw: unknown, p: FieldProblems): Print
   return { listen, ...(forward ? { forward } : {}), status, jobIdleMs, maxJobBytes };
 }
 
-function endpoint(raw: unknown, p: FieldProblems, field: 'listen' | 'forward'): TcpEndpoint | undefined {
+function sameEndpoint(a: ListenEndpoint, b: ForwardEndpoint): boolean {
+  if (isTcp(a) && isTcp(b)) return a.host === b.host && a.port === b.port;
+  // Windows port names are case-insensitive; a Linux path differing only in case is a mistake anyway.
+  return isSerial(a) && isSerial(b) && a.serial.toLowerCase() === b.serial.toLowerCase();
+}
+
+/** The form each field takes, for messages. */
+const FORMS = {
+  listen: 'tcp://HOST:PORT (e.g. "tcp://127.0.0.1:9100") or serial:PATH?baud=9600 (e.g. "serial:COM4")',
+  forward: 'tcp://HOST:PORT, serial:PATH?baud=9600, file:PATH (e.g. "file:/dev/usb/lp0"), or "none"',
+} as const;
+
+function endpoint<F extends 'listen' | 'forward'>(
+  raw: unknown,
+  p: FieldProblems,
+  field: F,
+): (F extends 'listen' ? ListenEndpoint : ForwardEndpoint) | undefined {
+  type Out = F extends 'listen' ? ListenEndpoint : ForwardEndpoint;
   const s = text(raw, p, { max: 300 });
   if (s === undefined) return undefined;
-  if (/^serial:/i.test(s)) {
-    p.add(`serial ports are not supported by this version of printer-tap yet; use tcp://HOST:PORT`);
-    return undefined;
+  if (/^serial:/i.test(s)) return serialEndpoint(s, p) as Out | undefined;
+  if (field === 'forward' && /^file:/i.test(s)) {
+    const file = s.slice('file:'.length);
+    if (file === '' || file.includes('\0')) {
+      p.add(`${JSON.stringify(s)} must name a file or device, e.g. "file:/dev/usb/lp0"`);
+      return undefined;
+    }
+    return { file } as Out;
   }
   const m = /^tcp:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})$/.exec(s);
   const port = m ? Number(m[2]) : NaN;
   if (!m || port < (field === 'listen' ? 0 : 1) || port > 65535) {
-    p.add(
-      `${JSON.stringify(s)} must be tcp://HOST:PORT, e.g. "tcp://127.0.0.1:9100"` +
-        (field === 'forward' ? ', or "none"' : ''),
-    );
+    p.add(`${JSON.stringify(s)} must be ${FORMS[field]}`);
     return undefined;
   }
   const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
-  return { host, port };
+  return { host, port } as Out;
+}
+
+/** `serial:PATH?…` through the one serial URI reader (serial-settings.ts), short names allowed. */
+export function serialEndpoint(uri: string, p: FieldProblems): SerialEndpoint | undefined {
+  const parsed = parseSerialUri(uri, { shortNames: true });
+  if ('problem' in parsed) {
+    p.add(`${JSON.stringify(uri)}: ${parsed.problem}`);
+    return undefined;
+  }
+  if (!isSerialDevicePath(parsed.path)) {
+    p.add(`${JSON.stringify(uri)}: the port must be a device path (/dev/ttyS0) or a Windows COM port (COM3)`);
+    return undefined;
+  }
+  return { serial: parsed.path, line: parsed.settings };
 }
 
 export function validatePrinterTapParse(raw: unknown, p: FieldProblems): PrinterTapParseRules | undefined {
@@ -190,15 +283,65 @@ function captureGroups(re: RegExp): number {
   return (new RegExp(`${re.source}|`, re.flags).exec('') as RegExpExecArray).length - 1;
 }
 
-export function validatePrinterTapWriteBack(raw: unknown, p: FieldProblems): PrinterTapWriteBack | undefined {
-  if (isFields(raw) && Object.keys(raw).length > 0) {
-    for (const key of Object.keys(raw)) {
+/**
+ * `{}` or `{ footer: {…} }`. Any other field is refused, saying why; a footer needs a printer to print on
+ * (`options` is what validatePrinterTapOptions returned, undefined when bad or not checked).
+ */
+export function validatePrinterTapWriteBack(
+  raw: unknown,
+  p: FieldProblems,
+  options?: PrinterTapOptions,
+): PrinterTapWriteBack | undefined {
+  if (isFields(raw)) {
+    const unknown = Object.keys(raw).filter((k) => k !== 'footer');
+    for (const key of unknown) {
       p.at(key).add(
-        'a printer tap cannot tell the register anything (results show on the status page); write writeBack: {}',
+        'a printer tap cannot tell the register anything (results show on the status page); write writeBack: {}, ' +
+          'or writeBack: { footer: { qr: payment } } to print a paid footer on the receipt printer',
       );
     }
-    return undefined;
+    if (unknown.length > 0) return undefined;
   }
-  const o = record(raw, p, { required: {} });
-  return o ? {} : undefined;
+  const o = record(raw, p, { required: {}, optional: ['footer'] });
+  if (!o) return undefined;
+  if (o.footer === undefined) return {};
+  const before = p.count;
+  const footer = validateFooter(o.footer, p.at('footer'));
+  if (footer && options && options.forward === undefined) {
+    p.at('footer').add(
+      'needs a printer to print on: set options.forward to the real printer, or remove the footer',
+    );
+  }
+  return footer && p.count === before ? { footer } : undefined;
+}
+
+function validateFooter(raw: unknown, p: FieldProblems): PrinterTapFooter | undefined {
+  const o = record(raw, p, { required: {}, optional: ['qr', 'lines', 'width', 'timeZone'] });
+  if (!o) return undefined;
+  const before = p.count;
+  const qr = o.qr === undefined ? 'payment' : oneOf(o.qr, p.at('qr'), FOOTER_QR);
+  const lines: string[] = [];
+  if (o.lines !== undefined) {
+    if (!Array.isArray(o.lines) || o.lines.length > 5) {
+      p.at('lines').add(`must be a list of at most 5 lines; got ${describeValue(o.lines)}`);
+    } else {
+      o.lines.forEach((l, i) => {
+        const line = text(l, p.at('lines').at(i), { max: 64 });
+        if (line !== undefined) lines.push(line);
+      });
+    }
+  }
+  const width = o.width === undefined ? 32 : oneOf(o.width, p.at('width'), RECEIPT_WIDTHS);
+  let timeZone: string | undefined;
+  if (o.timeZone !== undefined) {
+    const name = text(o.timeZone, p.at('timeZone'), { max: 64 });
+    timeZone = name === undefined ? undefined : validTimeZone(name);
+    if (name !== undefined && timeZone === undefined) {
+      p.at('timeZone').add(
+        `${JSON.stringify(name)} is not a time zone; use an IANA name such as Asia/Shanghai`,
+      );
+    }
+  }
+  if (p.count > before || !qr || !width) return undefined;
+  return { qr, lines, width, ...(timeZone !== undefined ? { timeZone } : {}) };
 }
