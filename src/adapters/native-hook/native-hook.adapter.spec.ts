@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -390,6 +391,37 @@ describe(NativeHookAdapter.name, () => {
     await new Promise((r) => setTimeout(r, 100));
     expect((sut as unknown as { waiters: Map<string, unknown> }).waiters.size).toBe(0);
     expect(sut.stats()).toMatchObject({ open: 0 });
+  });
+
+  it('random bytes on authenticated connections never stop the adapter or touch another order', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.oneof(
+            fc.uint8Array({ maxLength: 300 }),
+            fc.string({ maxLength: 100 }).map((t) => `${t}\n`),
+          ),
+          {
+            maxLength: 8,
+          },
+        ),
+        async (chunks) => {
+          const c = await session();
+          for (const chunk of chunks) c.send(typeof chunk === 'string' ? chunk : Buffer.from(chunk));
+          c.send('\n');
+          await new Promise((r) => setTimeout(r, 5));
+          c.close();
+        },
+      ),
+      { numRuns: 40 },
+    );
+    const good = await session();
+    expect(await good.request({ op: 'submit', order: { orderId: 'G-1', amount: '4.20' } })).toMatchObject({
+      ok: true,
+    });
+    expect(orders.filter((o) => o.orderId === 'G-1')).toEqual([
+      expect.objectContaining({ amount: { value: 420, currency: 'CNY' } }),
+    ]);
   });
 
   it('probe names the field when the port is taken, and passes once it is free', async () => {
