@@ -5,7 +5,8 @@
 #
 # Pinned: the version, the registry's integrity of its tarball and the sha256 of node.exe are checked, so a
 # different download fails here instead of silently testing something else. Node 22 and not newer: Node 24
-# for Windows does not start under Debian bookworm's Wine 8.
+# for Windows does not start under Debian bookworm's Wine 8 (24.21.0: "Fatal process out of memory:
+# SegmentedTable::InitializeTable (subspace allocation)" before any script runs).
 #
 # Puts it at var/node-win/node.exe (var/ is git-ignored) and prints that path. Run again: does nothing when
 # the right node.exe is already there. Set NODE_WIN_DIR to put it elsewhere.
