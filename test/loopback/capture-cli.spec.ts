@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as iconv from 'iconv-lite';
 import { ChildProc, freeTcpPort, killAllChildren, REPO_ROOT } from '../support/child-process';
+import { systemPrerequisites } from '../support/prerequisites';
+import { FarEnd, PtyPair } from '../support/pty';
 import { waitFor } from '../support/wait';
 import { writeFileDropManifest, writeHookManifest } from '../plugin/support/plugin-harness';
 
@@ -128,4 +130,46 @@ it('reads the amount due off a Chinese receipt printed to the shipped printer-ta
   const line = watch.output.split('\n').find((l) => l.includes('"amount":8650'))!;
   expect(JSON.parse(line)).toMatchObject({ orderId: '20261129-0042', amount: 8650, currency: 'CNY' });
   await watch.stop();
+});
+
+const serialSys = systemPrerequisites(['socat']);
+
+serialSys.describe('capture watch on a serial printer line', () => {
+  it('reads a receipt printed to the printer-tap manifest through --input serial:PATH?baud=9600', async () => {
+    const pair = await PtyPair.open(tmp, 'TAPREG');
+    let register: FarEnd | undefined;
+    const watch = ChildProc.spawn('capture-tap-serial', [
+      'capture',
+      'watch',
+      '--manifest',
+      path.join(REPO_ROOT, 'manifests', 'printer-tap-no-printer.yaml'),
+      '--input',
+      `serial:${pair.near}?baud=9600&parity=none`,
+    ]);
+    try {
+      await waitFor(
+        'the tap to open the port',
+        () => watch.output.includes('watching printer-tap-no-printer'),
+        15_000,
+      );
+      register = await FarEnd.open(pair.far);
+      // A status poll first: with no printer the tap answers "online" itself.
+      await register.write(Buffer.from([0x10, 0x04, 0x01]));
+      expect([...(await register.waitFor(1))]).toEqual([0x12]);
+      const receipt = hexFixture('chinese-80mm.hex');
+      for (let i = 0; i < receipt.length; i += 7) await register.write(receipt.subarray(i, i + 7));
+      await waitFor('the captured receipt line', () => watch.output.includes('"amount":8650'), 15_000);
+      const line = watch.output.split('\n').find((l) => l.includes('"amount":8650'))!;
+      expect(JSON.parse(line)).toEqual({
+        orderId: '20261129-0042',
+        amount: 8650,
+        currency: 'CNY',
+        source: `serial:${pair.near} job 1`,
+      });
+    } finally {
+      await watch.stop();
+      await register?.close();
+      await pair.stop();
+    }
+  });
 });
