@@ -104,16 +104,15 @@ function hexFixture(name: string): Buffer {
   );
 }
 
+/** `capture watch` on the shipped printer-tap-no-printer manifest, listening at `input` instead. */
+function watchTap(name: string, input: string): ChildProc {
+  const manifest = path.join(REPO_ROOT, 'manifests', 'printer-tap-no-printer.yaml');
+  return ChildProc.spawn(name, ['capture', 'watch', '--manifest', manifest, '--input', input]);
+}
+
 it('reads the amount due off a Chinese receipt printed to the shipped printer-tap manifest', async () => {
   const port = await freeTcpPort();
-  const watch = ChildProc.spawn('capture-tap', [
-    'capture',
-    'watch',
-    '--manifest',
-    path.join(REPO_ROOT, 'manifests', 'printer-tap-no-printer.yaml'),
-    '--input',
-    `tcp://127.0.0.1:${port}`,
-  ]);
+  const watch = watchTap('capture-tap', `tcp://127.0.0.1:${port}`);
   await waitFor('the tap to listen', () => watch.output.includes('watching printer-tap-no-printer'), 15_000);
   // The register prints, in small pieces, and hangs up.
   const receipt = hexFixture('chinese-80mm.hex');
@@ -138,14 +137,7 @@ serialSys.describe('capture watch on a serial printer line', () => {
   it('reads a receipt printed to the printer-tap manifest through --input serial:PATH?baud=9600', async () => {
     const pair = await PtyPair.open(tmp, 'TAPREG');
     let register: FarEnd | undefined;
-    const watch = ChildProc.spawn('capture-tap-serial', [
-      'capture',
-      'watch',
-      '--manifest',
-      path.join(REPO_ROOT, 'manifests', 'printer-tap-no-printer.yaml'),
-      '--input',
-      `serial:${pair.near}?baud=9600&parity=none`,
-    ]);
+    const watch = watchTap('capture-tap-serial', `serial:${pair.near}?baud=9600&parity=none`);
     try {
       await waitFor(
         'the tap to open the port',
