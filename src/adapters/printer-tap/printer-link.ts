@@ -15,6 +15,7 @@
  */
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import type { Writable } from 'node:stream';
 import type { SerialLine } from './serial-line';
 import type { TcpEndpoint } from './printer-tap.options';
 
@@ -44,101 +45,90 @@ export interface LinkEvents {
   onClosed?(): void;
 }
 
-/** Runs the waiting `whenWritable` callbacks once: on drain, or when the link went down or closed. */
-class Waiters {
-  private list: (() => void)[] = [];
-  add(f: () => void): void {
-    this.list.push(f);
+/**
+ * A link over a Node stream (a socket, a file): back-pressure through 'drain'; an error marks the printer
+ * down, says why once, and releases whoever waits to write.
+ */
+abstract class StreamLink implements PrinterLink {
+  abstract readonly answersStatus: boolean;
+  up = true;
+  private waiting: (() => void)[] = [];
+
+  constructor(
+    private readonly out: Writable,
+    events: LinkEvents,
+  ) {
+    out.on('drain', () => this.release());
+    out.on('error', (e: NodeJS.ErrnoException) => {
+      this.up = false;
+      events.onDown(e.code ?? e.message);
+      this.release();
+    });
   }
-  release(): void {
-    for (const f of this.list.splice(0)) f();
+
+  write(chunk: Buffer): boolean {
+    return this.out.write(chunk);
+  }
+
+  whenWritable(f: () => void): void {
+    if (!this.up) f();
+    else this.waiting.push(f);
+  }
+
+  end(): void {
+    this.out.end();
+  }
+
+  destroy(): void {
+    this.out.destroy();
+  }
+
+  protected release(): void {
+    for (const f of this.waiting.splice(0)) f();
   }
 }
 
-export class TcpLink implements PrinterLink {
+export class TcpLink extends StreamLink {
   readonly answersStatus = true;
-  up = true;
   closed = false;
-  private readonly socket: net.Socket;
-  private readonly waiters = new Waiters();
   private ended = false;
 
   constructor(target: TcpEndpoint, events: LinkEvents) {
     const socket = net.connect({ host: target.host, port: target.port });
-    this.socket = socket;
+    super(socket, events);
     socket.setNoDelay(true);
     socket.on('connect', () => events.onUp?.());
     socket.on('data', (answer: Buffer) => events.onAnswer(answer));
-    socket.on('drain', () => this.waiters.release());
-    socket.on('error', (e: NodeJS.ErrnoException) => {
-      this.up = false;
-      events.onDown(e.code ?? e.message);
-      this.waiters.release();
-    });
     socket.on('close', () => {
       // Closed while the register was still printing: what follows is read, but not printed.
       if (!this.ended && this.up) events.onDown('it closed the connection during a job');
       this.up = false;
       this.closed = true;
-      this.waiters.release();
+      this.release();
       events.onClosed?.();
     });
   }
 
-  write(chunk: Buffer): boolean {
-    return this.socket.write(chunk);
-  }
-
-  whenWritable(f: () => void): void {
-    if (!this.up) f();
-    else this.waiters.add(f);
-  }
-
   /** Half-closes towards the printer; the printer's answers are still relayed until it closes. */
-  end(): void {
+  override end(): void {
     this.ended = true;
-    this.socket.end();
+    super.end();
   }
 
-  destroy(): void {
+  override destroy(): void {
     this.ended = true;
-    this.socket.destroy();
+    super.destroy();
   }
 }
 
-export class FileLink implements PrinterLink {
+export class FileLink extends StreamLink {
   readonly answersStatus = false;
-  up = true;
-  private readonly stream: fs.WriteStream;
-  private readonly waiters = new Waiters();
 
   constructor(file: string, events: LinkEvents) {
     // Appended, never truncated: a capture file keeps every job; a device file ignores the flag.
-    this.stream = fs.createWriteStream(file, { flags: 'a' });
-    this.stream.on('open', () => events.onUp?.());
-    this.stream.on('drain', () => this.waiters.release());
-    this.stream.on('error', (e: NodeJS.ErrnoException) => {
-      this.up = false;
-      events.onDown(e.code ?? e.message);
-      this.waiters.release();
-    });
-  }
-
-  write(chunk: Buffer): boolean {
-    return this.stream.write(chunk);
-  }
-
-  whenWritable(f: () => void): void {
-    if (!this.up) f();
-    else this.waiters.add(f);
-  }
-
-  end(): void {
-    this.stream.end();
-  }
-
-  destroy(): void {
-    this.stream.destroy();
+    const stream = fs.createWriteStream(file, { flags: 'a' });
+    super(stream, events);
+    stream.on('open', () => events.onUp?.());
   }
 }
 

@@ -183,7 +183,7 @@ describe('printer-tap serial and file endpoints', () => {
           );
         if (valid) {
           expect(problems).toEqual([]);
-          const line = (value?.listen as { line: Record<string, unknown> }).line;
+          const line = (value?.listen as unknown as { line: Record<string, unknown> }).line;
           for (const [n, v] of settings) expect(String(line[long(n)])).toBe(v);
         } else {
           expect(value).toBeUndefined();
