@@ -6,21 +6,13 @@
  * the server-signed result through pc_wait_result.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import koffi from 'koffi';
-import {
-  ChildProc,
-  freeTcpPort,
-  killAllChildren,
-  pickLanPorts,
-  testCode,
-  TestServer,
-  waitFor,
-} from '../terminal/support/harness';
-import { LanPorts, PluginApi, startPluginProc, Unit } from '../plugin/support/plugin-harness';
+import { freeTcpPort, testCode, waitFor } from '../terminal/support/harness';
+import { PluginApi, Unit } from '../plugin/support/plugin-harness';
 import { buildNative, LIBRARY, nativeGate, PC, SUBMIT_TEST } from './support/native-build';
+import { HookShop, startHookShop } from './support/shop';
 
 jest.setTimeout(90_000);
 
@@ -106,13 +98,10 @@ function loadHookLibrary(file: string): HookLib {
 }
 
 nativeGate.describe('the hook library through a running plugin', () => {
-  let tmp: string;
-  let server: TestServer;
-  let storeId: string;
-  let lan: LanPorts;
+  let shop: HookShop;
   let hookPort: number;
   let pluginData: string;
-  let plugin: ChildProc;
+  let tmp: string;
   let api: PluginApi;
   let unit: Unit;
   let lib: HookLib;
@@ -120,53 +109,13 @@ nativeGate.describe('the hook library through a running plugin', () => {
 
   beforeAll(async () => {
     buildNative();
-    tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-native-'));
-    server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
-    storeId = await server.createStore('Noodle bar');
-    lan = await pickLanPorts();
-    hookPort = await freeTcpPort();
-    const manifest = path.join(tmp, 'native-hook-test.yaml');
-    writeFileSync(
-      manifest,
-      [
-        'id: native-hook-test',
-        'name: Register calling the payconnect hook library',
-        'adapter: native-hook',
-        'register: R1',
-        `options: { listen: "tcp://127.0.0.1:${hookPort}" }`,
-        'parse: { currency: CNY }',
-        'writeBack: {}',
-        'dispatch: { mode: broadcast }',
-        '',
-      ].join('\n'),
-    );
-    const pluginPort = await freeTcpPort();
-    pluginData = path.join(tmp, 'plugin');
-    plugin = await startPluginProc({
-      manifest,
-      serverUrl: server.url,
-      registrationCode: await server.registrationCode(storeId, 'plugin'),
-      port: pluginPort,
-      dataDir: pluginData,
-      lan,
-    });
-    api = new PluginApi(`http://127.0.0.1:${pluginPort}`);
-    unit = await Unit.start({ id: 'T1', server, storeId, dataDir: path.join(tmp, 'T1'), lan });
-    await api.waitForUnits(['T1']);
+    shop = await startHookShop('native');
+    ({ hookPort, pluginData, tmp, api, unit, config } = shop);
     lib = loadHookLibrary(LIBRARY);
-    config = JSON.stringify({
-      address: `127.0.0.1:${hookPort}`,
-      dataDir: pluginData,
-      connectTimeoutMs: 2000,
-    });
   });
 
   afterAll(async () => {
-    await unit?.close().catch(() => undefined);
-    await plugin?.stop();
-    await server?.proc.stop();
-    await killAllChildren();
-    if (tmp) rmSync(tmp, { recursive: true, force: true });
+    await shop?.close();
   });
 
   it('the plugin keeps the token in its data folder, readable by its own account only', () => {
