@@ -237,6 +237,27 @@ serialSys.describe('printer-tap on socat pty pairs', () => {
     expect(errors).toHaveLength(1);
   });
 
+  it("a new manifest's probe passes while the running tap holds both ports (serialport locks them)", async () => {
+    const running = await startTap(`serial:${registerPair.near}`, `serial:${printerPair.near}`);
+    const p = FieldProblems.root();
+    const options = validatePrinterTapOptions(
+      { listen: `serial:${registerPair.near}`, forward: `serial:${printerPair.near}` },
+      p,
+    ) as PrinterTapOptions;
+    const next = new PrinterTapAdapter(
+      { registerId: 'R1', ...options, rules },
+      { clock: new SystemClock(), onError: (e) => errors.push(e) },
+    );
+    await next.probe();
+    expect(errors).toEqual([]);
+    // A port nobody holds is really opened by the probe: a locked one fails.
+    await running.stop();
+    adapter = undefined;
+    const holder = await FarEnd.open(registerPair.near);
+    closers.push(() => holder.close());
+    await expect(next.probe()).rejects.toMatchObject({ code: 'printer_tap.listen_failed' });
+  });
+
   it('probe and start fail naming options.listen when the register port does not exist', async () => {
     const p = FieldProblems.root();
     const options = validatePrinterTapOptions(

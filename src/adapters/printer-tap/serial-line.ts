@@ -18,6 +18,19 @@ import type { SerialEndpoint } from './printer-tap.options';
 
 export const DEFAULT_REOPEN_MS = 2_000;
 
+/**
+ * Ports this process holds open now. The plugin probes a new manifest's adapter while the old one still
+ * runs, and serialport locks what it opens: a probe of a port the running tap holds would always fail, so
+ * the probe takes a port held here as working.
+ */
+const heldHere = new Map<string, number>();
+
+function hold(path: string, delta: 1 | -1): void {
+  const n = (heldHere.get(path) ?? 0) + delta;
+  if (n > 0) heldHere.set(path, n);
+  else heldHere.delete(path);
+}
+
 export interface SerialLineStats {
   /** Times the port went away or could not be opened when it should have been. */
   lost: number;
@@ -81,8 +94,9 @@ export class SerialLine {
     this.lost(error);
   }
 
-  /** Opens the port once with the settings and closes it: what a probe checks. */
+  /** Opens the port once with the settings and closes it (a port this process holds counts as working). */
   async probe(): Promise<void> {
+    if (heldHere.has(this.endpoint.serial)) return;
     const port = await this.openPort();
     await new Promise<void>((resolve) => port.close(() => resolve()));
   }
@@ -157,9 +171,11 @@ export class SerialLine {
       return;
     }
     this.port = port;
+    hold(this.endpoint.serial, 1);
     port.on('data', (chunk: Buffer) => this.deps.onData(chunk));
     if (this.paused) port.pause();
     port.once('close', (e: Error | null) => {
+      hold(this.endpoint.serial, -1);
       if (this.port === port) this.port = undefined;
       if (!this.running) return;
       this.lost(this.error(e ?? new Error('closed'), 'went away'));
