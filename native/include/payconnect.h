@@ -22,8 +22,9 @@
  *   A handle may be shared by any number of threads: each call has its own connection, and the handle's
  *   state is guarded by a mutex. pc_submit_order returns as soon as the plugin has journaled the order
  *   (it never waits for the payment). pc_wait_result blocks ONLY the calling thread, for at most
- *   timeout_ms (plus up to about one second to read the plugin's answer): register software calls it
- *   from a worker thread, never from its UI thread, or polls with timeout_ms = 0.
+ *   timeout_ms (plus connectTimeoutMs to reach the plugin and about one second for its answer):
+ *   register software calls it from a worker thread, never from its UI thread, or polls with
+ *   timeout_ms = 0.
  *
  * Timeouts
  *   Every call is bounded: connecting by "connectTimeoutMs", submit and cancel by "callTimeoutMs", a

@@ -39,6 +39,8 @@
 #define PC_MAX_PATH 1024
 #define PC_MAX_ORDER_ID 64
 #define PC_REMEMBERED 1024
+/* The longest wait the plugin takes in one request (line-protocol.ts MAX_WAIT_MS). */
+#define PC_MAX_WAIT_MS 600000
 /* Time allowed, past a wait's own timeout, for the plugin's answer to arrive. */
 #define PC_ANSWER_GRACE_MS 1000
 
@@ -57,7 +59,7 @@ struct pc_handle {
 
 /* The calling thread's last error, and the handle it was on (NULL: pc_open). */
 static PC_TLS const pc_handle *err_handle;
-static PC_TLS char err_text[1024];
+static PC_TLS char err_text[2048];
 
 static pc_status fail(const pc_handle *h, pc_status code, const char *fmt, ...) {
   va_list ap;
@@ -267,22 +269,32 @@ static void address_text(const pc_handle *h, char *out, size_t n) {
 static pc_status answer_status(pc_handle *h, const char *line, size_t n) {
   const char *end = line + n, *v;
   size_t vn;
-  char error[64], message[700];
+  char error[64], *message;
+  pc_status st;
   if (!pcj_is_object(line, end))
     return fail(h, PC_PROTOCOL, "the plugin answered something that is not a JSON object (%.80s)", line);
   if (pcj_member(line, end, "ok", &v, &vn) && vn == 4 && memcmp(v, "true", 4) == 0) return PC_OK;
   if (!pcj_member(line, end, "error", &v, &vn) || !pcj_string(v, vn, error, sizeof error))
     return fail(h, PC_PROTOCOL, "the plugin answered without \"ok\" or \"error\" (%.80s)", line);
-  if (!pcj_member(line, end, "message", &v, &vn) || !pcj_string(v, vn, message, sizeof message))
+  /* The message is never longer than its JSON text; it is cut to the error buffer by fail(). */
+  message = malloc(n + 1);
+  if (!message) return fail(h, PC_SYSTEM, "out of memory");
+  if (!pcj_member(line, end, "message", &v, &vn) || !pcj_string(v, vn, message, n + 1))
     strcpy(message, "(no message)");
-  if (strcmp(error, "bad_token") == 0) return fail(h, PC_BAD_TOKEN, "%s", message);
-  if (strcmp(error, "rejected") == 0) return fail(h, PC_REJECTED, "%s", message);
-  if (strcmp(error, "timeout") == 0) return fail(h, PC_TIMEOUT, "%s", message);
-  if (strcmp(error, "unknown_order") == 0) return fail(h, PC_UNKNOWN_ORDER, "%s", message);
-  if (strcmp(error, "stands") == 0) return fail(h, PC_ORDER_STANDS, "%s", message);
-  if (strcmp(error, "unavailable") == 0) return fail(h, PC_NOT_RUNNING, "%s", message);
-  if (strcmp(error, "bad_request") == 0) return fail(h, PC_BAD_INPUT, "%s", message);
-  return fail(h, PC_PROTOCOL, "the plugin answered %s: %s", error, message);
+  if (strcmp(error, "bad_token") == 0) st = PC_BAD_TOKEN;
+  else if (strcmp(error, "rejected") == 0) st = PC_REJECTED;
+  else if (strcmp(error, "timeout") == 0) st = PC_TIMEOUT;
+  else if (strcmp(error, "unknown_order") == 0) st = PC_UNKNOWN_ORDER;
+  else if (strcmp(error, "stands") == 0) st = PC_ORDER_STANDS;
+  else if (strcmp(error, "unavailable") == 0) st = PC_NOT_RUNNING;
+  else if (strcmp(error, "bad_request") == 0) st = PC_BAD_INPUT;
+  else st = PC_PROTOCOL;
+  if (st == PC_PROTOCOL)
+    fail(h, st, "the plugin answered %s: %s", error, message);
+  else
+    fail(h, st, "%s", message);
+  free(message);
+  return st;
 }
 
 /* Reads one answer line before the deadline, naming what was awaited when it does not come. */
@@ -401,19 +413,22 @@ PC_API pc_status PC_CALL pc_wait_result(pc_handle *h, const char *order_id, int 
   if (!buf && len > 0) return leave(h, fail(h, PC_BAD_INPUT, "buf is NULL but len is %lu", (unsigned long)len));
   pcj_quote(order_id, quoted, sizeof quoted);
   until = pcn_now_ms() + timeout_ms;
-  st = session_open(h, &c, until + h->connect_ms);
+  st = session_open(h, &c, pcn_now_ms() + h->connect_ms + PC_ANSWER_GRACE_MS);
   if (st != PC_OK) return leave(h, st);
   for (;;) {
     char *line, delivery[1024], ack[sizeof delivery * 6 + 64], dq[sizeof delivery * 6 + 3];
     const char *result, *v;
     int fresh;
     size_t n, result_n, vn;
-    long long left = until - pcn_now_ms();
+    long long left = until - pcn_now_ms(), answer_by;
     if (left < 0) left = 0;
+    if (left > PC_MAX_WAIT_MS) left = PC_MAX_WAIT_MS; /* the plugin's limit per request: ask again after */
+    answer_by = pcn_now_ms() + left + PC_ANSWER_GRACE_MS;
     snprintf(request, sizeof request, "{\"op\":\"wait\",\"orderId\":%s,\"timeoutMs\":%lld}\n", quoted, left);
-    st = send_line(h, &c, request, until + PC_ANSWER_GRACE_MS);
-    if (st == PC_OK) st = read_answer(h, &c, "the wait", until + PC_ANSWER_GRACE_MS, &line, &n);
+    st = send_line(h, &c, request, answer_by);
+    if (st == PC_OK) st = read_answer(h, &c, "the wait", answer_by, &line, &n);
     if (st == PC_OK) st = answer_status(h, line, n);
+    if (st == PC_TIMEOUT && pcn_now_ms() < until) continue;
     if (st != PC_OK) break;
     if (!pcj_member(line, line + n, "result", &result, &result_n) || result_n == 0 || result[0] != '{' ||
         !pcj_member(line, line + n, "delivery", &v, &vn) || !pcj_string(v, vn, delivery, sizeof delivery)) {

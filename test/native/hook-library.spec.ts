@@ -165,7 +165,8 @@ nativeGate.describe('the hook library through a running plugin', () => {
       expect(small.status).toBe(PC.BUFFER_TOO_SMALL);
       expect(small.needed).toBeGreaterThan(100);
       expect(lib.lastError(handle)).toContain(`needs a buffer of ${small.needed} bytes`);
-      const full = lib.wait(handle, 'K-1', 5000, small.needed);
+      // A timeout past the plugin's 10-minute limit per request is fine: the library asks in slices.
+      const full = lib.wait(handle, 'K-1', 700_000, small.needed);
       expect(full.status).toBe(PC.OK);
       expect(full.needed).toBe(small.needed - 1);
       expect(JSON.parse(full.text)).toMatchObject({ orderId: 'K-1', status: 'paid', amount: { value: 880 } });
@@ -180,6 +181,13 @@ nativeGate.describe('the hook library through a running plugin', () => {
       // A bad order is refused, naming the field; an order the hook never took is unknown.
       expect(lib.submit(handle, JSON.stringify({ orderId: 'K-2', amount: 12.5 }))).toBe(PC.REJECTED);
       expect(lib.lastError(handle)).toContain('amount');
+      // A long answer (every bad item named) comes through whole.
+      const items = Array.from({ length: 25 }, (_, i) => ({ name: `dish ${i}`, quantity: -1 }));
+      expect(lib.submit(handle, JSON.stringify({ orderId: 'K-3', amount: '1.00', items }))).toBe(PC.REJECTED);
+      const long = lib.lastError(handle);
+      expect(long.length).toBeGreaterThan(700);
+      expect(long).toContain('24');
+      expect(long).toMatch(/must be a positive number; got -1$/);
       expect(lib.wait(handle, 'NEVER', 0, 4096).status).toBe(PC.UNKNOWN_ORDER);
       expect(lib.submit(handle, '{"orderId": ')).toBe(PC.BAD_INPUT);
     } finally {
