@@ -10,8 +10,10 @@
  *   stream ends; keep at most `maxJobBytes` of a job for reading, and hand each job to `onJob`.
  *
  * Jobs of different streams, and the tap's own paid footer, never interleave on the printer: a stream
- * holds the JobGate from the first byte of a job to its end (cut, idle, end of stream); another stream's
- * bytes wait (its register paused) until then.
+ * holds the JobGate from the first printing byte of a job to its end (cut, idle, end of stream); another
+ * stream's bytes wait (its register paused) until then. A poll (a chunk of status queries only) takes its
+ * turn too, but lets go at once: a register that polls every second on an open connection must not keep
+ * the printer from everyone else.
  */
 import { decodeEscPos } from '../../printer/escpos-decode';
 import { Clock, TimerHandle } from '../../protocol/clock';
@@ -70,6 +72,21 @@ export class StatusQueryScanner {
     }
     return out;
   }
+}
+
+/**
+ * True when the chunk is nothing but status queries (a register's poll, written as one write): such a job
+ * is forwarded in its turn but does not keep the printer from others while it waits for its idle end.
+ */
+export function isStatusOnly(chunk: Uint8Array): boolean {
+  let i = 0;
+  while (i < chunk.length) {
+    const [a, b] = [chunk[i], chunk[i + 1]];
+    if ((a === 0x10 && b === 0x04) || (a === 0x1d && b === 0x72)) i += 3;
+    else if (a === 0x1b && b === 0x76) i += 2;
+    else return false;
+  }
+  return chunk.length > 0 && i === chunk.length;
 }
 
 /** True when the bytes (with the last byte of the previous chunk) may hold the start of a cut command. */
@@ -180,6 +197,8 @@ export class JobStream {
   private waitingForPrinter = false;
   private ended = false;
   private ending = false;
+  /** The current job has more than status polls: it keeps the gate until it ends. */
+  private printing = false;
   private markClosed!: () => void;
   private readonly closed = new Promise<void>((resolve) => (this.markClosed = resolve));
 
@@ -253,10 +272,11 @@ export class JobStream {
     }
     if (!link?.answersStatus) this.answerStatus(chunk);
     this.keep(chunk);
+    if (this.jobLength + this.overflow > 0 && !isStatusOnly(chunk)) this.printing = true;
     this.lastByte = chunk[chunk.length - 1];
     this.sides.clock.clearTimeout(this.idle);
     this.idle = this.sides.clock.setTimeout(() => this.quiet(), this.config.jobIdleMs);
-    if (!this.inJob) this.sides.gate.leave(this);
+    if (!this.printing || !this.inJob) this.sides.gate.leave(this);
   }
 
   /** Resumes the register when nothing holds it any more. */
@@ -304,6 +324,7 @@ export class JobStream {
     this.jobLength = 0;
     this.overflow = 0;
     this.maybeCut = false;
+    this.printing = false;
     if (total > 0) this.sides.onJob(bytes, tooLarge, total);
   }
 

@@ -157,6 +157,25 @@ describe('printer-tap paid footer on a TCP printer', () => {
     expect(printer.receipts[1].equals(noCut)).toBe(true);
   });
 
+  it('is not held up by a register that keeps polling the printer status on an open connection', async () => {
+    const a = await start(tap(dir, 'tcp://127.0.0.1:0', printer.target));
+    const poller = net.connect({ host: '127.0.0.1', port: a.port });
+    await new Promise((r) => poller.once('connect', r));
+    // A poll every 100 ms: never 400 ms (jobIdleMs) of silence on this connection.
+    const polls = setInterval(() => poller.write(Buffer.from([0x10, 0x04, 0x01])), 100);
+    try {
+      await sleep(250);
+      const t0 = Date.now();
+      await a.writeBack(PAID);
+      expect(Date.now() - t0).toBeLessThan(1000);
+      await printer.waitForReceipts(1);
+      expectFooter(printer.receipts[0]);
+    } finally {
+      clearInterval(polls);
+      poller.destroy();
+    }
+  });
+
   it('throws WriteBackError while the printer is off, and prints on the retry once it is on', async () => {
     const port = printer.port;
     await printer.close();
