@@ -495,7 +495,7 @@ PC_API pc_status PC_CALL pc_close(pc_handle *h) {
   pcn_mutex_lock(&h->mu);
   if (h->in_flight > 0) {
     pcn_mutex_unlock(&h->mu);
-    return fail(h, PC_BUSY, "%d calls are still running on this handle; close it after they return",
+    return fail(h, PC_BUSY, "calls on this handle are still running (%d); close it after they return",
                 h->in_flight);
   }
   h->closing = 1;

@@ -47,6 +47,10 @@ interface HookLib {
   /** Async (koffi runs it on a worker thread): the plugin withdraws the offer over the LAN meanwhile. */
   cancel(h: unknown, orderId: string): Promise<number>;
   lastError(h: unknown): string;
+  /** pc_last_error into a buffer of `len` bytes: its status and *needed. */
+  lastErrorInto(h: unknown, len: number): { status: number; needed: number };
+  /** pc_wait_result on a koffi worker thread, so the event loop (and the unit) runs meanwhile. */
+  waitAsync(h: unknown, orderId: string, timeoutMs: number): Promise<number>;
   version(): string;
   close(h: unknown): number;
 }
@@ -92,6 +96,19 @@ function loadHookLibrary(file: string): HookLib {
       pcLastError(h, buf, buf.length, needed);
       return buf.subarray(0, Number(needed[0])).toString('utf8');
     },
+    lastErrorInto(h, len) {
+      const buf = Buffer.alloc(Math.max(len, 1));
+      const needed = [0];
+      const status = pcLastError(h, buf, len, needed) as number;
+      return { status, needed: Number(needed[0]) };
+    },
+    waitAsync: (h, orderId, timeoutMs) =>
+      new Promise<number>((resolve, reject) => {
+        const buf = Buffer.alloc(4096);
+        pcWait.async(h, orderId, timeoutMs, buf, buf.length, [0], (e: unknown, status: number) =>
+          e ? reject(e as Error) : resolve(status),
+        );
+      }),
     version: () => pcVersion() as string,
     close: (h) => pcClose(h) as number,
   };
@@ -215,6 +232,23 @@ nativeGate.describe('the hook library through a running plugin', () => {
     } finally {
       lib.close(handle);
     }
+  });
+
+  it('koffi: a handle in use is not closed (PC_BUSY); pc_last_error reports the size it needs', async () => {
+    const { handle } = lib.open(config);
+    expect(lib.submit(handle, JSON.stringify({ orderId: 'U-1', amount: '1.00' }))).toBe(PC.OK);
+    const waiting = lib.waitAsync(handle, 'U-1', 1500);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lib.close(handle)).toBe(PC.BUSY);
+    expect(await waiting).toBe(PC.TIMEOUT);
+    // The last error is the calling thread's: the close here, not the wait on koffi's worker thread.
+    const message = lib.lastError(handle);
+    expect(message).toBe('calls on this handle are still running (1); close it after they return');
+    expect(lib.lastErrorInto(handle, 8)).toEqual({
+      status: PC.BUFFER_TOO_SMALL,
+      needed: Buffer.byteLength(message) + 1,
+    });
+    expect(lib.close(handle)).toBe(PC.OK);
   });
 
   it('koffi: a wrong token is PC_BAD_TOKEN and counted by the plugin', async () => {
