@@ -287,7 +287,7 @@ export class PrinterTapAdapter implements HostAdapter {
       );
     }
     const journal = FooterJournal.for(dir, this.config.registerId);
-    if (await journal.has(result.orderId)) {
+    if (await this.journaled(journal, () => journal.has(result.orderId))) {
       this.counts.footersAlreadyPrinted++;
       return;
     }
@@ -304,11 +304,11 @@ export class PrinterTapAdapter implements HostAdapter {
       );
     }
     try {
-      await journal.add(result.orderId);
+      await this.journaled(journal, () => journal.add(result.orderId));
       try {
         await this.sendToPrinter(bytes);
       } catch (e) {
-        await journal.remove(result.orderId);
+        await this.journaled(journal, () => journal.remove(result.orderId));
         throw new WriteBackError(
           'printer_tap.footer_not_printed',
           `order ${result.orderId}: the paid footer could not be printed on ${target} (${(e as Error).message}); it is retried`,
@@ -318,6 +318,20 @@ export class PrinterTapAdapter implements HostAdapter {
       this.counts.footers++;
     } finally {
       this.gate.leave(turn);
+    }
+  }
+
+  /** A journal step; a journal that cannot be read or written is a WriteBackError naming the file. */
+  private async journaled<T>(journal: FooterJournal, step: () => Promise<T>): Promise<T> {
+    try {
+      return await step();
+    } catch (e) {
+      throw new WriteBackError(
+        'printer_tap.footer_journal',
+        `the paid-footer journal ${journal.file} cannot be used (${(e as Error).message}); ` +
+          'check the plugin data folder (free space, permissions), or delete the file if it is damaged',
+        { subject: journal.file, cause: e },
+      );
     }
   }
 

@@ -176,6 +176,17 @@ describe('printer-tap paid footer on a TCP printer', () => {
     }
   });
 
+  it('throws WriteBackError naming a damaged journal, and prints nothing', async () => {
+    fs.writeFileSync(path.join(dir, '.printer-tap-R1.footers.json'), '{"printed": [');
+    const a = await start(tap(dir, 'tcp://127.0.0.1:0', printer.target));
+    const error = await a.writeBack(PAID).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(WriteBackError);
+    expect(error).toMatchObject({ code: 'printer_tap.footer_journal' });
+    expect((error as Error).message).toContain('.printer-tap-R1.footers.json');
+    await sleep(100);
+    expect(printer.receipts).toEqual([]);
+  });
+
   it('throws WriteBackError while the printer is off, and prints on the retry once it is on', async () => {
     const port = printer.port;
     await printer.close();
