@@ -156,7 +156,7 @@ export class NativeHookAdapter implements HostAdapter {
   /** Queues the result for the library, durably; idempotent per (orderId, status). */
   async writeBack(result: OrderResult): Promise<void> {
     const doc = resultDocument(result);
-    await this.store.load((file, e) => this.deps.onError?.(unreadable(file, e)));
+    await this.store.load((file, e) => this.deps.onError?.(unreadable(file, e)), this.deps.clock.now());
     await this.store.add(doc, new Date(this.deps.clock.now()).toISOString());
     for (const wake of this.waiters.get(doc.orderId) ?? []) wake();
   }
@@ -166,7 +166,7 @@ export class NativeHookAdapter implements HostAdapter {
       const { token, file } = await ensureHookToken(this.config.stateDir);
       this.token = token;
       this.tokenFile = file;
-      await this.store.load((f, e) => this.deps.onError?.(unreadable(f, e)));
+      await this.store.load((f, e) => this.deps.onError?.(unreadable(f, e)), this.deps.clock.now());
     } catch (e) {
       throw new TransportError(
         'native_hook.state_unwritable',

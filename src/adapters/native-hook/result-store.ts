@@ -17,6 +17,9 @@ import { ResultDocument } from '../result-document';
 
 export type HookResult = ResultDocument & { delivery: string };
 
+/** How long an order whose results were all acknowledged stays on disk: 30 days. */
+export const KEEP_DELIVERED_MS = 30 * 24 * 3600_000;
+
 interface OrderFile {
   orderId: string;
   submittedAt: string;
@@ -31,17 +34,35 @@ export class ResultStore {
 
   constructor(readonly dir: string) {}
 
-  /** Reads what is on disk (once); unreadable files are reported and skipped, never fatal. */
-  load(onBadFile?: (file: string, error: Error) => void): Promise<void> {
+  /**
+   * Reads what is on disk (once); unreadable files are reported and skipped, never fatal. Temporary files
+   * of a write cut short by a crash are removed, and so are orders whose every result the library
+   * acknowledged more than `keepDeliveredMs` ago (the plugin repeats a write-back only soon after a
+   * restart, so their record is no longer needed to keep it from being offered twice).
+   */
+  load(
+    onBadFile?: (file: string, error: Error) => void,
+    now = Date.now(),
+    keepDeliveredMs = KEEP_DELIVERED_MS,
+  ): Promise<void> {
     this.loaded ??= (async () => {
       await fs.mkdir(this.dir, { recursive: true });
       for (const name of await fs.readdir(this.dir)) {
-        if (!name.endsWith('.json') || name.startsWith('.')) continue;
         const file = path.join(this.dir, name);
+        if (name.startsWith('.') && name.endsWith('.tmp')) {
+          await fs.unlink(file).catch(() => undefined);
+          continue;
+        }
+        if (!name.endsWith('.json') || name.startsWith('.')) continue;
         try {
           const data = JSON.parse(await fs.readFile(file, 'utf8')) as OrderFile;
           if (typeof data.orderId !== 'string' || !Array.isArray(data.results))
             throw new Error('not an order file');
+          const done = data.results.length > 0 && data.results.every((r) => r.delivered);
+          if (done && now - (await fs.stat(file)).mtimeMs > keepDeliveredMs) {
+            await fs.unlink(file).catch(() => undefined);
+            continue;
+          }
           this.orders.set(data.orderId, data);
         } catch (e) {
           onBadFile?.(file, e as Error);
