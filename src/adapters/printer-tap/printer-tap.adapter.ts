@@ -52,7 +52,13 @@
 import * as net from 'node:net';
 import { FilePrinterOutput, TcpPrinterOutput, printerUnreachable } from '../../printer/outputs';
 import { Clock } from '../../protocol/clock';
-import { PayconnectError, ProtocolError, TransportError, WriteBackError } from '../../protocol/errors';
+import {
+  ManifestError,
+  PayconnectError,
+  ProtocolError,
+  TransportError,
+  WriteBackError,
+} from '../../protocol/errors';
 import type { AdapterEnv } from '../adapter-env';
 import { AdapterContext, CapturedOrder, HostAdapter, OrderResult } from '../host-adapter';
 import type { PlannedAdapterManifest } from '../manifest';
@@ -219,7 +225,7 @@ export class PrinterTapAdapter implements HostAdapter {
         .catch((e: unknown) => this.deps.onError?.(this.printerOff(reasonOf(e))));
     }
     if (this.config.writeBack?.footer && !forward) {
-      throw new TransportError(
+      throw new ManifestError(
         'printer_tap.footer_without_printer',
         'writeBack.footer needs a printer to print on: set options.forward to the real printer, or remove the footer',
         { subject: 'writeBack.footer' },
