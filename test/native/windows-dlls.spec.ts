@@ -11,7 +11,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { requireSystem, systemPrerequisites } from '../support/prerequisites';
-import { buildNative, LINUX_BUILD, NATIVE_DIR, nativeGate } from './support/native-build';
+import { buildNative, LINUX_BUILD, makeNative, NATIVE_DIR, nativeGate } from './support/native-build';
 
 jest.setTimeout(120_000);
 
@@ -39,7 +39,7 @@ const crossGate = systemPrerequisites([
 
 crossGate.describe('the Windows DLLs of the hook library', () => {
   it('build for x64 and x86 with every export undecorated, needing only what Windows has', () => {
-    const r = run('make', ['windows']);
+    const r = makeNative('windows');
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(r.stdout).toMatch(
       /payconnect-x64\.dll \(pei-x86-64\): 8 exports, undecorated; imports KERNEL32\.dll WS2_32\.dll msvcrt\.dll/,

@@ -6,13 +6,13 @@
  * register reads it from the plugin's data folder. The 32-bit DLL cannot run here (Debian's 32-bit Wine
  * does not install on this machine); it is built and its exports checked in windows-dlls.spec.ts.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { systemPrerequisites, WINE64 } from '../support/prerequisites';
 import { testCode } from '../terminal/support/harness';
 import { WinePrefix, winPath } from '../windows/wine';
-import { NATIVE_DIR } from './support/native-build';
+import { makeNative, NATIVE_DIR } from './support/native-build';
 import { HookShop, startHookShop } from './support/shop';
 
 jest.setTimeout(180_000);
@@ -24,7 +24,7 @@ const gate = systemPrerequisites([
   {
     what: 'the Windows builds of the hook library (make -C native windows: MinGW-w64)',
     check: () => {
-      const r = spawnSync('make', ['-C', NATIVE_DIR, 'windows'], { encoding: 'utf8', timeout: 120_000 });
+      const r = makeNative('windows');
       return r.status === 0 || `make -C native windows failed: ${r.stderr.trim().split('\n').pop()}`;
     },
     install: '`apt-get install -y gcc-mingw-w64-x86-64 gcc-mingw-w64-i686`',

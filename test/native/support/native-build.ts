@@ -4,6 +4,7 @@
  * machine, a failure under CI=true), and its functions declared for koffi exactly as payconnect.h does.
  */
 import { spawnSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { REPO_ROOT } from '../../support/child-process';
 import { requireSystem, systemPrerequisites } from '../../support/prerequisites';
@@ -23,11 +24,33 @@ function runs(command: string, args: string[]): true | string {
 export const nativeGate = systemPrerequisites([
   requireSystem('`gcc` (C compiler)', () => runs('gcc', ['--version']), '`apt-get install -y gcc`'),
   requireSystem('`make`', () => runs('make', ['--version']), '`apt-get install -y make`'),
+  requireSystem(
+    '`flock` (util-linux)',
+    () => runs('flock', ['--version']),
+    '`apt-get install -y util-linux`',
+  ),
 ]);
 
-/** Builds the .so and the test programs (make only rebuilds what changed); throws with make's output. */
+/**
+ * `make -C native TARGET`, one at a time across jest workers (flock): two specs building at once would
+ * write the same output files together. Make only rebuilds what changed.
+ */
+export function makeNative(target: 'all' | 'windows'): {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+} {
+  const lock = path.join(os.tmpdir(), 'payconnect-native-build.lock');
+  const r = spawnSync('flock', [lock, 'make', '-C', NATIVE_DIR, target], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
+  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
+}
+
+/** Builds the .so and the test programs; throws with make's output. */
 export function buildNative(): void {
-  const r = spawnSync('make', ['-C', NATIVE_DIR, 'all'], { encoding: 'utf8', timeout: 120_000 });
+  const r = makeNative('all');
   if (r.status !== 0) throw new Error(`make -C native all failed:\n${r.stdout}\n${r.stderr}`);
 }
 
