@@ -43,9 +43,11 @@ const LABELS = {
   latin: { paid: 'PAID', method: 'Method', payment: 'Payment', time: 'Time' },
 } as const;
 
-function providerName(brand: string): string {
-  if (brand === 'alipay') return 'Alipay 支付宝';
-  if (brand === 'wechat') return 'WeChat Pay 微信支付';
+/** The provider as the paper names it; a code page without Hanzi (cp437) gets the Latin name only. */
+function providerName(brand: string, encoding: PrinterTapEncoding): string {
+  const latin = encoding === 'cp437';
+  if (brand === 'alipay') return latin ? 'Alipay' : 'Alipay 支付宝';
+  if (brand === 'wechat') return latin ? 'WeChat Pay' : 'WeChat Pay 微信支付';
   return brand;
 }
 
@@ -64,7 +66,9 @@ export function footerLines(
   for (const l of wrap(clean(paid), width, encoding)) text(align(l, width, 'left', encoding), true);
   const payment = result.payment;
   if (payment) {
-    const brand = clean(providerName(String(payment.method?.brand ?? payment.method?.type ?? 'wallet')));
+    const brand = clean(
+      providerName(String(payment.method?.brand ?? payment.method?.type ?? 'wallet'), encoding),
+    );
     for (const l of twoColumns(labels.method, brand, width, encoding)) text(l);
     for (const l of twoColumns(labels.payment, clean(payment.id), width, encoding)) text(l);
   }

@@ -17,6 +17,7 @@ import { SystemClock } from '../../protocol/clock';
 import { WriteBackError } from '../../protocol/errors';
 import { FieldProblems } from '../field-problems';
 import { CapturedOrder, OrderResult } from '../host-adapter';
+import { renderFooter } from './footer';
 import { PrinterTapAdapter } from './printer-tap.adapter';
 import {
   PrinterTapOptions,
@@ -234,5 +235,25 @@ serialSys.describe('printer-tap paid footer on a serial printer (socat pty)', ()
       await printerPair.stop();
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('printer-tap paid footer text', () => {
+  it('is in English with Latin names on a cp437 printer, and without a QR code when qr is none', () => {
+    const bytes = renderFooter(
+      { ...PAID, payment: { ...PAID.payment!, method: { type: 'wallet_code', brand: 'wechat' } } },
+      { qr: 'none', lines: [], width: 42, timeZone: 'UTC' },
+      'cp437',
+    );
+    const d = decodeEscPos(bytes, { encoding: 'cp437' });
+    expect(d.lines.map((l) => l.trim()).filter((l) => l !== '')).toEqual([
+      '-'.repeat(42),
+      'PAID ¥12.34', // cp437 has the yen sign (0x9D)
+      expect.stringMatching(/^Method +WeChat Pay$/),
+      expect.stringMatching(/^Payment +pay_7Kq2Xw9Lm$/),
+      expect.stringMatching(/^Time +2026-11-29 03:39:05 +00:00$/),
+    ]);
+    expect(d.qr).toEqual([]);
+    expect(d.cuts).toBe(1);
   });
 });
