@@ -251,7 +251,7 @@ describe('printer-tap paid footer text', () => {
       'PAID ¥12.34', // cp437 has the yen sign (0x9D)
       expect.stringMatching(/^Method +WeChat Pay$/),
       expect.stringMatching(/^Payment +pay_7Kq2Xw9Lm$/),
-      expect.stringMatching(/^Time +2026-11-29 03:39:05 +00:00$/),
+      expect.stringMatching(/^Time +2026-11-29 03:39:05 \+00:00$/),
     ]);
     expect(d.qr).toEqual([]);
     expect(d.cuts).toBe(1);
