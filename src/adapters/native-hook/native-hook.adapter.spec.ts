@@ -211,6 +211,17 @@ describe(NativeHookAdapter.name, () => {
     expect(orders).toEqual([]);
   });
 
+  it('counts a wrong token once however many lines follow it, and reads none of them', async () => {
+    const c = await Client.connect(port);
+    clients.push(c);
+    const submit = JSON.stringify({ op: 'submit', order: { orderId: 'P-1', amount: '1.00' } });
+    c.send(`${JSON.stringify({ op: 'hello', token: 'cd'.repeat(32) })}\n${submit}\n${submit}\n{garbage\n`);
+    expect(await c.next()).toMatchObject({ error: 'bad_token' });
+    expect(await c.closedWithin(2000)).toBe(true);
+    expect(sut.stats()).toMatchObject({ badTokens: 1, badLines: 0, orders: 0 });
+    expect(orders).toEqual([]);
+  });
+
   it('takes an order once journaled, in exact minor units, and names the bad fields of a bad one', async () => {
     const c = await session();
     expect(await c.request({ op: 'submit', order: { orderId: 'A-1', amount: '12.50' } })).toEqual({

@@ -81,6 +81,8 @@ export interface NativeHookStats {
 
 /** How long a connection may stay silent before it presents its token. */
 const HELLO_TIMEOUT_MS = 10_000;
+/** How long a connection being closed may take to close its side before it is cut off. */
+const CLOSE_GRACE_MS = 1000;
 /** A connection silent this long is closed (longer than the longest wait a library may ask for). */
 const IDLE_TIMEOUT_MS = 11 * 60_000;
 
@@ -206,6 +208,8 @@ export class NativeHookAdapter implements HostAdapter {
     const subject = `native hook client ${socket.remoteAddress}:${socket.remotePort}`;
     const splitter = new LineSplitter(this.config.maxLineBytes);
     let authed = false;
+    /** Set once the connection is being closed: lines still queued are not read (nor counted) any more. */
+    let closing = false;
     let queue = Promise.resolve();
     socket.setNoDelay(true);
     socket.setTimeout(HELLO_TIMEOUT_MS, () => socket.destroy());
@@ -216,13 +220,20 @@ export class NativeHookAdapter implements HostAdapter {
     const answer = (line: string) => {
       if (!socket.destroyed && socket.writable) socket.write(line);
     };
+    /** Answers last, then closes; a client that does not close its side is cut off a second later. */
+    const close = () => {
+      closing = true;
+      socket.end();
+      this.deps.clock.setTimeout(() => socket.destroy(), CLOSE_GRACE_MS);
+    };
     socket.on('data', (chunk: Buffer) => {
+      if (closing) return;
       for (const line of splitter.push(chunk)) {
         queue = queue.then(async () => {
-          if (socket.destroyed) return;
+          if (socket.destroyed || closing) return;
           if (!authed) {
             authed = this.hello(line, subject, answer);
-            if (!authed) socket.end();
+            if (!authed) close();
             else socket.setTimeout(IDLE_TIMEOUT_MS);
             return;
           }
@@ -230,6 +241,7 @@ export class NativeHookAdapter implements HostAdapter {
         });
       }
       if (splitter.overflow) {
+        closing = true;
         socket.pause();
         queue = queue.then(() => {
           const p = problem(
@@ -239,7 +251,7 @@ export class NativeHookAdapter implements HostAdapter {
           );
           this.badLine(subject, p);
           answer(problemLine(p));
-          socket.end();
+          close();
         });
       }
     });
