@@ -501,7 +501,10 @@ PC_API pc_status PC_CALL pc_close(pc_handle *h) {
   h->closing = 1;
   pcn_mutex_unlock(&h->mu);
   pcn_mutex_destroy(&h->mu);
-  if (err_handle == h) err_handle = NULL;
+  if (err_handle == h) { /* a later handle may get this address: its last error must not be this one's */
+    err_handle = NULL;
+    err_text[0] = '\0';
+  }
   free(h);
   pcn_cleanup();
   return PC_OK;
