@@ -44,6 +44,9 @@ import { Agent, createServer, request, Server } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+import Database from 'better-sqlite3';
+import { promises as fsp } from 'node:fs';
 import iconv from 'iconv-lite';
 import YAML from 'yaml';
 import { SerialDisplayAdapter } from '../../src/adapters/serial-display/serial-display.adapter';
@@ -60,8 +63,10 @@ import {
   commandLine,
   isLoopback,
   numberOption,
+  startCpuProfile,
   stopOnSignalsOrAfter,
   summarize,
+  watchGc,
   writeJson,
 } from '../support/bench-kit';
 
@@ -297,10 +302,53 @@ function figures(samples: Sample[]) {
   };
 }
 
+/**
+ * The durable writes on the path, alone, in the same scratch folder: a one-row commit in a SQLite file set
+ * up as the plugin's journal is (WAL, synchronous=FULL; the plugin makes four such commits between the
+ * capture and the offer datagram), and the display adapter's order-number journal (read, write, fsync,
+ * close, rename).
+ */
+async function durableWrites(dir: string, n: number) {
+  const db = new Database(path.join(dir, 'steps.db'));
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)');
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  const commit: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    insert.run(`row ${i}`);
+    commit.push(ms(t0, process.hrtime.bigint()));
+    await sleep(1);
+  }
+  db.close();
+  const file = path.join(dir, 'steps.seq.json');
+  const seqJournal: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    await fsp.readFile(file, 'utf8').catch(() => undefined);
+    const handle = await fsp.open(`${file}.tmp`, 'w');
+    await handle.writeFile(JSON.stringify({ date: '20261129', seq: i }));
+    await handle.sync();
+    await handle.close();
+    await fsp.rename(`${file}.tmp`, file);
+    seqJournal.push(ms(t0, process.hrtime.bigint()));
+    await sleep(1);
+  }
+  const brief = (xs: number[]) => ({
+    p50: percentile(xs, 50),
+    p90: percentile(xs, 90),
+    p99: percentile(xs, 99),
+  });
+  return { sqliteCommitMs: brief(commit), orderNumberJournalMs: brief(seqJournal) };
+}
+
 async function main(): Promise<void> {
   const rounds = numberOption('rounds', 6);
   const n = numberOption('n', 60);
   const warmup = numberOption('warmup', 20);
+  /** Pause after each sample's cancel, before the next sample. */
+  const gapMs = numberOption('gap', 2);
   const cleanups = new Cleanups();
   stopOnSignalsOrAfter(TIME_LIMIT_MS, () => cleanups.runAll(), 'the shop and its scratch folder');
 
@@ -496,7 +544,7 @@ async function main(): Promise<void> {
       `/api/orders/${encodeURIComponent(arrived.orderId)}/cancel`,
     );
     if (c.status !== 200) failures[kind].push(`cancel ${arrived.orderId}: HTTP ${c.status} ${c.body}`);
-    await sleep(2);
+    await sleep(gapMs);
     const captured = arrived.captured ?? arrived.offered;
     return {
       totalMs: ms(t0, arrived.offered),
@@ -517,6 +565,10 @@ async function main(): Promise<void> {
   const all: Record<Kind, Sample[]> = { display: [], printer: [], http: [] };
   const ratios: { display: number[]; printer: number[] } = { display: [], printer: [] };
   const started = Date.now();
+  const gc = watchGc();
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
+  const stopProfile = startCpuProfile('BENCH_CAPTURE_CPU_PROFILE', 'chain');
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? KINDS : [...KINDS].reverse();
     const got: Record<Kind, Sample[]> = { display: [], printer: [], http: [] };
@@ -539,6 +591,21 @@ async function main(): Promise<void> {
       `round ${r + 1}/${rounds}: p99 display ${p99('display').toFixed(2)} ms, printer ${p99('printer').toFixed(2)} ms, http ${p99('http').toFixed(2)} ms`,
     );
   }
+  await stopProfile();
+  loopDelay.disable();
+  gc.stop();
+  const samples = KINDS.reduce((a, k) => a + all[k].length, 0);
+  const process_ = {
+    gcPauses: gc.gc.count,
+    gcMsPer100Samples: (gc.gc.ms / samples) * 100,
+    // The event loop that the server, the plugin and the unit share here: how late its timers ran.
+    eventLoopDelayMs: {
+      p50: loopDelay.percentile(50) / 1e6,
+      p99: loopDelay.percentile(99) / 1e6,
+      max: loopDelay.max / 1e6,
+    },
+  };
+  const steps = await durableWrites(tmp, 300);
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const result = {
     command: commandLine(),
@@ -565,10 +632,13 @@ async function main(): Promise<void> {
         p99MedianOfRounds: median(ratios.printer),
       },
     },
+    process: process_,
+    steps,
     goalP99Ms: 20,
     failures,
   };
   console.log(JSON.stringify(result, null, 2));
+  if (process.env.BENCH_CHAIN_SAMPLES) writeFileSync(process.env.BENCH_CHAIN_SAMPLES, JSON.stringify(all));
   await writeJson(path.join(REPO_ROOT, 'bench', 'capture', 'results', 'chain.json'), result);
   agent.destroy();
   adminAgent.destroy();
