@@ -58,20 +58,23 @@ export class WinePrefix {
    */
   static async create(dir: string, ports: Record<string, string>): Promise<WinePrefix> {
     const prefix = new WinePrefix(dir);
-    await wine(prefix.env, WINE64, ['wineboot', '--init']);
     const reg = path.join(path.dirname(dir), `${path.basename(dir)}.reg`);
-    const lines = ['REGEDIT4', '', '[HKEY_CURRENT_USER\\Software\\Wine]', '"Version"="win10"', ''];
-    lines.push('[HKEY_LOCAL_MACHINE\\Software\\Wine\\Ports]');
-    for (const [com, device] of Object.entries(ports)) lines.push(`"${com}"="${device}"`);
-    writeFileSync(reg, `${lines.join('\r\n')}\r\n`);
     try {
+      await wine(prefix.env, WINE64, ['wineboot', '--init']);
+      const lines = ['REGEDIT4', '', '[HKEY_CURRENT_USER\\Software\\Wine]', '"Version"="win10"', ''];
+      lines.push('[HKEY_LOCAL_MACHINE\\Software\\Wine\\Ports]');
+      for (const [com, device] of Object.entries(ports)) lines.push(`"${com}"="${device}"`);
+      writeFileSync(reg, `${lines.join('\r\n')}\r\n`);
       await wine(prefix.env, WINE64, ['reg', 'import', winPath(reg)]);
+      // The ports are read when the wineserver starts: end this one so the next program gets them.
+      await prefix.shutdown();
+      return prefix;
+    } catch (e) {
+      await prefix.remove(); // no wineserver left running for a prefix nobody will use
+      throw e;
     } finally {
       rmSync(reg, { force: true });
     }
-    // The ports are read when the wineserver starts: end this one so the next program gets them.
-    await prefix.shutdown();
-    return prefix;
   }
 
   /** Ends every Windows process of the prefix and waits for its wineserver to exit. */
