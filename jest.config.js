@@ -1,5 +1,7 @@
-// Two projects: `unit` (pure code, fakes, loopback sockets; fast) and `system` (real hosts in network
-// namespaces, real processes). `npm test` runs both; with CI=true a system test whose prerequisite is
+// Three projects: `unit` (pure code, fakes, loopback sockets; fast), `system` (real hosts in network
+// namespaces, real processes) and `windows` (payconnect's Windows build under Wine: docs/windows-serial.md;
+// slow to start, as Wine boots a prefix and node.exe loads the CLI through Wine's file layer). `npm test`
+// runs all three; with CI=true a system test whose prerequisite is
 // missing fails instead of skipping (see test/support/prerequisites.ts).
 const transform = { '^.+\\.ts$': ['@swc/jest'] };
 module.exports = {
@@ -22,6 +24,12 @@ module.exports = {
       testEnvironment: 'node',
       transform,
       testMatch: ['<rootDir>/test/system/**/*.spec.ts'],
+    },
+    {
+      displayName: 'windows',
+      testEnvironment: 'node',
+      transform,
+      testMatch: ['<rootDir>/test/windows/**/*.spec.ts'],
     },
   ],
 };
