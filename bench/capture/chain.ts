@@ -8,8 +8,7 @@
  * three manifests of manifests/ with only their ports and dispatch changed — http-hook (main: the hook
  * takes POSTs only as the main manifest), display-led8-hisense-vc110 (total lamp rule: final when the
  * total lamp's value is complete, no quiet time) and printer-tap-gb18030-80mm (raw TCP, forward none) —
- * and one real unit T1
- * (createTerminalApp) on the loopback LAN, to which every order is dispatched unicast.
+ * and one real unit T1 (createTerminalApp) on the loopback LAN, to which every order is dispatched unicast.
  *
  * - **display**: the register writes a led8 total (ESC s 2, ESC Q A <amount> CR) to its end of a socat pty
  *   pair; the plugin reads the other end and passes the bytes on to a second pair, whose far end is read
@@ -26,27 +25,29 @@
  * figure into capture and LAN parts. After each offer the register's side ends the sale (CLR on the display
  * line) and the order is canceled over the plugin's API (POST /api/orders/:id/cancel, which withdraws it
  * from the unit), so orders do not pile up as open. Blocks of the three kinds alternate in order
- * (A B C, C B A, …) so the machine's noise falls on all alike.
+ * (A B C, C B A, …) so the machine's noise falls on all alike. Also reported: the display's pty read and
+ * order-number journal, GC and event-loop delay over the rounds, and the path's durable writes timed alone.
+ * Results in docs/BENCHMARKS.md; BENCH_CAPTURE_CPU_PROFILE=<dir> writes a CPU profile of the rounds.
  *
- *   npm run bench:capture:chain   (options: --rounds 6 --n 60 --warmup 20)
+ *   npm run bench:capture:chain   (options: --rounds 6 --n 60 --warmup 20 --gap 2)
  */
 import {
-  openSync,
   closeSync,
   createReadStream,
+  promises as fsp,
   mkdtempSync,
+  openSync,
   readFileSync,
   rmSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
-import { writeSync } from 'node:fs';
 import { Agent, createServer, request, Server } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
-import { promises as fsp } from 'node:fs';
 import iconv from 'iconv-lite';
 import YAML from 'yaml';
 import { SerialDisplayAdapter } from '../../src/adapters/serial-display/serial-display.adapter';
@@ -149,6 +150,7 @@ function call(
   method: string,
   urlPath: string,
   body?: unknown,
+  extraHeaders: Record<string, string> = {},
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
@@ -159,7 +161,10 @@ function call(
         port: base.port,
         method,
         path: urlPath,
-        headers: data ? { 'content-type': 'application/json', 'content-length': data.length } : {},
+        headers: {
+          ...extraHeaders,
+          ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
+        },
       },
       (res) => {
         let text = '';
@@ -373,31 +378,7 @@ async function main(): Promise<void> {
   if (!isLoopback(serverUrl.hostname)) throw new Error(`the server is on ${serverUrl.hostname}`);
   const adminAgent = new Agent({ keepAlive: true });
   const admin = async (p: string, body: unknown) => {
-    const req = new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const data = Buffer.from(JSON.stringify(body));
-      const r = request(
-        {
-          agent: adminAgent,
-          host: serverUrl.hostname,
-          port: serverUrl.port,
-          method: 'POST',
-          path: p,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': data.length,
-            authorization: `Bearer ${ADMIN}`,
-          },
-        },
-        (res) => {
-          let text = '';
-          res.on('data', (c: Buffer) => (text += c.toString()));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        },
-      );
-      r.on('error', reject);
-      r.end(data);
-    });
-    const a = await req;
+    const a = await call(adminAgent, serverUrl, 'POST', p, body, { authorization: `Bearer ${ADMIN}` });
     if (a.status !== 201) throw new Error(`${p}: HTTP ${a.status} ${a.body}`);
     return JSON.parse(a.body) as Record<string, string>;
   };
