@@ -28,6 +28,7 @@ import { createAdapter } from './registry';
 import { SerialDisplayAdapter } from './serial-display/serial-display.adapter';
 import { systemPrerequisites } from '../../test/support/prerequisites';
 import { FarEnd, PtyPair } from '../../test/support/pty';
+import { HookClient } from '../../test/support/hook-client';
 
 interface ContractHarness {
   adapter: HostAdapter;
@@ -288,6 +289,70 @@ dispatch: { mode: broadcast }
     hostRecords: ({ orderId, amount }) => print(`好又多超市\n单号: ${orderId}\n应收: ${amount}\n`),
     hostSendsGarbage: () => print('欢迎光临\n谢谢惠顾\n'),
     async cleanup() {},
+  };
+});
+
+describeHostAdapterContract('native-hook', async () => {
+  // The register's hook library: each call one authenticated connection, as payconnect.c makes them.
+  const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), 'pc-contract-hook-'));
+  const port = await new Promise<number>((resolve) => {
+    const probe = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (probe.address() as AddressInfo).port;
+      probe.close(() => resolve(p));
+    });
+  });
+  const manifest = parseManifest(
+    `id: c
+name: c
+adapter: native-hook
+register: R1
+options: { listen: "tcp://127.0.0.1:${port}" }
+parse: { currency: CNY }
+writeBack: {}
+dispatch: { mode: broadcast }
+`,
+    'c.yaml',
+  );
+  const adapter = createAdapter(manifest, { baseDir: stateDir, stateDir, clock: new SystemClock() });
+  const clients: HookClient[] = [];
+  /** One call of the library: hello with the plugin's token, then the request; undefined when nobody listens. */
+  const call = async (req: unknown): Promise<Record<string, unknown> | undefined> => {
+    const client = await HookClient.connect(port).catch(() => undefined);
+    if (!client) return undefined;
+    clients.push(client);
+    try {
+      const token = (await fs.readFile(path.join(stateDir, 'native-hook.token'), 'utf8')).trim();
+      await client.request({ op: 'hello', token });
+      return await client.request(req);
+    } catch {
+      return undefined;
+    } finally {
+      client.close();
+    }
+  };
+  return {
+    adapter,
+    hostRecords: async ({ orderId, amount }) =>
+      void (await call({ op: 'submit', order: { orderId, amount } })),
+    hostSendsGarbage: async () =>
+      void (await call({ op: 'submit', order: { orderId: 'G', amount: 'twelve' } })),
+    async hostSaw(orderId) {
+      // The library waits and acknowledges until nothing new is queued for the order: what the register saw.
+      // The write-backs came before any start: the library can ask once the plugin serves it.
+      if (!(await call({ op: 'ping' }))) await adapter.start({ onOrder: async () => {}, onReject: () => {} });
+      const seen: string[] = [];
+      for (;;) {
+        const a = await call({ op: 'wait', orderId, timeoutMs: 0 });
+        if (!a?.ok) return seen;
+        const delivery = String(a.delivery);
+        seen.push(String((a.result as { status: string }).status));
+        await call({ op: 'ack', delivery });
+      }
+    },
+    async cleanup() {
+      for (const c of clients) c.close();
+      await fs.rm(stateDir, { recursive: true, force: true });
+    },
   };
 });
 
