@@ -78,6 +78,7 @@ const BROADCAST = '127.255.255.255';
 const ADMIN = 'bench-chain-admin-token';
 const HOOK_SECRET = 'bench-chain-hook-secret-0123456789';
 const SAMPLE_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
 const TIME_LIMIT_MS = 5 * 60_000;
 
 const ESC = 0x1b;
@@ -174,6 +175,8 @@ function call(
       },
     );
     req.on('error', reject);
+    // A plugin API that hangs fails the run (and cleans up) instead of stalling it.
+    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${urlPath}: no answer`)));
     req.end(data);
   });
 }
@@ -348,13 +351,15 @@ async function durableWrites(dir: string, n: number) {
   return { sqliteCommitMs: brief(commit), orderNumberJournalMs: brief(seqJournal) };
 }
 
+/** Undone on every exit path: a normal end, an error, a signal, the time limit. */
+const cleanups = new Cleanups();
+
 async function main(): Promise<void> {
   const rounds = numberOption('rounds', 6);
   const n = numberOption('n', 60);
   const warmup = numberOption('warmup', 20);
   /** Pause after each sample's cancel, before the next sample. */
   const gapMs = numberOption('gap', 2);
-  const cleanups = new Cleanups();
   stopOnSignalsOrAfter(TIME_LIMIT_MS, () => cleanups.runAll(), 'the shop and its scratch folder');
 
   watchDisplayStages();
@@ -627,7 +632,8 @@ async function main(): Promise<void> {
   process.exit(0);
 }
 
-main().catch((e) => {
+main().catch(async (e) => {
   console.error(e);
+  await cleanups.runAll();
   process.exit(1);
 });
