@@ -22,11 +22,12 @@ const OVERRIDES: Record<string, { input?: string; forward?: string }> = {
   'printer-tap': { input: 'listen', forward: 'forward' },
   hid: {},
   'file-drop': { input: 'inbox' },
+  'native-hook': { input: 'listen' },
 };
 
 export const captureWatch: Command = {
   summary: "run only a manifest's capture adapter and print each order it captures",
-  usage: `payconnect capture watch --manifest FILE [--input URI] [--forward URI|none]
+  usage: `payconnect capture watch --manifest FILE [--input URI] [--forward URI|none] [--data DIR]
 
 Runs the manifest's adapter alone (no payment server, no LAN) and prints each captured order as one JSON
 line {orderId, amount, currency, source} (amount in minor units: 1250 = 12.50) and each rejected input as a
@@ -36,14 +37,20 @@ line on stderr, until Ctrl+C. Use it at the shop to check the wiring before pair
                   serial:COM3, tcp://127.0.0.1:9100)
   --forward URI   where to pass the bytes on instead of the manifest's (the real display or printer);
                   "none" passes nothing on (the tap then answers printer status queries itself)
+  --data DIR      the folder the adapter keeps its state in (default: a scratch folder, removed at the
+                  end). A native-hook manifest keeps its token there: give the folder the register's
+                  hook library is configured with, e.g. the plugin's data folder
 
 A file-drop manifest takes files from its inbox as the plugin would (they are moved to processed/). An
-http-hook manifest has nothing to watch: its orders come through the plugin's API.`,
+http-hook manifest has nothing to watch: its orders come through the plugin's API. A native-hook manifest
+takes the hook library's orders (--input tcp://127.0.0.1:PORT to listen elsewhere); their waits time out,
+as nothing decides a payment here.`,
   async run(argv) {
     const { values } = parse(argv, {
       manifest: { type: 'string' },
       input: { type: 'string' },
       forward: { type: 'string' },
+      data: { type: 'string' },
     });
     const file = values.manifest as string | undefined;
     if (!file) throw new UsageError('--manifest FILE is needed (see payconnect manifest list)');
@@ -52,9 +59,14 @@ http-hook manifest has nothing to watch: its orders come through the plugin's AP
       values.input as string | undefined,
       values.forward as string | undefined,
     );
-    // Watch mode keeps adapter state (the display's order sequence) in a scratch folder: its orders are for
-    // checking the wiring, and the manifest's folder may be the product's own, read-only one.
-    const stateDir = await fs.mkdtemp(path.join(os.tmpdir(), `payconnect-capture-${manifest.id}-`));
+    // Watch mode keeps adapter state (the display's order sequence) in a scratch folder unless told where:
+    // its orders are for checking the wiring, and the manifest's folder may be the product's own, read-only
+    // one. The hook library needs the token of a folder it knows, hence --data.
+    const given = values.data as string | undefined;
+    const stateDir = given
+      ? path.resolve(given)
+      : await fs.mkdtemp(path.join(os.tmpdir(), `payconnect-capture-${manifest.id}-`));
+    if (given) await fs.mkdir(stateDir, { recursive: true });
     const adapter = createAdapter(manifest, {
       baseDir: manifestBaseDir(path.resolve(file)),
       stateDir,
@@ -72,9 +84,14 @@ http-hook manifest has nothing to watch: its orders come through the plugin's AP
     };
     await adapter.start(ctx);
     process.stderr.write(`watching ${manifest.id} (${manifest.adapter}); Ctrl+C stops\n`);
+    if (manifest.adapter === 'native-hook')
+      process.stderr.write(
+        `the hook library's token is ${path.join(stateDir, 'native-hook.token')}` +
+          (given ? '\n' : ' (a scratch folder: use --data DIR to give the register a folder it knows)\n'),
+      );
     await untilStopped(async () => {
       await adapter.stop();
-      await fs.rm(stateDir, { recursive: true, force: true });
+      if (!given) await fs.rm(stateDir, { recursive: true, force: true });
     });
     return 0;
   },

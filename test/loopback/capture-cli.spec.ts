@@ -10,6 +10,7 @@ import path from 'node:path';
 import * as iconv from 'iconv-lite';
 import { ChildProc, freeTcpPort, killAllChildren, REPO_ROOT } from '../support/child-process';
 import { systemPrerequisites } from '../support/prerequisites';
+import { HookClient } from '../support/hook-client';
 import { FarEnd, PtyPair } from '../support/pty';
 import { waitFor } from '../support/wait';
 import { writeFileDropManifest, writeHookManifest } from '../plugin/support/plugin-harness';
@@ -164,4 +165,44 @@ serialSys.describe('capture watch on a serial printer line', () => {
       await pair.stop();
     }
   });
+});
+
+it('takes an order from the hook library with the token kept in --data, and says where the token is', async () => {
+  const port = await freeTcpPort();
+  const data = path.join(tmp, 'hook-data');
+  const watch = ChildProc.spawn('capture-hook', [
+    'capture',
+    'watch',
+    '--manifest',
+    path.join(REPO_ROOT, 'manifests', 'native-hook.yaml'),
+    '--input',
+    `tcp://127.0.0.1:${port}`,
+    '--data',
+    data,
+  ]);
+  const tokenFile = path.join(data, 'native-hook.token');
+  await waitFor(
+    'the token line',
+    () => watch.output.includes(`the hook library's token is ${tokenFile}`),
+    15_000,
+  );
+  const client = await HookClient.connect(port);
+  try {
+    expect(
+      await client.request({ op: 'hello', token: readFileSync(tokenFile, 'utf8').trim() }),
+    ).toMatchObject({
+      ok: true,
+    });
+    expect(
+      await client.request({ op: 'submit', order: { orderId: '收银-0007', amount: '23.40' } }),
+    ).toMatchObject({ ok: true });
+  } finally {
+    client.close();
+  }
+  await waitFor('the captured order line', () => watch.output.includes('"orderId":"收银-0007"'), 15_000);
+  const line = watch.output.split('\n').find((l) => l.includes('收银-0007'))!;
+  expect(JSON.parse(line)).toMatchObject({ orderId: '收银-0007', amount: 2340, currency: 'CNY' });
+  await watch.stop();
+  // The folder given with --data is the register's to keep: the token stays.
+  expect(readFileSync(tokenFile, 'utf8')).toMatch(/^[0-9a-f]{64}/);
 });
