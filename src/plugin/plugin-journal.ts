@@ -250,12 +250,15 @@ export class PluginJournal implements ClaimBook {
     fields: { terminal?: string; progress?: string } = {},
     note?: string,
   ): void {
-    this.db
-      .prepare(
-        'UPDATE orders SET status = ?, terminal = COALESCE(?, terminal), progress = COALESCE(?, progress), updated_at = ? WHERE order_id = ?',
-      )
-      .run(status, fields.terminal ?? null, fields.progress ?? null, this.iso(), orderId);
-    this.log(orderId, status, note);
+    // The change and its log line in one commit: both or neither, and one fsync instead of two.
+    this.db.transaction(() => {
+      this.db
+        .prepare(
+          'UPDATE orders SET status = ?, terminal = COALESCE(?, terminal), progress = COALESCE(?, progress), updated_at = ? WHERE order_id = ?',
+        )
+        .run(status, fields.terminal ?? null, fields.progress ?? null, this.iso(), orderId);
+      this.log(orderId, status, note);
+    })();
   }
 
   setProgress(orderId: string, progress: string, terminal: string): void {
@@ -356,9 +359,10 @@ export class PluginJournal implements ClaimBook {
   // --- ClaimBook: first claim wins, recorded in one statement ---------------------------------------
 
   open(orderId: string): void {
+    // Only when closed: opening an open book changes no row, so it writes (and fsyncs) nothing.
     this.db
       .prepare(
-        "UPDATE orders SET claim_closed = 0 WHERE order_id = ? AND terminal IS NULL AND status IN ('captured', 'offered')",
+        "UPDATE orders SET claim_closed = 0 WHERE order_id = ? AND claim_closed <> 0 AND terminal IS NULL AND status IN ('captured', 'offered')",
       )
       .run(orderId);
   }
