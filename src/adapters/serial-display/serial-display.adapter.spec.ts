@@ -25,6 +25,7 @@ import {
   SaleTotal,
   SerialDisplayDeps,
   SerialDisplayManifest,
+  SEQUENCE_BLOCK,
   createSerialDisplayAdapter,
 } from './serial-display.adapter';
 import { SerialDisplayParseRules } from './serial-display.options';
@@ -191,14 +192,27 @@ sys.describe('serial-display adapter on socat pseudo-terminal pairs', () => {
     ]);
     await until(() => display.received.length === sent.length, 'the display bytes');
     expect(display.received.toString('latin1')).toBe(sent);
-    expect(JSON.parse(fs.readFileSync(adapter.sequenceFile, 'utf8'))).toEqual({ date: day, seq: 2 });
+    // While running, the journal holds a block of numbers: one fsync per SEQUENCE_BLOCK orders.
+    const whileRunning = fs.readFileSync(adapter.sequenceFile, 'utf8');
+    expect(JSON.parse(whileRunning)).toEqual({ date: day, seq: SEQUENCE_BLOCK });
 
-    // The sequence survives a restart.
+    // A clean stop gives the rest of the block back: the sequence goes on without a gap.
     await stops.pop()!();
+    expect(JSON.parse(fs.readFileSync(adapter.sequenceFile, 'utf8'))).toEqual({ date: day, seq: 2 });
     await started();
     await register.write('TOTAL 5.00\n');
     await until(() => orders.length === 4, 'the fourth order');
     expect(orders[3].orderId).toBe(`R1-${day}-0003`);
+
+    // A crash leaves the block reserved (the file as it was while running): the next number skips it, and
+    // no number is ever handed out twice.
+    await stops.pop()!();
+    fs.writeFileSync(adapter.sequenceFile, whileRunning);
+    await started();
+    await register.write('TOTAL 6.00\n');
+    await until(() => orders.length === 5, 'the fifth order');
+    expect(orders[4].orderId).toBe(`R1-${day}-${String(SEQUENCE_BLOCK + 1).padStart(4, '0')}`);
+    expect(new Set(orders.map((o) => o.orderId)).size).toBe(5);
   });
 
   it('keeps the display byte-identical while the decoder is fed garbage, and captures again after', async () => {

@@ -22,9 +22,9 @@
  * `<register>-<yyyymmdd>-<seq>` (e.g. `R1-20261129-0007`; local date of the plugin's machine, seq from 1
  * each day). The sequence is journaled in `.serial-display-<register>.seq.json` in the plugin's data folder
  * (the adapter env's `stateDir`; the manifest's folder only when there is none, as in specs),
- * written atomically (temporary file, fsync, rename) BEFORE the order is handed over, so a crash never
- * hands out a number twice (it may skip one).
- * TODO: keep the sequence in the plugin's order journal once it offers per-adapter counters.
+ * written atomically (temporary file, fsync, rename) BEFORE a number is handed over, SEQUENCE_BLOCK numbers
+ * at a time, so a crash never hands out a number twice (it may skip up to a block); a clean stop writes back
+ * the last number used, so a restart continues without a gap.
  *
  * Bad input never stops capture: a decoder that throws, an amount that cannot be parsed, an order the
  * plugin refuses are each counted and reported through `ctx.onReject` naming the port; the display keeps
@@ -152,6 +152,13 @@ export interface WithdrawalStats {
   unsupported: number;
 }
 
+/**
+ * Order numbers are reserved this many at a time: one fsync per block instead of one per order (it was
+ * most of what the display added to capture → offer: docs/BENCHMARKS.md). A crash skips at most the rest
+ * of the block; a clean stop gives it back.
+ */
+export const SEQUENCE_BLOCK = 10;
+
 interface SequenceFile {
   date: string;
   seq: number;
@@ -173,6 +180,8 @@ export class SerialDisplayAdapter implements HostAdapter {
   /** The stats of decoders replaced after they failed, so the totals cover the whole run. */
   private retired: DisplayDecoderStats = { bytes: 0, unknownCommands: 0, garbage: 0 };
   private readonly source: string;
+  /** Today's numbers: the last handed out and the highest the journal has reserved. */
+  private sequence?: { date: string; last: number; reserved: number };
 
   constructor(
     readonly manifest: SerialDisplayManifest,
@@ -239,6 +248,7 @@ export class SerialDisplayAdapter implements HostAdapter {
     this.io = undefined;
     await io?.stop();
     await this.queue;
+    await this.releaseSequence();
   }
 
   private makeIo(onChunk: (bytes: Uint8Array) => void): SerialPassThrough {
@@ -422,13 +432,31 @@ export class SerialDisplayAdapter implements HostAdapter {
   /** `<register>-<yyyymmdd>-<seq>`, the sequence journaled before the number is used. */
   private async nextOrderId(): Promise<string> {
     const date = localDate(this.env.clock.now());
-    let last: SequenceFile | undefined;
+    if (!this.sequence) this.sequence = await this.loadSequence(date);
+    if (this.sequence.date !== date) this.sequence = { date, last: 0, reserved: 0 };
+    const seq = this.sequence.last + 1;
+    if (seq > this.sequence.reserved) {
+      await this.saveSequence(date, seq + SEQUENCE_BLOCK - 1);
+      this.sequence.reserved = seq + SEQUENCE_BLOCK - 1;
+    }
+    this.sequence.last = seq;
+    return `${this.manifest.register}-${date}-${String(seq).padStart(4, '0')}`;
+  }
+
+  /** Where the numbers stand after the journal: every number up to its `seq` may have been handed out. */
+  private async loadSequence(date: string): Promise<{ date: string; last: number; reserved: number }> {
+    let onDisk: SequenceFile | undefined;
     try {
-      last = JSON.parse(await fs.readFile(this.sequenceFile, 'utf8')) as SequenceFile;
+      onDisk = JSON.parse(await fs.readFile(this.sequenceFile, 'utf8')) as SequenceFile;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     }
-    const seq = last && last.date === date && Number.isInteger(last.seq) ? last.seq + 1 : 1;
+    const used = onDisk && onDisk.date === date && Number.isInteger(onDisk.seq) ? onDisk.seq : 0;
+    return { date, last: used, reserved: used };
+  }
+
+  /** Written atomically and durably (temporary file, fsync, rename). */
+  private async saveSequence(date: string, seq: number): Promise<void> {
     const tmp = `${this.sequenceFile}.${process.pid}.tmp`;
     const handle = await fs.open(tmp, 'w');
     try {
@@ -438,7 +466,19 @@ export class SerialDisplayAdapter implements HostAdapter {
       await handle.close();
     }
     await fs.rename(tmp, this.sequenceFile);
-    return `${this.manifest.register}-${date}-${String(seq).padStart(4, '0')}`;
+  }
+
+  /** On a clean stop the numbers reserved but not handed out are given back: no gap after a restart. */
+  private async releaseSequence(): Promise<void> {
+    const s = this.sequence;
+    if (!s || s.last >= s.reserved) return;
+    try {
+      await this.saveSequence(s.date, s.last);
+      s.reserved = s.last;
+    } catch (e) {
+      // Keeping the reservation only costs a gap in the numbers.
+      this.env.onError?.(e instanceof Error ? e : new Error(String(e)));
+    }
   }
 
   private reject(code: string, text: string): void {
