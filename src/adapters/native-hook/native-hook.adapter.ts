@@ -26,6 +26,7 @@ import * as path from 'node:path';
 import { Clock, TimerHandle } from '../../protocol/clock';
 import { ManifestError, PayconnectError, ProtocolError, TransportError } from '../../protocol/errors';
 import type { AdapterEnv } from '../adapter-env';
+import { holdPort, portHolder } from '../held-ports';
 import { AdapterContext, CapturedOrder, HostAdapter, OrderResult } from '../host-adapter';
 import type { PlannedAdapterManifest } from '../manifest';
 import { resultDocument } from '../result-document';
@@ -79,6 +80,14 @@ export interface NativeHookStats {
   resultsWaiting: number;
 }
 
+/** Who uses a listen address that is taken: this plugin's adapter that holds it, or another program. */
+function inUse(listen: { host: string; port: number }): string {
+  const holder = portHolder({ tcp: listen });
+  return holder
+    ? `this plugin's ${holder} uses this port`
+    : 'another program (or another plugin) uses this port';
+}
+
 /** How long a connection may stay silent before it presents its token. */
 const HELLO_TIMEOUT_MS = 10_000;
 /** How long a connection being closed may take to close its side before it is cut off. */
@@ -90,6 +99,8 @@ export class NativeHookAdapter implements HostAdapter {
   readonly kind = 'native-hook';
   private ctx?: AdapterContext;
   private server?: net.Server;
+  /** Forgets the listen address in held-ports.ts, once the server is closed. */
+  private releaseListen?: () => void;
   private token?: string;
   private tokenFile?: string;
   private readonly sockets = new Set<net.Socket>();
@@ -126,9 +137,13 @@ export class NativeHookAdapter implements HostAdapter {
     };
   }
 
-  /** The listen address can be bound and the data folder holds (or takes) the token and the results. */
+  /**
+   * The listen address can be bound and the data folder holds (or takes) the token and the results. An
+   * address this process listens on (the running hook a new manifest is to replace) counts as working:
+   * binding it again would fail (held-ports.ts).
+   */
   async probe(): Promise<void> {
-    if (!this.server) {
+    if (!this.server && portHolder({ tcp: this.config.listen }) === undefined) {
       const server = net.createServer();
       await this.listenOn(server);
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -142,6 +157,10 @@ export class NativeHookAdapter implements HostAdapter {
     const server = net.createServer((socket) => this.connection(socket));
     await this.listenOn(server);
     this.server = server;
+    this.releaseListen = holdPort(
+      { tcp: { host: this.config.listen.host, port: this.port } },
+      'native-hook options.listen',
+    );
     this.ctx = ctx;
   }
 
@@ -153,6 +172,8 @@ export class NativeHookAdapter implements HostAdapter {
     this.sockets.clear();
     for (const wake of [...this.waiters.values()].flatMap((s) => [...s])) wake();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.releaseListen?.();
+    this.releaseListen = undefined;
   }
 
   /** Queues the result for the library, durably; idempotent per (orderId, status). */
@@ -189,7 +210,7 @@ export class NativeHookAdapter implements HostAdapter {
             `options.listen: cannot listen on tcp://${host.includes(':') ? `[${host}]` : host}:${port} ` +
               `(${e.code ?? e.message})` +
               (e.code === 'EADDRINUSE'
-                ? '; another program (or another plugin) uses this port: choose a free one here and in the register\'s hook library config ("address")'
+                ? `; ${inUse(this.config.listen)}: choose a free one here and in the register's hook library config ("address")`
                 : ''),
             { subject: 'options.listen', cause: e },
           ),

@@ -46,8 +46,9 @@
  * nothing. A printer that is off, or busy with register jobs for FOOTER_WAIT_MS, throws WriteBackError and
  * the plugin retries.
  *
- * probe: the listen address can be bound or the listen port opened; an unreachable printer is only warned
- * about through `env.onError` (the printer may be switched on later).
+ * probe: the listen address can be bound or the listen port opened, or this process already holds it (the
+ * running tap a new manifest on the same port is to replace: held-ports.ts); an unreachable printer is only
+ * warned about through `env.onError` (the printer may be switched on later).
  */
 import * as net from 'node:net';
 import { FilePrinterOutput, TcpPrinterOutput, printerUnreachable } from '../../printer/outputs';
@@ -60,6 +61,7 @@ import {
   WriteBackError,
 } from '../../protocol/errors';
 import type { AdapterEnv } from '../adapter-env';
+import { holdPort, portHolder } from '../held-ports';
 import { AdapterContext, CapturedOrder, HostAdapter, OrderResult } from '../host-adapter';
 import type { PlannedAdapterManifest } from '../manifest';
 import { FooterJournal, renderFooter } from './footer';
@@ -155,6 +157,8 @@ export class PrinterTapAdapter implements HostAdapter {
   readonly kind = 'printer-tap';
   private ctx?: AdapterContext;
   private server?: net.Server;
+  /** Forgets the TCP listen address in held-ports.ts, once the server is closed. */
+  private releaseListen?: () => void;
   private listenLine?: SerialLine;
   private printerLine?: SerialLine;
   private sharedLink?: SerialLink;
@@ -203,7 +207,9 @@ export class PrinterTapAdapter implements HostAdapter {
 
   async probe(): Promise<void> {
     const { listen, forward } = this.config;
-    if (isTcp(listen) && !this.server) {
+    // An address this process listens on (the running tap a new manifest is to replace) counts as working:
+    // binding it again would fail (held-ports.ts).
+    if (isTcp(listen) && !this.server && portHolder({ tcp: listen }) === undefined) {
       const server = net.createServer();
       await this.listenOn(server, listen);
       await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -244,6 +250,10 @@ export class PrinterTapAdapter implements HostAdapter {
         const server = net.createServer({ allowHalfOpen: true }, (socket) => this.connection(socket));
         await this.listenOn(server, listen);
         this.server = server;
+        this.releaseListen = holdPort(
+          { tcp: { host: listen.host, port: this.port } },
+          'printer-tap options.listen',
+        );
       } else {
         await this.listenSerial(listen);
       }
@@ -269,6 +279,8 @@ export class PrinterTapAdapter implements HostAdapter {
     this.sharedLink = undefined;
     for (const line of lines) await line?.close();
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    this.releaseListen?.();
+    this.releaseListen = undefined;
   }
 
   /**
@@ -382,7 +394,9 @@ export class PrinterTapAdapter implements HostAdapter {
           new TransportError(
             'printer_tap.listen_failed',
             `options.listen: cannot listen on ${endpointText(listen)} (${e.code ?? e.message})` +
-              (e.code === 'EADDRINUSE' ? '; another program (a print spooler?) already uses that port' : ''),
+              (e.code === 'EADDRINUSE'
+                ? inUseHint(listen, 'another program (a print spooler?) already uses that port')
+                : ''),
             { subject: 'options.listen', cause: e },
           ),
         );
@@ -643,6 +657,12 @@ export class PrinterTapAdapter implements HostAdapter {
     const stamp = `${t.slice(0, 10).replace(/-/g, '')}-${t.slice(11, 19).replace(/:/g, '')}`;
     return `${this.config.registerId}-${stamp}-${++this.orderSeq}`;
   }
+}
+
+/** Why a listen address is in use: this plugin's adapter that holds it, else `otherwise`. */
+function inUseHint(listen: TcpEndpoint, otherwise: string): string {
+  const holder = portHolder({ tcp: listen });
+  return `; ${holder ? `this plugin's ${holder} listens there` : otherwise}`;
 }
 
 /** Undefined when a TCP connection to `e` opens within `ms`; else why not. */

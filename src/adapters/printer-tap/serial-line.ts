@@ -14,22 +14,10 @@ import { Clock, TimerHandle } from '../../protocol/clock';
 import { TransportError } from '../../protocol/errors';
 import { describeLine, loadSerialPort } from '../../printer/serial-output';
 import { serialPortOptions } from '../../printer/serial-settings';
+import { holdPort, portHolder } from '../held-ports';
 import type { SerialEndpoint } from './printer-tap.options';
 
 export const DEFAULT_REOPEN_MS = 2_000;
-
-/**
- * Ports this process holds open now. The plugin probes a new manifest's adapter while the old one still
- * runs, and serialport locks what it opens: a probe of a port the running tap holds would always fail, so
- * the probe takes a port held here as working.
- */
-const heldHere = new Map<string, number>();
-
-function hold(path: string, delta: 1 | -1): void {
-  const n = (heldHere.get(path) ?? 0) + delta;
-  if (n > 0) heldHere.set(path, n);
-  else heldHere.delete(path);
-}
 
 export interface SerialLineStats {
   /** Times the port went away or could not be opened when it should have been. */
@@ -94,9 +82,12 @@ export class SerialLine {
     this.lost(error);
   }
 
-  /** Opens the port once with the settings and closes it (a port this process holds counts as working). */
+  /**
+   * Opens the port once with the settings and closes it. A port this process holds (the running tap a new
+   * manifest is to replace: serialport locks it) counts as working (held-ports.ts).
+   */
   async probe(): Promise<void> {
-    if (heldHere.has(this.endpoint.serial)) return;
+    if (portHolder({ serial: this.endpoint.serial }) !== undefined) return;
     const port = await this.openPort();
     await new Promise<void>((resolve) => port.close(() => resolve()));
   }
@@ -171,11 +162,11 @@ export class SerialLine {
       return;
     }
     this.port = port;
-    hold(this.endpoint.serial, 1);
+    const release = holdPort({ serial: this.endpoint.serial }, `printer-tap ${this.role}`);
     port.on('data', (chunk: Buffer) => this.deps.onData(chunk));
     if (this.paused) port.pause();
     port.once('close', (e: Error | null) => {
-      hold(this.endpoint.serial, -1);
+      release();
       if (this.port === port) this.port = undefined;
       if (!this.running) return;
       this.lost(this.error(e ?? new Error('closed'), 'went away'));
@@ -229,7 +220,10 @@ export class SerialLine {
     if (/No such file or directory|No such device|File not found|ENOENT/i.test(message)) {
       hint = `; check the cable, the USB adapter or the virtual COM pair, and that ${path} is the right port`;
     } else if (/Cannot lock port|Resource temporarily unavailable|Access denied|busy/i.test(message)) {
-      hint = '; another program holds it (the register itself, a terminal program, another payconnect)';
+      const holder = portHolder({ serial: path });
+      hint = holder
+        ? `; this plugin's ${holder} holds it`
+        : '; another program holds it (the register itself, a terminal program, another payconnect)';
     } else if (/Permission denied|Operation not permitted/i.test(message)) {
       hint = '; give the plugin access to the port (on Linux the dialout group)';
     }

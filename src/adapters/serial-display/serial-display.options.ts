@@ -36,6 +36,7 @@ import { isKnownCurrency } from '../../protocol/money';
 import { FieldProblems, integer, isFields, oneOf, record, text } from '../field-problems';
 import {
   DEFAULT_SERIAL_SETTINGS,
+  isSerialDevicePath,
   SERIAL_SETTING_NAMES,
   SERIAL_SETTING_VALUES,
   SerialLineSettings,
@@ -105,7 +106,7 @@ export function serialPortPath(raw: unknown, p: FieldProblems): string | undefin
     );
     return undefined;
   }
-  if (!/^(\/|COM\d+$|\\\\\.\\)/i.test(device)) {
+  if (!isSerialDevicePath(device)) {
     p.add(`${JSON.stringify(uri)}: the port must be a device path (/dev/…) or a Windows COM port (COM3)`);
     return undefined;
   }

@@ -30,7 +30,8 @@ import type { SerialPort as SerialPortClass } from 'serialport';
 import { Clock, TimerHandle } from '../../protocol/clock';
 import { TransportError } from '../../protocol/errors';
 import { describeLine } from '../../printer/serial-output';
-import type { SerialLineSettings } from '../../printer/serial-settings';
+import { SerialLineSettings, serialPortOptions } from '../../printer/serial-settings';
+import { holdPort, portHolder } from '../held-ports';
 
 export const DEFAULT_REOPEN_MS = 2_000;
 /** With forwardGapMs: reading from the register pauses while more bytes than this wait for their gap. */
@@ -104,19 +105,6 @@ interface Segment {
 }
 
 type Side = 'input' | 'display';
-
-/**
- * Ports this process holds open now. The plugin probes a new manifest's adapter while the old one still
- * runs; serialport locks a port it opens, so a probe that opened a port its predecessor holds would fail
- * and the new manifest could never replace the old. A port held here is known to work: the probe skips it.
- */
-const heldHere = new Map<string, number>();
-
-function hold(path: string, delta: 1 | -1): void {
-  const n = (heldHere.get(path) ?? 0) + delta;
-  if (n > 0) heldHere.set(path, n);
-  else heldHere.delete(path);
-}
 
 let serialPortClass: typeof SerialPortClass | undefined;
 function loadSerialPort(): typeof SerialPortClass {
@@ -201,7 +189,8 @@ export class SerialPassThrough {
   async probe(): Promise<void> {
     for (const side of ['input', 'display'] as const) {
       const path = side === 'input' ? this.config.input : this.config.display;
-      if (path === undefined || heldHere.has(path)) continue;
+      // The running adapter this one is to replace holds it (serialport locks it): known to work.
+      if (path === undefined || portHolder({ serial: path }) !== undefined) continue;
       const port = await this.openPort(side);
       await new Promise<void>((resolve) => port.close(() => resolve()));
     }
@@ -231,14 +220,14 @@ export class SerialPassThrough {
       return;
     }
     const path = port.path;
-    hold(path, 1);
+    const release = holdPort({ serial: path }, `serial-display options.${side}`);
     this.ports[side] = port;
     port.on('data', (chunk: Buffer) =>
       side === 'input' ? this.fromRegister(chunk) : this.fromDisplay(chunk),
     );
     if (side === 'input' && this.holding) port.pause();
     port.once('close', (e: Error | null) => {
-      hold(path, -1);
+      release();
       if (this.ports[side] === port) this.ports[side] = undefined;
       // A display that went away no longer holds the register up.
       if (side === 'display') this.release();
@@ -260,18 +249,9 @@ export class SerialPassThrough {
   private async openPort(side: Side): Promise<SerialPortClass> {
     const SerialPort = loadSerialPort();
     const path = side === 'input' ? this.config.input : this.config.display!;
-    const s = this.config.line;
     const port = new SerialPort({
       ...(this.deps.binding ? ({ binding: this.deps.binding } as object) : {}),
-      path,
-      baudRate: s.baudRate,
-      dataBits: s.dataBits,
-      parity: s.parity,
-      stopBits: s.stopBits,
-      rtscts: s.flowControl === 'rtscts',
-      xon: s.flowControl === 'xonxoff',
-      xoff: s.flowControl === 'xonxoff',
-      autoOpen: false,
+      ...serialPortOptions(path, this.config.line),
     });
     // Write errors are counted in write()'s callback; this keeps a late one from crashing the process.
     port.on('error', (e: Error) => this.report(this.error(side, e, 'error')));
@@ -455,7 +435,10 @@ export class SerialPassThrough {
       hint = `; check the cable or USB adapter and that ${path} is ${what}'s port`;
     } else if (/Cannot lock port|Resource temporarily unavailable|Access denied|busy/i.test(message)) {
       code = 'serial_display.port_busy';
-      hint = '; another program holds it (the register itself, a terminal program, another payconnect)';
+      const holder = portHolder({ serial: path });
+      hint = holder
+        ? `; this plugin's ${holder} holds it`
+        : '; another program holds it (the register itself, a terminal program, another payconnect)';
     } else if (/Permission denied|Operation not permitted/i.test(message)) {
       code = 'serial_display.permission_denied';
       hint = '; give the plugin access to the port (on Linux the dialout group)';
