@@ -16,6 +16,7 @@ import { PaymentServer } from '../device/server-client';
 import { LanEndpoint, LanTarget, OfferInbox, UnitBeacon } from '../lan';
 import { Clock } from '../protocol/clock';
 import { TERMINAL_TIME_ZONE, TerminalController } from './http/terminal.controller';
+import { TerminalEventStreams } from './http/terminal-events';
 import { TerminalLanController } from './terminal-lan.controller';
 import { DeviceCredentials, TerminalStore } from './terminal-store';
 import { TerminalService } from './terminal.service';
@@ -103,6 +104,7 @@ export class TerminalModule {
             }),
         },
         TerminalRuntime,
+        TerminalEventStreams,
       ],
     };
   }

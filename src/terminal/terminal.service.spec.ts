@@ -368,4 +368,38 @@ describe(TerminalService.name, () => {
     expect(unit.store.latest('L-1')!.status).toBe('failed');
     expect(server.paymentsOf('L-1')).toHaveLength(0);
   });
+
+  it('tells its change listeners whenever what the API shows changes (the touch page hears it live)', async () => {
+    let told = 0;
+    const stopTelling = unit.service.onChange(() => told++);
+    const shown = () =>
+      JSON.stringify([
+        unit.service.offers(),
+        unit.service.history().map((a) => unit.service.paymentView(a)),
+        unit.service.serverUp,
+      ]);
+    /** Each step changes what the API shows, and the listeners were told at least once. */
+    async function step(what: string, act: () => Promise<unknown>): Promise<void> {
+      const [before, toldBefore] = [shown(), told];
+      await act();
+      await clock.advanceAsync(100);
+      expect({ what, changed: shown() !== before, told: told > toldBefore }).toEqual({
+        what,
+        changed: true,
+        told: true,
+      });
+    }
+    await step('a new offer', () => offered('E-1'));
+    await step('paid (claimed, paying, decided, relayed)', () => paying('E-1', APPROVED));
+    await step('a second offer', () => offered('E-2'));
+    await step('canceled at the register', () => register.cancel('E-2'));
+    await step('a third offer', () => offered('E-3'));
+    server.setReachable(false);
+    await step('the server unreachable while paying', async () => void paying('E-3', APPROVED, 0));
+
+    stopTelling();
+    const after = told;
+    await offered('E-4');
+    expect(told).toBe(after);
+  });
 });

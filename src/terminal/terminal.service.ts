@@ -96,7 +96,9 @@ export class TerminalService {
   private stopped = false;
   private stopRelaying?: () => void;
   private stopResolving?: () => void;
-  serverUp = false;
+  /** Who is told that what the API shows changed (the touch page's live event stream). */
+  private readonly changeListeners = new Set<() => void>();
+  private up = false;
 
   constructor(private readonly o: TerminalServiceOptions) {
     this.clock = o.clock ?? new SystemClock();
@@ -106,12 +108,54 @@ export class TerminalService {
     return this.o.credentials.deviceId;
   }
 
+  /** Whether the payment server answered last time; the page shows it, so a flip is a change. */
+  get serverUp(): boolean {
+    return this.up;
+  }
+
+  set serverUp(up: boolean) {
+    if (up === this.up) return;
+    this.up = up;
+    this.changed();
+  }
+
+  /**
+   * Calls `listener` whenever something the unit's API shows may have changed: an offer (new, claimed,
+   * taken, withdrawn, canceled, expired), an attempt (begun, its status, its payment, relayed) or the
+   * server's reachability. It says only that: the listener reads the API again for what changed, so there
+   * is one state (the inbox and the store) and nothing to keep in step. Returns the unsubscribe.
+   */
+  onChange(listener: () => void): () => void {
+    this.changeListeners.add(listener);
+    return () => this.changeListeners.delete(listener);
+  }
+
+  private changed(): void {
+    for (const l of [...this.changeListeners]) {
+      try {
+        l();
+      } catch (e) {
+        // A listener's fault (a stream that just closed) must not break the payment path that changed.
+        this.o.log?.(`change listener: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  /** Every attempt write goes through here, so each one is a change the page hears of. */
+  private updateAttempt(...args: Parameters<TerminalStore['update']>): void {
+    this.o.store.update(...args);
+    this.changed();
+  }
+
   /**
    * Starts beaconing, listening to the server and the relay and resolve passes. Offers reach the inbox
    * through the app's LAN controller (or `inbox.start()` where there is no Nest app, as in specs).
    */
   start(): void {
-    this.o.inbox.onChange((offer, event) => void this.onOfferChange(offer, event));
+    this.o.inbox.onChange((offer, event) => {
+      this.changed();
+      void this.onOfferChange(offer, event);
+    });
     this.o.beacon.start();
     this.stopListening = this.o.server.listen({
       publicKey: this.o.credentials.serverPublicKey,
@@ -291,6 +335,7 @@ export class TerminalService {
     } finally {
       this.working.delete(orderId);
     }
+    this.changed();
     this.progress(offer, 'paying');
     this.submit(attempt, code).catch((e) =>
       // The attempt stays journaled as paying: the resolver asks the server about it by its key.
@@ -356,7 +401,7 @@ export class TerminalService {
         // attempt back to paying/pending (it would be decided, shown and relayed a second time).
         const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
         const undecided = known.status === 'paying' || known.status === 'pending';
-        this.o.store.update(
+        this.updateAttempt(
           attempt.orderId,
           attempt.attempt,
           {
@@ -370,8 +415,8 @@ export class TerminalService {
       } catch (e) {
         if (e instanceof ServerRefusedError) {
           // The server refused the request itself (e.g. an invalid code): nothing was charged.
-          this.o.store.update(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
           this.failureText.set(`${attempt.orderId}#${attempt.attempt}`, e.message);
+          this.updateAttempt(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
           this.progress(attempt, 'waiting_for_code', e.message);
           this.wake(attempt.orderId);
           return;
@@ -381,8 +426,8 @@ export class TerminalService {
           // unit and sent to the register as the reason, never taken for "the server is unreachable".
           const message = `could not send the payment: ${e.message}`;
           this.o.log?.(`payment for ${attempt.orderId}: ${message}`);
-          this.o.store.update(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
           this.failureText.set(`${attempt.orderId}#${attempt.attempt}`, message);
+          this.updateAttempt(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
           this.progress(attempt, 'unit_error', message);
           this.wake(attempt.orderId);
           return;
@@ -456,7 +501,7 @@ export class TerminalService {
     this.notePending(a, s.payment);
     const status: AttemptStatus = s.payment.status;
     const decided = isDecidedPaymentStatus(s.payment.status);
-    this.o.store.update(
+    this.updateAttempt(
       a.orderId,
       a.attempt,
       {
@@ -505,7 +550,7 @@ export class TerminalService {
         const found = await this.o.server.byIdempotencyKey(a.idempotencyKey);
         this.serverUp = true;
         if (found[0]) {
-          this.o.store.update(a.orderId, a.attempt, { paymentId: found[0].payment.id }, this.clock.now());
+          this.updateAttempt(a.orderId, a.attempt, { paymentId: found[0].payment.id }, this.clock.now());
           if (canceled && found[0].payment.status === 'pending')
             await this.cancelAtServer(a.orderId, found[0].payment.id);
           await this.onSignedResult(found[0]);
@@ -518,20 +563,20 @@ export class TerminalService {
         ) {
           // Canceled at the register, and no try of this attempt reached the server (none is in flight
           // any more): nothing was charged. The screen says so at once instead of "Paying…" forever.
-          this.o.store.update(a.orderId, a.attempt, { status: 'canceled' }, this.clock.now());
           this.failureText.set(
             `${a.orderId}#${a.attempt}`,
             'canceled at the register before the payment reached the server; nothing was charged',
           );
+          this.updateAttempt(a.orderId, a.attempt, { status: 'canceled' }, this.clock.now());
           this.wake(a.orderId);
         } else if (this.clock.now() - a.createdAt > NOTHING_ARRIVED_MS && !this.inMemory(a)) {
           // The request never reached the server and its code is gone with the process that had it:
           // nothing was charged. The clerk scans the customer's code again.
-          this.o.store.update(a.orderId, a.attempt, { status: 'failed' }, this.clock.now());
           this.failureText.set(
             `${a.orderId}#${a.attempt}`,
             "the payment was not sent; scan the customer's code again",
           );
+          this.updateAttempt(a.orderId, a.attempt, { status: 'failed' }, this.clock.now());
           this.wake(a.orderId);
         }
       } catch (e) {
@@ -569,7 +614,7 @@ export class TerminalService {
         target,
         { deadlineMs: RELAY_DEADLINE_MS },
       );
-      this.o.store.update(a.orderId, a.attempt, { relayed: true }, this.clock.now());
+      this.updateAttempt(a.orderId, a.attempt, { relayed: true }, this.clock.now());
     } catch {
       // The register is unreachable now; relayPending tries again.
     }

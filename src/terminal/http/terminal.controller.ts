@@ -1,12 +1,14 @@
 /**
- * The unit's local API (DESIGN.md, "Terminal local HTTP API") and its touch page. Thin: each route calls
- * the TerminalService; errors are answered by src/device/device-errors.ts.
+ * The unit's local API (DESIGN.md, "Terminal local HTTP API"), its live events (SSE, see
+ * terminal-events.ts) and its touch page. Thin: each route calls the TerminalService or the event streams;
+ * errors are answered by src/device/device-errors.ts.
  */
-import { Body, Controller, Get, HttpCode, Inject, Param, Post, Res } from '@nestjs/common';
-import { FastifyReply } from 'fastify';
+import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
+import { FastifyReply, FastifyRequest } from 'fastify';
 import { TerminalService } from '../terminal.service';
 import { PayDto } from './terminal.dto';
 import { startOfShopDay } from '../shop-day';
+import { TerminalEventStreams } from './terminal-events';
 import { TOUCH_PAGE } from './touch-page';
 
 /** The shop's IANA time zone (the unit's --time-zone, default the machine's): the page shows times in it. */
@@ -16,6 +18,7 @@ export const TERMINAL_TIME_ZONE = Symbol('TerminalTimeZone');
 export class TerminalController {
   constructor(
     private readonly terminal: TerminalService,
+    private readonly streams: TerminalEventStreams,
     @Inject(TERMINAL_TIME_ZONE) private readonly timeZone: string,
   ) {}
 
@@ -74,5 +77,11 @@ export class TerminalController {
     return this.terminal
       .history((now) => startOfShopDay(this.timeZone, now))
       .map((a) => this.terminal.paymentView(a));
+  }
+
+  /** Server-sent events: `data: changed` whenever offers, payments or the server's state change. */
+  @Get('api/events')
+  events(@Req() req: FastifyRequest, @Res() reply: FastifyReply): void {
+    this.streams.serve(req, reply);
   }
 }

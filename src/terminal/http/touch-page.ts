@@ -6,9 +6,14 @@
  * `timeZone`). Chinese and English, following the browser's language, switchable; every state and every
  * failure code the server or the unit produces has its own label in both.
  *
- * Rush hour: the page polls every second but touches the DOM only when an answer differs from the last,
- * and then updates rows in place by key (order id, attempt). A row under the clerk's finger is never
- * replaced, so a tap that starts on a row ends on the same row and is not lost.
+ * Live: the page listens to the unit's event stream (GET /api/events, terminal-events.ts) and reads the API
+ * again as soon as the unit says something changed — a new offer, a claim, a payment's progress, a
+ * withdrawn offer — at most once per LIVE_MS however many events a burst brings. While the stream is down
+ * (the header says "reconnecting…") a slow poll every FALLBACK_POLL_MS keeps the page going.
+ *
+ * Rush hour: the page touches the DOM only when an answer differs from the last, and then updates rows in
+ * place by key (order id, attempt). A row under the clerk's finger is never replaced, so a tap that starts
+ * on a row ends on the same row and is not lost.
  *
  * The page checks a scanned code with the protocol's payment code rule before it sends it: its pattern,
  * the spaces it removes and the lengths its message names are written into the page from
@@ -37,6 +42,8 @@ export const TOUCH_PAGE = `<!doctype html>
   header button { background: transparent; color: #fff; border: 1px solid #fff8; border-radius: 6px; padding: 4px 10px; font-size: 14px; }
   #net { font-size: 13px; opacity: .9; flex: 1; text-align: right; }
   #net.down { color: #fecaca; font-weight: 700; opacity: 1; }
+  #live { font-size: 12px; opacity: .75; white-space: nowrap; }
+  #live.down { color: #fde68a; opacity: 1; }
   main { padding: 10px; max-width: 520px; margin: 0 auto; }
   .card { background: #fff; border-radius: 12px; padding: 12px 14px; margin-bottom: 10px; box-shadow: 0 1px 3px #0002; }
   .offer { display: flex; justify-content: space-between; align-items: center; gap: 8px; cursor: pointer; border-left: 6px solid #15803d; min-height: 56px; -webkit-tap-highlight-color: #15803d33; }
@@ -66,7 +73,7 @@ export const TOUCH_PAGE = `<!doctype html>
 </style>
 </head>
 <body>
-<header><b id="title"></b><span id="net"></span><button id="lang" type="button"></button></header>
+<header><b id="title"></b><span id="net"></span><span id="live"></span><button id="lang" type="button"></button></header>
 <main>
   <section id="list"><div class="muted" id="offerstitle"></div><div id="open"></div></section>
   <section id="detail" class="card" hidden>
@@ -90,6 +97,7 @@ const T = {
   en: { title: 'Payments', offers: 'Open offers from the register', none: 'Waiting for the register…', claim: 'Take this payment',
     scan: 'Scan or type the customer\\'s payment code', pay: 'Collect', back: 'Back to offers', lang: '中文',
     history: 'Today', serverDown: 'Server unreachable: retrying', serverUp: 'Online', order: 'Order', noHistory: 'Nothing yet today', again: 'Tap to collect again',
+    live: 'live', reconnecting: 'reconnecting…',
     badCode: 'That is not a payment code (${CODE_DIGITS} digits). Scan again.',
     'offer.open': 'Open: tap to take', 'offer.claiming': 'Taking…', 'offer.claimed': 'Yours: scan the code',
     'offer.taken': 'Taken by {who}', 'offer.withdrawn': 'No longer offered', 'offer.canceled': 'Canceled by the register',
@@ -112,7 +120,8 @@ const T = {
     'code.unknown': 'Not paid (code {code}). Ask the customer to pay again; call support if it repeats.' },
   zh: { title: '收款', offers: '收银台发来的待收订单', none: '等待收银台…', claim: '接单', scan: '扫描或输入顾客付款码', pay: '收款',
     back: '返回订单列表', lang: 'English', history: '今日记录', serverDown: '服务器连接中断，正在重试', serverUp: '在线', order: '订单',
-    noHistory: '今天还没有记录', again: '点按重新收款', badCode: '不是有效的付款码（${CODE_DIGITS}位数字），请重新扫描。',
+    noHistory: '今天还没有记录', again: '点按重新收款',
+    live: '实时', reconnecting: '正在重新连接…', badCode: '不是有效的付款码（${CODE_DIGITS}位数字），请重新扫描。',
     'offer.open': '待接单：点按接单', 'offer.claiming': '接单中…', 'offer.claimed': '已接单：请扫码',
     'offer.taken': '已被 {who} 接单', 'offer.withdrawn': '订单已撤回', 'offer.canceled': '收银台已取消',
     'offer.expired': '已过期：无人接单',
@@ -200,6 +209,7 @@ function labels() {
   $('title').textContent = t('title'); $('lang').textContent = t('lang'); $('claim').textContent = t('claim');
   $('codelabel').textContent = t('scan'); $('paybtn').textContent = t('pay'); $('back').textContent = t('back');
   $('histname').textContent = t('history');
+  showLive();
 }
 function setText(el, s) { if (el.textContent !== s) el.textContent = s; }
 function setClass(el, s) { if (el.className !== s) el.className = s; }
@@ -354,9 +364,42 @@ async function poll() {
     render(lastOffers, JSON.parse(historyText));
   } catch (e) { setText($('net'), t('serverDown')); setClass($('net'), 'down'); }
 }
+/** A burst of changes (a claim, its payment, the result) is one refresh per LIVE_MS at most. */
+const LIVE_MS = 50;
+/** Only for when the event stream is down: then this is how stale the page can be. */
+const FALLBACK_POLL_MS = 5000;
+/** How long to wait before opening a stream the unit refused (it was stopping) or that failed for good. */
+const REOPEN_MS = 5000;
+let live = 'connecting';
+let liveTimer = null;
+let liveLast = -Infinity;
+function showLive() {
+  setText($('live'), live === 'live' ? t('live') : live === 'down' ? t('reconnecting') : '');
+  setClass($('live'), live === 'down' ? 'down' : '');
+}
+/** The unit said something changed: refresh now, or as soon as LIVE_MS has passed since the last. */
+function changed() {
+  if (liveTimer) return;
+  liveTimer = setTimeout(() => { liveTimer = null; liveLast = performance.now(); refresh(); },
+    Math.max(0, liveLast + LIVE_MS - performance.now()));
+}
+function listen() {
+  if (typeof EventSource !== 'function') return;
+  const events = new EventSource('/api/events');
+  // (Re)connected: what changed while the stream was down was not said, so read it all once.
+  events.onopen = () => { live = 'live'; showLive(); changed(); };
+  events.onmessage = changed;
+  events.onerror = () => {
+    live = 'down'; showLive();
+    // The browser retries a dropped stream by itself, but not one answered with an error (a stopping unit
+    // answers 503): open a new one later.
+    if (events.readyState === EventSource.CLOSED) setTimeout(listen, REOPEN_MS);
+  };
+}
 labels();
 refresh(true);
-setInterval(refresh, 1000);
+listen();
+setInterval(refresh, FALLBACK_POLL_MS);
 </script>
 </body>
 </html>
