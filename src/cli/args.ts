@@ -59,9 +59,8 @@ export function ipv4Option(value: string | undefined, name: string): string | un
   return value;
 }
 
-/** What a subcommand module exports. */
+/** What a subcommand module exports (its one-line summary is in main.ts, which lists commands unloaded). */
 export interface Command {
-  summary: string;
   usage: string;
   run(argv: string[]): Promise<number>;
 }

@@ -26,7 +26,6 @@ const OVERRIDES: Record<string, { input?: string; forward?: string }> = {
 };
 
 export const captureWatch: Command = {
-  summary: "run only a manifest's capture adapter and print each order it captures",
   usage: `payconnect capture watch --manifest FILE [--input URI] [--forward URI|none] [--data DIR]
 
 Runs the manifest's adapter alone (no payment server, no LAN) and prints each captured order as one JSON

@@ -108,7 +108,6 @@ function hostPage(
 }
 
 export const demo: Command = {
-  summary: 'run the whole system on this machine (server, plugin, units T1 and T2)',
   usage: `payconnect demo [--port-base N] [--data DIR] [--lan-port N]
 
 Runs payconnect on this machine with embedded SQLite: a payment server on N, a plugin for register R1 on

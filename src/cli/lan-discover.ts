@@ -1,4 +1,4 @@
-import { UnitDirectory, UnitRecord } from '../lan';
+import { UnitDirectory, UnitRecord } from '../lan/discovery';
 import { Command, intOption, parse } from './args';
 import { LAN_OPTIONS, LAN_OPTIONS_HELP, openToolEndpoint, unitTargets } from './lan-options';
 
@@ -24,7 +24,6 @@ export function formatUnits(units: UnitRecord[], now: number): string {
 }
 
 export const lanDiscover: Command = {
-  summary: 'list the mobile POS units that answer on the LAN',
   usage: `payconnect lan discover [options]
 
 Asks every unit on the shop network to answer and lists those that do, with their address and when their

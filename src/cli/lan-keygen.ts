@@ -1,10 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { lanKeyToJson } from '../lan';
+import { lanKeyToJson } from '../lan/lan-keyring';
 import { Command, intOption, parse } from './args';
 
 export const lanKeygen: Command = {
-  summary: 'make a store LAN key file (for tests and LANs without a server)',
   usage: `payconnect lan keygen --out FILE [--id N] [--version N]
 
 Writes a new random 32-byte store LAN key as JSON {id, version, key}, readable only by its owner. Normally

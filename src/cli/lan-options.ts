@@ -6,8 +6,15 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { LanEndpoint, LanKeyring, lanKeyFromJson, LanTarget, UdpLanTransport } from '../lan';
-import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+// Not the '../lan' index: it also exports the Nest transport, which would load Nest for a LAN check.
+import { LanEndpoint, LanTarget } from '../lan/lan-endpoint';
+import { LanKeyring, lanKeyFromJson } from '../lan/lan-keyring';
+import {
+  DEFAULT_MULTICAST_GROUP,
+  DEFAULT_PLUGIN_PORT,
+  DEFAULT_UNIT_PORT,
+  UdpLanTransport,
+} from '../lan/lan-transport';
 import { LanKey } from '../protocol/lan-envelope';
 import { intOption, ipv4Option, Options, UsageError } from './args';
 

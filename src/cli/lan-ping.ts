@@ -1,9 +1,8 @@
-import { UnitDirectory } from '../lan';
+import { UnitDirectory } from '../lan/discovery';
 import { Command, intOption, parse, UsageError } from './args';
 import { LAN_OPTIONS, LAN_OPTIONS_HELP, openToolEndpoint, unitTargets } from './lan-options';
 
 export const lanPing: Command = {
-  summary: 'check that one unit answers, and how fast',
   usage: `payconnect lan ping ID [options]
 
 Finds unit ID on the shop network and pings it over the sealed LAN protocol. Exit 0 when it answers.

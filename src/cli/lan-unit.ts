@@ -1,12 +1,20 @@
-import { LanEndpoint, LanKeyring, OfferInbox, UdpLanTransport, UnitBeacon } from '../lan';
-import { DEFAULT_MULTICAST_GROUP, DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
+// Not the '../lan' index: it also exports the Nest transport, which would load Nest for a LAN check.
+import { UnitBeacon } from '../lan/discovery';
+import { LanEndpoint } from '../lan/lan-endpoint';
+import { LanKeyring } from '../lan/lan-keyring';
+import {
+  DEFAULT_MULTICAST_GROUP,
+  DEFAULT_PLUGIN_PORT,
+  DEFAULT_UNIT_PORT,
+  UdpLanTransport,
+} from '../lan/lan-transport';
+import { OfferInbox } from '../lan/offers';
 import { formatMoney } from '../protocol/money';
 import { DEVICE_ID_RULE, isDeviceId } from '../protocol/ids';
 import { Command, intOption, ipv4Option, parse, UsageError } from './args';
 import { loadLanKey, toStderr } from './lan-options';
 
 export const lanUnit: Command = {
-  summary: 'run a stand-in mobile POS unit that beacons and shows offers (LAN check without a device)',
   usage: `payconnect lan unit --id ID (--key FILE | --data DIR) [options]
 
 Joins the shop LAN as unit ID: beacons so plugins see it, answers discover and ping, and prints each offer

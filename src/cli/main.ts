@@ -1,40 +1,83 @@
 /**
  * The `payconnect` command: finds the subcommand and runs it. Each subcommand lives in its own file.
  * Exit codes: 0 done, 1 the action failed (the message says why and what to do), 2 bad arguments.
+ *
+ * A subcommand's module is loaded only when that subcommand runs or shows its --help, never for another:
+ * the apps bring Nest, fastify and pg (about 1,500 modules), which take seconds to load on a slow register
+ * PC and 8–16 s under Wine, and the reseller's tools (`manifest validate`, `capture watch`, `lan …`) need
+ * none of it. So this file imports no command at the top; the listing's one-line summaries live here.
  */
-import { Logger } from '@nestjs/common';
 import { PayconnectError } from '../protocol/errors';
 import { Command, UsageError } from './args';
-import { captureWatch } from './capture';
-import { demo } from './demo';
-import { lanDiscover } from './lan-discover';
-import { lanKeygen } from './lan-keygen';
-import { lanPing } from './lan-ping';
-import { lanUnit } from './lan-unit';
-import { manifestList, manifestValidate } from './manifest';
-import { plugin } from './plugin';
-import { server } from './server';
-import { terminal } from './terminal';
 
-type Tree = { [name: string]: Command | Tree };
+/** A subcommand: its summary for the listings, and its module, loaded when it is asked for. */
+interface Entry {
+  summary: string;
+  load(): Command;
+}
+
+type Tree = { [name: string]: Entry | Tree };
 
 const COMMANDS: Tree = {
-  demo,
-  server,
-  plugin,
-  terminal,
-  lan: { discover: lanDiscover, ping: lanPing, unit: lanUnit, keygen: lanKeygen },
-  manifest: { validate: manifestValidate, list: manifestList },
-  capture: { watch: captureWatch },
+  demo: {
+    summary: 'run the whole system on this machine (server, plugin, units T1 and T2)',
+    load: () => (require('./demo') as typeof import('./demo')).demo,
+  },
+  server: {
+    summary: 'run the payment server',
+    load: () => (require('./server') as typeof import('./server')).server,
+  },
+  plugin: {
+    summary: 'run the plugin beside the register (adapter, offers, results, write-back, receipts)',
+    load: () => (require('./plugin') as typeof import('./plugin')).plugin,
+  },
+  terminal: {
+    summary: 'run a mobile POS unit (its LAN side, local API and touch page)',
+    load: () => (require('./terminal') as typeof import('./terminal')).terminal,
+  },
+  lan: {
+    discover: {
+      summary: 'list the mobile POS units that answer on the LAN',
+      load: () => (require('./lan-discover') as typeof import('./lan-discover')).lanDiscover,
+    },
+    ping: {
+      summary: 'check that one unit answers, and how fast',
+      load: () => (require('./lan-ping') as typeof import('./lan-ping')).lanPing,
+    },
+    unit: {
+      summary: 'run a stand-in mobile POS unit that beacons and shows offers (LAN check without a device)',
+      load: () => (require('./lan-unit') as typeof import('./lan-unit')).lanUnit,
+    },
+    keygen: {
+      summary: 'make a store LAN key file (for tests and LANs without a server)',
+      load: () => (require('./lan-keygen') as typeof import('./lan-keygen')).lanKeygen,
+    },
+  },
+  manifest: {
+    validate: {
+      summary: 'check adapter manifests; names each bad field',
+      load: () => (require('./manifest') as typeof import('./manifest')).manifestValidate,
+    },
+    list: {
+      summary: 'list the manifests in manifests/',
+      load: () => (require('./manifest') as typeof import('./manifest')).manifestList,
+    },
+  },
+  capture: {
+    watch: {
+      summary: "run only a manifest's capture adapter and print each order it captures",
+      load: () => (require('./capture') as typeof import('./capture')).captureWatch,
+    },
+  },
 };
 
-function isCommand(x: Command | Tree): x is Command {
-  return typeof (x as Command).run === 'function';
+function isEntry(x: Entry | Tree): x is Entry {
+  return typeof (x as Entry).load === 'function';
 }
 
 function listing(tree: Tree, prefix: string): string[] {
   return Object.entries(tree).flatMap(([name, c]) =>
-    isCommand(c) ? [`  ${(prefix + name).padEnd(22)} ${c.summary}`] : listing(c, `${prefix}${name} `),
+    isEntry(c) ? [`  ${(prefix + name).padEnd(22)} ${c.summary}`] : listing(c, `${prefix}${name} `),
   );
 }
 
@@ -42,20 +85,28 @@ function help(tree: Tree, prefix: string): string {
   return `usage: payconnect ${prefix}<command> [options]\n\ncommands:\n${listing(tree, prefix).join('\n')}\n\nEvery command takes --help.\n`;
 }
 
+/**
+ * Nest's start-up chatter ("Mapped {/v1/stores, POST} route") is noise on a reseller's console; warnings
+ * and errors still show. PAYCONNECT_DEBUG=1 shows everything. Only once the command's module has loaded
+ * Nest: requiring it here for that alone would undo the lazy loading above.
+ */
+function quietNest(): void {
+  if (process.env.PAYCONNECT_DEBUG) return;
+  const nest = require.cache[require.resolve('@nestjs/common')];
+  if (nest) (nest.exports as typeof import('@nestjs/common')).Logger.overrideLogger(['error', 'warn']);
+}
+
 export async function main(argv: string[]): Promise<number> {
-  // Nest's start-up chatter ("Mapped {/v1/stores, POST} route") is noise on a reseller's console;
-  // warnings and errors still show. PAYCONNECT_DEBUG=1 shows everything.
-  if (!process.env.PAYCONNECT_DEBUG) Logger.overrideLogger(['error', 'warn']);
-  let node: Command | Tree = COMMANDS;
+  let node: Entry | Tree = COMMANDS;
   let prefix = '';
   let rest = argv;
-  while (!isCommand(node)) {
+  while (!isEntry(node)) {
     const [name, ...more] = rest;
     if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
       process.stdout.write(help(node, prefix));
       return name === undefined && prefix === '' ? 2 : 0;
     }
-    const next: Command | Tree | undefined = Object.prototype.hasOwnProperty.call(node, name)
+    const next: Entry | Tree | undefined = Object.prototype.hasOwnProperty.call(node, name)
       ? node[name]
       : undefined;
     if (!next) {
@@ -68,12 +119,14 @@ export async function main(argv: string[]): Promise<number> {
     prefix += `${name} `;
     rest = more;
   }
+  const command = node.load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(`usage: ${node.usage}\n`);
+    process.stdout.write(`usage: ${command.usage}\n`);
     return 0;
   }
+  quietNest();
   try {
-    return await node.run(rest);
+    return await command.run(rest);
   } catch (e) {
     if (e instanceof UsageError) {
       process.stderr.write(`payconnect ${prefix.trim()}: ${e.message}\n`);

@@ -14,7 +14,6 @@ import { Command, UsageError, parse } from './args';
 export const MANIFESTS_DIR = path.resolve(__dirname, '..', '..', 'manifests');
 
 export const manifestValidate: Command = {
-  summary: 'check adapter manifests; names each bad field',
   usage: `payconnect manifest validate FILE…
 
 Checks each manifest file. Prints "ok FILE" for a valid one, and for an invalid one every bad field with
@@ -38,7 +37,6 @@ not run it. Exit code 0 when all are valid, 1 when any is not, 2 without files.`
 };
 
 export const manifestList: Command = {
-  summary: 'list the manifests in manifests/',
   usage: `payconnect manifest list [--dir DIR]
 
 Prints the manifests in the package's manifests/ folder (or DIR), one a line: id, adapter, name, and the

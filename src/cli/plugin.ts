@@ -4,7 +4,6 @@ import { Command, intOption, parse, timeZoneOption, UsageError } from './args';
 import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
 
 export const plugin: Command = {
-  summary: 'run the plugin beside the register (adapter, offers, results, write-back, receipts)',
   usage: `payconnect plugin --manifest FILE --server URL [--registration-code CODE] --port P --data DIR [options]
 
 Runs the plugin for one register: the manifest's adapter captures orders, the plugin offers them to the

@@ -3,7 +3,6 @@ import { parseDbUrl, redactDbUrl } from '../server/storage/db';
 import { Command, intOption, parse, UsageError } from './args';
 
 export const server: Command = {
-  summary: 'run the payment server',
   usage: `payconnect server [--port P] [--host ADDR] [--db URL]
 
 Runs the payment server: device registration, payments through the wallet provider (the built-in

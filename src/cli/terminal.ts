@@ -5,7 +5,6 @@ import { Command, intOption, parse, timeZoneOption, UsageError } from './args';
 import { DEVICE_LAN_OPTIONS, deviceLanConfig, untilStopped } from './lan-options';
 
 export const terminal: Command = {
-  summary: 'run a mobile POS unit (its LAN side, local API and touch page)',
   usage: `payconnect terminal --id ID --server URL [--registration-code CODE] --port P --data DIR [options]
 
 Runs the app of one mobile POS unit. The first start registers it with the payment server using a
