@@ -248,7 +248,8 @@ describe('a running plugin', () => {
       adapter: 'printer-tap',
       manifest: 'ops-tap',
       capturing: true,
-      stats: expect.objectContaining({ connections: 2, jobs: 2, orders: 1, rejected: 1, printerOff: 2 }),
+      // One outage of the printer, reported once however many jobs met it (docs/adapters/printer-tap.md).
+      stats: expect.objectContaining({ connections: 2, jobs: 2, orders: 1, rejected: 1, printerOff: 1 }),
     });
     // The file-drop adapter switched away from stays for its orders' write-backs, capturing nothing.
     expect(status.adapters.find((a) => a.adapter === 'file-drop')).toMatchObject({ capturing: false });
