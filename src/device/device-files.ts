@@ -4,32 +4,36 @@
  * `lan-key.json` (the key it seals with, in the format the `payconnect lan` tools read) and
  * `lan-keys.json` (every key it accepts, newest first, for key rotation). Written atomically.
  */
-import Database from 'better-sqlite3';
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LanKeyJson } from '../lan/lan-keyring';
 import { ensurePrivateDir, ensurePrivateFiles, sqliteFiles } from '../protocol/private-files';
+import { openSqlite, SqliteDatabase } from './sqlite-driver';
 
 const SECRET_FILES = ['device.json', 'lan-key.json', 'lan-keys.json'];
 
 /**
- * Opens a device's journal (`dir/name`, SQLite in WAL mode) in a data folder that is its owner's alone:
+ * Opens a device's journal (`dir/name`, SQLite in WAL mode, through the storage seam: sqlite-driver.ts) in a data folder that is its owner's alone:
  * the folder 0700, the journal and the registration files 0600 — created so, and an existing too-open one
  * tightened with a warning or refused (src/protocol/private-files.ts). The journal is created under a
  * umask of 077, so its -wal and -shm files are never readable by others either.
  */
-export function openDeviceDatabase(
-  dir: string,
-  name: string,
-  warn?: (line: string) => void,
-): Database.Database {
+export function openDeviceDatabase(dir: string, name: string, warn?: (line: string) => void): SqliteDatabase {
   ensurePrivateDir(dir, warn);
   const path = join(dir, name);
   ensurePrivateFiles([...sqliteFiles(path), ...SECRET_FILES.map((f) => join(dir, f))], warn);
   const umask = process.umask(0o077);
   try {
-    const db = new Database(path);
-    db.pragma('journal_mode = WAL');
+    const db = openSqlite(path);
+    try {
+      // The answer is the mode now in force: a driver or file system that cannot do WAL must not run a
+      // journal in another mode unnoticed.
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`${path}: journal_mode is ${String(mode)} after setting WAL`);
+    } catch (e) {
+      db.close();
+      throw e;
+    }
     return db;
   } finally {
     process.umask(umask);

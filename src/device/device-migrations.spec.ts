@@ -1,4 +1,3 @@
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +10,7 @@ import {
   openDeviceJournal,
 } from './device-migrations';
 import { PayconnectError } from '../protocol/errors';
+import { openSqlite, SqliteDatabase } from './sqlite-driver';
 
 const T0 = Date.parse('2025-03-01T08:00:00.000Z');
 const now = () => T0;
@@ -44,15 +44,15 @@ beforeEach(() => {
 });
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-function open(): Database.Database {
-  return new Database(file);
+function open(): SqliteDatabase {
+  return openSqlite(file);
 }
 
-function recorded(db: Database.Database) {
+function recorded(db: SqliteDatabase) {
   return db.prepare('SELECT version, name, applied_at FROM schema_migrations ORDER BY version').all();
 }
 
-function tables(db: Database.Database): string[] {
+function tables(db: SqliteDatabase): string[] {
   return (
     db
       .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%'")

@@ -14,15 +14,15 @@
  *   not) is at version 1, the baseline: version 1 is recorded without re-creating anything, then later
  *   migrations apply as to any other journal.
  */
-import Database from 'better-sqlite3';
 import { PayconnectError } from '../protocol/errors';
 import { openDeviceDatabase } from './device-files';
+import { openSqlite, SqliteDatabase } from './sqlite-driver';
 
 export interface DeviceMigration {
   version: number;
   name: string;
   /** SQL, or code for a change SQL alone cannot make. Runs inside the migration's transaction. */
-  up: string | ((db: Database.Database) => void);
+  up: string | ((db: SqliteDatabase) => void);
 }
 
 /**
@@ -72,11 +72,15 @@ export function openDeviceJournal(
   name: string,
   migrations: DeviceMigration[],
   warn?: (line: string) => void,
-): Database.Database {
+): SqliteDatabase {
   const db = openDeviceDatabase(dir, name, warn);
   try {
     // Every state change is journaled before it is acted on, so a commit must be on disk when it returns.
     db.pragma('synchronous = FULL');
+    // Read back (2 is FULL): a durability setting that did not take must stop the start, not pass unseen.
+    const synchronous = db.pragma('synchronous', { simple: true });
+    if (Number(synchronous) !== 2)
+      throw new Error(`${db.name}: synchronous is ${String(synchronous)}, not FULL (2)`);
     migrateDeviceDatabase(db, migrations);
     return db;
   } catch (e) {
@@ -86,7 +90,7 @@ export function openDeviceJournal(
 }
 
 export function migrateDeviceDatabase(
-  db: Database.Database,
+  db: SqliteDatabase,
   migrations: DeviceMigration[],
   now: () => number = Date.now,
 ): MigrationOutcome {
@@ -136,17 +140,17 @@ function checkList(migrations: DeviceMigration[]): void {
 }
 
 /** The versions recorded, or undefined when the journal has no `schema_migrations` table. */
-function recordedVersions(db: Database.Database): Set<number> | undefined {
+function recordedVersions(db: SqliteDatabase): Set<number> | undefined {
   if (!tableExists(db, 'schema_migrations')) return undefined;
   const rows = db.prepare('SELECT version FROM schema_migrations').all() as { version: number }[];
   return new Set(rows.map((r) => Number(r.version)));
 }
 
-function tableExists(db: Database.Database, name: string): boolean {
+function tableExists(db: SqliteDatabase, name: string): boolean {
   return !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(name);
 }
 
-function holdsAny(db: Database.Database, tables: Map<string, SchemaObject>): boolean {
+function holdsAny(db: SqliteDatabase, tables: Map<string, SchemaObject>): boolean {
   return [...tables.keys()].some((t) => tableExists(db, t));
 }
 
@@ -158,7 +162,7 @@ interface SchemaObject {
 
 /** What migration 1 creates (tables and indexes with their SQL and columns), learnt by running it in memory. */
 function tablesOf(baseline: DeviceMigration): Map<string, SchemaObject> {
-  const mem = new Database(':memory:');
+  const mem = openSqlite(':memory:');
   try {
     if (typeof baseline.up === 'string') mem.exec(baseline.up);
     else baseline.up(mem);
@@ -168,7 +172,7 @@ function tablesOf(baseline: DeviceMigration): Map<string, SchemaObject> {
   }
 }
 
-function schemaObjects(db: Database.Database): Map<string, SchemaObject> {
+function schemaObjects(db: SqliteDatabase): Map<string, SchemaObject> {
   // sqlite_* objects (autoindexes, sqlite_sequence) come with the tables that need them.
   const rows = db
     .prepare(
@@ -197,7 +201,7 @@ function schemaObjects(db: Database.Database): Map<string, SchemaObject> {
  * table lacking one of the baseline's columns is not a journal this code knows, and is refused rather
  * than guessed at.
  */
-function adoptBaseline(db: Database.Database, baseline: DeviceMigration, now: () => number): void {
+function adoptBaseline(db: SqliteDatabase, baseline: DeviceMigration, now: () => number): void {
   const wanted = tablesOf(baseline);
   db.transaction(() => {
     if (tableExists(db, 'schema_migrations')) return; // another process adopted it meanwhile
@@ -226,7 +230,7 @@ function adoptBaseline(db: Database.Database, baseline: DeviceMigration, now: ()
   }).immediate();
 }
 
-function record(db: Database.Database, version: number, name: string, now: () => number): void {
+function record(db: SqliteDatabase, version: number, name: string, now: () => number): void {
   db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
     version,
     name,

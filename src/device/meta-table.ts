@@ -2,7 +2,7 @@
  * A name → value table in a device's SQLite journal, for small facts that must survive a restart (the
  * push cursor: the last event sequence the device has seen).
  */
-import type Database from 'better-sqlite3';
+import type { SqliteDatabase } from './sqlite-driver';
 
 /**
  * The table, created by each journal's migration 1 (src/device/device-migrations.ts): its schema changes
@@ -11,7 +11,7 @@ import type Database from 'better-sqlite3';
 export const META_TABLE_SQL = 'CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)';
 
 export class MetaTable {
-  constructor(private readonly db: Database.Database) {}
+  constructor(private readonly db: SqliteDatabase) {}
 
   get(name: string): string | undefined {
     return (

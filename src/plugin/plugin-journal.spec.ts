@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openSqlite } from '../device/sqlite-driver';
 import { openDeviceDatabase } from '../device/device-files';
 import { Payment } from '../protocol/states';
 import { OrderRecord, PLUGIN_JOURNAL_MIGRATIONS, PluginJournal } from './plugin-journal';
@@ -196,7 +196,7 @@ function createTodaysJournal(withPrintQueue = true): void {
 }
 
 function schemaMigrations(): { version: number; name: string }[] {
-  const db = new Database(join(dir, 'plugin.db'), { readonly: true });
+  const db = openSqlite(join(dir, 'plugin.db'), { readonly: true });
   try {
     return db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as {
       version: number;

@@ -7,9 +7,9 @@
  * It is also the plugin's claim book: the first claim for an order is recorded here in one statement, so
  * first-claim-wins survives a restart.
  */
-import Database from 'better-sqlite3';
 import { META_TABLE_SQL, MetaTable } from '../device/meta-table';
 import { DeviceMigration, openDeviceJournal } from '../device/device-migrations';
+import type { SqliteDatabase } from '../device/sqlite-driver';
 import { CapturedOrder, DispatchMode } from '../adapters/host-adapter';
 import { ClaimBook, ClaimDecision } from '../lan';
 import { QueuedPrintJob } from '../printer/print-queue';
@@ -140,7 +140,7 @@ export const PLUGIN_JOURNAL_MIGRATIONS: DeviceMigration[] = [
 ];
 
 export class PluginJournal implements ClaimBook {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly metaTable: MetaTable;
 
   constructor(

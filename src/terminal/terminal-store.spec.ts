@@ -1,7 +1,7 @@
-import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openSqlite } from '../device/sqlite-driver';
 import { openDeviceDatabase, saveRegistration } from '../device/device-files';
 import { Payment } from '../protocol/states';
 import {
@@ -308,7 +308,7 @@ function createTodaysJournal(): void {
 }
 
 function schemaMigrations(): { version: number; name: string }[] {
-  const db = new Database(join(dir, 'terminal.db'), { readonly: true });
+  const db = openSqlite(join(dir, 'terminal.db'), { readonly: true });
   try {
     return db.prepare('SELECT version, name FROM schema_migrations ORDER BY version').all() as {
       version: number;

@@ -8,9 +8,9 @@
  *   that attempt and never starts a second charge. The customer's payment code is never written.
  */
 import { createHash } from 'node:crypto';
-import Database from 'better-sqlite3';
 import { META_TABLE_SQL, MetaTable } from '../device/meta-table';
 import { DeviceMigration, openDeviceJournal } from '../device/device-migrations';
+import type { SqliteDatabase } from '../device/sqlite-driver';
 import { readDeviceFile, readLanKeys, saveLanKeys, saveRegistration } from '../device/device-files';
 import { Payment } from '../protocol/states';
 import { LanKeyJson } from '../lan/lan-keyring';
@@ -79,7 +79,7 @@ export const TERMINAL_STORE_MIGRATIONS: DeviceMigration[] = [
 ];
 
 export class TerminalStore {
-  private readonly db: Database.Database;
+  private readonly db: SqliteDatabase;
   private readonly metaTable: MetaTable;
 
   constructor(readonly dir: string) {

@@ -3,10 +3,10 @@
  * with the file and both versions named, and left byte for byte as it was (a downgrade never corrupts it).
  * The migration rules themselves are tested in src/device/device-migrations.spec.ts.
  */
-import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DeviceSchemaTooNewError } from '../../src/device/device-migrations';
+import { openSqlite } from '../../src/device/sqlite-driver';
 
 export function expectNewerJournalRefused(o: {
   /** The journal's database file, already created by `open`. */
@@ -16,7 +16,7 @@ export function expectNewerJournalRefused(o: {
   /** The latest schema version this payconnect knows. */
   latest: number;
 }): void {
-  const future = new Database(o.file);
+  const future = openSqlite(o.file);
   future.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (99, 'later', 'x')").run();
   future.close();
   const hash = () => createHash('sha256').update(readFileSync(o.file)).digest('hex');
