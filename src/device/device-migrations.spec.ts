@@ -214,6 +214,20 @@ describe('openDeviceJournal', () => {
     db.close();
   });
 
+  it('keeps every commit durable on the driver this environment selects: WAL and synchronous FULL took effect', () => {
+    const db = openDeviceJournal(join(dir, 'data'), 'j.db', [V1]);
+    try {
+      // PAYCONNECT_SQLITE=node (CI's Node 22 run) must be obeyed here, not fall back to better-sqlite3.
+      if (process.env.PAYCONNECT_SQLITE) expect(db.driver).toBe(process.env.PAYCONNECT_SQLITE);
+      expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+      expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
+      db.prepare("INSERT INTO notes (id, body) VALUES ('n1', 'x')").run();
+      expect(existsSync(join(dir, 'data', 'j.db-wal'))).toBe(true);
+    } finally {
+      db.close();
+    }
+  });
+
   it('closes the journal it refuses, so nothing is left open or half-written', () => {
     const db = openDeviceJournal(join(dir, 'data'), 'j.db', [V1, V2]);
     db.prepare('INSERT INTO schema_migrations VALUES (99, ?, ?)').run('from the future', 'x');
