@@ -402,4 +402,15 @@ describe(TerminalService.name, () => {
     await offered('E-4');
     expect(told).toBe(after);
   });
+
+  it('tells its change listeners when an offer expires, though the inbox notices expiry only when read', async () => {
+    await offered('X-1');
+    const expiresIn = Date.parse(unit.service.offer('X-1').expiresAt) - clock.now();
+    await clock.advanceAsync(expiresIn - 50);
+    let told = 0;
+    unit.service.onChange(() => told++);
+    await clock.advanceAsync(100); // nothing reads the inbox meanwhile: no page, no payment in flight
+    expect(told).toBeGreaterThan(0);
+    expect(unit.service.offer('X-1').status).toBe('expired');
+  });
 });

@@ -141,6 +141,29 @@ export class TerminalService {
     }
   }
 
+  /** One timer per offer that can still expire: see watchExpiry. */
+  private readonly expiryTimers = new Map<string, TimerHandle>();
+
+  /**
+   * The inbox notices that an offer expired only when it is read. Read it when an open offer's time is up,
+   * so the change is told (and the page drops the offer) then, not at the page's next fallback poll.
+   */
+  private watchExpiry(offer: HeldOffer): void {
+    this.clock.clearTimeout(this.expiryTimers.get(offer.orderId));
+    this.expiryTimers.delete(offer.orderId);
+    if (this.stopped || (offer.status !== 'open' && offer.status !== 'claiming')) return;
+    const timer = this.clock.setTimeout(
+      () => {
+        this.expiryTimers.delete(offer.orderId);
+        const now = this.o.inbox.get(offer.orderId); // expires it (and tells) if its time is up
+        // A resent offer may have been given more time: watch the new expiry.
+        if (now && !this.stopped && now.expiresAt > this.clock.now()) this.watchExpiry(now);
+      },
+      Math.max(0, offer.expiresAt - this.clock.now()) + 1,
+    );
+    this.expiryTimers.set(offer.orderId, timer);
+  }
+
   /** Every attempt write goes through here, so each one is a change the page hears of. */
   private updateAttempt(...args: Parameters<TerminalStore['update']>): void {
     this.o.store.update(...args);
@@ -154,6 +177,7 @@ export class TerminalService {
   start(): void {
     this.o.inbox.onChange((offer, event) => {
       this.changed();
+      this.watchExpiry(offer);
       void this.onOfferChange(offer, event);
     });
     this.o.beacon.start();
@@ -176,6 +200,8 @@ export class TerminalService {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const timer of this.expiryTimers.values()) this.clock.clearTimeout(timer);
+    this.expiryTimers.clear();
     this.stopRelaying?.();
     this.stopResolving?.();
     this.stopListening?.();
