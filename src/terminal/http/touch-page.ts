@@ -366,7 +366,7 @@ async function poll() {
 }
 /** A burst of changes (a claim, its payment, the result) is one refresh per LIVE_MS at most. */
 const LIVE_MS = 50;
-/** Only for when the event stream is down: then this is how stale the page can be. */
+/** The poll behind the event stream: while the stream is down, this is how stale the page can be. */
 const FALLBACK_POLL_MS = 5000;
 /** How long to wait before opening a stream the unit refused (it was stopping) or that failed for good. */
 const REOPEN_MS = 5000;
