@@ -36,6 +36,11 @@ import {
   validateNativeHookParse,
   validateNativeHookWriteBack,
 } from './native-hook/native-hook.options';
+import {
+  validateHostSdkOptions,
+  validateHostSdkParse,
+  validateHostSdkWriteBack,
+} from './host-sdk/host-sdk.options';
 
 export const ADAPTER_KINDS = [
   'file-drop',
@@ -44,6 +49,7 @@ export const ADAPTER_KINDS = [
   'printer-tap',
   'hid',
   'native-hook',
+  'host-sdk',
   'native',
 ] as const;
 export type AdapterKind = (typeof ADAPTER_KINDS)[number];
@@ -119,6 +125,15 @@ export const adapterSchemas: Readonly<Record<AdapterKind, AdapterSchema>> = {
     validateParse: validateNativeHookParse,
     validateWriteBack: validateNativeHookWriteBack,
   },
+  'host-sdk': {
+    kind: 'host-sdk',
+    available: true,
+    validateOptions: validateHostSdkOptions,
+    validateParse: validateHostSdkParse,
+    validateWriteBack: validateHostSdkWriteBack,
+  },
+  // DESIGN.md's name for "a native DLL adapter", known so manifests written for it are refused clearly;
+  // the plugin calling a vendor's DLL shipped as `host-sdk` (docs/decisions.md).
   native: planned('native'),
 };
 

@@ -7,7 +7,7 @@
  *
  *   id: file-drop-json            # equals the file name without .yaml: [a-z0-9][a-z0-9._-]*, ≤ 64
  *   name: Generic JSON order files
- *   adapter: file-drop            # file-drop | http-hook | serial-display | printer-tap | hid | native-hook | native
+ *   adapter: file-drop            # file-drop | http-hook | serial-display | printer-tap | hid | native-hook | host-sdk | native
  *   register: R1                  # the register's id: the device id rule, 1-32 of A-Z a-z 0-9 . _ : -
  *   options: {…}                  # adapter-specific (<kind>.options.ts)
  *   parse: {…}                    # adapter-specific

@@ -26,6 +26,7 @@ describe('adapter registry', () => {
       'printer-tap',
       'hid',
       'native-hook',
+      'host-sdk',
       'native',
     ]);
     expect(availableKinds()).toEqual([
@@ -35,13 +36,14 @@ describe('adapter registry', () => {
       'printer-tap',
       'hid',
       'native-hook',
+      'host-sdk',
     ]);
   });
 
   it('throws on an unknown kind, naming the known ones', () => {
     expect(() => adapterSpec('fax')).toThrow(ManifestError);
     expect(() => adapterSpec('fax')).toThrow(
-      'adapter: unknown adapter "fax"; known: file-drop, http-hook, serial-display, printer-tap, hid, native-hook, native',
+      'adapter: unknown adapter "fax"; known: file-drop, http-hook, serial-display, printer-tap, hid, native-hook, host-sdk, native',
     );
     expect(() => adapterSpec('__proto__')).toThrow(ManifestError);
   });

@@ -11,6 +11,7 @@ import { ADAPTER_KINDS, AdapterKind, AdapterSchema, adapterSchemas, availableKin
 import { createFileDropAdapter } from './file-drop/file-drop.adapter';
 import { HostAdapter } from './host-adapter';
 import { createHidAdapter, HidAdapterManifest } from './hid/hid.adapter';
+import { createHostSdkAdapter, HostSdkManifest } from './host-sdk/host-sdk.adapter';
 import { createHttpHookAdapter } from './http-hook/http-hook.adapter';
 import { createNativeHookAdapter, NativeHookManifest } from './native-hook/native-hook.adapter';
 import { createSerialDisplayAdapter, SerialDisplayManifest } from './serial-display/serial-display.adapter';
@@ -60,6 +61,10 @@ export const adapterSpecs: Readonly<Record<AdapterKind, AdapterSpec>> = {
   'native-hook': {
     ...adapterSchemas['native-hook'],
     create: (manifest, env) => createNativeHookAdapter(manifest as unknown as NativeHookManifest, env),
+  },
+  'host-sdk': {
+    ...adapterSchemas['host-sdk'],
+    create: (manifest, env) => createHostSdkAdapter(manifest as unknown as HostSdkManifest, env),
   },
   native: { ...adapterSchemas.native, create: unavailable('native') },
 };

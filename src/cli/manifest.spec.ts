@@ -38,7 +38,7 @@ describe('payconnect manifest', () => {
     expect(r.out).toBe(`ok ${shipped[0]}\n`);
     expect(r.err).toBe(
       `${bad}: 2 problems\n` +
-        '  adapter: unknown adapter "fax"; known: file-drop, http-hook, serial-display, printer-tap, hid, native-hook, native\n' +
+        '  adapter: unknown adapter "fax"; known: file-drop, http-hook, serial-display, printer-tap, hid, native-hook, host-sdk, native\n' +
         '  dispatch.terminal: is required for a unicast dispatch: the id of the terminal, e.g. T1\n',
     );
   });
@@ -66,7 +66,7 @@ describe('payconnect manifest', () => {
         out: '',
         err:
           `${file}: 1 problem\n` +
-          '  adapter: "native" is not available in this version of payconnect; available: file-drop, http-hook, serial-display, printer-tap, hid, native-hook\n',
+          '  adapter: "native" is not available in this version of payconnect; available: file-drop, http-hook, serial-display, printer-tap, hid, native-hook, host-sdk\n',
       });
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
