@@ -170,7 +170,8 @@ export class BridgeSdkCaller implements SdkCaller {
   }
 
   stats(): Record<string, number | string> {
-    return { ...this.counts, callTimeouts: this.queue.timeouts };
+    const pid = this.session && !this.session.dead ? this.session.child.pid : undefined;
+    return { ...this.counts, callTimeouts: this.queue.timeouts, ...(pid ? { bridgePid: pid } : {}) };
   }
 
   private async startBridge(): Promise<Session> {
