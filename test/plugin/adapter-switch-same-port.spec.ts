@@ -13,6 +13,7 @@ import path from 'node:path';
 import { SerialPort } from 'serialport';
 import { CapturedOrder, HostAdapter, RejectedInput } from '../../src/adapters/host-adapter';
 import { loadManifestFile } from '../../src/adapters/manifest';
+import { createAdapter } from '../../src/adapters/registry';
 import { fromHex } from '../../src/printer/hex';
 import { AdapterHost } from '../../src/plugin/adapter-host';
 import { SystemClock } from '../../src/protocol/clock';
@@ -192,6 +193,19 @@ describe('AdapterHost: switching to a manifest on the same TCP port', () => {
     expect(h.current().id).toBe('tap-a');
     await print(port, ENGLISH_RECEIPT);
     await waitFor('the order on the kept manifest', () => orders.length === 1);
+  });
+
+  it("a start on a port this plugin's own adapter still holds names that adapter, not another program", async () => {
+    const port = await freePort();
+    const listen = `{ listen: "tcp://127.0.0.1:${port}", forward: none }`;
+    const file = manifest('tap-one', 'printer-tap', listen, '{ encoding: cp437, currency: USD }');
+    const h = await startHost(file);
+    const second = createAdapter(await loadManifestFile(file), { baseDir: dir, clock: new SystemClock() });
+    await expect(second.probe()).resolves.toBeUndefined();
+    await expect(second.start({ onOrder: async () => undefined, onReject: () => undefined })).rejects.toThrow(
+      /options\.listen: cannot listen on tcp:\/\/127\.0\.0\.1:\d+ \(EADDRINUSE\); this plugin's printer-tap options\.listen listens there/,
+    );
+    expect(running(h, 'printer-tap').stats?.()).toMatchObject({ orders: 0 });
   });
 
   it('native-hook → native-hook: the switch is taken and the new manifest takes the next order', async () => {
