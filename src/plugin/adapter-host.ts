@@ -192,7 +192,27 @@ export class AdapterHost extends EventEmitter<AdapterHostEvents> {
     const old = this.adapters.get(previous.adapter);
     await old?.stop();
     this.adapters.delete(previous.adapter);
-    await adapter.start(this.context!(next.adapter));
+    try {
+      await adapter.start(this.context!(next.adapter));
+    } catch (e) {
+      // The probe passed, but the start did not (e.g. the port is held by an adapter this switch does not
+      // stop): the old one was stopped for it, so it is started again and the shop keeps capturing.
+      await adapter.stop().catch(() => undefined);
+      const why = manifestRefusal(e as Error);
+      if (old) this.adapters.set(previous.adapter, old);
+      const back = old
+        ? await old.start(this.context!(previous.adapter)).then(
+            () => undefined,
+            (e2: unknown) => manifestRefusal(e2 as Error),
+          )
+        : undefined;
+      this.refusal =
+        back === undefined
+          ? `the manifest ${file} was not applied, still running ${previous.id}: ${why}`
+          : `the manifest ${file} could not start (${why}), and ${previous.id} could not be started again (${back}): no orders are captured until the port is free and the plugin restarted`;
+      this.emit('refused', file, why);
+      throw new DeviceApiError(422, 'manifest_refused', `kept ${previous.id}: ${why}`);
+    }
     this.adapters.set(next.adapter, adapter);
     // Orders the old adapter captured are written back through it: it stays reachable for them (stopped,
     // so it captures nothing more).

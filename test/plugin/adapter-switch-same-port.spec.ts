@@ -208,6 +208,53 @@ describe('AdapterHost: switching to a manifest on the same TCP port', () => {
     expect(running(h, 'printer-tap').stats?.()).toMatchObject({ orders: 0 });
   });
 
+  it("a switch that passes the probe but cannot start (the port is an --also adapter's) keeps the old manifest capturing", async () => {
+    const hookPort = await freePort();
+    const tapPort = await freePort();
+    const tap = manifest(
+      'tap-main',
+      'printer-tap',
+      `{ listen: "tcp://127.0.0.1:${tapPort}", forward: none }`,
+      '{ encoding: cp437, currency: USD }',
+    );
+    const hook = manifest(
+      'hook-also',
+      'native-hook',
+      `{ listen: "tcp://127.0.0.1:${hookPort}" }`,
+      '{ currency: CNY }',
+    );
+    // The new main manifest listens where the --also hook does: its probe takes the port as this plugin's.
+    const clash = manifest(
+      'tap-clash',
+      'printer-tap',
+      `{ listen: "tcp://127.0.0.1:${hookPort}", forward: none }`,
+      '{ encoding: cp437, currency: CAD }',
+    );
+    const h = new AdapterHost({
+      manifest: await loadManifestFile(tap),
+      manifestPath: tap,
+      alsoManifests: [hook],
+      clock: new SystemClock(),
+      stateDir: dir,
+      watch: false,
+    });
+    await h.start(() => ({
+      onOrder: async (o) => void orders.push(o),
+      onReject: (r) => void rejects.push(r),
+    }));
+    host = h;
+
+    await expect(h.switchFile(clash)).rejects.toThrow(/kept tap-main: .*EADDRINUSE/);
+    expect(h.current().id).toBe('tap-main');
+    expect(h.problem()).toMatch(/tap-clash\.yaml was not applied, still running tap-main/);
+    // The old tap was stopped for the new one, and is capturing again.
+    await print(tapPort, ENGLISH_RECEIPT);
+    await waitFor('the order on the kept manifest', () => orders.length === 1);
+    expect(orders[0].amount).toEqual({ value: 1284, currency: 'USD' });
+    // And the --also hook was never disturbed.
+    expect(await hookRequest(hookPort, { op: 'ping' })).toMatchObject({ ok: true });
+  });
+
   it('native-hook → native-hook: the switch is taken and the new manifest takes the next order', async () => {
     const port = await freePort();
     const listen = `{ listen: "tcp://127.0.0.1:${port}" }`;
