@@ -22,8 +22,9 @@ import { FarEnd, PtyPair } from '../support/pty';
 import { waitFor } from '../support/wait';
 import { WinePrefix, WindowsProcess } from './wine';
 
-// Wine boots a prefix in ~6-10 s, and node.exe loads the CLI (~1,500 modules through Wine's file layer) in
-// ~8-16 s: far slower than on Windows, so the waits are long.
+// Wine boots a prefix in ~6-10 s, and node.exe starts `capture watch` (~155 modules since the CLI loads
+// only the command it runs; ~1,500 before) through Wine's file layer in about a second or more on a busy
+// machine: slower than on Windows, so the waits are generous.
 jest.setTimeout(120_000);
 const STARTUP_MS = 60_000;
 
