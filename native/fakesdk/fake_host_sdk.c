@@ -14,6 +14,7 @@
  *   set-return     optional: an integer SetPayResult returns instead of recording (a refusing register).
  *   delay-ms       optional: every call sleeps this long first (a register SDK that blocks).
  *   calls          one line per call of GetCurrentOrder / SetPayResult ("get" / "set"), for the tests.
+ * Lines end in \n on every platform (files appended in binary mode), so a test reads them the same way.
  * FakeSdk_SetDir names the folder from inside the process; FakeSdk_PushOrder and FakeSdk_LastResult do
  * the test's part through the library too.
  */
@@ -76,7 +77,7 @@ static void note_call(const char *what) {
   int delay = 0;
   if (read_int_file("delay-ms", &delay) && delay > 0) sleep_ms(delay);
   if (!state_file("calls", file, sizeof file)) return;
-  FILE *f = fopen(file, "a");
+  FILE *f = fopen(file, "ab");
   if (!f) return;
   fprintf(f, "%s\n", what);
   fclose(f);
@@ -148,7 +149,7 @@ SDK_API int SDK_CALL SetPayResult(const char *orderNo, int status, const char *p
   if (!orderNo || !*orderNo) return -3;
   if (status != SDK_PAID && status != SDK_FAILED && status != SDK_CANCELED) return -4;
   if (!state_file("results", file, sizeof file)) return -1;
-  FILE *f = fopen(file, "a");
+  FILE *f = fopen(file, "ab");
   if (!f) return -1;
   fprintf(f, "%s\t%d\t%s\n", orderNo, status, paymentId ? paymentId : "");
   fclose(f);
@@ -166,7 +167,7 @@ SDK_API void SDK_CALL FakeSdk_SetDir(const char *dir) {
 SDK_API int SDK_CALL FakeSdk_PushOrder(const char *orderNo, long long amountFen) {
   char file[1024];
   if (!state_file("orders", file, sizeof file)) return -1;
-  FILE *f = fopen(file, "a");
+  FILE *f = fopen(file, "ab");
   if (!f) return -1;
   fprintf(f, "%s\t%lld\n", orderNo, amountFen);
   fclose(f);

@@ -73,6 +73,7 @@ export class BridgeSdkCaller implements SdkCaller {
   private session?: Session;
   private nextId = 1;
   private opened = false;
+  private opening?: Promise<void>;
   private readonly queue: CallQueue;
   private readonly counts = { bridgeStarts: 0, bridgeRestarts: 0, bridgeDeaths: 0 };
   private readonly index = new Map<string, number>();
@@ -82,8 +83,14 @@ export class BridgeSdkCaller implements SdkCaller {
     config.functions.forEach(({ fn }, i) => this.index.set(fn.name, i));
   }
 
-  async open(): Promise<void> {
-    if (this.session && !this.session.dead) return;
+  /** Starts the bridge and loads the library, unless a live bridge has it; concurrent calls share one start. */
+  open(): Promise<void> {
+    if (this.session && !this.session.dead) return Promise.resolve();
+    this.opening ??= this.start().finally(() => (this.opening = undefined));
+    return this.opening;
+  }
+
+  private async start(): Promise<void> {
     if (!existsSync(this.config.program)) {
       throw new ManifestError(
         'host_sdk.no_bridge',
@@ -109,9 +116,20 @@ export class BridgeSdkCaller implements SdkCaller {
     if (index === undefined)
       throw new TransportError('host_sdk.not_open', `${fn.name} was not declared to the bridge`);
     const tokens = argTokens(fn, args);
+    // A dead bridge is replaced before the call queues (starting one under Wine takes seconds, which
+    // callTimeoutMs is not for); one that dies while the call waits fails it, and the next call restarts it.
+    await this.open();
     return this.queue.run(fn.name, async () => {
-      if (!this.session || this.session.dead) await this.open();
-      const session = this.session!;
+      const session = this.session;
+      if (!session || session.dead) {
+        throw new TransportError(
+          'host_sdk.bridge_died',
+          `the sdk bridge for ${this.config.library} is not running`,
+          {
+            subject: this.config.library,
+          },
+        );
+      }
       const timer = setTimeout(() => {
         // A call stuck in the SDK: only killing the bridge frees it. The next call starts a new one.
         this.config.onError?.(

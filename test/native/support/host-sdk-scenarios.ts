@@ -227,6 +227,7 @@ export function describeHostSdkScenarios(name: string, way: () => SdkWay): void 
 
     it('a slow SDK call does not block the event loop; one past callTimeoutMs fails the write-back', async () => {
       const a = adapter('callTimeoutMs: 300');
+      await a.writeBack(paid('P-0')); // the library is loaded (a bridge started) before the SDK turns slow
       await register.slow(1000);
       const started = Date.now();
       let ticks = 0;
