@@ -29,6 +29,12 @@ import { SerialDisplayAdapter } from './serial-display/serial-display.adapter';
 import { systemPrerequisites } from '../../test/support/prerequisites';
 import { FarEnd, PtyPair } from '../../test/support/pty';
 import { HookClient } from '../../test/support/hook-client';
+import koffi from 'koffi';
+import { parseAmount } from '../protocol/money';
+import { HostSdkAdapter } from './host-sdk/host-sdk.adapter';
+import { FAKE_SDK_SO, FakeRegister, makeSdk } from '../../test/native/support/sdk-build';
+import { nativeGate } from '../../test/native/support/native-build';
+import { requireSystem } from '../../test/support/prerequisites';
 
 interface ContractHarness {
   adapter: HostAdapter;
@@ -449,6 +455,66 @@ dispatch: { mode: broadcast }
         await register.close();
         await display.close();
         for (const pair of pairs) await pair.stop();
+        await fs.rm(dir, { recursive: true, force: true });
+      },
+    };
+  });
+});
+
+systemPrerequisites([
+  requireSystem(
+    'the fake host SDK (make -C native sdk)',
+    () => {
+      if (!nativeGate.ok) return nativeGate.missing.join('; ');
+      const r = makeSdk('sdk');
+      return r.status === 0 || `make -C native sdk failed: ${r.out.trim().split('\n').pop()}`;
+    },
+    '`apt-get install -y gcc make util-linux`',
+  ),
+]).describe('on the fake host SDK (gcc)', () => {
+  describeHostAdapterContract('host-sdk', async () => {
+    // The register behind the fake SDK (native/fakesdk/), loaded into this process with koffi.
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'pc-contract-sdk-'));
+    const register = await FakeRegister.create(dir);
+    koffi.load(FAKE_SDK_SO).func('void FakeSdk_SetDir(const char *dir)')(register.dir);
+    const manifest = parseManifest(
+      `id: c
+name: c
+adapter: host-sdk
+register: R1
+options: { library: "${FAKE_SDK_SO}", convention: cdecl, pollMs: 50 }
+parse: { function: "int GetCurrentOrder(char orderNo[64], int orderNoLen, int64_t *amountFen)", args: { orderNoLen: 64 }, ready: 0, orderId: orderNo, amount: amountFen, currency: CNY }
+writeBack: { function: "int SetPayResult(const char *orderNo, int status, const char *paymentId)", args: { orderNo: $orderId, status: $status, paymentId: $paymentId }, status: { paid: 1, failed: 2, canceled: 3 }, ok: 0 }
+dispatch: { mode: broadcast }
+`,
+      'c.yaml',
+    );
+    const adapter = createAdapter(manifest, {
+      baseDir: dir,
+      stateDir: dir,
+      clock: new SystemClock(),
+    }) as HostSdkAdapter;
+    /** The cashier rings up a sale; resolves once the adapter polled it twice more (or at once when it is not polling). */
+    const ring = async (orderNo: string, fen: number) => {
+      await register.ring(orderNo, fen);
+      const polls = adapter.stats().polls;
+      for (let i = 0; i < 100 && adapter.stats().polls < polls + 2; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        if (i === 10 && adapter.stats().polls === polls) return; // stopped or never started
+      }
+    };
+    const names: Record<number, string> = { 1: 'paid', 2: 'failed', 3: 'canceled' };
+    return {
+      adapter,
+      hostRecords: ({ orderId, amount }) => ring(orderId, parseAmount(amount, 'CNY').value),
+      // A negative amount from the SDK cannot be an order: reported, never charged.
+      hostSendsGarbage: () => ring('G', -100),
+      async hostSaw(orderId) {
+        return (await register.results())
+          .filter(([o]) => o === orderId)
+          .map(([, s]) => names[s] ?? String(s));
+      },
+      async cleanup() {
         await fs.rm(dir, { recursive: true, force: true });
       },
     };
