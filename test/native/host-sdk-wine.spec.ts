@@ -13,7 +13,10 @@ import path from 'node:path';
 import type { BridgeLauncher } from '../../src/adapters/host-sdk/sdk-bridge';
 import { systemPrerequisites, WINE64 } from '../support/prerequisites';
 import { WinePrefix, winPath } from '../windows/wine';
-import { describeHostSdkScenarios } from './support/host-sdk-scenarios';
+import { SystemClock } from '../../src/protocol/clock';
+import { ManifestError } from '../../src/protocol/errors';
+import { createHostSdkAdapter } from '../../src/adapters/host-sdk/host-sdk.adapter';
+import { describeHostSdkScenarios, hostSdkManifest } from './support/host-sdk-scenarios';
 import { FakeRegister, makeSdk, WIN_BUILD } from './support/sdk-build';
 
 jest.setTimeout(180_000);
@@ -59,4 +62,21 @@ gate.describe('host-sdk through sdk-bridge-x64.exe under Wine', () => {
       `{ library: "${library}", convention: stdcall, bridge: x64, bridgeProgram: "${path.join(WIN_BUILD, 'sdk-bridge-x64.exe')}"${extra ? `, ${extra}` : ''} }`,
     launcher,
   }));
+
+  it('the x64 bridge given the 32-bit DLL says ERROR_BAD_EXE_FORMAT and which bridge to use', async () => {
+    const register = await FakeRegister.create(tmp);
+    const adapter = createHostSdkAdapter(
+      hostSdkManifest(
+        `{ library: "${path.join(WIN_BUILD, 'fakesdk-x86.dll')}", convention: stdcall, bridge: x64, bridgeProgram: "${path.join(WIN_BUILD, 'sdk-bridge-x64.exe')}" }`,
+      ),
+      { baseDir: tmp, stateDir: path.join(tmp, 'state'), clock: new SystemClock() },
+    );
+    (adapter as unknown as { deps: { launcher?: BridgeLauncher } }).deps.launcher = launcher(register);
+    const e = await adapter.probe().catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(ManifestError);
+    expect(e).toMatchObject({ subject: 'options.library', code: 'host_sdk.no_library' });
+    expect((e as Error).message).toContain('fakesdk-x86.dll cannot be loaded by the');
+    expect((e as Error).message).toContain('Windows error 193 (ERROR_BAD_EXE_FORMAT');
+    expect((e as Error).message).toContain('bridge: x86 or x64');
+  });
 });
