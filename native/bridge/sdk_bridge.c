@@ -301,14 +301,30 @@ typedef uint32_t slot_t;
 #define BR_STDCALL __attribute__((stdcall))
 #define BR_CDECL __attribute__((cdecl))
 #endif
-#define CASE_CALL(n, types, args)                                                                        \
-  case n:                                                                                                \
-    if (stdcall_conv) return ((int(BR_STDCALL *) types)addr) args;                                          \
+/*
+ * One function per convention, kept apart (noinline, no cloning): inside one function GCC merged the
+ * two conventions' calls of a count into one call site with the cdecl stack clean-up, which corrupted the
+ * stack after a __stdcall call (seen with i686 gcc 12 at -O2, tested in sdk-bridge32 on Linux).
+ */
+#define CASE_STDCALL(n, types, args) \
+  case n:                            \
+    return ((int(BR_STDCALL *) types)addr) args;
+#define CASE_CDECL(n, types, args) \
+  case n:                          \
     return ((int(BR_CDECL *) types)addr) args;
 
-static int call_slots(void *addr, int n, const slot_t *s) {
-  switch (n) { SLOTS_DECL(CASE_CALL) }
+static __attribute__((noinline, noclone)) int call_stdcall(void *addr, int n, const slot_t *s) {
+  switch (n) { SLOTS_DECL(CASE_STDCALL) }
   return 0;
+}
+
+static __attribute__((noinline, noclone)) int call_cdecl(void *addr, int n, const slot_t *s) {
+  switch (n) { SLOTS_DECL(CASE_CDECL) }
+  return 0;
+}
+
+static int call_slots(void *addr, int n, const slot_t *s) {
+  return stdcall_conv ? call_stdcall(addr, n, s) : call_cdecl(addr, n, s);
 }
 #define X86 1
 #else

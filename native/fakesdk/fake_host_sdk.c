@@ -33,7 +33,11 @@ static void sleep_ms(int ms) { Sleep((DWORD)ms); }
 #else
 #include <time.h>
 #define SDK_API __attribute__((visibility("default")))
+#ifdef FAKESDK_STDCALL /* a 32-bit Linux build with the Windows SDKs' convention, to test the x86 bridge's __stdcall calls */
+#define SDK_CALL __attribute__((stdcall))
+#else
 #define SDK_CALL
+#endif
 static void sleep_ms(int ms) {
   struct timespec ts;
   ts.tv_sec = ms / 1000;

@@ -16,7 +16,10 @@ export const WIN_BUILD = path.join(NATIVE_DIR, 'build', 'windows');
 export const FAKE_SDK_SO = path.join(LINUX_BUILD, 'libfakesdk.so');
 export const BRIDGE_LINUX = path.join(LINUX_BUILD, 'sdk-bridge');
 
-export function makeSdk(target: 'sdk' | 'sdk-windows'): { status: number | null; out: string } {
+export function makeSdk(target: 'sdk' | 'sdk-windows' | 'sdk-x86-linux'): {
+  status: number | null;
+  out: string;
+} {
   const lock = path.join(os.tmpdir(), 'payconnect-native-build.lock');
   const r = spawnSync('flock', [lock, 'make', '-C', NATIVE_DIR, target], {
     encoding: 'utf8',
