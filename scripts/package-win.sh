@@ -62,14 +62,21 @@ rm -rf "$bindings/build" "$bindings/src" "$bindings/binding.gyp"
 # koffi's binary for Windows x64, pinned by package-lock.json.
 koffi_version=$(node -p 'require("./package-lock.json").packages["node_modules/@koromix/koffi-win32-x64"].version')
 koffi_integrity=$(node -p 'require("./package-lock.json").packages["node_modules/@koromix/koffi-win32-x64"].integrity')
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-npm pack "@koromix/koffi-win32-x64@$koffi_version" --pack-destination "$tmp" --silent --no-audit --no-fund >/dev/null
-tgz=$(ls "$tmp"/*.tgz)
-got=$(node -e 'const c = require("node:crypto").createHash("sha512");
+# Kept in var/package/cache/ once checked, so a second build needs no registry.
+sha512() {
+  node -e 'const c = require("node:crypto").createHash("sha512");
 c.update(require("node:fs").readFileSync(process.argv[1]));
-console.log("sha512-" + c.digest("base64"));' "$tgz")
+console.log("sha512-" + c.digest("base64"));' "$1"
+}
+mkdir -p "$OUT_DIR/cache"
+tgz=$OUT_DIR/cache/koromix-koffi-win32-x64-$koffi_version.tgz
+if ! [ -f "$tgz" ] || [ "$(sha512 "$tgz")" != "$koffi_integrity" ]; then
+  npm pack "@koromix/koffi-win32-x64@$koffi_version" --pack-destination "$OUT_DIR/cache" --silent \
+    --no-audit --no-fund >/dev/null
+fi
+got=$(sha512 "$tgz")
 if [ "$got" != "$koffi_integrity" ]; then
+  rm -f "$tgz"
   echo "package-win: @koromix/koffi-win32-x64@$koffi_version has integrity $got, package-lock.json says $koffi_integrity" >&2
   exit 1
 fi

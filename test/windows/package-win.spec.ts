@@ -143,6 +143,7 @@ const WIN_BUILD = path.join(NATIVE_DIR, 'build', 'windows');
 
 const gate = systemPrerequisites([
   'wine64',
+  'nodeWin',
   'zip',
   'unzip',
   {
