@@ -119,29 +119,18 @@ export class BridgeSdkCaller implements SdkCaller {
     // A dead bridge is replaced before the call queues (starting one under Wine takes seconds, which
     // callTimeoutMs is not for); one that dies while the call waits fails it, and the next call restarts it.
     await this.open();
-    return this.queue.run(fn.name, async () => {
-      const session = this.session;
-      if (!session || session.dead) {
-        throw new TransportError(
-          'host_sdk.bridge_died',
-          `the sdk bridge for ${this.config.library} is not running`,
-          {
-            subject: this.config.library,
-          },
-        );
-      }
-      const timer = setTimeout(() => {
-        // A call stuck in the SDK: only killing the bridge frees it. The next call starts a new one.
-        this.config.onError?.(
-          new TransportError(
-            'host_sdk.bridge_killed',
-            `${fn.name} in ${this.config.library} did not return within ${this.config.callTimeoutMs} ms; the sdk bridge is restarted`,
+    let used: Session | undefined;
+    try {
+      return await this.queue.run(fn.name, async () => {
+        const session = this.session;
+        if (!session || session.dead) {
+          throw new TransportError(
+            'host_sdk.bridge_died',
+            `the sdk bridge for ${this.config.library} is not running`,
             { subject: this.config.library },
-          ),
-        );
-        this.kill(session);
-      }, this.config.callTimeoutMs);
-      try {
+          );
+        }
+        used = session;
         const a = await this.request(session, { op: 'call', fn: index, args: tokens });
         if (!a.ok) {
           throw new TransportError(
@@ -161,10 +150,21 @@ export class BridgeSdkCaller implements SdkCaller {
           throw this.broken(session, (e as Error).message);
         }
         return { ret: a.ret, out };
-      } finally {
-        clearTimeout(timer);
+      });
+    } catch (e) {
+      if (used && e instanceof TransportError && e.code === 'host_sdk.call_timeout') {
+        // A call stuck in the SDK: only killing the bridge frees it. The next call starts a new one.
+        this.config.onError?.(
+          new TransportError(
+            'host_sdk.bridge_killed',
+            `${fn.name} in ${this.config.library} did not return within ${this.config.callTimeoutMs} ms; the sdk bridge is restarted`,
+            { subject: this.config.library },
+          ),
+        );
+        this.kill(used);
       }
-    });
+      throw e;
+    }
   }
 
   async close(): Promise<void> {
