@@ -85,14 +85,22 @@ tar -xzf "$tgz" -C "$nm/@koromix/koffi-win32-x64" --strip-components=1
 
 # Nothing for Linux, nothing to build: every addon is a win32-x64 one, no ELF file anywhere.
 bad=$(find "$ROOT" -type f \( -name '*.node' ! -path '*win32-x64*' \) -print)
-elf=$(find "$ROOT" -type f -size +3c -exec sh -c '[ "$(head -c4 "$1" | tail -c3)" = ELF ] && echo "$1"' _ {} \;)
+elf=$(node -e 'const fs = require("node:fs"), path = require("node:path");
+for (const f of fs.readdirSync(process.argv[1], { recursive: true })) {
+  const p = path.join(process.argv[1], f);
+  if (!fs.statSync(p).isFile()) continue;
+  const b = Buffer.alloc(4), fd = fs.openSync(p, "r");
+  fs.readSync(fd, b, 0, 4, 0);
+  fs.closeSync(fd);
+  if (b.equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) console.log(p);
+}' "$ROOT")
 if [ -n "$bad$elf" ]; then
   echo "package-win: files for another platform in the package:" >&2
   printf '%s\n' $bad $elf >&2
   exit 1
 fi
 
-(cd "$STAGE" && zip -q -r -X -9 "$OLDPWD/$ZIP" payconnect)
+(cd "$STAGE" && zip -q -r -X "$OLDPWD/$ZIP" payconnect)
 rm -rf "$STAGE"
 size=$(stat -c %s "$ZIP")
 seconds=$(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $started }")
