@@ -136,6 +136,13 @@ describe('host-sdk manifest', () => {
       'writeBack.status: paid, failed and canceled need three different codes',
     ],
     [
+      'a buffer length larger than the buffer',
+      {
+        parse: `{ function: "${GET}", args: { orderNoLen: 128 }, ready: 0, orderId: orderNo, amount: amountFen, currency: CNY }`,
+      },
+      'parse.args.orderNoLen: is 128, more than the 64 bytes of orderNo',
+    ],
+    [
       'an unknown bridge',
       { options: '{ library: a.dll, convention: stdcall, bridge: x32 }' },
       'options.bridge: must be one of "none", "x86", "x64"',

@@ -234,6 +234,28 @@ export function validateHostSdkParse(raw: unknown, p: FieldProblems): HostSdkPar
         `must name an int64_t *${amount} (or int *) out parameter of ${fn.name}, in minor units; ${param ? `${amount} is not one` : `it has no parameter ${amount}`}`,
       );
   }
+  // A length given for a buffer larger than the buffer lets the SDK write past it: the register crashes.
+  // Caught where the names say so (orderNo / orderNoLen, orderNoSize), as vendors' headers name them.
+  if (fn && args) {
+    for (const buf of fn.params.filter((x) => x.type === 'buf')) {
+      for (const [name, v] of Object.entries(args)) {
+        if (
+          !('constant' in v) ||
+          typeof v.constant !== 'bigint' ||
+          !name.startsWith(buf.name) ||
+          name === buf.name
+        )
+          continue;
+        if (v.constant > BigInt(buf.size ?? 0))
+          p.at('args')
+            .at(name)
+            .add(
+              `is ${v.constant}, more than the ${buf.size} bytes of ${buf.name}: the SDK could write past the buffer; ` +
+                `give ${buf.size} or declare char ${buf.name}[${v.constant}]`,
+            );
+      }
+    }
+  }
   if (!isKnownCurrency(o.currency))
     p.at('currency').add(`must be a known ISO 4217 code, e.g. CNY; got ${describeValue(o.currency)}`);
   if (p.count > before || !fn || !args || ready === undefined || !orderId || !amount) return undefined;
