@@ -6,7 +6,7 @@
  * so a hung SDK is never entered twice at once.
  */
 import { existsSync } from 'node:fs';
-import koffi, { type LibraryHandle } from 'koffi';
+import type { LibraryHandle } from 'koffi';
 import { ManifestError, TransportError } from '../../protocol/errors';
 import { CallQueue, SdkAnswer, SdkArg, SdkCaller, argumentList, readOuts } from './sdk-caller';
 import { SdkFunction, koffiPrototype } from './signature';
@@ -39,6 +39,10 @@ export class KoffiSdkCaller implements SdkCaller {
     }
     let lib: LibraryHandle;
     try {
+      // Loaded here, not at import: every command that knows the adapters (capture watch, manifest
+      // validate) would otherwise load koffi's native module, which Node for Windows under Wine and a
+      // machine without koffi's binary for its platform do not have.
+      const koffi = require('koffi') as typeof import('koffi');
       lib = koffi.load(this.library);
     } catch (e) {
       const why = (e as Error).message;
