@@ -6,6 +6,7 @@
 #   app\                        the package as npm would install it: package.json, bin\, dist\ (built here),
 #                               manifests\ and the production node_modules for win32-x64
 #   hook\                       payconnect-x64.dll, payconnect-x86.dll (MinGW, native/) and payconnect.h
+#   app\native\build\windows\   sdk-bridge-x64.exe, sdk-bridge-x86.exe: the host-sdk adapter's bridges
 #   payconnect.cmd              runs node.exe with the app: `payconnect.cmd plugin --help`
 #   install.ps1, uninstall.ps1, README-windows.txt   (packaging/)
 #
@@ -32,7 +33,7 @@ APP=$ROOT/app
 command -v zip >/dev/null || { echo "package-win: zip not found (apt-get install -y zip)" >&2; exit 1; }
 
 npm run --silent build
-make -s -C native windows
+make -s -C native windows sdk-windows
 node_exe=$(bash scripts/fetch-node-win.sh)
 
 rm -rf "$STAGE" "$ZIP"
@@ -43,6 +44,10 @@ cp package.json "$APP/"
 cp -r bin dist manifests "$APP/"
 cp native/build/windows/payconnect-x64.dll native/build/windows/payconnect-x86.dll \
   native/include/payconnect.h "$ROOT/hook/"
+# The host-sdk adapter's bridges for vendor SDK DLLs, where the adapter looks by default
+# (app\native\build\windows\sdk-bridge-x86.exe for a 32-bit SDK; docs/adapters/host-sdk.md).
+mkdir -p "$APP/native/build/windows"
+cp native/build/windows/sdk-bridge-x64.exe native/build/windows/sdk-bridge-x86.exe "$APP/native/build/windows/"
 cp packaging/payconnect.cmd packaging/install.ps1 packaging/uninstall.ps1 packaging/README-windows.txt "$ROOT/"
 
 # Production dependencies, as npm resolved them (nested copies included), without optional ones

@@ -285,6 +285,9 @@ gate.describe('payconnect-win-x64.zip under Wine: plugin from the zip, an order 
       'hook/payconnect-x64.dll',
       'hook/payconnect-x86.dll',
       'hook/payconnect.h',
+      // Where the host-sdk adapter looks for its bridges by default (src/adapters/host-sdk/sdk-bridge.ts).
+      'app/native/build/windows/sdk-bridge-x64.exe',
+      'app/native/build/windows/sdk-bridge-x86.exe',
       'app/bin/payconnect.js',
       'app/dist/cli/main.js',
       'app/manifests/native-hook.yaml',
