@@ -153,6 +153,29 @@ built.describe('sdk bridge line reader, fuzzed', () => {
     expect(bridge.child.exitCode).toBeNull();
   });
 
+  it('refuses an id the adapter could not read back (above 2^53-1) like a missing one (found by the fuzz above)', async () => {
+    const answers = await bridge.exchange(
+      Buffer.from(
+        '{"id":9007199254740992,"op":"load","fn":0,"args":"","params":"b64 i4 o8"}\n{"id":9007199254740991}\n',
+      ),
+      2,
+    );
+    expect(answers.map((a) => readAnswer(a))).toEqual([
+      {
+        id: 0,
+        ok: false,
+        code: 'bad_request',
+        message: 'a request needs a whole number id from 0 to 2^53-1',
+      },
+      {
+        id: 9007199254740991,
+        ok: false,
+        code: 'bad_request',
+        message: 'a request needs op: load, resolve or call',
+      },
+    ]);
+  });
+
   it('answers a line over 1 MiB once and reads the next one', async () => {
     const answers = await bridge.exchange(Buffer.from(`${'x'.repeat(1024 * 1024 + 10)}\n{"id":5}\n`), 2);
     expect(answers.map((a) => readAnswer(a))).toEqual([
