@@ -42,6 +42,7 @@ import { readCsv, writeCsvRow } from './csv';
 import { FileDropEncoding, FileDropFormat, FileDropParseRules, matchesPattern } from './file-drop.options';
 import { orderFileStem } from './file-names';
 import { MAX_ORDER_FILE_BYTES, orderFileTooLarge, parseOrderFile } from './parse';
+import { writeFileDurably } from '../durable-file';
 
 export const PROCESSED_FOLDER = 'processed';
 export const REJECTED_FOLDER = 'rejected';
@@ -348,19 +349,9 @@ export class FileDropAdapter implements HostAdapter {
   }
 
   private async writeAtomically(target: string, body: string): Promise<void> {
-    const dir = path.dirname(target);
-    const tmp = path.join(dir, `.${path.basename(target)}.${process.pid}.${this.tmpSeq++}.tmp`);
     try {
-      const handle = await fs.open(tmp, 'wx');
-      try {
-        await handle.writeFile(body, 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(tmp, target);
+      await writeFileDurably(target, body);
     } catch (e) {
-      await fs.unlink(tmp).catch(() => undefined);
       throw new WriteBackError(
         'file_drop.write_failed',
         `cannot write the result file ${target}: ${(e as Error).message}`,
@@ -370,7 +361,6 @@ export class FileDropAdapter implements HostAdapter {
         },
       );
     }
-    await syncFolder(dir);
   }
 
   /** Tells onError once per kind of trouble until it clears, so a vanished inbox is not reported 4 times a second. */
@@ -447,20 +437,6 @@ async function readResultStatus(file: string, format: FileDropFormat): Promise<s
   } catch {
     // A damaged result file is rewritten.
     return undefined;
-  }
-}
-
-/** Makes a rename durable. Windows cannot open a folder for fsync; there the rename is already durable enough. */
-async function syncFolder(dir: string): Promise<void> {
-  try {
-    const handle = await fs.open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // EISDIR/EPERM on Windows, EINVAL on some network file systems: nothing more can be done.
   }
 }
 

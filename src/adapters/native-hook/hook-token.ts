@@ -9,6 +9,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { writeFileDurably } from '../durable-file';
 
 export const TOKEN_FILE_NAME = 'native-hook.token';
 const TOKEN_PATTERN = /^[0-9a-f]{64}$/;
@@ -27,15 +28,7 @@ export async function ensureHookToken(dir: string): Promise<{ token: string; fil
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   const token = randomBytes(32).toString('hex');
-  const tmp = `${file}.${process.pid}.tmp`;
-  const handle = await fs.open(tmp, 'w', 0o600);
-  try {
-    await handle.writeFile(`${token}\n`, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmp, file);
+  await writeFileDurably(file, `${token}\n`, { mode: 0o600 });
   return { token, file };
 }
 

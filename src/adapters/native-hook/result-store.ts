@@ -14,6 +14,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { deliveryId } from '../http-hook/http-hook.adapter';
 import { ResultDocument } from '../result-document';
+import { writeFileDurably } from '../durable-file';
 
 export type HookResult = ResultDocument & { delivery: string };
 
@@ -30,7 +31,6 @@ export class ResultStore {
   private readonly orders = new Map<string, OrderFile>();
   private readonly chains = new Map<string, Promise<unknown>>();
   private loaded?: Promise<void>;
-  private tmpSeq = 0;
 
   constructor(readonly dir: string) {}
 
@@ -150,22 +150,7 @@ export class ResultStore {
   }
 
   private async write(record: OrderFile): Promise<void> {
-    const target = this.fileOf(record.orderId);
-    const tmp = path.join(this.dir, `.${path.basename(target)}.${process.pid}.${this.tmpSeq++}.tmp`);
-    try {
-      const handle = await fs.open(tmp, 'wx', 0o600);
-      try {
-        await handle.writeFile(JSON.stringify(record), 'utf8');
-        await handle.sync();
-      } finally {
-        await handle.close();
-      }
-      await fs.rename(tmp, target);
-    } catch (e) {
-      await fs.unlink(tmp).catch(() => undefined);
-      throw e;
-    }
-    await syncFolder(this.dir);
+    await writeFileDurably(this.fileOf(record.orderId), JSON.stringify(record), { mode: 0o600 });
   }
 }
 
@@ -177,19 +162,5 @@ export function orderIdOf(delivery: string): string | undefined {
     return decodeURIComponent(delivery.slice(0, i));
   } catch {
     return undefined;
-  }
-}
-
-/** Makes a rename durable; Windows cannot open a folder for fsync, where the rename is durable enough. */
-async function syncFolder(dir: string): Promise<void> {
-  try {
-    const handle = await fs.open(dir, 'r');
-    try {
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  } catch {
-    // EISDIR/EPERM on Windows, EINVAL on some network file systems: nothing more can be done.
   }
 }

@@ -34,6 +34,7 @@ import {
 import { renderLines } from '../../printer/render';
 import type { OrderResult } from '../host-adapter';
 import type { PrinterTapEncoding, PrinterTapFooter } from './printer-tap.options';
+import { writeFileDurably } from '../durable-file';
 
 /** How many printed order ids the journal keeps: far more than are retried at once. */
 const JOURNAL_KEEP = 1000;
@@ -125,10 +126,11 @@ export class FooterJournal {
     return Array.isArray(parsed.printed) ? parsed.printed.filter((x) => typeof x === 'string') : [];
   }
 
-  /** Atomically: a crash mid-write leaves the old journal, never half a file. */
+  /**
+   * Atomically and durably, before the footer prints: a crash mid-write leaves the old journal, never half
+   * a file, and a power cut after the print cannot lose the entry (which would print the footer again).
+   */
   private async write(ids: string[]): Promise<void> {
-    const tmp = `${this.file}.tmp`;
-    await fs.writeFile(tmp, JSON.stringify({ printed: ids }));
-    await fs.rename(tmp, this.file);
+    await writeFileDurably(this.file, JSON.stringify({ printed: ids }));
   }
 }

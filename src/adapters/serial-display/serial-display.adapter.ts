@@ -45,6 +45,7 @@ import type { DisplayChange, DisplayDecoder, DisplayDecoderStats, DisplayProtoco
 import { SaleEvent, SaleTracker } from './sale-rule';
 import { Led8LampVariant, SerialDisplayOptions, SerialDisplayParseRules } from './serial-display.options';
 import { SerialIoStats, SerialPassThrough } from './serial-io';
+import { writeFileDurably } from '../durable-file';
 
 export {
   validateSerialDisplayOptions,
@@ -455,17 +456,9 @@ export class SerialDisplayAdapter implements HostAdapter {
     return { date, last: used, reserved: used };
   }
 
-  /** Written atomically and durably (temporary file, fsync, rename). */
+  /** Written atomically and durably (durable-file.ts: temporary file, fsync, rename, folder fsync). */
   private async saveSequence(date: string, seq: number): Promise<void> {
-    const tmp = `${this.sequenceFile}.${process.pid}.tmp`;
-    const handle = await fs.open(tmp, 'w');
-    try {
-      await handle.writeFile(JSON.stringify({ date, seq } satisfies SequenceFile));
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await fs.rename(tmp, this.sequenceFile);
+    await writeFileDurably(this.sequenceFile, JSON.stringify({ date, seq } satisfies SequenceFile));
   }
 
   /** On a clean stop the numbers reserved but not handed out are given back: no gap after a restart. */
