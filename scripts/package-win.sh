@@ -8,6 +8,8 @@
 #   hook\                       payconnect-x64.dll, payconnect-x86.dll (MinGW, native/) and payconnect.h
 #   app\native\build\windows\   sdk-bridge-x64.exe, sdk-bridge-x86.exe: the host-sdk adapter's bridges
 #   payconnect.cmd              runs node.exe with the app: `payconnect.cmd plugin --help`
+#   payconnect-service.exe      the Windows service wrapper install.ps1 registers as service "payconnect"
+#                               (native/service/payconnect_service.c); it runs node.exe with the app
 #   install.ps1, uninstall.ps1, README-windows.txt   (packaging/)
 #
 # The app is dist/ plus a pruned copy of node_modules, not a bundle: esbuild is not a dependency here, and
@@ -33,7 +35,7 @@ APP=$ROOT/app
 command -v zip >/dev/null || { echo "package-win: zip not found (apt-get install -y zip)" >&2; exit 1; }
 
 npm run --silent build
-make -s -C native windows sdk-windows
+make -s -C native windows sdk-windows service
 node_exe=$(bash scripts/fetch-node-win.sh)
 
 rm -rf "$STAGE" "$ZIP"
@@ -48,6 +50,7 @@ cp native/build/windows/payconnect-x64.dll native/build/windows/payconnect-x86.d
 # (app\native\build\windows\sdk-bridge-x86.exe for a 32-bit SDK; docs/adapters/host-sdk.md).
 mkdir -p "$APP/native/build/windows"
 cp native/build/windows/sdk-bridge-x64.exe native/build/windows/sdk-bridge-x86.exe "$APP/native/build/windows/"
+cp native/build/windows/payconnect-service.exe "$ROOT/"
 cp packaging/payconnect.cmd packaging/install.ps1 packaging/uninstall.ps1 packaging/README-windows.txt "$ROOT/"
 
 # Production dependencies, as npm resolved them (nested copies included), without optional ones

@@ -177,3 +177,32 @@ export class WindowsProcess {
     return this.exited;
   }
 }
+
+/**
+ * One of Wine's own programs (`sc`, `net`, `taskkill`, `tasklist`, …) in `prefix` to its end: its exit code
+ * and output (stdout and stderr together; these write to a pipe fine), never a rejection but on a timeout.
+ */
+export function wineCommand(
+  prefix: WinePrefix,
+  args: string[],
+  o: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(WINE64, args, {
+      env: { ...prefix.env, ...o.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`wine ${args.join(' ')}: no exit within ${o.timeoutMs ?? 60_000} ms:\n${out}`));
+    }, o.timeoutMs ?? 60_000);
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
