@@ -5,8 +5,10 @@
 # - Program files go to $env:ProgramFiles\payconnect (replaced on upgrade).
 # - Data (registration, order journal) and logs stay in $env:ProgramData\payconnect: never deleted here, so
 #   an upgrade keeps the plugin registered and its journal.
-# - The plugin runs as the scheduled task "payconnect" (at startup, as SYSTEM, restarted when it exits):
-#   Node is not a Windows service binary; docs/decisions.md says why a task and not a service wrapper.
+# - The plugin runs as the Windows service "payconnect" (automatic start, LocalSystem): payconnect-service.exe
+#   (native/service) answers the service control manager and runs node.exe with the app, restarting it when
+#   it exits (1 s, doubling to 60 s) and stopping it with Ctrl+C; the service itself is restarted by the
+#   service control manager if the wrapper fails. Its settings: payconnect-service.conf, written here.
 # - One inbound firewall rule, "payconnect-lan-udp", for the plugin's LAN port (UDP 47811), which the
 #   mobile POS units answer to. The local API (TCP 8701) listens on 127.0.0.1 only: no rule.
 param(
@@ -20,7 +22,7 @@ param(
   [int]$PluginPort = 47811                                # the plugin's UDP port (firewall rule)
 )
 $ErrorActionPreference = 'Stop'
-$TaskName = 'payconnect'
+$ServiceName = 'payconnect'
 $RuleName = 'payconnect-lan-udp'
 $InstallDir = Join-Path $env:ProgramFiles 'payconnect'
 $DataRoot = Join-Path $env:ProgramData 'payconnect'
@@ -31,13 +33,16 @@ $Here = Split-Path -Parent $MyInvocation.MyCommand.Path
 $ManifestPath = if (Test-Path -LiteralPath $Manifest) { (Resolve-Path -LiteralPath $Manifest).Path } `
   else { Join-Path $InstallDir "app\manifests\$Manifest.yaml" }
 
-# Upgrade: stop the running plugin before its files are replaced.
-if (Get-ScheduledTask -TaskName $TaskName -ErrorAction SilentlyContinue) {
-  Stop-ScheduledTask -TaskName $TaskName
-  Unregister-ScheduledTask -TaskName $TaskName -Confirm:$false
+# Upgrade: stop the running plugin before its files are replaced. Stop-Service waits while the wrapper stops
+# node.exe (Ctrl+C, the plugin closes; terminated after 10 s).
+$Service = Get-Service -Name $ServiceName -ErrorAction SilentlyContinue
+if ($Service) { Stop-Service -Name $ServiceName -Force }
+# An install from before the service ran the plugin as a scheduled task of the same name: remove it, and
+# end the node.exe it started (the journal is written before every state change, so this loses nothing).
+if (Get-ScheduledTask -TaskName $ServiceName -ErrorAction SilentlyContinue) {
+  Stop-ScheduledTask -TaskName $ServiceName
+  Unregister-ScheduledTask -TaskName $ServiceName -Confirm:$false
 }
-# Stopping the task ends its cmd.exe; the node.exe it started is ended here (the journal is written
-# before every state change, so this loses nothing).
 Get-Process -Name node -ErrorAction SilentlyContinue |
   Where-Object { $_.Path -eq (Join-Path $InstallDir 'node.exe') } | Stop-Process -Force
 if (Test-Path -LiteralPath $InstallDir) { Remove-Item -LiteralPath $InstallDir -Recurse -Force }
@@ -47,32 +52,31 @@ if (-not (Test-Path -LiteralPath $ManifestPath)) { throw "no manifest $ManifestP
 & (Join-Path $InstallDir 'payconnect.cmd') manifest validate $ManifestPath
 if ($LASTEXITCODE -ne 0) { throw "manifest $ManifestPath is not valid" }
 
-# What the task runs: the plugin with this install's options, its output appended to the log.
-$PluginArgs = @('plugin', '--manifest', "`"$ManifestPath`"", '--server', $Server, '--port', $Port,
-  '--data', "`"$DataDir`"", '--lan-interface', $LanInterface, '--lan-port', $LanPort,
+# What the service runs: payconnect-service.conf next to payconnect-service.exe, the log file and then the
+# plugin's arguments one a line (no command-line quoting), UTF-8.
+$PluginArgs = @('--manifest', $ManifestPath, '--server', $Server, '--port', $Port,
+  '--data', $DataDir, '--lan-interface', $LanInterface, '--lan-port', $LanPort,
   '--plugin-port', $PluginPort)
 if ($RegistrationCode) { $PluginArgs += @('--registration-code', $RegistrationCode) }
 if ($LanBroadcast) { $PluginArgs += @('--lan-broadcast', $LanBroadcast) }
-$RunCmd = Join-Path $DataRoot 'run-plugin.cmd'
-Set-Content -LiteralPath $RunCmd -Encoding ASCII -Value @(
-  '@echo off',
-  "call `"$InstallDir\payconnect.cmd`" $($PluginArgs -join ' ') >> `"$LogDir\plugin.log`" 2>&1"
-)
+$Conf = @('# written by install.ps1; read by payconnect-service.exe when the service starts',
+  "log=$LogDir\plugin.log") + ($PluginArgs | ForEach-Object { "arg=$_" })
+Set-Content -LiteralPath (Join-Path $InstallDir 'payconnect-service.conf') -Encoding UTF8 -Value $Conf
 
-$Action = New-ScheduledTaskAction -Execute 'cmd.exe' -Argument "/d /c `"$RunCmd`""
-$Trigger = New-ScheduledTaskTrigger -AtStartup
-$Principal = New-ScheduledTaskPrincipal -UserId 'SYSTEM' -LogonType ServiceAccount -RunLevel Highest
-$Settings = New-ScheduledTaskSettingsSet -ExecutionTimeLimit ([TimeSpan]::Zero) -RestartCount 999 `
-  -RestartInterval (New-TimeSpan -Minutes 1) -AllowStartIfOnBatteries -DontStopIfGoingOnBatteries `
-  -StartWhenAvailable
-Register-ScheduledTask -TaskName $TaskName -Action $Action -Trigger $Trigger -Principal $Principal `
-  -Settings $Settings -Description 'payconnect plugin for this register' | Out-Null
+$BinPath = "`"$(Join-Path $InstallDir 'payconnect-service.exe')`""
+if (-not $Service) {
+  New-Service -Name $ServiceName -BinaryPathName $BinPath -StartupType Automatic `
+    -DisplayName 'payconnect' -Description 'payconnect plugin for this register' | Out-Null
+}
+# If the wrapper itself fails: restart the service after 5 s, 10 s, then every 60 s; the count resets daily.
+& sc.exe failure $ServiceName reset= 86400 actions= restart/5000/restart/10000/restart/60000 | Out-Null
+if ($LASTEXITCODE -ne 0) { throw "sc.exe failure $ServiceName failed ($LASTEXITCODE)" }
 
 Remove-NetFirewallRule -Name $RuleName -ErrorAction SilentlyContinue
 New-NetFirewallRule -Name $RuleName -DisplayName 'payconnect LAN (mobile POS units)' -Direction Inbound `
   -Protocol UDP -LocalPort $PluginPort -Action Allow -Profile Any `
   -Program (Join-Path $InstallDir 'node.exe') | Out-Null
 
-Start-ScheduledTask -TaskName $TaskName
+Start-Service -Name $ServiceName
 Write-Host "payconnect installed in $InstallDir; data in $DataDir; log $LogDir\plugin.log"
 Write-Host "status page: http://127.0.0.1:$Port/"

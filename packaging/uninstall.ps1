@@ -1,22 +1,26 @@
 # payconnect uninstall (run as Administrator):
 #   powershell -ExecutionPolicy Bypass -File "$env:ProgramFiles\payconnect\uninstall.ps1" [-RemoveData]
 #
-# Removes what install.ps1 made: the scheduled task "payconnect", the firewall rule "payconnect-lan-udp"
+# Removes what install.ps1 made: the service "payconnect" (stopped, then deleted), the firewall rule "payconnect-lan-udp"
 # (by its exact name: no other rule is touched) and $env:ProgramFiles\payconnect. The data folder
 # $env:ProgramData\payconnect (registration, order journal, logs) is kept unless -RemoveData is given.
 param([switch]$RemoveData)
 $ErrorActionPreference = 'Stop'
-$TaskName = 'payconnect'
+$ServiceName = 'payconnect'
 $RuleName = 'payconnect-lan-udp'
 $InstallDir = Join-Path $env:ProgramFiles 'payconnect'
 $DataRoot = Join-Path $env:ProgramData 'payconnect'
 
-if (Get-ScheduledTask -TaskName $TaskName -ErrorAction SilentlyContinue) {
-  Stop-ScheduledTask -TaskName $TaskName
-  Unregister-ScheduledTask -TaskName $TaskName -Confirm:$false
+# Stop-Service waits while the wrapper stops node.exe (Ctrl+C; terminated after 10 s); then it is deleted.
+if (Get-Service -Name $ServiceName -ErrorAction SilentlyContinue) {
+  Stop-Service -Name $ServiceName -Force
+  & sc.exe delete $ServiceName | Out-Null
 }
-# Stopping the task ends its cmd.exe; the node.exe it started is ended here (the journal is written
-# before every state change, so this loses nothing).
+# An install from before the service ran the plugin as a scheduled task of the same name.
+if (Get-ScheduledTask -TaskName $ServiceName -ErrorAction SilentlyContinue) {
+  Stop-ScheduledTask -TaskName $ServiceName
+  Unregister-ScheduledTask -TaskName $ServiceName -Confirm:$false
+}
 Get-Process -Name node -ErrorAction SilentlyContinue |
   Where-Object { $_.Path -eq (Join-Path $InstallDir 'node.exe') } | Stop-Process -Force
 Remove-NetFirewallRule -Name $RuleName -ErrorAction SilentlyContinue

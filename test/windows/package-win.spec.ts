@@ -3,7 +3,7 @@
  * it.
  *
  * 1. The install scripts (packaging/*.ps1) cannot run here (no PowerShell under Wine), so they are read:
- *    the task and firewall rule names, the ports they open and pass on equal the plugin's defaults in
+ *    the service and firewall rule names, the ports they open and pass on equal the plugin's defaults in
  *    src/, uninstall removes exactly what install made, and the data folder survives upgrade and uninstall
  *    (unless -RemoveData). A default changed in src/ without the scripts fails here.
  * 2. Under wine64 (a throwaway prefix): the zip is built and unpacked, the plugin is started from the
@@ -79,18 +79,29 @@ describe('the install scripts agree with the plugin (packaging/*.ps1, read, not 
     expect(readme).toContain(`UDP ${DEFAULT_PLUGIN_PORT}`);
   });
 
-  it('run the plugin as one task, the same name in both, and stop it before replacing files', () => {
-    const task = assigned(install, 'TaskName');
-    expect(task).toBe('payconnect');
-    expect(assigned(uninstall, 'TaskName')).toBe(task);
-    expect(install).toMatch(/Register-ScheduledTask -TaskName \$TaskName /);
-    expect(install).toMatch(/New-ScheduledTaskTrigger -AtStartup/);
-    expect(install).toMatch(/-UserId 'SYSTEM'/);
+  it('run the plugin as one service, the same name in both, and stop it before replacing files', () => {
+    const service = assigned(install, 'ServiceName');
+    expect(service).toBe('payconnect');
+    expect(assigned(uninstall, 'ServiceName')).toBe(service);
+    // The wrapper (native/service) is the service binary; it reads the conf install.ps1 writes next to it.
+    expect(install).toMatch(
+      /New-Service -Name \$ServiceName -BinaryPathName \$BinPath -StartupType Automatic/,
+    );
+    expect(install).toMatch(/\$BinPath = "`"\$\(Join-Path \$InstallDir 'payconnect-service\.exe'\)`""/);
+    expect(install).toMatch(/'payconnect-service\.conf'\) -Encoding UTF8 -Value \$Conf/);
+    expect(install).toMatch(/"arg=\$_"/);
+    expect(install).toMatch(/"log=\$LogDir\\plugin\.log"/);
+    expect(install).toMatch(/sc\.exe failure \$ServiceName reset= \d+ actions= restart\//);
+    expect(install).toMatch(/^Start-Service -Name \$ServiceName$/m);
+    expect(uninstall).toMatch(/sc\.exe delete \$ServiceName/);
     for (const script of [install, uninstall]) {
-      const stop = script.indexOf('Stop-ScheduledTask');
+      const stop = script.indexOf('Stop-Service -Name $ServiceName -Force');
       expect(stop).toBeGreaterThan(0);
       expect(stop).toBeLessThan(script.indexOf('Remove-Item -LiteralPath $InstallDir'));
+      // An older install's scheduled task of the same name goes too.
+      expect(script).toMatch(/Unregister-ScheduledTask -TaskName \$ServiceName /);
     }
+    expect(uninstall.indexOf('Stop-Service')).toBeLessThan(uninstall.indexOf('sc.exe delete'));
   });
 
   it('keep the data folder on upgrade, and on uninstall unless -RemoveData', () => {
@@ -279,6 +290,7 @@ gate.describe('payconnect-win-x64.zip under Wine: plugin from the zip, an order 
     const needed = [
       'node.exe',
       'payconnect.cmd',
+      'payconnect-service.exe',
       'install.ps1',
       'uninstall.ps1',
       'README-windows.txt',
