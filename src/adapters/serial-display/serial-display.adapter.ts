@@ -44,7 +44,7 @@ import { createDisplayDecoder } from './decoders';
 import type { DisplayChange, DisplayDecoder, DisplayDecoderStats, DisplayProtocol } from './display-model';
 import { SaleEvent, SaleTracker } from './sale-rule';
 import { Led8LampVariant, SerialDisplayOptions, SerialDisplayParseRules } from './serial-display.options';
-import { SerialIoStats, SerialPassThrough } from './serial-io';
+import { emptySerialIoStats, SerialIoStats, SerialPassThrough } from './serial-io';
 import { writeFileDurably } from '../durable-file';
 
 export {
@@ -205,7 +205,7 @@ export class SerialDisplayAdapter implements HostAdapter {
 
   stats(): SerialDisplayStats {
     return {
-      io: { ...(this.io?.stats ?? emptyIoStats()) },
+      io: { ...(this.io?.stats ?? emptySerialIoStats()) },
       ...(this.decoder ? { decoder: addStats(this.retired, this.decoder.stats) } : {}),
       ...this.counts,
       withdrawals: { ...this.withdrawals },
@@ -512,21 +512,4 @@ function addStats(a: DisplayDecoderStats, b: DisplayDecoderStats): DisplayDecode
 
 function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-function emptyIoStats(): SerialIoStats {
-  return {
-    bytesIn: 0,
-    bytesToDisplay: 0,
-    bytesDropped: 0,
-    bytesBack: 0,
-    displayWriteErrors: 0,
-    heldForDisplay: 0,
-    portsLost: 0,
-    reopenAttempts: 0,
-    reopened: 0,
-    tapErrors: 0,
-    gappedCommands: 0,
-    gapWaits: 0,
-  };
 }

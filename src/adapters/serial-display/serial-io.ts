@@ -112,8 +112,9 @@ function loadSerialPort(): typeof SerialPortClass {
   return serialPortClass;
 }
 
-export class SerialPassThrough {
-  readonly stats: SerialIoStats = {
+/** Every counter at zero: a pass-through's start, and the adapter's figures before it has one. */
+export function emptySerialIoStats(): SerialIoStats {
+  return {
     bytesIn: 0,
     bytesToDisplay: 0,
     bytesDropped: 0,
@@ -127,6 +128,10 @@ export class SerialPassThrough {
     gappedCommands: 0,
     gapWaits: 0,
   };
+}
+
+export class SerialPassThrough {
+  readonly stats: SerialIoStats = emptySerialIoStats();
   private readonly ports: Partial<Record<Side, SerialPortClass>> = {};
   private readonly timers: Partial<Record<Side, TimerHandle>> = {};
   private running = false;
