@@ -12,13 +12,13 @@
  *    Windows test host (native/test/win_host.c) loads the zip's hook\payconnect-x64.dll, submits an order,
  *    the unit pays it with an immediate-success test code, and the host gets the server-signed result.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../../src/lan/lan-transport';
 import { plugin as pluginCommand } from '../../src/cli/plugin';
 import { makeNative, NATIVE_DIR } from '../native/support/native-build';
+import { writeNativeHookManifest } from '../native/support/shop';
 import { LanPorts, PluginApi, Unit } from '../plugin/support/plugin-harness';
 import { REPO_ROOT } from '../support/child-process';
 import { systemPrerequisites } from '../support/prerequisites';
@@ -30,7 +30,14 @@ import {
   TestServer,
   testCode,
 } from '../terminal/support/harness';
-import { WinePrefix, windowsProgram, WindowsProcess, winPath } from './wine';
+import {
+  unpackWinZip,
+  WINE_KEEPALIVE_SHIM,
+  WinePrefix,
+  windowsProgram,
+  WindowsProcess,
+  winPath,
+} from './wine';
 
 const PACKAGING = path.join(REPO_ROOT, 'packaging');
 const read = (name: string) => readFileSync(path.join(PACKAGING, name), 'utf8');
@@ -137,19 +144,6 @@ describe('the install scripts agree with the plugin (packaging/*.ps1, read, not 
 // in ~6-10 s and node.exe starts the plugin through Wine's file layer in several seconds more.
 jest.setTimeout(420_000);
 
-/** See where it is written: net.Socket#setKeepAlive while connecting is deferred to 'connect'. */
-const WINE_KEEPALIVE_SHIM = `'use strict';
-const net = require('node:net');
-const setKeepAlive = net.Socket.prototype.setKeepAlive;
-net.Socket.prototype.setKeepAlive = function (enable, delay) {
-  if (this.connecting) {
-    this.once('connect', () => setKeepAlive.call(this, enable, delay));
-    return this;
-  }
-  return setKeepAlive.call(this, enable, delay);
-};
-`;
-
 const WIN_BUILD = path.join(NATIVE_DIR, 'build', 'windows');
 
 const gate = systemPrerequisites([
@@ -181,47 +175,16 @@ gate.describe('payconnect-win-x64.zip under Wine: plugin from the zip, an order 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-package-win-'));
     // PAYCONNECT_WIN_ZIP: a zip already built (while working on this spec); otherwise package:win runs.
-    let zip = process.env.PAYCONNECT_WIN_ZIP;
-    if (!zip) {
-      const built = Date.now();
-      const pkg = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'package-win.sh')], {
-        cwd: REPO_ROOT,
-        encoding: 'utf8',
-        timeout: 300_000,
-      });
-      if (pkg.status !== 0) throw new Error(`package:win failed:\n${pkg.stdout}\n${pkg.stderr}`);
-      zip = path.join(REPO_ROOT, pkg.stdout.trim().split('\n').pop()!);
-      console.log(`package:win: ${pkg.stderr.trim().split('\n').pop()} (${Date.now() - built} ms here)`);
-    }
-    const unzip = spawnSync('unzip', ['-q', zip, '-d', tmp], { encoding: 'utf8' });
-    if (unzip.status !== 0) throw new Error(`unzip failed: ${unzip.stderr}`);
-    root = path.join(tmp, 'payconnect');
+    root = unpackWinZip(tmp);
 
     server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
     const storeId = await server.createStore('Noodle bar');
     const lan: LanPorts = await pickLanPorts();
     hookPort = await freeTcpPort();
-    const manifest = path.join(tmp, 'native-hook-test.yaml');
-    writeFileSync(
-      manifest,
-      [
-        'id: native-hook-test',
-        'name: Register calling the payconnect hook library',
-        'adapter: native-hook',
-        'register: R1',
-        `options: { listen: "tcp://127.0.0.1:${hookPort}" }`,
-        'parse: { currency: CNY }',
-        'writeBack: {}',
-        'dispatch: { mode: broadcast }',
-        '',
-      ].join('\n'),
-    );
+    const manifest = writeNativeHookManifest(tmp, hookPort);
     prefix = await WinePrefix.create(path.join(tmp, 'wineprefix'), {});
 
-    // Wine 8 only: Winsock refuses keep-alive on a socket that is still connecting (libuv says UNKNOWN,
-    // -4094), which Node's fetch (undici) sets right after connect(), so every fetch fails under Wine while
-    // http.get works; Windows itself accepts it. A test-only preload defers that call to 'connect'. The
-    // zip is not changed for Wine.
+    // Wine 8's keep-alive refusal breaks fetch: the test-only preload (wine.ts, WINE_KEEPALIVE_SHIM).
     const shim = path.join(tmp, 'wine-keepalive-shim.js');
     writeFileSync(shim, WINE_KEEPALIVE_SHIM);
 

@@ -13,28 +13,15 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NATIVE_DIR } from '../native/support/native-build';
+import { makeNative } from '../native/support/native-build';
+import { writeNativeHookManifest } from '../native/support/shop';
 import { LanPorts, PluginApi } from '../plugin/support/plugin-harness';
-import { REPO_ROOT } from '../support/child-process';
 import { systemPrerequisites } from '../support/prerequisites';
 import { waitFor } from '../support/wait';
 import { freeTcpPort, killAllChildren, pickLanPorts, TestServer } from '../terminal/support/harness';
-import { WinePrefix, wineCommand, winPath } from './wine';
+import { unpackWinZip, WINE_KEEPALIVE_SHIM, WinePrefix, wineCommand, winPath } from './wine';
 
 jest.setTimeout(420_000);
-
-/** As in package-win.spec.ts: Wine 8's Winsock refuses keep-alive while connecting; fetch sets it. */
-const WINE_KEEPALIVE_SHIM = `'use strict';
-const net = require('node:net');
-const setKeepAlive = net.Socket.prototype.setKeepAlive;
-net.Socket.prototype.setKeepAlive = function (enable, delay) {
-  if (this.connecting) {
-    this.once('connect', () => setKeepAlive.call(this, enable, delay));
-    return this;
-  }
-  return setKeepAlive.call(this, enable, delay);
-};
-`;
 
 const gate = systemPrerequisites([
   'wine64',
@@ -44,12 +31,7 @@ const gate = systemPrerequisites([
   {
     what: 'the Windows service wrapper (make -C native service: MinGW-w64)',
     check: () => {
-      // The lock makeNative takes: specs in parallel workers build native/ one at a time.
-      const lock = path.join(tmpdir(), 'payconnect-native-build.lock');
-      const r = spawnSync('flock', [lock, 'make', '-C', NATIVE_DIR, 'service'], {
-        encoding: 'utf8',
-        timeout: 120_000,
-      });
+      const r = makeNative('service');
       return r.status === 0 || `make -C native service failed: ${r.stderr.trim().split('\n').pop()}`;
     },
     install: '`apt-get install -y gcc-mingw-w64-x86-64 gcc-mingw-w64-i686`',
@@ -90,42 +72,16 @@ gate.describe('payconnect-service.exe as the Windows service "payconnect" under 
 
   beforeAll(async () => {
     tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-service-wine-'));
-    let zip = process.env.PAYCONNECT_WIN_ZIP;
-    if (!zip) {
-      const pkg = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'package-win.sh')], {
-        cwd: REPO_ROOT,
-        encoding: 'utf8',
-        timeout: 300_000,
-      });
-      if (pkg.status !== 0) throw new Error(`package:win failed:\n${pkg.stdout}\n${pkg.stderr}`);
-      zip = path.join(REPO_ROOT, pkg.stdout.trim().split('\n').pop()!);
-    }
-    const unzip = spawnSync('unzip', ['-q', zip, '-d', tmp], { encoding: 'utf8' });
-    if (unzip.status !== 0) throw new Error(`unzip failed: ${unzip.stderr}`);
-    root = path.join(tmp, 'payconnect');
+    root = unpackWinZip(tmp);
 
     server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
     const storeId = await server.createStore('Noodle bar');
     const lan: LanPorts = await pickLanPorts();
     const hookPort = await freeTcpPort();
     const port = await freeTcpPort();
-    const manifest = path.join(tmp, 'native-hook-test.yaml');
-    writeFileSync(
-      manifest,
-      [
-        'id: native-hook-test',
-        'name: Register calling the payconnect hook library',
-        'adapter: native-hook',
-        'register: R1',
-        `options: { listen: "tcp://127.0.0.1:${hookPort}" }`,
-        'parse: { currency: CNY }',
-        'writeBack: {}',
-        'dispatch: { mode: broadcast }',
-        '',
-      ].join('\n'),
-    );
+    const manifest = writeNativeHookManifest(tmp, hookPort);
     logFile = path.join(tmp, 'plugin.log');
-    // The test-only fetch preload (see package-win.spec.ts) as a node-option= line: a service's
+    // The test-only fetch preload (wine.ts, WINE_KEEPALIVE_SHIM) as a node-option= line: a service's
     // environment is not its caller's (NODE_OPTIONS given to sc.exe / net.exe does not reach it). The zip
     // is not changed for Wine.
     const shim = path.join(tmp, 'wine-keepalive-shim.js');

@@ -12,9 +12,10 @@
  *   file: output goes to files, read back here.
  * - SIGINT reaches the Windows program as Ctrl+C (payconnect stops gracefully); SIGTERM kills it outright.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { REPO_ROOT } from '../support/child-process';
 import { NODE_WIN_EXE, WINE64, WINESERVER } from '../support/prerequisites';
 
 /** A Linux path as Wine's drive Z: (the Linux root) shows it to a Windows program. */
@@ -205,4 +206,44 @@ export function wineCommand(
       resolve({ code, out });
     });
   });
+}
+
+/**
+ * Wine 8 only: Winsock refuses keep-alive on a socket that is still connecting (libuv says UNKNOWN, -4094),
+ * which Node's fetch (undici) sets right after connect(), so every fetch fails under Wine while http.get
+ * works; Windows itself accepts it. This test-only preload defers that call to 'connect'. The zip is not
+ * changed for Wine.
+ */
+export const WINE_KEEPALIVE_SHIM = `'use strict';
+const net = require('node:net');
+const setKeepAlive = net.Socket.prototype.setKeepAlive;
+net.Socket.prototype.setKeepAlive = function (enable, delay) {
+  if (this.connecting) {
+    this.once('connect', () => setKeepAlive.call(this, enable, delay));
+    return this;
+  }
+  return setKeepAlive.call(this, enable, delay);
+};
+`;
+
+/**
+ * payconnect-win-x64.zip unpacked into `dir`; returns the unpacked payconnect\ folder. Uses the zip named by
+ * PAYCONNECT_WIN_ZIP (one already built, while working on a spec), else runs package:win.
+ */
+export function unpackWinZip(dir: string): string {
+  let zip = process.env.PAYCONNECT_WIN_ZIP;
+  if (!zip) {
+    const built = Date.now();
+    const pkg = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'package-win.sh')], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
+    if (pkg.status !== 0) throw new Error(`package:win failed:\n${pkg.stdout}\n${pkg.stderr}`);
+    zip = path.join(REPO_ROOT, pkg.stdout.trim().split('\n').pop()!);
+    console.log(`package:win: ${pkg.stderr.trim().split('\n').pop()} (${Date.now() - built} ms here)`);
+  }
+  const unzip = spawnSync('unzip', ['-q', zip, '-d', dir], { encoding: 'utf8' });
+  if (unzip.status !== 0) throw new Error(`unzip failed: ${unzip.stderr}`);
+  return path.join(dir, 'payconnect');
 }

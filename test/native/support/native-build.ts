@@ -35,7 +35,7 @@ export const nativeGate = systemPrerequisites([
  * `make -C native TARGET`, one at a time across jest workers (flock): two specs building at once would
  * write the same output files together. Make only rebuilds what changed.
  */
-export function makeNative(target: 'all' | 'windows'): {
+export function makeNative(target: 'all' | 'windows' | 'service'): {
   status: number | null;
   stdout: string;
   stderr: string;

@@ -29,13 +29,9 @@ export interface HookShop {
   close(): Promise<void>;
 }
 
-export async function startHookShop(name: string): Promise<HookShop> {
-  const tmp = mkdtempSync(path.join(tmpdir(), `payconnect-${name}-`));
-  const server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
-  const storeId = await server.createStore('Noodle bar');
-  const lan = await pickLanPorts();
-  const hookPort = await freeTcpPort();
-  const manifest = path.join(tmp, 'native-hook-test.yaml');
+/** The register calling the hook library on `hookPort`: native-hook-test.yaml in `dir`; returns its path. */
+export function writeNativeHookManifest(dir: string, hookPort: number): string {
+  const manifest = path.join(dir, 'native-hook-test.yaml');
   writeFileSync(
     manifest,
     [
@@ -50,6 +46,16 @@ export async function startHookShop(name: string): Promise<HookShop> {
       '',
     ].join('\n'),
   );
+  return manifest;
+}
+
+export async function startHookShop(name: string): Promise<HookShop> {
+  const tmp = mkdtempSync(path.join(tmpdir(), `payconnect-${name}-`));
+  const server = await TestServer.start({ dbPath: path.join(tmp, 'server.db'), simSpeed: 50 });
+  const storeId = await server.createStore('Noodle bar');
+  const lan = await pickLanPorts();
+  const hookPort = await freeTcpPort();
+  const manifest = writeNativeHookManifest(tmp, hookPort);
   const pluginPort = await freeTcpPort();
   const pluginData = path.join(tmp, 'plugin');
   const plugin = await startPluginProc({
