@@ -18,6 +18,7 @@ import { fromHex } from '../../src/printer/hex';
 import { AdapterHost } from '../../src/plugin/adapter-host';
 import { SystemClock } from '../../src/protocol/clock';
 import { systemPrerequisites } from '../support/prerequisites';
+import { HookClient } from '../support/hook-client';
 import { FarEnd, PtyPair } from '../support/pty';
 import { waitFor } from '../support/wait';
 
@@ -109,29 +110,15 @@ async function print(port: number, bytes: Buffer): Promise<void> {
   socket.on('error', () => undefined);
 }
 
-/** The hook library's side: hello with the plugin's token, then one request; the answer parsed. */
+/** The hook library's side (test/support/hook-client.ts): hello with the plugin's token, then one request. */
 async function hookRequest(port: number, request: object): Promise<Record<string, unknown>> {
   const token = readFileSync(path.join(dir, 'native-hook.token'), 'utf8').trim();
-  const socket = net.connect({ host: '127.0.0.1', port });
-  socket.on('error', () => undefined);
-  let buffer = '';
-  const lines: string[] = [];
-  socket.on('data', (c: Buffer) => {
-    buffer += c.toString('utf8');
-    for (let nl = buffer.indexOf('\n'); nl >= 0; nl = buffer.indexOf('\n')) {
-      lines.push(buffer.slice(0, nl));
-      buffer = buffer.slice(nl + 1);
-    }
-  });
+  const client = await HookClient.connect(port);
   try {
-    socket.write(`${JSON.stringify({ op: 'hello', token, client: 'spec' })}\n`);
-    await waitFor('the hello answer', () => lines.length >= 1);
-    expect(JSON.parse(lines[0])).toMatchObject({ ok: true });
-    socket.write(`${JSON.stringify(request)}\n`);
-    await waitFor('the answer', () => lines.length >= 2);
-    return JSON.parse(lines[1]) as Record<string, unknown>;
+    expect(await client.request({ op: 'hello', token, client: 'spec' })).toMatchObject({ ok: true });
+    return await client.request(request);
   } finally {
-    socket.destroy();
+    client.close();
   }
 }
 
