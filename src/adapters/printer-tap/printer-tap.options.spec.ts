@@ -171,6 +171,8 @@ describe('printer-tap serial and file endpoints', () => {
         const long = (n: string) => (n === 'baud' ? 'baudRate' : n === 'flow' ? 'flowControl' : n);
         const seen = new Set(settings.map(([n]) => long(n)));
         const valid =
+          // A value starting or ending with a space is refused for every text field (field-problems.ts).
+          uri === uri.trim() &&
           seen.size === settings.length &&
           !path.includes('?') &&
           !path.includes('\0') &&
