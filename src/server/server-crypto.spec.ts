@@ -1,8 +1,10 @@
 import { newId } from './server-crypto';
 
 describe('newId', () => {
-  it('is the prefix, 9 characters of time and 16 of randomness, in URL-safe characters', () => {
-    expect(newId('pay')).toMatch(/^pay_[0-9a-z]{9}[A-Za-z0-9_-]{16}$/);
+  it('is the prefix, 9 characters of time and 16 of randomness, in letters and digits only (an Alipay and WeChat Pay out_trade_no as it is)', () => {
+    const id = newId('pay');
+    expect(id.length).toBeLessThanOrEqual(32);
+    expect(id).toMatch(/^pay_[0-9a-z]{9}[A-Za-z0-9]{16}$/);
   });
 
   it('sorts by creation time, so ids made together sit together in an index', () => {
