@@ -169,11 +169,27 @@ export function allowedHostsOption(value: string | undefined): string[] {
   return names;
 }
 
-/** Runs until Ctrl-C or SIGTERM, then closes what was started. */
-export async function untilStopped(close: () => Promise<void>): Promise<void> {
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+/**
+ * The signals that ask a long-running command to stop: Ctrl+C (SIGINT), SIGTERM, and on Windows Ctrl+Break
+ * (SIGBREAK, which Node raises for CTRL_BREAK_EVENT: a console's Ctrl+Break, or a service wrapper stopping a
+ * child it started in its own process group). Without a listener, SIGBREAK ends node.exe at once, without
+ * close(): a journal left mid-write and the LAN port held until Windows reclaims it.
+ */
+export const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGBREAK'];
+
+/** Resolves with the first stop signal; its listeners are removed then, so a second Ctrl+C still kills. */
+export function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      for (const s of STOP_SIGNALS) process.removeListener(s, on);
+      resolve(signal);
+    };
+    for (const s of STOP_SIGNALS) process.on(s, on);
   });
+}
+
+/** Runs until Ctrl+C, Ctrl+Break or SIGTERM, then closes what was started. */
+export async function untilStopped(close: () => Promise<void>): Promise<void> {
+  await stopSignal();
   await close();
 }

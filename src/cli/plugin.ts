@@ -1,3 +1,4 @@
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { createPluginApp } from '../plugin/plugin-app';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { Command, intOption, parse, timeZoneOption, UsageError } from './args';
@@ -15,6 +16,8 @@ for the status page.
   --also-manifest FILE     another manifest whose adapter runs beside it (same register); repeatable
   --server URL             the payment server, e.g. http://127.0.0.1:8700
   --registration-code CODE needed on the first start only
+  --registration-code-file PATH  the code in a file instead (the Windows installer writes one): deleted
+                           once the plugin is registered; kept, with a log line, if registering failed
   --port P                 local API and status page (default 8701)
   --host ADDR              address the API listens on (default 127.0.0.1)
   --data DIR               where the plugin keeps its registration and order journal
@@ -31,6 +34,7 @@ for the status page.
       'also-manifest': { type: 'string', multiple: true },
       server: { type: 'string' },
       'registration-code': { type: 'string' },
+      'registration-code-file': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
       data: { type: 'string' },
@@ -44,17 +48,36 @@ for the status page.
     if (!values.data)
       throw new UsageError('--data DIR is needed (where the plugin keeps its registration and journal)');
     const timeZone = timeZoneOption(values['time-zone'] as string | undefined);
+    const codeFile = values['registration-code-file'] as string | undefined;
+    if (codeFile !== undefined && values['registration-code'] !== undefined)
+      throw new UsageError('give --registration-code or --registration-code-file, not both');
+    const registrationCode =
+      (values['registration-code'] as string | undefined) ?? (codeFile ? readCodeFile(codeFile) : undefined);
     const running = await createPluginApp({
       manifestPath: values.manifest as string,
       alsoManifests: (values['also-manifest'] as unknown as string[] | undefined) ?? [],
       serverUrl: serverUrl.replace(/\/+$/, ''),
-      registrationCode: values['registration-code'] as string | undefined,
+      registrationCode,
       port: intOption(values.port as string | undefined, 'port', 8701, 0),
       host: values.host as string | undefined,
       dataDir: values.data as string,
       lan: deviceLanConfig(values),
       timeZone,
+    }).catch((e: unknown) => {
+      // The code stays where support can see it, beside this line in the log: a refused code (used,
+      // expired, mistyped) needs a new one written there; a server that was not reached needs only a
+      // restart, which reads the same file again.
+      if (codeFile && registrationCode)
+        process.stderr.write(
+          `registration code file ${codeFile} kept: registering with it failed: ${(e as Error).message}\n`,
+        );
+      throw e;
     });
+    // Registered (now, or before): the one-use code has done its work and must not stay on disk.
+    if (codeFile && existsSync(codeFile)) {
+      rmSync(codeFile, { force: true });
+      process.stdout.write(`registration code file ${codeFile} deleted: the plugin is registered\n`);
+    }
     process.stdout.write(
       `plugin for register ${running.manifest().register} (manifest ${running.manifest().id}) ready: ${running.url}/\n`,
     );
@@ -62,3 +85,10 @@ for the status page.
     return 0;
   },
 };
+
+/** The code from --registration-code-file: none when the file is gone (deleted after registering). */
+function readCodeFile(file: string): string | undefined {
+  if (!existsSync(file)) return undefined;
+  const code = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').trim();
+  return code || undefined;
+}

@@ -1,12 +1,13 @@
 import { createServerApp } from '../server/server-app';
 import { parseDbUrl, redactDbUrl } from '../server/storage/db';
 import { Command, intOption, parse, UsageError } from './args';
+import { untilStopped } from './lan-options';
 
 export const server: Command = {
   usage: `payconnect server [--port P] [--host ADDR] [--db URL]
 
 Runs the payment server: device registration, payments through the wallet provider (the built-in
-simulator), signed results pushed to devices, reports. Stops on Ctrl-C.
+simulator), signed results pushed to devices, reports. Stops on Ctrl-C (or Ctrl+Break, SIGTERM).
 
   --port P        HTTP port (default 8700)
   --host ADDR     address to listen on (default 127.0.0.1; 0.0.0.0 to serve the shop network)
@@ -46,11 +47,7 @@ Environment:
         `admin token (shown this once; keep it safe, or set PAYCONNECT_ADMIN_TOKEN): ${running.generatedAdminToken}\n`,
       );
     }
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', resolve);
-      process.once('SIGTERM', resolve);
-    });
-    await running.close();
+    await untilStopped(() => running.close());
     return 0;
   },
 };
