@@ -63,6 +63,16 @@ const COMMANDS: Tree = {
       load: () => (require('./manifest') as typeof import('./manifest')).manifestList,
     },
   },
+  service: {
+    install: {
+      summary: 'install or upgrade the plugin as a Windows service (data kept; firewall rule for the LAN)',
+      load: () => (require('./service') as typeof import('./service')).serviceInstall,
+    },
+    uninstall: {
+      summary: 'remove the Windows service, its firewall rule and program files (data kept unless asked)',
+      load: () => (require('./service') as typeof import('./service')).serviceUninstall,
+    },
+  },
   capture: {
     watch: {
       summary: "run only a manifest's capture adapter and print each order it captures",

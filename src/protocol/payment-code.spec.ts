@@ -3,6 +3,7 @@ import {
   normalizePaymentCode,
   PAYMENT_CODE_MAX_DIGITS,
   PAYMENT_CODE_MIN_DIGITS,
+  walletOfCode,
   PAYMENT_CODE_RULE,
 } from './payment-code';
 
@@ -45,5 +46,32 @@ describe('the payment code rule', () => {
     // The same answer twice in a row (the pattern is global: no state may leak between calls).
     expect(normalizePaymentCode('1 2')).toBe('12');
     expect(normalizePaymentCode('1 2')).toBe('12');
+  });
+});
+
+describe('walletOfCode (research note §4: the wallet a real store routes a code to)', () => {
+  it.each([
+    ['100000000000000000', 'wechat'],
+    ['134567890123456789', 'wechat'],
+    ['159999999999999999', 'wechat'],
+    ['250000000000000000', 'alipay'],
+    ['2800000000000000', 'alipay'],
+    ['280000000000000000000000', 'alipay'],
+    ['301234567890123456', 'alipay'],
+    ['6212345678901234567', 'unionpay'],
+  ])('%s is %s', (code, wallet) => {
+    expect(walletOfCode(code)).toBe(wallet);
+  });
+
+  it.each([
+    ['a WeChat prefix with 17 digits', '13456789012345678'],
+    ['a WeChat prefix with 19 digits', '1345678901234567890'],
+    ['prefix 16', '160000000000000000'],
+    ['prefix 24', '240000000000000000'],
+    ['prefix 31', '310000000000000000'],
+    ['UnionPay with 18 digits', '621234567890123456'],
+    ['not a payment code', '28000000000000000x'],
+  ])('%s belongs to no wallet', (_what, code) => {
+    expect(walletOfCode(code)).toBeUndefined();
   });
 });

@@ -38,3 +38,20 @@ export function normalizePaymentCode(raw: string): string {
 export function isPaymentCode(x: unknown): x is string {
   return typeof x === 'string' && PAYMENT_CODE_PATTERN.test(x);
 }
+
+/** The wallet whose customers show a code (research note §4): the provider a real store routes it to. */
+export type CodeWallet = 'alipay' | 'wechat' | 'unionpay';
+
+/**
+ * Which wallet a normalized payment code belongs to, by its prefix and length (wallet-providers.md §4):
+ * WeChat Pay 10–15 and 18 digits; Alipay 25–30 and 16–24 digits; UnionPay QR 62 and 19 digits. Undefined
+ * for any other code (a product barcode, a gift card, a bad scan).
+ */
+export function walletOfCode(code: string): CodeWallet | undefined {
+  if (!isPaymentCode(code)) return undefined;
+  const prefix = Number(code.slice(0, 2));
+  if (prefix >= 10 && prefix <= 15 && code.length === 18) return 'wechat';
+  if (prefix >= 25 && prefix <= 30) return 'alipay';
+  if (prefix === 62 && code.length === 19) return 'unionpay';
+  return undefined;
+}

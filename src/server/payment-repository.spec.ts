@@ -36,6 +36,7 @@ describe(PaymentRepository.name, () => {
         method_type: 'wallet_code',
         method_brand: null,
         code_hint: '28**************00',
+        provider: 'simulator',
         provider_trade_no: null,
         failure_code: null,
         failure_message: null,

@@ -28,6 +28,9 @@ export interface PaymentRow {
   method_type: string;
   method_brand: string | null;
   code_hint: string | null;
+  /** Which provider the payment was routed to (`simulator`, `alipay`, `wechat`): every query, cancel and
+   * refund of it goes there. */
+  provider: string;
   provider_trade_no: string | null;
   failure_code: string | null;
   failure_message: string | null;
@@ -80,6 +83,7 @@ type PendingParams = {
   amount_value: number;
   currency: string;
   code_hint: string | null;
+  provider: string;
   deadline_at: number;
   next_check_at: number | null;
   created_at: string;
@@ -87,12 +91,12 @@ type PendingParams = {
 
 /** A new payment, pending, leased to its request until its deadline, its `pending` event not written. */
 const PENDING_INTO = `INSERT INTO payments (id, store_id, device_id, order_id, register_id, amount_value, currency,
-    status, method_type, code_hint, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)`;
+    status, method_type, code_hint, provider, deadline_at, next_check_at, lease_until, pending_event, created_at, updated_at)`;
 
 /** SQLite: the pending payment, after CLAIM_KEY in the same transaction. */
 const INSERT_PENDING = sql<PendingParams>(`${PENDING_INTO}
   VALUES (:id, :store_id, :device_id, :order_id, :register_id, :amount_value, :currency, 'pending', 'wallet_code',
-    :code_hint, :deadline_at, :next_check_at, :deadline_at, 0, :created_at, :created_at)`);
+    :code_hint, :provider, :deadline_at, :next_check_at, :deadline_at, 0, :created_at, :created_at)`);
 
 /** SQLite: the key claim of a new payment (the fragment PG_JOURNAL embeds). */
 const CLAIM_KEY_SQLITE = sql<ClaimParams>(CLAIM_KEY);
@@ -104,7 +108,7 @@ const PG_JOURNAL = sql<
 >(`WITH k AS (${CLAIM_KEY} RETURNING resource_id)
   ${PENDING_INTO}
   SELECT k.resource_id, :store_id, :device_id, :order_id, :register_id, :amount_value::bigint, :currency, 'pending',
-    'wallet_code', :code_hint, :deadline_at::bigint, :next_check_at::bigint, :deadline_at::bigint, 0, :created_at,
+    'wallet_code', :code_hint, :provider, :deadline_at::bigint, :next_check_at::bigint, :deadline_at::bigint, 0, :created_at,
     :created_at FROM k
   RETURNING id`);
 
@@ -209,6 +213,7 @@ export class PaymentRepository {
       amount_value: row.amount_value,
       currency: row.currency,
       code_hint: row.code_hint,
+      provider: row.provider,
       deadline_at: row.deadline_at,
       next_check_at: row.next_check_at,
       created_at: row.created_at,

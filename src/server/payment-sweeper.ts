@@ -19,7 +19,7 @@
  * see RefundsService.resolvePending.
  */
 import { Clock, TimerHandle } from '../protocol/clock';
-import { canceledChange, PaymentsService, PaymentTiming } from './payments.service';
+import { canceledChange, PaymentsService, PaymentTiming, Routing } from './payments.service';
 import { PaymentProvider, ProviderRejectedError, ProviderUnknownError } from './providers/provider';
 import { RefundsService } from './refunds.service';
 import { Db } from './storage/db';
@@ -68,6 +68,8 @@ export class PaymentSweeper {
     },
     /** Finishes refunds whose answer never came (none if not given). */
     private readonly refunds?: RefundsService,
+    /** Each provider's timing rules (providers/router.ts); without it, `timing` for every payment. */
+    private readonly routing?: Pick<Routing, 'timingOf'>,
   ) {}
 
   start(): void {
@@ -120,13 +122,24 @@ export class PaymentSweeper {
   private async check(id: string): Promise<void> {
     this.stats.checks++;
     const row = (
-      await this.db.query<{ deadline_at: number; cancel_requested: number }>(
-        'SELECT deadline_at, cancel_requested FROM payments WHERE id = $1',
-        [id],
-      )
+      await this.db.query<{
+        deadline_at: number;
+        cancel_requested: number;
+        provider: string;
+        created_at: string;
+      }>('SELECT deadline_at, cancel_requested, provider, created_at FROM payments WHERE id = $1', [id])
     )[0];
+    const timing = this.routing?.timingOf(row.provider) ?? this.timing;
     const pastDeadline = this.clock.now() >= Number(row.deadline_at);
+    // The provider takes no cancel sooner than this after the charge (WeChat Pay: 15 s): a cancel due before
+    // then waits for it.
+    const cancelFrom = Date.parse(row.created_at) + (timing.cancelNotBeforeMs ?? 0);
+    const cancelNotYet = this.clock.now() < cancelFrom;
     if (Number(row.cancel_requested) === 1) {
+      if (cancelNotYet) {
+        await this.at(id, cancelFrom);
+        return;
+      }
       // A cancel was asked for and not confirmed by the provider: it may not succeed any more; cancel again.
       try {
         await this.cancelAtDeadline(id, 'register');
@@ -153,7 +166,7 @@ export class PaymentSweeper {
         } else {
           this.options.log?.(`payment ${id}: cancel not confirmed yet: ${(e as Error).message}`);
         }
-        await this.later(id);
+        await this.later(id, timing);
       }
       return;
     }
@@ -177,10 +190,15 @@ export class PaymentSweeper {
           );
           return;
         case 'user_paying':
-          if (pastDeadline) await this.cancelAtDeadline(id);
-          else await this.later(id, Number(row.deadline_at));
+          if (pastDeadline && cancelNotYet) await this.at(id, cancelFrom);
+          else if (pastDeadline) await this.cancelAtDeadline(id);
+          else await this.later(id, timing, Number(row.deadline_at));
           return;
         case 'not_found':
+          if (cancelNotYet) {
+            await this.at(id, cancelFrom);
+            return;
+          }
           this.stats.cancels++;
           await this.provider.cancel(id);
           await this.resolved(
@@ -197,7 +215,7 @@ export class PaymentSweeper {
     } catch (e) {
       if (!(e instanceof ProviderUnknownError)) this.options.log?.(`payment ${id}: ${(e as Error).message}`);
       this.stats.errors++;
-      if (pastDeadline) {
+      if (pastDeadline && !cancelNotYet) {
         // The query failed at the deadline: a cancel is safe either way (it closes or reverses).
         try {
           await this.cancelAtDeadline(id);
@@ -205,11 +223,11 @@ export class PaymentSweeper {
         } catch {
           // the provider is down: keep trying
         }
-        await this.later(id);
+        await this.later(id, timing);
         return;
       }
       // Before the deadline: try again, but never later than the deadline (the check there cancels).
-      await this.later(id, Number(row.deadline_at));
+      await this.later(id, timing, Math.max(Number(row.deadline_at), cancelFrom));
     }
   }
 
@@ -224,14 +242,18 @@ export class PaymentSweeper {
     if (await p) this.stats.resolved++;
   }
 
-  /** Schedules the next check in 3-5 s, never past the deadline (the check at the deadline cancels). */
-  private async later(id: string, deadline = Infinity): Promise<void> {
-    const [lo, hi] = this.timing.checkEveryMs;
+  /** Schedules the next check in 3-5 s (the provider's checkEveryMs), never past the deadline (the check at
+   * the deadline cancels). */
+  private async later(id: string, timing: PaymentTiming, deadline = Infinity): Promise<void> {
+    const [lo, hi] = timing.checkEveryMs;
     const now = this.clock.now();
-    const next = Math.min(now + lo + Math.random() * (hi - lo), Math.max(deadline, now + 1));
+    await this.at(id, Math.min(now + lo + Math.random() * (hi - lo), Math.max(deadline, now + 1)));
+  }
+
+  private async at(id: string, when: number): Promise<void> {
     await this.db.run(
       "UPDATE payments SET next_check_at = $1, lease_until = NULL WHERE id = $2 AND status = 'pending'",
-      [Math.round(next), id],
+      [Math.round(when), id],
     );
   }
 }

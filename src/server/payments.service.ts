@@ -61,6 +61,8 @@ export interface PaymentTiming {
   firstCheckMs: number;
   checkEveryMs: [number, number];
   deadlineMs: number;
+  /** No cancel goes to the provider sooner than this after the charge (WeChat Pay: 15 s); 0 = any time. */
+  cancelNotBeforeMs?: number;
   /** How long a request may hold its idempotency key before another may take it over (a crashed process). */
   keyLockMs: number;
   keyTtlMs: number;
@@ -83,6 +85,17 @@ export function scaledTiming(speed: number, base: PaymentTiming = WALLET_TIMING)
     keyLockMs: base.keyLockMs,
     keyTtlMs: base.keyTtlMs,
   };
+}
+
+/** Where new payments go and the timing rules each provider's payments live by (providers/router.ts). */
+export interface Routing {
+  route(storeId: string, code: string): Promise<Route>;
+  timingOf(provider: string): PaymentTiming;
+}
+
+export interface Route {
+  provider: string;
+  timing: PaymentTiming;
 }
 
 /** Never store or log a payment code: keep its first two and last two digits, enough to recognise it. */
@@ -113,6 +126,8 @@ export class PaymentsService {
     /** A payment decided after the provider refused its cancel (metrics count these). */
     private readonly onCancelRefused: (outcome: RefusedCancelOutcome, note: PaymentNote) => void = () =>
       undefined,
+    /** Where each new payment goes (providers/router.ts); without it every payment is the simulator's. */
+    private readonly routing?: Routing,
   ) {
     this.notes = new PaymentHistory(db);
     this.repo = new PaymentRepository(db);
@@ -166,6 +181,17 @@ export class PaymentsService {
           `ask the admin to raise the store's maxPaymentValue`,
       );
     }
+    let route: Route = { provider: 'simulator', timing: this.timing };
+    if (this.routing) {
+      try {
+        route = await this.routing.route(device.storeId, input.method.code);
+      } catch (e) {
+        // As with the limit above: a retry of a payment already made gets its stored answer, whatever
+        // became of the store's wallet accounts since (the route below is then never used: no insert).
+        if (!(await this.keys.exists(device.storeId, 'payments', idemKey))) throw e;
+      }
+    }
+    const timing = route.timing;
     const hash = requestHash(input);
     const now = this.clock.now();
     const iso = new Date(now).toISOString();
@@ -183,14 +209,15 @@ export class PaymentsService {
       method_type: 'wallet_code',
       method_brand: null,
       code_hint: codeHint(input.method.code),
+      provider: route.provider,
       provider_trade_no: null,
       failure_code: null,
       failure_message: null,
       refunded_value: 0,
       reversed: 0,
-      deadline_at: now + this.timing.deadlineMs,
+      deadline_at: now + timing.deadlineMs,
       // A safety net: if this process dies before the charge's answer is recorded, the sweeper asks.
-      next_check_at: now + this.timing.firstCheckMs,
+      next_check_at: now + timing.firstCheckMs,
       checks: 0,
       created_at: iso,
       updated_at: iso,
@@ -219,6 +246,7 @@ export class PaymentsService {
         amount,
         code: input.method.code,
         storeId: device.storeId,
+        provider: route.provider,
       });
     } catch (e) {
       if (!(e instanceof ProviderUnknownError)) {
@@ -240,7 +268,7 @@ export class PaymentsService {
       if (decided) return { status: 201, body: decided, replayed: false };
     }
     // The charge has answered (or failed): from now on the sweeper queries a payment still pending.
-    await this.repo.releaseLease(id, now + this.timing.deadlineMs);
+    await this.repo.releaseLease(id, now + timing.deadlineMs);
     const payment = await this.load(id);
     return this.keys.complete(device.storeId, 'payments', idemKey, 201, payment);
   }
@@ -432,6 +460,17 @@ export class PaymentsService {
     const payment = await this.get(device, id);
     if (payment.status !== 'pending') return this.afterCancel(payment);
     if (!(await this.repo.requestCancel(id))) return this.afterCancel(await this.load(id));
+    const earliest = await this.earliestCancel(id);
+    if (earliest !== undefined && this.clock.now() < earliest.at) {
+      // The provider takes no cancel this soon after the charge (WeChat Pay: 15 s). The cancel is journaled:
+      // from now on the payment cannot succeed, and the sweeper cancels it at the earliest moment.
+      await this.repo.checkAt(id, earliest.at);
+      throw new ApiError(
+        502,
+        'cancel_pending',
+        `${earliest.provider} takes a cancel only ${Math.round(earliest.afterMs / 1000)} s after the charge; payment ${id} cannot succeed any more and the server cancels it at ${new Date(earliest.at).toISOString()}: watch its status`,
+      );
+    }
     let result: { reversed: boolean };
     try {
       result = await this.provider.cancel(id);
@@ -455,6 +494,21 @@ export class PaymentsService {
     }
     await this.transition(id, canceledChange(result.reversed, 'register'));
     return this.afterCancel(await this.load(id));
+  }
+
+  /**
+   * The earliest moment a cancel of this payment may go to its provider (ProviderPolicy.cancelNotBeforeMs
+   * after the charge), or undefined when any time will do.
+   */
+  async earliestCancel(
+    id: string,
+  ): Promise<{ at: number; afterMs: number; provider: string } | undefined> {
+    if (!this.routing) return undefined;
+    const row = await this.repo.row(id);
+    if (!row) return undefined;
+    const afterMs = this.routing.timingOf(row.provider).cancelNotBeforeMs ?? 0;
+    if (afterMs <= 0) return undefined;
+    return { at: Date.parse(row.created_at) + afterMs, afterMs, provider: row.provider };
   }
 
   /**

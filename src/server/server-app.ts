@@ -27,6 +27,9 @@ import { Metrics } from './metrics';
 import { PaymentSweeper } from './payment-sweeper';
 import { PaymentsService, scaledTiming } from './payments.service';
 import { PaymentProvider } from './providers/provider';
+import { ProviderRouter } from './providers/router';
+import { WalletAccounts, WalletFactory, WalletName } from './providers/wallet-accounts';
+import { defaultWalletFactories } from './providers/wallet-factories';
 import { openSimulatorLedger, SimulatorProvider } from './providers/simulator.provider';
 import { redact } from './redact';
 import { RefundsService } from './refunds.service';
@@ -54,6 +57,11 @@ export interface ServerConfig {
   sweeperTickMs?: number;
   /** Refused registrations allowed per client address and window (default REGISTRATION_FAILURE_LIMIT). */
   registrationLimit?: FailureLimit;
+  /** The real wallets this server can charge (default: Alipay and WeChat Pay). */
+  walletFactories?: Partial<Record<WalletName, WalletFactory>>;
+  /** PAYCONNECT_WALLET_SPEED: divides the real wallets' timing rules. Only for tests and demos against the
+   * local gateways (`payconnect gateway`); 1 in production, where the providers' rules must hold. */
+  walletTimeScale?: number;
 }
 
 export interface RunningServer {
@@ -138,11 +146,32 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
 
   // A provider given by the caller (tests) keeps its own state; the built-in simulator gets its ledger.
   const ledger = config.provider ? undefined : await openSimulatorLedger(config.db);
-  const provider =
+  const simulator =
     config.provider?.({ db, clock, speed }) ?? new SimulatorProvider({ db: ledger!.db, clock, speed });
   const events = new EventsService(db, db, keys.privateKey, db.kind);
   const timing = scaledTiming(speed);
   const logger = new Logger('payconnect-server');
+  // Stores with wallet accounts charge real providers; the rest the simulator (providers/router.ts).
+  const wallets = new WalletAccounts(db, clock, config.walletFactories ?? defaultWalletFactories(), (m) =>
+    logger.warn(redact(m)),
+  );
+  for (const w of await wallets.loadAll()) {
+    if (w.usable) logger.log(`wallet account ready: ${w.provider} (${w.config.provider === 'alipay' ? `app ${w.config.appId}` : `merchant ${w.config.mchId}`})`);
+  }
+  const router = new ProviderRouter({
+    simulator,
+    simulatorTiming: timing,
+    wallets,
+    lookup: async (id) => {
+      const r = await db.query<{ store_id: string; provider: string }>(
+        'SELECT store_id, provider FROM payments WHERE id = $1',
+        [id],
+      );
+      return r[0] ? { storeId: r[0].store_id, provider: r[0].provider } : undefined;
+    },
+    walletTimeScale: config.walletTimeScale,
+  });
+  const provider: PaymentProvider = router;
   const payments = new PaymentsService(
     db,
     clock,
@@ -154,6 +183,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
       metrics.inc('payconnect_cancels_refused_total', { outcome });
       logger.warn(redact(`payment ${note.paymentId}: ${note.message}`));
     },
+    router,
   );
   const refunds = new RefundsService(db, clock, provider, events, timing);
   const sweeper = new PaymentSweeper(
@@ -169,6 +199,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
       log: (m) => logger.warn(redact(m)),
     },
     refunds,
+    router,
   );
   const stores = new StoresService(db, clock, keys.publicKey, db, config.registrationLimit);
   await stores.watchDevices();
@@ -178,6 +209,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     stores,
     payments,
     refunds,
+    wallets,
     events,
     reports: new ReportsService(db),
     sweeper,

@@ -5,6 +5,7 @@
 import {
   Body,
   Controller,
+  Delete,
   Get,
   Headers,
   HttpCode,
@@ -13,6 +14,7 @@ import {
   Param,
   Patch,
   Post,
+  Put,
   Query,
   Res,
   UseGuards,
@@ -89,6 +91,35 @@ export class StoresController {
   @HttpCode(200)
   retire(@Param('id') id: string) {
     return this.ctx.stores.retireOldLanKeys(id);
+  }
+
+  /** The store's wallet accounts: ids, file paths, and whether each can be used now (never a key). */
+  @Get(':id/wallets')
+  async wallets(@Param('id') id: string) {
+    await this.ctx.stores.getStore(id);
+    return this.ctx.wallets.list(id);
+  }
+
+  /** Sets the store's account for `alipay` or `wechat`; every file is checked first (422 naming it). */
+  @Put(':id/wallets/:provider')
+  async putWallet(@Param('id') id: string, @Param('provider') provider: string, @Body() body: unknown) {
+    await this.ctx.stores.getStore(id);
+    return this.ctx.wallets.put(id, provider, body);
+  }
+
+  @Delete(':id/wallets/:provider')
+  @HttpCode(204)
+  async deleteWallet(@Param('id') id: string, @Param('provider') provider: string) {
+    await this.ctx.stores.getStore(id);
+    await this.ctx.wallets.remove(id, provider);
+  }
+
+  /** One signed harmless call per account: whether the credentials work, in plain words. */
+  @Post(':id/wallets/check')
+  @HttpCode(200)
+  async checkWallets(@Param('id') id: string) {
+    await this.ctx.stores.getStore(id);
+    return this.ctx.wallets.check(id);
   }
 }
 

@@ -3,6 +3,7 @@ import { EventsService } from '../events.service';
 import { Metrics } from '../metrics';
 import { PaymentSweeper } from '../payment-sweeper';
 import { PaymentsService } from '../payments.service';
+import { WalletAccounts } from '../providers/wallet-accounts';
 import { RefundsService } from '../refunds.service';
 import { ReportsService } from '../reports.service';
 import { ServerDb } from '../storage/open';
@@ -15,6 +16,7 @@ export interface ServerContext {
   stores: StoresService;
   payments: PaymentsService;
   refunds: RefundsService;
+  wallets: WalletAccounts;
   events: EventsService;
   reports: ReportsService;
   sweeper: PaymentSweeper;

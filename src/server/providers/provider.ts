@@ -23,6 +23,8 @@ export interface ChargeRequest {
   /** The customer's payment code. Passed through, never stored or logged. */
   code: string;
   storeId: string;
+  /** The provider the payment was routed to (ProviderRouter.route, payments.provider); the router's own. */
+  provider?: string;
 }
 
 export type ChargeResult =

@@ -243,6 +243,23 @@ ALTER TABLE idempotency_keys SET (fillfactor = 70)`,
 UPDATE refunds SET next_check_at = 0 WHERE status = 'pending';
 CREATE INDEX refunds_due ON refunds (next_check_at) WHERE status = 'pending'`,
   },
+  {
+    // Real wallets (issue 13). payments.provider: which provider the payment was routed to, written with the
+    // payment before the charge goes out, so every later query, cancel and refund goes to the same one
+    // (`simulator` for payments from before and for stores without a wallet). store_wallets: a store's
+    // wallet account per provider — ids and the paths of the files holding its keys, never a key itself
+    // (wallet-accounts.ts).
+    version: 10,
+    name: 'payments.provider, store_wallets',
+    sql: `ALTER TABLE payments ADD COLUMN provider TEXT NOT NULL DEFAULT 'simulator';
+CREATE TABLE store_wallets (
+  store_id TEXT NOT NULL REFERENCES stores(id),
+  provider TEXT NOT NULL,
+  config TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (store_id, provider)
+)`,
+  },
 ];
 
 export interface MigratableDb extends Db {
