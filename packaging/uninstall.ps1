@@ -1,35 +1,20 @@
 # payconnect uninstall (run as Administrator):
 #   powershell -ExecutionPolicy Bypass -File "$env:ProgramFiles\payconnect\uninstall.ps1" [-RemoveData]
 #
-# Removes what install.ps1 made: the service "payconnect" (stopped, then deleted), the firewall rule "payconnect-lan-udp"
-# (by its exact name: no other rule is touched) and $env:ProgramFiles\payconnect. The data folder
-# $env:ProgramData\payconnect (registration, order journal, logs) is kept unless -RemoveData is given.
+# A thin wrapper around `payconnect.cmd service uninstall` (src/cli/service.ts): the service "payconnect"
+# is stopped and deleted, the firewall rule "payconnect-lan-udp" (by that exact name) and
+# %ProgramFiles%\payconnect removed. %ProgramData%\payconnect (registration, order journal, logs) is kept
+# unless -RemoveData.
 param([switch]$RemoveData)
 $ErrorActionPreference = 'Stop'
-$ServiceName = 'payconnect'
-$RuleName = 'payconnect-lan-udp'
-$InstallDir = Join-Path $env:ProgramFiles 'payconnect'
-$DataRoot = Join-Path $env:ProgramData 'payconnect'
-
-# Stop-Service waits while the wrapper stops node.exe (Ctrl+C; terminated after 10 s); then it is deleted.
-if (Get-Service -Name $ServiceName -ErrorAction SilentlyContinue) {
-  Stop-Service -Name $ServiceName -Force
-  & sc.exe delete $ServiceName | Out-Null
+$principal = New-Object Security.Principal.WindowsPrincipal([Security.Principal.WindowsIdentity]::GetCurrent())
+if (-not $principal.IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)) {
+  throw 'uninstall.ps1 must run as Administrator: right-click PowerShell, "Run as administrator"'
 }
-# An install from before the service ran the plugin as a scheduled task of the same name.
-if (Get-ScheduledTask -TaskName $ServiceName -ErrorAction SilentlyContinue) {
-  Stop-ScheduledTask -TaskName $ServiceName
-  Unregister-ScheduledTask -TaskName $ServiceName -Confirm:$false
-}
-Get-Process -Name node -ErrorAction SilentlyContinue |
-  Where-Object { $_.Path -eq (Join-Path $InstallDir 'node.exe') } | Stop-Process -Force
-Remove-NetFirewallRule -Name $RuleName -ErrorAction SilentlyContinue
-# This script may run from inside the folder it deletes: leave it first.
+$Here = Split-Path -Parent $MyInvocation.MyCommand.Path
+$CliArgs = @('service', 'uninstall')
+if ($RemoveData) { $CliArgs += '--remove-data' }
+# It deletes the folder this script is in: run from elsewhere.
 Set-Location -LiteralPath $env:TEMP
-if (Test-Path -LiteralPath $InstallDir) { Remove-Item -LiteralPath $InstallDir -Recurse -Force }
-if ($RemoveData) {
-  if (Test-Path -LiteralPath $DataRoot) { Remove-Item -LiteralPath $DataRoot -Recurse -Force }
-  Write-Host "payconnect removed, with its data"
-} else {
-  Write-Host "payconnect removed; its data is kept in $DataRoot (-RemoveData deletes it)"
-}
+& (Join-Path $Here 'payconnect.cmd') @CliArgs
+exit $LASTEXITCODE

@@ -3,9 +3,9 @@
  * it.
  *
  * 1. The install scripts (packaging/*.ps1) cannot run here (no PowerShell under Wine), so they are read:
- *    the service and firewall rule names, the ports they open and pass on equal the plugin's defaults in
- *    src/, uninstall removes exactly what install made, and the data folder survives upgrade and uninstall
- *    (unless -RemoveData). A default changed in src/ without the scripts fails here.
+ *    they only check for Administrator and pass their parameters on to `payconnect.cmd service
+ *    install|uninstall` (src/cli/service.ts), whose defaults are the plugin's. The install itself runs
+ *    under Wine in service-install-wine.spec.ts.
  * 2. Under wine64 (a throwaway prefix): the zip is built and unpacked, the plugin is started from the
  *    unpacked tree by its payconnect.cmd (the zip's node.exe, the journal on node:sqlite), with a payment
  *    server and mobile POS unit T1 on Linux (loopback; Wine's sockets are the host's). The MinGW-built
@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../../src/lan/lan-transport';
 import { plugin as pluginCommand } from '../../src/cli/plugin';
+import { FIREWALL_RULE, serviceInstall, serviceUninstall } from '../../src/cli/service';
 import { makeNative, NATIVE_DIR } from '../native/support/native-build';
 import { writeNativeHookManifest } from '../native/support/shop';
 import { LanPorts, PluginApi, Unit } from '../plugin/support/plugin-harness';
@@ -42,94 +43,55 @@ import {
 const PACKAGING = path.join(REPO_ROOT, 'packaging');
 const read = (name: string) => readFileSync(path.join(PACKAGING, name), 'utf8');
 
-/** A PowerShell script's `$Name = 'value'` or `[int]$Name = 1` assignment's value. */
+/** A PowerShell param's `[int]$Name = 1` default. */
 function assigned(script: string, name: string): string {
   const m = new RegExp(`^\\s*(?:\\[\\w+\\])?\\$${name} = '?([^'\\s,]+)'?`, 'm').exec(script);
   if (!m) throw new Error(`no $${name} = … in the script`);
   return m[1];
 }
 
-describe('the install scripts agree with the plugin (packaging/*.ps1, read, not run)', () => {
+describe('the install scripts are thin wrappers of payconnect service install|uninstall (read, not run)', () => {
   const install = read('install.ps1');
   const uninstall = read('uninstall.ps1');
   const readme = read('README-windows.txt');
 
-  it('pass on the plugin’s default ports', () => {
+  it('install.ps1 passes each of its parameters to the same option, with the plugin’s defaults', () => {
     expect(Number(assigned(install, 'LanPort'))).toBe(DEFAULT_UNIT_PORT);
     expect(Number(assigned(install, 'PluginPort'))).toBe(DEFAULT_PLUGIN_PORT);
     const apiDefault = /--port P\s+local API and status page \(default (\d+)\)/.exec(pluginCommand.usage);
     expect(Number(assigned(install, 'Port'))).toBe(Number(apiDefault![1]));
     for (const [option, variable] of [
-      ['--lan-port', 'LanPort'],
-      ['--plugin-port', 'PluginPort'],
-      ['--port', 'Port'],
-      ['--data', 'DataDir'],
-      ['--manifest', 'ManifestPath'],
+      ['--manifest', 'Manifest'],
       ['--server', 'Server'],
       ['--lan-interface', 'LanInterface'],
-    ])
-      expect(install).toMatch(new RegExp(`'${option}', "?\`?"?\\$${variable}\\b`));
-  });
-
-  it('open the firewall for the plugin’s LAN port only, under one rule name uninstall removes exactly', () => {
-    const rule = assigned(install, 'RuleName');
-    expect(rule).toMatch(/^payconnect/);
-    expect(assigned(uninstall, 'RuleName')).toBe(rule);
-    const rules = install.match(/New-NetFirewallRule(?:[^\n]*`\n)*[^\n]*/g) ?? [];
-    expect(rules).toHaveLength(1);
-    expect(rules[0]).toMatch(/-Name \$RuleName /);
-    expect(rules[0]).toMatch(/-Direction Inbound/);
-    expect(rules[0]).toMatch(/-Protocol UDP -LocalPort \$PluginPort /);
-    expect(uninstall).toMatch(/Remove-NetFirewallRule -Name \$RuleName /);
-    expect(uninstall).not.toMatch(/-DisplayName|Get-NetFirewallRule|\*'/); // no wildcard removal
-    expect(readme).toContain(rule);
-    expect(readme).toContain(`UDP ${DEFAULT_PLUGIN_PORT}`);
-  });
-
-  it('run the plugin as one service, the same name in both, and stop it before replacing files', () => {
-    const service = assigned(install, 'ServiceName');
-    expect(service).toBe('payconnect');
-    expect(assigned(uninstall, 'ServiceName')).toBe(service);
-    // The wrapper (native/service) is the service binary; it reads the conf install.ps1 writes next to it.
-    expect(install).toMatch(
-      /New-Service -Name \$ServiceName -BinaryPathName \$BinPath -StartupType Automatic/,
-    );
-    expect(install).toMatch(/\$BinPath = "`"\$\(Join-Path \$InstallDir 'payconnect-service\.exe'\)`""/);
-    expect(install).toMatch(/'payconnect-service\.conf'\) -Encoding UTF8 -Value \$Conf/);
-    expect(install).toMatch(/"arg=\$_"/);
-    expect(install).toMatch(/"log=\$LogDir\\plugin\.log"/);
-    expect(install).toMatch(/sc\.exe failure \$ServiceName reset= \d+ actions= restart\//);
-    expect(install).toMatch(/^Start-Service -Name \$ServiceName$/m);
-    expect(uninstall).toMatch(/sc\.exe delete \$ServiceName/);
-    for (const script of [install, uninstall]) {
-      const stop = script.indexOf('Stop-Service -Name $ServiceName -Force');
-      expect(stop).toBeGreaterThan(0);
-      expect(stop).toBeLessThan(script.indexOf('Remove-Item -LiteralPath $InstallDir'));
-      // An older install's scheduled task of the same name goes too.
-      expect(script).toMatch(/Unregister-ScheduledTask -TaskName \$ServiceName /);
+      ['--registration-code', 'RegistrationCode'],
+      ['--lan-broadcast', 'LanBroadcast'],
+      ['--port', 'Port'],
+      ['--lan-port', 'LanPort'],
+      ['--plugin-port', 'PluginPort'],
+    ]) {
+      expect(install).toMatch(new RegExp(`'${option}', \\$${variable}\\b`));
+      expect(serviceInstall.usage).toContain(`  ${option} `);
     }
-    expect(uninstall.indexOf('Stop-Service')).toBeLessThan(uninstall.indexOf('sc.exe delete'));
+    expect(install).toMatch(/@\('service', 'install'/);
+    expect(install).toMatch(/& \(Join-Path \$Here 'payconnect\.cmd'\) @CliArgs/);
+    expect(install).toMatch(/exit \$LASTEXITCODE/);
   });
 
-  it('keep the data folder on upgrade, and on uninstall unless -RemoveData', () => {
-    for (const script of [install, uninstall]) {
-      expect(script).toMatch(/\$DataRoot = Join-Path \$env:ProgramData 'payconnect'/);
-      expect(script).toMatch(/\$InstallDir = Join-Path \$env:ProgramFiles 'payconnect'/);
-    }
-    // install.ps1 deletes only the program folder; the data folder is only ever created.
-    expect(install.match(/Remove-Item[^\n]*/g)).toEqual([
-      'Remove-Item -LiteralPath $InstallDir -Recurse -Force }',
-    ]);
-    expect(install).toMatch(/\$DataDir = Join-Path \$DataRoot 'data'/);
-    // uninstall.ps1 deletes the data folder only inside `if ($RemoveData) { … }`.
-    const removals = uninstall.match(/^.*Remove-Item[^\n]*/gm) ?? [];
-    expect(removals).toHaveLength(2);
-    const dataRemoval = removals.find((l) => l.includes('$DataRoot'))!;
-    const block = uninstall.slice(uninstall.indexOf('if ($RemoveData) {'));
-    expect(block.startsWith('if ($RemoveData) {')).toBe(true);
-    expect(block.indexOf(dataRemoval.trim())).toBeGreaterThan(0);
-    expect(block.indexOf(dataRemoval.trim())).toBeLessThan(block.indexOf('} else {'));
+  it('uninstall.ps1 passes -RemoveData as --remove-data, and nothing deletes data otherwise', () => {
     expect(uninstall).toMatch(/param\(\[switch\]\$RemoveData\)/);
+    expect(uninstall).toMatch(/if \(\$RemoveData\) \{ \$CliArgs \+= '--remove-data' \}/);
+    expect(uninstall).toMatch(/@\('service', 'uninstall'\)/);
+    expect(serviceUninstall.usage).toContain('--remove-data');
+    for (const script of [install, uninstall]) {
+      expect(script).toMatch(/IsInRole\(\[Security\.Principal\.WindowsBuiltInRole\]::Administrator\)/);
+      expect(script).not.toMatch(/Remove-Item|New-Service|sc\.exe|NetFirewallRule/); // all in service.ts
+    }
+  });
+
+  it('the README names the firewall rule and its port as service.ts opens it', () => {
+    expect(readme).toContain(FIREWALL_RULE);
+    expect(readme).toContain(`UDP ${DEFAULT_PLUGIN_PORT}`);
   });
 
   it('payconnect.cmd runs the zip’s node.exe with the app, journals on node:sqlite', () => {
