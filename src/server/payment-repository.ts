@@ -63,6 +63,9 @@ export function toPayment(r: PaymentRow): Payment {
       type: r.method_type,
       ...(r.method_brand ? { brand: r.method_brand } : {}),
       ...(r.code_hint ? { code: r.code_hint } : {}),
+      // Which provider took the payment (`simulator`, `alipay`, `wechat`): signed with the rest, so the plugin
+      // and the shop's reports can tell a real charge from a demo one.
+      ...(r.provider ? { provider: r.provider } : {}),
     },
     createdAt: r.created_at,
     updatedAt: r.updated_at,

@@ -91,8 +91,16 @@ class FakeWallet implements WalletProvider {
   async queryRefund(): Promise<RefundQueryResult> {
     return { state: 'not_found' };
   }
+  /** The bill: every paid trade a payment row, a reversed one a payment and a refund; then `billEdit`. */
+  billEdit: (rows: BillRow[]) => BillRow[] = (r) => r;
   async bill(): Promise<BillRow[]> {
-    return [];
+    const rows: BillRow[] = [];
+    for (const [id, t] of this.trades) {
+      const at = new Date(t.at).toISOString();
+      if (t.state === 'paid' || t.state === 'reversed') rows.push({ kind: 'payment', outTradeNo: id, tradeNo: `T-${id}`, amount: t.amount, at });
+      if (t.state === 'reversed') rows.push({ kind: 'refund', outTradeNo: id, tradeNo: `T-${id}`, refundNo: `R-${id}`, amount: t.amount, at });
+    }
+    return this.billEdit(rows);
   }
   async probe(): Promise<ProbeResult> {
     return { ok: true, message: `${this.name} answered a signed query: the credentials work` };
@@ -181,7 +189,7 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
   it('a store without a wallet account charges the simulator, as before', async () => {
     const r = await pay('281234567890123400');
     expect(r.status).toBe(201);
-    expect(r.body.status).toBe('succeeded');
+    expect(r.body).toMatchObject({ status: 'succeeded', method: { provider: 'simulator' } });
     expect(alipay.calls).toEqual([]);
   });
 
@@ -229,7 +237,7 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
     const code = ALIPAY_CODE();
     const paid = await pay(code);
     expect(paid.status).toBe(201);
-    expect(paid.body).toMatchObject({ status: 'succeeded', method: { brand: 'alipay' } });
+    expect(paid.body).toMatchObject({ status: 'succeeded', method: { brand: 'alipay', provider: 'alipay' } });
     expect(alipay.calls).toContain(`charge ${paid.body.id}`);
     const row = await server.context.db.query<{ provider: string }>('SELECT provider FROM payments WHERE id = $1', [paid.body.id]);
     expect(row[0].provider).toBe('alipay');
@@ -297,6 +305,34 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
     const final = await waitFinal(base, unit, r.body.id, 5000);
     expect(final).toMatchObject({ status: 'canceled', failure: { code: 'customer_timeout' } });
     alipay.waiting = false;
+  });
+
+  it("reconciles the day's ledger against the provider's bill, trade by trade, naming each difference", async () => {
+    const day = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
+    const clean = await admin('GET', `/v1/reports/reconciliation?storeId=${store}&date=${day}`);
+    expect(clean.status).toBe(200);
+    const ali = (clean.body as { providers: Array<Record<string, unknown>> }).providers[0];
+    // Paid at once (1), confirmed during the restart (1), reversed by the register's cancel (1 in, 1 out).
+    expect(ali).toMatchObject({
+      provider: 'alipay',
+      ours: { payments: 3, received: 3 * 1250, refunds: 1, paidOut: 1250 },
+      theirs: { payments: 3, received: 3 * 1250, refunds: 1, paidOut: 1250 },
+      differences: [],
+    });
+    // The provider books a charge we never recorded, and misses one we have.
+    const ours = [...alipay.trades].find(([, t]) => t.state === 'paid')![0];
+    alipay.billEdit = (rows) => [
+      ...rows.filter((r) => r.outTradeNo !== ours),
+      { kind: 'payment', outTradeNo: 'pay_0000000000ghostTrade00000', tradeNo: 'T-ghost', amount: 990, at: new Date().toISOString() },
+    ];
+    const off = await admin('GET', `/v1/reports/reconciliation?storeId=${store}&date=${day}`);
+    const diffs = (off.body as { providers: Array<{ differences: Array<{ outTradeNo: string; ours: number; theirs: number; what: string }> }> }).providers[0].differences;
+    expect(diffs).toHaveLength(2);
+    expect(diffs.find((d) => d.outTradeNo === ours)).toMatchObject({ ours: 1250, theirs: 0, what: expect.stringContaining("that alipay's bill does not show") });
+    expect(diffs.find((d) => d.outTradeNo.includes('ghost'))).toMatchObject({ ours: 0, theirs: 990, what: expect.stringContaining('refund it at alipay') });
+    alipay.billEdit = (r) => r;
+    const bad = await admin('GET', `/v1/reports/reconciliation?storeId=${store}&date=29-11-2026`);
+    expect(bad.status).toBe(400);
   });
 
   it('the admin removes the account; the store is the simulator\'s again', async () => {

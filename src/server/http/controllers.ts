@@ -21,7 +21,7 @@ import {
 } from '@nestjs/common';
 import { FastifyReply } from 'fastify';
 import { ApiError } from '../api-error';
-import { ReportsService } from '../reports.service';
+import { reconcile, ReportsService } from '../reports.service';
 import { Device } from '../stores.service';
 import { AdminGuard, AdminOrDeviceGuard, Caller, CurrentCaller, CurrentDevice, DeviceGuard } from './auth';
 import { CreatePaymentInput } from '../payments.service';
@@ -265,6 +265,33 @@ export class ReportsController {
     if (format !== undefined && format !== 'json')
       throw ApiError.badRequest('invalid_format', 'format must be json or csv');
     return report;
+  }
+
+  /**
+   * Our ledger against each wallet provider's bill for one China-time day, trade by trade (the nightly
+   * reconciliation): a device gets its own store; the admin names it with ?storeId=.
+   */
+  @Get('reconciliation')
+  @UseGuards(AdminOrDeviceGuard)
+  async reconciliation(
+    @CurrentCaller() caller: Caller,
+    @Query('date') date: string | undefined,
+    @Query('storeId') storeId: string | undefined,
+  ) {
+    let store: string;
+    if (caller.kind === 'admin') {
+      if (!storeId)
+        throw ApiError.badRequest('store_id_required', 'the admin must name the store: ?storeId=…');
+      store = (await this.ctx.stores.getStore(storeId)).id;
+    } else {
+      if (storeId && storeId !== caller.device.storeId)
+        throw ApiError.forbidden("a device can read only its own store's report");
+      store = caller.device.storeId;
+    }
+    // Default: yesterday in China time, the last day whose bills are complete.
+    const day = date ?? new Date(this.ctx.clock.now() + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
+    const wallets = this.ctx.wallets;
+    return reconcile(this.ctx.db, { providers: (s) => wallets.providerNames(s), bill: (s, p, d) => wallets.bill(s, p, d) }, store, day);
   }
 }
 

@@ -437,6 +437,18 @@ export class WalletAccounts {
     if (r.changes === 0) throw ApiError.notFound(`${provider} account of store ${storeId}`);
   }
 
+  /** The providers' bills, for the nightly reconciliation (reports.service.ts reconcile). */
+  async providerNames(storeId: string): Promise<WalletName[]> {
+    return [...(await this.entry(storeId)).accounts.keys()];
+  }
+
+  async bill(storeId: string, name: string, date: string) {
+    if (!isWalletName(name)) throw new Error(`unknown provider ${name}`);
+    const p = await this.provider(storeId, name);
+    if (!p.ok) throw new Error(p.problem);
+    return p.provider.bill(date);
+  }
+
   /** One signed harmless call per account (`payconnect provider check`): what works, what is wrong. */
   async check(storeId: string): Promise<Array<{ provider: WalletName; result: ProbeResult }>> {
     this.stores.delete(storeId);
