@@ -73,6 +73,12 @@ const COMMANDS: Tree = {
       load: () => (require('./service') as typeof import('./service')).serviceUninstall,
     },
   },
+  provider: {
+    check: {
+      summary: "check a store's wallet credentials with one signed call; says what is wrong in plain words",
+      load: () => (require('./provider') as typeof import('./provider')).providerCheck,
+    },
+  },
   capture: {
     watch: {
       summary: "run only a manifest's capture adapter and print each order it captures",
