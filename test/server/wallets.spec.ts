@@ -22,6 +22,7 @@ import type { ProviderPolicy } from '../../src/server/providers/policy';
 import type { WalletFactory } from '../../src/server/providers/wallet-accounts';
 import type { BillRow, ProbeResult, WalletProvider } from '../../src/server/providers/wallet';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
+import { providerCheck } from '../../src/cli/provider';
 import {
   call,
   createStore,
@@ -262,6 +263,25 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
 
     const check = await admin('POST', `/v1/stores/${store}/wallets/check`);
     expect(check.body).toEqual([{ provider: 'alipay', result: { ok: true, message: expect.stringContaining('credentials work') } }]);
+  });
+
+  it('payconnect provider check prints each account plainly, and exits 1 when one does not work', async () => {
+    const printed: string[] = [];
+    const write = jest.spyOn(process.stdout, 'write').mockImplementation((t) => (printed.push(String(t)), true));
+    process.env.PAYCONNECT_ADMIN_TOKEN = ADMIN;
+    try {
+      expect(await providerCheck.run(['--store', store, '--server', base])).toBe(0);
+      expect(printed.join('')).toBe('Alipay: OK — alipay answered a signed query: the credentials work\n');
+      printed.length = 0;
+      const probe = alipay.probe;
+      alipay.probe = async () => ({ ok: false, problem: 'clock_skew', message: "Alipay refused the request's time: set this server's clock" });
+      expect(await providerCheck.run(['--store', store, '--server', base])).toBe(1);
+      expect(printed.join('')).toContain("Alipay: NOT WORKING (clock_skew) — Alipay refused the request's time");
+      alipay.probe = probe;
+    } finally {
+      write.mockRestore();
+      delete process.env.PAYCONNECT_ADMIN_TOKEN;
+    }
   });
 
   it('keeps asking the same provider after a restart, and decides the payment from its answer', async () => {
