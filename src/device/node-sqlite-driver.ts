@@ -7,11 +7,14 @@
  * - `transaction(fn)` with better-sqlite3's semantics (BEGIN variants, SAVEPOINT when nested, rollback on
  *   a throw, a promise refused), which node:sqlite does not have;
  * - `pragma()`; a busy timeout of 5 s (better-sqlite3's default; node:sqlite's is 0, so a second process
- *   opening a journal mid-migration would fail at once instead of waiting for the first).
+ *   opening a journal mid-migration would fail at once instead of waiting for the first);
+ * - a statement's `reader` and `readonly`, which node:sqlite does not tell: from its columns (Node ≥ 22.16)
+ *   or its EXPLAIN program (before), worked out the first time they are asked — the journals never ask, the
+ *   payment server once per statement it caches; `safeIntegers()` is node:sqlite's `setReadBigInts()`.
  *
  * Foreign keys (on) and double-quoted string literals (refused) are already the same on both. Integers
  * read as numbers on both; one beyond 2^53 throws here where better-sqlite3 rounds it — the journals keep
- * none.
+ * none, and the payment server reads with safeIntegers() (bigints on both).
  */
 import { existsSync } from 'node:fs';
 import type {
@@ -37,6 +40,9 @@ interface StatementSync {
   run(...params: unknown[]): { changes: number | bigint; lastInsertRowid: number | bigint };
   get(...params: unknown[]): Record<string, unknown> | undefined;
   all(...params: unknown[]): Record<string, unknown>[];
+  setReadBigInts(enabled: boolean): void;
+  /** Node ≥ 22.16 (and 23.11). */
+  columns?(): unknown[];
 }
 
 /** better-sqlite3's default busy timeout, which node:sqlite (0) does not share. */
@@ -59,8 +65,52 @@ function bindable(params: unknown[]): unknown[] {
   return params;
 }
 
+/**
+ * What SQLite's `sqlite3_stmt_readonly()` answers, read from the statement's EXPLAIN program as SQLite
+ * itself decides it (vdbeaux.c, resolveP2Values): a statement writes when it opens a write transaction
+ * (Transaction with P2 ≠ 0) or checkpoints, vacuums, changes the journal mode or updates a virtual table.
+ * BEGIN, COMMIT, SAVEPOINT and the like are read-only there too.
+ */
+const WRITING_OPCODES = new Set(['Checkpoint', 'Vacuum', 'JournalMode', 'VUpdate']);
+
+interface ExplainRow {
+  opcode: string;
+  p2: number;
+}
+
 class NodeSqliteStatement implements SqliteStatement {
-  constructor(private readonly statement: StatementSync) {}
+  private shape?: { reader: boolean; readonly: boolean };
+
+  constructor(
+    private readonly statement: StatementSync,
+    private readonly sql: string,
+    private readonly db: DatabaseSync,
+  ) {}
+
+  get reader(): boolean {
+    return (this.shape ??= this.explain()).reader;
+  }
+
+  get readonly(): boolean {
+    return (this.shape ??= this.explain()).readonly;
+  }
+
+  private explain(): { reader: boolean; readonly: boolean } {
+    const program = this.db.prepare(`EXPLAIN ${this.sql}`).all() as unknown as ExplainRow[];
+    const readonly = !program.some(
+      (op) => (op.opcode === 'Transaction' && op.p2 !== 0) || WRITING_OPCODES.has(op.opcode),
+    );
+    // The column count is what better-sqlite3 answers; ResultRow in the program says the same before 22.16.
+    const reader = this.statement.columns
+      ? this.statement.columns().length > 0
+      : program.some((op) => op.opcode === 'ResultRow');
+    return { reader, readonly };
+  }
+
+  safeIntegers(toggle = true): this {
+    this.statement.setReadBigInts(toggle);
+    return this;
+  }
 
   run(...params: SqliteParams): SqliteRunResult {
     const r = this.statement.run(...bindable(params));
@@ -99,7 +149,7 @@ class NodeSqliteDatabase implements SqliteDatabase {
   }
 
   prepare(sql: string): SqliteStatement {
-    return new NodeSqliteStatement(this.db.prepare(sql));
+    return new NodeSqliteStatement(this.db.prepare(sql), sql, this.db);
   }
 
   exec(sql: string): void {

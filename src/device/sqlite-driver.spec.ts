@@ -155,6 +155,48 @@ describe.each(['better-sqlite3', 'node'] as const)('SqliteDriver %s', (name) => 
     expect(db.prepare('SELECT COUNT(*) AS c FROM t').get()).toEqual({ c: 0 });
   });
 
+  it('reads integers beyond 2^53 exactly as bigints with safeIntegers(), and switches back', () => {
+    db.prepare('INSERT INTO t (s, n, r) VALUES (?, ?, ?)').run('big', 9007199254740993n, 0.5);
+    db.prepare('INSERT INTO t (s, n) VALUES (?, ?)').run('max', 9223372036854775807n);
+    db.prepare('INSERT INTO t (s, n) VALUES (?, ?)').run('cents', 1999);
+    const all = db.prepare('SELECT s, n, r FROM t ORDER BY id');
+    expect(all.safeIntegers()).toBe(all);
+    expect(all.all()).toEqual([
+      { s: 'big', n: 9007199254740993n, r: 0.5 },
+      { s: 'max', n: 9223372036854775807n, r: null },
+      { s: 'cents', n: 1999n, r: null },
+    ]);
+    const one = db.prepare('SELECT n FROM t WHERE s = ?').safeIntegers();
+    expect(one.get('big')).toEqual({ n: 9007199254740993n });
+    expect(one.safeIntegers(false).get('cents')).toEqual({ n: 1999 });
+    // What SQLite holds is exact: only the default reading of a number loses (or refuses) it.
+    expect(db.prepare("SELECT CAST(n AS TEXT) AS n FROM t WHERE s = 'big'").get()).toEqual({
+      n: '9007199254740993',
+    });
+  });
+
+  it.each([
+    ['SELECT s FROM t', true, true],
+    ['INSERT INTO t (s) VALUES (?)', false, false],
+    ['INSERT INTO t (s) VALUES (?) RETURNING id', true, false],
+    ['UPDATE t SET n = 1', false, false],
+    ['DELETE FROM t WHERE id = ?', false, false],
+    ['CREATE TABLE u (x)', false, false],
+    ['PRAGMA synchronous', true, true],
+    ['PRAGMA user_version = 3', false, false],
+    ['WITH x AS (SELECT 1 AS v) SELECT v FROM x', true, true],
+    ['BEGIN', false, true],
+    // It takes the write lock: SQLite counts it as a write.
+    ['BEGIN IMMEDIATE', false, false],
+    ['SAVEPOINT caller', false, true],
+  ])('tells whether %s answers rows (%s) and changes nothing (%s)', (sql, reader, readonly) => {
+    const statement = db.prepare(sql);
+    expect({ reader: statement.reader, readonly: statement.readonly }).toEqual({ reader, readonly });
+    // Asking does not run it.
+    expect(db.prepare('SELECT COUNT(*) AS c FROM t').get()).toEqual({ c: 0 });
+    expect(db.inTransaction).toBe(false);
+  });
+
   it('exec() runs several statements', () => {
     db.exec("INSERT INTO t (s) VALUES ('a'); INSERT INTO t (s) VALUES ('b');");
     expect(db.prepare('SELECT COUNT(*) AS c FROM t').get()).toEqual({ c: 2 });

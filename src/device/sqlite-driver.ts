@@ -20,7 +20,13 @@
  * Values bound: string, number, bigint, null, Buffer/Uint8Array — not booleans (both drivers refuse them:
  * write 1/0) and not undefined (write null). Named parameters (`@name`, `:name`, `$name`) are given as
  * one object whose keys have no prefix. Integers are read as numbers: the journals keep cents and epoch
- * milliseconds, far below 2^53.
+ * milliseconds, far below 2^53. Beyond 2^53 the drivers differ — better-sqlite3 rounds the number
+ * (2^53 + 1 reads as 2^53), node:sqlite throws — so a reader that must be exact there (the payment
+ * server's amounts) turns on `safeIntegers()` and reads every integer as a bigint, the same on both.
+ *
+ * The payment server's store (src/server/storage/sqlite.ts) also uses the seam: it runs its own BEGIN
+ * IMMEDIATE/SAVEPOINT/COMMIT as statements (its transactions span awaits, which `transaction()` cannot),
+ * and asks each statement whether it answers rows (`reader`) and whether it writes (`readonly`).
  */
 import type BetterSqlite3 from 'better-sqlite3';
 import type { NodeSqliteModule } from './node-sqlite-driver';
@@ -39,10 +45,22 @@ export interface SqliteRunResult {
 }
 
 export interface SqliteStatement {
+  /**
+   * True when the statement answers rows (a SELECT, a write with RETURNING, a PRAGMA that reads): read
+   * those with get()/all(); run() would drop them.
+   */
+  readonly reader: boolean;
+  /** True when the statement changes nothing in the database (SQLite's `sqlite3_stmt_readonly`). */
+  readonly readonly: boolean;
   run(...params: SqliteParams): SqliteRunResult;
   /** The first row, or undefined when there is none. */
   get(...params: SqliteParams): unknown;
   all(...params: SqliteParams): unknown[];
+  /**
+   * From now on this statement reads every INTEGER as a bigint (`true`, the default argument) or as a
+   * number (`false`, how a statement starts). REALs stay numbers. Answers the statement itself.
+   */
+  safeIntegers(toggle?: boolean): this;
 }
 
 /**
