@@ -73,6 +73,16 @@ const COMMANDS: Tree = {
       load: () => (require('./service') as typeof import('./service')).serviceUninstall,
     },
   },
+  gateway: {
+    alipay: {
+      summary: 'run a local Alipay gateway (own keys, ledger, scenarios by amount) for tests and the demo',
+      load: () => (require('./gateway') as typeof import('./gateway')).gatewayAlipay,
+    },
+    wechat: {
+      summary: 'run a local WeChat Pay gateway (v2 and v3, mutual TLS, scenarios by amount)',
+      load: () => (require('./gateway') as typeof import('./gateway')).gatewayWechat,
+    },
+  },
   provider: {
     check: {
       summary: "check a store's wallet credentials with one signed call; says what is wrong in plain words",
