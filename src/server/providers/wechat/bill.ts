@@ -66,6 +66,12 @@ export function parseBill(input: string | Buffer): BillRow[] {
   while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop();
   if (lines.length < 3) bad('fewer than three lines (header, summary caption, summary)', lines.length);
   const head = lines[0].split(',');
+  // Only column names WeChat Pay prints, each once: a damaged header (two names run together) would shift
+  // every cell into the wrong column.
+  const known = new Set<string>(BILL_COLUMNS);
+  for (const name of head) if (!known.has(name)) bad(`an unknown column "${name.slice(0, 20)}"`, 1);
+  if (new Set(head).size !== head.length) bad('a column named twice', 1);
+  const freeText = new Set([head.indexOf('商品名称'), head.indexOf('商户数据包'), head.indexOf('费率备注')]);
   const col = (name: string): number => {
     const i = head.indexOf(name);
     if (i < 0) bad(`no column ${name}`, 1);
@@ -73,7 +79,7 @@ export function parseBill(input: string | Buffer): BillRow[] {
   };
   const c = {
     time: col('交易时间'), tx: col('微信订单号'), out: col('商户订单号'), state: col('交易状态'),
-    settle: col('应结订单金额'), refundId: col('微信退款单号'), refundNo: col('商户退款单号'), refund: col('退款金额'),
+    type: head.indexOf('交易类型'), settle: col('应结订单金额'), refundId: col('微信退款单号'), refundNo: col('商户退款单号'), refund: col('退款金额'),
   };
   const captionAt = lines.length - 2;
   if (!lines[captionAt].startsWith('总交易单数')) bad('no summary caption (总交易单数) before the last line', captionAt + 1);
@@ -82,6 +88,13 @@ export function parseBill(input: string | Buffer): BillRow[] {
     const n = i + 1;
     const v = cells(lines[i], n);
     if (v.length !== head.length) bad(`${v.length} cells where the header has ${head.length}`, n);
+    // A comma inside a fixed-format cell is a lost backtick: two cells run together, the rest shifted.
+    v.forEach((cell, i) => {
+      if (!freeText.has(i) && cell.includes(',')) bad(`a comma inside the ${head[i]} cell (a missing backtick)`, n);
+    });
+    if (!/^[A-Z_]{2,32}$/.test(v[c.state])) bad('a 交易状态 that is not a state', n);
+    if (c.type >= 0 && !/^[A-Z_]{2,32}$/.test(v[c.type])) bad('a 交易类型 that is not a trade type', n);
+    if (!/^\d{1,64}$/.test(v[c.tx])) bad('a 微信订单号 that is not a number', n);
     const state = v[c.state];
     if (!/^[A-Za-z0-9_]{6,32}$/.test(v[c.out])) bad('a 商户订单号 that is not an order number', n);
     if (state === 'SUCCESS') {
