@@ -73,6 +73,8 @@ function bindable(params: unknown[]): unknown[] {
  */
 const WRITING_OPCODES = new Set(['Checkpoint', 'Vacuum', 'JournalMode', 'VUpdate']);
 
+const LEADING_SPACE_AND_COMMENTS = /^(?:\s+|--[^\n]*(?:\n|$)|\/\*[\s\S]*?\*\/)*/;
+
 interface ExplainRow {
   opcode: string;
   p2: number;
@@ -96,14 +98,21 @@ class NodeSqliteStatement implements SqliteStatement {
   }
 
   private explain(): { reader: boolean; readonly: boolean } {
-    const program = this.db.prepare(`EXPLAIN ${this.sql}`).all() as unknown as ExplainRow[];
+    // An EXPLAIN statement answers rows and is as read-only as what it explains (SQLite compiles that);
+    // EXPLAIN QUERY PLAN is read-only. EXPLAIN cannot be EXPLAINed: its own rows are the program.
+    const text = this.sql.replace(LEADING_SPACE_AND_COMMENTS, '');
+    if (/^EXPLAIN\s+QUERY\s+PLAN\b/i.test(text)) return { reader: true, readonly: true };
+    const explained = /^EXPLAIN\b/i.test(text);
+    const program = this.db
+      .prepare(explained ? this.sql : `EXPLAIN ${this.sql}`)
+      .all() as unknown as ExplainRow[];
     const readonly = !program.some(
       (op) => (op.opcode === 'Transaction' && op.p2 !== 0) || WRITING_OPCODES.has(op.opcode),
     );
     // The column count is what better-sqlite3 answers; ResultRow in the program says the same before 22.16.
     const reader = this.statement.columns
       ? this.statement.columns().length > 0
-      : program.some((op) => op.opcode === 'ResultRow');
+      : explained || program.some((op) => op.opcode === 'ResultRow');
     return { reader, readonly };
   }
 

@@ -185,6 +185,10 @@ describe.each(['better-sqlite3', 'node'] as const)('SqliteDriver %s', (name) => 
     ['PRAGMA synchronous', true, true],
     ['PRAGMA user_version = 3', false, false],
     ['WITH x AS (SELECT 1 AS v) SELECT v FROM x', true, true],
+    ['/* a comment */ SELECT 1', true, true],
+    ['EXPLAIN QUERY PLAN SELECT s FROM t', true, true],
+    [' -- a comment\n EXPLAIN SELECT s FROM t', true, true],
+    ['EXPLAIN INSERT INTO t (s) VALUES (1)', true, false],
     ['BEGIN', false, true],
     // It takes the write lock: SQLite counts it as a write.
     ['BEGIN IMMEDIATE', false, false],

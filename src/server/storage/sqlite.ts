@@ -1,10 +1,23 @@
 /**
- * SQLite engine: better-sqlite3 in WAL mode with synchronous=FULL, so a payment the server has answered
- * survives a power cut. better-sqlite3 is synchronous; an async mutex serialises whole transactions so
- * two requests' statements never interleave inside one transaction on the single connection.
+ * SQLite engine: WAL mode with synchronous=FULL (both read back at open), so a payment the server has
+ * answered survives a power cut. It opens through the device journals' storage seam
+ * (src/device/sqlite-driver.ts): better-sqlite3 where it loads, else Node's built-in node:sqlite, or the one
+ * `PAYCONNECT_SQLITE` names. Both are synchronous; an async mutex serialises whole transactions so two
+ * requests' statements never interleave inside one transaction on the single connection.
+ *
+ * Integers are read exactly: as bigints from the driver (`safeIntegers()`), then as numbers when they are
+ * safe integers, and a row holding one beyond ±(2^53 − 1) is refused, as the PostgreSQL engine refuses such
+ * a BIGINT — never a rounded amount (better-sqlite3's own reading rounds it silently). Money is integer
+ * minor units; a sum that may exceed that range is read as TEXT (reports.service.ts).
  */
 import { ensurePrivateFiles, sqliteFiles } from '../../protocol/private-files';
-import Database from 'better-sqlite3';
+import {
+  SqliteDatabase,
+  SqliteDriver,
+  sqliteDriver,
+  SqliteDriverName,
+  SqliteStatement,
+} from '../../device/sqlite-driver';
 import { ensureServerDataDir } from './data-dir';
 import { Db, DbChangeFeed, Queryable, SqlValue } from './db';
 
@@ -33,8 +46,8 @@ function rewrite(sql: string): { sql: string; order: number[] } {
   return { sql: text, order };
 }
 
-function bind(order: number[], params: SqlValue[]): unknown[] {
-  const out = new Array<unknown>(order.length);
+function bind(order: number[], params: SqlValue[]): Array<string | number | null> {
+  const out = new Array<string | number | null>(order.length);
   for (let i = 0; i < order.length; i++) {
     const v = params[order[i]];
     out[i] = typeof v === 'boolean' ? (v ? 1 : 0) : v;
@@ -42,8 +55,24 @@ function bind(order: number[], params: SqlValue[]): unknown[] {
   return out;
 }
 
+/**
+ * A row as the server reads it: every integer (a bigint from the driver) as a number, or an error naming
+ * the column when it is not a safe integer.
+ */
+function exactRow(row: Record<string, unknown>): Record<string, unknown> {
+  for (const key in row) {
+    const v = row[key];
+    if (typeof v !== 'bigint') continue;
+    const n = Number(v);
+    if (!Number.isSafeInteger(n))
+      throw new RangeError(`column ${key}: INTEGER ${v} is outside the safe integer range`);
+    row[key] = n;
+  }
+  return row;
+}
+
 interface Prepared {
-  statement: Database.Statement;
+  statement: SqliteStatement;
   order: number[];
   /** SELECT, or a write with RETURNING: answers rows. */
   reader: boolean;
@@ -59,14 +88,18 @@ interface Pending {
 
 export class SqliteDb implements Db, DbChangeFeed {
   readonly kind = 'sqlite' as const;
-  private readonly db: Database.Database;
+  /** Which SQLite library runs this store (for logs and tests). */
+  get driver(): SqliteDriverName {
+    return this.db.driver;
+  }
+  private readonly db: SqliteDatabase;
   private readonly mutex = new Mutex();
   /** Prepared once per SQL text (as written, with `$n`): parsing and planning cost more than running. */
   private readonly statements = new Map<string, Prepared>();
   private readonly listeners = new Map<string, Set<(payload: string) => void>>();
   private readonly control: Record<
     'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'undo',
-    Database.Statement
+    SqliteStatement
   >;
 
   /**
@@ -83,10 +116,12 @@ export class SqliteDb implements Db, DbChangeFeed {
    * COMMIT then writes the WAL without waiting for the disk, so it survives a crash of the process but not
    * necessarily a power cut, and a transaction starts at once instead of lingering for others to share an
    * fsync it does not make.
+   *
+   * `driver`: the SQLite library (default: the one this process uses, sqliteDriver()).
    */
   constructor(
     readonly where: string,
-    opts: { synchronous?: 'FULL' | 'NORMAL'; warn?: (line: string) => void } = {},
+    opts: { synchronous?: 'FULL' | 'NORMAL'; warn?: (line: string) => void; driver?: SqliteDriver } = {},
   ) {
     // The database holds the signing key and the LAN keys: its files are the owner's alone, and so is its
     // folder when it is the server's own. A shared or system folder (/tmp, the working folder, a folder
@@ -99,16 +134,31 @@ export class SqliteDb implements Db, DbChangeFeed {
     this.lingerTurns = synchronous === 'FULL' ? 2 : 0;
     // SQLite creates the database, -wal and -shm files with the process's umask: 0600 from the start.
     const umask = where !== ':memory:' ? process.umask(0o077) : undefined;
+    let journalMode: unknown;
     try {
-      this.db = new Database(where);
-      this.db.pragma('journal_mode = WAL');
+      this.db = (opts.driver ?? sqliteDriver()).open(where);
+      journalMode = this.db.pragma('journal_mode = WAL', { simple: true });
     } finally {
       if (umask !== undefined) process.umask(umask);
     }
-    if (where !== ':memory:') ensurePrivateFiles(sqliteFiles(where), opts.warn);
-    this.db.pragma(`synchronous = ${synchronous}`);
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
+    try {
+      if (where !== ':memory:') ensurePrivateFiles(sqliteFiles(where), opts.warn);
+      this.db.pragma(`synchronous = ${synchronous}`);
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
+      // SQLite answers a journal mode or synchronous level it cannot take by keeping the old one, silently:
+      // read both back, so the server never answers payments from a store weaker than this comment says.
+      const level = this.db.pragma('synchronous', { simple: true });
+      const expected = { FULL: 2, NORMAL: 1 }[synchronous];
+      if ((where !== ':memory:' && journalMode !== 'wal') || level !== expected)
+        throw new Error(
+          `SQLite at ${where} runs with journal_mode=${String(journalMode)} and synchronous=${String(level)}, ` +
+            `not WAL and ${synchronous} (${expected}): the ${this.db.driver} driver's SQLite refused them`,
+        );
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
     this.control = {
       begin: this.db.prepare('BEGIN IMMEDIATE'),
       commit: this.db.prepare('COMMIT'),
@@ -124,7 +174,9 @@ export class SqliteDb implements Db, DbChangeFeed {
     if (!p) {
       const { sql: text, order } = rewrite(sql);
       const statement = this.db.prepare(text);
-      p = { statement, order, reader: statement.reader, readonly: statement.readonly };
+      const reader = statement.reader;
+      if (reader) statement.safeIntegers();
+      p = { statement, order, reader, readonly: statement.readonly };
       this.statements.set(sql, p);
     }
     return p;
@@ -134,7 +186,11 @@ export class SqliteDb implements Db, DbChangeFeed {
     query: async <T>(sql: string, params: SqlValue[] = []) => {
       const p = this.prepared(sql);
       const args = bind(p.order, params);
-      return (p.reader ? p.statement.all(...args) : (p.statement.run(...args), [])) as T[];
+      if (!p.reader) {
+        p.statement.run(...args);
+        return [];
+      }
+      return (p.statement.all(...args) as Record<string, unknown>[]).map(exactRow) as T[];
     },
     run: async (sql: string, params: SqlValue[] = []) => {
       const p = this.prepared(sql);
@@ -225,10 +281,11 @@ export class SqliteDb implements Db, DbChangeFeed {
       this.stats.commits++;
       this.stats.transactions += batch.length;
     } catch (e) {
+      // Not `db.inTransaction`: node:sqlite before 22.16 cannot tell. A ROLLBACK with nothing to undo throws.
       try {
-        if (this.db.inTransaction) this.control.rollback.run();
+        this.control.rollback.run();
       } catch {
-        // nothing left to undo
+        // nothing left to undo: the failure (or SQLite) ended the transaction
       }
       for (const item of batch) item.reject(e);
       return;
