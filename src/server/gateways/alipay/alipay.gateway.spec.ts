@@ -414,6 +414,31 @@ describe('AlipayProvider against the local Alipay gateway', () => {
   });
 });
 
+describe('the gateway under fuzz', () => {
+  it('random query and body bytes: always a signed refusal, never a trade, never a crash', async () => {
+    const gw = await startAlipayGateway();
+    try {
+      const key = loadPublicKey(gw.merchant().alipayPublicKeyPem);
+      const seed = Date.now() % 100_000;
+      let s = seed || 1;
+      const r = () => ((s = (s * 48271) % 2147483647) / 2147483647);
+      const pieces = ['method=alipay.trade.pay', 'app_id=' + gw.merchant().appId, 'sign=', 'sign_type=RSA2', 'charset=gbk', 'biz_content=%7B', '%', '&', '=', '+', '%E4%B8', 'timestamp=2026-01-01+00:00:00', 'version=1.0'];
+      for (let k = 0; k < 150; k++) {
+        const part = () => Array.from({ length: Math.floor(r() * 6) }, () => (r() < 0.7 ? pieces[Math.floor(r() * pieces.length)] : String.fromCharCode(33 + Math.floor(r() * 94)))).join('');
+        const res = await fetch(`${gw.url}?${encodeURI(part())}`, { method: 'POST', body: part() });
+        const text = await res.text();
+        expect(res.status).toBe(200);
+        const a = extractAnswer(text, 'alipay.trade.pay');
+        expect(verifyAnswer(a, key)).toBe(true);
+        expect(a.response.code).not.toBe('10000');
+      }
+      expect(gw.trades()).toEqual([]);
+    } finally {
+      await gw.close();
+    }
+  });
+});
+
 describe('the gateway with a data directory', () => {
   let dir: string;
   beforeAll(() => {
