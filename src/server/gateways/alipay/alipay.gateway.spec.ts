@@ -13,7 +13,13 @@ import { AlipaySdk } from 'alipay-sdk';
 import { AlipayAccount, AlipayProvider, AlipayProviderOptions } from '../../providers/alipay/alipay.provider';
 import { encodeForm } from '../../providers/alipay/form';
 import { chinaDate, chinaTimestamp } from '../../providers/alipay/format';
-import { extractAnswer, loadPrivateKey, loadPublicKey, signRequest, verifyAnswer } from '../../providers/alipay/sign';
+import {
+  extractAnswer,
+  loadPrivateKey,
+  loadPublicKey,
+  signRequest,
+  verifyAnswer,
+} from '../../providers/alipay/sign';
 import { ProviderRejectedError, ProviderUnknownError } from '../../providers/provider';
 import { SCENARIO_AMOUNTS } from '../scenarios';
 import { AlipayGateway, startAlipayGateway } from './alipay.gateway';
@@ -51,7 +57,10 @@ describe('AlipayProvider against the local Alipay gateway', () => {
   let gw: AlipayGateway;
   let account: AlipayAccount;
   const provider = (extra: Partial<AlipayAccount> = {}, opts: AlipayProviderOptions = {}) =>
-    new AlipayProvider({ ...account, ...extra }, { timeoutMs: 3_000, cancelPauseMs: 5, log: (l) => said.push(l), ...opts });
+    new AlipayProvider(
+      { ...account, ...extra },
+      { timeoutMs: 3_000, cancelPauseMs: 5, log: (l) => said.push(l), ...opts },
+    );
   const charge = (p: AlipayProvider, value: number, outTradeNo = payId(), c = code()) => {
     codesUsed.push(c);
     return p.charge({ outTradeNo, amount: cny(value), code: c, storeId: 'demo' });
@@ -70,7 +79,11 @@ describe('AlipayProvider against the local Alipay gateway', () => {
       const p = provider();
       const id = payId();
       const r = await charge(p, 1234, id);
-      expect(r).toEqual({ outcome: 'succeeded', tradeNo: expect.stringMatching(/^\d{8}22001\d{15}$/), brand: 'alipay' });
+      expect(r).toEqual({
+        outcome: 'succeeded',
+        tradeNo: expect.stringMatching(/^\d{8}22001\d{15}$/),
+        brand: 'alipay',
+      });
       expect(await p.query(id)).toEqual({ state: 'succeeded', tradeNo: (r as { tradeNo: string }).tradeNo });
     });
 
@@ -78,7 +91,10 @@ describe('AlipayProvider against the local Alipay gateway', () => {
       const p = provider();
       const id = payId();
       expect(await charge(p, fen('wait_then_success'), id)).toMatchObject({ outcome: 'user_paying' });
-      const q = await until(() => p.query(id), (s) => s.state === 'succeeded');
+      const q = await until(
+        () => p.query(id),
+        (s) => s.state === 'succeeded',
+      );
       expect(q.state).toBe('succeeded');
     });
 
@@ -96,37 +112,64 @@ describe('AlipayProvider against the local Alipay gateway', () => {
       try {
         const p = new AlipayProvider({ ...fast.merchant(), gatewayUrl: fast.url });
         const id = payId();
-        expect(await p.charge({ outTradeNo: id, amount: cny(fen('wait_then_timeout')), code: code(), storeId: 's' })).toMatchObject({ outcome: 'user_paying' });
-        expect((await until(() => p.query(id), (s) => s.state === 'closed')).state).toBe('closed');
+        expect(
+          await p.charge({
+            outTradeNo: id,
+            amount: cny(fen('wait_then_timeout')),
+            code: code(),
+            storeId: 's',
+          }),
+        ).toMatchObject({ outcome: 'user_paying' });
+        expect(
+          (
+            await until(
+              () => p.query(id),
+              (s) => s.state === 'closed',
+            )
+          ).state,
+        ).toBe('closed');
       } finally {
         await fast.close();
       }
     });
 
     it(`insufficient_funds (${fen('insufficient_funds')}) is declined for good`, async () => {
-      expect(await charge(provider(), fen('insufficient_funds'))).toMatchObject({ outcome: 'declined', code: 'insufficient_funds' });
+      expect(await charge(provider(), fen('insufficient_funds'))).toMatchObject({
+        outcome: 'declined',
+        code: 'insufficient_funds',
+      });
     });
 
     it(`code_invalid (${fen('code_invalid')}) is declined as invalid_code`, async () => {
-      expect(await charge(provider(), fen('code_invalid'))).toMatchObject({ outcome: 'declined', code: 'invalid_code' });
+      expect(await charge(provider(), fen('code_invalid'))).toMatchObject({
+        outcome: 'declined',
+        code: 'invalid_code',
+      });
     });
 
     it(`system_error_then_success (${fen('system_error_then_success')}): unknown, and the query says paid`, async () => {
       const p = provider();
       const id = payId();
-      expect(await caught(charge(p, fen('system_error_then_success'), id))).toBeInstanceOf(ProviderUnknownError);
+      expect(await caught(charge(p, fen('system_error_then_success'), id))).toBeInstanceOf(
+        ProviderUnknownError,
+      );
       expect((await p.query(id)).state).toBe('succeeded');
     });
 
     it(`system_error_not_created (${fen('system_error_not_created')}): unknown, and the query finds nothing`, async () => {
       const p = provider();
       const id = payId();
-      expect(await caught(charge(p, fen('system_error_not_created'), id))).toBeInstanceOf(ProviderUnknownError);
+      expect(await caught(charge(p, fen('system_error_not_created'), id))).toBeInstanceOf(
+        ProviderUnknownError,
+      );
       expect(await p.query(id)).toEqual({ state: 'not_found' });
     });
 
     it(`duplicate_order_no (${fen('duplicate_order_no')}) is declined`, async () => {
-      expect(await charge(provider(), fen('duplicate_order_no'))).toMatchObject({ outcome: 'declined', code: 'duplicate_order_no' });
+      expect(await charge(provider(), fen('duplicate_order_no'))).toMatchObject({
+        outcome: 'declined',
+        code: 'duplicate_order_no',
+      });
     });
 
     it(`cancel_race (${fen('cancel_race')}): the cancel lands as the customer pays and refunds it`, async () => {
@@ -147,7 +190,10 @@ describe('AlipayProvider against the local Alipay gateway', () => {
     });
 
     it('the payconnect-scenario header overrides the amount', async () => {
-      expect(await charge(provider({ scenario: 'insufficient_funds' }), 500)).toMatchObject({ outcome: 'declined', code: 'insufficient_funds' });
+      expect(await charge(provider({ scenario: 'insufficient_funds' }), 500)).toMatchObject({
+        outcome: 'declined',
+        code: 'insufficient_funds',
+      });
     });
   });
 
@@ -161,8 +207,16 @@ describe('AlipayProvider against the local Alipay gateway', () => {
 
     it('a code that is not an Alipay code (prefix 25-30, 16-24 digits) is declined', async () => {
       const p = provider();
-      for (const bad of ['131234567890123456', '28123456789012', '2812345678901234567890123', '28abc45678901234567']) {
-        expect(await charge(p, 100, payId(), bad)).toMatchObject({ outcome: 'declined', code: 'invalid_code' });
+      for (const bad of [
+        '131234567890123456',
+        '28123456789012',
+        '2812345678901234567890123',
+        '28abc45678901234567',
+      ]) {
+        expect(await charge(p, 100, payId(), bad)).toMatchObject({
+          outcome: 'declined',
+          code: 'invalid_code',
+        });
       }
       expect((await charge(p, 100, payId(), `25${'1'.repeat(14)}`)).outcome).toBe('succeeded');
       expect((await charge(p, 100, payId(), `30${'7'.repeat(22)}`)).outcome).toBe('succeeded');
@@ -198,20 +252,37 @@ describe('AlipayProvider against the local Alipay gateway', () => {
       const before = gw.trades().length;
       expect(await caught(charge(p, 10_000_000_001))).toMatchObject({ code: 'invalid_amount' });
       expect(await caught(charge(p, 0))).toBeInstanceOf(ProviderRejectedError);
-      expect(await caught(p.charge({ outTradeNo: payId(), amount: { value: 100, currency: 'USD' }, code: code(), storeId: 's' }))).toMatchObject({ code: 'unsupported_currency' });
+      expect(
+        await caught(
+          p.charge({
+            outTradeNo: payId(),
+            amount: { value: 100, currency: 'USD' },
+            code: code(),
+            storeId: 's',
+          }),
+        ),
+      ).toMatchObject({ code: 'unsupported_currency' });
       expect(gw.trades().length).toBe(before);
     });
   });
 
   describe("the gateway's own checks, on hand-made requests", () => {
-    const send = async (params: Record<string, string>, signWith?: string, tamper?: (q: Record<string, string>) => void) => {
+    const send = async (
+      params: Record<string, string>,
+      signWith?: string,
+      tamper?: (q: Record<string, string>) => void,
+    ) => {
       const { biz_content, ...system } = params;
       let all = { ...params };
       if (signWith) all = signRequest(all, loadPrivateKey(signWith));
       const q = { ...system, ...(all.sign ? { sign: all.sign } : {}) };
       const body: Record<string, string> = biz_content !== undefined ? { biz_content } : {};
       tamper?.(body);
-      const res = await fetch(`${gw.url}?${encodeForm(q)}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8' }, body: encodeForm(body) });
+      const res = await fetch(`${gw.url}?${encodeForm(q)}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded;charset=utf-8' },
+        body: encodeForm(body),
+      });
       const text = await res.text();
       const method = params.method ?? 'none';
       const a = extractAnswer(text, method);
@@ -219,10 +290,22 @@ describe('AlipayProvider against the local Alipay gateway', () => {
       return a;
     };
     const base = (method: string, biz: object) => ({
-      app_id: account.appId, method, format: 'JSON', charset: 'utf-8', sign_type: 'RSA2',
-      timestamp: chinaTimestamp(Date.now()), version: '1.0', biz_content: JSON.stringify(biz),
+      app_id: account.appId,
+      method,
+      format: 'JSON',
+      charset: 'utf-8',
+      sign_type: 'RSA2',
+      timestamp: chinaTimestamp(Date.now()),
+      version: '1.0',
+      biz_content: JSON.stringify(biz),
     });
-    const payBiz = (amount: string) => ({ out_trade_no: payId(), scene: 'bar_code', auth_code: code(), subject: 'x', total_amount: amount });
+    const payBiz = (amount: string) => ({
+      out_trade_no: payId(),
+      scene: 'bar_code',
+      auth_code: code(),
+      subject: 'x',
+      total_amount: amount,
+    });
 
     it('one changed byte in biz_content → 40002 isv.invalid-signature, under the method key, signed', async () => {
       const a = await send(base('alipay.trade.pay', payBiz('1.00')), account.appPrivateKeyPem, (b) => {
@@ -234,24 +317,53 @@ describe('AlipayProvider against the local Alipay gateway', () => {
     });
 
     it('a key that is not the app key, an unknown app id, a missing sign, an unknown method', async () => {
-      const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
-      expect((await send(base('alipay.trade.query', { out_trade_no: 'x' }), other)).response).toMatchObject({ code: '40002', sub_code: 'isv.invalid-signature' });
-      expect((await send({ ...base('alipay.trade.query', { out_trade_no: 'x' }), app_id: '2021999999999999' }, account.appPrivateKeyPem)).response).toMatchObject({ code: '40002', sub_code: 'isv.invalid-app-id' });
-      expect((await send(base('alipay.trade.query', { out_trade_no: 'x' }))).response).toMatchObject({ code: '40001', sub_code: 'isv.missing-signature' });
+      const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString();
+      expect((await send(base('alipay.trade.query', { out_trade_no: 'x' }), other)).response).toMatchObject({
+        code: '40002',
+        sub_code: 'isv.invalid-signature',
+      });
+      expect(
+        (
+          await send(
+            { ...base('alipay.trade.query', { out_trade_no: 'x' }), app_id: '2021999999999999' },
+            account.appPrivateKeyPem,
+          )
+        ).response,
+      ).toMatchObject({ code: '40002', sub_code: 'isv.invalid-app-id' });
+      expect((await send(base('alipay.trade.query', { out_trade_no: 'x' }))).response).toMatchObject({
+        code: '40001',
+        sub_code: 'isv.missing-signature',
+      });
       const unknown = await send({ ...base('alipay.trade.nope', {}) }, account.appPrivateKeyPem);
       expect(unknown.rootKey).toBe('error_response');
       expect(unknown.response).toMatchObject({ code: '40002', sub_code: 'isv.invalid-method' });
     });
 
     it('amount limits in yuan: over 100000000 → ACQ.TOTAL_FEE_EXCEED; three decimals or 0 → ACQ.INVALID_PARAMETER', async () => {
-      expect((await send(base('alipay.trade.pay', payBiz('100000000.01')), account.appPrivateKeyPem)).response).toMatchObject({ sub_code: 'ACQ.TOTAL_FEE_EXCEED' });
-      expect((await send(base('alipay.trade.pay', payBiz('0.001')), account.appPrivateKeyPem)).response).toMatchObject({ sub_code: 'ACQ.INVALID_PARAMETER' });
-      expect((await send(base('alipay.trade.pay', payBiz('0.00')), account.appPrivateKeyPem)).response).toMatchObject({ sub_code: 'ACQ.INVALID_PARAMETER' });
-      expect((await send(base('alipay.trade.pay', payBiz('100000000')), account.appPrivateKeyPem)).response).toMatchObject({ code: '10000', total_amount: '100000000.00' });
+      expect(
+        (await send(base('alipay.trade.pay', payBiz('100000000.01')), account.appPrivateKeyPem)).response,
+      ).toMatchObject({ sub_code: 'ACQ.TOTAL_FEE_EXCEED' });
+      expect(
+        (await send(base('alipay.trade.pay', payBiz('0.001')), account.appPrivateKeyPem)).response,
+      ).toMatchObject({ sub_code: 'ACQ.INVALID_PARAMETER' });
+      expect(
+        (await send(base('alipay.trade.pay', payBiz('0.00')), account.appPrivateKeyPem)).response,
+      ).toMatchObject({ sub_code: 'ACQ.INVALID_PARAMETER' });
+      expect(
+        (await send(base('alipay.trade.pay', payBiz('100000000')), account.appPrivateKeyPem)).response,
+      ).toMatchObject({ code: '10000', total_amount: '100000000.00' });
     });
 
     it('a timestamp from a skewed clock → 40002 isv.invalid-timestamp', async () => {
-      const a = await send({ ...base('alipay.trade.query', { out_trade_no: 'x' }), timestamp: chinaTimestamp(Date.now() - 3600_000) }, account.appPrivateKeyPem);
+      const a = await send(
+        {
+          ...base('alipay.trade.query', { out_trade_no: 'x' }),
+          timestamp: chinaTimestamp(Date.now() - 3600_000),
+        },
+        account.appPrivateKeyPem,
+      );
       expect(a.response).toMatchObject({ code: '40002', sub_code: 'isv.invalid-timestamp' });
     });
   });
@@ -260,19 +372,24 @@ describe('AlipayProvider against the local Alipay gateway', () => {
     it('never yields succeeded, for any scenario, through charge or query', async () => {
       const forged = await startAlipayGateway({ speed: 100, forge: true });
       try {
-        const p = new AlipayProvider({ ...forged.merchant(), gatewayUrl: forged.url }, { timeoutMs: 300, log: (l) => said.push(l) });
+        const p = new AlipayProvider(
+          { ...forged.merchant(), gatewayUrl: forged.url },
+          { timeoutMs: 300, log: (l) => said.push(l) },
+        );
         for (const value of [100, ...Object.keys(SCENARIO_AMOUNTS).map(Number)]) {
           const id = payId();
           const c = code();
           codesUsed.push(c);
-          const r = await p.charge({ outTradeNo: id, amount: cny(value), code: c, storeId: 's' }).catch((e: Error) => e);
+          const r = await p
+            .charge({ outTradeNo: id, amount: cny(value), code: c, storeId: 's' })
+            .catch((e: Error) => e);
           expect(r).toBeInstanceOf(ProviderUnknownError);
           const q = await p.query(id).catch((e: Error) => e);
           expect(q).toBeInstanceOf(ProviderUnknownError);
         }
         // The forged gateway really charged them: only its signature gives it away.
         expect(forged.trades().some((t) => t.status === 'TRADE_SUCCESS')).toBe(true);
-        expect((await p.probe())).toMatchObject({ ok: false, problem: 'wrong_key' });
+        expect(await p.probe()).toMatchObject({ ok: false, problem: 'wrong_key' });
       } finally {
         await forged.close();
       }
@@ -341,7 +458,9 @@ describe('AlipayProvider against the local Alipay gateway', () => {
         expect.objectContaining({ kind: 'payment', amount: 2500, at: expect.stringMatching(/\+08:00$/) }),
         expect.objectContaining({ kind: 'refund', amount: 100, refundNo: 'bill_ref' }),
       ]);
-      const paid = gw.trades().filter((t) => t.paidAt !== undefined && chinaDate(t.paidAt) === chinaDate(Date.now()));
+      const paid = gw
+        .trades()
+        .filter((t) => t.paidAt !== undefined && chinaDate(t.paidAt) === chinaDate(Date.now()));
       expect(rows.filter((r) => r.kind === 'payment')).toHaveLength(paid.length);
       expect(await caught(p.bill('2999-01-01'))).toMatchObject({ code: 'bill_not_ready' });
     });
@@ -352,23 +471,35 @@ describe('AlipayProvider against the local Alipay gateway', () => {
       expect(await provider().probe()).toMatchObject({ ok: true });
     });
     it('a wrong app private key: wrong_key, saying which key to fix', async () => {
-      const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
+        .privateKey.export({ type: 'pkcs8', format: 'pem' })
+        .toString();
       const r = await provider({ appPrivateKeyPem: other }).probe();
       expect(r).toMatchObject({ ok: false, problem: 'wrong_key' });
       expect(r.message).toMatch(/app private key/);
-      expect(await caught(charge(provider({ appPrivateKeyPem: other }), 100))).toMatchObject({ code: 'alipay_wrong_key' });
+      expect(await caught(charge(provider({ appPrivateKeyPem: other }), 100))).toMatchObject({
+        code: 'alipay_wrong_key',
+      });
     });
     it("a wrong Alipay public key: wrong_key, naming Alipay's public key", async () => {
-      const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
+      const other = generateKeyPairSync('rsa', { modulusLength: 2048 })
+        .publicKey.export({ type: 'spki', format: 'pem' })
+        .toString();
       const r = await provider({ alipayPublicKeyPem: other }).probe();
       expect(r).toMatchObject({ ok: false, problem: 'wrong_key' });
       expect(r.message).toMatch(/Alipay public key/);
     });
     it('an unknown app id: unknown_account', async () => {
-      expect(await provider({ appId: '2021000000000000' }).probe()).toMatchObject({ ok: false, problem: 'unknown_account' });
+      expect(await provider({ appId: '2021000000000000' }).probe()).toMatchObject({
+        ok: false,
+        problem: 'unknown_account',
+      });
     });
     it('a clock an hour off: clock_skew', async () => {
-      expect(await provider({}, { now: () => Date.now() - 3600_000 }).probe()).toMatchObject({ ok: false, problem: 'clock_skew' });
+      expect(await provider({}, { now: () => Date.now() - 3600_000 }).probe()).toMatchObject({
+        ok: false,
+        problem: 'clock_skew',
+      });
     });
     it('nobody listening: unreachable', async () => {
       const gone = await startAlipayGateway();
@@ -395,8 +526,22 @@ describe('AlipayProvider against the local Alipay gateway', () => {
       // The SDK writes the timestamp in the machine's zone; allow for a machine that is not in China time.
       const lenient = await startAlipayGateway({ maxSkewMs: 24 * 3600_000 });
       try {
-        const s2 = new AlipaySdk({ ...sdk.config, gateway: lenient.url, appId: lenient.merchant().appId, privateKey: lenient.merchant().appPrivateKeyPem, alipayPublicKey: lenient.merchant().alipayPublicKeyPem });
-        const r = await s2.exec('alipay.trade.pay', { bizContent: { out_trade_no: id, scene: 'bar_code', auth_code: code(), subject: '测试', total_amount: '0.01' } });
+        const s2 = new AlipaySdk({
+          ...sdk.config,
+          gateway: lenient.url,
+          appId: lenient.merchant().appId,
+          privateKey: lenient.merchant().appPrivateKeyPem,
+          alipayPublicKey: lenient.merchant().alipayPublicKeyPem,
+        });
+        const r = await s2.exec('alipay.trade.pay', {
+          bizContent: {
+            out_trade_no: id,
+            scene: 'bar_code',
+            auth_code: code(),
+            subject: '测试',
+            total_amount: '0.01',
+          },
+        });
         expect(r).toMatchObject({ code: '10000', out_trade_no: id, total_amount: '0.01' });
         const q = await s2.exec('alipay.trade.query', { bizContent: { out_trade_no: id } });
         expect(q).toMatchObject({ code: '10000', trade_status: 'TRADE_SUCCESS' });
@@ -421,10 +566,29 @@ describe('the gateway under fuzz', () => {
       const key = loadPublicKey(gw.merchant().alipayPublicKeyPem);
       const seed = Date.now() % 100_000;
       let s = seed || 1;
-      const r = () => ((s = (s * 48271) % 2147483647) / 2147483647);
-      const pieces = ['method=alipay.trade.pay', 'app_id=' + gw.merchant().appId, 'sign=', 'sign_type=RSA2', 'charset=gbk', 'biz_content=%7B', '%', '&', '=', '+', '%E4%B8', 'timestamp=2026-01-01+00:00:00', 'version=1.0'];
+      const r = () => (s = (s * 48271) % 2147483647) / 2147483647;
+      const pieces = [
+        'method=alipay.trade.pay',
+        'app_id=' + gw.merchant().appId,
+        'sign=',
+        'sign_type=RSA2',
+        'charset=gbk',
+        'biz_content=%7B',
+        '%',
+        '&',
+        '=',
+        '+',
+        '%E4%B8',
+        'timestamp=2026-01-01+00:00:00',
+        'version=1.0',
+      ];
       for (let k = 0; k < 150; k++) {
-        const part = () => Array.from({ length: Math.floor(r() * 6) }, () => (r() < 0.7 ? pieces[Math.floor(r() * pieces.length)] : String.fromCharCode(33 + Math.floor(r() * 94)))).join('');
+        const part = () =>
+          Array.from({ length: Math.floor(r() * 6) }, () =>
+            r() < 0.7
+              ? pieces[Math.floor(r() * pieces.length)]
+              : String.fromCharCode(33 + Math.floor(r() * 94)),
+          ).join('');
         const res = await fetch(`${gw.url}?${encodeURI(part())}`, { method: 'POST', body: part() });
         const text = await res.text();
         expect(res.status).toBe(200);
@@ -454,7 +618,12 @@ describe('the gateway with a data directory', () => {
     const waiting = payId();
     const c = code();
     await p1.charge({ outTradeNo: paid, amount: cny(4200), code: c, storeId: 's' });
-    await p1.charge({ outTradeNo: waiting, amount: cny(fen('wait_then_timeout')), code: code(), storeId: 's' });
+    await p1.charge({
+      outTradeNo: waiting,
+      amount: cny(fen('wait_then_timeout')),
+      code: code(),
+      storeId: 's',
+    });
     await p1.refund(paid, 'r1', cny(200));
     await first.close();
     for (const f of ['gateway-private-key.pem', 'merchant-app-private-key.pem']) {
@@ -469,8 +638,15 @@ describe('the gateway with a data directory', () => {
       expect(await p2.query(waiting)).toEqual({ state: 'user_paying' });
       expect(await p2.queryRefund(paid, 'r1')).toEqual({ state: 'succeeded' });
       // The code stays spent.
-      expect(await p2.charge({ outTradeNo: payId(), amount: cny(100), code: c, storeId: 's' })).toMatchObject({ outcome: 'declined', code: 'invalid_code' });
-      expect(second.trades().map((t) => t.outTradeNo).sort()).toEqual([paid, waiting].sort());
+      expect(await p2.charge({ outTradeNo: payId(), amount: cny(100), code: c, storeId: 's' })).toMatchObject(
+        { outcome: 'declined', code: 'invalid_code' },
+      );
+      expect(
+        second
+          .trades()
+          .map((t) => t.outTradeNo)
+          .sort(),
+      ).toEqual([paid, waiting].sort());
     } finally {
       await second.close();
     }
@@ -480,4 +656,3 @@ describe('the gateway with a data directory', () => {
 function fen(name: string): number {
   return Number(Object.entries(SCENARIO_AMOUNTS).find(([, s]) => s === name)![0]);
 }
-

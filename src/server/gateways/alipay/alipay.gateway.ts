@@ -29,8 +29,22 @@ import * as http from 'node:http';
 import { AddressInfo, Socket } from 'node:net';
 import { BillLine, writeBill } from '../../providers/alipay/bill';
 import { charsetOf, FormError, mergeParams, parseForm } from '../../providers/alipay/form';
-import { ALIPAY_MAX_FEN, chinaDate, chinaTimestamp, fenToYuan, parseChinaTimestamp, yuanToFen } from '../../providers/alipay/format';
-import { AlipaySignType, loadPublicKey, requestSignContent, responseKeyOf, signText, verifyText } from '../../providers/alipay/sign';
+import {
+  ALIPAY_MAX_FEN,
+  chinaDate,
+  chinaTimestamp,
+  fenToYuan,
+  parseChinaTimestamp,
+  yuanToFen,
+} from '../../providers/alipay/format';
+import {
+  AlipaySignType,
+  loadPublicKey,
+  requestSignContent,
+  responseKeyOf,
+  signText,
+  verifyText,
+} from '../../providers/alipay/sign';
 import { GATEWAY_CONFIRM_MS, GatewayScenario, scenarioFor, SCENARIO_HEADER } from '../scenarios';
 import { loadOrCreateKeys, rsaPair, saveApps, digits } from './keys';
 import { codeHash, GatewayLedger, GatewayTrade } from './ledger';
@@ -123,7 +137,8 @@ const OUT_NO = /^[A-Za-z0-9_]{1,64}$/;
 
 export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promise<AlipayGateway> {
   const speed = opts.speed ?? 1;
-  if (!Number.isFinite(speed) || speed <= 0) throw new Error(`the gateway speed must be a number above 0, not ${speed}`);
+  if (!Number.isFinite(speed) || speed <= 0)
+    throw new Error(`the gateway speed must be a number above 0, not ${speed}`);
   const scaled = (ms: number) => Math.max(1, Math.round(ms / speed));
   const confirmMs = opts.confirmMs ?? GATEWAY_CONFIRM_MS;
   const maxSkew = opts.maxSkewMs ?? 15 * 60_000;
@@ -177,7 +192,12 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
       buyer_pay_amount: paid ? fenToYuan(t.totalFen) : '0.00',
       point_amount: '0.00',
       invoice_amount: paid ? fenToYuan(t.totalFen) : '0.00',
-      ...(paid ? { gmt_payment: chinaTimestamp(t.paidAt!), fund_bill_list: [{ fund_channel: 'ALIPAYACCOUNT', amount: fenToYuan(t.totalFen) }] } : {}),
+      ...(paid
+        ? {
+            gmt_payment: chinaTimestamp(t.paidAt!),
+            fund_bill_list: [{ fund_channel: 'ALIPAYACCOUNT', amount: fenToYuan(t.totalFen) }],
+          }
+        : {}),
       buyer_user_id: t.buyerUserId,
     };
   }
@@ -205,7 +225,10 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
     if (existing) {
       settle(existing, now);
       if (existing.status === 'TRADE_SUCCESS' || existing.status === 'TRADE_FINISHED') {
-        return fail('40004', 'ACQ.TRADE_HAS_SUCCESS', '交易已被支付', { out_trade_no: outTradeNo, trade_no: existing.tradeNo });
+        return fail('40004', 'ACQ.TRADE_HAS_SUCCESS', '交易已被支付', {
+          out_trade_no: outTradeNo,
+          trade_no: existing.tradeNo,
+        });
       }
       if (existing.status === 'TRADE_CLOSED') return fail('40004', 'ACQ.TRADE_HAS_CLOSE', '交易已经关闭');
       if (existing.totalFen !== fen || existing.codeHash !== hash || existing.subject !== subject) {
@@ -217,16 +240,26 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
     const scenario: GatewayScenario | undefined = scenarioFor(fen, scenarioHeader);
     if (scenario === 'duplicate_order_no') return fail('40004', 'ACQ.CONTEXT_INCONSISTENT', '交易信息被篡改');
     if (!AUTH_CODE.test(code) || ledger.isSpent('*', hash)) {
-      return fail('40004', 'ACQ.PAYMENT_AUTH_CODE_INVALID', '支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款');
+      return fail(
+        '40004',
+        'ACQ.PAYMENT_AUTH_CODE_INVALID',
+        '支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款',
+      );
     }
     // §1.1: a code is spent once presented, even when the payment fails.
     ledger.spend('*', hash);
     if (scenario === 'code_invalid') {
-      return fail('40004', 'ACQ.PAYMENT_AUTH_CODE_INVALID', '支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款');
+      return fail(
+        '40004',
+        'ACQ.PAYMENT_AUTH_CODE_INVALID',
+        '支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款',
+      );
     }
     if (scenario === 'system_error_not_created') return fail('40004', 'ACQ.SYSTEM_ERROR', '系统错误');
 
-    const autoClose = timeoutExpress(typeof biz.timeout_express === 'string' ? biz.timeout_express : undefined, now) ?? ALIPAY_AUTO_CLOSE_MS;
+    const autoClose =
+      timeoutExpress(typeof biz.timeout_express === 'string' ? biz.timeout_express : undefined, now) ??
+      ALIPAY_AUTO_CLOSE_MS;
     const t: GatewayTrade = {
       appId,
       outTradeNo,
@@ -279,11 +312,23 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
     const r = ref(biz);
     if (!r.outTradeNo && !r.tradeNo) return invalid('out_trade_no or trade_no');
     const t = ledger.find(appId, r);
-    if (!t) return fail('40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在', { out_trade_no: r.outTradeNo ?? '', buyer_pay_amount: '0.00', invoice_amount: '0.00', point_amount: '0.00', receipt_amount: '0.00' });
+    if (!t)
+      return fail('40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在', {
+        out_trade_no: r.outTradeNo ?? '',
+        buyer_pay_amount: '0.00',
+        invoice_amount: '0.00',
+        point_amount: '0.00',
+        receipt_amount: '0.00',
+      });
     settle(t);
     const f = tradeFields(t);
     delete f.gmt_payment;
-    return reply('10000', { ...f, trade_status: t.status, ...(t.paidAt !== undefined ? { send_pay_date: chinaTimestamp(t.paidAt) } : {}), ...(t.storeId ? { store_id: t.storeId } : {}) });
+    return reply('10000', {
+      ...f,
+      trade_status: t.status,
+      ...(t.paidAt !== undefined ? { send_pay_date: chinaTimestamp(t.paidAt) } : {}),
+      ...(t.storeId ? { store_id: t.storeId } : {}),
+    });
   }
 
   function cancel(appId: string, biz: Reply): Reply {
@@ -296,18 +341,37 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
     }
     let t = ledger.find(appId, r);
     if (!t) {
-      if (!r.outTradeNo || !OUT_NO.test(r.outTradeNo)) return fail('40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在', { retry_flag: 'N' });
+      if (!r.outTradeNo || !OUT_NO.test(r.outTradeNo))
+        return fail('40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在', { retry_flag: 'N' });
       // A cancel that arrives before its pay (the pay's answer was lost, or it never arrived): the order
       // number is closed, so a late pay for it cannot succeed.
       t = {
-        appId, outTradeNo: r.outTradeNo, tradeNo: `${chinaDate(now).replace(/-/g, '')}22001${digits(15)}`, totalFen: 0, subject: '',
-        codeHash: '', scene: '', status: 'TRADE_CLOSED', createdAt: now, closedAt: now, closeAt: now, cancelAction: 'close',
-        refunds: [], buyerLogonId: '', buyerUserId: '',
+        appId,
+        outTradeNo: r.outTradeNo,
+        tradeNo: `${chinaDate(now).replace(/-/g, '')}22001${digits(15)}`,
+        totalFen: 0,
+        subject: '',
+        codeHash: '',
+        scene: '',
+        status: 'TRADE_CLOSED',
+        createdAt: now,
+        closedAt: now,
+        closeAt: now,
+        cancelAction: 'close',
+        refunds: [],
+        buyerLogonId: '',
+        buyerUserId: '',
       };
       ledger.save(t);
-      return reply('10000', { trade_no: t.tradeNo, out_trade_no: t.outTradeNo, retry_flag: 'N', action: 'close' });
+      return reply('10000', {
+        trade_no: t.tradeNo,
+        out_trade_no: t.outTradeNo,
+        retry_flag: 'N',
+        action: 'close',
+      });
     }
-    if (now - t.createdAt > CANCEL_WINDOW_MS) return fail('40004', 'ACQ.TRADE_CANCEL_TIME_OUT', '超过撤销时间范围', { retry_flag: 'N' });
+    if (now - t.createdAt > CANCEL_WINDOW_MS)
+      return fail('40004', 'ACQ.TRADE_CANCEL_TIME_OUT', '超过撤销时间范围', { retry_flag: 'N' });
     settle(t, now);
     if (t.status === 'WAIT_BUYER_PAY' && t.scenario === 'cancel_race') {
       // The customer confirms exactly as the cancel lands: the trade is paid, and the cancel returns it.
@@ -330,7 +394,12 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
       t.cancelAction = t.paidAt !== undefined ? 'refund' : 'close';
       ledger.save(t);
     }
-    return reply('10000', { trade_no: t.tradeNo, out_trade_no: t.outTradeNo, retry_flag: 'N', action: t.cancelAction });
+    return reply('10000', {
+      trade_no: t.tradeNo,
+      out_trade_no: t.outTradeNo,
+      retry_flag: 'N',
+      action: t.cancelAction,
+    });
   }
 
   function refund(appId: string, biz: Reply): Reply {
@@ -342,16 +411,28 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
     const t = ledger.find(appId, r);
     if (!t) return fail('40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在');
     settle(t, now);
-    const requestNo = typeof biz.out_request_no === 'string' && biz.out_request_no !== '' ? biz.out_request_no : t.outTradeNo;
+    const requestNo =
+      typeof biz.out_request_no === 'string' && biz.out_request_no !== '' ? biz.out_request_no : t.outTradeNo;
     if (!OUT_NO.test(requestNo)) return invalid('out_request_no');
-    const done = { trade_no: t.tradeNo, out_trade_no: t.outTradeNo, buyer_logon_id: t.buyerLogonId, buyer_user_id: t.buyerUserId };
+    const done = {
+      trade_no: t.tradeNo,
+      out_trade_no: t.outTradeNo,
+      buyer_logon_id: t.buyerLogonId,
+      buyer_user_id: t.buyerUserId,
+    };
     const same = t.refunds.find((x) => x.requestNo === requestNo);
     if (same) {
       if (same.fen !== fen) return fail('40004', 'ACQ.CONTEXT_INCONSISTENT', '交易信息被篡改');
-      return reply('10000', { ...done, fund_change: 'N', refund_fee: fenToYuan(refundedFen(t)), gmt_refund_pay: chinaTimestamp(same.at) });
+      return reply('10000', {
+        ...done,
+        fund_change: 'N',
+        refund_fee: fenToYuan(refundedFen(t)),
+        gmt_refund_pay: chinaTimestamp(same.at),
+      });
     }
     if (t.paidAt === undefined) return fail('40004', 'ACQ.TRADE_STATUS_ERROR', '交易状态不合法');
-    if (refundedFen(t) + fen > t.totalFen) return fail('40004', 'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
+    if (refundedFen(t) + fen > t.totalFen)
+      return fail('40004', 'ACQ.REFUND_AMT_NOT_EQUAL_TOTAL', '退款金额超限');
     if (t.status === 'TRADE_FINISHED') return fail('40004', 'ACQ.TRADE_HAS_FINISHED', '交易已完结');
     t.refunds.push({ requestNo, fen, at: now });
     if (refundedFen(t) === t.totalFen) {
@@ -359,7 +440,12 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
       t.closedAt = now;
     }
     ledger.save(t);
-    return reply('10000', { ...done, fund_change: 'Y', refund_fee: fenToYuan(refundedFen(t)), gmt_refund_pay: chinaTimestamp(now) });
+    return reply('10000', {
+      ...done,
+      fund_change: 'Y',
+      refund_fee: fenToYuan(refundedFen(t)),
+      gmt_refund_pay: chinaTimestamp(now),
+    });
   }
 
   function refundQuery(appId: string, biz: Reply): Reply {
@@ -367,7 +453,8 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
     if (!r.outTradeNo && !r.tradeNo) return invalid('out_trade_no or trade_no');
     const t = ledger.find(appId, r);
     if (!t) return fail('40004', 'ACQ.TRADE_NOT_EXIST', '交易不存在');
-    const requestNo = typeof biz.out_request_no === 'string' && biz.out_request_no !== '' ? biz.out_request_no : t.outTradeNo;
+    const requestNo =
+      typeof biz.out_request_no === 'string' && biz.out_request_no !== '' ? biz.out_request_no : t.outTradeNo;
     const x = t.refunds.find((y) => y.requestNo === requestNo);
     if (!x) return reply('10000');
     return reply('10000', {
@@ -386,19 +473,34 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
     const type = biz.bill_type;
     const date = typeof biz.bill_date === 'string' ? biz.bill_date : '';
     if (type !== 'trade' && type !== 'signcustomer') return invalid('bill_type');
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || parseChinaTimestamp(`${date} 00:00:00`) === undefined) return invalid('bill_date');
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date) || parseChinaTimestamp(`${date} 00:00:00`) === undefined)
+      return invalid('bill_date');
     // Simplification: the real bill of a day is ready the next morning; this gateway serves any day up to today.
     if (date > chinaDate(now)) return fail('40004', 'isp.bill_not_exist', '账单不存在');
     const lines: BillLine[] = [];
     for (const t of ledger.live()) {
       if (t.appId !== appId) continue;
       settle(t, now);
-      const base = { tradeNo: t.tradeNo, outTradeNo: t.outTradeNo, subject: t.subject, createdAt: chinaTimestamp(t.createdAt), buyer: t.buyerLogonId, totalFen: t.totalFen };
+      const base = {
+        tradeNo: t.tradeNo,
+        outTradeNo: t.outTradeNo,
+        subject: t.subject,
+        createdAt: chinaTimestamp(t.createdAt),
+        buyer: t.buyerLogonId,
+        totalFen: t.totalFen,
+      };
       if (t.paidAt !== undefined && chinaDate(t.paidAt) === date) {
         lines.push({ ...base, kind: 'payment', doneAt: chinaTimestamp(t.paidAt), amountFen: t.totalFen });
       }
       for (const x of t.refunds) {
-        if (chinaDate(x.at) === date) lines.push({ ...base, kind: 'refund', doneAt: chinaTimestamp(x.at), amountFen: x.fen, refundNo: x.requestNo });
+        if (chinaDate(x.at) === date)
+          lines.push({
+            ...base,
+            kind: 'refund',
+            doneAt: chinaTimestamp(x.at),
+            amountFen: x.fen,
+            refundNo: x.requestNo,
+          });
       }
     }
     lines.sort((a, b) => (a.doneAt < b.doneAt ? -1 : a.doneAt > b.doneAt ? 1 : 0));
@@ -412,46 +514,68 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
 
   // ---- the HTTP layer ------------------------------------------------------------------------
 
-  function gateway(req: http.IncomingMessage, res: http.ServerResponse, rawQuery: string, body: string): void {
+  function gateway(
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    rawQuery: string,
+    body: string,
+  ): void {
     let params: Record<string, string>;
     let method = '';
     try {
-      const cs = charsetOf(/(?:^|&)charset=([^&]*)/.exec(rawQuery)?.[1] ?? /(?:^|&)charset=([^&]*)/.exec(body)?.[1]);
+      const cs = charsetOf(
+        /(?:^|&)charset=([^&]*)/.exec(rawQuery)?.[1] ?? /(?:^|&)charset=([^&]*)/.exec(body)?.[1],
+      );
       if (!cs) return answer(res, 'error_response', fail('40002', 'isv.invalid-charset', '字符集错误'));
       params = mergeParams(parseForm(rawQuery, cs), parseForm(body, cs));
     } catch (e) {
-      if (e instanceof FormError) return answer(res, 'error_response', fail('40002', 'isv.invalid-parameter', `参数无效: ${e.message}`));
+      if (e instanceof FormError)
+        return answer(
+          res,
+          'error_response',
+          fail('40002', 'isv.invalid-parameter', `参数无效: ${e.message}`),
+        );
       throw e;
     }
     method = params.method ?? '';
-    if (method === '') return answer(res, 'error_response', fail('40001', 'isv.missing-method', '缺少方法名参数'));
-    if (!METHODS.has(method)) return answer(res, 'error_response', fail('40002', 'isv.invalid-method', '不存在的方法名'));
+    if (method === '')
+      return answer(res, 'error_response', fail('40001', 'isv.missing-method', '缺少方法名参数'));
+    if (!METHODS.has(method))
+      return answer(res, 'error_response', fail('40002', 'isv.invalid-method', '不存在的方法名'));
     const key = responseKeyOf(method);
     const refuse = (code: string, sub: string, msg: string) => answer(res, key, fail(code, sub, msg));
     const appId = params.app_id ?? '';
     if (appId === '') return refuse('40001', 'isv.missing-app-id', '缺少AppID参数');
     if (!params.sign) return refuse('40001', 'isv.missing-signature', '缺少签名参数');
     if (!params.sign_type) return refuse('40001', 'isv.missing-signature-type', '缺少签名类型参数');
-    if (params.sign_type !== 'RSA2' && params.sign_type !== 'RSA') return refuse('40002', 'isv.invalid-signature-type', '无效的签名类型参数');
+    if (params.sign_type !== 'RSA2' && params.sign_type !== 'RSA')
+      return refuse('40002', 'isv.invalid-signature-type', '无效的签名类型参数');
     if (!params.timestamp) return refuse('40001', 'isv.missing-timestamp', '缺少时间戳参数');
     if (!params.version) return refuse('40001', 'isv.missing-version', '缺少版本参数');
     if (params.version !== '1.0') return refuse('40002', 'isv.invalid-version', '版本号错误');
-    if (params.format !== undefined && params.format.toUpperCase() !== 'JSON') return refuse('40002', 'isv.invalid-format', '无效的数据格式参数');
+    if (params.format !== undefined && params.format.toUpperCase() !== 'JSON')
+      return refuse('40002', 'isv.invalid-format', '无效的数据格式参数');
     const ts = parseChinaTimestamp(params.timestamp);
-    if (ts === undefined || Math.abs(ts - Date.now()) > maxSkew) return refuse('40002', 'isv.invalid-timestamp', '非法的时间戳参数');
+    if (ts === undefined || Math.abs(ts - Date.now()) > maxSkew)
+      return refuse('40002', 'isv.invalid-timestamp', '非法的时间戳参数');
     const appKey = appKeys.get(appId);
     if (!appKey) return refuse('40002', 'isv.invalid-app-id', '无效的AppID参数');
     const content = requestSignContent(params);
     const cs = charsetOf(params.charset) ?? 'utf-8';
     if (!verifyText(content, params.sign, appKey, params.sign_type as AlipaySignType, cs)) {
       // Alipay's own wording, which quotes the string it verified.
-      return refuse('40002', 'isv.invalid-signature', `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`);
+      return refuse(
+        '40002',
+        'isv.invalid-signature',
+        `验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：${content}`,
+      );
     }
     let biz: Reply = {};
     if (params.biz_content !== undefined && params.biz_content !== '') {
       try {
         const parsed: unknown = JSON.parse(params.biz_content);
-        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+        if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+          throw new Error('not an object');
         biz = parsed as Reply;
       } catch {
         return refuse('40002', 'isv.invalid-parameter', 'biz_content 不是合法的 JSON 对象');
@@ -564,7 +688,11 @@ export async function startAlipayGateway(opts: AlipayGatewayOptions = {}): Promi
       await new Promise<void>((resolve) => server.close(() => resolve()));
       ledger.close();
     },
-    merchant: () => ({ appId: keys.merchant.appId, appPrivateKeyPem: keys.merchant.appPrivateKeyPem, alipayPublicKeyPem: keys.gatewayPublicKeyPem }),
+    merchant: () => ({
+      appId: keys.merchant.appId,
+      appPrivateKeyPem: keys.merchant.appPrivateKeyPem,
+      alipayPublicKeyPem: keys.gatewayPublicKeyPem,
+    }),
     addApp(appId: string, appPublicKeyPem: string) {
       if (!/^\d{16}$/.test(appId)) throw new Error(`an Alipay app id is 16 digits, not "${appId}"`);
       appKeys.set(appId, createPublicKey(appPublicKeyPem));

@@ -5,7 +5,17 @@
  * Apps added later (`addApp`) are kept in `apps.json`.
  */
 import { generateKeyPairSync, randomInt } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
 export interface GatewayKeys {
@@ -52,7 +62,12 @@ export function loadOrCreateKeys(dataDir?: string): GatewayKeys {
     return {
       gatewayPrivateKeyPem: gw.privateKeyPem,
       gatewayPublicKeyPem: gw.publicKeyPem,
-      merchant: { appId, pid: `2088${digits(12)}`, appPrivateKeyPem: app.privateKeyPem, appPublicKeyPem: app.publicKeyPem },
+      merchant: {
+        appId,
+        pid: `2088${digits(12)}`,
+        appPrivateKeyPem: app.privateKeyPem,
+        appPublicKeyPem: app.publicKeyPem,
+      },
       apps: { [appId]: app.publicKeyPem },
     };
   };
@@ -67,7 +82,11 @@ export function loadOrCreateKeys(dataDir?: string): GatewayKeys {
     writeWhole(f('merchant-app-public-key.pem'), k.merchant.appPublicKeyPem, 0o644);
     writeWhole(f('apps.json'), JSON.stringify(k.apps, null, 2), 0o644);
     // Last: its presence says the set is complete.
-    writeWhole(f('merchant.json'), JSON.stringify({ appId: k.merchant.appId, pid: k.merchant.pid }, null, 2), 0o644);
+    writeWhole(
+      f('merchant.json'),
+      JSON.stringify({ appId: k.merchant.appId, pid: k.merchant.pid }, null, 2),
+      0o644,
+    );
     return k;
   }
   const m = JSON.parse(readFileSync(f('merchant.json'), 'utf8')) as { appId: string; pid: string };

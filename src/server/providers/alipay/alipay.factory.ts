@@ -10,7 +10,8 @@ export function alipayWalletFactory(opts: AlipayProviderOptions = {}): WalletFac
   return {
     policy: ALIPAY_POLICY,
     create(config, material) {
-      if (config.provider !== 'alipay') throw new Error(`the Alipay factory cannot build a ${config.provider} account`);
+      if (config.provider !== 'alipay')
+        throw new Error(`the Alipay factory cannot build a ${config.provider} account`);
       return new AlipayProvider(
         {
           appId: config.appId,

@@ -23,10 +23,31 @@ export class BillError extends Error {
 }
 
 export const BILL_COLUMNS = [
-  '支付宝交易号', '商户订单号', '业务类型', '商品名称', '创建时间', '完成时间', '门店编号', '门店名称', '操作员',
-  '终端号', '对方账户', '订单金额（元）', '商家实收（元）', '支付宝红包（元）', '集分宝（元）', '支付宝优惠（元）',
-  '商家优惠（元）', '券核销金额（元）', '券名称', '商家红包消费金额（元）', '卡消费金额（元）', '退款批次号/请求号',
-  '服务费（元）', '分润（元）', '备注',
+  '支付宝交易号',
+  '商户订单号',
+  '业务类型',
+  '商品名称',
+  '创建时间',
+  '完成时间',
+  '门店编号',
+  '门店名称',
+  '操作员',
+  '终端号',
+  '对方账户',
+  '订单金额（元）',
+  '商家实收（元）',
+  '支付宝红包（元）',
+  '集分宝（元）',
+  '支付宝优惠（元）',
+  '商家优惠（元）',
+  '券核销金额（元）',
+  '券名称',
+  '商家红包消费金额（元）',
+  '卡消费金额（元）',
+  '退款批次号/请求号',
+  '服务费（元）',
+  '分润（元）',
+  '备注',
 ] as const;
 
 /** One line as the gateway books it. Times are "yyyy-MM-dd HH:mm:ss" China time. */
@@ -55,7 +76,12 @@ function csvCell(v: string): string {
 }
 
 /** The bill zip for `date` (YYYY-MM-DD) of merchant `pid`; `exportedAt` is a China-time timestamp. */
-export function writeBill(pid: string, date: string, lines: BillLine[], exportedAt: string): { fileName: string; zip: Buffer } {
+export function writeBill(
+  pid: string,
+  date: string,
+  lines: BillLine[],
+  exportedAt: string,
+): { fileName: string; zip: Buffer } {
   const day = date.replace(/-/g, '');
   const next = new Date(Date.parse(`${date}T00:00:00Z`) + 86_400_000).toISOString().slice(0, 10);
   const exp = `${cnDate(exportedAt)} ${exportedAt.slice(11)}`;
@@ -66,15 +92,46 @@ export function writeBill(pid: string, date: string, lines: BillLine[], exported
     '#-----------------------------------------业务明细列表----------------------------------------',
     BILL_COLUMNS.join(','),
   ];
-  let payN = 0, payFen = 0, refN = 0, refFen = 0;
+  let payN = 0,
+    payFen = 0,
+    refN = 0,
+    refFen = 0;
   const body = lines.map((l) => {
     const refund = l.kind === 'refund';
-    if (refund) { refN++; refFen += l.amountFen; } else { payN++; payFen += l.amountFen; }
+    if (refund) {
+      refN++;
+      refFen += l.amountFen;
+    } else {
+      payN++;
+      payFen += l.amountFen;
+    }
     const net = refund ? `-${fenToYuan(l.amountFen)}` : fenToYuan(l.amountFen);
     const cells = [
-      l.tradeNo, l.outTradeNo, refund ? '退款' : '交易', l.subject, l.createdAt, l.doneAt, '', '', '', '', l.buyer,
-      fenToYuan(l.totalFen), net, '0.00', '0.00', '0.00', '0.00', '0.00', '', '0.00', '0.00', l.refundNo ?? '',
-      '0.00', '0.00', '',
+      l.tradeNo,
+      l.outTradeNo,
+      refund ? '退款' : '交易',
+      l.subject,
+      l.createdAt,
+      l.doneAt,
+      '',
+      '',
+      '',
+      '',
+      l.buyer,
+      fenToYuan(l.totalFen),
+      net,
+      '0.00',
+      '0.00',
+      '0.00',
+      '0.00',
+      '0.00',
+      '',
+      '0.00',
+      '0.00',
+      l.refundNo ?? '',
+      '0.00',
+      '0.00',
+      '',
     ];
     return cells.map(csvCell).join(',');
   });
@@ -85,16 +142,32 @@ export function writeBill(pid: string, date: string, lines: BillLine[], exported
     `#导出时间：[${exp}]`,
   ];
   const detail = [...head, ...body, ...tail].join('\r\n') + '\r\n';
-  const summary = [
-    '#支付宝业务汇总查询',
-    `#账号：[${pid}0156]`,
-    `#起始日期：[${cnDate(date)} 00:00:00]   终止日期：[${cnDate(next)} 00:00:00]`,
-    '#-----------------------------------------业务汇总列表----------------------------------------',
-    '门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）',
-    ['', '', String(payN), String(refN), fenToYuan(payFen), fenToYuan(Math.max(0, payFen - refFen)), '0.00', '0.00', '0.00', '0.00', '0.00', fenToYuan(Math.max(0, payFen - refFen))].map(csvCell).join(','),
-    '#-----------------------------------------业务汇总列表结束------------------------------------',
-    `#导出时间：[${exp}]`,
-  ].join('\r\n') + '\r\n';
+  const summary =
+    [
+      '#支付宝业务汇总查询',
+      `#账号：[${pid}0156]`,
+      `#起始日期：[${cnDate(date)} 00:00:00]   终止日期：[${cnDate(next)} 00:00:00]`,
+      '#-----------------------------------------业务汇总列表----------------------------------------',
+      '门店编号,门店名称,交易订单总笔数,退款订单总笔数,订单金额（元）,商家实收（元）,支付宝优惠（元）,商家优惠（元）,卡消费金额（元）,服务费（元）,分润（元）,实收净额（元）',
+      [
+        '',
+        '',
+        String(payN),
+        String(refN),
+        fenToYuan(payFen),
+        fenToYuan(Math.max(0, payFen - refFen)),
+        '0.00',
+        '0.00',
+        '0.00',
+        '0.00',
+        '0.00',
+        fenToYuan(Math.max(0, payFen - refFen)),
+      ]
+        .map(csvCell)
+        .join(','),
+      '#-----------------------------------------业务汇总列表结束------------------------------------',
+      `#导出时间：[${exp}]`,
+    ].join('\r\n') + '\r\n';
   const zip = writeZip([
     { name: `${pid}_${day}_业务明细.csv`, data: iconv.encode(detail, 'gbk') },
     { name: `${pid}_${day}_业务明细(汇总).csv`, data: iconv.encode(summary, 'gbk') },
@@ -110,12 +183,16 @@ function splitCsv(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const c = line[i];
     if (q) {
-      if (c === '"' && line[i + 1] === '"') { cur += '"'; i++; }
-      else if (c === '"') q = false;
+      if (c === '"' && line[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else if (c === '"') q = false;
       else cur += c;
     } else if (c === '"') q = true;
-    else if (c === ',') { out.push(cur); cur = ''; }
-    else cur += c;
+    else if (c === ',') {
+      out.push(cur);
+      cur = '';
+    } else cur += c;
   }
   out.push(cur);
   return out.map((v) => v.replace(/^[\s\t]+|[\s\t]+$/g, ''));
@@ -124,7 +201,9 @@ function splitCsv(line: string): string[] {
 /** Reads the detail CSV of a bill zip into BillRows. */
 export function readBill(zip: Buffer): BillRow[] {
   const entries = readZip(zip);
-  const detail = entries.find((e) => /业务明细\.csv$/.test(e.name) || (e.name.endsWith('.csv') && !e.name.includes('汇总')));
+  const detail = entries.find(
+    (e) => /业务明细\.csv$/.test(e.name) || (e.name.endsWith('.csv') && !e.name.includes('汇总')),
+  );
   if (!detail) throw new BillError('the bill archive holds no detail file (业务明细.csv)');
   const text = iconv.decode(detail.data, 'gbk');
   const lines = text.split(/\r?\n/).filter((l) => l !== '' && !l.startsWith('#'));
@@ -136,8 +215,12 @@ export function readBill(zip: Buffer): BillRow[] {
     return i;
   };
   const c = {
-    tradeNo: col('支付宝交易号'), outTradeNo: col('商户订单号'), kind: col('业务类型'), done: col('完成时间'),
-    net: col('商家实收（元）'), refundNo: col('退款批次号/请求号'),
+    tradeNo: col('支付宝交易号'),
+    outTradeNo: col('商户订单号'),
+    kind: col('业务类型'),
+    done: col('完成时间'),
+    net: col('商家实收（元）'),
+    refundNo: col('退款批次号/请求号'),
   };
   return lines.slice(1).map((line, k) => {
     const v = splitCsv(line);

@@ -21,7 +21,13 @@ export type AlipayCharset = 'utf-8' | 'gbk' | 'gb2312';
 /** The charset a request names (case-insensitive), or undefined when we cannot read it. */
 export function charsetOf(name: string | undefined): AlipayCharset | undefined {
   const n = (name ?? 'utf-8').trim().toLowerCase();
-  return n === 'utf-8' || n === 'utf8' ? 'utf-8' : n === 'gbk' ? 'gbk' : n === 'gb2312' ? 'gb2312' : undefined;
+  return n === 'utf-8' || n === 'utf8'
+    ? 'utf-8'
+    : n === 'gbk'
+      ? 'gbk'
+      : n === 'gb2312'
+        ? 'gb2312'
+        : undefined;
 }
 
 const HEX = /^[0-9A-Fa-f]{2}$/;
@@ -65,7 +71,8 @@ export function parseForm(text: string, charset: AlipayCharset = 'utf-8'): Recor
     const key = decodeText(percentDecode(eq < 0 ? pair : pair.slice(0, eq)), charset);
     const value = eq < 0 ? '' : decodeText(percentDecode(pair.slice(eq + 1)), charset);
     if (key === '') throw new FormError('a parameter without a name');
-    if (Object.prototype.hasOwnProperty.call(out, key)) throw new FormError(`parameter "${key}" is given twice`);
+    if (Object.prototype.hasOwnProperty.call(out, key))
+      throw new FormError(`parameter "${key}" is given twice`);
     out[key] = value;
   }
   return out;

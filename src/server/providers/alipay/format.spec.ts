@@ -28,7 +28,8 @@ describe('Alipay amounts (yuan strings from integer fen)', () => {
   it('reads only what Alipay writes', () => {
     expect(yuanToFen('1')).toBe(100);
     expect(yuanToFen('1.5')).toBe(150);
-    for (const bad of ['', '1.', '.5', '01.00', '1.001', '-1.00', '+1', '1e2', ' 1.00', '1,00', '0x10']) expect(yuanToFen(bad)).toBeUndefined();
+    for (const bad of ['', '1.', '.5', '01.00', '1.001', '-1.00', '+1', '1e2', ' 1.00', '1,00', '0x10'])
+      expect(yuanToFen(bad)).toBeUndefined();
   });
 });
 
@@ -57,7 +58,12 @@ describe('China time, whatever the machine zone', () => {
   });
 
   it('refuses an impossible time', () => {
-    for (const bad of ['2026-02-30 00:00:00', '2026-11-29 24:00:00', '2026-11-29T00:00:00', '2026-11-29 0:00:00']) {
+    for (const bad of [
+      '2026-02-30 00:00:00',
+      '2026-11-29 24:00:00',
+      '2026-11-29T00:00:00',
+      '2026-11-29 0:00:00',
+    ]) {
       expect(parseChinaTimestamp(bad)).toBeUndefined();
     }
   });
@@ -77,7 +83,8 @@ describe('the form codec', () => {
   });
 
   it('refuses broken escapes, invalid text, twice-given names and raw non-ASCII', () => {
-    for (const bad of ['a=%4', 'a=%zz', 'a=%FF', 'a=1&a=2', '=1', 'a=中']) expect(() => parseForm(bad)).toThrow(FormError);
+    for (const bad of ['a=%4', 'a=%zz', 'a=%FF', 'a=1&a=2', '=1', 'a=中'])
+      expect(() => parseForm(bad)).toThrow(FormError);
     expect(() => mergeParams({ sign: 'x' }, { sign: 'y' })).toThrow(/twice/);
   });
 });
@@ -85,15 +92,52 @@ describe('the form codec', () => {
 describe('the bill zip', () => {
   it('writes and reads back the payments and refunds of a day (GBK names and text)', () => {
     const lines = [
-      { kind: 'payment' as const, tradeNo: '2026112922001400000000000001', outTradeNo: 'pay_a', subject: 'payconnect demo, "x"', createdAt: '2026-11-29 10:00:00', doneAt: '2026-11-29 10:00:01', buyer: '159******77', totalFen: 9101, amountFen: 9101 },
-      { kind: 'refund' as const, tradeNo: '2026112922001400000000000001', outTradeNo: 'pay_a', subject: 's', createdAt: '2026-11-29 10:00:00', doneAt: '2026-11-29 11:00:00', buyer: '', totalFen: 9101, amountFen: 1, refundNo: 'ref_1' },
+      {
+        kind: 'payment' as const,
+        tradeNo: '2026112922001400000000000001',
+        outTradeNo: 'pay_a',
+        subject: 'payconnect demo, "x"',
+        createdAt: '2026-11-29 10:00:00',
+        doneAt: '2026-11-29 10:00:01',
+        buyer: '159******77',
+        totalFen: 9101,
+        amountFen: 9101,
+      },
+      {
+        kind: 'refund' as const,
+        tradeNo: '2026112922001400000000000001',
+        outTradeNo: 'pay_a',
+        subject: 's',
+        createdAt: '2026-11-29 10:00:00',
+        doneAt: '2026-11-29 11:00:00',
+        buyer: '',
+        totalFen: 9101,
+        amountFen: 1,
+        refundNo: 'ref_1',
+      },
     ];
     const { fileName, zip } = writeBill('2088000000000001', '2026-11-29', lines, '2026-11-30 10:00:00');
     expect(fileName).toBe('2088000000000001_20261129.csv.zip');
-    expect(readZip(zip).map((e) => e.name)).toEqual(['2088000000000001_20261129_业务明细.csv', '2088000000000001_20261129_业务明细(汇总).csv']);
+    expect(readZip(zip).map((e) => e.name)).toEqual([
+      '2088000000000001_20261129_业务明细.csv',
+      '2088000000000001_20261129_业务明细(汇总).csv',
+    ]);
     expect(readBill(zip)).toEqual([
-      { kind: 'payment', outTradeNo: 'pay_a', tradeNo: '2026112922001400000000000001', amount: 9101, at: '2026-11-29T10:00:01+08:00' },
-      { kind: 'refund', outTradeNo: 'pay_a', tradeNo: '2026112922001400000000000001', amount: 1, at: '2026-11-29T11:00:00+08:00', refundNo: 'ref_1' },
+      {
+        kind: 'payment',
+        outTradeNo: 'pay_a',
+        tradeNo: '2026112922001400000000000001',
+        amount: 9101,
+        at: '2026-11-29T10:00:01+08:00',
+      },
+      {
+        kind: 'refund',
+        outTradeNo: 'pay_a',
+        tradeNo: '2026112922001400000000000001',
+        amount: 1,
+        at: '2026-11-29T11:00:00+08:00',
+        refundNo: 'ref_1',
+      },
     ]);
   });
 

@@ -18,7 +18,8 @@ const CHINA_OFFSET_MS = 8 * 3600_000;
 
 /** Fen → "Y.FF" (two decimals). Throws RangeError on a non-integer or a negative value. */
 export function fenToYuan(fen: number): string {
-  if (!Number.isSafeInteger(fen) || fen < 0) throw new RangeError(`not a whole, non-negative number of fen: ${fen}`);
+  if (!Number.isSafeInteger(fen) || fen < 0)
+    throw new RangeError(`not a whole, non-negative number of fen: ${fen}`);
   const yuan = Math.trunc(fen / 100);
   const rest = fen - yuan * 100;
   return `${yuan}.${rest < 10 ? '0' : ''}${rest}`;
@@ -52,7 +53,8 @@ export function parseChinaTimestamp(text: string): number | undefined {
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number);
   const ms = Date.UTC(y, mo - 1, d, h, mi, s);
   const back = new Date(ms);
-  if (back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59) return undefined;
+  if (back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d || h > 23 || mi > 59 || s > 59)
+    return undefined;
   return ms - CHINA_OFFSET_MS;
 }
 

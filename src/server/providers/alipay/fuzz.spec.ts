@@ -36,9 +36,10 @@ describe(`Alipay codecs under fuzz (seed ${SEED}, FUZZ_SEED to replay)`, () => {
     const alphabet = '{}[]":,\\/ \n\tabcdeflnrstu0123456789-+.eE_';
     for (let k = 0; k < N; k++) {
       const len = Math.floor(r() * 80);
-      const text = r() < 0.5
-        ? Buffer.from(Array.from({ length: len }, () => Math.floor(r() * 256))).toString('latin1')
-        : Array.from({ length: len }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
+      const text =
+        r() < 0.5
+          ? Buffer.from(Array.from({ length: len }, () => Math.floor(r() * 256))).toString('latin1')
+          : Array.from({ length: len }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
       try {
         const a = extractAnswer(text, 'alipay.trade.pay');
         expect(verifyAnswer(a, publicKey)).toBe(false);
@@ -56,7 +57,12 @@ describe(`Alipay codecs under fuzz (seed ${SEED}, FUZZ_SEED to replay)`, () => {
       const i = Math.floor(r() * paid.length);
       const ch = String.fromCharCode(32 + Math.floor(r() * 95));
       const op = Math.floor(r() * 3);
-      const m = op === 0 ? paid.slice(0, i) + ch + paid.slice(i + 1) : op === 1 ? paid.slice(0, i) + paid.slice(i + 1) : paid.slice(0, i) + ch + paid.slice(i);
+      const m =
+        op === 0
+          ? paid.slice(0, i) + ch + paid.slice(i + 1)
+          : op === 1
+            ? paid.slice(0, i) + paid.slice(i + 1)
+            : paid.slice(0, i) + ch + paid.slice(i);
       let a;
       try {
         a = extractAnswer(m, 'alipay.trade.pay');
@@ -81,9 +87,10 @@ describe(`Alipay codecs under fuzz (seed ${SEED}, FUZZ_SEED to replay)`, () => {
     const alphabet = 'ab=&%+0123456789ABCDEFzZ中\u0000';
     for (let k = 0; k < N; k++) {
       const len = Math.floor(r() * 40);
-      const text = r() < 0.3
-        ? Buffer.from(Array.from({ length: len }, () => Math.floor(r() * 256))).toString('latin1')
-        : Array.from({ length: len }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
+      const text =
+        r() < 0.3
+          ? Buffer.from(Array.from({ length: len }, () => Math.floor(r() * 256))).toString('latin1')
+          : Array.from({ length: len }, () => alphabet[Math.floor(r() * alphabet.length)]).join('');
       for (const cs of ['utf-8', 'gbk'] as const) {
         try {
           const p = parseForm(text, cs);
@@ -97,7 +104,19 @@ describe(`Alipay codecs under fuzz (seed ${SEED}, FUZZ_SEED to replay)`, () => {
 
   it('a mutated bill zip: a ZipError or BillError, or rows that are whole fen', () => {
     const r = rng(SEED + 3);
-    const lines = [{ kind: 'payment' as const, tradeNo: 't1', outTradeNo: 'o1', subject: 's', createdAt: '2026-11-29 10:00:00', doneAt: '2026-11-29 10:00:01', buyer: 'b', totalFen: 100, amountFen: 100 }];
+    const lines = [
+      {
+        kind: 'payment' as const,
+        tradeNo: 't1',
+        outTradeNo: 'o1',
+        subject: 's',
+        createdAt: '2026-11-29 10:00:00',
+        doneAt: '2026-11-29 10:00:01',
+        buyer: 'b',
+        totalFen: 100,
+        amountFen: 100,
+      },
+    ];
     const { zip } = writeBill('2088000000000001', '2026-11-29', lines, '2026-11-30 10:00:00');
     for (let k = 0; k < 500; k++) {
       const m = Buffer.from(zip);
@@ -106,7 +125,8 @@ describe(`Alipay codecs under fuzz (seed ${SEED}, FUZZ_SEED to replay)`, () => {
       try {
         for (const row of readBill(m)) expect(Number.isSafeInteger(row.amount)).toBe(true);
       } catch (e) {
-        if (!(e instanceof ZipError) && !(e instanceof BillError)) throw new Error(`seed ${SEED} case ${k}: ${String(e)}`);
+        if (!(e instanceof ZipError) && !(e instanceof BillError))
+          throw new Error(`seed ${SEED} case ${k}: ${String(e)}`);
       }
     }
   });

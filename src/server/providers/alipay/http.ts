@@ -28,7 +28,14 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|EPROTO|HOSTNAME/;
 
 export function httpRequest(
   url: URL,
-  opts: { method: 'GET' | 'POST'; body?: string; headers?: Record<string, string>; timeoutMs: number; caPem?: string; maxBytes: number },
+  opts: {
+    method: 'GET' | 'POST';
+    body?: string;
+    headers?: Record<string, string>;
+    timeoutMs: number;
+    caPem?: string;
+    maxBytes: number;
+  },
 ): Promise<HttpAnswer> {
   return new Promise((resolve, reject) => {
     const where = `${url.protocol}//${url.host}`;
@@ -37,21 +44,31 @@ export function httpRequest(
     if (opts.body !== undefined) headers['content-length'] = String(Buffer.byteLength(opts.body));
     const req = lib.request(
       url,
-      { method: opts.method, headers, ...(url.protocol === 'https:' && opts.caPem ? { ca: opts.caPem } : {}) },
+      {
+        method: opts.method,
+        headers,
+        ...(url.protocol === 'https:' && opts.caPem ? { ca: opts.caPem } : {}),
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (c: Buffer) => {
           size += c.length;
           if (size > opts.maxBytes) {
-            req.destroy(new AlipayTransportError('too_large', `${where} sent more than ${opts.maxBytes} bytes`));
+            req.destroy(
+              new AlipayTransportError('too_large', `${where} sent more than ${opts.maxBytes} bytes`),
+            );
             return;
           }
           chunks.push(c);
         });
         res.on('end', () => {
           clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks) });
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers['content-type'] ?? ''),
+            body: Buffer.concat(chunks),
+          });
         });
         res.on('error', fail);
       },
@@ -63,10 +80,14 @@ export function httpRequest(
       clearTimeout(timer);
       if (e instanceof AlipayTransportError) return reject(e);
       const code = String((e as NodeJS.ErrnoException).code ?? '');
-      if (code === 'ECONNREFUSED') return reject(new AlipayTransportError('refused', `${where} refused the connection`));
-      if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return reject(new AlipayTransportError('dns', `cannot resolve ${url.hostname}`));
-      if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return reject(new AlipayTransportError('refused', `${where} is unreachable`));
-      if (TLS_CODES.test(code)) return reject(new AlipayTransportError('tls', `TLS with ${where} failed (${code})`));
+      if (code === 'ECONNREFUSED')
+        return reject(new AlipayTransportError('refused', `${where} refused the connection`));
+      if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+        return reject(new AlipayTransportError('dns', `cannot resolve ${url.hostname}`));
+      if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH')
+        return reject(new AlipayTransportError('refused', `${where} is unreachable`));
+      if (TLS_CODES.test(code))
+        return reject(new AlipayTransportError('tls', `TLS with ${where} failed (${code})`));
       reject(new AlipayTransportError('reset', `the connection to ${where} broke (${code || 'closed'})`));
     }
     req.on('error', fail);

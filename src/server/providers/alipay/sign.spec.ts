@@ -35,13 +35,16 @@ describe('Alipay signing: published vectors', () => {
   const key = loadPrivateKey(a1.privateKeyPkcs8Base64);
   const pub = loadPublicKey(readFileSync(path.join(FIX, a1.publicKeyCert), 'utf8'));
 
-  it.each(a1.cases.map((c) => [c.name, c] as const))('A1 %s: the sign content and the signature, byte for byte', (_n, c) => {
-    expect(requestSignContent(c.params)).toBe(c.signContent);
-    const signType = c.params.sign_type as 'RSA2' | 'RSA';
-    expect(signText(c.signContent, key, signType)).toBe(c.sign);
-    expect(signRequest(c.params, key, signType).sign).toBe(c.sign);
-    expect(verifyText(c.signContent, c.sign, pub, signType)).toBe(true);
-  });
+  it.each(a1.cases.map((c) => [c.name, c] as const))(
+    'A1 %s: the sign content and the signature, byte for byte',
+    (_n, c) => {
+      expect(requestSignContent(c.params)).toBe(c.signContent);
+      const signType = c.params.sign_type as 'RSA2' | 'RSA';
+      expect(signText(c.signContent, key, signType)).toBe(c.sign);
+      expect(signRequest(c.params, key, signType).sign).toBe(c.sign);
+      expect(verifyText(c.signContent, c.sign, pub, signType)).toBe(true);
+    },
+  );
 
   it('A1: the vector does not verify without sign_type in the content (sign_type is signed)', () => {
     const c = a1.cases[0];
@@ -50,9 +53,9 @@ describe('Alipay signing: published vectors', () => {
   });
 
   it('A1: empty values and an empty key are left out of the content', () => {
-    expect(requestSignContent({ method: 'm', app_id: '1', '': 'test', test: '', sign: 'x', sign_type: 'RSA2' })).toBe(
-      'app_id=1&method=m&sign_type=RSA2',
-    );
+    expect(
+      requestSignContent({ method: 'm', app_id: '1', '': 'test', test: '', sign: 'x', sign_type: 'RSA2' }),
+    ).toBe('app_id=1&method=m&sign_type=RSA2');
   });
 
   it('A2: a real alipay.open.file.upload answer verifies over its raw response text', () => {
@@ -66,16 +69,17 @@ describe('Alipay signing: published vectors', () => {
     expect(verifyAnswer(tampered, alipayKey)).toBe(false);
   });
 
-  it.each(fixture<Array<{ name: string; rootKey: string; body: string; signContent: string }>>('a3-sign-content.json').map((c) => [c.name, c] as const))(
-    'A3 %s: the signed substring is cut exactly',
-    (_n, c) => {
-      const method = c.rootKey.replace(/_response$/, '').replace(/_/g, '.');
-      const a = extractAnswer(c.body, method);
-      expect(a.rootKey).toBe(c.rootKey);
-      expect(a.content).toBe(c.signContent);
-      expect(a.sign).toMatch(/^P8xrBW/);
-    },
-  );
+  it.each(
+    fixture<Array<{ name: string; rootKey: string; body: string; signContent: string }>>(
+      'a3-sign-content.json',
+    ).map((c) => [c.name, c] as const),
+  )('A3 %s: the signed substring is cut exactly', (_n, c) => {
+    const method = c.rootKey.replace(/_response$/, '').replace(/_/g, '.');
+    const a = extractAnswer(c.body, method);
+    expect(a.rootKey).toBe(c.rootKey);
+    expect(a.content).toBe(c.signContent);
+    expect(a.sign).toMatch(/^P8xrBW/);
+  });
 
   it('A4: a real notification verifies without sign_type (and not with it)', () => {
     const a4 = fixture<{ publicKeyBase64: string; params: Record<string, unknown> }>('a4-notify.json');
@@ -83,14 +87,20 @@ describe('Alipay signing: published vectors', () => {
     const sign = a4.params.sign as string;
     expect(verifyText(notifySignContent(a4.params), sign, key4, 'RSA2')).toBe(true);
     const withType = requestSignContent(
-      Object.fromEntries(Object.entries(a4.params).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)])),
+      Object.fromEntries(
+        Object.entries(a4.params).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]),
+      ),
     );
     expect(verifyText(withType, sign, key4, 'RSA2')).toBe(false);
   });
 
   it('loads the A1 public key from its certificate as X509Certificate does', () => {
     const pem = readFileSync(path.join(FIX, a1.publicKeyCert), 'utf8');
-    expect(pub.export({ type: 'spki', format: 'der' }).equals(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' }))).toBe(true);
+    expect(
+      pub
+        .export({ type: 'spki', format: 'der' })
+        .equals(new X509Certificate(pem).publicKey.export({ type: 'spki', format: 'der' })),
+    ).toBe(true);
   });
 });
 
@@ -106,7 +116,10 @@ describe('Alipay answers: the extractor', () => {
   });
 
   it('takes error_response when the method key is absent', () => {
-    const a = extractAnswer(signAnswer('error_response', '{"code":"40002","msg":"Invalid Arguments"}', privateKey), 'alipay.trade.pay');
+    const a = extractAnswer(
+      signAnswer('error_response', '{"code":"40002","msg":"Invalid Arguments"}', privateKey),
+      'alipay.trade.pay',
+    );
     expect(a.rootKey).toBe('error_response');
     expect(verifyAnswer(a, publicKey)).toBe(true);
   });
@@ -119,7 +132,12 @@ describe('Alipay answers: the extractor', () => {
   });
 
   it('an unsigned answer is never verified', () => {
-    expect(verifyAnswer(extractAnswer('{"alipay_trade_pay_response":{"code":"10000"}}', 'alipay.trade.pay'), publicKey)).toBe(false);
+    expect(
+      verifyAnswer(
+        extractAnswer('{"alipay_trade_pay_response":{"code":"10000"}}', 'alipay.trade.pay'),
+        publicKey,
+      ),
+    ).toBe(false);
   });
 
   it('never re-serialises: whitespace and key order inside the response stay as sent', () => {
@@ -147,7 +165,13 @@ describe('Alipay signing: the official Node SDK as oracle', () => {
 
   it("the SDK's signed request verifies with our verifier, and our signature of it is the SDK's", () => {
     const signed = sdk.sdkExecute('alipay.trade.pay', {
-      bizContent: { out_trade_no: 'pay_abc', scene: 'bar_code', auth_code: '281234567890123456', subject: '测试 ¥', total_amount: '0.01' },
+      bizContent: {
+        out_trade_no: 'pay_abc',
+        scene: 'bar_code',
+        auth_code: '281234567890123456',
+        subject: '测试 ¥',
+        total_amount: '0.01',
+      },
     });
     const params = parseForm(signed);
     const content = requestSignContent(params);
@@ -156,14 +180,19 @@ describe('Alipay signing: the official Node SDK as oracle', () => {
     expect(signText(content, loadPrivateKey(appPem), 'RSA2')).toBe(params.sign);
   });
 
-  it('our signed answer passes the SDK\'s checkResponseSign; a forged one does not', () => {
-    const inner = '{"code":"10000","msg":"Success","trade_no":"2026112922001400000000000001","url":"http:\\/\\/a\\/b"}';
+  it("our signed answer passes the SDK's checkResponseSign; a forged one does not", () => {
+    const inner =
+      '{"code":"10000","msg":"Success","trade_no":"2026112922001400000000000001","url":"http:\\/\\/a\\/b"}';
     const raw = signAnswer('alipay_trade_pay_response', inner, gw.privateKey);
     const sign = JSON.parse(raw).sign as string;
-    expect(sdk.getSignStr(raw, 'alipay_trade_pay_response')).toBe(extractAnswer(raw, 'alipay.trade.pay').content);
+    expect(sdk.getSignStr(raw, 'alipay_trade_pay_response')).toBe(
+      extractAnswer(raw, 'alipay.trade.pay').content,
+    );
     expect(() => sdk.checkResponseSign(raw, 'alipay_trade_pay_response', sign, 'trace')).not.toThrow();
     const forged = signAnswer('alipay_trade_pay_response', inner, app.privateKey);
-    expect(() => sdk.checkResponseSign(forged, 'alipay_trade_pay_response', JSON.parse(forged).sign, 'trace')).toThrow();
+    expect(() =>
+      sdk.checkResponseSign(forged, 'alipay_trade_pay_response', JSON.parse(forged).sign, 'trace'),
+    ).toThrow();
     expect(verifyAnswer(extractAnswer(forged, 'alipay.trade.pay'), gw.publicKey)).toBe(false);
   });
 });

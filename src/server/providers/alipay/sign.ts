@@ -17,7 +17,14 @@
  * Async notifications (§1.4) sign the same way as requests but without `sign_type`; arrays are signed as
  * their JSON text.
  */
-import { createPrivateKey, createPublicKey, KeyObject, sign as rsaSign, verify as rsaVerify, X509Certificate } from 'node:crypto';
+import {
+  createPrivateKey,
+  createPublicKey,
+  KeyObject,
+  sign as rsaSign,
+  verify as rsaVerify,
+  X509Certificate,
+} from 'node:crypto';
 import * as iconv from 'iconv-lite';
 import { AlipayCharset } from './form';
 
@@ -80,7 +87,12 @@ export function notifySignContent(params: Record<string, unknown>): string {
   return requestSignContent(flat);
 }
 
-export function signText(content: string, key: KeyObject, signType: AlipaySignType, charset: AlipayCharset = 'utf-8'): string {
+export function signText(
+  content: string,
+  key: KeyObject,
+  signType: AlipaySignType,
+  charset: AlipayCharset = 'utf-8',
+): string {
   return rsaSign(hashOf(signType), bytesOf(content, charset), key).toString('base64');
 }
 
@@ -280,13 +292,25 @@ export function extractAnswer(body: string, method: string): SignedAnswer {
 }
 
 /** True when `answer.sign` verifies over its content, or over it with `\/` read as `/` (§1.3, Java SDK). */
-export function verifyAnswer(answer: SignedAnswer, alipayPublicKey: KeyObject, signType: AlipaySignType = 'RSA2'): boolean {
+export function verifyAnswer(
+  answer: SignedAnswer,
+  alipayPublicKey: KeyObject,
+  signType: AlipaySignType = 'RSA2',
+): boolean {
   if (!answer.sign) return false;
   if (verifyText(answer.content, answer.sign, alipayPublicKey, signType)) return true;
-  return answer.content.includes('\\/') && verifyText(answer.content.replace(/\\\//g, '/'), answer.sign, alipayPublicKey, signType);
+  return (
+    answer.content.includes('\\/') &&
+    verifyText(answer.content.replace(/\\\//g, '/'), answer.sign, alipayPublicKey, signType)
+  );
 }
 
 /** Builds a signed answer body as Alipay writes it: `{"<rootKey>":<content>,"sign":"…"}`. */
-export function signAnswer(rootKey: string, content: string, key: KeyObject, signType: AlipaySignType = 'RSA2'): string {
+export function signAnswer(
+  rootKey: string,
+  content: string,
+  key: KeyObject,
+  signType: AlipaySignType = 'RSA2',
+): string {
   return `{${JSON.stringify(rootKey)}:${content},"sign":${JSON.stringify(signText(content, key, signType))}}`;
 }
