@@ -13,7 +13,16 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { randomBytes, webcrypto } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+  openSync,
+  fsyncSync,
+  closeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 
 type CryptoKey = webcrypto.CryptoKey;
@@ -41,7 +50,12 @@ export interface WechatGatewayMaterial {
   publicKeyId: string;
 }
 
-const ALG = { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256', publicExponent: new Uint8Array([1, 0, 1]), modulusLength: 2048 };
+const ALG = {
+  name: 'RSASSA-PKCS1-v1_5',
+  hash: 'SHA-256',
+  publicExponent: new Uint8Array([1, 0, 1]),
+  modulusLength: 2048,
+};
 const subtle = webcrypto.subtle;
 
 async function keyPair(): Promise<CryptoKeyPair> {
@@ -74,39 +88,68 @@ export async function generateMaterial(): Promise<WechatGatewayMaterial> {
   const notAfter = new Date(Date.now() + 10 * 365 * 24 * 3600_000);
   const ca = await keyPair();
   const caCert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: serialHex(), name: 'CN=payconnect local Tenpay CA, O=payconnect', notBefore, notAfter,
-    keys: ca, signingAlgorithm: ALG,
+    serialNumber: serialHex(),
+    name: 'CN=payconnect local Tenpay CA, O=payconnect',
+    notBefore,
+    notAfter,
+    keys: ca,
+    signingAlgorithm: ALG,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
       await x509.SubjectKeyIdentifierExtension.create(ca.publicKey),
     ],
   });
-  const issue = async (cn: string, keys: CryptoKeyPair, serial: string, ext: x509.Extension[]): Promise<x509.X509Certificate> =>
+  const issue = async (
+    cn: string,
+    keys: CryptoKeyPair,
+    serial: string,
+    ext: x509.Extension[],
+  ): Promise<x509.X509Certificate> =>
     x509.X509CertificateGenerator.create({
-      serialNumber: serial, subject: cn, issuer: caCert.subject, notBefore, notAfter,
-      publicKey: keys.publicKey, signingKey: ca.privateKey, signingAlgorithm: ALG,
+      serialNumber: serial,
+      subject: cn,
+      issuer: caCert.subject,
+      notBefore,
+      notAfter,
+      publicKey: keys.publicKey,
+      signingKey: ca.privateKey,
+      signingAlgorithm: ALG,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+        new x509.KeyUsagesExtension(
+          x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment,
+          true,
+        ),
         await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
         ...ext,
       ],
     });
   const server = await keyPair();
   const serverCert = await issue('CN=localhost', server, serialHex(), [
-    new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: 'localhost' }, { type: 'ip', value: '127.0.0.1' }]),
+    new x509.SubjectAlternativeNameExtension([
+      { type: 'dns', value: 'localhost' },
+      { type: 'ip', value: '127.0.0.1' },
+    ]),
     new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
   ]);
   const mchId = '1900' + String(100000 + (randomBytes(3).readUIntBE(0, 3) % 900000));
   const merchant = await keyPair();
   const merchantSerial = serialHex();
-  const merchantCert = await issue(`CN=${mchId}, OU=payconnect local merchant, O=payconnect`, merchant, merchantSerial, [
-    new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-  ]);
+  const merchantCert = await issue(
+    `CN=${mchId}, OU=payconnect local merchant, O=payconnect`,
+    merchant,
+    merchantSerial,
+    [new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth])],
+  );
   const platform = await keyPair();
   const platformSerial = serialHex();
-  const platformCert = await issue('CN=Tenpay.com Root CA platform (payconnect local), O=payconnect', platform, platformSerial, []);
+  const platformCert = await issue(
+    'CN=Tenpay.com Root CA platform (payconnect local), O=payconnect',
+    platform,
+    platformSerial,
+    [],
+  );
   const pub = await keyPair();
   return {
     appId: 'wx' + randomBytes(8).toString('hex'),
@@ -125,11 +168,22 @@ export async function generateMaterial(): Promise<WechatGatewayMaterial> {
     platformSerial,
     publicKeyPem: await publicPem(pub.publicKey),
     publicKeyPrivatePem: await privatePem(pub.privateKey),
-    publicKeyId: 'PUB_KEY_ID_' + String(1000000000 + (randomBytes(4).readUInt32BE(0) % 9000000000)).padStart(10, '0') + '2026112900000000',
+    publicKeyId:
+      'PUB_KEY_ID_' +
+      String(1000000000 + (randomBytes(4).readUInt32BE(0) % 9000000000)).padStart(10, '0') +
+      '2026112900000000',
   };
 }
 
-const SECRET_FILES: Array<keyof WechatGatewayMaterial> = ['caKeyPem', 'serverKeyPem', 'merchantKeyPem', 'platformKeyPem', 'publicKeyPrivatePem', 'apiKey', 'apiV3Key'];
+const SECRET_FILES: Array<keyof WechatGatewayMaterial> = [
+  'caKeyPem',
+  'serverKeyPem',
+  'merchantKeyPem',
+  'platformKeyPem',
+  'publicKeyPrivatePem',
+  'apiKey',
+  'apiV3Key',
+];
 
 function writeDurable(path: string, text: string, mode: number): void {
   const tmp = path + '.tmp';
@@ -152,21 +206,41 @@ export async function loadOrCreateMaterial(dir: string): Promise<WechatGatewayMa
     const m: Record<string, string> = { ...ids };
     for (const name of FILE_KEYS) {
       const p = join(dir, fileOf(name));
-      if (!existsSync(p)) throw new Error(`the WeChat Pay gateway's data directory lacks ${fileOf(name)}: remove ${dir} to start afresh`);
+      if (!existsSync(p))
+        throw new Error(
+          `the WeChat Pay gateway's data directory lacks ${fileOf(name)}: remove ${dir} to start afresh`,
+        );
       m[name] = readFileSync(p, 'utf8');
     }
     return m as unknown as WechatGatewayMaterial;
   }
   const m = await generateMaterial();
-  for (const name of FILE_KEYS) writeDurable(join(dir, fileOf(name)), m[name], SECRET_FILES.includes(name) ? 0o600 : 0o644);
-  const ids = { appId: m.appId, mchId: m.mchId, merchantCertSerial: m.merchantCertSerial, platformSerial: m.platformSerial, publicKeyId: m.publicKeyId };
+  for (const name of FILE_KEYS)
+    writeDurable(join(dir, fileOf(name)), m[name], SECRET_FILES.includes(name) ? 0o600 : 0o644);
+  const ids = {
+    appId: m.appId,
+    mchId: m.mchId,
+    merchantCertSerial: m.merchantCertSerial,
+    platformSerial: m.platformSerial,
+    publicKeyId: m.publicKeyId,
+  };
   writeDurable(meta, JSON.stringify(ids, null, 2) + '\n', 0o644);
   return m;
 }
 
 const FILE_KEYS: Array<keyof WechatGatewayMaterial> = [
-  'apiKey', 'apiV3Key', 'caPem', 'caKeyPem', 'serverCertPem', 'serverKeyPem', 'merchantCertPem', 'merchantKeyPem',
-  'platformCertPem', 'platformKeyPem', 'publicKeyPem', 'publicKeyPrivatePem',
+  'apiKey',
+  'apiV3Key',
+  'caPem',
+  'caKeyPem',
+  'serverCertPem',
+  'serverKeyPem',
+  'merchantCertPem',
+  'merchantKeyPem',
+  'platformCertPem',
+  'platformKeyPem',
+  'publicKeyPem',
+  'publicKeyPrivatePem',
 ];
 
 function fileOf(name: keyof WechatGatewayMaterial): string {

@@ -53,6 +53,10 @@ import { chinaDate, isoChina, v2Time } from '../../providers/wechat/time';
 import { WechatGatewayMaterial, generateMaterial, loadOrCreateMaterial } from './certs';
 import { GatewayTrade, WechatLedger } from './ledger';
 
+/** JSON from the wire: every field is checked where it is read. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type WireJson = Record<string, any>;
+
 export interface WechatGatewayOptions {
   /** Default 127.0.0.1. */
   host?: string;
@@ -158,7 +162,8 @@ class V2Fail extends Error {
 }
 
 export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promise<WechatGateway> {
-  const material = opts.material ?? (opts.dataDir ? await loadOrCreateMaterial(opts.dataDir) : await generateMaterial());
+  const material =
+    opts.material ?? (opts.dataDir ? await loadOrCreateMaterial(opts.dataDir) : await generateMaterial());
   const speed = opts.speed && opts.speed > 0 ? opts.speed : 1;
   const confirmMs = (opts.confirmMs ?? GATEWAY_CONFIRM_MS) / speed;
   const revokeMs = AUTO_REVOKE_MS / speed;
@@ -174,8 +179,10 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
   const held = new Set<ServerResponse>();
   let txSeq = Number(String(now()).slice(-6));
 
-  const newTransactionId = (): string => `4200${v2Time(now()).slice(0, 8)}${String(++txSeq % 1e10).padStart(10, '0')}`.slice(0, 28);
-  const newRefundId = (): string => `5030${v2Time(now()).slice(0, 8)}${String(++txSeq % 1e10).padStart(10, '0')}`;
+  const newTransactionId = (): string =>
+    `4200${v2Time(now()).slice(0, 8)}${String(++txSeq % 1e10).padStart(10, '0')}`.slice(0, 28);
+  const newRefundId = (): string =>
+    `5030${v2Time(now()).slice(0, 8)}${String(++txSeq % 1e10).padStart(10, '0')}`;
 
   /** Brings a trade's time-driven state up to date (confirmation, auto-revoke) and stores any change. */
   function settle(t: GatewayTrade): GatewayTrade {
@@ -199,13 +206,20 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
   }
 
   /** The one payment logic behind micropay and codepay. */
-  function pay(api: 'v2' | 'v3', outTradeNo: string, amount: number, code: string, header: string | string[] | undefined): PayResult {
+  function pay(
+    api: 'v2' | 'v3',
+    outTradeNo: string,
+    amount: number,
+    code: string,
+    header: string | string[] | undefined,
+  ): PayResult {
     if (!/^[A-Za-z0-9_\-|*@]{1,32}$/.test(outTradeNo) || !Number.isSafeInteger(amount) || amount <= 0) {
       return { kind: 'error', code: 'PARAM_ERROR', desc: '参数错误: out_trade_no 或 total_fee' };
     }
     const existing = find(outTradeNo);
     if (existing) {
-      if (existing.amount !== amount) return { kind: 'error', code: 'OUT_TRADE_NO_USED', desc: ERR_DESC.OUT_TRADE_NO_USED };
+      if (existing.amount !== amount)
+        return { kind: 'error', code: 'OUT_TRADE_NO_USED', desc: ERR_DESC.OUT_TRADE_NO_USED };
       switch (existing.state) {
         case 'SUCCESS':
         case 'REFUND':
@@ -217,21 +231,38 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
         case 'CLOSED':
           return { kind: 'error', code: 'ORDERCLOSED', desc: ERR_DESC.ORDERCLOSED };
         case 'PAYERROR':
-          return { kind: 'error', code: existing.errCode ?? 'ORDERCLOSED', desc: ERR_DESC[existing.errCode ?? 'ORDERCLOSED'] ?? '' };
+          return {
+            kind: 'error',
+            code: existing.errCode ?? 'ORDERCLOSED',
+            desc: ERR_DESC[existing.errCode ?? 'ORDERCLOSED'] ?? '',
+          };
       }
     }
     const scenario = scenarioFor(amount, header);
-    if (scenario === 'duplicate_order_no') return { kind: 'error', code: 'OUT_TRADE_NO_USED', desc: ERR_DESC.OUT_TRADE_NO_USED };
-    if (!/^1[0-5]\d{16}$/.test(code)) return { kind: 'error', code: 'AUTH_CODE_INVALID', desc: ERR_DESC.AUTH_CODE_INVALID };
+    if (scenario === 'duplicate_order_no')
+      return { kind: 'error', code: 'OUT_TRADE_NO_USED', desc: ERR_DESC.OUT_TRADE_NO_USED };
+    if (!/^1[0-5]\d{16}$/.test(code))
+      return { kind: 'error', code: 'AUTH_CODE_INVALID', desc: ERR_DESC.AUTH_CODE_INVALID };
     const digest = createHash('sha256').update(code).digest('hex');
-    if (ledger.codeSeen(digest)) return { kind: 'error', code: 'AUTHCODEEXPIRE', desc: ERR_DESC.AUTHCODEEXPIRE };
-    if (scenario === 'system_error_not_created') return { kind: 'error', code: 'SYSTEMERROR', desc: ERR_DESC.SYSTEMERROR };
+    if (ledger.codeSeen(digest))
+      return { kind: 'error', code: 'AUTHCODEEXPIRE', desc: ERR_DESC.AUTHCODEEXPIRE };
+    if (scenario === 'system_error_not_created')
+      return { kind: 'error', code: 'SYSTEMERROR', desc: ERR_DESC.SYSTEMERROR };
     ledger.useCode(digest);
-    if (scenario === 'code_invalid') return { kind: 'error', code: 'AUTHCODEEXPIRE', desc: ERR_DESC.AUTHCODEEXPIRE };
+    if (scenario === 'code_invalid')
+      return { kind: 'error', code: 'AUTHCODEEXPIRE', desc: ERR_DESC.AUTHCODEEXPIRE };
     const at = now();
     const t: GatewayTrade = {
-      mchId: material.mchId, appId: material.appId, outTradeNo, transactionId: newTransactionId(), amount,
-      state: 'SUCCESS', api, scenario, createdAt: at, refunds: [],
+      mchId: material.mchId,
+      appId: material.appId,
+      outTradeNo,
+      transactionId: newTransactionId(),
+      amount,
+      state: 'SUCCESS',
+      api,
+      scenario,
+      createdAt: at,
+      refunds: [],
     };
     switch (scenario) {
       case 'insufficient_funds':
@@ -276,12 +307,21 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     if (!t) {
       // A tombstone: a pay that arrives after its reverse must not succeed.
       ledger.put({
-        mchId: material.mchId, appId: material.appId, outTradeNo, transactionId: '', amount: 0, state: 'REVOKED',
-        api: 'v2', createdAt: at, revokedAt: at, refunds: [],
+        mchId: material.mchId,
+        appId: material.appId,
+        outTradeNo,
+        transactionId: '',
+        amount: 0,
+        state: 'REVOKED',
+        api: 'v2',
+        createdAt: at,
+        revokedAt: at,
+        refunds: [],
       });
       return { ok: true };
     }
-    if (at - t.createdAt > REVERSE_WINDOW_MS) return { ok: false, recall: false, code: 'REVERSE_EXPIRE', desc: ERR_DESC.REVERSE_EXPIRE };
+    if (at - t.createdAt > REVERSE_WINDOW_MS)
+      return { ok: false, recall: false, code: 'REVERSE_EXPIRE', desc: ERR_DESC.REVERSE_EXPIRE };
     switch (t.state) {
       case 'REVOKED':
       case 'CLOSED':
@@ -316,7 +356,9 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     }
   }
 
-  type RefundOutcome = { ok: true; trade: GatewayTrade; refundId: string; at: number } | { ok: false; code: string; desc: string };
+  type RefundOutcome =
+    | { ok: true; trade: GatewayTrade; refundId: string; at: number }
+    | { ok: false; code: string; desc: string };
 
   function refund(outTradeNo: string, outRefundNo: string, total: number, amount: number): RefundOutcome {
     if (!/^[A-Za-z0-9_\-|*@]{1,64}$/.test(outRefundNo) || !Number.isSafeInteger(amount) || amount <= 0) {
@@ -331,10 +373,12 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     }
     const t = find(outTradeNo);
     if (!t || t.amount === 0) return { ok: false, code: 'ORDERNOTEXIST', desc: ERR_DESC.ORDERNOTEXIST };
-    if (t.state !== 'SUCCESS' && t.state !== 'REFUND') return { ok: false, code: 'TRADE_STATE_ERROR', desc: ERR_DESC.TRADE_STATE_ERROR };
+    if (t.state !== 'SUCCESS' && t.state !== 'REFUND')
+      return { ok: false, code: 'TRADE_STATE_ERROR', desc: ERR_DESC.TRADE_STATE_ERROR };
     if (total !== t.amount) return { ok: false, code: 'PARAM_ERROR', desc: '订单金额与原订单不一致' };
     const done = t.refunds.reduce((s, r) => s + r.amount, 0);
-    if (done + amount > t.amount) return { ok: false, code: 'INVALID_REQUEST', desc: ERR_DESC.INVALID_REQUEST };
+    if (done + amount > t.amount)
+      return { ok: false, code: 'INVALID_REQUEST', desc: ERR_DESC.INVALID_REQUEST };
     const r = { outRefundNo, refundId: newRefundId(), amount, at: now() };
     t.refunds.push(r);
     t.state = 'REFUND';
@@ -346,14 +390,41 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     const lines: Array<BillLine & { ms: number }> = [];
     for (const t of ledger.all().map(settle)) {
       const fmt = (ms: number): string => isoChina(ms).slice(0, 19).replace('T', ' ');
-      const base = { appId: t.appId, mchId: t.mchId, transactionId: t.transactionId, outTradeNo: t.outTradeNo, amountFen: t.amount };
-      if (t.paidAt !== undefined && chinaDate(t.paidAt) === date) lines.push({ ...base, at: fmt(t.paidAt), state: 'SUCCESS', ms: t.paidAt });
-      if (t.paidAt !== undefined && t.state === 'REVOKED' && t.revokedAt !== undefined && chinaDate(t.revokedAt) === date) {
-        lines.push({ ...base, at: fmt(t.revokedAt), state: 'REVOKED', refundFen: t.amount, refundId: t.transactionId, ms: t.revokedAt });
+      const base = {
+        appId: t.appId,
+        mchId: t.mchId,
+        transactionId: t.transactionId,
+        outTradeNo: t.outTradeNo,
+        amountFen: t.amount,
+      };
+      if (t.paidAt !== undefined && chinaDate(t.paidAt) === date)
+        lines.push({ ...base, at: fmt(t.paidAt), state: 'SUCCESS', ms: t.paidAt });
+      if (
+        t.paidAt !== undefined &&
+        t.state === 'REVOKED' &&
+        t.revokedAt !== undefined &&
+        chinaDate(t.revokedAt) === date
+      ) {
+        lines.push({
+          ...base,
+          at: fmt(t.revokedAt),
+          state: 'REVOKED',
+          refundFen: t.amount,
+          refundId: t.transactionId,
+          ms: t.revokedAt,
+        });
       }
       for (const r of t.refunds) {
         if (chinaDate(r.at) === date) {
-          lines.push({ ...base, at: fmt(r.at), state: 'REFUND', refundFen: r.amount, refundId: r.refundId, outRefundNo: r.outRefundNo, ms: r.at });
+          lines.push({
+            ...base,
+            at: fmt(r.at),
+            state: 'REFUND',
+            refundFen: r.amount,
+            refundId: r.refundId,
+            outRefundNo: r.outRefundNo,
+            ms: r.at,
+          });
         }
       }
     }
@@ -362,8 +433,19 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
 
   // ---- v2 -------------------------------------------------------------------------------------------
 
-  function v2Reply(res: ServerResponse, fields: Record<string, string | undefined>, signType: V2SignType): void {
-    const out: Record<string, string | undefined> = { return_code: 'SUCCESS', return_msg: 'OK', appid: material.appId, mch_id: material.mchId, nonce_str: nonce(16), ...fields };
+  function v2Reply(
+    res: ServerResponse,
+    fields: Record<string, string | undefined>,
+    signType: V2SignType,
+  ): void {
+    const out: Record<string, string | undefined> = {
+      return_code: 'SUCCESS',
+      return_msg: 'OK',
+      appid: material.appId,
+      mch_id: material.mchId,
+      nonce_str: nonce(16),
+      ...fields,
+    };
     out.sign = signV2(out, testMode.forged ? forgedApiKey : material.apiKey, signType);
     send(res, 200, 'text/xml', buildXml(out));
   }
@@ -381,7 +463,11 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     '/pay/downloadbill': ['bill_date'],
   };
 
-  function v2Fields(path: string, req: IncomingMessage, body: Buffer): { f: Record<string, string>; signType: V2SignType } {
+  function v2Fields(
+    path: string,
+    req: IncomingMessage,
+    body: Buffer,
+  ): { f: Record<string, string>; signType: V2SignType } {
     if (req.method !== 'POST') throw new V2Fail('请使用post方法');
     let text: string;
     try {
@@ -395,8 +481,13 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     } catch {
       throw new V2Fail('XML格式错误');
     }
-    for (const k of ['appid', 'mch_id', 'nonce_str', 'sign', ...V2_REQUIRED[path]]) if (!f[k]) throw new V2Fail(`缺少参数${k}`);
-    if (['/pay/orderquery', '/secapi/pay/reverse', '/secapi/pay/refund'].includes(path) && !f.out_trade_no && !f.transaction_id) {
+    for (const k of ['appid', 'mch_id', 'nonce_str', 'sign', ...V2_REQUIRED[path]])
+      if (!f[k]) throw new V2Fail(`缺少参数${k}`);
+    if (
+      ['/pay/orderquery', '/secapi/pay/reverse', '/secapi/pay/refund'].includes(path) &&
+      !f.out_trade_no &&
+      !f.transaction_id
+    ) {
       throw new V2Fail('缺少参数out_trade_no');
     }
     if (path === '/pay/refundquery' && !f.out_refund_no) throw new V2Fail('缺少参数out_refund_no');
@@ -448,16 +539,33 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
         if (r.kind === 'hold') return hold(res);
         if (r.kind === 'error') return err(r.code, r.desc);
         if (r.kind === 'paying') return err('USERPAYING');
-        return v2Reply(res, { result_code: 'SUCCESS', device_info: f.device_info, ...tradeFields(r.trade) }, signType);
+        return v2Reply(
+          res,
+          { result_code: 'SUCCESS', device_info: f.device_info, ...tradeFields(r.trade) },
+          signType,
+        );
       }
       case '/pay/orderquery': {
         const t = byTx();
         if (!t || t.amount === 0) return err('ORDERNOTEXIST');
         const desc: Record<string, string> = {
-          SUCCESS: '支付成功', REFUND: '转入退款', USERPAYING: '用户支付中', PAYERROR: ERR_DESC[t.errCode ?? ''] ?? '支付失败',
-          REVOKED: '已撤销', CLOSED: '已关闭',
+          SUCCESS: '支付成功',
+          REFUND: '转入退款',
+          USERPAYING: '用户支付中',
+          PAYERROR: ERR_DESC[t.errCode ?? ''] ?? '支付失败',
+          REVOKED: '已撤销',
+          CLOSED: '已关闭',
         };
-        return v2Reply(res, { result_code: 'SUCCESS', trade_state: t.state, trade_state_desc: desc[t.state], ...tradeFields(t) }, signType);
+        return v2Reply(
+          res,
+          {
+            result_code: 'SUCCESS',
+            trade_state: t.state,
+            trade_state_desc: desc[t.state],
+            ...tradeFields(t),
+          },
+          signType,
+        );
       }
       case '/secapi/pay/reverse': {
         const no = f.out_trade_no || byTx()?.outTradeNo;
@@ -473,22 +581,44 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
         const r = refund(no, f.out_refund_no, Number(f.total_fee), Number(f.refund_fee));
         if (!r.ok) return err(r.code, r.desc);
         const amount = r.trade.refunds.find((x) => x.outRefundNo === f.out_refund_no)!.amount;
-        return v2Reply(res, {
-          result_code: 'SUCCESS', transaction_id: r.trade.transactionId, out_trade_no: r.trade.outTradeNo,
-          out_refund_no: f.out_refund_no, refund_id: r.refundId, refund_fee: String(amount), total_fee: String(r.trade.amount),
-          cash_fee: String(r.trade.amount), refund_channel: 'ORIGINAL',
-        }, signType);
+        return v2Reply(
+          res,
+          {
+            result_code: 'SUCCESS',
+            transaction_id: r.trade.transactionId,
+            out_trade_no: r.trade.outTradeNo,
+            out_refund_no: f.out_refund_no,
+            refund_id: r.refundId,
+            refund_fee: String(amount),
+            total_fee: String(r.trade.amount),
+            cash_fee: String(r.trade.amount),
+            refund_channel: 'ORIGINAL',
+          },
+          signType,
+        );
       }
       case '/pay/refundquery': {
         const hit = ledger.byRefundNo(material.mchId, f.out_refund_no);
         if (!hit) return err('REFUNDNOTEXIST');
         const when = isoChina(hit.refund.at).slice(0, 19).replace('T', ' ');
-        return v2Reply(res, {
-          result_code: 'SUCCESS', transaction_id: hit.trade.transactionId, out_trade_no: hit.trade.outTradeNo,
-          total_fee: String(hit.trade.amount), cash_fee: String(hit.trade.amount), refund_count: '1',
-          out_refund_no_0: hit.refund.outRefundNo, refund_id_0: hit.refund.refundId, refund_fee_0: String(hit.refund.amount),
-          refund_status_0: 'SUCCESS', refund_success_time_0: when, refund_channel_0: 'ORIGINAL',
-        }, signType);
+        return v2Reply(
+          res,
+          {
+            result_code: 'SUCCESS',
+            transaction_id: hit.trade.transactionId,
+            out_trade_no: hit.trade.outTradeNo,
+            total_fee: String(hit.trade.amount),
+            cash_fee: String(hit.trade.amount),
+            refund_count: '1',
+            out_refund_no_0: hit.refund.outRefundNo,
+            refund_id_0: hit.refund.refundId,
+            refund_fee_0: String(hit.refund.amount),
+            refund_status_0: 'SUCCESS',
+            refund_success_time_0: when,
+            refund_channel_0: 'ORIGINAL',
+          },
+          signType,
+        );
       }
       case '/pay/downloadbill': {
         const m = /^(\d{4})(\d{2})(\d{2})$/.exec(f.bill_date);
@@ -528,33 +658,67 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
   function v3Trade(t: GatewayTrade): Record<string, unknown> {
     const paid = t.paidAt !== undefined;
     return {
-      appid: t.appId, mchid: t.mchId, out_trade_no: t.outTradeNo, transaction_id: t.transactionId || undefined,
-      trade_type: 'MICROPAY', trade_state: t.state, trade_state_desc: t.state === 'SUCCESS' ? '支付成功' : t.state,
-      bank_type: paid ? 'OTHERS' : undefined, success_time: paid ? isoChina(t.paidAt!) : undefined,
+      appid: t.appId,
+      mchid: t.mchId,
+      out_trade_no: t.outTradeNo,
+      transaction_id: t.transactionId || undefined,
+      trade_type: 'MICROPAY',
+      trade_state: t.state,
+      trade_state_desc: t.state === 'SUCCESS' ? '支付成功' : t.state,
+      bank_type: paid ? 'OTHERS' : undefined,
+      success_time: paid ? isoChina(t.paidAt!) : undefined,
       payer: paid ? { openid: 'oUpF8uMuAJO_M2pxb1Q9zNjWeS6o' } : undefined,
-      amount: { total: t.amount, payer_total: paid ? t.amount : undefined, currency: 'CNY', payer_currency: 'CNY' },
+      amount: {
+        total: t.amount,
+        payer_total: paid ? t.amount : undefined,
+        currency: 'CNY',
+        payer_currency: 'CNY',
+      },
     };
   }
 
-  function v3Refund(t: GatewayTrade, r: { outRefundNo: string; refundId: string; amount: number; at: number }): Record<string, unknown> {
+  function v3Refund(
+    t: GatewayTrade,
+    r: { outRefundNo: string; refundId: string; amount: number; at: number },
+  ): Record<string, unknown> {
     return {
-      refund_id: r.refundId, out_refund_no: r.outRefundNo, transaction_id: t.transactionId, out_trade_no: t.outTradeNo,
-      channel: 'ORIGINAL', user_received_account: '支付用户零钱', success_time: isoChina(r.at), create_time: isoChina(r.at),
-      status: 'SUCCESS', funds_account: 'AVAILABLE',
-      amount: { total: t.amount, refund: r.amount, payer_total: t.amount, payer_refund: r.amount, settlement_refund: r.amount, settlement_total: t.amount, discount_refund: 0, currency: 'CNY' },
+      refund_id: r.refundId,
+      out_refund_no: r.outRefundNo,
+      transaction_id: t.transactionId,
+      out_trade_no: t.outTradeNo,
+      channel: 'ORIGINAL',
+      user_received_account: '支付用户零钱',
+      success_time: isoChina(r.at),
+      create_time: isoChina(r.at),
+      status: 'SUCCESS',
+      funds_account: 'AVAILABLE',
+      amount: {
+        total: t.amount,
+        refund: r.amount,
+        payer_total: t.amount,
+        payer_refund: r.amount,
+        settlement_refund: r.amount,
+        settlement_total: t.amount,
+        discount_refund: 0,
+        currency: 'CNY',
+      },
     };
   }
 
   function handleV3(url: URL, req: IncomingMessage, body: Buffer, res: ServerResponse): void {
     const auth = parseAuthorization(req.headers.authorization);
     if (!auth) return v3Send(req, res, 401, { code: 'SIGN_ERROR', message: 'Authorization 缺失或格式错误' });
-    if (auth.mchid !== material.mchId) return v3Send(req, res, 400, { code: 'MCHID_NOT_EXIST', message: '商户号不存在' });
+    if (auth.mchid !== material.mchId)
+      return v3Send(req, res, 400, { code: 'MCHID_NOT_EXIST', message: '商户号不存在' });
     if (auth.serial_no.toUpperCase() !== material.merchantCertSerial.toUpperCase()) {
       return v3Send(req, res, 401, { code: 'SIGN_ERROR', message: '商户证书序列号有误' });
     }
     const ts = Number(auth.timestamp);
     if (!/^\d{1,12}$/.test(auth.timestamp) || Math.abs(now() / 1000 - ts) >= 300) {
-      return v3Send(req, res, 401, { code: 'SIGN_ERROR', message: '请求的时间戳与当前时间相差过大(timestamp expired)' });
+      return v3Send(req, res, 401, {
+        code: 'SIGN_ERROR',
+        message: '请求的时间戳与当前时间相差过大(timestamp expired)',
+      });
     }
     let text: string;
     try {
@@ -562,15 +726,22 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     } catch {
       return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: '请求体不是UTF-8' });
     }
-    const msg = v3RequestMessage(req.method ?? '', url.pathname + url.search, auth.timestamp, auth.nonce_str, text);
+    const msg = v3RequestMessage(
+      req.method ?? '',
+      url.pathname + url.search,
+      auth.timestamp,
+      auth.nonce_str,
+      text,
+    );
     if (!verifySha256WithRsa(msg, auth.signature, merchantCert.publicKey)) {
       return v3Send(req, res, 401, { code: 'SIGN_ERROR', message: '签名错误' });
     }
-    let json: Record<string, any> = {};
+    let json: WireJson = {};
     if (req.method === 'POST') {
       try {
-        json = JSON.parse(text) as Record<string, any>;
-        if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('not an object');
+        json = JSON.parse(text) as WireJson;
+        if (typeof json !== 'object' || json === null || Array.isArray(json))
+          throw new Error('not an object');
       } catch {
         return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: '请求体不是JSON对象' });
       }
@@ -579,41 +750,85 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     let m: RegExpExecArray | null;
     if (req.method === 'POST' && path === '/v3/pay/transactions/codepay') {
       const total = json.amount?.total;
-      if (!json.appid || !json.mchid || !json.description || !json.out_trade_no || !json.payer?.auth_code || typeof total !== 'number' || !json.scene_info?.device_ip) {
+      if (
+        !json.appid ||
+        !json.mchid ||
+        !json.description ||
+        !json.out_trade_no ||
+        !json.payer?.auth_code ||
+        typeof total !== 'number' ||
+        !json.scene_info?.device_ip
+      ) {
         return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: '缺少参数' });
       }
-      if (json.mchid !== material.mchId) return v3Send(req, res, 400, { code: 'MCHID_NOT_EXIST', message: '商户号不存在' });
+      if (json.mchid !== material.mchId)
+        return v3Send(req, res, 400, { code: 'MCHID_NOT_EXIST', message: '商户号不存在' });
       if (json.appid !== material.appId) return v3Err(req, res, 'APPID_NOT_EXIST');
-      if (json.amount.currency && json.amount.currency !== 'CNY') return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: '币种不支持' });
-      const r = pay('v3', String(json.out_trade_no), total, String(json.payer.auth_code), req.headers[SCENARIO_HEADER]);
+      if (json.amount.currency && json.amount.currency !== 'CNY')
+        return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: '币种不支持' });
+      const r = pay(
+        'v3',
+        String(json.out_trade_no),
+        total,
+        String(json.payer.auth_code),
+        req.headers[SCENARIO_HEADER],
+      );
       if (r.kind === 'hold') return hold(res);
       if (r.kind === 'error') return v3Err(req, res, r.code, r.desc);
       if (r.kind === 'paying') return v3Send(req, res, 200, { trade_state: 'USERPAYING' });
       return v3Send(req, res, 200, v3Trade(r.trade));
     }
     if (req.method === 'GET' && (m = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)$/.exec(path))) {
-      if (url.searchParams.get('mchid') !== material.mchId) return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: 'mchid 有误' });
+      if (url.searchParams.get('mchid') !== material.mchId)
+        return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: 'mchid 有误' });
       const t = find(decodeURIComponent(m[1]));
       if (!t || t.amount === 0) return v3Err(req, res, 'ORDERNOTEXIST');
       return v3Send(req, res, 200, v3Trade(t));
     }
-    if (req.method === 'POST' && (m = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)\/reverse$/.exec(path))) {
-      if (json.mchid !== material.mchId || json.appid !== material.appId) return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: 'appid 或 mchid 有误' });
+    if (
+      req.method === 'POST' &&
+      (m = /^\/v3\/pay\/transactions\/out-trade-no\/([^/]+)\/reverse$/.exec(path))
+    ) {
+      if (json.mchid !== material.mchId || json.appid !== material.appId)
+        return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: 'appid 或 mchid 有误' });
       const no = decodeURIComponent(m[1]);
       const r = reverse(no);
-      if (r.ok) return v3Send(req, res, 200, { appid: material.appId, mchid: material.mchId, out_trade_no: no, transaction_id: find(no)?.transactionId || undefined });
+      if (r.ok)
+        return v3Send(req, res, 200, {
+          appid: material.appId,
+          mchid: material.mchId,
+          out_trade_no: no,
+          transaction_id: find(no)?.transactionId || undefined,
+        });
       // v3 has no recall field: "call again" is a 5xx SYSTEM_ERROR, as for any unclear answer.
       if (r.recall) return v3Send(req, res, 500, { code: 'SYSTEM_ERROR', message: r.desc });
       return v3Err(req, res, r.code, r.desc);
     }
     if (req.method === 'POST' && path === '/v3/refund/domestic/refunds') {
       const a = json.amount ?? {};
-      if (!json.out_trade_no || !json.out_refund_no || typeof a.refund !== 'number' || typeof a.total !== 'number' || a.currency !== 'CNY') {
+      if (
+        !json.out_trade_no ||
+        !json.out_refund_no ||
+        typeof a.refund !== 'number' ||
+        typeof a.total !== 'number' ||
+        a.currency !== 'CNY'
+      ) {
         return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: '缺少参数' });
       }
       const r = refund(String(json.out_trade_no), String(json.out_refund_no), a.total, a.refund);
-      if (!r.ok) return r.code === 'ORDERNOTEXIST' ? v3Send(req, res, 404, { code: 'RESOURCE_NOT_EXISTS', message: ERR_DESC.ORDERNOTEXIST }) : v3Err(req, res, r.code, r.desc);
-      return v3Send(req, res, 200, v3Refund(r.trade, r.trade.refunds.find((x) => x.outRefundNo === json.out_refund_no)!));
+      if (!r.ok)
+        return r.code === 'ORDERNOTEXIST'
+          ? v3Send(req, res, 404, { code: 'RESOURCE_NOT_EXISTS', message: ERR_DESC.ORDERNOTEXIST })
+          : v3Err(req, res, r.code, r.desc);
+      return v3Send(
+        req,
+        res,
+        200,
+        v3Refund(
+          r.trade,
+          r.trade.refunds.find((x) => x.outRefundNo === json.out_refund_no)!,
+        ),
+      );
     }
     if (req.method === 'GET' && (m = /^\/v3\/refund\/domestic\/refunds\/([^/]+)$/.exec(path))) {
       const hit = ledger.byRefundNo(material.mchId, decodeURIComponent(m[1]));
@@ -622,20 +837,24 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     }
     if (req.method === 'GET' && path === '/v3/bill/tradebill') {
       const date = url.searchParams.get('bill_date') ?? '';
-      if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: 'bill_date 格式错误' });
+      if (!/^\d{4}-\d{2}-\d{2}$/.test(date))
+        return v3Send(req, res, 400, { code: 'PARAM_ERROR', message: 'bill_date 格式错误' });
       const lines = billLines(date);
-      if (lines.length === 0) return v3Send(req, res, 400, { code: 'NO_STATEMENT_EXIST', message: '账单文件不存在' });
+      if (lines.length === 0)
+        return v3Send(req, res, 400, { code: 'NO_STATEMENT_EXIST', message: '账单文件不存在' });
       const text = formatBill(lines, true);
       const token = randomBytes(12).toString('hex');
       billTokens.set(token, text);
       return v3Send(req, res, 200, {
-        hash_type: 'SHA1', hash_value: createHash('sha1').update(text).digest('hex'),
+        hash_type: 'SHA1',
+        hash_value: createHash('sha1').update(text).digest('hex'),
         download_url: `${baseUrl}/v3/billdownload/file?token=${token}`,
       });
     }
     if (req.method === 'GET' && path === '/v3/billdownload/file') {
       const text = billTokens.get(url.searchParams.get('token') ?? '');
-      if (text === undefined) return v3Send(req, res, 404, { code: 'RESOURCE_NOT_EXISTS', message: '账单不存在' });
+      if (text === undefined)
+        return v3Send(req, res, 404, { code: 'RESOURCE_NOT_EXISTS', message: '账单不存在' });
       // The bill file itself is not signed: the client checks it against the hash of the signed answer above.
       return send(res, 200, 'application/octet-stream', text);
     }
@@ -644,7 +863,13 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
 
   // ---- server ---------------------------------------------------------------------------------------
 
-  function send(res: ServerResponse, status: number, type: string, body: string, headers: Record<string, string> = {}): void {
+  function send(
+    res: ServerResponse,
+    status: number,
+    type: string,
+    body: string,
+    headers: Record<string, string> = {},
+  ): void {
     if (res.headersSent || res.destroyed) return;
     res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...headers });
     res.end(body);
@@ -657,8 +882,11 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
 
   const server = https.createServer(
     {
-      key: material.serverKeyPem, cert: material.serverCertPem, ca: material.caPem,
-      requestCert: true, rejectUnauthorized: false,
+      key: material.serverKeyPem,
+      cert: material.serverCertPem,
+      ca: material.caPem,
+      requestCert: true,
+      rejectUnauthorized: false,
     },
     (req, res) => {
       const chunks: Buffer[] = [];
@@ -711,9 +939,15 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     caPem: material.caPem,
     testMode,
     merchant: () => ({
-      appId: material.appId, mchId: material.mchId, merchantCertPem: material.merchantCertPem,
-      merchantKeyPem: material.merchantKeyPem, merchantCertSerial: material.merchantCertSerial, apiKey: material.apiKey,
-      apiV3Key: material.apiV3Key, platformCertPem: material.platformCertPem, publicKeyPem: material.publicKeyPem,
+      appId: material.appId,
+      mchId: material.mchId,
+      merchantCertPem: material.merchantCertPem,
+      merchantKeyPem: material.merchantKeyPem,
+      merchantCertSerial: material.merchantCertSerial,
+      apiKey: material.apiKey,
+      apiV3Key: material.apiV3Key,
+      platformCertPem: material.platformCertPem,
+      publicKeyPem: material.publicKeyPem,
       publicKeyId: material.publicKeyId,
     }),
     trades: () => ledger.all().map((t) => settle(t)),

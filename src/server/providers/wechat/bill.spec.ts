@@ -30,18 +30,60 @@ function rng(seed: number): () => number {
 describe('parseBill', () => {
   it('reads the documented format: a payment and a refund, in fen, China time', () => {
     expect(parseBill(SAMPLE)).toEqual([
-      { kind: 'payment', outTradeNo: 'pay_mifr2x0k0Vb3aaaaaaaaaaaaaa', tradeNo: '4200000123202611290000000001', amount: 9101, at: '2026-11-29T16:33:45+08:00' },
-      { kind: 'refund', outTradeNo: 'pay_mifr2x0k0Vb3aaaaaaaaaaaaaa', tradeNo: '4200000123202611290000000001', refundNo: 'ref_1', amount: 110, at: '2026-11-29T17:00:00+08:00' },
+      {
+        kind: 'payment',
+        outTradeNo: 'pay_mifr2x0k0Vb3aaaaaaaaaaaaaa',
+        tradeNo: '4200000123202611290000000001',
+        amount: 9101,
+        at: '2026-11-29T16:33:45+08:00',
+      },
+      {
+        kind: 'refund',
+        outTradeNo: 'pay_mifr2x0k0Vb3aaaaaaaaaaaaaa',
+        tradeNo: '4200000123202611290000000001',
+        refundNo: 'ref_1',
+        amount: 110,
+        at: '2026-11-29T17:00:00+08:00',
+      },
     ]);
   });
   it('reads the v3 download (a BOM in front) and what formatBill writes', () => {
     const lines: BillLine[] = [
-      { at: '2026-11-29 00:00:01', appId: 'wx1', mchId: '1900000001', transactionId: '4200', outTradeNo: 'pay_x0000000001', state: 'SUCCESS', amountFen: 1 },
-      { at: '2026-11-29 23:59:59', appId: 'wx1', mchId: '1900000001', transactionId: '4200', outTradeNo: 'pay_x0000000001', state: 'REVOKED', amountFen: 1, refundFen: 1 },
+      {
+        at: '2026-11-29 00:00:01',
+        appId: 'wx1',
+        mchId: '1900000001',
+        transactionId: '4200',
+        outTradeNo: 'pay_x0000000001',
+        state: 'SUCCESS',
+        amountFen: 1,
+      },
+      {
+        at: '2026-11-29 23:59:59',
+        appId: 'wx1',
+        mchId: '1900000001',
+        transactionId: '4200',
+        outTradeNo: 'pay_x0000000001',
+        state: 'REVOKED',
+        amountFen: 1,
+        refundFen: 1,
+      },
     ];
     expect(parseBill(Buffer.from(formatBill(lines, true)))).toEqual([
-      { kind: 'payment', outTradeNo: 'pay_x0000000001', tradeNo: '4200', amount: 1, at: '2026-11-29T00:00:01+08:00' },
-      { kind: 'refund', outTradeNo: 'pay_x0000000001', tradeNo: '4200', amount: 1, at: '2026-11-29T23:59:59+08:00' },
+      {
+        kind: 'payment',
+        outTradeNo: 'pay_x0000000001',
+        tradeNo: '4200',
+        amount: 1,
+        at: '2026-11-29T00:00:01+08:00',
+      },
+      {
+        kind: 'refund',
+        outTradeNo: 'pay_x0000000001',
+        tradeNo: '4200',
+        amount: 1,
+        at: '2026-11-29T23:59:59+08:00',
+      },
     ]);
   });
   it('converts yuan exactly', () => {
@@ -49,14 +91,18 @@ describe('parseBill', () => {
     expect(yuanToFen('1.1')).toBe(110);
     expect(yuanToFen('100000000')).toBe(10_000_000_000);
     expect(fenToYuan(9101)).toBe('91.01');
-    for (const bad of ['1.001', '-1', '1e3', '', ' 1', '0x10', '1.']) expect(() => yuanToFen(bad)).toThrow(ProtocolError);
+    for (const bad of ['1.001', '-1', '1e3', '', ' 1', '0x10', '1.'])
+      expect(() => yuanToFen(bad)).toThrow(ProtocolError);
   });
   it.each([
     ['a missing column', SAMPLE.replace('交易状态,', '')],
     ['a summary count that does not match', SAMPLE.replace('`2,`91.01', '`3,`91.01')],
     ['a float-ish amount', SAMPLE.replace('`91.01,`0.00,`0,`0', '`91.011,`0.00,`0,`0')],
     ['an impossible date', SAMPLE.replace('2026-11-29 16:33:45', '2026-02-30 16:33:45')],
-    ['a cell count that does not match', SAMPLE.replace('`订单额外描述,`0.55000', '`订单额外描述,`x,`0.55000')],
+    [
+      'a cell count that does not match',
+      SAMPLE.replace('`订单额外描述,`0.55000', '`订单额外描述,`x,`0.55000'),
+    ],
     ['no summary', SAMPLE.split('\r\n').slice(0, 3).join('\r\n')],
   ])('refuses %s', (_n, text) => {
     expect(() => parseBill(text)).toThrow(ProtocolError);

@@ -9,7 +9,11 @@ import * as https from 'node:https';
 export type TransportKind = 'timeout' | 'unreachable' | 'tls' | 'reset';
 
 export class WechatTransportError extends Error {
-  constructor(readonly kind: TransportKind, message: string, readonly osCode?: string) {
+  constructor(
+    readonly kind: TransportKind,
+    message: string,
+    readonly osCode?: string,
+  ) {
     super(message);
   }
 }
@@ -32,8 +36,16 @@ export interface HttpCall {
   maxBytes?: number;
 }
 
-const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|EPROTO|HOSTNAME_MISMATCH|ERR_OSSL)/;
-const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+const TLS_CODES =
+  /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|DEPTH_ZERO|SELF_SIGNED|EPROTO|HOSTNAME_MISMATCH|ERR_OSSL)/;
+const UNREACHABLE = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'EADDRNOTAVAIL',
+]);
 
 function classify(err: NodeJS.ErrnoException, secure: boolean): WechatTransportError {
   const code = err.code ?? '';
@@ -43,7 +55,11 @@ function classify(err: NodeJS.ErrnoException, secure: boolean): WechatTransportE
   }
   // A connection reset before the TLS session was up is a refused handshake (mutual TLS without our certificate).
   if (!secure && (code === 'ECONNRESET' || code === 'EPIPE')) {
-    return new WechatTransportError('tls', `the connection was closed during the TLS handshake (${code})`, code);
+    return new WechatTransportError(
+      'tls',
+      `the connection was closed during the TLS handshake (${code})`,
+      code,
+    );
   }
   return new WechatTransportError('reset', `the connection broke (${code || 'no code'})`, code);
 }
@@ -63,7 +79,10 @@ export function httpsCall(c: HttpCall): Promise<HttpReply> {
       c.url,
       {
         method: c.method,
-        headers: c.body === undefined ? c.headers : { ...c.headers, 'Content-Length': String(Buffer.byteLength(c.body)) },
+        headers:
+          c.body === undefined
+            ? c.headers
+            : { ...c.headers, 'Content-Length': String(Buffer.byteLength(c.body)) },
         ca: c.ca,
         cert: c.cert,
         key: c.key,
@@ -79,7 +98,11 @@ export function httpsCall(c: HttpCall): Promise<HttpReply> {
             finish(() => reject(new WechatTransportError('reset', 'the reply is too large')));
           } else chunks.push(d);
         });
-        res.on('end', () => finish(() => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) })));
+        res.on('end', () =>
+          finish(() =>
+            resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }),
+          ),
+        );
         res.on('error', (e) => finish(() => reject(classify(e, true))));
       },
     );

@@ -36,7 +36,8 @@ export function v2SignString(fields: Record<string, string | undefined>): string
 
 export function signV2(fields: Record<string, string | undefined>, apiKey: string, type: V2SignType): string {
   const s = `${v2SignString(fields)}&key=${apiKey}`;
-  const h = type === 'MD5' ? createHash('md5').update(s, 'utf8') : createHmac('sha256', apiKey).update(s, 'utf8');
+  const h =
+    type === 'MD5' ? createHash('md5').update(s, 'utf8') : createHmac('sha256', apiKey).update(s, 'utf8');
   return h.digest('hex').toUpperCase();
 }
 
@@ -63,7 +64,13 @@ export function nonce(size = 32): string {
   return out;
 }
 
-export function v3RequestMessage(method: string, pathAndQuery: string, timestamp: string, nonceStr: string, body: string): string {
+export function v3RequestMessage(
+  method: string,
+  pathAndQuery: string,
+  timestamp: string,
+  nonceStr: string,
+  body: string,
+): string {
   return `${method.toUpperCase()}\n${pathAndQuery}\n${timestamp}\n${nonceStr}\n${body}\n`;
 }
 
@@ -114,7 +121,8 @@ export function parseAuthorization(header: string | undefined): V3Authorization 
     if (last >= m[1].length) break;
   }
   if (last !== m[1].length) return undefined;
-  for (const k of ['mchid', 'nonce_str', 'timestamp', 'serial_no', 'signature']) if (!out[k]) return undefined;
+  for (const k of ['mchid', 'nonce_str', 'timestamp', 'serial_no', 'signature'])
+    if (!out[k]) return undefined;
   return out as unknown as V3Authorization;
 }
 
@@ -128,7 +136,12 @@ export function publicKeyOf(pem: string): KeyLike {
 }
 
 /** Decrypts a v3 callback/certificate `resource` (AEAD_AES_256_GCM; the key length picks AES-128/256). */
-export function decryptResource(apiV3Key: string, nonceStr: string, associatedData: string, ciphertextB64: string): string {
+export function decryptResource(
+  apiV3Key: string,
+  nonceStr: string,
+  associatedData: string,
+  ciphertextB64: string,
+): string {
   const key = Buffer.from(apiV3Key, 'utf8');
   const algo = key.length === 32 ? 'aes-256-gcm' : key.length === 16 ? 'aes-128-gcm' : undefined;
   if (!algo) throw new Error('the APIv3 key must be 32 bytes (16 for the published test vector)');

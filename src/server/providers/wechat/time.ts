@@ -8,7 +8,14 @@ const CN_OFFSET_MS = 8 * 3600_000;
 function parts(ms: number): string[] {
   const d = new Date(ms + CN_OFFSET_MS);
   const p = (n: number, w = 2): string => String(n).padStart(w, '0');
-  return [p(d.getUTCFullYear(), 4), p(d.getUTCMonth() + 1), p(d.getUTCDate()), p(d.getUTCHours()), p(d.getUTCMinutes()), p(d.getUTCSeconds())];
+  return [
+    p(d.getUTCFullYear(), 4),
+    p(d.getUTCMonth() + 1),
+    p(d.getUTCDate()),
+    p(d.getUTCHours()),
+    p(d.getUTCMinutes()),
+    p(d.getUTCSeconds()),
+  ];
 }
 
 /** `yyyyMMddHHmmss` in China time (v2 time_start / time_end). */

@@ -53,7 +53,7 @@ describe('W2/W3: v3 SHA256withRSA (wechatpay-go)', () => {
   const cert = text(w.platformCertFile);
   it('reproduces the published signature of "source"', () => {
     expect(sha256WithRsa(w.message, key)).toBe(w.signature);
-    expect(Rsa.sign(w.message, Rsa.from(createPrivateKey(key)))).toBe(w.signature);
+    expect(Rsa.sign(w.message, Rsa.from(createPrivateKey(key), 'private'))).toBe(w.signature);
   });
   it('verifies with the test platform certificate, by its serial', () => {
     expect(certSerial(cert)).toBe(w.platformSerial);
@@ -71,7 +71,9 @@ describe('W4: a complete v3 callback (wechatpay-go notify_test)', () => {
     const msg = v3ResponseMessage(h['Wechatpay-Timestamp'], h['Wechatpay-Nonce'], w.body);
     expect(msg).toBe(Formatter.response(h['Wechatpay-Timestamp'], h['Wechatpay-Nonce'], w.body));
     expect(verifySha256WithRsa(msg, h['Wechatpay-Signature'], cert.publicKey)).toBe(true);
-    expect(verifySha256WithRsa(msg.replace('签约成功', '签约失败'), h['Wechatpay-Signature'], cert.publicKey)).toBe(false);
+    expect(
+      verifySha256WithRsa(msg.replace('签约成功', '签约失败'), h['Wechatpay-Signature'], cert.publicKey),
+    ).toBe(false);
   });
   it('its resource decrypts with the 16-byte key (AES-128-GCM) to the published plaintext', () => {
     const r = JSON.parse(w.body).resource;
@@ -88,10 +90,26 @@ describe('v3 request signing agrees with the oracle', () => {
     const msg = v3RequestMessage('POST', '/v3/pay/transactions/codepay', '1624523846', 'NONCE', body);
     expect(msg).toBe(Formatter.request('POST', '/v3/pay/transactions/codepay', '1624523846', 'NONCE', body));
     const sig = sha256WithRsa(msg, key);
-    const ours = buildAuthorization({ mchid: '1900000001', nonce_str: 'NONCE', timestamp: '1624523846', serial_no: 'F5765756002FDD77', signature: sig });
+    const ours = buildAuthorization({
+      mchid: '1900000001',
+      nonce_str: 'NONCE',
+      timestamp: '1624523846',
+      serial_no: 'F5765756002FDD77',
+      signature: sig,
+    });
     // Field order is free; the oracle orders them differently, so compare what each says.
-    expect(parseAuthorization(Formatter.authorization('1900000001', 'NONCE', sig, '1624523846', 'F5765756002FDD77'))).toEqual(parseAuthorization(ours));
-    expect(parseAuthorization(ours)).toEqual({ mchid: '1900000001', nonce_str: 'NONCE', timestamp: '1624523846', serial_no: 'F5765756002FDD77', signature: sig });
+    expect(
+      parseAuthorization(
+        Formatter.authorization('1900000001', 'NONCE', sig, '1624523846', 'F5765756002FDD77'),
+      ),
+    ).toEqual(parseAuthorization(ours));
+    expect(parseAuthorization(ours)).toEqual({
+      mchid: '1900000001',
+      nonce_str: 'NONCE',
+      timestamp: '1624523846',
+      serial_no: 'F5765756002FDD77',
+      signature: sig,
+    });
     expect(parseAuthorization(ours + ',mchid="2"')).toBeUndefined();
     expect(parseAuthorization('Bearer x')).toBeUndefined();
   });

@@ -55,6 +55,10 @@ import { SCENARIO_HEADER } from '../../gateways/scenarios';
  * WeChat Pay's timing rules for a code payment (research note §2.4; "note" = /work/shared/research/
  * wallet-providers.md).
  */
+/** JSON from the wire: every field is checked where it is read. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type WireJson = Record<string, any>;
+
 export const WECHAT_POLICY: ProviderPolicy = {
   // Note §2.4: after "系统错误" wait 5 s, then query; a USERPAYING answer is first re-asked within 5 s too
   // (older sequence diagram: query every 5 s).
@@ -101,16 +105,26 @@ export interface WechatProviderOptions {
 
 /** Why an outcome is unknown, for probe() and logs: never a key, a signature or a body. */
 export class WechatUnknownError extends ProviderUnknownError {
-  constructor(readonly reason: 'transport' | 'forged' | 'clock_skew' | 'provider_error' | 'recall' | 'too_early', message: string, cause?: unknown) {
+  constructor(
+    readonly reason: 'transport' | 'forged' | 'clock_skew' | 'provider_error' | 'recall' | 'too_early',
+    message: string,
+    cause?: unknown,
+  ) {
     super(message, cause);
   }
 }
 
 /** Outcome codes a definite refusal maps to (ChargeResult declined.code). */
 const DECLINES: Record<string, [string, string]> = {
-  AUTHCODEEXPIRE: ['invalid_code', 'the payment code has expired: ask the customer to refresh it in WeChat and scan again'],
+  AUTHCODEEXPIRE: [
+    'invalid_code',
+    'the payment code has expired: ask the customer to refresh it in WeChat and scan again',
+  ],
   AUTHCODEINVALID: ['invalid_code', 'not a WeChat Pay payment code: ask the customer to show the code again'],
-  AUTHCODEERROR: ['invalid_code', 'the payment code is not valid: ask the customer to refresh it and scan again'],
+  AUTHCODEERROR: [
+    'invalid_code',
+    'the payment code is not valid: ask the customer to refresh it and scan again',
+  ],
   NOTENOUGH: ['insufficient_funds', "the customer's balance is not enough: ask for another card or payment"],
   NOTSUPORTCARD: ['card_not_supported', "the customer's card is not supported: ask for another card"],
   BUYERMISMATCH: ['buyer_mismatch', 'another WeChat user paid under this order before'],
@@ -122,11 +136,16 @@ const DECLINES: Record<string, [string, string]> = {
 };
 
 const REJECTS: Record<string, string> = {
-  SIGNERROR: 'WeChat Pay refused our signature: the API key (v2) or the merchant API certificate and key (v3) configured for this store are not the ones set in the merchant platform (商户平台 → 账户中心 → API安全). Copy them again.',
-  APPIDNOTEXIST: 'WeChat Pay does not know the app id configured for this store: check the app id (公众号/小程序 AppID bound to the merchant).',
-  MCHIDNOTEXIST: 'WeChat Pay does not know the merchant id (mch id) configured for this store: check it in the merchant platform.',
-  APPIDMCHIDNOTMATCH: 'the app id is not bound to this merchant id at WeChat Pay: bind it (商户平台 → 产品中心 → AppID账号管理) or fix the configuration.',
-  NOAUTH: 'this merchant has no permission for code payments (付款码支付): enable the product in the merchant platform.',
+  SIGNERROR:
+    'WeChat Pay refused our signature: the API key (v2) or the merchant API certificate and key (v3) configured for this store are not the ones set in the merchant platform (商户平台 → 账户中心 → API安全). Copy them again.',
+  APPIDNOTEXIST:
+    'WeChat Pay does not know the app id configured for this store: check the app id (公众号/小程序 AppID bound to the merchant).',
+  MCHIDNOTEXIST:
+    'WeChat Pay does not know the merchant id (mch id) configured for this store: check it in the merchant platform.',
+  APPIDMCHIDNOTMATCH:
+    'the app id is not bound to this merchant id at WeChat Pay: bind it (商户平台 → 产品中心 → AppID账号管理) or fix the configuration.',
+  NOAUTH:
+    'this merchant has no permission for code payments (付款码支付): enable the product in the merchant platform.',
   PARAMERROR: 'WeChat Pay refused the request as malformed',
   INVALIDREQUEST: 'WeChat Pay refused the request',
   XMLFORMATERROR: 'WeChat Pay could not read our XML',
@@ -152,7 +171,7 @@ const norm = (code: string | undefined): string => (code ?? '').toUpperCase().re
 
 interface V3Reply {
   status: number;
-  json: Record<string, any>;
+  json: WireJson;
   raw: Buffer;
 }
 
@@ -167,32 +186,58 @@ export class WechatProvider implements WalletProvider {
   private readonly chargedAt = new Map<string, number>();
   private readonly base: URL;
 
-  constructor(private readonly account: WechatAccount, options: WechatProviderOptions = {}) {
+  constructor(
+    private readonly account: WechatAccount,
+    options: WechatProviderOptions = {},
+  ) {
     this.now = options.now ?? Date.now;
     this.timeoutMs = options.timeoutMs ?? WECHAT_POLICY.requestTimeoutMs;
     this.log = options.log ?? (() => undefined);
     this.base = new URL(account.baseUrl);
-    if (this.base.protocol !== 'https:') throw new ProviderRejectedError('provider.wechat.config', 'the WeChat Pay base URL must be https');
-    if (!/^\d{6,32}$/.test(account.mchId)) throw new ProviderRejectedError('provider.wechat.config', 'the WeChat Pay merchant id (mch id) must be digits');
-    if (!account.appId) throw new ProviderRejectedError('provider.wechat.config', 'the WeChat Pay app id is missing');
+    if (this.base.protocol !== 'https:')
+      throw new ProviderRejectedError('provider.wechat.config', 'the WeChat Pay base URL must be https');
+    if (!/^\d{6,32}$/.test(account.mchId))
+      throw new ProviderRejectedError(
+        'provider.wechat.config',
+        'the WeChat Pay merchant id (mch id) must be digits',
+      );
+    if (!account.appId)
+      throw new ProviderRejectedError('provider.wechat.config', 'the WeChat Pay app id is missing');
     try {
       this.merchantKey = createPrivateKey(account.merchantKeyPem);
     } catch {
-      throw new ProviderRejectedError('provider.wechat.config', 'the merchant API private key (apiclient_key.pem) cannot be read');
+      throw new ProviderRejectedError(
+        'provider.wechat.config',
+        'the merchant API private key (apiclient_key.pem) cannot be read',
+      );
     }
     if (account.api === 'v2' && !account.v2?.apiKey) {
-      throw new ProviderRejectedError('provider.wechat.config', 'a v2 account needs its API key (商户平台 → API安全 → API密钥)');
+      throw new ProviderRejectedError(
+        'provider.wechat.config',
+        'a v2 account needs its API key (商户平台 → API安全 → API密钥)',
+      );
     }
     if (account.api === 'v3') {
       const v3 = account.v3;
       if (!v3?.platformCertPem && !(v3?.publicKeyPem && v3.publicKeyId)) {
-        throw new ProviderRejectedError('provider.wechat.config', 'a v3 account needs the WeChat Pay platform certificate or the WeChat Pay public key and its id (PUB_KEY_ID_…)');
+        throw new ProviderRejectedError(
+          'provider.wechat.config',
+          'a v3 account needs the WeChat Pay platform certificate or the WeChat Pay public key and its id (PUB_KEY_ID_…)',
+        );
       }
       try {
-        if (v3.platformCertPem) this.platformKeys.set(new X509Certificate(v3.platformCertPem).serialNumber.toUpperCase(), new X509Certificate(v3.platformCertPem).publicKey);
-        if (v3.publicKeyPem && v3.publicKeyId) this.platformKeys.set(v3.publicKeyId, publicKeyOf(v3.publicKeyPem) as KeyObject);
+        if (v3.platformCertPem)
+          this.platformKeys.set(
+            new X509Certificate(v3.platformCertPem).serialNumber.toUpperCase(),
+            new X509Certificate(v3.platformCertPem).publicKey,
+          );
+        if (v3.publicKeyPem && v3.publicKeyId)
+          this.platformKeys.set(v3.publicKeyId, publicKeyOf(v3.publicKeyPem) as KeyObject);
       } catch {
-        throw new ProviderRejectedError('provider.wechat.config', 'the WeChat Pay platform certificate or public key cannot be read');
+        throw new ProviderRejectedError(
+          'provider.wechat.config',
+          'the WeChat Pay platform certificate or public key cannot be read',
+        );
       }
     }
   }
@@ -203,32 +248,48 @@ export class WechatProvider implements WalletProvider {
     this.checkAmount(req.amount);
     this.chargedAt.set(req.outTradeNo, this.now());
     if (this.account.api === 'v2') {
-      const f = await this.v2('/pay/micropay', {
-        device_info: deviceInfo(req.storeId),
-        body: `${deviceInfo(req.storeId) || 'payconnect'}-payment`.slice(0, 127),
-        out_trade_no: req.outTradeNo,
-        total_fee: String(req.amount.value),
-        fee_type: 'CNY',
-        spbill_create_ip: '127.0.0.1',
-        time_start: v2Time(this.now()),
-        auth_code: req.code,
-      }, false, true);
-      if (f.result_code === 'SUCCESS') return this.paid(req, f.out_trade_no, Number(f.total_fee), f.transaction_id);
+      const f = await this.v2(
+        '/pay/micropay',
+        {
+          device_info: deviceInfo(req.storeId),
+          body: `${deviceInfo(req.storeId) || 'payconnect'}-payment`.slice(0, 127),
+          out_trade_no: req.outTradeNo,
+          total_fee: String(req.amount.value),
+          fee_type: 'CNY',
+          spbill_create_ip: '127.0.0.1',
+          time_start: v2Time(this.now()),
+          auth_code: req.code,
+        },
+        false,
+        true,
+      );
+      if (f.result_code === 'SUCCESS')
+        return this.paid(req, f.out_trade_no, Number(f.total_fee), f.transaction_id);
       return this.failedCharge(req, f.err_code, f.err_code_des);
     }
-    const r = await this.v3('POST', '/v3/pay/transactions/codepay', {
-      appid: this.account.appId,
-      mchid: this.account.mchId,
-      description: `${deviceInfo(req.storeId) || 'payconnect'}-payment`.slice(0, 127),
-      out_trade_no: req.outTradeNo,
-      payer: { auth_code: req.code },
-      amount: { total: req.amount.value, currency: 'CNY' },
-      scene_info: { device_ip: '127.0.0.1', store_info: { out_id: deviceInfo(req.storeId) || 'store' } },
-    }, true);
+    const r = await this.v3(
+      'POST',
+      '/v3/pay/transactions/codepay',
+      {
+        appid: this.account.appId,
+        mchid: this.account.mchId,
+        description: `${deviceInfo(req.storeId) || 'payconnect'}-payment`.slice(0, 127),
+        out_trade_no: req.outTradeNo,
+        payer: { auth_code: req.code },
+        amount: { total: req.amount.value, currency: 'CNY' },
+        scene_info: { device_ip: '127.0.0.1', store_info: { out_id: deviceInfo(req.storeId) || 'store' } },
+      },
+      true,
+    );
     if (r.status >= 200 && r.status < 300) {
-      if (r.json.trade_state === 'SUCCESS') return this.paid(req, r.json.out_trade_no, r.json.amount?.total, r.json.transaction_id);
-      if (r.json.trade_state === 'USERPAYING') return { outcome: 'user_paying', tradeNo: String(r.json.transaction_id ?? ''), brand: 'wechat' };
-      throw new WechatUnknownError('provider_error', `WeChat Pay answered the payment with state ${safe(r.json.trade_state)}: query it`);
+      if (r.json.trade_state === 'SUCCESS')
+        return this.paid(req, r.json.out_trade_no, r.json.amount?.total, r.json.transaction_id);
+      if (r.json.trade_state === 'USERPAYING')
+        return { outcome: 'user_paying', tradeNo: String(r.json.transaction_id ?? ''), brand: 'wechat' };
+      throw new WechatUnknownError(
+        'provider_error',
+        `WeChat Pay answered the payment with state ${safe(r.json.trade_state)}: query it`,
+      );
     }
     return this.failedCharge(req, r.json.code, r.json.message);
   }
@@ -240,13 +301,18 @@ export class WechatProvider implements WalletProvider {
         if (norm(f.err_code) === 'ORDERNOTEXIST') return { state: 'not_found' };
         return this.placeError(f.err_code, f.err_code_des);
       }
-      if (f.out_trade_no !== outTradeNo) throw new WechatUnknownError('forged', 'WeChat Pay answered about another order: query again');
+      if (f.out_trade_no !== outTradeNo)
+        throw new WechatUnknownError('forged', 'WeChat Pay answered about another order: query again');
       return this.tradeState(f.trade_state, f.transaction_id, f.trade_state_desc);
     }
-    const r = await this.v3('GET', `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${this.account.mchId}`);
+    const r = await this.v3(
+      'GET',
+      `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${this.account.mchId}`,
+    );
     if (r.status === 404 || norm(r.json.code) === 'ORDERNOTEXIST') return { state: 'not_found' };
     if (r.status >= 300) return this.placeError(r.json.code, r.json.message);
-    if (r.json.out_trade_no !== outTradeNo) throw new WechatUnknownError('forged', 'WeChat Pay answered about another order: query again');
+    if (r.json.out_trade_no !== outTradeNo)
+      throw new WechatUnknownError('forged', 'WeChat Pay answered about another order: query again');
     return this.tradeState(r.json.trade_state, r.json.transaction_id, r.json.trade_state_desc);
   }
 
@@ -258,7 +324,10 @@ export class WechatProvider implements WalletProvider {
   async cancel(outTradeNo: string): Promise<CancelResult> {
     const charged = this.chargedAt.get(outTradeNo);
     if (charged !== undefined && this.now() - charged < WECHAT_POLICY.cancelNotBeforeMs) {
-      throw new WechatUnknownError('too_early', 'WeChat Pay refuses a reverse sooner than 15 s after the payment: try again later');
+      throw new WechatUnknownError(
+        'too_early',
+        'WeChat Pay refuses a reverse sooner than 15 s after the payment: try again later',
+      );
     }
     const before = await this.query(outTradeNo);
     let paid = before.state === 'succeeded';
@@ -266,24 +335,39 @@ export class WechatProvider implements WalletProvider {
       const f = await this.v2('/secapi/pay/reverse', { out_trade_no: outTradeNo }, true);
       // recall=Y means "call reverse again", whatever result_code says; result_code=SUCCESS alone means
       // reversed. (The official PHP demo reads `result_code != SUCCESS && recall == N` as success: inverted.)
-      if (f.recall === 'Y') throw new WechatUnknownError('recall', 'WeChat Pay asks to call reverse again (recall=Y)');
+      if (f.recall === 'Y')
+        throw new WechatUnknownError('recall', 'WeChat Pay asks to call reverse again (recall=Y)');
       if (f.result_code !== 'SUCCESS') {
         const code = norm(f.err_code);
         if (code === 'ORDERNOTEXIST') return { reversed: false };
-        if (code === 'SYSTEMERROR' || code === 'BANKERROR') throw new WechatUnknownError('provider_error', 'WeChat Pay could not reverse now (system error): call again');
-        throw new ProviderRejectedError('provider.wechat.reverse_failed', `WeChat Pay refused to reverse the order (${safe(f.err_code)}: ${safe(f.err_code_des)})`);
+        if (code === 'SYSTEMERROR' || code === 'BANKERROR')
+          throw new WechatUnknownError(
+            'provider_error',
+            'WeChat Pay could not reverse now (system error): call again',
+          );
+        throw new ProviderRejectedError(
+          'provider.wechat.reverse_failed',
+          `WeChat Pay refused to reverse the order (${safe(f.err_code)}: ${safe(f.err_code_des)})`,
+        );
       }
     } else {
-      const r = await this.v3('POST', `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/reverse`, {
-        appid: this.account.appId,
-        mchid: this.account.mchId,
-      });
+      const r = await this.v3(
+        'POST',
+        `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}/reverse`,
+        {
+          appid: this.account.appId,
+          mchid: this.account.mchId,
+        },
+      );
       if (r.status >= 500 || ['SYSTEMERROR', 'BANKERROR', 'USERPAYING'].includes(norm(r.json.code))) {
         throw new WechatUnknownError('recall', 'WeChat Pay could not reverse now: call again');
       }
       if (r.status === 404) return { reversed: false };
       if (r.status >= 300) {
-        throw new ProviderRejectedError('provider.wechat.reverse_failed', `WeChat Pay refused to reverse the order (${safe(r.json.code)}: ${safe(r.json.message)})`);
+        throw new ProviderRejectedError(
+          'provider.wechat.reverse_failed',
+          `WeChat Pay refused to reverse the order (${safe(r.json.code)}: ${safe(r.json.message)})`,
+        );
       }
     }
     if (!paid) paid = await this.wasPaid(outTradeNo);
@@ -291,19 +375,28 @@ export class WechatProvider implements WalletProvider {
     return { reversed: paid };
   }
 
-  async refund(outTradeNo: string, refundNo: string, amount: { value: number; currency: string }): Promise<RefundResult> {
+  async refund(
+    outTradeNo: string,
+    refundNo: string,
+    amount: { value: number; currency: string },
+  ): Promise<RefundResult> {
     this.checkAmount(amount);
     const total = await this.paidTotal(outTradeNo);
     if (this.account.api === 'v2') {
-      const f = await this.v2('/secapi/pay/refund', {
-        out_trade_no: outTradeNo,
-        out_refund_no: refundNo,
-        total_fee: String(total),
-        refund_fee: String(amount.value),
-        refund_fee_type: 'CNY',
-      }, true);
+      const f = await this.v2(
+        '/secapi/pay/refund',
+        {
+          out_trade_no: outTradeNo,
+          out_refund_no: refundNo,
+          total_fee: String(total),
+          refund_fee: String(amount.value),
+          refund_fee_type: 'CNY',
+        },
+        true,
+      );
       if (f.result_code === 'SUCCESS') {
-        if (f.out_refund_no !== refundNo || Number(f.refund_fee) !== amount.value) throw new WechatUnknownError('forged', 'WeChat Pay answered about another refund: ask about it');
+        if (f.out_refund_no !== refundNo || Number(f.refund_fee) !== amount.value)
+          throw new WechatUnknownError('forged', 'WeChat Pay answered about another refund: ask about it');
         return { refundNo };
       }
       return this.refundError(f.err_code, f.err_code_des);
@@ -314,9 +407,13 @@ export class WechatProvider implements WalletProvider {
       amount: { refund: amount.value, total, currency: 'CNY' },
     });
     if (r.status >= 200 && r.status < 300) {
-      if (r.json.out_refund_no !== refundNo || r.json.amount?.refund !== amount.value) throw new WechatUnknownError('forged', 'WeChat Pay answered about another refund: ask about it');
+      if (r.json.out_refund_no !== refundNo || r.json.amount?.refund !== amount.value)
+        throw new WechatUnknownError('forged', 'WeChat Pay answered about another refund: ask about it');
       if (r.json.status === 'SUCCESS' || r.json.status === 'PROCESSING') return { refundNo };
-      throw new ProviderRejectedError('provider.wechat.refund_failed', `WeChat Pay did not pay the refund out (${safe(r.json.status)})`);
+      throw new ProviderRejectedError(
+        'provider.wechat.refund_failed',
+        `WeChat Pay did not pay the refund out (${safe(r.json.status)})`,
+      );
     }
     return this.refundError(r.json.code, r.json.message, r.status);
   }
@@ -328,18 +425,21 @@ export class WechatProvider implements WalletProvider {
         if (norm(f.err_code) === 'REFUNDNOTEXIST') return { state: 'not_found' };
         return this.placeError(f.err_code, f.err_code_des);
       }
-      if (f.out_trade_no !== outTradeNo || f.out_refund_no_0 !== refundNo) throw new WechatUnknownError('forged', 'WeChat Pay answered about another refund: ask again');
+      if (f.out_trade_no !== outTradeNo || f.out_refund_no_0 !== refundNo)
+        throw new WechatUnknownError('forged', 'WeChat Pay answered about another refund: ask again');
       return this.refundState(f.refund_status_0);
     }
     const r = await this.v3('GET', `/v3/refund/domestic/refunds/${encodeURIComponent(refundNo)}`);
     if (r.status === 404) return { state: 'not_found' };
     if (r.status >= 300) return this.placeError(r.json.code, r.json.message);
-    if (r.json.out_refund_no !== refundNo || r.json.out_trade_no !== outTradeNo) throw new WechatUnknownError('forged', 'WeChat Pay answered about another refund: ask again');
+    if (r.json.out_refund_no !== refundNo || r.json.out_trade_no !== outTradeNo)
+      throw new WechatUnknownError('forged', 'WeChat Pay answered about another refund: ask again');
     return this.refundState(r.json.status);
   }
 
   async bill(date: string): Promise<BillRow[]> {
-    if (!/^\d{4}-\d{2}-\d{2}$/.test(date)) throw new ProviderRejectedError('provider.wechat.bill_date', 'a bill date is YYYY-MM-DD (China time)');
+    if (!/^\d{4}-\d{2}-\d{2}$/.test(date))
+      throw new ProviderRejectedError('provider.wechat.bill_date', 'a bill date is YYYY-MM-DD (China time)');
     if (this.account.api === 'v2') {
       const fields = this.v2Fields({ bill_date: date.replace(/-/g, ''), bill_type: 'ALL' });
       const reply = await this.send('/pay/downloadbill', buildXml(fields), false);
@@ -355,12 +455,22 @@ export class WechatProvider implements WalletProvider {
     if (norm(r.json.code) === 'NOSTATEMENTEXIST') return [];
     if (r.status >= 300) return this.placeError(r.json.code, r.json.message);
     const url = new URL(String(r.json.download_url ?? ''), this.base);
-    if (url.origin !== this.base.origin) throw new WechatUnknownError('forged', 'WeChat Pay named a bill download on another host: refused');
+    if (url.origin !== this.base.origin)
+      throw new WechatUnknownError('forged', 'WeChat Pay named a bill download on another host: refused');
     const file = await this.send(url.pathname + url.search, undefined, false, 'GET', true);
-    if (file.status !== 200) throw new WechatUnknownError('provider_error', `WeChat Pay did not give the bill file (HTTP ${file.status})`);
-    const hash = createHash(String(r.json.hash_type ?? 'SHA1').toUpperCase() === 'SHA1' ? 'sha1' : 'sha256').update(file.body).digest('hex');
+    if (file.status !== 200)
+      throw new WechatUnknownError(
+        'provider_error',
+        `WeChat Pay did not give the bill file (HTTP ${file.status})`,
+      );
+    const hash = createHash(String(r.json.hash_type ?? 'SHA1').toUpperCase() === 'SHA1' ? 'sha1' : 'sha256')
+      .update(file.body)
+      .digest('hex');
     if (hash.toLowerCase() !== String(r.json.hash_value ?? '').toLowerCase()) {
-      throw new WechatUnknownError('forged', 'the bill file does not match the hash WeChat Pay signed: download it again');
+      throw new WechatUnknownError(
+        'forged',
+        'the bill file does not match the hash WeChat Pay signed: download it again',
+      );
     }
     return parseBill(file.body);
   }
@@ -370,7 +480,10 @@ export class WechatProvider implements WalletProvider {
     try {
       const q = await this.query(probeNo);
       if (q.state === 'not_found') {
-        return { ok: true, message: `WeChat Pay (${this.account.api}) accepted our signed request for merchant ${this.account.mchId} and its answer verified: the credentials work.` };
+        return {
+          ok: true,
+          message: `WeChat Pay (${this.account.api}) accepted our signed request for merchant ${this.account.mchId} and its answer verified: the credentials work.`,
+        };
       }
       return { ok: true, message: 'WeChat Pay answered a signed query: the credentials work.' };
     } catch (e) {
@@ -382,16 +495,25 @@ export class WechatProvider implements WalletProvider {
 
   private checkAmount(amount: { value: number; currency: string }): void {
     if (amount.currency !== 'CNY') {
-      throw new ProviderRejectedError('provider.wechat.currency', `WeChat Pay code payments are in CNY; ${safe(amount.currency)} is not accepted`);
+      throw new ProviderRejectedError(
+        'provider.wechat.currency',
+        `WeChat Pay code payments are in CNY; ${safe(amount.currency)} is not accepted`,
+      );
     }
     if (!Number.isSafeInteger(amount.value) || amount.value <= 0) {
-      throw new ProviderRejectedError('provider.wechat.amount', 'the amount must be a positive whole number of fen');
+      throw new ProviderRejectedError(
+        'provider.wechat.amount',
+        'the amount must be a positive whole number of fen',
+      );
     }
   }
 
   private paid(req: ChargeRequest, outTradeNo: unknown, total: unknown, tradeNo: unknown): ChargeResult {
     if (outTradeNo !== req.outTradeNo || Number(total) !== req.amount.value || !tradeNo) {
-      throw new WechatUnknownError('forged', 'WeChat Pay said paid, but for another order or amount: query it');
+      throw new WechatUnknownError(
+        'forged',
+        'WeChat Pay said paid, but for another order or amount: query it',
+      );
     }
     return { outcome: 'succeeded', tradeNo: String(tradeNo), brand: 'wechat' };
   }
@@ -404,34 +526,66 @@ export class WechatProvider implements WalletProvider {
       const q = await this.query(req.outTradeNo);
       if (q.state === 'succeeded') return { outcome: 'succeeded', tradeNo: q.tradeNo, brand: 'wechat' };
       if (q.state === 'user_paying') return { outcome: 'user_paying', tradeNo: '', brand: 'wechat' };
-      throw new WechatUnknownError('provider_error', `WeChat Pay said ORDERPAID, then the order reads ${q.state}: query again`);
+      throw new WechatUnknownError(
+        'provider_error',
+        `WeChat Pay said ORDERPAID, then the order reads ${q.state}: query again`,
+      );
     }
     const decline = DECLINES[code];
-    if (decline) return { outcome: 'declined', code: decline[0], message: `${decline[1]} (${safe(rawCode)})`, brand: 'wechat' };
+    if (decline)
+      return {
+        outcome: 'declined',
+        code: decline[0],
+        message: `${decline[1]} (${safe(rawCode)})`,
+        brand: 'wechat',
+      };
     return this.placeError(rawCode, desc);
   }
 
   /** A refusal we can name → ProviderRejectedError; anything else (system error, unknown code) → unknown. */
   private placeError(rawCode: unknown, desc: unknown): never {
     const code = norm(String(rawCode ?? ''));
-    if (REJECTS[code]) throw new ProviderRejectedError(`provider.wechat.${code.toLowerCase()}`, `${REJECTS[code]} (${safe(rawCode)}: ${safe(desc)})`);
-    throw new WechatUnknownError('provider_error', `WeChat Pay answered ${safe(rawCode) || 'an error'} (${safe(desc)}): the outcome is unknown, query it`);
+    if (REJECTS[code])
+      throw new ProviderRejectedError(
+        `provider.wechat.${code.toLowerCase()}`,
+        `${REJECTS[code]} (${safe(rawCode)}: ${safe(desc)})`,
+      );
+    throw new WechatUnknownError(
+      'provider_error',
+      `WeChat Pay answered ${safe(rawCode) || 'an error'} (${safe(desc)}): the outcome is unknown, query it`,
+    );
   }
 
   private refundError(rawCode: unknown, desc: unknown, status = 200): never {
     const code = norm(String(rawCode ?? ''));
-    if (status >= 500 || code === 'SYSTEMERROR' || code === 'BIZERRNEEDRETRY' || code === 'FREQUENCYLIMITED' || !code) {
-      throw new WechatUnknownError('provider_error', `WeChat Pay could not take the refund now (${safe(rawCode)}): ask about it, then send it again under the same refund number`);
+    if (
+      status >= 500 ||
+      code === 'SYSTEMERROR' ||
+      code === 'BIZERRNEEDRETRY' ||
+      code === 'FREQUENCYLIMITED' ||
+      !code
+    ) {
+      throw new WechatUnknownError(
+        'provider_error',
+        `WeChat Pay could not take the refund now (${safe(rawCode)}): ask about it, then send it again under the same refund number`,
+      );
     }
     if (REJECTS[code]) this.placeError(rawCode, desc);
-    throw new ProviderRejectedError(`provider.wechat.refund_${code.toLowerCase() || 'failed'}`, `WeChat Pay refused the refund (${safe(rawCode)}: ${safe(desc)})`);
+    throw new ProviderRejectedError(
+      `provider.wechat.refund_${code.toLowerCase() || 'failed'}`,
+      `WeChat Pay refused the refund (${safe(rawCode)}: ${safe(desc)})`,
+    );
   }
 
   private tradeState(state: unknown, tradeNo: unknown, desc: unknown): QueryResult {
     switch (state) {
       case 'SUCCESS':
       case 'REFUND':
-        if (!tradeNo) throw new WechatUnknownError('forged', 'WeChat Pay said paid without a transaction id: query again');
+        if (!tradeNo)
+          throw new WechatUnknownError(
+            'forged',
+            'WeChat Pay said paid without a transaction id: query again',
+          );
         return { state: 'succeeded', tradeNo: String(tradeNo) };
       case 'USERPAYING':
       case 'NOTPAY':
@@ -441,16 +595,31 @@ export class WechatProvider implements WalletProvider {
       case 'REVOKED':
         return { state: 'closed' };
       case 'PAYERROR':
-        return { state: 'failed', code: 'payment_error', message: `WeChat Pay says the payment failed (${safe(desc)})` };
+        return {
+          state: 'failed',
+          code: 'payment_error',
+          message: `WeChat Pay says the payment failed (${safe(desc)})`,
+        };
       default:
-        throw new WechatUnknownError('provider_error', `WeChat Pay reported the unknown trade state ${safe(state)}: query again`);
+        throw new WechatUnknownError(
+          'provider_error',
+          `WeChat Pay reported the unknown trade state ${safe(state)}: query again`,
+        );
     }
   }
 
   private refundState(status: unknown): RefundQueryResult {
     if (status === 'SUCCESS') return { state: 'succeeded' };
-    if (status === 'PROCESSING') throw new WechatUnknownError('provider_error', 'WeChat Pay is still paying the refund out: ask again later');
-    return { state: 'failed', code: `refund_${String(status ?? 'failed').toLowerCase()}`, message: `WeChat Pay says the refund ${safe(status)}` };
+    if (status === 'PROCESSING')
+      throw new WechatUnknownError(
+        'provider_error',
+        'WeChat Pay is still paying the refund out: ask again later',
+      );
+    return {
+      state: 'failed',
+      code: `refund_${String(status ?? 'failed').toLowerCase()}`,
+      message: `WeChat Pay says the refund ${safe(status)}`,
+    };
   }
 
   private async wasPaid(outTradeNo: string): Promise<boolean> {
@@ -458,7 +627,10 @@ export class WechatProvider implements WalletProvider {
       const f = await this.v2('/pay/orderquery', { out_trade_no: outTradeNo });
       return f.result_code === 'SUCCESS' && f.out_trade_no === outTradeNo && !!f.time_end;
     }
-    const r = await this.v3('GET', `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${this.account.mchId}`);
+    const r = await this.v3(
+      'GET',
+      `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${this.account.mchId}`,
+    );
     return r.status === 200 && r.json.out_trade_no === outTradeNo && !!r.json.success_time;
   }
 
@@ -466,13 +638,22 @@ export class WechatProvider implements WalletProvider {
     if (this.account.api === 'v2') {
       const f = await this.v2('/pay/orderquery', { out_trade_no: outTradeNo });
       if (f.result_code !== 'SUCCESS' || (f.trade_state !== 'SUCCESS' && f.trade_state !== 'REFUND')) {
-        throw new ProviderRejectedError('provider.wechat.refund_not_paid', 'WeChat Pay has no paid order under this payment id: nothing to refund');
+        throw new ProviderRejectedError(
+          'provider.wechat.refund_not_paid',
+          'WeChat Pay has no paid order under this payment id: nothing to refund',
+        );
       }
       return Number(f.total_fee);
     }
-    const r = await this.v3('GET', `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${this.account.mchId}`);
+    const r = await this.v3(
+      'GET',
+      `/v3/pay/transactions/out-trade-no/${encodeURIComponent(outTradeNo)}?mchid=${this.account.mchId}`,
+    );
     if (r.status !== 200 || (r.json.trade_state !== 'SUCCESS' && r.json.trade_state !== 'REFUND')) {
-      throw new ProviderRejectedError('provider.wechat.refund_not_paid', 'WeChat Pay has no paid order under this payment id: nothing to refund');
+      throw new ProviderRejectedError(
+        'provider.wechat.refund_not_paid',
+        'WeChat Pay has no paid order under this payment id: nothing to refund',
+      );
     }
     return Number(r.json.amount?.total);
   }
@@ -480,7 +661,10 @@ export class WechatProvider implements WalletProvider {
   private returnFail(msg: unknown): never {
     const text = String(msg ?? '');
     for (const [re, code] of RETURN_MSGS) if (re.test(text)) this.placeError(code, text);
-    throw new WechatUnknownError('provider_error', `WeChat Pay answered return_code=FAIL (${safe(text)}): the outcome is unknown`);
+    throw new WechatUnknownError(
+      'provider_error',
+      `WeChat Pay answered return_code=FAIL (${safe(text)}): the outcome is unknown`,
+    );
   }
 
   // ---- v2 transport ---------------------------------------------------------------------------------
@@ -499,30 +683,54 @@ export class WechatProvider implements WalletProvider {
   }
 
   /** One signed v2 call; returns the verified reply fields (return_code=SUCCESS), or throws. */
-  private async v2(path: string, extra: Record<string, string | undefined>, mtls = false, scenario = false): Promise<Record<string, string>> {
-    if (this.account.api !== 'v2' || !this.account.v2) throw new ProviderRejectedError('provider.wechat.config', 'this account is not set up for API v2');
+  private async v2(
+    path: string,
+    extra: Record<string, string | undefined>,
+    mtls = false,
+    scenario = false,
+  ): Promise<Record<string, string>> {
+    if (this.account.api !== 'v2' || !this.account.v2)
+      throw new ProviderRejectedError('provider.wechat.config', 'this account is not set up for API v2');
     const reply = await this.send(path, buildXml(this.v2Fields(extra)), mtls, 'POST', false, scenario);
     let f: Record<string, string>;
     try {
       f = parseXml(reply.body);
     } catch (e) {
-      throw new WechatUnknownError('provider_error', `WeChat Pay's answer to ${path} could not be read (HTTP ${reply.status}): the outcome is unknown`, e);
+      throw new WechatUnknownError(
+        'provider_error',
+        `WeChat Pay's answer to ${path} could not be read (HTTP ${reply.status}): the outcome is unknown`,
+        e,
+      );
     }
     if (f.return_code !== 'SUCCESS') this.returnFail(f.return_msg);
     if (!verifyV2(f, this.account.v2.apiKey, this.account.v2.signType)) {
-      this.log(`wechat: ${path}: reply signature does not verify (forged or wrong API key); treated as unknown`);
-      throw new WechatUnknownError('forged', `WeChat Pay's answer to ${path} is not signed with our API key: not believed, the outcome is unknown`);
+      this.log(
+        `wechat: ${path}: reply signature does not verify (forged or wrong API key); treated as unknown`,
+      );
+      throw new WechatUnknownError(
+        'forged',
+        `WeChat Pay's answer to ${path} is not signed with our API key: not believed, the outcome is unknown`,
+      );
     }
     if ((f.appid && f.appid !== this.account.appId) || (f.mch_id && f.mch_id !== this.account.mchId)) {
-      throw new WechatUnknownError('forged', `WeChat Pay's answer to ${path} is for another merchant: not believed`);
+      throw new WechatUnknownError(
+        'forged',
+        `WeChat Pay's answer to ${path} is for another merchant: not believed`,
+      );
     }
     return f;
   }
 
   // ---- v3 transport ---------------------------------------------------------------------------------
 
-  private async v3(method: 'GET' | 'POST', pathAndQuery: string, body?: unknown, scenario = false): Promise<V3Reply> {
-    if (this.account.api !== 'v3') throw new ProviderRejectedError('provider.wechat.config', 'this account is not set up for API v3');
+  private async v3(
+    method: 'GET' | 'POST',
+    pathAndQuery: string,
+    body?: unknown,
+    scenario = false,
+  ): Promise<V3Reply> {
+    if (this.account.api !== 'v3')
+      throw new ProviderRejectedError('provider.wechat.config', 'this account is not set up for API v3');
     const text = body === undefined ? undefined : JSON.stringify(body);
     const reply = await this.send(pathAndQuery, text, false, method, true, scenario);
     const raw = reply.body.toString('utf8');
@@ -533,65 +741,125 @@ export class WechatProvider implements WalletProvider {
     const signature = h('wechatpay-signature');
     const ok2xx = reply.status >= 200 && reply.status < 300;
     if (!signature) {
-      if (ok2xx) throw new WechatUnknownError('forged', `WeChat Pay's ${reply.status} answer to ${pathOnly(pathAndQuery)} carries no signature: not believed, the outcome is unknown`);
+      if (ok2xx)
+        throw new WechatUnknownError(
+          'forged',
+          `WeChat Pay's ${reply.status} answer to ${pathOnly(pathAndQuery)} carries no signature: not believed, the outcome is unknown`,
+        );
       // Unsigned errors: a 401 (signature refused) is taken as said; anything else stays unknown.
-      if (reply.status !== 401) throw new WechatUnknownError('provider_error', `WeChat Pay answered HTTP ${reply.status} unsigned: the outcome is unknown`);
+      if (reply.status !== 401)
+        throw new WechatUnknownError(
+          'provider_error',
+          `WeChat Pay answered HTTP ${reply.status} unsigned: the outcome is unknown`,
+        );
     } else {
       const ts = h('wechatpay-timestamp') ?? '';
       const n = h('wechatpay-nonce') ?? '';
       const serial = h('wechatpay-serial') ?? '';
       const key = this.platformKeys.get(serial) ?? this.platformKeys.get(serial.toUpperCase());
-      if (!key) throw new WechatUnknownError('forged', `WeChat Pay signed with a key we do not hold (serial ${safe(h('wechatpay-serial'))}): update the platform certificate or public key`);
+      if (!key)
+        throw new WechatUnknownError(
+          'forged',
+          `WeChat Pay signed with a key we do not hold (serial ${safe(h('wechatpay-serial'))}): update the platform certificate or public key`,
+        );
       if (!verifySha256WithRsa(v3ResponseMessage(ts, n, raw), signature, key)) {
         this.log(`wechat: ${pathOnly(pathAndQuery)}: reply signature does not verify; treated as unknown`);
-        throw new WechatUnknownError('forged', `WeChat Pay's answer to ${pathOnly(pathAndQuery)} does not verify: not believed, the outcome is unknown`);
+        throw new WechatUnknownError(
+          'forged',
+          `WeChat Pay's answer to ${pathOnly(pathAndQuery)} does not verify: not believed, the outcome is unknown`,
+        );
       }
       if (!/^\d{1,12}$/.test(ts) || Math.abs(this.now() / 1000 - Number(ts)) >= 300) {
-        throw new WechatUnknownError('clock_skew', "WeChat Pay's answer is timestamped 5 minutes or more away from this machine's clock: not believed; check the clock (NTP)");
+        throw new WechatUnknownError(
+          'clock_skew',
+          "WeChat Pay's answer is timestamped 5 minutes or more away from this machine's clock: not believed; check the clock (NTP)",
+        );
       }
     }
-    let json: Record<string, any> = {};
+    let json: WireJson = {};
     if (raw.length > 0) {
       try {
         const parsed: unknown = JSON.parse(raw);
-        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) json = parsed as Record<string, any>;
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed))
+          json = parsed as WireJson;
         else throw new Error('not an object');
       } catch (e) {
-        throw new WechatUnknownError('provider_error', `WeChat Pay's answer (HTTP ${reply.status}) is not a JSON object: the outcome is unknown`, e);
+        throw new WechatUnknownError(
+          'provider_error',
+          `WeChat Pay's answer (HTTP ${reply.status}) is not a JSON object: the outcome is unknown`,
+          e,
+        );
       }
     }
     if (reply.status === 401) {
       const msg = String(json.message ?? '');
       if (/timestamp|时间戳|expired|过期/i.test(msg)) {
-        throw new ProviderRejectedError('provider.wechat.clock_skew', `WeChat Pay refused our request's timestamp: this machine's clock is off by 5 minutes or more. Set the clock (NTP). (${safe(msg)})`);
+        throw new ProviderRejectedError(
+          'provider.wechat.clock_skew',
+          `WeChat Pay refused our request's timestamp: this machine's clock is off by 5 minutes or more. Set the clock (NTP). (${safe(msg)})`,
+        );
       }
-      throw new ProviderRejectedError('provider.wechat.signerror', `${REJECTS.SIGNERROR} (${safe(json.code)}: ${safe(msg)})`);
+      throw new ProviderRejectedError(
+        'provider.wechat.signerror',
+        `${REJECTS.SIGNERROR} (${safe(json.code)}: ${safe(msg)})`,
+      );
     }
-    if (['MCHIDNOTEXIST', 'APPIDMCHIDNOTMATCH', 'APPIDNOTEXIST'].includes(norm(json.code))) this.placeError(json.code, json.message);
+    if (['MCHIDNOTEXIST', 'APPIDMCHIDNOTMATCH', 'APPIDNOTEXIST'].includes(norm(json.code)))
+      this.placeError(json.code, json.message);
     return { status: reply.status, json, raw: reply.body };
   }
 
-  private async send(pathAndQuery: string, body: string | undefined, mtls: boolean, method: 'GET' | 'POST' = 'POST', v3 = false, scenario = false): Promise<HttpReply> {
+  private async send(
+    pathAndQuery: string,
+    body: string | undefined,
+    mtls: boolean,
+    method: 'GET' | 'POST' = 'POST',
+    v3 = false,
+    scenario = false,
+  ): Promise<HttpReply> {
     const url = new URL(pathAndQuery, this.base);
-    const headers: Record<string, string> = { 'User-Agent': 'payconnect-wechat/1', Accept: v3 ? 'application/json' : 'text/xml' };
+    const headers: Record<string, string> = {
+      'User-Agent': 'payconnect-wechat/1',
+      Accept: v3 ? 'application/json' : 'text/xml',
+    };
     if (body !== undefined) headers['Content-Type'] = v3 ? 'application/json' : 'text/xml';
     if (scenario && this.account.scenario) headers[SCENARIO_HEADER] = this.account.scenario;
     if (v3) {
       const ts = String(Math.floor(this.now() / 1000));
       const n = nonce(32);
-      const sig = sha256WithRsa(v3RequestMessage(method, url.pathname + url.search, ts, n, body ?? ''), this.merchantKey);
-      headers.Authorization = buildAuthorization({ mchid: this.account.mchId, nonce_str: n, timestamp: ts, serial_no: this.account.merchantCertSerial, signature: sig });
-      if (this.account.v3?.publicKeyId && !this.account.v3.platformCertPem) headers['Wechatpay-Serial'] = this.account.v3.publicKeyId;
+      const sig = sha256WithRsa(
+        v3RequestMessage(method, url.pathname + url.search, ts, n, body ?? ''),
+        this.merchantKey,
+      );
+      headers.Authorization = buildAuthorization({
+        mchid: this.account.mchId,
+        nonce_str: n,
+        timestamp: ts,
+        serial_no: this.account.merchantCertSerial,
+        signature: sig,
+      });
+      if (this.account.v3?.publicKeyId && !this.account.v3.platformCertPem)
+        headers['Wechatpay-Serial'] = this.account.v3.publicKeyId;
     }
     try {
       return await httpsCall({
-        url, method, headers, body, ca: this.account.caPem, timeoutMs: this.timeoutMs,
-        cert: mtls ? this.account.merchantCertPem : undefined, key: mtls ? this.account.merchantKeyPem : undefined,
+        url,
+        method,
+        headers,
+        body,
+        ca: this.account.caPem,
+        timeoutMs: this.timeoutMs,
+        cert: mtls ? this.account.merchantCertPem : undefined,
+        key: mtls ? this.account.merchantKeyPem : undefined,
       });
     } catch (e) {
       const kind = e instanceof WechatTransportError ? e.kind : 'reset';
       this.log(`wechat: ${url.pathname}: ${kind}: ${e instanceof Error ? e.message : 'error'}`);
-      throw new WechatUnknownError('transport', `no usable answer from WeChat Pay for ${url.pathname} (${e instanceof Error ? e.message : 'error'}): the outcome is unknown, query it`, e);
+      throw new WechatUnknownError(
+        'transport',
+        `no usable answer from WeChat Pay for ${url.pathname} (${e instanceof Error ? e.message : 'error'}): the outcome is unknown, query it`,
+        e,
+      );
     }
   }
 }
@@ -607,20 +875,34 @@ function pathOnly(p: string): string {
 
 /** A vendor string fit for an error message: short, one line, no markup. */
 function safe(v: unknown): string {
-  return String(v ?? '').replace(/[\r\n<>]/g, ' ').slice(0, 80);
+  return String(v ?? '')
+    .replace(/[\r\n<>]/g, ' ')
+    .slice(0, 80);
 }
 
 function probeProblem(e: unknown, account: WechatAccount): ProbeResult {
   const where = `${account.baseUrl} (merchant ${account.mchId}, API ${account.api})`;
   if (e instanceof ProviderRejectedError) {
     if (e.code === 'provider.wechat.signerror') {
-      return { ok: false, problem: 'wrong_key', message: `WeChat Pay refused our signature at ${where}. ${account.api === 'v2' ? 'The API key does not match the one set in 商户平台 → API安全 → API密钥: paste it again (32 characters).' : 'The merchant API certificate, its serial or its private key do not match what WeChat Pay holds: download the API certificate (apiclient_cert.pem, apiclient_key.pem) again and set its serial number.'}` };
+      return {
+        ok: false,
+        problem: 'wrong_key',
+        message: `WeChat Pay refused our signature at ${where}. ${account.api === 'v2' ? 'The API key does not match the one set in 商户平台 → API安全 → API密钥: paste it again (32 characters).' : 'The merchant API certificate, its serial or its private key do not match what WeChat Pay holds: download the API certificate (apiclient_cert.pem, apiclient_key.pem) again and set its serial number.'}`,
+      };
     }
     if (e.code === 'provider.wechat.clock_skew') {
-      return { ok: false, problem: 'clock_skew', message: `WeChat Pay refused our request's time at ${where}: this machine's clock is 5 minutes or more off. Turn on time synchronisation (NTP) and try again.` };
+      return {
+        ok: false,
+        problem: 'clock_skew',
+        message: `WeChat Pay refused our request's time at ${where}: this machine's clock is 5 minutes or more off. Turn on time synchronisation (NTP) and try again.`,
+      };
     }
     if (/appid|mchid/.test(e.code)) {
-      return { ok: false, problem: 'unknown_account', message: `WeChat Pay does not know this account at ${where}: ${e.message}` };
+      return {
+        ok: false,
+        problem: 'unknown_account',
+        message: `WeChat Pay does not know this account at ${where}: ${e.message}`,
+      };
     }
     return { ok: false, problem: 'other', message: `WeChat Pay refused the check at ${where}: ${e.message}` };
   }
@@ -628,19 +910,43 @@ function probeProblem(e: unknown, account: WechatAccount): ProbeResult {
     const cause = e.cause;
     if (e.reason === 'transport' && cause instanceof WechatTransportError) {
       if (cause.kind === 'unreachable' || cause.kind === 'timeout') {
-        return { ok: false, problem: 'unreachable', message: `Cannot reach WeChat Pay at ${account.baseUrl} (${cause.message}). Check the address, the network and any firewall or proxy between this server and WeChat Pay.` };
+        return {
+          ok: false,
+          problem: 'unreachable',
+          message: `Cannot reach WeChat Pay at ${account.baseUrl} (${cause.message}). Check the address, the network and any firewall or proxy between this server and WeChat Pay.`,
+        };
       }
       if (cause.kind === 'tls') {
-        return { ok: false, problem: 'tls', message: `The secure connection to WeChat Pay at ${account.baseUrl} failed (${cause.message}). Check the server's trusted certificates (for a local gateway: its CA file), and the system clock.` };
+        return {
+          ok: false,
+          problem: 'tls',
+          message: `The secure connection to WeChat Pay at ${account.baseUrl} failed (${cause.message}). Check the server's trusted certificates (for a local gateway: its CA file), and the system clock.`,
+        };
       }
     }
     if (e.reason === 'clock_skew') {
-      return { ok: false, problem: 'clock_skew', message: `WeChat Pay's answer is timestamped 5 minutes or more away from this machine's clock. Turn on time synchronisation (NTP).` };
+      return {
+        ok: false,
+        problem: 'clock_skew',
+        message: `WeChat Pay's answer is timestamped 5 minutes or more away from this machine's clock. Turn on time synchronisation (NTP).`,
+      };
     }
     if (e.reason === 'forged') {
-      return { ok: false, problem: account.api === 'v3' ? 'wrong_key' : 'other', message: `WeChat Pay's answer at ${where} does not verify: ${account.api === 'v3' ? 'the platform certificate or WeChat Pay public key configured is not the one WeChat Pay signs with — download it again (商户平台 → API安全).' : 'the reply is not signed with our API key — someone between us and WeChat Pay, or a wrong API key; check the network path and the key.'}` };
+      return {
+        ok: false,
+        problem: account.api === 'v3' ? 'wrong_key' : 'other',
+        message: `WeChat Pay's answer at ${where} does not verify: ${account.api === 'v3' ? 'the platform certificate or WeChat Pay public key configured is not the one WeChat Pay signs with — download it again (商户平台 → API安全).' : 'the reply is not signed with our API key — someone between us and WeChat Pay, or a wrong API key; check the network path and the key.'}`,
+      };
     }
-    return { ok: false, problem: 'other', message: `WeChat Pay's answer at ${where} was unclear: ${e.message}` };
+    return {
+      ok: false,
+      problem: 'other',
+      message: `WeChat Pay's answer at ${where} was unclear: ${e.message}`,
+    };
   }
-  return { ok: false, problem: 'other', message: `The check against WeChat Pay at ${where} failed: ${e instanceof Error ? e.message : 'unknown error'}` };
+  return {
+    ok: false,
+    problem: 'other',
+    message: `The check against WeChat Pay at ${where} failed: ${e instanceof Error ? e.message : 'unknown error'}`,
+  };
 }

@@ -22,10 +22,21 @@ describe('parseXml', () => {
   it('reads a real micropay reply (CDATA and plain numbers)', () => {
     const xml = `<xml><return_code><![CDATA[SUCCESS]]></return_code>
 <return_msg><![CDATA[OK]]></return_msg><total_fee>1</total_fee><cash_fee>1</cash_fee><empty></empty><e2/></xml>`;
-    expect(parseXml(xml)).toEqual({ return_code: 'SUCCESS', return_msg: 'OK', total_fee: '1', cash_fee: '1', empty: '', e2: '' });
+    expect(parseXml(xml)).toEqual({
+      return_code: 'SUCCESS',
+      return_msg: 'OK',
+      total_fee: '1',
+      cash_fee: '1',
+      empty: '',
+      e2: '',
+    });
   });
   it('accepts an XML declaration, a BOM and the predefined entities', () => {
-    expect(parseXml('\ufeff<?xml version="1.0" encoding="UTF-8"?>\n<xml><a>x &lt;&amp;&gt; &#20013;&#x6587;</a></xml>')).toEqual({ a: 'x <&> 中文' });
+    expect(
+      parseXml(
+        '\ufeff<?xml version="1.0" encoding="UTF-8"?>\n<xml><a>x &lt;&amp;&gt; &#20013;&#x6587;</a></xml>',
+      ),
+    ).toEqual({ a: 'x <&> 中文' });
   });
   it.each([
     ['a DOCTYPE', '<!DOCTYPE xml [<!ENTITY a "b">]><xml><a>&a;</a></xml>'],
@@ -56,8 +67,14 @@ describe('parseXml', () => {
 describe('parseXml fuzz', () => {
   const key = '192006250b4c09247ec02edce69f6a2d';
   const paid = {
-    return_code: 'SUCCESS', result_code: 'SUCCESS', appid: 'wx1', mch_id: '1900000001', out_trade_no: 'pay_abc', total_fee: '100',
-    transaction_id: '4200000001', nonce_str: 'n',
+    return_code: 'SUCCESS',
+    result_code: 'SUCCESS',
+    appid: 'wx1',
+    mch_id: '1900000001',
+    out_trade_no: 'pay_abc',
+    total_fee: '100',
+    transaction_id: '4200000001',
+    nonce_str: 'n',
   };
   const signed = buildXml({ ...paid, sign: signV2(paid, key, 'MD5') });
 
