@@ -186,10 +186,25 @@ export class WechatProvider implements WalletProvider {
   private readonly chargedAt = new Map<string, number>();
   private readonly base: URL;
 
-  constructor(
-    private readonly account: WechatAccount,
-    options: WechatProviderOptions = {},
-  ) {
+  private readonly account: WechatAccount;
+
+  constructor(account: WechatAccount, options: WechatProviderOptions = {}) {
+    // Keys read from files often end in a newline; a key never holds whitespace, and one stray byte would
+    // read as a wrong key (SIGNERROR).
+    this.account = {
+      ...account,
+      ...(account.v2 ? { v2: { ...account.v2, apiKey: account.v2.apiKey.trim() } } : {}),
+      ...(account.v3
+        ? {
+            v3: {
+              ...account.v3,
+              apiV3Key: account.v3.apiV3Key.trim(),
+              publicKeyId: account.v3.publicKeyId?.trim(),
+            },
+          }
+        : {}),
+      merchantCertSerial: account.merchantCertSerial.trim(),
+    };
     this.now = options.now ?? Date.now;
     this.timeoutMs = options.timeoutMs ?? WECHAT_POLICY.requestTimeoutMs;
     this.log = options.log ?? (() => undefined);
