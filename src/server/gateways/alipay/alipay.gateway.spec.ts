@@ -656,3 +656,49 @@ describe('the gateway with a data directory', () => {
 function fen(name: string): number {
   return Number(Object.entries(SCENARIO_AMOUNTS).find(([, s]) => s === name)![0]);
 }
+
+describe('the gateway and the GBK charset', () => {
+  it('verifies a request signed over GBK bytes and reads its Chinese subject', async () => {
+    const gw = await startAlipayGateway();
+    try {
+      const m = gw.merchant();
+      const biz = JSON.stringify({
+        out_trade_no: payId(),
+        scene: 'bar_code',
+        auth_code: code(),
+        subject: '中文测试',
+        total_amount: '1.00',
+      });
+      const system = {
+        app_id: m.appId,
+        method: 'alipay.trade.pay',
+        format: 'JSON',
+        charset: 'gbk',
+        sign_type: 'RSA2',
+        timestamp: chinaTimestamp(Date.now()),
+        version: '1.0',
+      };
+      const signed = signRequest(
+        { ...system, biz_content: biz },
+        loadPrivateKey(m.appPrivateKeyPem),
+        'RSA2',
+        'gbk',
+      );
+      const post = (sign: string) =>
+        fetch(`${gw.url}?${encodeForm({ ...system, sign }, 'gbk')}`, {
+          method: 'POST',
+          body: encodeForm({ biz_content: biz }, 'gbk'),
+        }).then((r) => r.text());
+      const good = extractAnswer(await post(signed.sign), 'alipay.trade.pay');
+      expect(good.response).toMatchObject({ code: '10000', total_amount: '1.00' });
+      expect(gw.trades()[0].subject).toBe('中文测试');
+      // The same request signed over its UTF-8 bytes does not verify as GBK.
+      const utf8 = signRequest({ ...system, biz_content: biz }, loadPrivateKey(m.appPrivateKeyPem));
+      expect(extractAnswer(await post(utf8.sign), 'alipay.trade.pay').response).toMatchObject({
+        sub_code: 'isv.invalid-signature',
+      });
+    } finally {
+      await gw.close();
+    }
+  });
+});

@@ -89,6 +89,18 @@ export function loadOrCreateKeys(dataDir?: string): GatewayKeys {
     );
     return k;
   }
+  try {
+    return readKeys(f);
+  } catch (e) {
+    throw new Error(
+      `the gateway's data directory ${dataDir} is incomplete or damaged (${(e as Error).message}); ` +
+        'restore it, or start with an empty directory for a new gateway (new keys, new demo merchant, empty ledger)',
+      { cause: e },
+    );
+  }
+}
+
+function readKeys(f: (name: string) => string): GatewayKeys {
   const m = JSON.parse(readFileSync(f('merchant.json'), 'utf8')) as { appId: string; pid: string };
   return {
     gatewayPrivateKeyPem: readFileSync(f('gateway-private-key.pem'), 'utf8'),

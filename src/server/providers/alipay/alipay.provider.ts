@@ -421,11 +421,25 @@ export class AlipayProvider implements WalletProvider {
     }
     if (code === '40004') {
       if (sub === 'ACQ.TRADE_HAS_SUCCESS') {
-        // §1.5: already paid under this out_trade_no. Report what the trade really is.
-        const q = await this.query(req.outTradeNo);
-        if (q.state === 'succeeded') return { outcome: 'succeeded', tradeNo: q.tradeNo, brand: 'alipay' };
+        // §1.5: already paid under this out_trade_no. Report what the trade really is — and only if it is
+        // this payment's amount (our out_trade_no is unique, so another amount means something is wrong).
+        const { response: q } = await this.callOrUnknown(
+          'alipay.trade.query',
+          { out_trade_no: req.outTradeNo },
+          req.outTradeNo,
+        );
+        this.sameTrade(q, req.outTradeNo, 'alipay.trade.query');
+        const status = s(q.trade_status);
+        if (s(q.code) === '10000' && (status === 'TRADE_SUCCESS' || status === 'TRADE_FINISHED')) {
+          if (s(q.total_amount) !== yuan) {
+            throw new ProviderUnknownError(
+              `alipay alipay.trade.pay for ${req.outTradeNo}: a paid trade under this number has another amount; check it at Alipay`,
+            );
+          }
+          return { outcome: 'succeeded', tradeNo: s(q.trade_no), brand: 'alipay' };
+        }
         throw new ProviderUnknownError(
-          `alipay alipay.trade.pay for ${req.outTradeNo}: Alipay says it is paid but the query says ${q.state}`,
+          `alipay alipay.trade.pay for ${req.outTradeNo}: Alipay says it is paid but the query says ${status || s(q.code)}`,
         );
       }
       const d = DECLINES[sub];
