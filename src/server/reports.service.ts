@@ -111,6 +111,8 @@ export interface ProviderReconciliation {
   /** Absent when the provider's bill could not be fetched (`error` says why). */
   theirs?: { payments: number; received: ExactAmount; refunds: number; paidOut: ExactAmount };
   differences: ReconciliationDifference[];
+  /** Bill lines of our other stores (one merchant account serving several stores): reconciled there. */
+  otherStores?: number;
   error?: string;
 }
 
@@ -193,6 +195,15 @@ export async function reconcile(
       out.push(entry);
       continue;
     }
+    // One merchant account may serve several of our stores: its bill then lists their trades too. Those
+    // are reconciled in their own store's report, not flagged here.
+    const foreign = new Set<string>();
+    const unknown = [...new Set(bill.map((r) => r.outTradeNo))].filter((id) => !ours.has(id));
+    for (const id of unknown) {
+      const r = await db.query<{ store_id: string }>('SELECT store_id FROM payments WHERE id = $1', [id]);
+      if (r[0] && r[0].store_id !== storeId) foreign.add(id);
+    }
+    if (foreign.size) bill = bill.filter((r) => !foreign.has(r.outTradeNo));
     const theirs = new Map<string, number>();
     let theirIn = 0n;
     let theirOut = 0n;
@@ -210,6 +221,7 @@ export async function reconcile(
       }
     }
     entry.theirs = { payments: theirPayments, received: exact(theirIn), refunds: theirRefunds, paidOut: exact(theirOut) };
+    if (foreign.size) entry.otherStores = foreign.size;
     for (const id of new Set([...ours.keys(), ...theirs.keys()])) {
       const o = ours.get(id) ?? 0;
       const t = theirs.get(id) ?? 0;

@@ -14,6 +14,8 @@ export interface ServerOptions {
   db: string;
   adminToken: string;
   simSpeed: number;
+  /** More environment (e.g. PAYCONNECT_WALLET_SPEED). */
+  env?: Record<string, string>;
 }
 
 export class ServerProcess {
@@ -30,6 +32,7 @@ export class ServerProcess {
     const proc = ChildProc.spawn('server', ['server', '--port', String(opts.port), '--db', opts.db], {
       PAYCONNECT_ADMIN_TOKEN: opts.adminToken,
       PAYCONNECT_SIM_SPEED: String(opts.simSpeed),
+      ...(opts.env ?? {}),
     });
     const server = new ServerProcess(proc, opts.port);
     try {
