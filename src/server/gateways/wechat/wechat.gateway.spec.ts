@@ -181,7 +181,7 @@ describe('startWechatGateway: v2', () => {
         )
       ).body,
     );
-    expect(late.result_code).toBe('FAIL');
+    expect(late).toMatchObject({ result_code: 'FAIL', err_code: 'ORDERREVERSED' });
     expect(parseXml((await post('/pay/orderquery', v2Body({ out_trade_no: id }))).body)).toMatchObject({
       err_code: 'ORDERNOTEXIST',
     });

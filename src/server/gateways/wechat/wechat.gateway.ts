@@ -218,6 +218,9 @@ export async function startWechatGateway(opts: WechatGatewayOptions = {}): Promi
     }
     const existing = find(outTradeNo);
     if (existing) {
+      // A tombstone: this order number was reversed before any pay reached us.
+      if (existing.amount === 0)
+        return { kind: 'error', code: 'ORDERREVERSED', desc: ERR_DESC.ORDERREVERSED };
       if (existing.amount !== amount)
         return { kind: 'error', code: 'OUT_TRADE_NO_USED', desc: ERR_DESC.OUT_TRADE_NO_USED };
       switch (existing.state) {
