@@ -14,7 +14,7 @@ import { formatMoney } from '../protocol/money';
 import { createPluginApp } from '../plugin/plugin-app';
 import { createServerApp } from '../server/server-app';
 import { createTerminalApp } from '../terminal/terminal-app';
-import { Command, intOption, parse } from './args';
+import { Command, intOption, parse, UsageError } from './args';
 
 const DEMO_SECRET = 'demo-only-secret-not-for-shops';
 
@@ -28,9 +28,10 @@ async function admin(
   token: string,
   path: string,
   body: unknown,
+  method = 'POST',
 ): Promise<Record<string, string>> {
   const r = await fetch(`${url}${path}`, {
-    method: 'POST',
+    method,
     headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
     body: JSON.stringify(body),
   });
@@ -108,7 +109,7 @@ function hostPage(
 }
 
 export const demo: Command = {
-  usage: `payconnect demo [--port-base N] [--data DIR] [--lan-port N]
+  usage: `payconnect demo [--port-base N] [--data DIR] [--lan-port N] [--providers simulator|gateways]
 
 Runs payconnect on this machine with embedded SQLite: a payment server on N, a plugin for register R1 on
 N+1, mobile POS units T1 on N+2 and T2 on N+3 (and a stand-in register host on N+4 that receives the
@@ -116,13 +117,22 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
 
   --port-base N   first HTTP port (default 8700)
   --data DIR      where everything is kept (default ./var/demo)
-  --lan-port N    the units' LAN port (default ${DEFAULT_UNIT_PORT}; the plugin uses N+1)`,
+  --lan-port N    the units' LAN port (default ${DEFAULT_UNIT_PORT}; the plugin uses N+1)
+  --providers P   simulator (default): the built-in simulator decides every payment (test codes 28… / 13…,
+                  ending 00 paid, see docs/server-api.md); gateways: local Alipay (N+5) and WeChat Pay (N+6)
+                  gateways with their own keys and ledgers take the payments as the real providers would —
+                  Alipay codes 25–30…, WeChat Pay codes 10–15…, each code good once; ¥91.01–¥91.09 play the
+                  scenarios (payconnect gateway alipay --help)`,
   async run(argv) {
     const { values } = parse(argv, {
       'port-base': { type: 'string' },
       data: { type: 'string' },
       'lan-port': { type: 'string' },
+      providers: { type: 'string' },
     });
+    const providers = (values.providers as string | undefined) ?? 'simulator';
+    if (providers !== 'simulator' && providers !== 'gateways')
+      throw new UsageError(`--providers must be simulator or gateways, got "${providers}"`);
     const base = intOption(values['port-base'] as string | undefined, 'port-base', 8700, 1, 65530);
     const unitPort = intOption(
       values['lan-port'] as string | undefined,
@@ -150,6 +160,46 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
     if (!state.storeId) {
       state.storeId = (await admin(server.url, adminToken, '/v1/stores', { name: 'demo' })).id;
       writeFileSync(stateFile, JSON.stringify(state, null, 2), { mode: 0o600 });
+    }
+    // Real-provider mode: the local gateways take the store's payments through its wallet accounts; in
+    // simulator mode a wallet account left by an earlier gateways run is removed.
+    const gateways: Array<{ close(): Promise<void> }> = [];
+    const walletLines: string[] = [];
+    if (providers === 'gateways') {
+      const { startAlipayGateway } = await import('../server/gateways/alipay');
+      const { startWechatGateway } = await import('../server/gateways/wechat/wechat.gateway');
+      const { writeAlipayWalletFiles, writeWechatWalletFiles } =
+        await import('../server/gateways/wallet-files');
+      const ali = await startAlipayGateway({ port: base + 5, dataDir: join(dir, 'gateways', 'alipay') });
+      gateways.push(ali);
+      const wx = await startWechatGateway({ port: base + 6, dataDir: join(dir, 'gateways', 'wechat') });
+      gateways.push(wx);
+      const aliAccount = writeAlipayWalletFiles(
+        join(dir, 'gateways', 'alipay', 'merchant'),
+        ali.url,
+        ali.merchant(),
+      );
+      const wxAccounts = writeWechatWalletFiles(
+        join(dir, 'gateways', 'wechat', 'merchant'),
+        wx.url,
+        wx.caPem,
+        wx.merchant(),
+      );
+      await admin(server.url, adminToken, `/v1/stores/${state.storeId}/wallets/alipay`, aliAccount, 'PUT');
+      await admin(server.url, adminToken, `/v1/stores/${state.storeId}/wallets/wechat`, wxAccounts.v3, 'PUT');
+      walletLines.push(
+        `  Alipay gateway   ${ali.url}   (app ${aliAccount.appId}; ledger in ${join(dir, 'gateways', 'alipay')})`,
+        `  WeChat gateway   ${wx.url}   (merchant ${wxAccounts.v3.mchId}, API v3)`,
+      );
+    } else {
+      for (const p of ['alipay', 'wechat']) {
+        const r = await fetch(`${server.url}/v1/stores/${state.storeId}/wallets/${p}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${adminToken}` },
+        });
+        if (r.status !== 204 && r.status !== 404)
+          throw new Error(`removing the demo's ${p} account: ${r.status}`);
+      }
     }
     const codeFor = async (role: 'plugin' | 'terminal', folder: string) =>
       existsSync(join(folder, 'device.json'))
@@ -239,7 +289,12 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
     out(
       `  order files      drop {"orderNo": "F-1", "total": "9.90"} as a .json file into ${inbox}; results appear in ${outbox}`,
     );
-    out('Try: post an order on the plugin page, take it on T1 or T2, scan 280000000000000000.');
+    for (const l of walletLines) out(l);
+    out(
+      providers === 'gateways'
+        ? 'Try: post an order on the plugin page, take it on T1 or T2, and scan a new code each time: 28 and 16 more digits (Alipay) or 13 and 16 more (WeChat Pay). ¥91.01 waits for the customer, ¥91.03 is declined.'
+        : 'Try: post an order on the plugin page, take it on T1 or T2, scan 280000000000000000.',
+    );
     await new Promise<void>((r) => {
       process.once('SIGINT', r);
       process.once('SIGTERM', r);
@@ -248,6 +303,7 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
     await plugin.close();
     host.close();
     await server.close();
+    for (const g of gateways) await g.close();
     return 0;
   },
 };

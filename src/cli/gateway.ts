@@ -24,7 +24,8 @@ function common(argv: string[], name: string, defaultPort: number) {
   const dataDir = resolve((values.data as string | undefined) ?? `./var/gateway-${name}`);
   const speedText = values.speed as string | undefined;
   const speed = speedText === undefined ? 1 : Number(speedText);
-  if (!(speed > 0) || !Number.isFinite(speed)) throw new UsageError(`--speed must be a number above 0, got "${speedText}"`);
+  if (!(speed > 0) || !Number.isFinite(speed))
+    throw new UsageError(`--speed must be a number above 0, got "${speedText}"`);
   return { port, host, dataDir, speed };
 }
 

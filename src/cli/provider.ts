@@ -30,7 +30,7 @@ Environment:
     if (!store) throw new UsageError('--store is required (the store id, as in the admin API)');
     const server = ((values.server as string | undefined) ?? 'http://127.0.0.1:8700').replace(/\/+$/, '');
     const token = process.env.PAYCONNECT_ADMIN_TOKEN;
-    if (!token) throw new UsageError('set PAYCONNECT_ADMIN_TOKEN to the payment server\'s admin token');
+    if (!token) throw new UsageError("set PAYCONNECT_ADMIN_TOKEN to the payment server's admin token");
     let res: Response;
     try {
       res = await fetch(`${server}/v1/stores/${encodeURIComponent(store)}/wallets/check`, {

@@ -500,9 +500,7 @@ export class PaymentsService {
    * The earliest moment a cancel of this payment may go to its provider (ProviderPolicy.cancelNotBeforeMs
    * after the charge), or undefined when any time will do.
    */
-  async earliestCancel(
-    id: string,
-  ): Promise<{ at: number; afterMs: number; provider: string } | undefined> {
+  async earliestCancel(id: string): Promise<{ at: number; afterMs: number; provider: string } | undefined> {
     if (!this.routing) return undefined;
     const row = await this.repo.row(id);
     if (!row) return undefined;

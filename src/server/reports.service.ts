@@ -220,7 +220,12 @@ export async function reconcile(
         theirRefunds++;
       }
     }
-    entry.theirs = { payments: theirPayments, received: exact(theirIn), refunds: theirRefunds, paidOut: exact(theirOut) };
+    entry.theirs = {
+      payments: theirPayments,
+      received: exact(theirIn),
+      refunds: theirRefunds,
+      paidOut: exact(theirOut),
+    };
     if (foreign.size) entry.otherStores = foreign.size;
     for (const id of new Set([...ours.keys(), ...theirs.keys()])) {
       const o = ours.get(id) ?? 0;

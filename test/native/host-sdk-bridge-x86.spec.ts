@@ -38,7 +38,10 @@ const gate = systemPrerequisites([
   ),
   requireSystem(
     'a way to run 32-bit x86 programs (the kernel, or qemu-i386 where the kernel has no IA32 emulation)',
-    () => KERNEL_RUNS_I386 || spawnSync('qemu-i386', ['-version']).status === 0 || 'this kernel runs no 32-bit programs and qemu-i386 is not installed',
+    () =>
+      KERNEL_RUNS_I386 ||
+      spawnSync('qemu-i386', ['-version']).status === 0 ||
+      'this kernel runs no 32-bit programs and qemu-i386 is not installed',
     '`apt-get install -y --no-install-recommends qemu-user`',
   ),
 ]);

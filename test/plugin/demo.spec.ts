@@ -30,12 +30,12 @@ async function tcpPortFree(port: number): Promise<boolean> {
   });
 }
 
-/** A base N with N…N+4 free (server, plugin, T1, T2, the stand-in register host). */
-async function pickPortBase(): Promise<number> {
+/** A base N with N…N+span free (server, plugin, T1, T2, the stand-in register host; the gateways). */
+async function pickPortBase(span = 4): Promise<number> {
   for (let i = 0; i < 50; i++) {
     const base = 20000 + Math.floor(Math.random() * 20000);
     let free = true;
-    for (let p = base; p <= base + 4 && free; p++) free = await tcpPortFree(p);
+    for (let p = base; p <= base + span && free; p++) free = await tcpPortFree(p);
     if (free) return base;
   }
   throw new Error('no 5 free TCP ports in a row found in 20000-40000');
@@ -175,5 +175,86 @@ describe('payconnect demo (npm start)', () => {
     const exit = await proc.waitExit(10_000);
     expect(exit).toEqual({ code: 0, signal: null });
     expect(proc.output.slice(before)).not.toMatch(/error|exception|unhandled|warn/i);
+  });
+
+  it('--providers gateways: the local Alipay and WeChat Pay gateways take the payments, and the plugin names who took the money', async () => {
+    tmp = tmp ?? mkdtempSync(path.join(tmpdir(), 'payconnect-demo-'));
+    const base = await pickPortBase(6);
+    const lan = await pickLanPorts();
+    const dir = path.join(tmp, 'demo-gateways');
+    const proc = ChildProc.spawn(
+      'demo-gateways',
+      [
+        'demo',
+        '--port-base',
+        String(base),
+        '--data',
+        dir,
+        '--lan-port',
+        String(lan.unitPort),
+        '--providers',
+        'gateways',
+      ],
+      {},
+    );
+    await waitFor(
+      'the demo to start',
+      () => {
+        if (!proc.alive) throw new Error(`the demo exited:\n${proc.output}`);
+        return proc.output.includes('payconnect demo is running') && proc.output.includes('Try:');
+      },
+      45_000,
+      100,
+    );
+    expect(proc.output).toMatch(
+      new RegExp(`Alipay gateway\\s+http://127\\.0\\.0\\.1:${base + 5}/gateway\\.do`),
+    );
+    expect(proc.output).toMatch(new RegExp(`WeChat gateway\\s+https://127\\.0\\.0\\.1:${base + 6}`));
+    const plugin = new PluginApi(`http://127.0.0.1:${base + 1}`);
+    const t1 = `http://127.0.0.1:${base + 2}`;
+    await plugin.waitForUnits(['T1', 'T2']);
+    const codes = {
+      alipay: `28${String(Date.now()).padStart(16, '0').slice(-16)}`,
+      wechat: `13${String(Date.now() + 1)
+        .padStart(16, '0')
+        .slice(-16)}`,
+    };
+    for (const [wallet, order] of [
+      ['alipay', 'G-1'],
+      ['wechat', 'G-2'],
+    ] as const) {
+      expect((await plugin.post({ orderId: order, amount: '12.50' })).status).toBe(202);
+      await waitFor(`the offer of ${order} on T1`, async () =>
+        (await expectStatus<{ orderId: string }[]>(200, http(t1, 'GET', '/api/offers'), 'offers')).some(
+          (o) => o.orderId === order,
+        ),
+      );
+      await expectStatus(200, http(t1, 'POST', `/api/offers/${order}/claim`), `claim ${order}`);
+      const paid = await expectStatus<{ status: string }>(
+        200,
+        http(t1, 'POST', `/api/offers/${order}/pay`, { body: { paymentCode: codes[wallet] } }),
+        `pay ${order}`,
+      );
+      expect(paid.status).toBe('succeeded');
+      const o = await plugin.waitOrder(order, 'to be paid', (x) => x.status === 'paid');
+      expect((o as unknown as { payment: { method: { provider: string } } }).payment.method.provider).toBe(
+        wallet,
+      );
+      // The gateway's own ledger has the trade (kept in the demo's data folder).
+      const ledger = readFileSync(path.join(dir, 'gateways', wallet, 'ledger.jsonl'), 'utf8');
+      expect(ledger).toContain((o as unknown as { payment: { id: string } }).payment.id);
+    }
+    // A code is good once, at the gateway as at the provider: the same Alipay code again is declined.
+    expect((await plugin.post({ orderId: 'G-3', amount: '3.00' })).status).toBe(202);
+    await waitFor('the offer of G-3 on T1', async () =>
+      (await expectStatus<{ orderId: string }[]>(200, http(t1, 'GET', '/api/offers'), 'offers')).some(
+        (o) => o.orderId === 'G-3',
+      ),
+    );
+    await expectStatus(200, http(t1, 'POST', '/api/offers/G-3/claim'), 'claim G-3');
+    const again = await http(t1, 'POST', '/api/offers/G-3/pay', { body: { paymentCode: codes.alipay } });
+    expect(JSON.stringify(again.body)).toMatch(/failed|invalid_code/);
+    proc.child.kill('SIGINT');
+    expect(await proc.waitExit(10_000)).toEqual({ code: 0, signal: null });
   });
 });

@@ -26,7 +26,15 @@ import { alipayWalletFactory } from '../../src/server/providers/alipay';
 import { wechatWalletFactory } from '../../src/server/providers/wallet-factories';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
 import { freePort, killAllServers, ServerProcess } from './support/server-process';
-import { call, createStore, ok, registerDevice, RegisteredDevice, sleep, waitFinal } from './support/server-client';
+import {
+  call,
+  createStore,
+  ok,
+  registerDevice,
+  RegisteredDevice,
+  sleep,
+  waitFinal,
+} from './support/server-client';
 
 jest.setTimeout(120_000);
 
@@ -44,15 +52,26 @@ function codeOf(wallet: Wallet): string {
 }
 
 /** What the customer has paid the shop for this payment, by the gateway's own ledger (fen). */
-function heldAtGateway(gw: { alipay: AlipayGateway; wechat: WechatGateway }, wallet: Wallet, id: string): { trades: number; held: number } {
+function heldAtGateway(
+  gw: { alipay: AlipayGateway; wechat: WechatGateway },
+  wallet: Wallet,
+  id: string,
+): { trades: number; held: number } {
   if (wallet === 'alipay') {
     const t = gw.alipay.trades().filter((x) => x.outTradeNo === id);
-    const held = t.reduce((sum, x) => sum + (x.paidAt !== undefined ? x.totalFen - x.refunds.reduce((r, f) => r + f.fen, 0) : 0), 0);
+    const held = t.reduce(
+      (sum, x) => sum + (x.paidAt !== undefined ? x.totalFen - x.refunds.reduce((r, f) => r + f.fen, 0) : 0),
+      0,
+    );
     return { trades: t.length, held };
   }
   const t = gw.wechat.trades().filter((x) => x.outTradeNo === id && x.amount > 0);
   const held = t.reduce(
-    (sum, x) => sum + (x.state === 'SUCCESS' || x.state === 'REFUND' ? x.amount - x.refunds.reduce((r, f) => r + f.amount, 0) : 0),
+    (sum, x) =>
+      sum +
+      (x.state === 'SUCCESS' || x.state === 'REFUND'
+        ? x.amount - x.refunds.reduce((r, f) => r + f.amount, 0)
+        : 0),
     0,
   );
   return { trades: t.length, held };
@@ -67,7 +86,8 @@ describe('real wallet providers against the local gateways (server, unit API, ga
   /** The register's plugin of each store: refunds are made at the register. */
   const plugins = {} as Record<Wallet, RegisteredDevice>;
 
-  const admin = (method: string, path: string, body?: unknown) => call(base, method, path, { token: ADMIN, body });
+  const admin = (method: string, path: string, body?: unknown) =>
+    call(base, method, path, { token: ADMIN, body });
 
   async function storeFor(wallet: Wallet): Promise<{ unit: RegisteredDevice; plugin: RegisteredDevice }> {
     const store = await createStore(base, ADMIN, `店 ${wallet}`);
@@ -75,8 +95,21 @@ describe('real wallet providers against the local gateways (server, unit API, ga
       const account = writeAlipayWalletFiles(join(dir, 'ali-merchant'), gw.alipay.url, gw.alipay.merchant());
       await ok(200, admin('PUT', `/v1/stores/${store}/wallets/alipay`, account), 'alipay account');
     } else {
-      const accounts = writeWechatWalletFiles(join(dir, 'wx-merchant'), gw.wechat.url, gw.wechat.caPem, gw.wechat.merchant());
-      await ok(200, admin('PUT', `/v1/stores/${store}/wallets/wechat`, wallet === 'wechat-v2' ? accounts.v2 : accounts.v3), 'wechat account');
+      const accounts = writeWechatWalletFiles(
+        join(dir, 'wx-merchant'),
+        gw.wechat.url,
+        gw.wechat.caPem,
+        gw.wechat.merchant(),
+      );
+      await ok(
+        200,
+        admin(
+          'PUT',
+          `/v1/stores/${store}/wallets/wechat`,
+          wallet === 'wechat-v2' ? accounts.v2 : accounts.v3,
+        ),
+        'wechat account',
+      );
     }
     return {
       unit: await registerDevice(base, ADMIN, store, 'T1'),
@@ -116,7 +149,8 @@ describe('real wallet providers against the local gateways (server, unit API, ga
       },
     });
     base = server.url;
-    for (const w of ['alipay', 'wechat-v2', 'wechat-v3'] as Wallet[]) ({ unit: units[w], plugin: plugins[w] } = await storeFor(w));
+    for (const w of ['alipay', 'wechat-v2', 'wechat-v3'] as Wallet[])
+      ({ unit: units[w], plugin: plugins[w] } = await storeFor(w));
   });
 
   afterAll(async () => {
@@ -143,27 +177,38 @@ describe('real wallet providers against the local gateways (server, unit API, ga
   for (const [fen, name] of Object.entries(SCENARIO_AMOUNTS)) AMOUNT[name] = Number(fen);
 
   describe.each(['alipay', 'wechat-v2', 'wechat-v3'] as Wallet[])('%s', (wallet) => {
-    it.each(Object.keys(EXPECTED))('scenario %s ends as a shop expects, and the gateway ledger agrees', async (scenario) => {
-      const unit = units[wallet];
-      const r = await pay(unit, wallet, AMOUNT[scenario]);
-      expect(r.status).toBe(201);
-      const final = r.body.status === 'pending' ? await waitFinal(base, unit, r.body.id, 30_000) : r.body;
-      const want = EXPECTED[scenario];
-      expect({ status: final.status, failure: final.failure?.code }).toEqual({ status: want.status, failure: want.failure ?? final.failure?.code });
-      expect(final.method).toMatchObject({ provider: wallet.startsWith('wechat') ? 'wechat' : 'alipay' });
-      // The gateway's ledger: at most one trade for the payment, and the shop holds the money exactly when
-      // the payment succeeded. (A late auto-close or reverse at the gateway must not be pending either.)
-      await sleep(200);
-      const ledger = heldAtGateway(gw, wallet, final.id);
-      expect(ledger.trades).toBeLessThanOrEqual(1);
-      expect(ledger.held).toBe(want.kept ? AMOUNT[scenario] : 0);
-    });
+    it.each(Object.keys(EXPECTED))(
+      'scenario %s ends as a shop expects, and the gateway ledger agrees',
+      async (scenario) => {
+        const unit = units[wallet];
+        const r = await pay(unit, wallet, AMOUNT[scenario]);
+        expect(r.status).toBe(201);
+        const final = r.body.status === 'pending' ? await waitFinal(base, unit, r.body.id, 30_000) : r.body;
+        const want = EXPECTED[scenario];
+        expect({ status: final.status, failure: final.failure?.code }).toEqual({
+          status: want.status,
+          failure: want.failure ?? final.failure?.code,
+        });
+        expect(final.method).toMatchObject({ provider: wallet.startsWith('wechat') ? 'wechat' : 'alipay' });
+        // The gateway's ledger: at most one trade for the payment, and the shop holds the money exactly when
+        // the payment succeeded. (A late auto-close or reverse at the gateway must not be pending either.)
+        await sleep(200);
+        const ledger = heldAtGateway(gw, wallet, final.id);
+        expect(ledger.trades).toBeLessThanOrEqual(1);
+        expect(ledger.held).toBe(want.kept ? AMOUNT[scenario] : 0);
+      },
+    );
 
-    it("cancel race: the register cancels as the customer confirms; the cancel wins and the money goes back", async () => {
+    it('cancel race: the register cancels as the customer confirms; the cancel wins and the money goes back', async () => {
       const unit = units[wallet];
       const r = await pay(unit, wallet, AMOUNT.cancel_race);
       expect(r.body.status).toBe('pending');
-      const c = await call<Payment & { error?: { code: string } }>(base, 'POST', `/v1/payments/${r.body.id}/cancel`, { token: unit.token });
+      const c = await call<Payment & { error?: { code: string } }>(
+        base,
+        'POST',
+        `/v1/payments/${r.body.id}/cancel`,
+        { token: unit.token },
+      );
       // WeChat Pay takes no reverse in the first 15 s: the cancel is journaled and done by the server then.
       expect([200, 502]).toContain(c.status);
       if (c.status === 502) expect(c.body.error?.code).toBe('cancel_pending');
@@ -177,19 +222,30 @@ describe('real wallet providers against the local gateways (server, unit API, ga
     });
   });
 
-  it('reconciles the day at both providers: our ledger and the gateways\' bills agree, trade by trade', async () => {
+  it("reconciles the day at both providers: our ledger and the gateways' bills agree, trade by trade", async () => {
     const day = new Date(Date.now() + 8 * 3_600_000).toISOString().slice(0, 10);
     for (const wallet of ['alipay', 'wechat-v2', 'wechat-v3'] as Wallet[]) {
       // At least one paid and one refunded payment of the day, whatever ran before.
       const paid = await ok<Payment>(201, pay(units[wallet], wallet, 1999), 'pay');
       expect(paid.status).toBe('succeeded');
       const refunded = await ok<Payment>(201, pay(units[wallet], wallet, 2888), 'pay');
-      await ok(201, call(base, 'POST', `/v1/payments/${refunded.id}/refunds`, {
-        token: plugins[wallet].token,
-        headers: { 'idempotency-key': `r-${refunded.id}` },
-        body: { amount: { value: 888, currency: 'CNY' } },
-      }), 'refund');
-      const report = await ok<{ providers: Array<{ provider: string; differences: unknown[]; error?: string; ours: { received: number } }> }>(
+      await ok(
+        201,
+        call(base, 'POST', `/v1/payments/${refunded.id}/refunds`, {
+          token: plugins[wallet].token,
+          headers: { 'idempotency-key': `r-${refunded.id}` },
+          body: { amount: { value: 888, currency: 'CNY' } },
+        }),
+        'refund',
+      );
+      const report = await ok<{
+        providers: Array<{
+          provider: string;
+          differences: unknown[];
+          error?: string;
+          ours: { received: number };
+        }>;
+      }>(
         200,
         call(base, 'GET', `/v1/reports/reconciliation?date=${day}`, { token: units[wallet].token }),
         'reconciliation',
@@ -229,8 +285,17 @@ describe('a forged gateway and a server killed -9 (server as a real process)', (
     const server = await serverProcess(`sqlite:${join(dir, 'forged.db')}`, port);
     try {
       const store = await createStore(server.url, ADMIN, '伪造测试');
-      const accounts = writeWechatWalletFiles(join(dir, 'wx-forged-merchant'), forged.url, forged.caPem, forged.merchant());
-      await ok(200, call(server.url, 'PUT', `/v1/stores/${store}/wallets/wechat`, { token: ADMIN, body: accounts.v3 }), 'account');
+      const accounts = writeWechatWalletFiles(
+        join(dir, 'wx-forged-merchant'),
+        forged.url,
+        forged.caPem,
+        forged.merchant(),
+      );
+      await ok(
+        200,
+        call(server.url, 'PUT', `/v1/stores/${store}/wallets/wechat`, { token: ADMIN, body: accounts.v3 }),
+        'account',
+      );
       const unit = await registerDevice(server.url, ADMIN, store, 'T1');
       forged.testMode.forged = true;
       const r = await ok<Payment>(
@@ -238,7 +303,12 @@ describe('a forged gateway and a server killed -9 (server as a real process)', (
         call(server.url, 'POST', '/v1/payments', {
           token: unit.token,
           headers: { 'idempotency-key': 'forged-1' },
-          body: { orderId: 'F-1', registerId: 'R1', amount: { value: 1250, currency: 'CNY' }, method: { type: 'wallet_code', code: codeOf('wechat-v3') } },
+          body: {
+            orderId: 'F-1',
+            registerId: 'R1',
+            amount: { value: 1250, currency: 'CNY' },
+            method: { type: 'wallet_code', code: codeOf('wechat-v3') },
+          },
         }),
         'pay',
       );
@@ -246,7 +316,11 @@ describe('a forged gateway and a server killed -9 (server as a real process)', (
       // the server keeps trying to cancel; the payment stays pending, never succeeded.
       expect(r.status).toBe('pending');
       await sleep((40_000 / WALLET_SPEED) * 2);
-      const now = await ok<Payment>(200, call(server.url, 'GET', `/v1/payments/${r.id}`, { token: unit.token }), 'get');
+      const now = await ok<Payment>(
+        200,
+        call(server.url, 'GET', `/v1/payments/${r.id}`, { token: unit.token }),
+        'get',
+      );
       expect(now.status).toBe('pending');
       expect(forged.trades().find((t) => t.outTradeNo === r.id)?.state).toBe('SUCCESS');
       // Genuine answers again: the server's cancel at the deadline reverses the trade: nothing kept.
@@ -271,14 +345,27 @@ describe('a forged gateway and a server killed -9 (server as a real process)', (
     let server = await serverProcess(db, port);
     try {
       const store = await createStore(server.url, ADMIN, '断电测试');
-      const account = writeAlipayWalletFiles(join(dir, `ali-merchant-${amount}`), gateway.url, gateway.merchant());
-      await ok(200, call(server.url, 'PUT', `/v1/stores/${store}/wallets/alipay`, { token: ADMIN, body: account }), 'account');
+      const account = writeAlipayWalletFiles(
+        join(dir, `ali-merchant-${amount}`),
+        gateway.url,
+        gateway.merchant(),
+      );
+      await ok(
+        200,
+        call(server.url, 'PUT', `/v1/stores/${store}/wallets/alipay`, { token: ADMIN, body: account }),
+        'account',
+      );
       const unit = await registerDevice(server.url, ADMIN, store, 'T1');
       const code = codeOf('alipay');
       const request = call<Payment>(server.url, 'POST', '/v1/payments', {
         token: unit.token,
         headers: { 'idempotency-key': `kill-${amount}` },
-        body: { orderId: `K-${amount}`, registerId: 'R1', amount: { value: amount, currency: 'CNY' }, method: { type: 'wallet_code', code } },
+        body: {
+          orderId: `K-${amount}`,
+          registerId: 'R1',
+          amount: { value: amount, currency: 'CNY' },
+          method: { type: 'wallet_code', code },
+        },
       }).catch(() => undefined);
       // Wait until the gateway has the trade (the charge reached it), then cut the power.
       const until = Date.now() + 10_000;
@@ -288,7 +375,11 @@ describe('a forged gateway and a server killed -9 (server as a real process)', (
       await request;
       server = await serverProcess(db, port);
       // The unit asks by its key (it never got the answer) and waits for the decision.
-      const found = await ok<Payment[]>(200, call(server.url, 'GET', `/v1/payments?idempotencyKey=kill-${amount}`, { token: unit.token }), 'find');
+      const found = await ok<Payment[]>(
+        200,
+        call(server.url, 'GET', `/v1/payments?idempotencyKey=kill-${amount}`, { token: unit.token }),
+        'find',
+      );
       expect(found).toHaveLength(1);
       const final = await waitFinal(server.url, unit, found[0].id, 30_000);
       expect(final.status).toBe('succeeded');

@@ -23,14 +23,7 @@ import type { WalletFactory } from '../../src/server/providers/wallet-accounts';
 import type { BillRow, ProbeResult, WalletProvider } from '../../src/server/providers/wallet';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
 import { providerCheck } from '../../src/cli/provider';
-import {
-  call,
-  createStore,
-  ok,
-  registerDevice,
-  RegisteredDevice,
-  waitFinal,
-} from './support/server-client';
+import { call, createStore, ok, registerDevice, RegisteredDevice, waitFinal } from './support/server-client';
 
 jest.setTimeout(30_000);
 
@@ -54,7 +47,10 @@ const POLICY: ProviderPolicy = {
 /** A wallet's trades, kept across server restarts (the provider's side outlives the server). */
 class FakeWallet implements WalletProvider {
   readonly policy = POLICY;
-  readonly trades = new Map<string, { state: 'paying' | 'paid' | 'closed' | 'reversed'; amount: number; at: number }>();
+  readonly trades = new Map<
+    string,
+    { state: 'paying' | 'paid' | 'closed' | 'reversed'; amount: number; at: number }
+  >();
   readonly calls: string[] = [];
   /** What each account was built from (to check the files were read). */
   readonly built: Array<Record<string, string>> = [];
@@ -65,7 +61,11 @@ class FakeWallet implements WalletProvider {
 
   async charge(req: ChargeRequest): Promise<ChargeResult> {
     this.calls.push(`charge ${req.outTradeNo}`);
-    this.trades.set(req.outTradeNo, { state: this.waiting ? 'paying' : 'paid', amount: req.amount.value, at: Date.now() });
+    this.trades.set(req.outTradeNo, {
+      state: this.waiting ? 'paying' : 'paid',
+      amount: req.amount.value,
+      at: Date.now(),
+    });
     return this.waiting
       ? { outcome: 'user_paying', tradeNo: `T-${req.outTradeNo}`, brand: this.name }
       : { outcome: 'succeeded', tradeNo: `T-${req.outTradeNo}`, brand: this.name };
@@ -98,8 +98,17 @@ class FakeWallet implements WalletProvider {
     const rows: BillRow[] = [];
     for (const [id, t] of this.trades) {
       const at = new Date(t.at).toISOString();
-      if (t.state === 'paid' || t.state === 'reversed') rows.push({ kind: 'payment', outTradeNo: id, tradeNo: `T-${id}`, amount: t.amount, at });
-      if (t.state === 'reversed') rows.push({ kind: 'refund', outTradeNo: id, tradeNo: `T-${id}`, refundNo: `R-${id}`, amount: t.amount, at });
+      if (t.state === 'paid' || t.state === 'reversed')
+        rows.push({ kind: 'payment', outTradeNo: id, tradeNo: `T-${id}`, amount: t.amount, at });
+      if (t.state === 'reversed')
+        rows.push({
+          kind: 'refund',
+          outTradeNo: id,
+          tradeNo: `T-${id}`,
+          refundNo: `R-${id}`,
+          amount: t.amount,
+          at,
+        });
     }
     return this.billEdit(rows);
   }
@@ -123,7 +132,8 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
       return w;
     },
   });
-  const admin = (method: string, path: string, body?: unknown) => call(base, method, path, { token: ADMIN, body });
+  const admin = (method: string, path: string, body?: unknown) =>
+    call(base, method, path, { token: ADMIN, body });
 
   async function start(): Promise<void> {
     server = await createServerApp({
@@ -195,24 +205,46 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
   });
 
   it('refuses an account whose files are wrong, naming the field and the file, and keeps nothing', async () => {
-    const missing = await admin('PUT', `/v1/stores/${store}/wallets/alipay`, alipayAccount({ appPrivateKeyFile: join(dir, 'nope.pem') }));
+    const missing = await admin(
+      'PUT',
+      `/v1/stores/${store}/wallets/alipay`,
+      alipayAccount({ appPrivateKeyFile: join(dir, 'nope.pem') }),
+    );
     expect(missing.status).toBe(422);
     expect(JSON.stringify(missing.body)).toMatch(/appPrivateKeyFile: no file .*nope\.pem/);
 
     const open = keyFile('open.pem', 0o644);
-    const world = await admin('PUT', `/v1/stores/${store}/wallets/alipay`, alipayAccount({ appPrivateKeyFile: open }));
+    const world = await admin(
+      'PUT',
+      `/v1/stores/${store}/wallets/alipay`,
+      alipayAccount({ appPrivateKeyFile: open }),
+    );
     expect(world.status).toBe(422);
     expect(JSON.stringify(world.body)).toContain(`other users may read it (mode 644); run chmod 600 ${open}`);
 
-    const swapped = await admin('PUT', `/v1/stores/${store}/wallets/alipay`, alipayAccount({ alipayPublicKeyFile: keyFile('priv-as-pub.pem') }));
+    const swapped = await admin(
+      'PUT',
+      `/v1/stores/${store}/wallets/alipay`,
+      alipayAccount({ alipayPublicKeyFile: keyFile('priv-as-pub.pem') }),
+    );
     expect(swapped.status).toBe(422);
-    expect(JSON.stringify(swapped.body)).toMatch(/alipayPublicKeyFile: .* holds a private key, not a PEM public key or certificate/);
+    expect(JSON.stringify(swapped.body)).toMatch(
+      /alipayPublicKeyFile: .* holds a private key, not a PEM public key or certificate/,
+    );
 
-    const relative = await admin('PUT', `/v1/stores/${store}/wallets/alipay`, alipayAccount({ appPrivateKeyFile: 'app.pem' }));
+    const relative = await admin(
+      'PUT',
+      `/v1/stores/${store}/wallets/alipay`,
+      alipayAccount({ appPrivateKeyFile: 'app.pem' }),
+    );
     expect(relative.status).toBe(400);
     expect(JSON.stringify(relative.body)).toContain('appPrivateKeyFile must be an absolute path');
 
-    const extra = await admin('PUT', `/v1/stores/${store}/wallets/alipay`, alipayAccount({ privateKey: 'MIIE…' }));
+    const extra = await admin(
+      'PUT',
+      `/v1/stores/${store}/wallets/alipay`,
+      alipayAccount({ privateKey: 'MIIE…' }),
+    );
     expect(extra.status).toBe(400);
     expect((extra.body as { error: { message: string } }).error.message).toBe('unknown field "privateKey"');
 
@@ -228,7 +260,11 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
     const account = alipayAccount();
     const put = await admin('PUT', `/v1/stores/${store}/wallets/alipay`, account);
     expect(put.status).toBe(200);
-    expect(put.body).toMatchObject({ provider: 'alipay', usable: true, config: { appId: '2021000000000001' } });
+    expect(put.body).toMatchObject({
+      provider: 'alipay',
+      usable: true,
+      config: { appId: '2021000000000001' },
+    });
     // The view names files, never their content.
     const listed = JSON.stringify((await admin('GET', `/v1/stores/${store}/wallets`)).body);
     expect(listed).toContain(account.appPrivateKeyFile);
@@ -240,7 +276,10 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
     expect(paid.status).toBe(201);
     expect(paid.body).toMatchObject({ status: 'succeeded', method: { brand: 'alipay', provider: 'alipay' } });
     expect(alipay.calls).toContain(`charge ${paid.body.id}`);
-    const row = await server.context.db.query<{ provider: string }>('SELECT provider FROM payments WHERE id = $1', [paid.body.id]);
+    const row = await server.context.db.query<{ provider: string }>(
+      'SELECT provider FROM payments WHERE id = $1',
+      [paid.body.id],
+    );
     expect(row[0].provider).toBe('alipay');
 
     const before = alipay.calls.length + wechat.calls.length;
@@ -262,21 +301,31 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
     expect(Number(stored[0].n)).toBe(0);
 
     const check = await admin('POST', `/v1/stores/${store}/wallets/check`);
-    expect(check.body).toEqual([{ provider: 'alipay', result: { ok: true, message: expect.stringContaining('credentials work') } }]);
+    expect(check.body).toEqual([
+      { provider: 'alipay', result: { ok: true, message: expect.stringContaining('credentials work') } },
+    ]);
   });
 
   it('payconnect provider check prints each account plainly, and exits 1 when one does not work', async () => {
     const printed: string[] = [];
-    const write = jest.spyOn(process.stdout, 'write').mockImplementation((t) => (printed.push(String(t)), true));
+    const write = jest
+      .spyOn(process.stdout, 'write')
+      .mockImplementation((t) => (printed.push(String(t)), true));
     process.env.PAYCONNECT_ADMIN_TOKEN = ADMIN;
     try {
       expect(await providerCheck.run(['--store', store, '--server', base])).toBe(0);
       expect(printed.join('')).toBe('Alipay: OK — alipay answered a signed query: the credentials work\n');
       printed.length = 0;
       const probe = alipay.probe;
-      alipay.probe = async () => ({ ok: false, problem: 'clock_skew', message: "Alipay refused the request's time: set this server's clock" });
+      alipay.probe = async () => ({
+        ok: false,
+        problem: 'clock_skew',
+        message: "Alipay refused the request's time: set this server's clock",
+      });
       expect(await providerCheck.run(['--store', store, '--server', base])).toBe(1);
-      expect(printed.join('')).toContain("Alipay: NOT WORKING (clock_skew) — Alipay refused the request's time");
+      expect(printed.join('')).toContain(
+        "Alipay: NOT WORKING (clock_skew) — Alipay refused the request's time",
+      );
       alipay.probe = probe;
     } finally {
       write.mockRestore();
@@ -301,10 +350,17 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
     alipay.waiting = true;
     const r = await pay(ALIPAY_CODE());
     expect(r.body.status).toBe('pending');
-    const c = await call<{ error: { code: string; message: string } }>(base, 'POST', `/v1/payments/${r.body.id}/cancel`, { token: unit.token });
+    const c = await call<{ error: { code: string; message: string } }>(
+      base,
+      'POST',
+      `/v1/payments/${r.body.id}/cancel`,
+      { token: unit.token },
+    );
     expect(c.status).toBe(502);
     expect(c.body.error.code).toBe('cancel_pending');
-    expect(c.body.error.message).toMatch(/alipay takes a cancel only 1 s after the charge; .* cannot succeed any more/);
+    expect(c.body.error.message).toMatch(
+      /alipay takes a cancel only 1 s after the charge; .* cannot succeed any more/,
+    );
     // The customer confirms now: the payment may not succeed any more; the cancel, when it goes, reverses.
     alipay.trades.get(r.body.id)!.state = 'paid';
     const final = await waitFinal(base, unit, r.body.id, 5000);
@@ -343,19 +399,39 @@ describe('wallet accounts and routing (real server, fake wallets)', () => {
     const ours = [...alipay.trades].find(([, t]) => t.state === 'paid')![0];
     alipay.billEdit = (rows) => [
       ...rows.filter((r) => r.outTradeNo !== ours),
-      { kind: 'payment', outTradeNo: 'pay_0000000000ghostTrade00000', tradeNo: 'T-ghost', amount: 990, at: new Date().toISOString() },
+      {
+        kind: 'payment',
+        outTradeNo: 'pay_0000000000ghostTrade00000',
+        tradeNo: 'T-ghost',
+        amount: 990,
+        at: new Date().toISOString(),
+      },
     ];
     const off = await admin('GET', `/v1/reports/reconciliation?storeId=${store}&date=${day}`);
-    const diffs = (off.body as { providers: Array<{ differences: Array<{ outTradeNo: string; ours: number; theirs: number; what: string }> }> }).providers[0].differences;
+    const diffs = (
+      off.body as {
+        providers: Array<{
+          differences: Array<{ outTradeNo: string; ours: number; theirs: number; what: string }>;
+        }>;
+      }
+    ).providers[0].differences;
     expect(diffs).toHaveLength(2);
-    expect(diffs.find((d) => d.outTradeNo === ours)).toMatchObject({ ours: 1250, theirs: 0, what: expect.stringContaining("that alipay's bill does not show") });
-    expect(diffs.find((d) => d.outTradeNo.includes('ghost'))).toMatchObject({ ours: 0, theirs: 990, what: expect.stringContaining('refund it at alipay') });
+    expect(diffs.find((d) => d.outTradeNo === ours)).toMatchObject({
+      ours: 1250,
+      theirs: 0,
+      what: expect.stringContaining("that alipay's bill does not show"),
+    });
+    expect(diffs.find((d) => d.outTradeNo.includes('ghost'))).toMatchObject({
+      ours: 0,
+      theirs: 990,
+      what: expect.stringContaining('refund it at alipay'),
+    });
     alipay.billEdit = (r) => r;
     const bad = await admin('GET', `/v1/reports/reconciliation?storeId=${store}&date=29-11-2026`);
     expect(bad.status).toBe(400);
   });
 
-  it('the admin removes the account; the store is the simulator\'s again', async () => {
+  it("the admin removes the account; the store is the simulator's again", async () => {
     expect((await admin('DELETE', `/v1/stores/${store}/wallets/alipay`)).status).toBe(204);
     expect((await admin('DELETE', `/v1/stores/${store}/wallets/alipay`)).status).toBe(404);
     expect((await ok(201, pay('281234567890123400'))).status).toBe('succeeded');

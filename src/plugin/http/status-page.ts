@@ -79,11 +79,16 @@ function stateOf(o) {
     case 'offered': return ['offered', 'Offered: waiting for a unit'];
     case 'claimed': return ['claimed', 'Taken by ' + (o.terminal || 'a unit') + ': scanning the code'];
     case 'paying': return ['paying', 'Paying on ' + (o.terminal || 'a unit') + '…'];
-    case 'paid': return ['paid', 'Paid'];
+    case 'paid': return ['paid', 'Paid' + paidBy(o)];
     case 'canceled': return ['canceled', 'Canceled'];
     case 'failed': return ['failed', 'Not paid' + (f ? ': ' + f.message : '') + (o.terminal ? ' (the unit may try again)' : '')];
     default: return [o.status, o.status];
   }
+}
+/** Who took the money, as the server signed it (method.provider): a real wallet, or the demo's simulator. */
+function paidBy(o) {
+  const p = o.payment && o.payment.method && o.payment.method.provider;
+  return p === 'alipay' ? ' · Alipay' : p === 'wechat' ? ' · WeChat Pay' : p === 'simulator' ? ' · simulator (demo, no money)' : '';
 }
 function time(iso) {
   try { return new Intl.DateTimeFormat('en-GB', { timeZone: zone, month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(iso)); }

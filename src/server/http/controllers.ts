@@ -289,9 +289,15 @@ export class ReportsController {
       store = caller.device.storeId;
     }
     // Default: yesterday in China time, the last day whose bills are complete.
-    const day = date ?? new Date(this.ctx.clock.now() + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
+    const day =
+      date ?? new Date(this.ctx.clock.now() + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
     const wallets = this.ctx.wallets;
-    return reconcile(this.ctx.db, { providers: (s) => wallets.providerNames(s), bill: (s, p, d) => wallets.bill(s, p, d) }, store, day);
+    return reconcile(
+      this.ctx.db,
+      { providers: (s) => wallets.providerNames(s), bill: (s, p, d) => wallets.bill(s, p, d) },
+      store,
+      day,
+    );
   }
 }
 

@@ -96,7 +96,11 @@ export class ProviderRouter implements PaymentProvider, Routing {
     return { provider: wallet, timing: this.timingOf(wallet) };
   }
 
-  private async providerOf(outTradeNo: string, provider?: string, storeId?: string): Promise<PaymentProvider> {
+  private async providerOf(
+    outTradeNo: string,
+    provider?: string,
+    storeId?: string,
+  ): Promise<PaymentProvider> {
     if (provider === undefined || storeId === undefined) {
       const found = await this.opts.lookup(outTradeNo);
       if (!found) throw new ProviderRejectedError('payment_not_found', `no payment ${outTradeNo}`);
@@ -105,7 +109,11 @@ export class ProviderRouter implements PaymentProvider, Routing {
     }
     if (provider === SIMULATOR) return this.opts.simulator;
     const name = provider === 'alipay' || provider === 'wechat' ? provider : undefined;
-    if (!name) throw new ProviderRejectedError('provider_unknown', `payment ${outTradeNo} names an unknown provider "${provider}"`);
+    if (!name)
+      throw new ProviderRejectedError(
+        'provider_unknown',
+        `payment ${outTradeNo} names an unknown provider "${provider}"`,
+      );
     const p = await this.opts.wallets.provider(storeId, name);
     if (!p.ok) {
       // The account went away or its files broke after the charge: the payment cannot be asked about until

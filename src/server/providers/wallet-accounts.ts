@@ -64,8 +64,7 @@ export interface WechatWalletConfig {
 }
 
 export type WalletConfig =
-  | ({ provider: 'alipay' } & AlipayWalletConfig)
-  | ({ provider: 'wechat' } & WechatWalletConfig);
+  ({ provider: 'alipay' } & AlipayWalletConfig) | ({ provider: 'wechat' } & WechatWalletConfig);
 
 /** The files' contents, loaded and checked: what a provider object is built from. */
 export type WalletMaterial = Record<string, string>;
@@ -87,8 +86,7 @@ export interface WalletView {
 }
 
 type Loaded =
-  | { ok: true; provider: WalletProvider; view: WalletView }
-  | { ok: false; problem: string; view: WalletView };
+  { ok: true; provider: WalletProvider; view: WalletView } | { ok: false; problem: string; view: WalletView };
 
 interface StoreEntry {
   loadedAt: number;
@@ -138,6 +136,7 @@ function str(body: Record<string, unknown>, field: string, required: boolean, ma
     if (required) throw ApiError.badRequest('invalid_wallet', `${field} is required`);
     return undefined;
   }
+  // eslint-disable-next-line no-control-regex -- a control character in an id or a path is a paste error
   if (typeof v !== 'string' || v.length > max || /[\u0000-\u001f]/.test(v) || v.trim() !== v)
     throw ApiError.badRequest(
       'invalid_wallet',
@@ -162,7 +161,10 @@ function url(body: Record<string, unknown>, field: string): string {
 function filePath(body: Record<string, unknown>, field: string, required: boolean): string | undefined {
   const v = str(body, field, required, 1024);
   if (v !== undefined && !path.isAbsolute(v))
-    throw ApiError.badRequest('invalid_wallet', `${field} must be an absolute path on the server, got "${v}"`);
+    throw ApiError.badRequest(
+      'invalid_wallet',
+      `${field} must be an absolute path on the server, got "${v}"`,
+    );
   return v;
 }
 
@@ -198,10 +200,16 @@ export function parseWalletConfig(provider: string, input: unknown): WalletConfi
       throw ApiError.badRequest('invalid_wallet', `api must be "v2" or "v3", got "${api}"`);
     const mchId = take('mchId', str(body, 'mchId', true, 32)!);
     if (!/^\d{6,32}$/.test(mchId))
-      throw ApiError.badRequest('invalid_wallet', `mchId must be the merchant number (digits), got "${mchId}"`);
+      throw ApiError.badRequest(
+        'invalid_wallet',
+        `mchId must be the merchant number (digits), got "${mchId}"`,
+      );
     const appId = take('appId', str(body, 'appId', true, 32)!);
     if (!/^wx[0-9a-zA-Z]{16}$/.test(appId))
-      throw ApiError.badRequest('invalid_wallet', `appId must be a WeChat app id (wx and 16 letters or digits), got "${appId}"`);
+      throw ApiError.badRequest(
+        'invalid_wallet',
+        `appId must be a WeChat app id (wx and 16 letters or digits), got "${appId}"`,
+      );
     const c: WechatWalletConfig = {
       api,
       appId,
@@ -212,12 +220,18 @@ export function parseWalletConfig(provider: string, input: unknown): WalletConfi
       merchantCertSerial: take('merchantCertSerial', str(body, 'merchantCertSerial', true, 64)!),
     };
     if (!/^[0-9A-Fa-f]{8,64}$/.test(c.merchantCertSerial))
-      throw ApiError.badRequest('invalid_wallet', 'merchantCertSerial must be the certificate serial number in hex');
+      throw ApiError.badRequest(
+        'invalid_wallet',
+        'merchantCertSerial must be the certificate serial number in hex',
+      );
     if (api === 'v2') {
       c.apiKeyFile = take('apiKeyFile', filePath(body, 'apiKeyFile', true));
       const signType = take('signType', str(body, 'signType', false, 16)) ?? 'HMAC-SHA256';
       if (signType !== 'MD5' && signType !== 'HMAC-SHA256')
-        throw ApiError.badRequest('invalid_wallet', `signType must be "MD5" or "HMAC-SHA256", got "${signType}"`);
+        throw ApiError.badRequest(
+          'invalid_wallet',
+          `signType must be "MD5" or "HMAC-SHA256", got "${signType}"`,
+        );
       c.signType = signType;
     } else {
       c.apiV3KeyFile = take('apiV3KeyFile', filePath(body, 'apiV3KeyFile', true));
@@ -230,7 +244,10 @@ export function parseWalletConfig(provider: string, input: unknown): WalletConfi
           'v3 needs platformCertFile (WeChat Pay platform certificate) or publicKeyFile with publicKeyId (WeChat Pay public key)',
         );
       if (pub && !pubId?.startsWith('PUB_KEY_ID_'))
-        throw ApiError.badRequest('invalid_wallet', 'publicKeyId must be the id WeChat Pay gives its public key (PUB_KEY_ID_…)');
+        throw ApiError.badRequest(
+          'invalid_wallet',
+          'publicKeyId must be the id WeChat Pay gives its public key (PUB_KEY_ID_…)',
+        );
       if (platform) c.platformCertFile = platform;
       if (pub) {
         c.publicKeyFile = pub;
@@ -270,7 +287,9 @@ function loadFile(field: string, file: string, kind: FileKind): string {
   try {
     text = readFileSync(file, 'utf8');
   } catch (e) {
-    throw new Error(`${field}: cannot read ${file} (${(e as NodeJS.ErrnoException).code}); the server's user must be able to read it`);
+    throw new Error(
+      `${field}: cannot read ${file} (${(e as NodeJS.ErrnoException).code}); the server's user must be able to read it`,
+    );
   }
   const what: Record<FileKind, string> = {
     private_key: 'a PEM private key',
@@ -281,7 +300,9 @@ function loadFile(field: string, file: string, kind: FileKind): string {
   };
   if (!SECRET[kind] && text.includes('PRIVATE KEY')) {
     // A private key where a public key or certificate belongs: wrong file, and a secret lying unprotected.
-    throw new Error(`${field}: ${file} holds a private key, not ${what[kind]}; give the public file here, and keep the private key out of it`);
+    throw new Error(
+      `${field}: ${file} holds a private key, not ${what[kind]}; give the public file here, and keep the private key out of it`,
+    );
   }
   try {
     switch (kind) {
@@ -398,7 +419,11 @@ export class WalletAccounts {
     name: WalletName,
   ): Promise<{ ok: true; provider: WalletProvider } | { ok: false; problem: string }> {
     const a = (await this.entry(storeId)).accounts.get(name);
-    if (!a) return { ok: false, problem: `store ${storeId} has no ${name} account; the admin sets one with PUT /v1/stores/${storeId}/wallets/${name}` };
+    if (!a)
+      return {
+        ok: false,
+        problem: `store ${storeId} has no ${name} account; the admin sets one with PUT /v1/stores/${storeId}/wallets/${name}`,
+      };
     return a.ok ? { ok: true, provider: a.provider } : { ok: false, problem: a.problem };
   }
 

@@ -11,7 +11,8 @@ export function wechatWalletFactory(opts: WechatProviderOptions = {}): WalletFac
   return {
     policy: WECHAT_POLICY,
     create(config, material) {
-      if (config.provider !== 'wechat') throw new Error(`the WeChat Pay factory cannot build a ${config.provider} account`);
+      if (config.provider !== 'wechat')
+        throw new Error(`the WeChat Pay factory cannot build a ${config.provider} account`);
       return new WechatProvider(
         {
           api: config.api,
