@@ -13,8 +13,8 @@
  * The providers' timing rules run WALLET_SPEED times faster, as do the gateways' delays (the customer's
  * confirmation, auto-close), so the whole matrix takes seconds; the rules' order is unchanged.
  */
-import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Payment } from '../../src/protocol/states';
@@ -220,6 +220,70 @@ describe('real wallet providers against the local gateways (server, unit API, ga
       // If the customer's money moved, the payment says it was returned.
       if (final.reversed) expect(final.failure?.code).toBe('reversed');
     });
+  });
+
+  it('provider check: the right credentials work; a wrong key, an unknown app and a stopped gateway are named plainly', async () => {
+    const check = async (store: string) =>
+      ok<Array<{ provider: string; result: { ok: boolean; problem?: string; message: string } }>>(
+        200,
+        admin('POST', `/v1/stores/${store}/wallets/check`),
+        'check',
+      );
+    // The stores set up above: every account works.
+    for (const w of ['alipay', 'wechat-v2', 'wechat-v3'] as Wallet[]) {
+      const [line] = await check(units[w].storeId);
+      expect(line.result).toMatchObject({ ok: true });
+    }
+    // Alipay: the app key is not the one uploaded for this app id.
+    const store = await createStore(base, ADMIN, '错误密钥');
+    const good = writeAlipayWalletFiles(join(dir, 'ali-merchant'), gw.alipay.url, gw.alipay.merchant());
+    const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const wrongKey = join(dir, 'wrong-app-key.pem');
+    writeFileSync(wrongKey, privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, { mode: 0o600 });
+    await ok(
+      200,
+      admin('PUT', `/v1/stores/${store}/wallets/alipay`, { ...good, appPrivateKeyFile: wrongKey }),
+      'account',
+    );
+    let [line] = await check(store);
+    expect(line.result).toMatchObject({ ok: false, problem: 'wrong_key' });
+    expect(line.result.message).not.toContain('PRIVATE KEY');
+    // An app id the gateway does not know.
+    await ok(
+      200,
+      admin('PUT', `/v1/stores/${store}/wallets/alipay`, { ...good, appId: '2021000000009999' }),
+      'account',
+    );
+    [line] = await check(store);
+    expect(line.result).toMatchObject({ ok: false, problem: 'unknown_account' });
+    // WeChat Pay v2: an API key that is not the merchant's.
+    const wx = writeWechatWalletFiles(
+      join(dir, 'wx-merchant'),
+      gw.wechat.url,
+      gw.wechat.caPem,
+      gw.wechat.merchant(),
+    );
+    const wrongApiKey = join(dir, 'wrong-api-key.txt');
+    writeFileSync(wrongApiKey, 'A'.repeat(32), { mode: 0o600 });
+    const wxStore = await createStore(base, ADMIN, '错误API密钥');
+    await ok(
+      200,
+      admin('PUT', `/v1/stores/${wxStore}/wallets/wechat`, { ...wx.v2, apiKeyFile: wrongApiKey }),
+      'account',
+    );
+    [line] = await check(wxStore);
+    expect(line.result).toMatchObject({ ok: false, problem: 'wrong_key' });
+    // Nothing listens where the account points.
+    await ok(
+      200,
+      admin('PUT', `/v1/stores/${store}/wallets/alipay`, {
+        ...good,
+        gatewayUrl: 'http://127.0.0.1:9/gateway.do',
+      }),
+      'account',
+    );
+    [line] = await check(store);
+    expect(line.result).toMatchObject({ ok: false, problem: 'unreachable' });
   });
 
   it("reconciles the day at both providers: our ledger and the gateways' bills agree, trade by trade", async () => {
