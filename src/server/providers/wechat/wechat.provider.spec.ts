@@ -244,6 +244,16 @@ describe.each([v2('MD5'), v2('HMAC-SHA256'), v3(false), v3(true)])('WechatProvid
     expect(gw.trades().filter((t) => t.outTradeNo === id)).toHaveLength(1);
   });
 
+  it('the same order number with another amount (OUT_TRADE_NO_USED) never reports the other payment as this one', async () => {
+    const id = payId();
+    expect(await sut.charge({ outTradeNo: id, amount: cny(555), code: code(), storeId: 's' })).toMatchObject({
+      outcome: 'succeeded',
+    });
+    await expect(
+      sut.charge({ outTradeNo: id, amount: cny(556), code: code(), storeId: 's' }),
+    ).rejects.toBeInstanceOf(ProviderUnknownError);
+  });
+
   it('refuses another currency and a fractional amount without calling', async () => {
     await expect(
       sut.charge({

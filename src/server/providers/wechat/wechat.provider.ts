@@ -536,15 +536,27 @@ export class WechatProvider implements WalletProvider {
   private async failedCharge(req: ChargeRequest, rawCode: unknown, desc: unknown): Promise<ChargeResult> {
     const code = norm(String(rawCode ?? ''));
     if (code === 'USERPAYING') return { outcome: 'user_paying', tradeNo: '', brand: 'wechat' };
-    if (code === 'ORDERPAID') {
-      // Paid before under this out_trade_no (our own earlier call): the query says what is true now.
+    if (code === 'ORDERPAID' || code === 'OUTTRADENOUSED') {
+      // ORDERPAID: paid before under this out_trade_no (our own earlier call). OUT_TRADE_NO_USED: the number
+      // is taken — possibly by our own earlier call sent with other details (a retry after a crash), which
+      // may have been paid. Either way the query says what is true now; only when nothing under the number
+      // can hold money is the charge declined.
       const q = await this.query(req.outTradeNo);
+      if (q.state === 'succeeded' && (await this.paidTotal(req.outTradeNo)) !== req.amount.value) {
+        // Never report another amount as this payment: a person must look at this order.
+        throw new WechatUnknownError(
+          'provider_error',
+          `WeChat Pay holds order ${req.outTradeNo} paid with another amount: check it in the merchant platform`,
+        );
+      }
       if (q.state === 'succeeded') return { outcome: 'succeeded', tradeNo: q.tradeNo, brand: 'wechat' };
       if (q.state === 'user_paying') return { outcome: 'user_paying', tradeNo: '', brand: 'wechat' };
-      throw new WechatUnknownError(
-        'provider_error',
-        `WeChat Pay said ORDERPAID, then the order reads ${q.state}: query again`,
-      );
+      if (code === 'ORDERPAID') {
+        throw new WechatUnknownError(
+          'provider_error',
+          `WeChat Pay said ORDERPAID, then the order reads ${q.state}: query again`,
+        );
+      }
     }
     const decline = DECLINES[code];
     if (decline)
