@@ -223,12 +223,9 @@ describe('real wallet providers against the local gateways (server, unit API, ga
   });
 
   it('provider check: the right credentials work; a wrong key, an unknown app and a stopped gateway are named plainly', async () => {
+    type Line = { provider: string; result: { ok: boolean; problem?: string; message: string } };
     const check = async (store: string) =>
-      ok<Array<{ provider: string; result: { ok: boolean; problem?: string; message: string } }>>(
-        200,
-        admin('POST', `/v1/stores/${store}/wallets/check`),
-        'check',
-      );
+      ok<Line[]>(200, call<Line[]>(base, 'POST', `/v1/stores/${store}/wallets/check`, { token: ADMIN }), 'check');
     // The stores set up above: every account works.
     for (const w of ['alipay', 'wechat-v2', 'wechat-v3'] as Wallet[]) {
       const [line] = await check(units[w].storeId);

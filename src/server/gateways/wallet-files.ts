@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AlipayWalletConfig, WechatWalletConfig } from '../providers/wallet-accounts';
+import type { WechatGatewayMerchant } from './wechat/wechat.gateway';
 
 function put(dir: string, name: string, text: string, secret: boolean): string {
   const file = join(dir, name);
@@ -30,25 +31,12 @@ export function writeAlipayWalletFiles(
   return config;
 }
 
-export interface WechatMerchantMaterial {
-  appId: string;
-  mchId: string;
-  merchantCertPem: string;
-  merchantKeyPem: string;
-  merchantCertSerial: string;
-  apiKey: string;
-  apiV3Key: string;
-  platformCertPem: string;
-  publicKeyPem: string;
-  publicKeyId: string;
-}
-
 /** Writes the files and both accounts' bodies (API v2 and v3); returns them. */
 export function writeWechatWalletFiles(
   folder: string,
   baseUrl: string,
   caPem: string,
-  m: WechatMerchantMaterial,
+  m: WechatGatewayMerchant,
 ): { v2: WechatWalletConfig; v3: WechatWalletConfig } {
   const dir = resolve(folder);
   mkdirSync(dir, { recursive: true, mode: 0o700 });

@@ -234,6 +234,18 @@ export class PaymentHistoryController {
 export class ReportsController {
   constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
 
+  /** The store a report is about: a device's own; the admin names it with ?storeId=. */
+  private async reportStore(caller: Caller, storeId: string | undefined): Promise<string> {
+    if (caller.kind === 'admin') {
+      if (!storeId)
+        throw ApiError.badRequest('store_id_required', 'the admin must name the store: ?storeId=…');
+      return (await this.ctx.stores.getStore(storeId)).id;
+    }
+    if (storeId && storeId !== caller.device.storeId)
+      throw ApiError.forbidden("a device can read only its own store's report");
+    return caller.device.storeId;
+  }
+
   /** A device gets its own store's report; the admin names the store with ?storeId=. */
   @Get('settlement')
   @UseGuards(AdminOrDeviceGuard)
@@ -244,16 +256,7 @@ export class ReportsController {
     @Query('format') format: string | undefined,
     @Res({ passthrough: true }) reply: FastifyReply,
   ) {
-    let store: string;
-    if (caller.kind === 'admin') {
-      if (!storeId)
-        throw ApiError.badRequest('store_id_required', 'the admin must name the store: ?storeId=…');
-      store = (await this.ctx.stores.getStore(storeId)).id;
-    } else {
-      if (storeId && storeId !== caller.device.storeId)
-        throw ApiError.forbidden("a device can read only its own store's report");
-      store = caller.device.storeId;
-    }
+    const store = await this.reportStore(caller, storeId);
     const report = await this.ctx.reports.settlement(
       store,
       date ?? new Date(this.ctx.clock.now()).toISOString().slice(0, 10),
@@ -278,16 +281,7 @@ export class ReportsController {
     @Query('date') date: string | undefined,
     @Query('storeId') storeId: string | undefined,
   ) {
-    let store: string;
-    if (caller.kind === 'admin') {
-      if (!storeId)
-        throw ApiError.badRequest('store_id_required', 'the admin must name the store: ?storeId=…');
-      store = (await this.ctx.stores.getStore(storeId)).id;
-    } else {
-      if (storeId && storeId !== caller.device.storeId)
-        throw ApiError.forbidden("a device can read only its own store's report");
-      store = caller.device.storeId;
-    }
+    const store = await this.reportStore(caller, storeId);
     // Default: yesterday in China time, the last day whose bills are complete.
     const day =
       date ?? new Date(this.ctx.clock.now() + 8 * 3_600_000 - 86_400_000).toISOString().slice(0, 10);
