@@ -163,6 +163,11 @@ describe.each([v2('MD5'), v2('HMAC-SHA256'), v3(false), v3(true)])('WechatProvid
     expect(e).toBeInstanceOf(ProviderUnknownError);
     expect((e as WechatUnknownError).reason).toBe('too_early');
     expect(WECHAT_POLICY.cancelNotBeforeMs).toBe(15_000);
+    // A server sped up for local gateways shortens the guard by the same factor.
+    const sped = fresh({}, { cancelNotBeforeMs: 0 });
+    const id2 = payId();
+    await sped.charge({ outTradeNo: id2, amount: cny(9108), code: code(), storeId: 's' });
+    expect(await sped.cancel(id2)).toEqual({ reversed: true });
   });
 
   it('insufficient_funds (9103) and code_invalid (9104) are declined for good', async () => {

@@ -101,6 +101,12 @@ export interface WechatProviderOptions {
   timeoutMs?: number;
   now?: () => number;
   log?: (line: string) => void;
+  /**
+   * The provider's own guard against a reverse sooner than WeChat Pay allows after its charge; default
+   * WECHAT_POLICY.cancelNotBeforeMs (15 s). A server whose wallet timing is sped up for local gateways
+   * (PAYCONNECT_WALLET_SPEED) divides this by the same factor, or its early cancels would all be refused.
+   */
+  cancelNotBeforeMs?: number;
 }
 
 /** Why an outcome is unknown, for probe() and logs: never a key, a signature or a body. */
@@ -180,6 +186,7 @@ export class WechatProvider implements WalletProvider {
   readonly policy = WECHAT_POLICY;
   private readonly now: () => number;
   private readonly timeoutMs: number;
+  private readonly cancelNotBeforeMs: number;
   private readonly log: (line: string) => void;
   private readonly merchantKey: KeyObject;
   private readonly platformKeys = new Map<string, KeyObject>();
@@ -207,6 +214,7 @@ export class WechatProvider implements WalletProvider {
     };
     this.now = options.now ?? Date.now;
     this.timeoutMs = options.timeoutMs ?? WECHAT_POLICY.requestTimeoutMs;
+    this.cancelNotBeforeMs = options.cancelNotBeforeMs ?? WECHAT_POLICY.cancelNotBeforeMs;
     this.log = options.log ?? (() => undefined);
     this.base = new URL(account.baseUrl);
     if (this.base.protocol !== 'https:')
@@ -338,7 +346,7 @@ export class WechatProvider implements WalletProvider {
    */
   async cancel(outTradeNo: string): Promise<CancelResult> {
     const charged = this.chargedAt.get(outTradeNo);
-    if (charged !== undefined && this.now() - charged < WECHAT_POLICY.cancelNotBeforeMs) {
+    if (charged !== undefined && this.now() - charged < this.cancelNotBeforeMs) {
       throw new WechatUnknownError(
         'too_early',
         'WeChat Pay refuses a reverse sooner than 15 s after the payment: try again later',
