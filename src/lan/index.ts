@@ -1,4 +1,5 @@
 export * from './lan-endpoint';
+export * from './retry-schedule';
 export * from './lan-transport';
 export * from './lan-keyring';
 export * from './lan-stats';

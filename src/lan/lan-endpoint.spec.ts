@@ -11,6 +11,7 @@ import {
   LanTarget,
 } from './lan-endpoint';
 import { LanKeyring } from './lan-keyring';
+import { DEFAULT_RETRY } from './retry-schedule';
 
 const storeKey: LanKey = { id: 1, version: 1, key: Buffer.alloc(32, 7) };
 const foreignKey: LanKey = { id: 1, version: 1, key: Buffer.alloc(32, 9) };
@@ -80,7 +81,7 @@ describe(LanEndpoint.name, () => {
     expect(plugin.pendingCount()).toBe(0);
   });
 
-  it('retransmits on the backoff schedule until acked, and processes the message once', async () => {
+  it('retransmits on the retry schedule until acked, and processes the message once', async () => {
     const { plugin, received, to, clock, net } = setup();
     net.faults.loss = 1; // everything lost
     const seen = net.wire.length;
@@ -91,21 +92,52 @@ describe(LanEndpoint.name, () => {
       while (net.wire.length > seen + sentAt.length) sentAt.push(clock.now() - start);
       await clock.advanceAsync(1, 1);
     }
-    // First send at 0, then about 60, 120, 240 ms apart (±20% jitter): four or five datagrams by 600 ms.
+    // First send at 0, then about 60 ms later, then about every 100 ms (±20% jitter): 6 to 8 by 600 ms.
     expect(sentAt[0]).toBe(0);
-    expect(sentAt.length).toBeGreaterThanOrEqual(4);
-    expect(sentAt.length).toBeLessThanOrEqual(5);
+    expect(sentAt.length).toBeGreaterThanOrEqual(6);
+    expect(sentAt.length).toBeLessThanOrEqual(8);
     const gaps = sentAt.slice(1).map((t, i) => t - sentAt[i]);
     expect(gaps[0]).toBeGreaterThanOrEqual(45);
     expect(gaps[0]).toBeLessThanOrEqual(80);
-    expect(gaps[1]).toBeGreaterThanOrEqual(90);
-    expect(gaps[1]).toBeLessThanOrEqual(150);
+    for (const g of gaps.slice(1)) {
+      expect(g).toBeGreaterThanOrEqual(75);
+      expect(g).toBeLessThanOrEqual(125);
+    }
     net.faults.loss = 0;
     await clock.advanceAsync(1200);
     const r = await report;
     expect(r.attempts).toBe(sentAt.length + 1);
     expect(received.get('T1')!).toHaveLength(1);
     expect(plugin.stats.retransmissions).toBe(sentAt.length);
+  });
+
+  it('with jitter off, retransmits at exactly the schedule\'s times, and stops at the deadline', async () => {
+    const clock = new FakeClock();
+    const net = new FakeLanNetwork(7);
+    const plugin = new LanEndpoint({
+      deviceId: 'plugin',
+      keyring: new LanKeyring(storeKey),
+      transport: net.attach('10.0.0.1', 47811),
+      clock,
+      randomBytes: counterRandom(1),
+      retry: { ...DEFAULT_RETRY, jitter: 0 },
+    });
+    net.faults.loss = 1;
+    const start = clock.now();
+    const sentAt: number[] = [];
+    const caught = plugin
+      .send('offer', offer('A2x'), { kind: 'unicast', to: 'T1', address: '10.0.0.10', port: 40000 }, {
+        deadlineMs: 5000,
+      })
+      .catch((e) => e);
+    for (let t = 0; t <= 5100; t++) {
+      while (net.wire.length > sentAt.length) sentAt.push(clock.now() - start);
+      await clock.advanceAsync(1, 1);
+    }
+    const fast = [0, 60, ...Array.from({ length: 19 }, (_, i) => 160 + 100 * i)];
+    expect(sentAt).toEqual([...fast, 2060, 2260, 2660, 3460, 4460]);
+    expect(await caught).toBeInstanceOf(DeliveryError);
+    expect(plugin.stats.expired).toBe(1);
   });
 
   it('re-acknowledges a retransmission whose ack was lost, without processing it again', async () => {

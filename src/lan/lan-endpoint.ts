@@ -28,6 +28,7 @@ import { LanKeyring } from './lan-keyring';
 import { DropReason, dropReasonOf, emptyLanStats, LanStats } from './lan-stats';
 import { LanTransport, PeerAddress } from './lan-transport';
 import { DEFAULT_REPLAY_GUARD, ReplayGuard, ReplayGuardOptions } from './replay-guard';
+import { checkRetryPolicy, DEFAULT_RETRY, nextRetryDelayMs, RetryPolicy } from './retry-schedule';
 
 /**
  * Cryptographically random bytes from a pool refilled 4 KiB at a time: message ids and boot ids are drawn
@@ -67,20 +68,6 @@ function addressOf(t: LanTarget): PeerAddress {
   return t.kind === 'multicast' ? { address: t.group, port: t.port } : { address: t.address, port: t.port };
 }
 
-/**
- * When to retransmit. First retry after 60 ms: an ack on a shop LAN returns within a few ms, so 60 ms is
- * well past a normal round trip yet short enough that a cashier never notices a lost datagram. Doubling to
- * a 1 s cap: a unit briefly out of Wi-Fi range gets one retry a second, not a storm. ±20% jitter keeps
- * many pending messages from retransmitting in lockstep after a shared outage.
- */
-export interface RetryPolicy {
-  initialMs: number;
-  factor: number;
-  maxMs: number;
-  jitter: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { initialMs: 60, factor: 2, maxMs: 1000, jitter: 0.2 };
 export const DEFAULT_DEADLINE_MS = 10_000;
 
 export interface SendOptions {
@@ -185,6 +172,8 @@ interface Pending {
   /** Expected devices that answered `unhandled`: they will never acknowledge. */
   refusedBy: Set<string>;
   attempts: number;
+  /** Retransmissions made in the slow phase of the retry schedule. */
+  slowRetries: number;
   started: number;
   deadline: number;
   timer?: TimerHandle;
@@ -213,7 +202,7 @@ export class LanEndpoint {
     this.deviceId = options.deviceId;
     this.clock = options.clock ?? new SystemClock();
     this.random = options.randomBytes ?? pooledRandomBytes;
-    this.retry = options.retry ?? DEFAULT_RETRY;
+    this.retry = checkRetryPolicy(options.retry ?? DEFAULT_RETRY);
     this.replay = new ReplayGuard(options.replay ?? DEFAULT_REPLAY_GUARD);
     this.dedup = new MessageIdCache(options.dedupTtlMs);
     this.bootId = this.random(8);
@@ -349,6 +338,7 @@ export class LanEndpoint {
         ackedBy: new Set(),
         refusedBy: new Set(),
         attempts: 0,
+        slowRetries: 0,
         started: now,
         deadline: now + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS),
         resolve,
@@ -373,10 +363,8 @@ export class LanEndpoint {
       // A send error (network down, no route) is just another lost datagram: the retry timer covers it.
       this.options.log?.debug?.('LAN send failed', { type: p.type, id: p.id, error: (err as Error).message });
     });
-    const base = Math.min(this.retry.maxMs, this.retry.initialMs * this.retry.factor ** (p.attempts - 1));
     // Jitter only spreads retries out; it needs no cryptographic randomness.
-    const jitter = 1 + this.retry.jitter * (Math.random() * 2 - 1);
-    const delay = Math.max(1, Math.round(base * jitter));
+    const delay = nextRetryDelayMs(this.retry, p, now - p.started, Math.random());
     p.timer = this.clock.setTimeout(() => this.attempt(p), Math.min(delay, p.deadline - now));
   }
 
