@@ -64,7 +64,14 @@ export class WechatLedger {
         else if ('c' in line) this.codes.add(line.c);
       }
     }
-    if (file) this.fd = openSync(file, 'a', 0o600);
+    if (file) {
+      this.fd = openSync(file, 'a', 0o600);
+      // After a torn last line, start on a fresh line so the next record is not glued to the fragment.
+      if (existsSync(file)) {
+        const text = readFileSync(file);
+        if (text.length > 0 && text[text.length - 1] !== 0x0a) writeSync(this.fd, '\n');
+      }
+    }
   }
 
   get(mchId: string, outTradeNo: string): GatewayTrade | undefined {
