@@ -1,0 +1,165 @@
+/**
+ * `npm run chaos -- --seeds N [--from S]` runs seeds S..S+N-1 (default from 1); `--seed S` replays one.
+ * Each seed builds a fresh shop in network namespaces, plays its orders and faults, and checks the
+ * invariants (invariants.ts). Prints one line per seed, then every invariant's count; exits 1 when any
+ * seed broke one (its plan, the evidence and the parts' output are printed, its folder kept).
+ *
+ * Options: --orders N (per seed, default 8), --window MS (faults and orders, default 12000),
+ * --deadline MS (per order, default 120000), --sim-speed N (default 10), --keep (keep every run's folder),
+ * --json FILE (the summary as JSON), --quiet.
+ * Needs root, `ip`, `nft` and `socat`, and a built dist/ (`npm run build`).
+ */
+import { writeFileSync } from 'node:fs';
+import { INVARIANTS, type Invariant } from './invariants';
+import { DEFAULTS, runSeed, type RunOptions, type SeedResult } from './run-seed';
+
+export interface Summary {
+  seeds: number[];
+  failedSeeds: number[];
+  harnessErrors: number[];
+  checked: Record<Invariant, number>;
+  violated: Record<Invariant, number>;
+  orders: number;
+  paid: number;
+  canceled: number;
+  redeliveries: number;
+  faults: Record<string, number>;
+  secondsPerSeed: { min: number; median: number; max: number; total: number };
+  msToFinal: { median: number; p99: number; max: number };
+}
+
+export function summarize(results: SeedResult[]): Summary {
+  const checked = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<Invariant, number>;
+  const violated = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<Invariant, number>;
+  const faults: Record<string, number> = {};
+  const times: number[] = [];
+  let paid = 0;
+  let canceled = 0;
+  let redeliveries = 0;
+  let orders = 0;
+  for (const r of results) {
+    for (const f of r.plan.faults) {
+      const key = f.kind === 'kill9' ? `kill9 ${f.part}` : f.kind;
+      faults[key] = (faults[key] ?? 0) + 1;
+    }
+    const cancels = r.plan.orders.filter((o) => o.cancelAfterScanMs !== undefined).length;
+    faults['cancel racing approval'] = (faults['cancel racing approval'] ?? 0) + cancels;
+    for (const o of r.plan.orders) {
+      const key = `code …${o.codes[0].slice(-2)}`;
+      faults[key] = (faults[key] ?? 0) + 1;
+    }
+    if (!r.report) continue;
+    orders += r.plan.orders.length;
+    for (const i of INVARIANTS) checked[i] += r.report.checked[i];
+    for (const v of r.report.violations) violated[v.invariant]++;
+    paid += r.report.stats.paid;
+    canceled += r.report.stats.canceled;
+    redeliveries += r.report.stats.redeliveries;
+    times.push(...r.report.stats.msToFinal);
+  }
+  const secs = results.map((r) => r.ms / 1000).sort((a, b) => a - b);
+  times.sort((a, b) => a - b);
+  const q = (xs: number[], p: number) =>
+    xs.length ? xs[Math.min(xs.length - 1, Math.floor(p * xs.length))] : 0;
+  return {
+    seeds: results.map((r) => r.seed),
+    failedSeeds: results.filter((r) => r.error || r.report?.violations.length).map((r) => r.seed),
+    harnessErrors: results.filter((r) => r.error).map((r) => r.seed),
+    checked,
+    violated,
+    orders,
+    paid,
+    canceled,
+    redeliveries,
+    faults,
+    secondsPerSeed: {
+      min: secs[0] ?? 0,
+      median: q(secs, 0.5),
+      max: secs[secs.length - 1] ?? 0,
+      total: secs.reduce((a, b) => a + b, 0),
+    },
+    msToFinal: { median: q(times, 0.5), p99: q(times, 0.99), max: times[times.length - 1] ?? 0 },
+  };
+}
+
+function parseArgs(argv: string[]): { seeds: number[]; opts: RunOptions; json?: string; quiet: boolean } {
+  const opts: RunOptions = { ...DEFAULTS };
+  let count = 1;
+  let from = 1;
+  let only: number | undefined;
+  let json: string | undefined;
+  let quiet = false;
+  const num = (i: number) => {
+    const v = Number(argv[i + 1]);
+    if (!Number.isInteger(v) || v < 0) {
+      console.error(`${argv[i]} needs a whole number, not ${argv[i + 1]}`);
+      process.exit(2);
+    }
+    return v;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--seeds') count = num(i++);
+    else if (a === '--from') from = num(i++);
+    else if (a === '--seed') only = num(i++);
+    else if (a === '--orders') opts.orders = num(i++);
+    else if (a === '--window') opts.windowMs = num(i++);
+    else if (a === '--deadline') opts.orderDeadlineMs = num(i++);
+    else if (a === '--sim-speed') opts.simSpeed = num(i++);
+    else if (a === '--keep') opts.keep = true;
+    else if (a === '--json') json = argv[++i];
+    else if (a === '--quiet') quiet = true;
+    else if (a === '--help') {
+      console.log(require('node:fs').readFileSync(__filename, 'utf8').split('*/')[0]);
+      process.exit(0);
+    } else {
+      console.error(`unknown option ${a} (see --help)`);
+      process.exit(2);
+    }
+  }
+  const seeds = only !== undefined ? [only] : Array.from({ length: count }, (_, i) => from + i);
+  return { seeds, opts, json, quiet };
+}
+
+async function main(): Promise<void> {
+  const { seeds, opts, json, quiet } = parseArgs(process.argv.slice(2));
+  const results: SeedResult[] = [];
+  let stopping = false;
+  process.on('SIGINT', () => {
+    if (stopping) process.exit(130);
+    stopping = true;
+    console.log('interrupted: finishing this seed, then the summary (Ctrl-C again to quit now)');
+  });
+  for (const seed of seeds) {
+    if (stopping) break;
+    const r = await runSeed(seed, { ...opts, log: quiet ? undefined : (l) => console.log(l) });
+    results.push(r);
+    const v = r.report?.violations ?? [];
+    const line = r.error
+      ? `seed ${seed}: HARNESS ERROR after ${(r.ms / 1000).toFixed(1)} s: ${r.error.split('\n')[0]}`
+      : `seed ${seed}: ${v.length ? `FAILED ${v.length} invariant(s)` : 'ok'} in ${(r.ms / 1000).toFixed(1)} s ` +
+        `(${r.report!.stats.paid} paid, ${r.report!.stats.canceled} canceled, ${r.plan.faults.length} faults)`;
+    console.log(line);
+    for (const x of v) console.log(`  ${x.invariant} ${x.orderId}: ${x.detail}`);
+    if (r.error) console.log(r.error);
+    if (v.length || r.error)
+      console.log(`  replay: npm run chaos -- --seed ${seed}   (files kept in ${r.dir})`);
+  }
+  const s = summarize(results);
+  console.log(JSON.stringify(s, null, 2));
+  if (json) writeFileSync(json, JSON.stringify({ summary: s, results: results.map(brief) }, null, 2));
+  process.exit(s.failedSeeds.length ? 1 : 0);
+}
+
+function brief(r: SeedResult) {
+  return {
+    seed: r.seed,
+    ms: r.ms,
+    error: r.error,
+    violations: r.report?.violations,
+    faults: r.faultsDone,
+    outcomes: r.outcomes.map((o) => ({ id: o.orderId, status: o.finalStatus, notes: o.notes })),
+  };
+}
+
+if (require.main === module) void main();
