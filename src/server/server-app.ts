@@ -152,7 +152,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
   const timing = scaledTiming(speed);
   const logger = new Logger('payconnect-server');
   // Stores with wallet accounts charge real providers; the rest the simulator (providers/router.ts).
-  const wallets = new WalletAccounts(db, clock, config.walletFactories ?? defaultWalletFactories(), (m) =>
+  const wallets = new WalletAccounts(db, clock, config.walletFactories ?? defaultWalletFactories(config.walletTimeScale ?? 1), (m) =>
     logger.warn(redact(m)),
   );
   for (const w of await wallets.loadAll()) {
