@@ -14,7 +14,7 @@
  * confirmation, auto-close), so the whole matrix takes seconds; the rules' order is unchanged.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Payment } from '../../src/protocol/states';
@@ -118,7 +118,7 @@ describe('real wallet providers against the local gateways (server, unit API, ga
     };
   }
 
-  function pay(unit: RegisteredDevice, wallet: Wallet, amount: number) {
+  function pay(unit: RegisteredDevice, wallet: Wallet, amount: number, code = codeOf(wallet)) {
     return call<Payment>(base, 'POST', '/v1/payments', {
       token: unit.token,
       headers: { 'idempotency-key': `k-${randomBytes(6).toString('hex')}` },
@@ -126,7 +126,7 @@ describe('real wallet providers against the local gateways (server, unit API, ga
         orderId: `收银-${randomBytes(3).toString('hex')}`,
         registerId: 'R1',
         amount: { value: amount, currency: 'CNY' },
-        method: { type: 'wallet_code', code: codeOf(wallet) },
+        method: { type: 'wallet_code', code },
       },
     });
   }
@@ -224,6 +224,27 @@ describe('real wallet providers against the local gateways (server, unit API, ga
       // If the customer's money moved, the payment says it was returned.
       if (final.reversed) expect(final.failure?.code).toBe('reversed');
     });
+  });
+
+  it('keeps no key, API key or payment code in its database (a dump shows paths and masked codes only)', async () => {
+    const m = gw.wechat.merchant();
+    const secrets = [
+      gw.alipay.merchant().appPrivateKeyPem.split('\n')[1],
+      m.merchantKeyPem.split('\n')[1],
+      m.apiKey,
+      m.apiV3Key,
+      'PRIVATE KEY',
+    ];
+    const code = codeOf('alipay');
+    const r = await pay(units.alipay, 'alipay', 1250, code);
+    expect(r.body.status).toBe('succeeded');
+    // Everything the database holds, as a dump would: the file and its write-ahead log, as bytes.
+    const bytes = Buffer.concat(
+      ['server.db', 'server.db-wal'].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f))),
+    ).toString('latin1');
+    for (const secret of secrets) expect(bytes.includes(secret)).toBe(false);
+    expect(bytes.includes(code)).toBe(false);
+    expect(bytes).toContain('app-private-key.pem'); // the path is there, the key is not
   });
 
   it('provider check: the right credentials work; a wrong key, an unknown app and a stopped gateway are named plainly', async () => {
