@@ -6,7 +6,7 @@
  * poll for a state with a bounded number of tries.
  */
 import { generateKeyPairSync, randomInt } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { AlipaySdk } from 'alipay-sdk';
@@ -23,6 +23,8 @@ import {
 import { ProviderRejectedError, ProviderUnknownError } from '../../providers/provider';
 import { SCENARIO_AMOUNTS } from '../scenarios';
 import { AlipayGateway, startAlipayGateway } from './alipay.gateway';
+
+jest.setTimeout(60_000);
 
 const code = () => `28${String(randomInt(1e8)).padStart(8, '0')}${String(randomInt(1e8)).padStart(8, '0')}`;
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -610,7 +612,14 @@ describe('the gateway with a data directory', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('keeps its keys, its demo merchant and every trade across a restart', async () => {
+  const app = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const other = () => ({
+    appId: '2021000000000077',
+    appPrivateKeyPem: app.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    alipayPublicKeyPem: readFileSync(path.join(dir, 'gateway-public-key.pem'), 'utf8'),
+  });
+
+  it('keeps its keys, its demo merchant, added apps and every trade across a restart', async () => {
     const first = await startAlipayGateway({ dataDir: dir, speed: 100 });
     const m = first.merchant();
     const p1 = new AlipayProvider({ ...m, gatewayUrl: first.url });
@@ -630,6 +639,8 @@ describe('the gateway with a data directory', () => {
       expect(statSync(path.join(dir, f)).mode & 0o777).toBe(0o600);
     }
 
+    // A crash mid-write leaves a torn last line: it was never answered, so it is dropped.
+    appendFileSync(path.join(dir, 'ledger.jsonl'), '{"t":"trade","trade":{"appId":"20');
     const second = await startAlipayGateway({ dataDir: dir, speed: 100 });
     try {
       expect(second.merchant()).toEqual(m);
@@ -647,8 +658,21 @@ describe('the gateway with a data directory', () => {
           .map((t) => t.outTradeNo)
           .sort(),
       ).toEqual([paid, waiting].sort());
+      second.addApp('2021000000000077', app.publicKey.export({ type: 'spki', format: 'pem' }).toString());
+      expect(await new AlipayProvider({ ...other(), gatewayUrl: second.url }).probe()).toMatchObject({
+        ok: true,
+      });
     } finally {
       await second.close();
+    }
+    // The added app is kept too; order numbers are per app.
+    const third = await startAlipayGateway({ dataDir: dir });
+    try {
+      const p3 = new AlipayProvider({ ...other(), gatewayUrl: third.url });
+      expect(await p3.probe()).toMatchObject({ ok: true });
+      expect(await p3.query(paid)).toEqual({ state: 'not_found' });
+    } finally {
+      await third.close();
     }
   });
 });
@@ -656,6 +680,52 @@ describe('the gateway with a data directory', () => {
 function fen(name: string): number {
   return Number(Object.entries(SCENARIO_AMOUNTS).find(([, s]) => s === name)![0]);
 }
+
+describe('the gateway: timeout_express', () => {
+  it('an unpaid trade closes after its timeout_express (divided by speed)', async () => {
+    const gw = await startAlipayGateway({ speed: 600 });
+    try {
+      const m = gw.merchant();
+      const id = payId();
+      const biz = JSON.stringify({
+        out_trade_no: id,
+        scene: 'bar_code',
+        auth_code: code(),
+        subject: 's',
+        total_amount: '91.02',
+        timeout_express: '1m',
+      });
+      const system = {
+        app_id: m.appId,
+        method: 'alipay.trade.pay',
+        format: 'JSON',
+        charset: 'utf-8',
+        sign_type: 'RSA2',
+        timestamp: chinaTimestamp(Date.now()),
+        version: '1.0',
+      };
+      const signed = signRequest({ ...system, biz_content: biz }, loadPrivateKey(m.appPrivateKeyPem));
+      const res = await fetch(`${gw.url}?${encodeForm({ ...system, sign: signed.sign })}`, {
+        method: 'POST',
+        body: encodeForm({ biz_content: biz }),
+      });
+      expect(extractAnswer(await res.text(), 'alipay.trade.pay').response).toMatchObject({ code: '10003' });
+      const t = gw.trades().find((x) => x.outTradeNo === id)!;
+      expect(t.closeAt - t.createdAt).toBe(100); // 60 s / 600
+      const p = new AlipayProvider({ ...m, gatewayUrl: gw.url });
+      expect(
+        (
+          await until(
+            () => p.query(id),
+            (q) => q.state === 'closed',
+          )
+        ).state,
+      ).toBe('closed');
+    } finally {
+      await gw.close();
+    }
+  });
+});
 
 describe('the gateway and the GBK charset', () => {
   it('verifies a request signed over GBK bytes and reads its Chinese subject', async () => {

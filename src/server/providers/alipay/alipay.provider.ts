@@ -47,7 +47,6 @@ import {
   extractAnswer,
   loadPrivateKey,
   loadPublicKey,
-  responseKeyOf,
   signRequest,
   verifyAnswer,
 } from './sign';
@@ -707,10 +706,5 @@ export class AlipayProvider implements WalletProvider {
       problem: 'other',
       message: `Alipay answered the probe with ${code}${sub ? ` ${sub}` : ''}: ${this.refusal(r, 'alipay.trade.query')?.message ?? 'see docs/providers/alipay.md'}`,
     };
-  }
-
-  /** The response key of a method (exposed for tests and the gateway). */
-  static responseKey(method: string): string {
-    return responseKeyOf(method);
   }
 }
