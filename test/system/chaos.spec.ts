@@ -1,0 +1,149 @@
+/**
+ * The chaos harness (test/chaos, `npm run chaos`) on a short fixed set of seeds: each builds a whole shop
+ * — plugin with the http-hook and file-drop adapters, units T1 and T2, the payment server, every one a
+ * real process from dist/ on a LAN of network namespaces — plays the seed's orders and faults, and checks
+ * every invariant (test/chaos/invariants.ts). A failure names the seed; `npm run chaos -- --seed S`
+ * replays it with the parts' output.
+ *
+ * The seeds are chosen so that together they inject each kind of fault (see the plan each one prints
+ * with --seed): kill -9 of the plugin, a unit and the server, a graceful server restart, the server cut
+ * off the LAN, UDP loss and duplication, a register cancel racing the customer's approval, and the
+ * simulator's timeout and unknown-outcome codes.
+ */
+import { checkInvariants, INVARIANTS, type Evidence } from '../chaos/invariants';
+import { makePlan, type Plan } from '../chaos/plan';
+import type { OrderOutcome } from '../chaos/run-seed';
+import { DEFAULTS, runSeed } from '../chaos/run-seed';
+import { systemPrerequisites } from '../support/prerequisites';
+
+const sys = systemPrerequisites(['root', 'ip', 'nft', 'netns', 'socat']);
+
+/** Fixed seeds for CI; together they cover every fault kind (checked below, from their plans). */
+export const CI_SEEDS = [1, 2, 5];
+const OPTIONS = { ...DEFAULTS, orders: 6, windowMs: 10_000 };
+
+/**
+ * The checker itself, on made-up evidence: a run that kept every promise passes, and each way of breaking
+ * one is named (so a green chaos run means the checks looked, not that they could not see).
+ */
+describe('chaos invariants checker', () => {
+  const plan: Plan = {
+    seed: 0,
+    windowMs: 1000,
+    faults: [],
+    orders: [
+      { orderId: 'A', source: 'http-hook', value: 100, at: 0, unit: 'T1', codes: ['280000000000000000'] },
+      { orderId: 'B', source: 'http-hook', value: 200, at: 0, unit: 'T2', codes: ['280000000000000005'] },
+      { orderId: 'F', source: 'file-drop', value: 300, at: 0, unit: 'T1', codes: ['280000000000000000'] },
+    ],
+  };
+  const outcomes = (): OrderOutcome[] =>
+    plan.orders.map((o) => ({
+      orderId: o.orderId,
+      source: o.source,
+      capturedAt: 0,
+      finalAt: 1000,
+      notes: [],
+    }));
+  const delivery = (orderId: string, status: string) => ({
+    orderId,
+    status,
+    deliveryId: `${orderId}:${status}`,
+    verified: true,
+    at: 0,
+  });
+  const good = (): Evidence => ({
+    pluginOrders: [
+      { orderId: 'A', status: 'paid', writeBack: 'done' },
+      { orderId: 'B', status: 'canceled', writeBack: 'done' },
+      { orderId: 'F', status: 'paid', writeBack: 'done' },
+    ],
+    deliveries: [delivery('A', 'paid'), delivery('A', 'paid'), delivery('B', 'canceled')],
+    receipts: { A: 1, B: 0, F: 1 },
+    outbox: { F: 'paid' },
+    payments: [
+      { id: 'pA', orderId: 'A', status: 'succeeded', reversed: 0 },
+      { id: 'pB', orderId: 'B', status: 'failed', reversed: 0 },
+      { id: 'pF', orderId: 'F', status: 'succeeded', reversed: 0 },
+    ],
+    trades: [
+      { outTradeNo: 'pA', state: 'succeeded', chargeCalls: 2, scenario: 'alipay:00' },
+      { outTradeNo: 'pB', state: 'failed', chargeCalls: 1, scenario: 'alipay:05' },
+      { outTradeNo: 'pF', state: 'succeeded', chargeCalls: 1, scenario: 'alipay:00' },
+    ],
+  });
+  const broken = (ev: Evidence, out = outcomes()) =>
+    checkInvariants(plan, out, ev, 5000).violations.map((v) => `${v.invariant} ${v.orderId}`);
+
+  it('passes a run that kept every promise (a repeated delivery of one id is harmless)', () => {
+    const r = checkInvariants(plan, outcomes(), good(), 5000);
+    expect(r.violations).toEqual([]);
+    expect(r.stats).toMatchObject({ paid: 2, canceled: 1, redeliveries: 1 });
+  });
+
+  it('names each broken promise', () => {
+    const undecided = good();
+    undecided.pluginOrders[0].status = 'paying';
+    expect(broken(undecided)).toContain('final A');
+    const late = outcomes();
+    late[0].finalAt = 9000;
+    expect(broken(good(), late)).toEqual(['final A']);
+    const twice = good();
+    twice.payments.push({ id: 'pA2', orderId: 'A', status: 'canceled', reversed: 0 });
+    twice.trades.push({ outTradeNo: 'pA2', state: 'succeeded', chargeCalls: 1, scenario: 'alipay:00' });
+    expect(broken(twice)).toContain('charged-once A');
+    const kept = good();
+    kept.trades[1].state = 'succeeded';
+    expect(broken(kept)).toContain('ledger-agrees B');
+    const toldTwice = good();
+    toldTwice.deliveries.push(delivery('A', 'failed'));
+    expect(broken(toldTwice)).toEqual(expect.arrayContaining(['written-back-once A', 'paid-shown-failed A']));
+    const fileWrong = good();
+    fileWrong.outbox.F = 'canceled';
+    expect(broken(fileWrong)).toEqual(expect.arrayContaining(['written-back-once F', 'paid-shown-failed F']));
+    const twoReceipts = good();
+    twoReceipts.receipts.A = 2;
+    expect(broken(twoReceipts)).toEqual(['printed-once A']);
+    const shownPaid = good();
+    shownPaid.deliveries.push(delivery('B', 'paid'));
+    expect(broken(shownPaid)).toEqual(expect.arrayContaining(['not-paid-shown-paid B']));
+    const forged = good();
+    forged.deliveries[0].verified = false;
+    expect(broken(forged)).toEqual(['written-back-once A']);
+  });
+});
+
+sys.describe('chaos: the whole chain under injected faults', () => {
+  it('the CI seeds inject every kind of fault between them', () => {
+    const plans = CI_SEEDS.map((s) => makePlan(s, OPTIONS));
+    const kinds = new Set(
+      plans.flatMap((p) => p.faults.map((f) => (f.kind === 'kill9' ? `kill9 ${f.part}` : f.kind))),
+    );
+    const codes = new Set(plans.flatMap((p) => p.orders.flatMap((o) => o.codes.map((c) => c.slice(-2)))));
+    expect([...kinds].sort()).toEqual(
+      expect.arrayContaining(['kill9 plugin', 'kill9 server', 'server-cut', 'udp', 'server-restart']),
+    );
+    expect([...kinds].some((k) => k === 'kill9 T1' || k === 'kill9 T2')).toBe(true);
+    expect(plans.some((p) => p.orders.some((o) => o.cancelAfterScanMs !== undefined))).toBe(true);
+    expect([...codes]).toEqual(expect.arrayContaining(['00', '20']));
+    expect(plans.some((p) => p.orders.some((o) => o.source === 'file-drop'))).toBe(true);
+  });
+
+  it.each(CI_SEEDS)(
+    'seed %i: every invariant holds',
+    async (seed) => {
+      const lines: string[] = [];
+      const r = await runSeed(seed, { ...OPTIONS, log: (l) => lines.push(l) });
+      if (r.error) throw new Error(`seed ${seed}: the harness failed: ${r.error}\n${lines.join('\n')}`);
+      const report = r.report!;
+      const broken = report.violations.map((v) => `${v.invariant} ${v.orderId}: ${v.detail}`);
+      if (broken.length)
+        throw new Error(
+          `seed ${seed} (replay: npm run chaos -- --seed ${seed} --orders ${OPTIONS.orders} --window ${OPTIONS.windowMs}):\n` +
+            `${broken.join('\n')}\n${lines.join('\n')}`,
+        );
+      for (const i of INVARIANTS) expect(report.checked[i]).toBe(OPTIONS.orders);
+    },
+    150_000,
+  );
+});
