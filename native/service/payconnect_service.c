@@ -9,6 +9,8 @@
  *       arg=--manifest                                    one argument a line, in order, after `plugin`
  *       arg=C:\Program Files\payconnect\app\manifests\x.yaml
  *       node-option=--max-old-space-size=256                 an option for node.exe itself, before the script
+ *       log-max-bytes=10485760                            the log is rotated past this size (default 10 MB)
+ *       log-keep=5                                        rotated copies kept: plugin.log.1 (newest) … .5
  *     (one argument a line: no quoting rules to get wrong; the wrapper quotes them for CreateProcess);
  *   - starts `node.exe app\bin\payconnect.js plugin <args>` (paths relative to this exe, as payconnect.cmd
  *     does, with PAYCONNECT_SQLITE=node), stdout and stderr appended to the log file (node.exe's stdout to a
@@ -17,9 +19,10 @@
  *     1 s, doubling to 60 s while it keeps exiting within a minute, each restart counted in the log;
  *   - on SERVICE_CONTROL_STOP / SHUTDOWN asks the plugin to stop with Ctrl+C: the child shares a console the
  *     wrapper allocates, and GenerateConsoleCtrlEvent(CTRL_C_EVENT, 0) reaches it as SIGINT, which
- *     `payconnect plugin` handles (src/cli/lan-options.ts untilStopped: SIGINT, SIGTERM). It does not handle
- *     SIGBREAK, so CTRL_BREAK to its own process group would end node.exe without its close(). After 10 s
- *     without an exit the child is terminated; then SERVICE_STOPPED.
+ *     `payconnect plugin` handles (src/cli/lan-options.ts untilStopped: SIGINT, SIGTERM and SIGBREAK, so a
+ *     Ctrl+Break reaches its close() too). After 10 s without an exit the child is terminated; then
+ *     SERVICE_STOPPED;
+ *   - rotates the log by size (rotate_log below: why here and why by copy and truncate).
  *
  * Every line the wrapper writes to the log starts with "payconnect-service:".
  */
@@ -38,6 +41,7 @@
 #define STABLE_RUN_MS 60000
 #define MAX_ARGS 64
 #define CMDLINE_MAX 32768
+#define ROTATE_CHECK_MS 1000
 
 static SERVICE_STATUS_HANDLE status_handle;
 static SERVICE_STATUS status;
@@ -50,6 +54,8 @@ static wchar_t *args[MAX_ARGS];
 static int nargs;
 static wchar_t *node_options[MAX_ARGS];
 static int nnode_options;
+static unsigned long long log_max_bytes = 10ULL * 1024 * 1024;
+static int log_keep = 5;
 
 static void report(DWORD state, DWORD exit_code, DWORD wait_hint) {
   static DWORD checkpoint = 1;
@@ -128,13 +134,21 @@ static const char *read_config(void) {
     } else if (strncmp(p, "node-option=", 12) == 0) {
       if (nnode_options >= MAX_ARGS) return "more than 64 node-option= lines";
       node_options[nnode_options++] = wide(p + 12, -1);
+    } else if (strncmp(p, "log-max-bytes=", 14) == 0) {
+      char *end2;
+      log_max_bytes = strtoull(p + 14, &end2, 10);
+      if (end2 == p + 14 || *end2 || log_max_bytes < 1024) return "log-max-bytes= is not a number of at least 1024";
+    } else if (strncmp(p, "log-keep=", 9) == 0) {
+      char *end2;
+      log_keep = (int)strtol(p + 9, &end2, 10);
+      if (end2 == p + 9 || *end2 || log_keep < 1 || log_keep > 99) return "log-keep= is not a number from 1 to 99";
     } else if (strncmp(p, "log=", 4) == 0) {
       wchar_t *w = wide(p + 4, -1);
       if (!w || wcslen(w) >= MAX_PATH) return "log= path too long";
       wcscpy(log_path, w);
       free(w);
     } else if (*p && *p != '#') {
-      return "a line that is not log=, arg=, node-option= or a # comment";
+      return "a line that is not log=, log-max-bytes=, log-keep=, arg=, node-option= or a # comment";
     }
     p = next;
   }
@@ -182,6 +196,63 @@ static DWORD WINAPI control(DWORD code, DWORD type, LPVOID data, LPVOID ctx) {
   }
   if (code == SERVICE_CONTROL_INTERROGATE) return NO_ERROR;
   return ERROR_CALL_NOT_IMPLEMENTED;
+}
+
+/*
+ * Log rotation by size: plugin.log past log_max_bytes is copied to plugin.log.1 (older copies shifted to .2
+ * … log_keep, the oldest deleted), then emptied in place.
+ *
+ * The wrapper owns it, not the plugin: node.exe's stdout and stderr are this wrapper's handle to the log,
+ * inherited, so the plugin cannot reopen its own output; only the wrapper knows the file. And it copies and
+ * truncates instead of renaming: Windows renames an open file only if every handle to it was opened with
+ * FILE_SHARE_DELETE, and even then node.exe would go on writing into the renamed plugin.log.1 until its next
+ * restart. A pipe from node.exe through the wrapper would let the wrapper reopen freely, but node.exe's stdout
+ * to a pipe fails under Wine (EBADF), where CI runs this. The handles write with FILE_APPEND_DATA only, so
+ * after the truncation node.exe's next line goes to the new end, offset 0. The cost: a line written between
+ * the copy's last read and the truncation (microseconds) is lost; the copy reads to the end just before.
+ */
+static void log_name(wchar_t *out, int n) {
+  if (n == 0) swprintf(out, MAX_PATH, L"%ls", log_path);
+  else swprintf(out, MAX_PATH, L"%ls.%d", log_path, n);
+}
+
+static void rotate_log(void) {
+  LARGE_INTEGER size;
+  wchar_t from[MAX_PATH], to[MAX_PATH];
+  HANDLE src, dst;
+  static char buf[65536];
+  DWORD got, put;
+  int i;
+  if (log_file == INVALID_HANDLE_VALUE || !GetFileSizeEx(log_file, &size)) return;
+  if ((unsigned long long)size.QuadPart <= log_max_bytes) return;
+  log_name(to, log_keep);
+  DeleteFileW(to);
+  for (i = log_keep - 1; i >= 1; i--) {
+    log_name(from, i);
+    log_name(to, i + 1);
+    MoveFileExW(from, to, MOVEFILE_REPLACE_EXISTING);
+  }
+  log_name(to, 1);
+  src = CreateFileW(log_path, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, NULL,
+                    OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, NULL);
+  if (src == INVALID_HANDLE_VALUE) {
+    logf_("log rotation: cannot open the log (error %lu); not rotated", GetLastError());
+    return;
+  }
+  dst = CreateFileW(to, GENERIC_WRITE, 0, NULL, CREATE_ALWAYS, FILE_ATTRIBUTE_NORMAL, NULL);
+  if (dst == INVALID_HANDLE_VALUE) {
+    logf_("log rotation: cannot create %s (error %lu); not rotated", utf8(to), GetLastError());
+    CloseHandle(src);
+    return;
+  }
+  while (ReadFile(src, buf, sizeof buf, &got, NULL) && got > 0)
+    if (!WriteFile(dst, buf, got, &put, NULL) || put != got) break;
+  CloseHandle(dst);
+  /* Emptied through this handle: the wrapper's and node.exe's append-only handles carry on at offset 0. */
+  SetFilePointer(src, 0, NULL, FILE_BEGIN);
+  if (!SetEndOfFile(src)) logf_("log rotation: cannot empty the log (error %lu)", GetLastError());
+  CloseHandle(src);
+  logf_("log rotated at %llu bytes: the previous lines are in %s", (unsigned long long)size.QuadPart, utf8(to));
 }
 
 static BOOL start_child(HANDLE job, PROCESS_INFORMATION *pi) {
@@ -290,6 +361,7 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv) {
   SetConsoleCtrlHandler(ignore_ctrl, TRUE);
   SetEnvironmentVariableW(L"PAYCONNECT_SQLITE", L"node");
 
+  rotate_log();
   if (!start_child(job, &pi)) {
     report(SERVICE_STOPPED, ERROR_SERVICE_NO_THREAD, 0);
     return;
@@ -299,7 +371,7 @@ static void WINAPI service_main(DWORD argc, LPWSTR *argv) {
   for (;;) {
     HANDLE waits[2] = {stop_event, pi.hProcess};
     DWORD started = GetTickCount(), code = 0, w;
-    w = WaitForMultipleObjects(2, waits, FALSE, INFINITE);
+    while ((w = WaitForMultipleObjects(2, waits, FALSE, ROTATE_CHECK_MS)) == WAIT_TIMEOUT) rotate_log();
     if (w == WAIT_OBJECT_0) {
       stop_child(&pi);
       break;

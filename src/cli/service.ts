@@ -64,18 +64,42 @@ export interface WindowsSystem {
   sleep(ms: number): Promise<void>;
 }
 
+/** One run of a Windows program by name (from System32): no shell, so no quoting beyond CreateProcess's. */
+function runOnce(exe: string, args: string[]): Promise<CommandResult & { spawnFailed?: string }> {
+  return new Promise((resolve) => {
+    let child;
+    try {
+      child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
+    } catch (e) {
+      resolve({ code: -1, out: '', spawnFailed: (e as Error).message });
+      return;
+    }
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', (e) => resolve({ code: -1, out, spawnFailed: e.message }));
+    child.once('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export const realWindowsSystem: WindowsSystem = {
-  run: (exe, args) =>
-    new Promise((resolve) => {
-      // Windows' own programs, by name from System32: no shell, so no quoting beyond CreateProcess's.
-      const child = spawn(exe, args, { stdio: ['ignore', 'pipe', 'pipe'], windowsHide: true });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-      child.once('error', (e) => resolve({ code: -1, out: `${exe}: ${e.message}` }));
-      child.once('close', (code) => resolve({ code: code ?? -1, out }));
-    }),
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  async run(exe, args) {
+    let r = await runOnce(exe, args);
+    // Starting a program can fail for a moment (seen under Wine: spawn UNKNOWN now and then, the same
+    // command fine a second later): tried again before the step is failed on it.
+    for (let attempt = 1; r.spawnFailed && attempt < 5; attempt++) {
+      await sleep(500);
+      r = await runOnce(exe, args);
+    }
+    if (r.spawnFailed) r = { code: -1, out: `${exe} could not be started: ${r.spawnFailed}` };
+    // PAYCONNECT_DEBUG=1: every command and its answer, for support on the phone.
+    if (process.env.PAYCONNECT_DEBUG)
+      process.stderr.write(`> ${exe} ${args.join(' ')}\n  exit ${r.code}: ${r.out.trim()}\n`);
+    return { code: r.code, out: r.out };
+  },
+  sleep,
 };
 
 /** Where things go: %ProgramFiles%\payconnect and %ProgramData%\payconnect on a register PC. */
@@ -134,10 +158,10 @@ async function waitForState(
   return state;
 }
 
+/** Stops the service (when there is one) and an older install's scheduled task; returns whether the service exists. */
 async function stopService(sys: WindowsSystem, step: string, say: Say): Promise<boolean> {
   const state = await serviceState(sys);
-  if (state === undefined) return false;
-  if (state !== 'STOPPED') {
+  if (state !== undefined && state !== 'STOPPED') {
     // Not its exit code: sc stop also fails for a service already stopping. The state is what counts.
     await sys.run('sc.exe', ['stop', SERVICE_NAME]);
     const now = await waitForState(sys, 'STOPPED', 30_000);
@@ -163,7 +187,7 @@ async function stopService(sys: WindowsSystem, step: string, say: Say): Promise<
       );
     say(`removed the old scheduled task ${SERVICE_NAME}`);
   }
-  return true;
+  return state !== undefined;
 }
 
 function samePath(a: string, b: string): boolean {
@@ -390,12 +414,12 @@ export async function installService(
   say(`firewall rule ${FIREWALL_RULE}: UDP ${o.pluginPort} inbound for ${path.join(installDir, 'node.exe')}`);
 
   step = 'start the service';
-  await sys.run('sc.exe', ['start', SERVICE_NAME]);
+  const start = await sys.run('sc.exe', ['start', SERVICE_NAME]);
   const state = await waitForState(sys, 'RUNNING', 30_000);
   if (state !== 'RUNNING')
     throw new ServiceStepError(
       step,
-      `the service ${SERVICE_NAME} is ${state ?? 'missing'}, not RUNNING`,
+      `the service ${SERVICE_NAME} is ${state ?? 'missing'}, not RUNNING (sc start said: ${start.out.trim() || `exit ${start.code}`})`,
       `Read ${path.join(logDir, 'plugin.log')}: its last payconnect-service: line says why`,
     );
   say(`payconnect installed in ${installDir}; data in ${dataDir}; log ${path.join(logDir, 'plugin.log')}`);
