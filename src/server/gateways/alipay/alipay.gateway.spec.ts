@@ -619,6 +619,7 @@ describe('the gateway with a data directory', () => {
     alipayPublicKeyPem: readFileSync(path.join(dir, 'gateway-public-key.pem'), 'utf8'),
   });
 
+  let later = '';
   it('keeps its keys, its demo merchant, added apps and every trade across a restart', async () => {
     const first = await startAlipayGateway({ dataDir: dir, speed: 100 });
     const m = first.merchant();
@@ -658,6 +659,9 @@ describe('the gateway with a data directory', () => {
           .map((t) => t.outTradeNo)
           .sort(),
       ).toEqual([paid, waiting].sort());
+      // A trade made after the torn line survives the next restart.
+      later = payId();
+      await p2.charge({ outTradeNo: later, amount: cny(300), code: code(), storeId: 's' });
       second.addApp('2021000000000077', app.publicKey.export({ type: 'spki', format: 'pem' }).toString());
       expect(await new AlipayProvider({ ...other(), gatewayUrl: second.url }).probe()).toMatchObject({
         ok: true,
@@ -671,6 +675,12 @@ describe('the gateway with a data directory', () => {
       const p3 = new AlipayProvider({ ...other(), gatewayUrl: third.url });
       expect(await p3.probe()).toMatchObject({ ok: true });
       expect(await p3.query(paid)).toEqual({ state: 'not_found' });
+      expect(
+        third
+          .trades()
+          .map((t) => t.outTradeNo)
+          .sort(),
+      ).toEqual([paid, waiting, later].sort());
     } finally {
       await third.close();
     }

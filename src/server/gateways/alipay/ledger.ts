@@ -8,7 +8,16 @@
  * Payment codes are kept as SHA-256 hashes: the gateway must know a code was used, not what it was.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fstatSync,
+  fsyncSync,
+  ftruncateSync,
+  openSync,
+  readFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 
 export type TradeStatus = 'WAIT_BUYER_PAY' | 'TRADE_SUCCESS' | 'TRADE_CLOSED' | 'TRADE_FINISHED';
@@ -76,6 +85,15 @@ export class GatewayLedger {
       });
     }
     this.fd = openSync(file, 'a', 0o600);
+    // Cut a torn last line (a crash mid-write, never answered) so the next record starts on a line of its
+    // own instead of being glued to the fragment and lost.
+    const size = fstatSync(this.fd).size;
+    const whole = existsSync(file) ? readFileSync(file) : Buffer.alloc(0);
+    const end = whole.lastIndexOf(0x0a) + 1;
+    if (end < size) {
+      ftruncateSync(this.fd, end);
+      fsyncSync(this.fd);
+    }
   }
 
   private apply(line: Line): void {
