@@ -254,6 +254,34 @@ describe('payconnect demo (npm start)', () => {
     await expectStatus(200, http(t1, 'POST', '/api/offers/G-3/claim'), 'claim G-3');
     const again = await http(t1, 'POST', '/api/offers/G-3/pay', { body: { paymentCode: codes.alipay } });
     expect(JSON.stringify(again.body)).toMatch(/failed|invalid_code/);
+    // The gateways' scenarios through the real unit and plugin: ¥91.03 (not enough money) ends not paid,
+    // with the reason on the plugin; ¥91.01 waits for the customer's password, then is paid.
+    const fresh = (p: string) =>
+      `${p}${String(Date.now() + Math.floor(Math.random() * 1e6))
+        .padStart(16, '0')
+        .slice(-16)}`;
+    for (const [order, amount, code, status] of [
+      ['G-4', '91.03', fresh('13'), 'failed'],
+      ['G-5', '91.01', fresh('28'), 'paid'],
+    ] as const) {
+      expect((await plugin.post({ orderId: order, amount })).status).toBe(202);
+      await waitFor(`the offer of ${order} on T1`, async () =>
+        (await expectStatus<{ orderId: string }[]>(200, http(t1, 'GET', '/api/offers'), 'offers')).some(
+          (o) => o.orderId === order,
+        ),
+      );
+      await expectStatus(200, http(t1, 'POST', `/api/offers/${order}/claim`), `claim ${order}`);
+      await http(t1, 'POST', `/api/offers/${order}/pay`, { body: { paymentCode: code } });
+      const o = (await plugin.waitOrder(
+        order,
+        `to be ${status}`,
+        (x) => x.status === status,
+        30_000,
+      )) as unknown as {
+        payment: { failure?: { code: string } };
+      };
+      if (status === 'failed') expect(o.payment.failure?.code).toBe('insufficient_funds');
+    }
     proc.child.kill('SIGINT');
     expect(await proc.waitExit(10_000)).toEqual({ code: 0, signal: null });
   });
