@@ -11,7 +11,8 @@
  *                 result file says the final status;
  * - printed-once: a paid order has exactly one receipt; any other none;
  * - not-paid-shown-paid: nothing failed or canceled was shown to the host or printed as paid;
- * - paid-shown-failed: nothing paid was shown to the host as failed or canceled.
+ * - paid-shown-failed: nothing paid was shown to the host as failed or canceled;
+ * - parts-stay-up: no process exits unless the harness killed or stopped it (checked per start).
  *
  * Each invariant counts the orders it checked and the ones that broke it, with the evidence.
  */
@@ -37,6 +38,7 @@ export const INVARIANTS = [
   'printed-once',
   'not-paid-shown-paid',
   'paid-shown-failed',
+  'parts-stay-up',
 ] as const;
 export type Invariant = (typeof INVARIANTS)[number];
 
@@ -57,6 +59,7 @@ export function checkInvariants(
   outcomes: OrderOutcome[],
   ev: Evidence,
   deadlineMs: number,
+  parts: { crashes: string[]; starts: number } = { crashes: [], starts: 0 },
 ): InvariantReport {
   const checked = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<Invariant, number>;
   const violations: InvariantReport['violations'] = [];
@@ -160,5 +163,7 @@ export function checkInvariants(
         fail('paid-shown-failed', id, `money taken, but the host was told otherwise: ${what()}`);
     }
   }
+  checked['parts-stay-up'] += parts.starts;
+  for (const c of parts.crashes) fail('parts-stay-up', '(process)', c);
   return { checked, violations, stats };
 }

@@ -6,7 +6,9 @@
  *
  * Options: --orders N (per seed, default 8), --window MS (faults and orders, default 12000),
  * --deadline MS (per order, default 120000), --sim-speed N (default 10), --keep (keep every run's folder),
- * --json FILE (the summary as JSON), --quiet.
+ * --json FILE (the summary as JSON), --quiet, --root DIR (run another payconnect tree's bin/ and dist/,
+ * e.g. a copy of one commit built apart, so a long run is not testing whatever a colleague's
+ * `npm run build` just wrote into dist/).
  * Needs root, `ip`, `nft` and `socat`, and a built dist/ (`npm run build`).
  */
 import { writeFileSync } from 'node:fs';
@@ -107,6 +109,7 @@ function parseArgs(argv: string[]): { seeds: number[]; opts: RunOptions; json?: 
     else if (a === '--deadline') opts.orderDeadlineMs = num(i++);
     else if (a === '--sim-speed') opts.simSpeed = num(i++);
     else if (a === '--keep') opts.keep = true;
+    else if (a === '--root') opts.root = require('node:path').resolve(argv[++i]);
     else if (a === '--json') json = argv[++i];
     else if (a === '--quiet') quiet = true;
     else if (a === '--help') {

@@ -17,6 +17,8 @@ export interface RunOptions {
   /** Every order must be paid or canceled this long after its capture. */
   orderDeadlineMs: number;
   simSpeed: number;
+  /** The payconnect tree to run (world.ts WorldOptions.root); default this repository's dist/. */
+  root?: string;
   /** Keep the run's folder (logs, databases) even when it passed. */
   keep?: boolean;
   log?: (line: string) => void;
@@ -66,7 +68,7 @@ export async function runSeed(seed: number, opts: RunOptions = DEFAULTS): Promis
   const log = opts.log ?? (() => undefined);
   const plan = makePlan(seed, { orders: opts.orders, windowMs: opts.windowMs });
   const dir = mkdtempSync(path.join(tmpdir(), `pcc-${seed}-`));
-  const world = new World({ simSpeed: opts.simSpeed, dir });
+  const world = new World({ simSpeed: opts.simSpeed, dir, root: opts.root });
   const t0 = Date.now();
   const outcomes = plan.orders.map<OrderOutcome>((o) => ({
     orderId: o.orderId,
@@ -90,7 +92,9 @@ export async function runSeed(seed: number, opts: RunOptions = DEFAULTS): Promis
     log(`seed ${seed}: faults over at ${Date.now() - start} ms; settling`);
     await Promise.all(clerks);
     const evidence = await collectEvidence(world, plan);
-    const report = checkInvariants(plan, outcomes, evidence, opts.orderDeadlineMs);
+    const crashes = Object.values(world.parts).flatMap((p) => p.crashes);
+    const starts = Object.values(world.parts).reduce((n, p) => n + p.starts, 0);
+    const report = checkInvariants(plan, outcomes, evidence, opts.orderDeadlineMs, { crashes, starts });
     result = { seed, plan, ms: Date.now() - t0, outcomes, report, faultsDone, dir };
   } catch (e) {
     result = {
@@ -174,7 +178,7 @@ class FaultPlayer {
           await p.kill9();
           await sleep(f.downMs);
           await p.start();
-          await p.ready();
+          await p.ready().catch((e: Error) => this.note(`not ready again: ${e.message}`));
           this.note(`${f.part} back`);
         });
       case 'server-restart':
@@ -184,7 +188,7 @@ class FaultPlayer {
           await p.stop();
           await sleep(f.downMs);
           await p.start();
-          await p.ready();
+          await p.ready().catch((e: Error) => this.note(`not ready again: ${e.message}`));
           this.note('server back');
         });
     }

@@ -150,6 +150,9 @@ export class Part {
   /** Every start's output, kept for failure reports. */
   readonly logs: string[] = [];
   starts = 0;
+  /** Exits nobody asked for (a crash), with the process's last words. */
+  readonly crashes: string[] = [];
+  private stopping = false;
 
   constructor(
     readonly name: PartName,
@@ -171,18 +174,27 @@ export class Part {
     if (this.alive) return;
     const args = [...this.args, ...(this.starts === 0 ? this.first() : [])];
     this.starts++;
-    const child = this.world.lan.spawn(this.host, process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
+    const root = this.world.root;
+    const bin = root === REPO_ROOT ? BIN : path.join(root, 'bin', 'payconnect.js');
+    const child = this.world.lan.spawn(this.host, process.execPath, [bin, ...args], {
+      cwd: root,
       env: { ...process.env, ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     const proc = new ChildProc(this.name, child);
     this.proc = proc;
-    void proc.exited.then(() => this.logs.push(proc.output));
+    this.stopping = false;
+    void proc.exited.then(({ code, signal }) => {
+      this.logs.push(proc.output);
+      if (!this.stopping && !this.world.destroying)
+        this.crashes.push(
+          `${this.name} exited by itself (${signal ?? `code ${code}`}): ${proc.output.slice(-1500)}`,
+        );
+    });
   }
 
   /** Waits until the process's API answers 200 through its socket. */
-  async ready(timeoutMs = 30_000): Promise<void> {
+  async ready(timeoutMs = 90_000): Promise<void> {
     await waitFor(
       `${this.name} to answer ${this.readyPath}`,
       async () => {
@@ -196,10 +208,12 @@ export class Part {
   }
 
   async kill9(): Promise<void> {
+    this.stopping = true;
     await this.proc?.kill9();
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     await this.proc?.stop(5000);
   }
 
@@ -214,6 +228,11 @@ export interface WorldOptions {
   simSpeed: number;
   /** Where the run's files go (removed by destroy() unless kept). */
   dir: string;
+  /**
+   * The payconnect tree whose bin/ and dist/ run (default: this repository). A built copy of one commit
+   * keeps a long run from testing whatever a colleague's `npm run build` just wrote into dist/.
+   */
+  root?: string;
 }
 
 export const PORTS = { server: 8700, plugin: 8701, unit: 8702, hook: 9100 } as const;
@@ -221,16 +240,19 @@ export const PORTS = { server: 8700, plugin: 8701, unit: 8702, hook: 9100 } as c
 export class World {
   lan!: Lan;
   readonly dir: string;
+  readonly root: string;
   readonly adminToken = `admin-${randomBytes(12).toString('hex')}`;
   readonly hookSecret = `hook-${randomBytes(12).toString('hex')}`;
   hook!: HookReceiver;
   parts = {} as Record<PartName, Part>;
   storeId = '';
+  destroying = false;
   private readonly socats: ChildProcess[] = [];
   private netFaults = new Map<string, { loss: number; dup: number }>();
 
   constructor(private readonly o: WorldOptions) {
     this.dir = o.dir;
+    this.root = o.root ?? REPO_ROOT;
   }
 
   get serverDb(): string {
@@ -386,7 +408,7 @@ export class World {
         const ids = r.body.map((u) => u.id);
         return ids.includes('T1') && ids.includes('T2');
       },
-      20_000,
+      60_000,
       100,
     );
   }
@@ -482,6 +504,7 @@ export class World {
   }
 
   async destroy(keepFiles: boolean): Promise<void> {
+    this.destroying = true;
     await Promise.all(Object.values(this.parts).map((p) => p.kill9().catch(() => undefined)));
     for (const s of this.socats) s.kill('SIGKILL');
     await this.hook?.close().catch(() => undefined);

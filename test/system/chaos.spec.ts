@@ -142,7 +142,8 @@ sys.describe('chaos: the whole chain under injected faults', () => {
           `seed ${seed} (replay: npm run chaos -- --seed ${seed} --orders ${OPTIONS.orders} --window ${OPTIONS.windowMs}):\n` +
             `${broken.join('\n')}\n${lines.join('\n')}`,
         );
-      for (const i of INVARIANTS) expect(report.checked[i]).toBe(OPTIONS.orders);
+      for (const i of INVARIANTS.filter((x) => x !== 'parts-stay-up'))
+        expect(report.checked[i]).toBe(OPTIONS.orders);
     },
     150_000,
   );
