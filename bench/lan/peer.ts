@@ -9,7 +9,9 @@
 //
 //   peer.ts sender --bind <addr> --target <addr> --lan-port <n> --echo-port <n> [--lan-subnet <cidr>]
 //       The plugin side: runs the measurements the orchestrator asks for and answers with the samples.
-//       Commands: latency {kind, n}, throughput {kind, ms, window}, burst {prefix, count, deadlineMs}, stats.
+//       Commands: latency {kind, n}, throughput {kind, ms, window}, burst {prefix, count, deadlineMs,
+//       schedule}, stats. `schedule: "backoff-only"` bursts through a second endpoint that retries on the
+//       schedule from before issue 14 (BACKOFF_ONLY_RETRY), the loss test's baseline.
 //       It sends only to --target, which must be loopback or inside --lan-subnet (the benchmark's own
 //       namespaces); anything else is refused.
 //
@@ -17,7 +19,7 @@
 // to <dir>/<role>-<pid>.cpuprofile when it ends (open it in Chrome DevTools): a diagnostic, off by default.
 import dgram from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { LanEndpoint, LanKeyring, UdpLanTransport, type LanTarget } from '../../src/lan';
+import { BACKOFF_ONLY_RETRY, LanEndpoint, LanKeyring, UdpLanTransport, type LanTarget } from '../../src/lan';
 import { sealEnvelope } from '../../src/protocol/lan-envelope';
 import { encodeLanBody } from '../../src/protocol/lan-messages';
 import { arg, emit, onCommand } from '../../test/support/agents/agent-io';
@@ -109,6 +111,13 @@ async function sender(): Promise<void> {
   const key = benchKey();
   const transport = await UdpLanTransport.open({ bindAddress: bind, port: 0 });
   const endpoint = new LanEndpoint({ deviceId: SENDER_ID, keyring: new LanKeyring(key), transport });
+  // The same plugin with the retry schedule from before issue 14, for the loss test's same-run baseline.
+  const backoffOnly = new LanEndpoint({
+    deviceId: SENDER_ID,
+    keyring: new LanKeyring(key),
+    transport: await UdpLanTransport.open({ bindAddress: bind, port: 0 }),
+    retry: BACKOFF_ONLY_RETRY,
+  });
   const target: LanTarget = { kind: 'unicast', to: RECEIVER_ID, address: targetAddress, port: lanPort };
   const expiresAt = Date.now() + 60 * 60_000;
   let next = 0; // order ids never repeat within a run
@@ -240,7 +249,9 @@ async function sender(): Promise<void> {
         }
         case 'burst': {
           // `count` offers in flight at once, each with its own deadline; delivery time = send to ack.
-          const before = { ...endpoint.stats };
+          // `schedule: "backoff-only"` sends them with the retry schedule from before issue 14.
+          const ep = cmd.schedule === 'backoff-only' ? backoffOnly : endpoint;
+          const before = { ...ep.stats };
           const times: number[] = [];
           const attempts: number[] = [];
           const failed: string[] = [];
@@ -249,7 +260,7 @@ async function sender(): Promise<void> {
             Array.from({ length: Number(cmd.count) }, (_, i) => {
               const body = offerBody(String(cmd.prefix), i, expiresAt);
               const start = hr();
-              return endpoint.send('offer', body, target, { deadlineMs: Number(cmd.deadlineMs) }).then(
+              return ep.send('offer', body, target, { deadlineMs: Number(cmd.deadlineMs) }).then(
                 (report) => {
                   times.push(round4(nsToMs(hr() - start)));
                   attempts.push(report.attempts);
@@ -265,8 +276,8 @@ async function sender(): Promise<void> {
             attempts,
             failed,
             wallMs: nsToMs(hr() - t0),
-            retransmissions: endpoint.stats.retransmissions - before.retransmissions,
-            datagramsOut: endpoint.stats.datagramsOut - before.datagramsOut,
+            retransmissions: ep.stats.retransmissions - before.retransmissions,
+            datagramsOut: ep.stats.datagramsOut - before.datagramsOut,
           });
           return;
         }
@@ -280,6 +291,7 @@ async function sender(): Promise<void> {
     async () => {
       clearInterval(watchdog);
       await endpoint.close();
+      await backoffOnly.close();
       await new Promise<void>((r) => raw.close(() => r()));
       await stopProfile();
     },

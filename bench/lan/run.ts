@@ -8,6 +8,7 @@
 //   --seconds <s>        throughput time per kind (default 3, in 3 alternating rounds)
 //   --loss-count <count> offers sent at once in the loss test (default 500)
 //   --loopback-only      skip the namespace and loss parts
+//   --loss-only          only the loss part (needs root): no round-trip measurements, no profile
 //   --nest-cost          run bench/lan/nest-cost.ts instead (what Nest costs on the LAN path; its own options)
 //
 // How: a sender peer and a receiver peer (peer.ts) run as separate processes. The receiver holds a unit
@@ -38,7 +39,13 @@ import { BENCH_KEY_ENV, isLoopback, summarize, type Summary } from './common';
 import { profileLanStack, type CostRow } from './profile';
 
 const PEER = 'bench/lan/peer.ts';
-const RESULTS = path.join(REPO_ROOT, 'bench', 'lan', 'results', 'latest.json');
+const RESULTS = path.join(
+  REPO_ROOT,
+  'bench',
+  'lan',
+  'results',
+  process.argv.includes('--loss-only') ? 'loss.json' : 'latest.json',
+);
 /** The whole run stops (cleaning up) after this, whatever happens. */
 const HARD_LIMIT_MS = 240_000;
 
@@ -53,6 +60,7 @@ const CONFIG = {
   lossCount: Math.round(numberOption('loss-count', 500)),
   lossDeadlineMs: 60_000,
   loopbackOnly: process.argv.includes('--loopback-only'),
+  lossOnly: process.argv.includes('--loss-only'),
 };
 
 // --- cleanup on every exit path ---------------------------------------------------------------------
@@ -291,6 +299,8 @@ interface BurstResult {
   attemptsMax: number;
   retransmissions: number;
   duplicatesSeenByUnit: number;
+  /** Datagrams sent during the burst: offers and retransmissions by the plugin, acks by the unit. */
+  datagrams: { plugin: number; unit: number };
   wallMs: number;
   /** The kernel's UDP counters (/proc/net/snmp of each host's namespace) over the burst. */
   kernelUdp: Record<string, UdpCounters>;
@@ -313,21 +323,32 @@ function counterDelta(a: UdpCounters, b: UdpCounters): UdpCounters {
   return Object.fromEntries(keep.filter((k) => k in a && k in b).map((k) => [k, b[k] - a[k]]));
 }
 
+/** Which retry schedule a burst uses: today's (DEFAULT_RETRY) or the one before issue 14. */
+type Schedule = 'default' | 'backoff-only';
+const SCHEDULES: Schedule[] = ['backoff-only', 'default'];
+
 async function burst(
   lan: Lan,
   sender: JsonLineChild,
   receiver: JsonLineChild,
   prefix: string,
+  schedule: Schedule,
 ): Promise<BurstResult> {
   const { lossCount: count, lossDeadlineMs: deadlineMs } = CONFIG;
   const hosts = ['plugin', 'unit'];
+  type UnitStats = { duplicates: number; datagramsOut: number };
   const k0 = await Promise.all(hosts.map((h) => udpCounters(lan, h)));
-  const dup0 = ((await ask(receiver, { cmd: 'stats' }, 'stats')).stats as { duplicates: number }).duplicates;
-  const r = await ask(sender, { cmd: 'burst', prefix, count, deadlineMs }, 'burst', deadlineMs + 30_000);
+  const u0 = (await ask(receiver, { cmd: 'stats' }, 'stats')).stats as UnitStats;
+  const r = await ask(
+    sender,
+    { cmd: 'burst', prefix, count, deadlineMs, schedule },
+    'burst',
+    deadlineMs + 30_000,
+  );
   // Retransmissions still in the air when the last ack arrived may yet land: let them, then count.
   await new Promise((res) => setTimeout(res, 300));
   const counts = (await ask(receiver, { cmd: 'counts', prefix }, 'counts')).counts as Record<string, number>;
-  const dup1 = ((await ask(receiver, { cmd: 'stats' }, 'stats')).stats as { duplicates: number }).duplicates;
+  const u1 = (await ask(receiver, { cmd: 'stats' }, 'stats')).stats as UnitStats;
   const k1 = await Promise.all(hosts.map((h) => udpCounters(lan, h)));
   const ids = Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(8, '0')}`);
   const attempts = r.attempts as number[];
@@ -343,7 +364,8 @@ async function burst(
     attemptsMean: attempts.reduce((a, b) => a + b, 0) / Math.max(1, attempts.length),
     attemptsMax: Math.max(0, ...attempts),
     retransmissions: r.retransmissions as number,
-    duplicatesSeenByUnit: dup1 - dup0,
+    duplicatesSeenByUnit: u1.duplicates - u0.duplicates,
+    datagrams: { plugin: r.datagramsOut as number, unit: u1.datagramsOut - u0.datagramsOut },
     wallMs: r.wallMs as number,
     kernelUdp: Object.fromEntries(hosts.map((h, i) => [h, counterDelta(k0[i], k1[i])])),
   };
@@ -390,43 +412,57 @@ function pairRows(label: string, p: PairResult): string[] {
   ];
 }
 
-function lossRows(loss: BurstResult, base: BurstResult): string[] {
-  const row = (what: string, a: string, b: string) => `| ${what} | ${a} | ${b} |`;
+/** The loss test: each schedule at 30% loss and at no loss, all in one run. */
+type LossResults = Record<Schedule, { loss: BurstResult; base: BurstResult }>;
+
+function lossRows(r: LossResults): string[] {
+  const cols = [r.default.loss, r['backoff-only'].loss, r.default.base, r['backoff-only'].base];
+  const row = (what: string, cell: (b: BurstResult) => string) =>
+    `| ${what} | ${cols.map(cell).join(' | ')} |`;
+  const total = (b: BurstResult) => b.datagrams.plugin + b.datagrams.unit;
+  const kernelDrops = (b: BurstResult) =>
+    String((b.kernelUdp.plugin?.RcvbufErrors ?? NaN) + (b.kernelUdp.unit?.RcvbufErrors ?? NaN));
   return [
-    `| Unicast offers, all in flight at once, deadline ${CONFIG.lossDeadlineMs / 1000} s | ${CONFIG.lossPercent}% loss on both hosts | no loss (baseline) |`,
-    '|---|--:|--:|',
-    row('offers sent', String(loss.offers), String(base.offers)),
-    row('lost: not acknowledged by the deadline', String(loss.notAcked), String(base.notAcked)),
-    row('lost: never processed by the unit', String(loss.neverProcessed), String(base.neverProcessed)),
-    row(
-      'processed more than once by the unit',
-      String(loss.processedMoreThanOnce),
-      String(base.processedMoreThanOnce),
+    `| Unicast offers, all in flight at once, deadline ${CONFIG.lossDeadlineMs / 1000} s | ${CONFIG.lossPercent}% loss on both hosts: retry schedule now | ${CONFIG.lossPercent}% loss: schedule before (baseline) | no loss: schedule now | no loss: schedule before (baseline) |`,
+    '|---|--:|--:|--:|--:|',
+    row('offers sent', (b) => String(b.offers)),
+    row('lost: not acknowledged by the deadline', (b) => String(b.notAcked)),
+    row('lost: never processed by the unit', (b) => String(b.neverProcessed)),
+    row('processed more than once by the unit', (b) => String(b.processedMoreThanOnce)),
+    row('delivery (send → ack) p50 (ms)', (b) => f(b.deliveryMs.p50, 1)),
+    row('delivery (send → ack) p99 (ms)', (b) => f(b.deliveryMs.p99, 1)),
+    row('delivery (send → ack) max (ms)', (b) => f(b.deliveryMs.max, 1)),
+    row(`acked only after the default ${DEFAULT_DEADLINE_MS / 1000} s deadline`, (b) =>
+      String(b.slowerThanDefaultDeadline),
     ),
-    row('delivery (send → ack) p50 (ms)', f(loss.deliveryMs.p50, 1), f(base.deliveryMs.p50, 1)),
-    row('delivery (send → ack) p99 (ms)', f(loss.deliveryMs.p99, 1), f(base.deliveryMs.p99, 1)),
-    row('delivery (send → ack) max (ms)', f(loss.deliveryMs.max, 1), f(base.deliveryMs.max, 1)),
-    row(
-      `acked only after the default ${DEFAULT_DEADLINE_MS / 1000} s deadline`,
-      String(loss.slowerThanDefaultDeadline),
-      String(base.slowerThanDefaultDeadline),
-    ),
-    row(
-      'kernel receive-buffer drops (RcvbufErrors), plugin + unit',
-      String((loss.kernelUdp.plugin?.RcvbufErrors ?? NaN) + (loss.kernelUdp.unit?.RcvbufErrors ?? NaN)),
-      String((base.kernelUdp.plugin?.RcvbufErrors ?? NaN) + (base.kernelUdp.unit?.RcvbufErrors ?? NaN)),
-    ),
-    row(
-      'attempts per offer, mean / max',
-      `${f(loss.attemptsMean, 2)} / ${loss.attemptsMax}`,
-      `${f(base.attemptsMean, 2)} / ${base.attemptsMax}`,
-    ),
-    row(
-      'retransmissions recognised as duplicates by the unit',
-      String(loss.duplicatesSeenByUnit),
-      String(base.duplicatesSeenByUnit),
-    ),
+    row('kernel receive-buffer drops (RcvbufErrors), plugin + unit', kernelDrops),
+    row('attempts per offer, mean / max', (b) => `${f(b.attemptsMean, 2)} / ${b.attemptsMax}`),
+    row('retransmissions recognised as duplicates by the unit', (b) => String(b.duplicatesSeenByUnit)),
+    row('datagrams sent, plugin + unit (offers, retransmissions, acks)', (b) => fi(total(b))),
+    '',
+    `Ratios, schedule now / before, same run: delivery p99 at ${CONFIG.lossPercent}% loss ` +
+      `${ratio(r.default.loss.deliveryMs.p99, r['backoff-only'].loss.deliveryMs.p99)}; datagrams at no loss ` +
+      `${ratio(total(r.default.base), total(r['backoff-only'].base))}; datagrams at ${CONFIG.lossPercent}% loss ` +
+      `${ratio(total(r.default.loss), total(r['backoff-only'].loss))}.`,
   ];
+}
+
+async function lossTest(lan: Lan, sender: JsonLineChild, receiver: JsonLineChild): Promise<LossResults> {
+  console.error(
+    `${CONFIG.lossCount} offers at once with each retry schedule, no loss, then ${CONFIG.lossPercent}% loss…`,
+  );
+  const out = {} as LossResults;
+  const base = {} as Record<Schedule, BurstResult>;
+  for (const s of SCHEDULES) base[s] = await burst(lan, sender, receiver, `B${s[0]}-`, s);
+  for (const h of ['plugin', 'unit']) await lan.setLoss(h, CONFIG.lossPercent);
+  try {
+    // The other order under loss, so neither schedule always goes first.
+    for (const s of [...SCHEDULES].reverse())
+      out[s] = { loss: await burst(lan, sender, receiver, `L${s[0]}-`, s), base: base[s] };
+  } finally {
+    for (const h of ['plugin', 'unit']) await lan.clearLoss(h);
+  }
+  return out;
 }
 
 // --- main -------------------------------------------------------------------------------------------
@@ -447,12 +483,16 @@ async function main(): Promise<void> {
     `LAN benchmark: loopback… (${machine.cpus} CPUs, load ${machine.loadAverageAtStart.join(' ')})`,
   );
 
-  const loopback = await measurePair(env, '127.0.0.1', '127.0.0.1');
-  await stopPeer(loopback.pair.sender);
-  await stopPeer(loopback.pair.receiver);
+  let loopback: { result: PairResult } | undefined;
+  if (!CONFIG.lossOnly) {
+    const m = await measurePair(env, '127.0.0.1', '127.0.0.1');
+    await stopPeer(m.pair.sender);
+    await stopPeer(m.pair.receiver);
+    loopback = m;
+  } else notes.push('Only the loss part (--loss-only).');
 
   let namespaces: PairResult | undefined;
-  let loss: { loss: BurstResult; base: BurstResult } | undefined;
+  let loss: LossResults | undefined;
   const missing = ['root', 'ip', 'netns', 'nft']
     .map((k) => [k, builtin[k as keyof typeof builtin].check()] as const)
     .filter(([, ok]) => ok !== true);
@@ -471,19 +511,18 @@ async function main(): Promise<void> {
     creatingLan = creating;
     const lan = await creating;
     try {
-      const m = await measurePair(env, lan.hosts.plugin.address, lan.hosts.unit.address, lan);
-      namespaces = m.result;
+      let pair: { sender: JsonLineChild; receiver: JsonLineChild };
+      if (CONFIG.lossOnly) {
+        pair = await peerPair(env, lan.hosts.plugin.address, lan.hosts.unit.address, lan);
+      } else {
+        const m = await measurePair(env, lan.hosts.plugin.address, lan.hosts.unit.address, lan);
+        namespaces = m.result;
+        pair = m.pair;
+      }
       if (missing.length) {
         notes.push(`Loss part skipped: ${missing.map(([k, why]) => `${k}: ${why}`).join('; ')}.`);
       } else {
-        console.error(`${CONFIG.lossCount} offers at once, no loss, then ${CONFIG.lossPercent}% loss…`);
-        const base = await burst(lan, m.pair.sender, m.pair.receiver, 'B-');
-        for (const h of ['plugin', 'unit']) await lan.setLoss(h, CONFIG.lossPercent);
-        try {
-          loss = { loss: await burst(lan, m.pair.sender, m.pair.receiver, 'L-'), base };
-        } finally {
-          for (const h of ['plugin', 'unit']) await lan.clearLoss(h);
-        }
+        loss = await lossTest(lan, pair.sender, pair.receiver);
       }
     } finally {
       await cleanups.runAll();
@@ -491,7 +530,7 @@ async function main(): Promise<void> {
   }
 
   console.error('profiling the stack in-process…');
-  const profile = await profileLanStack();
+  const profile = CONFIG.lossOnly ? undefined : await profileLanStack();
   const elapsedS = Number(process.hrtime.bigint() - started) / 1e9;
   const date = new Date().toISOString();
 
@@ -500,59 +539,102 @@ async function main(): Promise<void> {
   lines.push('```', commandLine(), '```', '');
   lines.push(
     `Node ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, load average at start ${machine.loadAverageAtStart.join(' / ')}; ` +
-      `${CONFIG.n} sequential round trips per kind (after ${CONFIG.warmup} warm-up) in ${CONFIG.blocks} alternating blocks; ` +
-      `throughput ${CONFIG.throughputMs / 1000} s per kind in ${CONFIG.rounds} alternating rounds; ` +
-      `sealed offer datagram ${loopback.result.datagramBytes} B, raw baseline datagram the same length. Run took ${elapsedS.toFixed(0)} s.`,
+      (loopback
+        ? `${CONFIG.n} sequential round trips per kind (after ${CONFIG.warmup} warm-up) in ${CONFIG.blocks} alternating blocks; ` +
+          `throughput ${CONFIG.throughputMs / 1000} s per kind in ${CONFIG.rounds} alternating rounds; ` +
+          `sealed offer datagram ${loopback.result.datagramBytes} B, raw baseline datagram the same length. `
+        : '') +
+      `Run took ${elapsedS.toFixed(0)} s.`,
     '',
   );
   for (const note of notes) lines.push(`> ${note}`, '');
-  lines.push(
-    '| Measurement | LanEndpoint offer → ack (sealed) | raw UDP echo (baseline) | ratio | difference |',
-    '|---|--:|--:|--:|--:|',
-    ...pairRows('loopback', loopback.result),
-    ...(namespaces ? pairRows('namespaces', namespaces) : []),
-    '',
-  );
-  if (loss) lines.push(...lossRows(loss.loss, loss.base), '');
-  const p99Diff = loopback.result.sealed.latencyMs.p99 - loopback.result.raw.latencyMs.p99;
+  if (loopback)
+    lines.push(
+      '| Measurement | LanEndpoint offer → ack (sealed) | raw UDP echo (baseline) | ratio | difference |',
+      '|---|--:|--:|--:|--:|',
+      ...pairRows('loopback', loopback.result),
+      ...(namespaces ? pairRows('namespaces', namespaces) : []),
+      '',
+    );
+  if (loss) lines.push(...lossRows(loss), '');
+  const total = (b: BurstResult) => b.datagrams.plugin + b.datagrams.unit;
+  const both = (x: { sender: number; receiver: number }) => x.sender + x.receiver;
+  const cost = (p: PairResult) => {
+    const throughput = p.sealed.throughput.perSecond / p.raw.throughput.perSecond;
+    const gcSealed = both(p.sealed.sequential.gcMsPer1000RoundTrips);
+    const gcRaw = both(p.raw.sequential.gcMsPer1000RoundTrips);
+    return {
+      throughputRatio: throughput,
+      gcRatio: gcRaw > 0 ? gcSealed / gcRaw : null,
+      met: throughput >= 0.5 && (gcRaw > 0 ? gcSealed <= 2 * gcRaw : gcSealed === 0),
+    };
+  };
+  const p99Diff = loopback ? loopback.result.sealed.latencyMs.p99 - loopback.result.raw.latencyMs.p99 : NaN;
+  const now = loss?.default.loss;
   const goals = {
-    loopbackP99WithinOneMs: { differenceMs: p99Diff, met: p99Diff <= 1 },
-    zeroLostAtLoss: loss
+    loopbackP99WithinOneMs: loopback ? { differenceMs: p99Diff, met: p99Diff <= 1 } : undefined,
+    zeroLostAtLoss: now
       ? {
-          lost: Math.max(loss.loss.notAcked, loss.loss.neverProcessed),
-          processedMoreThanOnce: loss.loss.processedMoreThanOnce,
-          met:
-            loss.loss.notAcked === 0 &&
-            loss.loss.neverProcessed === 0 &&
-            loss.loss.processedMoreThanOnce === 0,
+          lost: Math.max(now.notAcked, now.neverProcessed),
+          processedMoreThanOnce: now.processedMoreThanOnce,
+          met: now.notAcked === 0 && now.neverProcessed === 0 && now.processedMoreThanOnce === 0,
         }
       : undefined,
+    lossP99UnderTwoSeconds: now ? { p99Ms: now.deliveryMs.p99, met: now.deliveryMs.p99 < 2000 } : undefined,
+    datagramsAtNoLossWithinTwiceBefore: loss
+      ? {
+          ratio: total(loss.default.base) / total(loss['backoff-only'].base),
+          met: total(loss.default.base) <= 2 * total(loss['backoff-only'].base),
+        }
+      : undefined,
+    costLoopback: loopback ? cost(loopback.result) : undefined,
+    costNamespaces: namespaces ? cost(namespaces) : undefined,
   };
+  const verdict = (met: boolean) => (met ? 'MET' : 'MISSED');
+  if (goals.loopbackP99WithinOneMs && loopback)
+    lines.push(
+      `Goal "sealed, acked delivery within 1 ms of raw UDP at p99 on loopback": ${verdict(goals.loopbackP99WithinOneMs.met)} (p99 difference ${diff(loopback.result.sealed.latencyMs.p99, loopback.result.raw.latencyMs.p99)}).`,
+      '',
+    );
   lines.push(
-    `Goal "sealed, acked delivery within 1 ms of raw UDP at p99 on loopback": ${goals.loopbackP99WithinOneMs.met ? 'MET' : 'MISSED'} (p99 difference ${diff(loopback.result.sealed.latencyMs.p99, loopback.result.raw.latencyMs.p99)}).`,
-    '',
     goals.zeroLostAtLoss
-      ? `Goal "zero lost offers at ${CONFIG.lossPercent}% loss": ${goals.zeroLostAtLoss.met ? 'MET' : 'MISSED'} (${goals.zeroLostAtLoss.lost} lost, ${goals.zeroLostAtLoss.processedMoreThanOnce} processed more than once).`
+      ? `Goal "zero lost offers at ${CONFIG.lossPercent}% loss": ${verdict(goals.zeroLostAtLoss.met)} (${goals.zeroLostAtLoss.lost} lost, ${goals.zeroLostAtLoss.processedMoreThanOnce} processed more than once).`
       : `Goal "zero lost offers at ${CONFIG.lossPercent}% loss": not measured in this run.`,
     '',
   );
+  if (goals.lossP99UnderTwoSeconds && goals.datagramsAtNoLossWithinTwiceBefore)
+    lines.push(
+      `Goal "delivery p99 under 2 s at ${CONFIG.lossPercent}% loss": ${verdict(goals.lossP99UnderTwoSeconds.met)} (${f(goals.lossP99UnderTwoSeconds.p99Ms, 0)} ms). ` +
+        `Goal "at no loss, at most 2× the datagrams of the schedule before": ${verdict(goals.datagramsAtNoLossWithinTwiceBefore.met)} (${f(goals.datagramsAtNoLossWithinTwiceBefore.ratio, 2)}×).`,
+      '',
+    );
+  for (const [label, c] of [
+    ['loopback', goals.costLoopback],
+    ['namespaces', goals.costNamespaces],
+  ] as const)
+    if (c)
+      lines.push(
+        `Goal "windowed throughput ≥ 0.5× raw UDP and GC per 1,000 round trips ≤ 2× raw" (${label}): ${verdict(c.met)} (throughput ${f(c.throughputRatio, 2)}×, GC ${c.gcRatio === null ? 'n/a: raw had none' : `${f(c.gcRatio, 2)}×`}).`,
+        '',
+      );
   const extra = [
-    loopback.result.senderRetransmissions || namespaces?.senderRetransmissions
-      ? `Retransmissions during the latency/throughput parts: loopback ${loopback.result.senderRetransmissions}, namespaces ${namespaces?.senderRetransmissions ?? 'n/a'}.`
+    loopback?.result.senderRetransmissions || namespaces?.senderRetransmissions
+      ? `Retransmissions during the latency/throughput parts: loopback ${loopback?.result.senderRetransmissions ?? 'n/a'}, namespaces ${namespaces?.senderRetransmissions ?? 'n/a'}.`
       : '',
-    [loopback.result, namespaces].some((p) => p && (p.raw.lostRoundTrips || p.raw.throughput.lostInFlight))
+    [loopback?.result, namespaces].some((p) => p && (p.raw.lostRoundTrips || p.raw.throughput.lostInFlight))
       ? 'Some raw baseline datagrams were lost (no retry); they are left out of its timings.'
       : '',
   ].filter(Boolean);
   for (const e of extra) lines.push(e, '');
-  lines.push(
-    `Where the time goes (in-process, no network; µs per operation, median of 5 batches; sealed offer body ${profile.bodyBytes} B):`,
-    '',
-    '| Step | µs per op | Note |',
-    '|---|--:|---|',
-    ...profile.rows.map((r: CostRow) => `| ${r.step} | ${f(r.micros, 2)} | ${r.note ?? ''} |`),
-    '',
-  );
+  if (profile)
+    lines.push(
+      `Where the time goes (in-process, no network; µs per operation, median of 5 batches; sealed offer body ${profile.bodyBytes} B):`,
+      '',
+      '| Step | µs per op | Note |',
+      '|---|--:|---|',
+      ...profile.rows.map((r: CostRow) => `| ${r.step} | ${f(r.micros, 2)} | ${r.note ?? ''} |`),
+      '',
+    );
   console.log(lines.join('\n'));
 
   await writeJson(RESULTS, {
@@ -562,11 +644,11 @@ async function main(): Promise<void> {
     config: CONFIG,
     notes,
     elapsedSeconds: Number(elapsedS.toFixed(1)),
-    loopback: loopback.result,
+    loopback: loopback?.result ?? null,
     namespaces: namespaces ?? null,
     loss: loss ?? null,
     goals,
-    profile,
+    profile: profile ?? null,
   });
   console.error(`results written to ${path.relative(process.cwd(), RESULTS)}`);
 }

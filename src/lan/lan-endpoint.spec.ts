@@ -9,6 +9,7 @@ import {
   LanInbound,
   LanNoHandlerError,
   LanTarget,
+  pooledRandomBytes,
 } from './lan-endpoint';
 import { LanKeyring } from './lan-keyring';
 import { DEFAULT_RETRY } from './retry-schedule';
@@ -111,7 +112,7 @@ describe(LanEndpoint.name, () => {
     expect(plugin.stats.retransmissions).toBe(sentAt.length);
   });
 
-  it('with jitter off, retransmits at exactly the schedule\'s times, and stops at the deadline', async () => {
+  it("with jitter off, retransmits at exactly the schedule's times, and stops at the deadline", async () => {
     const clock = new FakeClock();
     const net = new FakeLanNetwork(7);
     const plugin = new LanEndpoint({
@@ -126,9 +127,14 @@ describe(LanEndpoint.name, () => {
     const start = clock.now();
     const sentAt: number[] = [];
     const caught = plugin
-      .send('offer', offer('A2x'), { kind: 'unicast', to: 'T1', address: '10.0.0.10', port: 40000 }, {
-        deadlineMs: 5000,
-      })
+      .send(
+        'offer',
+        offer('A2x'),
+        { kind: 'unicast', to: 'T1', address: '10.0.0.10', port: 40000 },
+        {
+          deadlineMs: 5000,
+        },
+      )
       .catch((e) => e);
     for (let t = 0; t <= 5100; t++) {
       while (net.wire.length > sentAt.length) sentAt.push(clock.now() - start);
@@ -393,5 +399,104 @@ describe(LanEndpoint.name, () => {
       await clock.advanceAsync(50);
       expect(await none).toBeInstanceOf(LanNoHandlerError);
     });
+  });
+  it('acknowledges offers that arrive together in one ack datagram, each offer processed once', async () => {
+    const { plugin, received, to, clock, net } = setup();
+    const reports = ['B1', 'B2', 'B3', 'B4', 'B5'].map((o) => plugin.send('offer', offer(o), to(0)));
+    await clock.advanceAsync(5);
+    const done = await Promise.all(reports);
+    expect(done.map((r) => r.attempts)).toEqual([1, 1, 1, 1, 1]);
+    expect(received.get('T1')!.map((m) => (m.body as { orderId: string }).orderId)).toEqual([
+      'B1',
+      'B2',
+      'B3',
+      'B4',
+      'B5',
+    ]);
+    const fromUnit = net.wire.filter((w) => w.from.port === 40000);
+    expect(fromUnit).toHaveLength(1); // one ack carrying five ids
+    expect(plugin.stats.datagramsIn).toBe(1);
+  });
+
+  it('an ack never carries more than 16 ids: 40 offers at once are acknowledged in 3 datagrams', async () => {
+    const { plugin, received, to, clock, net } = setup();
+    const reports = Array.from({ length: 40 }, (_, i) => plugin.send('offer', offer(`C${i}`), to(0)));
+    await clock.advanceAsync(5);
+    await Promise.all(reports);
+    expect(received.get('T1')).toHaveLength(40);
+    expect(net.wire.filter((w) => w.from.port === 40000)).toHaveLength(3);
+  });
+
+  it('fuzz (seeded): mutated, cut and forged datagrams are each dropped and counted under a reason, none processed', async () => {
+    const { plugin, net, clock } = setup();
+    const warnings: string[] = [];
+    const unit = new LanEndpoint({
+      deviceId: 'T9',
+      keyring: new LanKeyring(storeKey),
+      transport: net.attach('10.0.0.90', 40090),
+      clock,
+      randomBytes: counterRandom(900),
+      log: { warn: (m) => warnings.push(m) },
+    });
+    const seen: LanInbound[] = [];
+    unit.onMessage((m) => void seen.push(m));
+    const target: LanTarget = { kind: 'unicast', to: 'T9', address: '10.0.0.90', port: 40090 };
+    // Real datagrams to mutate: record what the plugin sends, then stop the unit from seeing it.
+    const first = net.wire.length;
+    await Promise.all([plugin.send('offer', offer('F1'), target), clock.advanceAsync(5)]);
+    const genuine = net.wire.slice(first).find((w) => w.to.port === 40090)!.datagram;
+    const before = { ...unit.stats.dropped };
+    const processedBefore = unit.stats.processed;
+    let x = 99;
+    const next = () => (x = (x * 1103515245 + 12345) & 0x7fffffff);
+    const n = 500;
+    for (let i = 0; i < n; i++) {
+      let d = Buffer.from(genuine);
+      switch (i % 4) {
+        case 0:
+          d[next() % d.length] ^= 1 << (next() % 8);
+          break;
+        case 1:
+          d = d.subarray(0, next() % d.length);
+          break;
+        case 2:
+          d = Buffer.alloc(next() % 1400, next() & 0xff);
+          break;
+        default:
+          d = Buffer.concat([d, Buffer.alloc(1 + (next() % 8))]);
+      }
+      net.inject(d, { address: '10.0.0.66', port: 1 }, { address: '10.0.0.90', port: 40090 });
+    }
+    await flushMicrotasks();
+    const counted = Object.entries(unit.stats.dropped).reduce(
+      (sum, [reason, v]) => sum + v - before[reason as keyof typeof before],
+      0,
+    );
+    expect(counted).toBe(n);
+    expect(unit.stats.processed).toBe(processedBefore);
+    expect(seen.map((m) => m.body)).toEqual([offer('F1')]);
+    // The log names the reason and where the datagram came from, once per reason (not 500 lines).
+    expect(warnings.length).toBeLessThanOrEqual(7);
+    for (const w of warnings)
+      expect(w).toMatch(
+        /^dropped a LAN datagram \((bad-seal|malformed|oversize|unknown-key|replay|skew)\) from 10\.0\.0\.66:1: /,
+      );
+  });
+});
+
+describe(pooledRandomBytes.name, () => {
+  it('never hands out a byte twice, and an id keeps its bytes after the pool it came from ran out', () => {
+    const ids = Array.from({ length: 1000 }, () => pooledRandomBytes(16)); // ~4 pools
+    const copies = ids.map((b) => Buffer.from(b));
+    for (let i = 0; i < 2000; i++) pooledRandomBytes(8);
+    ids.forEach((b, i) => expect(b.equals(copies[i])).toBe(true));
+    const hex = new Set(ids.map((b) => b.toString('hex')));
+    expect(hex.size).toBe(ids.length);
+    // No two draws overlap in memory.
+    const spans = ids
+      .map((b) => ({ buf: b.buffer, from: b.byteOffset, to: b.byteOffset + b.length }))
+      .sort((a, b) => (a.buf === b.buf ? a.from - b.from : 0));
+    for (let i = 1; i < spans.length; i++)
+      if (spans[i].buf === spans[i - 1].buf) expect(spans[i].from).toBeGreaterThanOrEqual(spans[i - 1].to);
   });
 });

@@ -14,7 +14,7 @@
 import { randomFillSync } from 'node:crypto';
 import { Clock, SystemClock, TimerHandle } from '../protocol/clock';
 import { ProtocolError, TransportError } from '../protocol/errors';
-import { LAN_BROADCAST_RECIPIENT, LanHeader, openEnvelope, sealEnvelope } from '../protocol/lan-envelope';
+import { LAN_BROADCAST_RECIPIENT, LanHeader } from '../protocol/lan-envelope';
 import {
   decodeLanBody,
   encodeLanBody,
@@ -23,7 +23,9 @@ import {
   lanTypeNeedsAck,
   UnitStatus,
 } from '../protocol/lan-messages';
+import { decodeAckBody, encodeAckBody } from './ack-body';
 import { MessageIdCache } from './dedup';
+import { LanSealer, openDatagram } from './envelope-codec';
 import { LanKeyring } from './lan-keyring';
 import { DropReason, dropReasonOf, emptyLanStats, LanStats } from './lan-stats';
 import { LanTransport, PeerAddress } from './lan-transport';
@@ -31,19 +33,22 @@ import { DEFAULT_REPLAY_GUARD, ReplayGuard, ReplayGuardOptions } from './replay-
 import { checkRetryPolicy, DEFAULT_RETRY, nextRetryDelayMs, RetryPolicy } from './retry-schedule';
 
 /**
- * Cryptographically random bytes from a pool refilled 4 KiB at a time: message ids and boot ids are drawn
- * for every datagram, and one randomFillSync call per 256 ids costs far less than one call per id.
+ * Cryptographically random bytes from a pool filled 4 KiB at a time: message ids and boot ids are drawn
+ * for every message, and one randomFillSync call per 256 ids costs far less than one call per id. Each
+ * draw is a view of the pool, not a copy, so a pool is never refilled: when it runs out, a new one is
+ * allocated and filled, and the old one lives as long as some id still points into it. No two draws ever
+ * share a byte.
  */
 const POOL_SIZE = 4096;
-const pool = Buffer.alloc(POOL_SIZE);
-let poolOffset = POOL_SIZE;
+let pool = Buffer.alloc(0);
+let poolOffset = 0;
 export function pooledRandomBytes(n: number): Buffer {
   if (n > POOL_SIZE) return randomFillSync(Buffer.alloc(n));
-  if (poolOffset + n > POOL_SIZE) {
-    randomFillSync(pool);
+  if (poolOffset + n > pool.length) {
+    pool = randomFillSync(Buffer.allocUnsafeSlow(POOL_SIZE));
     poolOffset = 0;
   }
-  const out = Buffer.from(pool.subarray(poolOffset, poolOffset + n));
+  const out = pool.subarray(poolOffset, poolOffset + n);
   poolOffset += n;
   return out;
 }
@@ -126,6 +131,8 @@ export const LAN_UNHANDLED = Symbol('lan-unhandled');
 
 export type LanHandler = (message: LanInbound) => unknown;
 
+type DispatchOutcome = 'handled' | 'failed' | 'unhandled';
+
 /** The receiver has no handler for this type of message: it answered `unhandled` instead of an ack. */
 export class LanNoHandlerError extends TransportError {
   constructor(
@@ -167,6 +174,7 @@ interface Pending {
   body: Buffer;
   target: LanTarget;
   recipient: string;
+  /** The devices that must acknowledge: the unicast recipient, or the expected units of a group message. */
   expect?: Set<string>;
   ackedBy: Set<string>;
   /** Expected devices that answered `unhandled`: they will never acknowledge. */
@@ -176,10 +184,20 @@ interface Pending {
   slowRetries: number;
   started: number;
   deadline: number;
-  timer?: TimerHandle;
+  /** When the next retransmission (or, at the deadline, the verdict) is due. */
+  dueAt: number;
   resolve(report: DeliveryReport): void;
   reject(err: Error): void;
 }
+
+/** Acks waiting to go out together: one datagram per sender and address carries up to 16 ids. */
+interface AckBatch {
+  target: LanTarget;
+  ids: string[];
+}
+
+/** The most ids one ack may carry (docs/protocol.md). */
+const MAX_ACK_IDS = 16;
 
 export class LanEndpoint {
   readonly deviceId: string;
@@ -197,6 +215,18 @@ export class LanEndpoint {
   private bootId: Buffer;
   private seq = 0;
   private closed = false;
+  private sealer?: LanSealer;
+  /** One clock timer for every pending message: armed for the earliest one due. */
+  private retryTimer?: TimerHandle;
+  private retryTimerAt = Infinity;
+  private readonly ackBatches = new Map<string, AckBatch>();
+  private ackFlushQueued = false;
+  /**
+   * Runs work after the I/O already waiting has been read: setImmediate on the system clock (acks that
+   * arrive in the same turn are batched, and a retransmission that falls due is dropped if its ack was
+   * already in the socket), a microtask under a test clock (deterministic, no real time).
+   */
+  private readonly defer: (fn: () => void) => void;
 
   constructor(private readonly options: LanEndpointOptions) {
     this.deviceId = options.deviceId;
@@ -206,6 +236,7 @@ export class LanEndpoint {
     this.replay = new ReplayGuard(options.replay ?? DEFAULT_REPLAY_GUARD);
     this.dedup = new MessageIdCache(options.dedupTtlMs);
     this.bootId = this.random(8);
+    this.defer = this.clock instanceof SystemClock ? (fn) => setImmediate(fn) : (fn) => queueMicrotask(fn);
     options.transport.onDatagram((d, from) => this.receive(d, from));
   }
 
@@ -238,7 +269,7 @@ export class LanEndpoint {
   /** Sends one datagram without waiting for an ack (beacon, pong, ack; or a best-effort hint). */
   async post<T extends LanMessageType>(type: T, body: LanBody<T>, target: LanTarget): Promise<string> {
     const id = this.random(16);
-    await this.transmit(type, encodeLanBody(type, body), id, target);
+    this.transmit(type, encodeLanBody(type, body), id, target);
     return id.toString('hex');
   }
 
@@ -299,8 +330,10 @@ export class LanEndpoint {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.clock.clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.flushAcks();
     for (const p of this.pending.values()) {
-      this.clock.clearTimeout(p.timer);
       p.reject(new TransportError('lan.closed', `${p.type} ${p.id} abandoned: the endpoint closed`));
     }
     this.pending.clear();
@@ -341,6 +374,7 @@ export class LanEndpoint {
         slowRetries: 0,
         started: now,
         deadline: now + (opts.deadlineMs ?? DEFAULT_DEADLINE_MS),
+        dueAt: now,
         resolve,
         reject,
       };
@@ -350,6 +384,7 @@ export class LanEndpoint {
     });
   }
 
+  /** Transmits `p` (again) and sets when it is next due; at its deadline, fails it instead. */
   private attempt(p: Pending): void {
     if (!this.pending.has(p.id)) return;
     const now = this.clock.now();
@@ -357,19 +392,46 @@ export class LanEndpoint {
       this.finish(p, false);
       return;
     }
+    try {
+      this.transmit(p.type, p.body, p.idBytes, p.target, p.recipient);
+    } catch (err) {
+      // Could not even be sealed (a datagram over the size limit): retrying cannot help.
+      this.finish(p, false, err as Error);
+      return;
+    }
     if (p.attempts > 0) this.stats.retransmissions++;
     p.attempts++;
-    this.transmit(p.type, p.body, p.idBytes, p.target, p.recipient).catch((err) => {
-      // A send error (network down, no route) is just another lost datagram: the retry timer covers it.
-      this.options.log?.debug?.('LAN send failed', { type: p.type, id: p.id, error: (err as Error).message });
-    });
     // Jitter only spreads retries out; it needs no cryptographic randomness.
     const delay = nextRetryDelayMs(this.retry, p, now - p.started, Math.random());
-    p.timer = this.clock.setTimeout(() => this.attempt(p), Math.min(delay, p.deadline - now));
+    p.dueAt = Math.min(now + delay, p.deadline);
+    this.armRetryTimer(p.dueAt);
+  }
+
+  private armRetryTimer(at: number): void {
+    if (this.closed || at >= this.retryTimerAt) return;
+    this.clock.clearTimeout(this.retryTimer);
+    this.retryTimerAt = at;
+    this.retryTimer = this.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      this.retryTimerAt = Infinity;
+      // Let acks already waiting in the socket be read first: a message whose ack is there is not resent.
+      this.defer(() => this.retryDue());
+    }, at - this.clock.now());
+  }
+
+  /** Retransmits (or fails) every message that is due, and arms the timer for the next one. */
+  private retryDue(): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    let next = Infinity;
+    for (const p of this.pending.values()) {
+      if (p.dueAt <= now) this.attempt(p);
+      else if (p.dueAt < next) next = p.dueAt;
+    }
+    if (next < Infinity) this.armRetryTimer(next);
   }
 
   private finish(p: Pending, complete: boolean, error?: Error): void {
-    this.clock.clearTimeout(p.timer);
     this.pending.delete(p.id);
     const report: DeliveryReport = {
       id: p.id,
@@ -390,34 +452,46 @@ export class LanEndpoint {
     }
   }
 
-  private async transmit(
+  /**
+   * Seals and sends one datagram. A failure to send (network down, no route) is just another lost
+   * datagram: the retry schedule covers it, so it is logged at debug level and not thrown.
+   */
+  private transmit(
     type: LanMessageType,
     body: Buffer,
     idBytes: Buffer,
     target: LanTarget,
     recipient?: string,
-  ): Promise<void> {
+  ): void {
     if (this.seq > 0xffffffff - 1) {
       // Never reuse a nonce: a new boot id restarts the sequence.
       this.bootId = this.random(8);
       this.seq = 0;
     }
     const seq = this.seq++;
-    const datagram = sealEnvelope(
+    this.sealer ??= new LanSealer(this.deviceId);
+    const datagram = this.sealer.seal(
       {
         type,
         bootId: this.bootId,
         seq,
         timestamp: this.clock.now(),
         messageId: idBytes,
-        sender: this.deviceId,
         recipient: recipient ?? (target.kind === 'unicast' ? target.to : LAN_BROADCAST_RECIPIENT),
       },
       body,
       this.options.keyring.current,
     );
     this.stats.datagramsOut++;
-    await this.options.transport.send(datagram, addressOf(target));
+    const transport = this.options.transport;
+    const onError = (err: unknown) =>
+      this.options.log?.debug?.('LAN send failed', { type, error: (err as Error).message });
+    try {
+      if (transport.sendNow) transport.sendNow(datagram, addressOf(target));
+      else transport.send(datagram, addressOf(target)).catch(onError);
+    } catch (err) {
+      onError(err);
+    }
   }
 
   // --- receiving -----------------------------------------------------------------------------------
@@ -447,7 +521,7 @@ export class LanEndpoint {
     let header: LanHeader;
     let plaintext: Buffer;
     try {
-      ({ header, plaintext } = openEnvelope(datagram, this.options.keyring.lookup));
+      ({ header, plaintext } = openDatagram(datagram, this.options.keyring.lookup));
     } catch (e) {
       const code = e instanceof ProtocolError ? e.code : 'lan.malformed';
       this.drop(dropReasonOf(code), (e as Error).message, from);
@@ -478,6 +552,18 @@ export class LanEndpoint {
       this.drop('not-for-me', header.recipient, from);
       return;
     }
+    if (header.type === 'ack') {
+      // The commonest datagram: read by position (ack-body.ts), and no message object is built for it.
+      let ids: string[];
+      try {
+        ids = decodeAckBody(plaintext).ids;
+      } catch (e) {
+        this.drop('malformed', (e as Error).message, from);
+        return;
+      }
+      this.onAck(header.sender, ids);
+      return;
+    }
     let body: LanBody;
     try {
       body = decodeLanBody(header.type, plaintext);
@@ -496,10 +582,6 @@ export class LanEndpoint {
       header,
     };
 
-    if (header.type === 'ack') {
-      this.onAck(message as LanInbound<'ack'>);
-      return;
-    }
     if (header.type === 'unhandled') {
       this.onUnhandled(message as LanInbound<'unhandled'>);
       return;
@@ -517,28 +599,29 @@ export class LanEndpoint {
       return;
     }
     this.dedup.begin(id, now);
-    this.dispatch(message).then(
-      (outcome) => {
-        if (outcome === 'handled') {
-          this.dedup.finish(id, this.clock.now());
-          this.sendAck(message);
-        } else {
-          // Failed: not acknowledged, so the sender retries. Unhandled: answered, and forgotten, so a
-          // retransmission (the answer was lost) is answered again.
-          this.dedup.abandon(id);
-          if (outcome === 'unhandled') this.answerUnhandled(message);
-        }
-      },
-      () => this.dedup.abandon(id),
-    );
+    const settle = (outcome: DispatchOutcome) => {
+      if (outcome === 'handled') {
+        this.dedup.finish(id, this.clock.now());
+        this.sendAck(message);
+      } else {
+        // Failed: not acknowledged, so the sender retries. Unhandled: answered, and forgotten, so a
+        // retransmission (the answer was lost) is answered again.
+        this.dedup.abandon(id);
+        if (outcome === 'unhandled') this.answerUnhandled(message);
+      }
+    };
+    const outcome = this.dispatch(message);
+    if (typeof outcome === 'string') settle(outcome);
+    else outcome.then(settle, () => this.dedup.abandon(id));
   }
 
   /**
    * Runs the built-in answers and every handler: `failed` when a handler threw (the message is not acked),
    * `unhandled` when nothing here handles its type (neither a built-in answer, nor a reply someone waits
-   * for, nor a handler that took it).
+   * for, nor a handler that took it). When no handler returns a promise the outcome is returned at once,
+   * without a trip through the microtask queue.
    */
-  private async dispatch(message: LanInbound): Promise<'handled' | 'failed' | 'unhandled'> {
+  private dispatch(message: LanInbound): DispatchOutcome | Promise<DispatchOutcome> {
     let handled = false;
     if (message.type === 'ping') {
       handled = true;
@@ -555,28 +638,53 @@ export class LanEndpoint {
       waiter(message);
     }
     let ok = true;
-    for (const handler of [...this.handlers]) {
-      try {
-        if ((await handler(message)) !== LAN_UNHANDLED) handled = true;
-      } catch (e) {
-        handled = true;
-        ok = false;
-        this.stats.handlerErrors++;
-        this.options.log?.warn(
-          `handling ${message.type} ${message.id} from ${message.sender} failed: ${(e as Error).message}`,
-          {
-            type: message.type,
-          },
-        );
+    const failed = (e: unknown) => {
+      handled = true;
+      ok = false;
+      this.stats.handlerErrors++;
+      this.options.log?.warn(
+        `handling ${message.type} ${message.id} from ${message.sender} failed: ${(e as Error).message}`,
+        {
+          type: message.type,
+        },
+      );
+    };
+    const verdict = (): DispatchOutcome => {
+      if (!ok) return 'failed';
+      if (!handled) {
+        this.stats.unhandled++;
+        return 'unhandled';
       }
+      this.stats.processed++;
+      return 'handled';
+    };
+    // Handlers run one after the other, each after the previous one's promise settled. A copy: a handler
+    // may remove itself (or add another) while it runs.
+    const handlers = [...this.handlers];
+    for (let i = 0; i < handlers.length; i++) {
+      let r: unknown;
+      try {
+        r = handlers[i](message);
+      } catch (e) {
+        failed(e);
+        continue;
+      }
+      if (r && typeof (r as PromiseLike<unknown>).then === 'function') {
+        // From here on asynchronous: wait for this one, then run the rest in order.
+        return (async () => {
+          for (let j = i; j < handlers.length; j++) {
+            try {
+              if ((await (j === i ? r : handlers[j](message))) !== LAN_UNHANDLED) handled = true;
+            } catch (e) {
+              failed(e);
+            }
+          }
+          return verdict();
+        })();
+      }
+      if (r !== LAN_UNHANDLED) handled = true;
     }
-    if (!ok) return 'failed';
-    if (!handled) {
-      this.stats.unhandled++;
-      return 'unhandled';
-    }
-    this.stats.processed++;
-    return 'handled';
+    return verdict();
   }
 
   private answerUnhandled(message: LanInbound): void {
@@ -616,18 +724,49 @@ export class LanEndpoint {
     }
   }
 
+  /**
+   * Acknowledges `message`. Acks to one sender at one address that fall due in the same turn of the event
+   * loop (a window of offers arriving together) travel in one datagram of up to 16 ids, as the protocol
+   * allows: one seal and one datagram instead of sixteen.
+   */
   private sendAck(message: LanInbound): void {
-    this.post('ack', { ids: [message.id] }, { kind: 'unicast', to: message.sender, ...message.from }).catch(
-      () => undefined,
-    );
+    const key = `${message.sender}@${message.from.address}:${message.from.port}`;
+    let batch = this.ackBatches.get(key);
+    if (!batch) {
+      batch = { target: { kind: 'unicast', to: message.sender, ...message.from }, ids: [] };
+      this.ackBatches.set(key, batch);
+    }
+    batch.ids.push(message.id);
+    if (batch.ids.length >= MAX_ACK_IDS) {
+      this.ackBatches.delete(key);
+      this.postAck(batch);
+    }
+    if (!this.ackFlushQueued && this.ackBatches.size > 0) {
+      this.ackFlushQueued = true;
+      this.defer(() => this.flushAcks());
+    }
   }
 
-  private onAck(message: LanInbound<'ack'>): void {
-    for (const id of message.body.ids) {
+  private flushAcks(): void {
+    this.ackFlushQueued = false;
+    for (const batch of this.ackBatches.values()) this.postAck(batch);
+    this.ackBatches.clear();
+  }
+
+  private postAck(batch: AckBatch): void {
+    try {
+      this.transmit('ack', encodeAckBody(batch.ids), this.random(16), batch.target);
+    } catch (err) {
+      this.options.log?.debug?.('LAN ack not sent', { error: (err as Error).message });
+    }
+  }
+
+  private onAck(sender: string, ids: string[]): void {
+    for (const id of ids) {
       const p = this.pending.get(id);
       if (!p) continue;
-      if (p.expect && !p.expect.has(message.sender)) continue;
-      p.ackedBy.add(message.sender);
+      if (p.expect && !p.expect.has(sender)) continue;
+      p.ackedBy.add(sender);
       const complete = p.expect ? [...p.expect].every((d) => p.ackedBy.has(d) || p.refusedBy.has(d)) : true;
       if (complete) this.finish(p, true);
     }

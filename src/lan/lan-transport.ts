@@ -13,6 +13,8 @@
  * Wi-Fi and Ethernet, or a VPN, is often not the card the units are on.
  */
 import * as dgram from 'node:dgram';
+import * as dns from 'node:dns';
+import { isIPv4 } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { TransportError } from '../protocol/errors';
 
@@ -25,6 +27,12 @@ export interface LanTransport {
   /** The unicast port this device receives replies on (announced in beacons). */
   readonly port: number;
   send(datagram: Buffer, to: PeerAddress): Promise<void>;
+  /**
+   * Optional fast path for the delivery layer: sends without a promise. A datagram that cannot be sent is
+   * simply lost (the retry schedule covers it); a bad destination may throw at once. The datagram must not
+   * be changed after the call.
+   */
+  sendNow?(datagram: Buffer, to: PeerAddress): void;
   onDatagram(handler: (datagram: Buffer, from: PeerAddress) => void): void;
   close(): Promise<void>;
 }
@@ -94,6 +102,28 @@ function bindError(what: string, port: number, cause: unknown): TransportError {
   );
 }
 
+function multicastNeedsInterface(address: string): TransportError {
+  return new TransportError(
+    'lan.bad_interface',
+    `multicast to ${address} needs the LAN interface address (the card facing the units); set it in the configuration`,
+    { subject: 'interfaceAddress' },
+  );
+}
+
+/**
+ * Resolves the destination of every send. node:dgram looks up even an IP literal through dns.lookup, which
+ * answers on the next tick: a callback and a tick per datagram. Every LAN peer is an IPv4 literal, so it is
+ * answered at once; a name (only ever typed by a person) still goes to dns.lookup.
+ */
+function lookupLiteral(
+  hostname: string,
+  options: dns.LookupOneOptions | number,
+  callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void,
+): void {
+  if (isIPv4(hostname)) callback(null, hostname, 4);
+  else dns.lookup(hostname, options as dns.LookupOneOptions, callback);
+}
+
 export function isMulticast(address: string): boolean {
   const first = Number(address.split('.')[0]);
   return first >= 224 && first <= 239;
@@ -116,7 +146,12 @@ export class UdpLanTransport implements LanTransport {
     const bindAddress =
       options.bindAddress ??
       (options.interfaceAddress && options.groupPort !== undefined ? options.interfaceAddress : '0.0.0.0');
-    const unicast = dgram.createSocket({ type: 'udp4', reuseAddr: false, recvBufferSize: RECV_BUFFER_BYTES });
+    const unicast = dgram.createSocket({
+      type: 'udp4',
+      reuseAddr: false,
+      recvBufferSize: RECV_BUFFER_BYTES,
+      lookup: lookupLiteral as never,
+    });
     try {
       await bindSocket(unicast, options.port, bindAddress);
     } catch (cause) {
@@ -211,17 +246,17 @@ export class UdpLanTransport implements LanTransport {
     this.handler = handler;
   }
 
+  sendNow(datagram: Buffer, to: PeerAddress): void {
+    if (this.closed) throw new TransportError('lan.closed', 'the LAN transport is closed');
+    if (!this.interfaceAddress && isMulticast(to.address)) throw multicastNeedsInterface(to.address);
+    // No callback: a send error is emitted as the socket's 'error' event, which listen() ignores.
+    this.unicast.send(datagram, to.port, to.address);
+  }
+
   send(datagram: Buffer, to: PeerAddress): Promise<void> {
     if (this.closed) return Promise.reject(new TransportError('lan.closed', 'the LAN transport is closed'));
-    if (!this.interfaceAddress && isMulticast(to.address)) {
-      return Promise.reject(
-        new TransportError(
-          'lan.bad_interface',
-          `multicast to ${to.address} needs the LAN interface address (the card facing the units); set it in the configuration`,
-          { subject: 'interfaceAddress' },
-        ),
-      );
-    }
+    if (!this.interfaceAddress && isMulticast(to.address))
+      return Promise.reject(multicastNeedsInterface(to.address));
     return new Promise((resolve, reject) => {
       this.unicast.send(datagram, to.port, to.address, (err) => {
         if (err) {
