@@ -78,9 +78,25 @@ function runOnce(exe: string, args: string[]): Promise<CommandResult & { spawnFa
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (out += d.toString()));
     child.once('error', (e) => resolve({ code: -1, out, spawnFailed: e.message }));
-    child.once('close', (code) => resolve({ code: code ?? -1, out }));
+    // On its exit, not only when its output closes: a program it starts (schtasks starting the task
+    // scheduler, seen under Wine) can hold the pipe open for ever. A second for the last output to arrive.
+    const timer = setTimeout(() => {
+      child.kill();
+      resolve({ code: -1, out: `${out}\n(${exe}: no answer within ${COMMAND_TIMEOUT_MS / 1000} s)` });
+    }, COMMAND_TIMEOUT_MS);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      const done = () => resolve({ code: code ?? -1, out });
+      const grace = setTimeout(done, 1000);
+      child.once('close', () => {
+        clearTimeout(grace);
+        done();
+      });
+    });
   });
 }
+
+const COMMAND_TIMEOUT_MS = 120_000;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
