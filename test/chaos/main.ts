@@ -147,6 +147,12 @@ async function main(): Promise<void> {
     if (r.error) console.log(r.error);
     if (v.length || r.error)
       console.log(`  replay: npm run chaos -- --seed ${seed}   (files kept in ${r.dir})`);
+    // After every seed, so that a run stopped hard still leaves what it measured.
+    if (json)
+      writeFileSync(
+        json,
+        JSON.stringify({ summary: summarize(results), results: results.map(brief) }, null, 2),
+      );
   }
   const s = summarize(results);
   console.log(JSON.stringify(s, null, 2));
