@@ -6,7 +6,8 @@ import { importX } from 'eslint-plugin-import-x';
 import tseslint from 'typescript-eslint';
 
 const apps = ['plugin', 'terminal', 'server'];
-// src/device: what plugins and units share (registration files, the signed event stream); never the server.
+// src/device: what plugins and units share (registration files, the signed event stream); the server uses
+// only its SQLite driver seam (sqlite-driver.ts and its drivers), nothing device-specific.
 const appRules = apps.map((app) => ({
   files: [`src/${app}/**/*.ts`],
   rules: {

@@ -1,6 +1,7 @@
 /**
- * The one database interface the server's repositories use, with two engines behind it: SQLite
- * (better-sqlite3, the default, one server process) and PostgreSQL (several stateless server instances
+ * The one database interface the server's repositories use, with two engines behind it: SQLite (the
+ * default, one server process; better-sqlite3 or Node's node:sqlite through src/device/sqlite-driver.ts) and
+ * PostgreSQL (several stateless server instances
  * sharing one database). SQL is written once, in the subset both engines speak, with `$1, $2…`
  * placeholders; the SQLite engine rewrites them.
  *
