@@ -3,6 +3,8 @@
 // is an in-memory round trip of plain bytes over the same in-process transport (no sealing, no parsing),
 // measured in the same run; the stack's round trip over that transport is the same path with LanEndpoint
 // on both ends, so the difference is the CPU the LAN stack spends per offer + ack.
+import { decodeAckBody, encodeAckBody } from '../../src/lan/ack-body';
+import { LanSealer, openDatagram } from '../../src/lan/envelope-codec';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import {
   LanEndpoint,
@@ -174,6 +176,17 @@ export async function profileLanStack(): Promise<{
     'openEnvelope, 300-byte body',
     timeSync(() => openEnvelope(sealed300, lookup)),
   );
+  const sealer = new LanSealer(SENDER_ID);
+  add(
+    "LanSealer.seal(offer): the endpoint's sealer, same bytes",
+    timeSync((i) => sealer.seal({ ...fixedHeader, seq: i & 0xffffffff }, encoded, key)),
+    'what LanEndpoint uses since issue 14',
+  );
+  add(
+    "openDatagram(offer): the endpoint's opener, same checks",
+    timeSync(() => openDatagram(sealed, lookup)),
+    'what LanEndpoint uses since issue 14',
+  );
   add(
     'decodeLanBody(offer): JSON.parse + validate',
     timeSync(() => decodeLanBody('offer', encoded)),
@@ -182,6 +195,19 @@ export async function profileLanStack(): Promise<{
   add(
     'encodeLanBody(ack)',
     timeSync(() => encodeLanBody('ack', ackBody)),
+  );
+  const ackBytes = encodeAckBody(ackBody.ids);
+  add(
+    'encodeAckBody (by position, same JSON bytes)',
+    timeSync(() => encodeAckBody(ackBody.ids)),
+  );
+  add(
+    'decodeLanBody(ack): JSON.parse + validate',
+    timeSync(() => decodeLanBody('ack', ackBytes)),
+  );
+  add(
+    'decodeAckBody (by position)',
+    timeSync(() => decodeAckBody(ackBytes)),
   );
   add(
     'pooledRandomBytes(16) (message id of every datagram)',

@@ -174,11 +174,14 @@ interface Pending {
   body: Buffer;
   target: LanTarget;
   recipient: string;
-  /** The devices that must acknowledge: the unicast recipient, or the expected units of a group message. */
+  /** Unicast: the one device that must acknowledge. */
+  only?: string;
+  /** A group message: the devices that must acknowledge (none given: the first ack completes it). */
   expect?: Set<string>;
-  ackedBy: Set<string>;
+  /** Who acknowledged (a handful of units at most: an array, made when the first ack arrives). */
+  ackedBy?: string[];
   /** Expected devices that answered `unhandled`: they will never acknowledge. */
-  refusedBy: Set<string>;
+  refusedBy?: string[];
   attempts: number;
   /** Retransmissions made in the slow phase of the retry schedule. */
   slowRetries: number;
@@ -354,11 +357,7 @@ export class LanEndpoint {
     const id = idBytes.toString('hex');
     const now = this.clock.now();
     const expect =
-      target.kind === 'unicast'
-        ? new Set([target.to])
-        : opts.expect && opts.expect.length > 0
-          ? new Set(opts.expect)
-          : undefined;
+      target.kind !== 'unicast' && opts.expect && opts.expect.length > 0 ? new Set(opts.expect) : undefined;
     return new Promise<DeliveryReport>((resolve, reject) => {
       const p: Pending = {
         id,
@@ -367,9 +366,8 @@ export class LanEndpoint {
         body: encoded,
         target,
         recipient: target.kind === 'unicast' ? target.to : LAN_BROADCAST_RECIPIENT,
+        only: target.kind === 'unicast' ? target.to : undefined,
         expect,
-        ackedBy: new Set(),
-        refusedBy: new Set(),
         attempts: 0,
         slowRetries: 0,
         started: now,
@@ -436,8 +434,16 @@ export class LanEndpoint {
     const report: DeliveryReport = {
       id: p.id,
       type: p.type,
-      ackedBy: [...p.ackedBy],
-      missing: p.expect ? [...p.expect].filter((d) => !p.ackedBy.has(d)) : p.ackedBy.size ? [] : ['(anyone)'],
+      ackedBy: p.ackedBy ?? [],
+      missing: p.only
+        ? p.ackedBy
+          ? []
+          : [p.only]
+        : p.expect
+          ? [...p.expect].filter((d) => !p.ackedBy?.includes(d))
+          : p.ackedBy
+            ? []
+            : ['(anyone)'],
       attempts: p.attempts,
       elapsedMs: this.clock.now() - p.started,
     };
@@ -717,10 +723,10 @@ export class LanEndpoint {
     // A group message: only a device we wait for counts. It is done when every expected device answered
     // one way or the other: delivered if any of them acknowledged.
     if (!p.expect?.has(message.sender)) return;
-    p.refusedBy.add(message.sender);
-    if ([...p.expect].every((d) => p.ackedBy.has(d) || p.refusedBy.has(d))) {
-      if (p.ackedBy.size > 0) this.finish(p, true);
-      else this.finish(p, false, new LanNoHandlerError(p.type, [...p.refusedBy].join(', ')));
+    if (!p.refusedBy?.includes(message.sender)) (p.refusedBy ??= []).push(message.sender);
+    if (this.everyExpectedAnswered(p)) {
+      if (p.ackedBy) this.finish(p, true);
+      else this.finish(p, false, new LanNoHandlerError(p.type, p.refusedBy!.join(', ')));
     }
   }
 
@@ -733,15 +739,14 @@ export class LanEndpoint {
     const key = `${message.sender}@${message.from.address}:${message.from.port}`;
     let batch = this.ackBatches.get(key);
     if (!batch) {
+      // Kept for the next ack to the same peer (the handful of devices of a shop), bounded all the same.
+      if (this.ackBatches.size >= 256) this.dropIdleAckBatches();
       batch = { target: { kind: 'unicast', to: message.sender, ...message.from }, ids: [] };
       this.ackBatches.set(key, batch);
     }
     batch.ids.push(message.id);
-    if (batch.ids.length >= MAX_ACK_IDS) {
-      this.ackBatches.delete(key);
-      this.postAck(batch);
-    }
-    if (!this.ackFlushQueued && this.ackBatches.size > 0) {
+    if (batch.ids.length >= MAX_ACK_IDS) this.postAck(batch);
+    if (!this.ackFlushQueued) {
       this.ackFlushQueued = true;
       this.defer(() => this.flushAcks());
     }
@@ -749,13 +754,18 @@ export class LanEndpoint {
 
   private flushAcks(): void {
     this.ackFlushQueued = false;
-    for (const batch of this.ackBatches.values()) this.postAck(batch);
-    this.ackBatches.clear();
+    for (const batch of this.ackBatches.values()) if (batch.ids.length > 0) this.postAck(batch);
+  }
+
+  private dropIdleAckBatches(): void {
+    for (const [key, batch] of this.ackBatches) if (batch.ids.length === 0) this.ackBatches.delete(key);
   }
 
   private postAck(batch: AckBatch): void {
+    const body = encodeAckBody(batch.ids);
+    batch.ids.length = 0;
     try {
-      this.transmit('ack', encodeAckBody(batch.ids), this.random(16), batch.target);
+      this.transmit('ack', body, this.random(16), batch.target);
     } catch (err) {
       this.options.log?.debug?.('LAN ack not sent', { error: (err as Error).message });
     }
@@ -765,10 +775,22 @@ export class LanEndpoint {
     for (const id of ids) {
       const p = this.pending.get(id);
       if (!p) continue;
+      if (p.only !== undefined) {
+        // Unicast: only the recipient's ack counts, and it completes the delivery.
+        if (sender !== p.only) continue;
+        p.ackedBy = [sender];
+        this.finish(p, true);
+        continue;
+      }
       if (p.expect && !p.expect.has(sender)) continue;
-      p.ackedBy.add(sender);
-      const complete = p.expect ? [...p.expect].every((d) => p.ackedBy.has(d) || p.refusedBy.has(d)) : true;
-      if (complete) this.finish(p, true);
+      if (!p.ackedBy?.includes(sender)) (p.ackedBy ??= []).push(sender);
+      if (!p.expect || this.everyExpectedAnswered(p)) this.finish(p, true);
     }
+  }
+
+  /** A group message: has every expected device acknowledged it or answered `unhandled`? */
+  private everyExpectedAnswered(p: Pending): boolean {
+    for (const d of p.expect ?? []) if (!p.ackedBy?.includes(d) && !p.refusedBy?.includes(d)) return false;
+    return true;
   }
 }

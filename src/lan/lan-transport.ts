@@ -235,7 +235,8 @@ export class UdpLanTransport implements LanTransport {
         this.offLanDrops++;
         return;
       }
-      this.handler(msg, { address: rinfo.address, port: rinfo.port });
+      // rinfo already is {address, port, …}: handed on as it is, no copy per datagram.
+      this.handler(msg, rinfo);
     });
     // A UDP socket's errors (e.g. ICMP unreachable surfacing as ECONNREFUSED on some stacks) must not kill
     // the process; the delivery layer retries.
