@@ -137,7 +137,7 @@ static const char *read_config(void) {
     } else if (strncmp(p, "log-max-bytes=", 14) == 0) {
       char *end2;
       log_max_bytes = strtoull(p + 14, &end2, 10);
-      if (end2 == p + 14 || *end2 || log_max_bytes < 1024) return "log-max-bytes= is not a number of at least 1024";
+      if (end2 == p + 14 || *end2 || log_max_bytes < 256) return "log-max-bytes= is not a number of at least 256";
     } else if (strncmp(p, "log-keep=", 9) == 0) {
       char *end2;
       log_keep = (int)strtol(p + 9, &end2, 10);

@@ -550,7 +550,7 @@ with what to do.
       lanPort: intOption(v('lan-port'), 'lan-port', DEFAULT_UNIT_PORT, 1),
       pluginPort: intOption(v('plugin-port'), 'plugin-port', DEFAULT_PLUGIN_PORT, 1),
       nodeOptions: (values['node-option'] as string[] | undefined) ?? [],
-      logMaxBytes: intOption(v('log-max-bytes'), 'log-max-bytes', LOG_MAX_BYTES, 1024, 2 ** 31 - 1),
+      logMaxBytes: intOption(v('log-max-bytes'), 'log-max-bytes', LOG_MAX_BYTES, 256, 2 ** 31 - 1),
       logKeep: intOption(v('log-keep'), 'log-keep', LOG_KEEP, 1, 99),
     });
     return 0;

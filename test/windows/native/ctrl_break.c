@@ -1,8 +1,10 @@
 /*
- * ctrl-break.exe: a test helper for test/windows/signals-wine.spec.ts. Starts a program in a new process
- * group on a console of its own, as a service wrapper or a console user's Ctrl+Break would, waits until a
- * file appears (the spec creates it once the program is ready), sends CTRL_BREAK_EVENT to that group and
- * writes the program's exit code to stdout ("exit N").
+ * ctrl-break.exe: a test helper for test/windows/signals-wine.spec.ts. Starts a program on a console of its
+ * own (this program's, as payconnect-service.exe shares its console with node.exe), waits until a file
+ * appears (the spec creates it once the program is ready), sends CTRL_BREAK_EVENT to the console's
+ * processes, as Ctrl+Break on the keyboard does (ignoring it itself), and writes the program's exit code
+ * to stdout ("exit N"). CTRL_BREAK_EVENT to the child's own process group (CREATE_NEW_PROCESS_GROUP) is
+ * what Windows allows too; Wine 8 did not deliver that one here.
  *
  *   ctrl-break.exe OUTPUT_FILE GO_FILE PROGRAM.EXE [ARGS…]   (the program's stdout and stderr: OUTPUT_FILE)
  */
@@ -35,8 +37,9 @@ int wmain(int argc, wchar_t **argv) {
     wcscat(cmd, argv[i]);
     wcscat(cmd, L"\"");
   }
-  FreeConsole();
-  AllocConsole();
+  /* The console it was started with (under Wine: a terminal, see the spec); a program without one gets its
+     own. */
+  if (!GetConsoleWindow() && !AttachConsole(ATTACH_PARENT_PROCESS)) AllocConsole();
   SetConsoleCtrlHandler(ignore_ctrl, TRUE);
   out = CreateFileW(argv[1], GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, &sa, CREATE_ALWAYS, 0, NULL);
   memset(&si, 0, sizeof si);
@@ -45,7 +48,7 @@ int wmain(int argc, wchar_t **argv) {
   si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
   si.hStdOutput = out;
   si.hStdError = out;
-  if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, CREATE_NEW_PROCESS_GROUP, NULL, NULL, &si, &pi)) {
+  if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
     printf("cannot start: error %lu\n", GetLastError());
     return 1;
   }
@@ -56,7 +59,7 @@ int wmain(int argc, wchar_t **argv) {
       return 1;
     }
   }
-  if (!GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, pi.dwProcessId)) {
+  if (!GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, 0)) {
     printf("GenerateConsoleCtrlEvent failed: error %lu\n", GetLastError());
     TerminateProcess(pi.hProcess, 1);
     return 1;
