@@ -16,11 +16,20 @@ async function main(): Promise<void> {
   });
   // A wire tap, as a sniffer on the shop network would have: the sealed claims this unit sends, so the
   // test can hand them to an attacker to replay.
-  const send = transport.send.bind(transport);
-  transport.send = async (datagram, to) => {
+  // Both ways out of the transport: LanEndpoint sends through sendNow when the transport has it.
+  const tap = (datagram: Buffer, to: unknown) => {
     const type = readHeader(datagram).header.type;
     if (type === 'claim') emit({ event: 'tap', type, hex: datagram.toString('hex'), to });
+  };
+  const send = transport.send.bind(transport);
+  transport.send = async (datagram, to) => {
+    tap(datagram, to);
     return send(datagram, to);
+  };
+  const sendNow = transport.sendNow.bind(transport);
+  transport.sendNow = (datagram, to) => {
+    tap(datagram, to);
+    sendNow(datagram, to);
   };
   const endpoint = new LanEndpoint({
     deviceId: id,
