@@ -6,8 +6,8 @@
  * the wrapper (counted in the log), and `net stop` ends the plugin by Ctrl+C (it exits 0, after its close())
  * and leaves no node.exe behind.
  *
- * install.ps1 itself cannot run here (no PowerShell under Wine); package-win.spec.ts reads it. The service
- * is created here with `start= demand` and the same payconnect-service.conf install.ps1 writes.
+ * The service is created here by hand with `start= demand` and a payconnect-service.conf like the one
+ * `payconnect service install` writes; the install itself runs in service-install-wine.spec.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
