@@ -10,12 +10,15 @@ describe('newId', () => {
   it('sorts by creation time, so ids made together sit together in an index', () => {
     const t0 = Date.now();
     const early = newId('pay');
-    while (Date.now() === t0) {
-      // wait for the next millisecond
+    const earlyMs = parseInt(early.slice(4, 13), 36);
+    expect(earlyMs).toBeGreaterThanOrEqual(t0);
+    // The next millisecond after the one `early` was made in (not after t0: the clock may have ticked
+    // between reading t0 and making `early`, and two ids of one millisecond order by their random part).
+    while (Date.now() <= earlyMs) {
+      // wait
     }
     const later = newId('pay');
     expect(early < later).toBe(true);
-    expect(parseInt(early.slice(4, 13), 36)).toBeGreaterThanOrEqual(t0);
   });
 
   it('never repeats (200,000 ids drawn from the pooled random bytes)', () => {
