@@ -1,15 +1,20 @@
 /**
  * A LAN endpoint: one device's sealed, acknowledged, exactly-once messaging over a LanTransport.
  *
- * Sending: every message that needs an ack (all but ack, beacon, pong) is retransmitted with backoff until
- * the expected devices acknowledge it or its deadline passes. A retransmission carries the same message id
- * but a new sequence number and timestamp, so it passes the receiver's replay window and is recognised as
- * the same message by the receiver's de-duplication.
+ * Sending: every message that needs an ack (all but ack, beacon, pong) is retransmitted on the retry
+ * schedule (retry-schedule.ts: fast for the first 2 s, then backing off) until the expected devices
+ * acknowledge it or its deadline passes. A retransmission carries the same message id but a new sequence
+ * number and timestamp, so it passes the receiver's replay window and is recognised as the same message by
+ * the receiver's de-duplication. One clock timer serves every pending message.
  *
  * Receiving: open (drop bad-seal / unknown-key / oversize / malformed) -> freshness (skew, replay window)
  * -> recipient -> body schema -> de-duplicate by message id -> handlers -> ack. The ack is sent only after
  * every handler has finished, so a message whose handler failed (or whose process died mid-way) is
- * retransmitted and processed again rather than lost; de-duplication makes that exactly once.
+ * retransmitted and processed again rather than lost; de-duplication makes that exactly once. Acks owed to
+ * one sender at the end of an event-loop turn travel together (up to 16 ids in one ack).
+ *
+ * Sealing and opening go through envelope-codec.ts, which writes and accepts exactly what the reference
+ * codec in src/protocol/lan-envelope.ts does, with less garbage per datagram.
  */
 import { randomFillSync } from 'node:crypto';
 import { Clock, SystemClock, TimerHandle } from '../protocol/clock';
@@ -164,6 +169,12 @@ export interface LanEndpointOptions {
   dedupTtlMs?: number;
   /** Reported in answers to ping. */
   status?: () => UnitStatus;
+  /**
+   * Runs endpoint work after the I/O already waiting has been read: batched acks, due retransmissions.
+   * Default: setImmediate on the system clock; a microtask under any other clock (a test's FakeClock), so
+   * tests stay deterministic and need no real time.
+   */
+  defer?: (fn: () => void) => void;
   log?: LanLogger;
 }
 
@@ -225,9 +236,8 @@ export class LanEndpoint {
   private readonly ackBatches = new Map<string, AckBatch>();
   private ackFlushQueued = false;
   /**
-   * Runs work after the I/O already waiting has been read: setImmediate on the system clock (acks that
-   * arrive in the same turn are batched, and a retransmission that falls due is dropped if its ack was
-   * already in the socket), a microtask under a test clock (deterministic, no real time).
+   * Runs work after the I/O already waiting has been read (LanEndpointOptions.defer): acks finished in the
+   * same turn are batched, and a retransmission that falls due is not sent if its ack was already waiting.
    */
   private readonly defer: (fn: () => void) => void;
 
@@ -239,7 +249,9 @@ export class LanEndpoint {
     this.replay = new ReplayGuard(options.replay ?? DEFAULT_REPLAY_GUARD);
     this.dedup = new MessageIdCache(options.dedupTtlMs);
     this.bootId = this.random(8);
-    this.defer = this.clock instanceof SystemClock ? (fn) => setImmediate(fn) : (fn) => queueMicrotask(fn);
+    this.defer =
+      options.defer ??
+      (this.clock instanceof SystemClock ? (fn) => setImmediate(fn) : (fn) => queueMicrotask(fn));
     options.transport.onDatagram((d, from) => this.receive(d, from));
   }
 
