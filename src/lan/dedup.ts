@@ -11,13 +11,13 @@
  */
 export type DedupState = 'new' | 'processing' | 'done';
 
-interface Entry {
-  state: 'processing' | 'done';
-  expires: number;
-}
-
+/**
+ * Each id maps to one number, not an object: its expiry time, negated while the message is still being
+ * processed. Every id stays for 11 minutes, so whatever it holds outlives the young generation and is
+ * copied by every scavenge on the way to the old one: a number in the map's own table costs nothing extra.
+ */
 export class MessageIdCache {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, number>();
   private nextSweep = 0;
 
   constructor(
@@ -27,24 +27,22 @@ export class MessageIdCache {
 
   state(id: string, now: number): DedupState {
     const e = this.entries.get(id);
-    if (!e || e.expires < now) return 'new';
-    return e.state;
+    if (e === undefined || Math.abs(e) < now) return 'new';
+    return e < 0 ? 'processing' : 'done';
   }
 
   begin(id: string, now: number): void {
-    const e = this.entries.get(id);
-    if (e) {
+    if (this.entries.has(id)) {
       // Seen before but expired: start its life again at the back of the line.
       this.entries.delete(id);
     }
-    this.entries.set(id, { state: 'processing', expires: now + this.ttlMs });
+    this.entries.set(id, -(now + this.ttlMs));
     this.sweep(now);
   }
 
   finish(id: string, now: number): void {
     const e = this.entries.get(id);
-    if (e) e.state = 'done';
-    else this.entries.set(id, { state: 'done', expires: now + this.ttlMs });
+    this.entries.set(id, e !== undefined ? Math.abs(e) : now + this.ttlMs);
   }
 
   /** Forgets an id whose handler failed, so the sender's next retry is processed afresh. */
@@ -63,7 +61,7 @@ export class MessageIdCache {
     this.nextSweep = now + 1000;
     const target = over ? Math.floor(this.maxEntries * 0.9) : Infinity;
     for (const [k, v] of this.entries) {
-      if (v.expires >= now && this.entries.size <= target) break;
+      if (Math.abs(v) >= now && this.entries.size <= target) break;
       this.entries.delete(k);
     }
   }

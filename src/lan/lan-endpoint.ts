@@ -204,9 +204,9 @@ interface Pending {
   reject(err: Error): void;
 }
 
-/** Acks waiting to go out together: one datagram per sender and address carries up to 16 ids. */
+/** Acks waiting to go out together: one datagram per sender carries up to 16 ids. */
 interface AckBatch {
-  target: LanTarget;
+  target: LanTarget & { kind: 'unicast' };
   ids: string[];
 }
 
@@ -748,13 +748,24 @@ export class LanEndpoint {
    * allows: one seal and one datagram instead of sixteen.
    */
   private sendAck(message: LanInbound): void {
-    const key = `${message.sender}@${message.from.address}:${message.from.port}`;
-    let batch = this.ackBatches.get(key);
-    if (!batch) {
-      // Kept for the next ack to the same peer (the handful of devices of a shop), bounded all the same.
-      if (this.ackBatches.size >= 256) this.dropIdleAckBatches();
-      batch = { target: { kind: 'unicast', to: message.sender, ...message.from }, ids: [] };
-      this.ackBatches.set(key, batch);
+    // One batch per sender, kept for its next ack (the handful of devices of a shop; bounded all the same).
+    // A sender heard from another address (it moved, or restarted on another port) gets the acks it is
+    // owed at the old one first.
+    let batch = this.ackBatches.get(message.sender);
+    const target = batch?.target;
+    if (!batch || target!.address !== message.from.address || target!.port !== message.from.port) {
+      if (batch && batch.ids.length > 0) this.postAck(batch);
+      if (!batch && this.ackBatches.size >= 256) this.dropIdleAckBatches();
+      batch = {
+        target: {
+          kind: 'unicast',
+          to: message.sender,
+          address: message.from.address,
+          port: message.from.port,
+        },
+        ids: [],
+      };
+      this.ackBatches.set(message.sender, batch);
     }
     batch.ids.push(message.id);
     if (batch.ids.length >= MAX_ACK_IDS) this.postAck(batch);
