@@ -152,11 +152,17 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
   const timing = scaledTiming(speed);
   const logger = new Logger('payconnect-server');
   // Stores with wallet accounts charge real providers; the rest the simulator (providers/router.ts).
-  const wallets = new WalletAccounts(db, clock, config.walletFactories ?? defaultWalletFactories(config.walletTimeScale ?? 1), (m) =>
-    logger.warn(redact(m)),
+  const wallets = new WalletAccounts(
+    db,
+    clock,
+    config.walletFactories ?? defaultWalletFactories(config.walletTimeScale ?? 1),
+    (m) => logger.warn(redact(m)),
   );
   for (const w of await wallets.loadAll()) {
-    if (w.usable) logger.log(`wallet account ready: ${w.provider} (${w.config.provider === 'alipay' ? `app ${w.config.appId}` : `merchant ${w.config.mchId}`})`);
+    if (w.usable)
+      logger.log(
+        `wallet account ready: ${w.provider} (${w.config.provider === 'alipay' ? `app ${w.config.appId}` : `merchant ${w.config.mchId}`})`,
+      );
   }
   const router = new ProviderRouter({
     simulator,

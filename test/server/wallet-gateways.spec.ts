@@ -240,7 +240,9 @@ describe('real wallet providers against the local gateways (server, unit API, ga
     expect(r.body.status).toBe('succeeded');
     // Everything the database holds, as a dump would: the file and its write-ahead log, as bytes.
     const bytes = Buffer.concat(
-      ['server.db', 'server.db-wal'].filter((f) => existsSync(join(dir, f))).map((f) => readFileSync(join(dir, f))),
+      ['server.db', 'server.db-wal']
+        .filter((f) => existsSync(join(dir, f)))
+        .map((f) => readFileSync(join(dir, f))),
     ).toString('latin1');
     for (const secret of secrets) expect(bytes.includes(secret)).toBe(false);
     expect(bytes.includes(code)).toBe(false);
@@ -250,7 +252,11 @@ describe('real wallet providers against the local gateways (server, unit API, ga
   it('provider check: the right credentials work; a wrong key, an unknown app and a stopped gateway are named plainly', async () => {
     type Line = { provider: string; result: { ok: boolean; problem?: string; message: string } };
     const check = async (store: string) =>
-      ok<Line[]>(200, call<Line[]>(base, 'POST', `/v1/stores/${store}/wallets/check`, { token: ADMIN }), 'check');
+      ok<Line[]>(
+        200,
+        call<Line[]>(base, 'POST', `/v1/stores/${store}/wallets/check`, { token: ADMIN }),
+        'check',
+      );
     // The stores set up above: every account works.
     for (const w of ['alipay', 'wechat-v2', 'wechat-v3'] as Wallet[]) {
       const [line] = await check(units[w].storeId);

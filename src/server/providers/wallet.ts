@@ -32,8 +32,7 @@ export interface BillRow {
 export type ProbeProblem = 'wrong_key' | 'clock_skew' | 'unknown_account' | 'unreachable' | 'tls' | 'other';
 
 export type ProbeResult =
-  | { ok: true; message: string }
-  | { ok: false; problem: ProbeProblem; message: string };
+  { ok: true; message: string } | { ok: false; problem: ProbeProblem; message: string };
 
 export interface WalletProvider extends PaymentProvider {
   readonly policy: ProviderPolicy;
