@@ -326,11 +326,19 @@ export class PluginJournal implements ClaimBook {
     ).map(fromRow);
   }
 
-  workDone(orderId: string, kind: 'write_back' | 'receipt'): void {
-    this.db
-      .prepare(`UPDATE orders SET ${kind} = 'done', ${kind}_error = NULL, updated_at = ? WHERE order_id = ?`)
-      .run(this.iso(), orderId);
-    this.log(orderId, kind === 'write_back' ? 'written back' : 'receipt queued');
+  /**
+   * Marks the work done. `doneFor` is the status the work was done for: when the order has been decided
+   * again since (canceled, then a charge already under way made it paid), the new status's work stays
+   * due and false is returned, so the host is told the newer status too.
+   */
+  workDone(orderId: string, kind: 'write_back' | 'receipt', doneFor?: OrderStatus): boolean {
+    const changed = this.db
+      .prepare(
+        `UPDATE orders SET ${kind} = 'done', ${kind}_error = NULL, updated_at = ? WHERE order_id = ?${doneFor ? ' AND status = ?' : ''}`,
+      )
+      .run(this.iso(), orderId, ...(doneFor ? [doneFor] : [])).changes;
+    this.log(orderId, kind === 'write_back' ? 'written back' : 'receipt queued', doneFor);
+    return changed > 0;
   }
 
   workFailed(orderId: string, kind: 'write_back' | 'receipt', error: string): void {

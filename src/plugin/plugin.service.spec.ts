@@ -30,10 +30,13 @@ class RecordingAdapter implements HostAdapter {
   readonly kind = 'fake';
   readonly results: OrderResult[] = [];
   failNext = 0;
+  /** While set, a write-back waits for it (a slow host): the result is taken when it resolves. */
+  hold?: Promise<void>;
   async probe() {}
   async start() {}
   async stop() {}
   async writeBack(r: OrderResult) {
+    if (this.hold) await this.hold;
     if (this.failNext > 0) {
       this.failNext--;
       throw new Error('host is busy');
@@ -465,6 +468,34 @@ describe(PluginService.name, () => {
       expect(s.inbox.get('C1')!.status).toBe('canceled');
       expect(s.adapter.results.map((r) => [r.orderId, r.status])).toEqual([['C1', 'canceled']]);
       expect(await s.inbox.claim('C1')).toMatchObject({ granted: false });
+    } finally {
+      await s.close();
+    }
+  });
+
+  // Found by the chaos harness (test/chaos, seed 21): the register canceled while the unit's charge was on
+  // its way; "canceled" was being written back when the signed "paid" came in, and the end of that
+  // write-back marked the new, due "paid" write-back done too. The host kept "canceled" for a paid order.
+  it('a result decided while an older one is being written back is written back too', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('W1'), 'fake');
+      await settle();
+      expect(await s.inbox.claim('W1')).toEqual({ granted: true });
+      let release!: () => void;
+      s.adapter.hold = new Promise<void>((r) => (release = r));
+      await s.service.cancel('W1');
+      await settle(); // the "canceled" write-back is under way, held by the host
+      s.service.onResult(signed(payment('W1', 'succeeded')), 'push');
+      expect(s.service.order('W1')!.status).toBe('paid');
+      s.adapter.hold = undefined;
+      release();
+      await settle(2500);
+      expect(s.adapter.results.map((r) => [r.orderId, r.status])).toEqual([
+        ['W1', 'canceled'],
+        ['W1', 'paid'],
+      ]);
+      expect(s.service.order('W1')).toMatchObject({ status: 'paid', writeBack: 'done', receipt: 'done' });
     } finally {
       await s.close();
     }

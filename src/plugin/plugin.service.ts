@@ -568,7 +568,8 @@ export class PluginService extends EventEmitter {
       }
       try {
         await adapter.writeBack(this.resultOf(o));
-        this.o.journal.workDone(o.orderId, 'write_back');
+        // Done for the status written; one decided meanwhile (a charge completing a canceled order) is due.
+        this.o.journal.workDone(o.orderId, 'write_back', o.status);
         this.writeBackNext.delete(o.orderId);
       } catch (e) {
         this.o.journal.workFailed(o.orderId, 'write_back', (e as Error).message);
