@@ -21,24 +21,26 @@ function sendTimes(policy: RetryPolicy, untilMs: number, random = 0.5): number[]
 }
 
 describe(nextRetryDelayMs.name, () => {
-  it('default: 60 ms, then every 100 ms for the first 2 s, then 200, 400, 800 ms and one a second', () => {
-    const fast = [0, 60, 160, 260, 360, 460, 560, 660, 760, 860, 960, 1060, 1160, 1260, 1360, 1460];
-    const rest = [1560, 1660, 1760, 1860, 1960, 2060, 2260, 2660, 3460, 4460, 5460, 6460, 7460, 8460, 9460];
-    expect(sendTimes(DEFAULT_RETRY, 10_000)).toEqual([...fast, ...rest]);
+  it('default: 60 ms, then every 80 ms for the first 2.5 s, then 200, 400, 800 ms and one a second', () => {
+    const fast = [0, 60, ...Array.from({ length: 30 }, (_, i) => 140 + 80 * i)]; // … 2380, 2460
+    const slow = [2540, 2740, 3140, 3940, 4940, 5940, 6940, 7940, 8940, 9940];
+    expect(sendTimes(DEFAULT_RETRY, 10_000)).toEqual([...fast, ...slow]);
   });
 
-  it('default: 21 transmissions in the first 2 s (all of them fail at 24% per round trip: 0.3%)', () => {
+  it('default: 26 transmissions in the first 2 s (all of them fail at 24% per round trip: under 0.1%)', () => {
     const n = sendTimes(DEFAULT_RETRY, 2000).length;
-    expect(n).toBe(21);
-    expect(0.76 ** n).toBeLessThan(0.005);
+    expect(n).toBe(26);
+    expect(0.76 ** n).toBeLessThan(0.001);
+    // The 17th transmission (where the 99th percentile falls at 24% per round trip) leaves at 1.26 s.
+    expect(sendTimes(DEFAULT_RETRY, 2000)[16]).toBe(1260);
   });
 
   it('the schedule before issue 14: 60 ms doubling to 1 s (7 transmissions in 2 s)', () => {
     expect(sendTimes(BACKOFF_ONLY_RETRY, 6000)).toEqual([0, 60, 180, 420, 900, 1860, 2860, 3860, 4860, 5860]);
   });
 
-  it('an offer retried for 30 s to a unit that is gone: 51 datagrams (the old schedule: 34), 17 more, all in the first 2 s', () => {
-    expect(sendTimes(DEFAULT_RETRY, 30_000)).toHaveLength(51);
+  it('an offer retried for 30 s to a unit that is gone: 62 datagrams (the old schedule: 34), the 28 more all in the first 3 s', () => {
+    expect(sendTimes(DEFAULT_RETRY, 30_000)).toHaveLength(62);
     expect(sendTimes(BACKOFF_ONLY_RETRY, 30_000)).toHaveLength(34);
   });
 
@@ -47,7 +49,7 @@ describe(nextRetryDelayMs.name, () => {
     const high = { attempts: 1, slowRetries: 0 };
     expect(nextRetryDelayMs(DEFAULT_RETRY, low, 0, 0)).toBe(48);
     expect(nextRetryDelayMs(DEFAULT_RETRY, high, 0, 0.999999)).toBe(72);
-    expect(nextRetryDelayMs(DEFAULT_RETRY, { attempts: 9, slowRetries: 0 }, 900, 0)).toBe(80);
+    expect(nextRetryDelayMs(DEFAULT_RETRY, { attempts: 9, slowRetries: 0 }, 900, 0)).toBe(64);
     expect(nextRetryDelayMs(DEFAULT_RETRY, { attempts: 30, slowRetries: 9 }, 9000, 0.999999)).toBe(1200);
   });
 
