@@ -89,6 +89,8 @@ for the status page.
 /** The code from --registration-code-file: none when the file is gone (deleted after registering). */
 function readCodeFile(file: string): string | undefined {
   if (!existsSync(file)) return undefined;
-  const code = readFileSync(file, 'utf8').replace(/^\uFEFF/, '').trim();
+  const code = readFileSync(file, 'utf8')
+    .replace(/^\uFEFF/, '')
+    .trim();
   return code || undefined;
 }
