@@ -142,6 +142,11 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
       65534,
     );
     const dir = resolve((values.data as string | undefined) ?? './var/demo');
+    const walletSpeed = Number(process.env.PAYCONNECT_WALLET_SPEED ?? 1);
+    if (!(walletSpeed > 0) || !Number.isFinite(walletSpeed))
+      throw new UsageError(
+        `PAYCONNECT_WALLET_SPEED must be a number above 0, got "${process.env.PAYCONNECT_WALLET_SPEED}"`,
+      );
     mkdirSync(dir, { recursive: true });
     const out = (s: string) => process.stdout.write(s + '\n');
     const stateFile = join(dir, 'demo.json');
@@ -155,6 +160,8 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
       db: { kind: 'sqlite', path: join(dir, 'server.db') },
       adminToken: process.env.PAYCONNECT_ADMIN_TOKEN || state.adminToken,
       simSpeed: Number(process.env.PAYCONNECT_SIM_SPEED ?? 1) || 1,
+      // Tests of the demo against its local gateways only (the gateways below run as fast).
+      walletTimeScale: walletSpeed,
     });
     const adminToken = process.env.PAYCONNECT_ADMIN_TOKEN || state.adminToken;
     if (!state.storeId) {
@@ -170,9 +177,17 @@ plugin's signed callbacks), all registered to store "demo", LAN on loopback. Sto
       const { startWechatGateway } = await import('../server/gateways/wechat/wechat.gateway');
       const { writeAlipayWalletFiles, writeWechatWalletFiles } =
         await import('../server/gateways/wallet-files');
-      const ali = await startAlipayGateway({ port: base + 5, dataDir: join(dir, 'gateways', 'alipay') });
+      const ali = await startAlipayGateway({
+        port: base + 5,
+        dataDir: join(dir, 'gateways', 'alipay'),
+        speed: walletSpeed,
+      });
       gateways.push(ali);
-      const wx = await startWechatGateway({ port: base + 6, dataDir: join(dir, 'gateways', 'wechat') });
+      const wx = await startWechatGateway({
+        port: base + 6,
+        dataDir: join(dir, 'gateways', 'wechat'),
+        speed: walletSpeed,
+      });
       gateways.push(wx);
       const aliAccount = writeAlipayWalletFiles(
         join(dir, 'gateways', 'alipay', 'merchant'),

@@ -4,6 +4,7 @@
  * ports (8700…, LAN 47810), which may be taken on a shared machine, so this runs the same command with
  * ports of its own and a fresh data folder.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer } from 'node:net';
@@ -195,7 +196,7 @@ describe('payconnect demo (npm start)', () => {
         '--providers',
         'gateways',
       ],
-      {},
+      { PAYCONNECT_WALLET_SPEED: '20' },
     );
     await waitFor(
       'the demo to start',
@@ -254,33 +255,45 @@ describe('payconnect demo (npm start)', () => {
     await expectStatus(200, http(t1, 'POST', '/api/offers/G-3/claim'), 'claim G-3');
     const again = await http(t1, 'POST', '/api/offers/G-3/pay', { body: { paymentCode: codes.alipay } });
     expect(JSON.stringify(again.body)).toMatch(/failed|invalid_code/);
-    // The gateways' scenarios through the real unit and plugin: ¥91.03 (not enough money) ends not paid,
-    // with the reason on the plugin; ¥91.01 waits for the customer's password, then is paid.
-    const fresh = (p: string) =>
-      `${p}${String(Date.now() + Math.floor(Math.random() * 1e6))
-        .padStart(16, '0')
-        .slice(-16)}`;
-    for (const [order, amount, code, status] of [
-      ['G-4', '91.03', fresh('13'), 'failed'],
-      ['G-5', '91.01', fresh('28'), 'paid'],
-    ] as const) {
-      expect((await plugin.post({ orderId: order, amount })).status).toBe(202);
-      await waitFor(`the offer of ${order} on T1`, async () =>
-        (await expectStatus<{ orderId: string }[]>(200, http(t1, 'GET', '/api/offers'), 'offers')).some(
-          (o) => o.orderId === order,
-        ),
-      );
-      await expectStatus(200, http(t1, 'POST', `/api/offers/${order}/claim`), `claim ${order}`);
-      await http(t1, 'POST', `/api/offers/${order}/pay`, { body: { paymentCode: code } });
-      const o = (await plugin.waitOrder(
-        order,
-        `to be ${status}`,
-        (x) => x.status === status,
-        30_000,
-      )) as unknown as {
-        payment: { failure?: { code: string } };
-      };
-      if (status === 'failed') expect(o.payment.failure?.code).toBe('insufficient_funds');
+    // Every scenario of the gateways through the real unit and plugin, at both providers (the demo's
+    // wallets run PAYCONNECT_WALLET_SPEED=20 times faster here: the customer's password, the deadlines).
+    // What the shop sees at the register: paid, or not paid with the provider's reason.
+    const fresh = (p: string) => `${p}${Array.from(randomBytes(16), (b) => b % 10).join('')}`;
+    const scenarios: Array<[string, string, 'paid' | 'failed', string?]> = [
+      ['91.01', 'wait_then_success', 'paid'],
+      ['91.02', 'wait_then_timeout', 'failed', 'customer_timeout'],
+      ['91.03', 'insufficient_funds', 'failed', 'insufficient_funds'],
+      ['91.04', 'code_invalid', 'failed', 'invalid_code'],
+      ['91.05', 'system_error_then_success', 'paid'],
+      ['91.06', 'system_error_not_created', 'failed'],
+      ['91.07', 'duplicate_order_no', 'failed'],
+      ['91.09', 'no_answer_then_success', 'paid'],
+    ];
+    let n = 10;
+    for (const prefix of ['28', '13']) {
+      for (const [amount, scenario, status, failure] of scenarios) {
+        const order = `S-${n++}`;
+        expect((await plugin.post({ orderId: order, amount })).status).toBe(202);
+        await waitFor(`the offer of ${order} on T1`, async () =>
+          (await expectStatus<{ orderId: string }[]>(200, http(t1, 'GET', '/api/offers'), 'offers')).some(
+            (o) => o.orderId === order,
+          ),
+        );
+        await expectStatus(200, http(t1, 'POST', `/api/offers/${order}/claim`), `claim ${order}`);
+        await http(t1, 'POST', `/api/offers/${order}/pay`, { body: { paymentCode: fresh(prefix) } });
+        const o = (await plugin.waitOrder(
+          order,
+          `(${prefix === '28' ? 'Alipay' : 'WeChat Pay'} ${scenario}) to end ${status}`,
+          (x) => x.status === 'paid' || x.status === 'failed' || x.status === 'canceled',
+          60_000,
+        )) as unknown as {
+          status: string;
+          payment?: { failure?: { code: string }; method: { provider: string } };
+        };
+        expect({ scenario, status: o.status }).toEqual({ scenario, status });
+        expect(o.payment?.method.provider).toBe(prefix === '28' ? 'alipay' : 'wechat');
+        if (failure) expect({ scenario, failure: o.payment?.failure?.code }).toEqual({ scenario, failure });
+      }
     }
     proc.child.kill('SIGINT');
     expect(await proc.waitExit(10_000)).toEqual({ code: 0, signal: null });
