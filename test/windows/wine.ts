@@ -228,16 +228,23 @@ net.Socket.prototype.setKeepAlive = function (enable, delay) {
 
 /**
  * payconnect-win-x64.zip unpacked into `dir`; returns the unpacked payconnect\ folder. Uses the zip named by
- * PAYCONNECT_WIN_ZIP (one already built, while working on a spec), else runs package:win.
+ * PAYCONNECT_WIN_ZIP (one already built, while working on a spec), else runs package:win — once per test run:
+ * the Windows specs run in parallel workers, so the build holds a lock (flock), and a zip newer than dist/
+ * (which `npm test` rebuilds before the specs, and package:win before zipping) is this run's and is reused.
+ * Without that, each spec rebuilt dist/ and the zip while the others were reading them.
  */
+const WIN_ZIP = 'var/package/payconnect-win-x64.zip';
+
 export function unpackWinZip(dir: string): string {
   let zip = process.env.PAYCONNECT_WIN_ZIP;
   if (!zip) {
     const built = Date.now();
-    const pkg = spawnSync('bash', [path.join(REPO_ROOT, 'scripts', 'package-win.sh')], {
+    const script = `z=${WIN_ZIP}; [ -f "$z" ] && [ "$z" -nt dist/cli/main.js ] && { echo "$z"; echo "package:win: reused $z, newer than dist/" >&2; exit 0; }; exec bash scripts/package-win.sh`;
+    mkdirSync(path.join(REPO_ROOT, 'var'), { recursive: true });
+    const pkg = spawnSync('flock', [path.join(REPO_ROOT, 'var', 'package-win.lock'), 'bash', '-c', script], {
       cwd: REPO_ROOT,
       encoding: 'utf8',
-      timeout: 300_000,
+      timeout: 600_000,
     });
     if (pkg.status !== 0) throw new Error(`package:win failed:\n${pkg.stdout}\n${pkg.stderr}`);
     zip = path.join(REPO_ROOT, pkg.stdout.trim().split('\n').pop()!);
