@@ -237,7 +237,14 @@ gate.describe('payconnect service install / uninstall under Wine', () => {
       Math.max(0, ...[...allLogs().matchAll(/; restart (\d+) in /g)].map((m) => Number(m[1])));
     for (let i = 0; i < 6 && !existsSync(`${logFile()}.2`); i++) {
       const before = starts();
-      expect((await sc('taskkill', '/F', '/IM', 'node.exe')).code).toBe(0);
+      // The wrapper logs a restart when it schedules it ("restart N in 2 s"): node.exe may not be running
+      // yet. taskkill answers 128 (not found) until it is.
+      await waitFor(
+        'a running node.exe to kill',
+        async () => (await sc('taskkill', '/F', '/IM', 'node.exe')).code === 0,
+        120_000,
+        500,
+      );
       await waitFor('the wrapper to restart the plugin', () => starts() > before, 120_000, 250);
     }
     await waitFor('plugin.log.2', () => existsSync(`${logFile()}.2`), 60_000, 250);
