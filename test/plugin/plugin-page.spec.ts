@@ -117,7 +117,8 @@ sys.describe('the plugin status page', () => {
     // Pushed, not polled: the row turns Paid by a server-sent event (the page's 5 s re-read is off, and
     // the page was not reloaded: its mark is still there), and the plugin had the result pushed to it,
     // by the server or by the unit's LAN relay, not from polling the server (every 2 s).
-    await row.locator('.st', { hasText: /^Paid$/ }).waitFor({ timeout: 5000 });
+    // "Paid", and who took the money: this test server's store has no wallet account, so the simulator.
+    await row.locator('.st', { hasText: /^Paid · simulator \(demo, no money\)$/ }).waitFor({ timeout: 5000 });
     expect(await page.evaluate(() => (globalThis as { mark?: number }).mark)).toBe(42);
     const decided = (await api.order('W-7')) as unknown as { status: string; resultVia: string };
     expect(decided.status).toBe('paid');
