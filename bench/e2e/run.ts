@@ -191,6 +191,20 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
+/** The LAN counters that say whether datagrams were lost or retried. */
+function lanBrief(st: LanEndpoint['stats']) {
+  const dropped = Object.values(st.dropped).reduce((a, b) => a + b, 0);
+  return {
+    messagesSent: st.messagesSent,
+    retransmissions: st.retransmissions,
+    datagramsIn: st.datagramsIn,
+    datagramsOut: st.datagramsOut,
+    duplicates: st.duplicates,
+    expired: st.expired,
+    dropped,
+  };
+}
+
 /** Least-squares slope of y over x (per unit of x). */
 function slope(xs: number[], ys: number[]): number {
   const n = xs.length;
@@ -220,6 +234,10 @@ interface Sample {
   kind: 'http' | 'display';
   offerMs: number;
   writeBackMs: number;
+  /** Capture → the plugin journaled the order (its first `change` event for the order id). */
+  journaledMs?: number;
+  /** Capture → the unit's pay() answered (the payment decided at the unit). */
+  paidMs: number;
   at: number;
 }
 
@@ -318,6 +336,7 @@ async function main(): Promise<void> {
 
   // Offers by register: one sale open per register at a time, so the register id names it.
   const offers = new Waits();
+  const journaled = new Map<string, bigint>();
   const offerIds = new Map<string, string>();
   unitApps.forEach((u, i) => {
     const inbox = (u.service['o'] as { inbox: OfferInbox }).inbox;
@@ -401,6 +420,10 @@ async function main(): Promise<void> {
       watchManifest: false,
     });
     cleanups.add(() => plugin.close());
+    plugin.service.on('change', (c: { kind: string; orderId?: string }) => {
+      if (c.kind === 'order' && c.orderId && !journaled.has(c.orderId) && journaled.size < 100_000)
+        journaled.set(c.orderId, now());
+    });
     debug(`plugin of ${id} up`);
     regs.push({
       id,
@@ -468,6 +491,9 @@ async function main(): Promise<void> {
     } catch (e) {
       fail(`${orderId}: pay: ${(e as Error).message}`);
     }
+    const paidAt = now();
+    const journaledAt = journaled.get(orderId);
+    journaled.delete(orderId);
     const wb = await written;
     writeBacks.forget(orderId);
     if (kind === 'display') writeSync(r.fd, CLR); // the sale is over at the register
@@ -475,7 +501,14 @@ async function main(): Promise<void> {
       fail(`${orderId}: no write-back within ${SAMPLE_TIMEOUT_MS} ms`);
       return undefined;
     }
-    return { kind, offerMs: ms(t0, offered), writeBackMs: ms(t0, wb), at: Date.now() };
+    return {
+      kind,
+      offerMs: ms(t0, offered),
+      writeBackMs: ms(t0, wb),
+      ...(journaledAt !== undefined ? { journaledMs: ms(t0, journaledAt) } : {}),
+      paidMs: ms(t0, paidAt),
+      at: Date.now(),
+    };
   };
 
   // The floor: a sealed LAN round trip on its own endpoints, plus the unit's server call alone.
@@ -623,6 +656,14 @@ async function main(): Promise<void> {
   const chain = (xs: Sample[]) => ({
     captureToOfferMs: figs(xs.map((s) => s.offerMs)),
     captureToWriteBackMs: figs(xs.map((s) => s.writeBackMs)),
+    stagesMs: {
+      captureToJournaled: figs(xs.filter((s) => s.journaledMs !== undefined).map((s) => s.journaledMs!)),
+      journaledToOffer: figs(
+        xs.filter((s) => s.journaledMs !== undefined).map((s) => s.offerMs - s.journaledMs!),
+      ),
+      offerToPaidAtUnit: figs(xs.map((s) => s.paidMs - s.offerMs)),
+      paidAtUnitToWriteBack: figs(xs.map((s) => s.writeBackMs - s.paidMs)),
+    },
   });
   const floorFig = {
     lanRoundTripMs: figs(floor.map((f) => f.lanMs)),
@@ -706,6 +747,18 @@ async function main(): Promise<void> {
         p99: loopDelay.percentile(99) / 1e6,
         max: loopDelay.max / 1e6,
       },
+    },
+    lan: {
+      units: Object.fromEntries(unitApps.map((u, i) => [unitIds[i], lanBrief(u.service.lanStats())])),
+      pluginsSummed: regs
+        .map((r) => lanBrief((r.plugin.service['o'] as unknown as { endpoint: LanEndpoint }).endpoint.stats))
+        .reduce(
+          (a, b) => {
+            for (const k of Object.keys(b) as (keyof typeof b)[]) a[k] = (a[k] ?? 0) + b[k];
+            return a;
+          },
+          {} as Record<string, number>,
+        ),
     },
     failures,
   };
