@@ -19,7 +19,13 @@
  * see RefundsService.resolvePending.
  */
 import { Clock, TimerHandle } from '../protocol/clock';
-import { canceledChange, PaymentsService, PaymentTiming, Routing } from './payments.service';
+import {
+  canceledChange,
+  cancelFrom as earliestCancelAt,
+  PaymentsService,
+  PaymentTiming,
+  Routing,
+} from './payments.service';
 import { PaymentProvider, ProviderRejectedError, ProviderUnknownError } from './providers/provider';
 import { RefundsService } from './refunds.service';
 import { Db } from './storage/db';
@@ -133,7 +139,7 @@ export class PaymentSweeper {
     const pastDeadline = this.clock.now() >= Number(row.deadline_at);
     // The provider takes no cancel sooner than this after the charge (WeChat Pay: 15 s): a cancel due before
     // then waits for it.
-    const cancelFrom = Date.parse(row.created_at) + (timing.cancelNotBeforeMs ?? 0);
+    const cancelFrom = earliestCancelAt(row.created_at, timing);
     const cancelNotYet = this.clock.now() < cancelFrom;
     if (Number(row.cancel_requested) === 1) {
       if (cancelNotYet) {

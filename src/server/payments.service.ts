@@ -87,6 +87,12 @@ export function scaledTiming(speed: number, base: PaymentTiming = WALLET_TIMING)
   };
 }
 
+/** The earliest moment a cancel of a payment created at `createdAt` may go to its provider
+ * (PaymentTiming.cancelNotBeforeMs after the charge; the creation time at once when there is no such rule). */
+export function cancelFrom(createdAt: string, timing: PaymentTiming): number {
+  return Date.parse(createdAt) + (timing.cancelNotBeforeMs ?? 0);
+}
+
 /** Where new payments go and the timing rules each provider's payments live by (providers/router.ts). */
 export interface Routing {
   route(storeId: string, code: string): Promise<Route>;
@@ -460,7 +466,7 @@ export class PaymentsService {
     const payment = await this.get(device, id);
     if (payment.status !== 'pending') return this.afterCancel(payment);
     if (!(await this.repo.requestCancel(id))) return this.afterCancel(await this.load(id));
-    const earliest = await this.earliestCancel(id);
+    const earliest = this.earliestCancel(payment);
     if (earliest !== undefined && this.clock.now() < earliest.at) {
       // The provider takes no cancel this soon after the charge (WeChat Pay: 15 s). The cancel is journaled:
       // from now on the payment cannot succeed, and the sweeper cancels it at the earliest moment.
@@ -497,16 +503,15 @@ export class PaymentsService {
   }
 
   /**
-   * The earliest moment a cancel of this payment may go to its provider (ProviderPolicy.cancelNotBeforeMs
-   * after the charge), or undefined when any time will do.
+   * The earliest moment a cancel of this payment (as cancel() already loaded it) may go to its provider, or
+   * undefined when any time will do.
    */
-  async earliestCancel(id: string): Promise<{ at: number; afterMs: number; provider: string } | undefined> {
+  private earliestCancel(payment: Payment): { at: number; afterMs: number; provider: string } | undefined {
     if (!this.routing) return undefined;
-    const row = await this.repo.row(id);
-    if (!row) return undefined;
-    const afterMs = this.routing.timingOf(row.provider).cancelNotBeforeMs ?? 0;
-    if (afterMs <= 0) return undefined;
-    return { at: Date.parse(row.created_at) + afterMs, afterMs, provider: row.provider };
+    const provider = String(payment.method.provider ?? 'simulator');
+    const timing = this.routing.timingOf(provider);
+    if (!(timing.cancelNotBeforeMs ?? 0)) return undefined;
+    return { at: cancelFrom(payment.createdAt, timing), afterMs: timing.cancelNotBeforeMs!, provider };
   }
 
   /**
