@@ -18,13 +18,19 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { makeNative } from '../native/support/native-build';
 import { writeNativeHookManifest } from '../native/support/shop';
 import { LanPorts, PluginApi } from '../plugin/support/plugin-harness';
-import { systemPrerequisites } from '../support/prerequisites';
 import { waitFor } from '../support/wait';
 import { freeTcpPort, killAllChildren, pickLanPorts, TestServer } from '../terminal/support/harness';
-import { unpackWinZip, WINE_KEEPALIVE_SHIM, WinePrefix, wineCommand, windowsProgram, winPath } from './wine';
+import {
+  serviceSpecPrerequisites,
+  unpackWinZip,
+  windowsProgram,
+  WINE_KEEPALIVE_SHIM,
+  wineCommand,
+  WinePrefix,
+  winPath,
+} from './wine';
 
 jest.setTimeout(900_000);
 
@@ -37,20 +43,7 @@ jest.setTimeout(900_000);
  */
 const slowIt = process.env.PAYCONNECT_WINE_SLOW === '1' ? it : it.skip;
 
-const gate = systemPrerequisites([
-  'wine64',
-  'nodeWin',
-  'zip',
-  'unzip',
-  {
-    what: 'the Windows service wrapper (make -C native service: MinGW-w64)',
-    check: () => {
-      const r = makeNative('service');
-      return r.status === 0 || `make -C native service failed: ${r.stderr.trim().split('\n').pop()}`;
-    },
-    install: '`apt-get install -y gcc-mingw-w64-x86-64 gcc-mingw-w64-i686`',
-  },
-]);
+const gate = serviceSpecPrerequisites();
 
 /** Every file under `dir` whose bytes contain `text`. */
 function filesContaining(dir: string, text: string): string[] {

@@ -13,30 +13,22 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { makeNative } from '../native/support/native-build';
 import { writeNativeHookManifest } from '../native/support/shop';
 import { LanPorts, PluginApi } from '../plugin/support/plugin-harness';
-import { systemPrerequisites } from '../support/prerequisites';
 import { waitFor } from '../support/wait';
 import { freeTcpPort, killAllChildren, pickLanPorts, TestServer } from '../terminal/support/harness';
-import { unpackWinZip, WINE_KEEPALIVE_SHIM, WinePrefix, wineCommand, winPath } from './wine';
+import {
+  serviceSpecPrerequisites,
+  unpackWinZip,
+  WINE_KEEPALIVE_SHIM,
+  wineCommand,
+  WinePrefix,
+  winPath,
+} from './wine';
 
 jest.setTimeout(420_000);
 
-const gate = systemPrerequisites([
-  'wine64',
-  'nodeWin',
-  'zip',
-  'unzip',
-  {
-    what: 'the Windows service wrapper (make -C native service: MinGW-w64)',
-    check: () => {
-      const r = makeNative('service');
-      return r.status === 0 || `make -C native service failed: ${r.stderr.trim().split('\n').pop()}`;
-    },
-    install: '`apt-get install -y gcc-mingw-w64-x86-64 gcc-mingw-w64-i686`',
-  },
-]);
+const gate = serviceSpecPrerequisites();
 
 /** The node.exe processes of this test's unpacked tree, as Linux sees Wine's processes. */
 function nodeExePids(root: string): number[] {

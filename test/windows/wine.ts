@@ -16,7 +16,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../support/child-process';
-import { NODE_WIN_EXE, WINE64, WINESERVER } from '../support/prerequisites';
+import { makeNative } from '../native/support/native-build';
+import { NODE_WIN_EXE, systemPrerequisites, WINE64, WINESERVER } from '../support/prerequisites';
 
 /** A Linux path as Wine's drive Z: (the Linux root) shows it to a Windows program. */
 export function winPath(linuxPath: string): string {
@@ -253,4 +254,23 @@ export function unpackWinZip(dir: string): string {
   const unzip = spawnSync('unzip', ['-q', zip, '-d', dir], { encoding: 'utf8' });
   if (unzip.status !== 0) throw new Error(`unzip failed: ${unzip.stderr}`);
   return path.join(dir, 'payconnect');
+}
+
+/** What the specs of the Windows service need: Wine, Node for Windows, zip tools and the service wrapper
+ * (payconnect-service.exe, built with MinGW-w64). */
+export function serviceSpecPrerequisites(): ReturnType<typeof systemPrerequisites> {
+  return systemPrerequisites([
+    'wine64',
+    'nodeWin',
+    'zip',
+    'unzip',
+    {
+      what: 'the Windows service wrapper (make -C native service: MinGW-w64)',
+      check: () => {
+        const r = makeNative('service');
+        return r.status === 0 || `make -C native service failed: ${r.stderr.trim().split('\n').pop()}`;
+      },
+      install: '`apt-get install -y gcc-mingw-w64-x86-64 gcc-mingw-w64-i686`',
+    },
+  ]);
 }
