@@ -5,6 +5,7 @@
  */
 import { ProtocolError } from '../../../protocol/errors';
 import { BillLine, fenToYuan, formatBill, parseBill, yuanToFen } from './bill';
+import { mutateText, seededRandom } from '../../../../test/support/seeded-random';
 
 // The shape of WeChat Pay's published sample (downloadbill, bill_type=ALL), with our own values.
 const SAMPLE = [
@@ -15,17 +16,6 @@ const SAMPLE = [
   '`2,`91.01,`1.10,`0.00,`0.54000,`91.01,`1.10',
   '',
 ].join('\r\n');
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('parseBill', () => {
   it('reads the documented format: a payment and a refund, in fen, China time', () => {
@@ -111,7 +101,7 @@ describe('parseBill', () => {
 
 describe('parseBill fuzz', () => {
   it('random bytes: rows or a ProtocolError, never another exception', () => {
-    const r = rng(42);
+    const r = seededRandom(42);
     for (let i = 0; i < 3000; i++) {
       const len = Math.floor(r() * 400);
       const buf = Buffer.alloc(len);
@@ -124,20 +114,10 @@ describe('parseBill fuzz', () => {
     }
   });
   it('mutated bills: never a crash, and only a line reading exactly SUCCESS is a payment', () => {
-    const r = rng(1129);
+    const r = seededRandom(1129);
     const alphabet = '`,\r\n0123456789.-SUCESFRNDV总交易单数 ';
     for (let i = 0; i < 5000; i++) {
-      const chars = [...SAMPLE];
-      const n = 1 + Math.floor(r() * 4);
-      for (let k = 0; k < n; k++) {
-        const at = Math.floor(r() * chars.length);
-        const op = r();
-        const c = alphabet[Math.floor(r() * alphabet.length)];
-        if (op < 0.4) chars[at] = c;
-        else if (op < 0.7) chars.splice(at, 1);
-        else chars.splice(at, 0, c);
-      }
-      const text = chars.join('');
+      const text = mutateText(SAMPLE, r, alphabet, 4);
       let rows;
       try {
         rows = parseBill(text);

@@ -13,19 +13,9 @@ import { ProviderRejectedError } from '../provider';
 import { signV2, sha256WithRsa, v3ResponseMessage } from './sign';
 import { buildXml, parseXml } from './xml';
 import { WechatProvider, WechatUnknownError } from './wechat.provider';
+import { mutateText, seededRandom } from '../../../../test/support/seeded-random';
 
 jest.setTimeout(120_000);
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 let material: WechatGatewayMaterial;
 let server: https.Server;
@@ -92,20 +82,6 @@ function v3Provider(): WechatProvider {
   );
 }
 
-function mutate(text: string, r: () => number, alphabet: string): string {
-  const chars = [...text];
-  const n = 1 + Math.floor(r() * 3);
-  for (let k = 0; k < n; k++) {
-    const at = Math.floor(r() * chars.length);
-    const op = r();
-    const c = alphabet[Math.floor(r() * alphabet.length)];
-    if (op < 0.4) chars[at] = c;
-    else if (op < 0.7) chars.splice(at, 1);
-    else chars.splice(at, 0, c);
-  }
-  return chars.join('');
-}
-
 describe('WechatProvider v2 against a hostile server', () => {
   const paid = {
     return_code: 'SUCCESS',
@@ -130,14 +106,14 @@ describe('WechatProvider v2 against a hostile server', () => {
   });
 
   it('random bytes and mutated answers: a ProviderError, or succeeded only when the answer reads the same', async () => {
-    const r = rng(99);
+    const r = seededRandom(99);
     const p = v2Provider();
     const original = parseXml(signedPaid());
     for (let i = 0; i < 300; i++) {
       let body: Buffer | string;
       if (i % 3 === 0) {
         body = Buffer.from(Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256)));
-      } else body = mutate(signedPaid(), r, '<>/![]CDATA&;#0123456789SUCCESSFAILY_ ');
+      } else body = mutateText(signedPaid(), r, '<>/![]CDATA&;#0123456789SUCCESSFAILY_ ', 3);
       answer = () => ({ status: i % 7 === 0 ? 500 : 200, body });
       try {
         const out = await p.charge(req);
@@ -217,7 +193,7 @@ describe('WechatProvider v3 against a hostile server', () => {
   });
 
   it('mutated bodies under the original signature, and random bytes: never succeeded unless identical', async () => {
-    const r = rng(2026);
+    const r = seededRandom(2026);
     const p = v3Provider();
     for (let i = 0; i < 300; i++) {
       const body =
@@ -225,7 +201,7 @@ describe('WechatProvider v3 against a hostile server', () => {
           ? Buffer.from(Array.from({ length: Math.floor(r() * 300) }, () => Math.floor(r() * 256))).toString(
               'latin1',
             )
-          : mutate(paidJson, r, '{}[]":,0123456789SUCCESStrue ');
+          : mutateText(paidJson, r, '{}[]":,0123456789SUCCESStrue ', 3);
       const headers = i % 5 === 0 ? {} : signedHeaders(paidJson);
       answer = () => ({ status: 200, headers, body });
       try {

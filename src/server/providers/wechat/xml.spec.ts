@@ -6,17 +6,7 @@
 import { ProtocolError } from '../../../protocol/errors';
 import { signV2, verifyV2 } from './sign';
 import { buildXml, parseXml } from './xml';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mutateText, seededRandom } from '../../../../test/support/seeded-random';
 
 describe('parseXml', () => {
   it('reads a real micropay reply (CDATA and plain numbers)', () => {
@@ -79,7 +69,7 @@ describe('parseXml fuzz', () => {
   const signed = buildXml({ ...paid, sign: signV2(paid, key, 'MD5') });
 
   it('random bytes: a value or a ProtocolError, never another exception', () => {
-    const r = rng(20261129);
+    const r = seededRandom(20261129);
     for (let i = 0; i < 3000; i++) {
       const len = Math.floor(r() * 200);
       const buf = Buffer.alloc(len);
@@ -94,22 +84,13 @@ describe('parseXml fuzz', () => {
   });
 
   it('mutated signed "paid" replies: either refused or, when they read differently, never verified', () => {
-    const r = rng(7);
+    const r = seededRandom(7);
     const alphabet = '<>/![]CDATA&;#x0123456789SUCCESSFAIL_xml ';
     for (let i = 0; i < 5000; i++) {
-      const chars = [...signed];
-      const n = 1 + Math.floor(r() * 3);
-      for (let k = 0; k < n; k++) {
-        const at = Math.floor(r() * chars.length);
-        const op = r();
-        const c = alphabet[Math.floor(r() * alphabet.length)];
-        if (op < 0.4) chars[at] = c;
-        else if (op < 0.7) chars.splice(at, 1);
-        else chars.splice(at, 0, c);
-      }
+      const text = mutateText(signed, r, alphabet, 3);
       let f: Record<string, string>;
       try {
-        f = parseXml(chars.join(''));
+        f = parseXml(text);
       } catch (e) {
         expect(e).toBeInstanceOf(ProtocolError);
         continue;
