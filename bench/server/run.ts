@@ -13,8 +13,13 @@
 //                      is the same terminal of the same store)
 //   --engines <list>   sqlite,postgres (default both)
 //   --pg <url>         PostgreSQL to use (default postgres://postgres@127.0.0.1:5432/test); must be on
-//                      loopback. The run works in two private schemas pc_bench_<random>_{nest,bare} that
-//                      it drops at the end.
+//                      loopback. The run works in private schemas pc_bench_<random>_{nest,bare,before}
+//                      that it drops at the end.
+//   --before <dir>     also load the real server of another checkout of this repository (e.g. a
+//                      `git worktree add /tmp/server-before <commit>` with node_modules linked), its own
+//                      bench/server/target.ts and src/, as a third server "before" in the same blocks: the
+//                      table then gives NestJS after / before as well as each / bare.
+//   --out <file>       results file (default bench/server/results/latest.json)
 //
 // How: each server runs in its own child process (target.ts), both started before any load, each on its
 // own database (a SQLite file in a temporary directory, or its own PostgreSQL schema) created by
@@ -32,8 +37,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
-import { execFileSync } from 'node:child_process';
-import { REPO_ROOT, runTs, type JsonLineChild, type JsonMessage } from '../../test/support/node-runner';
+import { execFileSync, spawn } from 'node:child_process';
+import { JsonLineChild, REPO_ROOT, runTs, type JsonMessage } from '../../test/support/node-runner';
 import {
   isLoopback,
   KINDS,
@@ -59,7 +64,12 @@ import { profileServer, type CostRow, type ServerProfile, type ServiceRow } from
 const autocannon = require('autocannon') as Autocannon;
 
 const TARGET = 'bench/server/target.ts';
-const RESULTS = path.join(REPO_ROOT, 'bench', 'server', 'results', 'latest.json');
+const RESULTS = path.resolve(
+  REPO_ROOT,
+  process.argv.includes('--out')
+    ? process.argv[process.argv.indexOf('--out') + 1]
+    : path.join('bench', 'server', 'results', 'latest.json'),
+);
 /** The whole run stops (cleaning up) after this, whatever happens. */
 const HARD_LIMIT_MS = 180_000;
 
@@ -83,20 +93,31 @@ const CONFIG = {
     .split(',')
     .map((e) => e.trim()) as Engine[],
   pg: textOption('pg', 'postgres://postgres@127.0.0.1:5432/test'),
+  /** Another checkout whose real server runs as the third server, "before". */
+  before: process.argv.includes('--before') ? path.resolve(textOption('before', '')) : undefined,
   profileSeconds: 2,
 };
 for (const e of CONFIG.engines)
   if (e !== 'sqlite' && e !== 'postgres') throw new Error(`--engines: unknown engine ${e}`);
 if (CONFIG.stores > CONFIG.connections) throw new Error('--stores cannot be more than --connections');
+if (CONFIG.before && !fs.existsSync(path.join(CONFIG.before, TARGET)))
+  throw new Error(`--before ${CONFIG.before}: no ${TARGET} there`);
+if (CONFIG.before && !fs.existsSync(path.join(CONFIG.before, 'node_modules')))
+  throw new Error(`--before ${CONFIG.before}: no node_modules there (link this checkout's)`);
 if (CONFIG.engines.includes('postgres') && !isLoopback(new URL(CONFIG.pg).hostname))
   throw new Error(`--pg must point at 127.0.0.x, not ${new URL(CONFIG.pg).hostname}`);
 
-/** The goals, for the reader: printed as MET or MISSED, never a pass/fail exit code. */
+/**
+ * The goals, for the reader: printed as MET or MISSED, never a pass/fail exit code. The rates and p99 are
+ * step 3's; the ratios issue 14's (NestJS ≥ 0.8 of bare on each engine; with --before, PostgreSQL after
+ * ≥ 1.5 × before in the same run).
+ */
 const GOALS = {
   sqlitePerSecond: 2000,
   sqliteP99Ms: 25,
   postgresPerSecond: 1000,
-  nestOverBare: 0.6,
+  nestOverBare: 0.8,
+  postgresAfterOverBefore: 1.5,
 };
 
 // --- cleanup on every exit path ---------------------------------------------------------------------
@@ -123,10 +144,12 @@ interface Started {
   tokens: string[];
 }
 
-async function startTarget(kind: Kind, engine: Engine, db: string): Promise<Started> {
-  const child = runTs(TARGET, [kind, '--db', db, '--stores', String(CONFIG.stores)], {
-    label: `${engine}:${kind}`,
-  });
+async function startTarget(server: Server, engine: Engine, db: string): Promise<Started> {
+  const args = ['--db', db, '--stores', String(CONFIG.stores)];
+  const child =
+    server === 'before'
+      ? startBefore(CONFIG.before!, args, `${engine}:before`)
+      : runTs(TARGET, [server, ...args], { label: `${engine}:${server}` });
   cleanups.add(() => stopTarget(child));
   const ready = await child.next({ event: 'ready' }, 60_000);
   return {
@@ -134,6 +157,20 @@ async function startTarget(kind: Kind, engine: Engine, db: string): Promise<Star
     url: `http://127.0.0.1:${ready.port as number}/v1/payments`,
     tokens: ready.tokens as string[],
   };
+}
+
+/** The other checkout's target.ts (its real server), with that checkout's own sources and tsconfig. */
+function startBefore(dir: string, args: string[], label: string): JsonLineChild {
+  const child = spawn(
+    process.execPath,
+    ['-r', '@swc-node/register', path.join(dir, TARGET), 'nest', ...args],
+    {
+      cwd: dir,
+      env: { ...process.env, SWC_NODE_PROJECT: path.join(dir, 'tsconfig.json') },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    },
+  );
+  return new JsonLineChild(label, child);
 }
 
 async function dropSchemas(schemas: string[]): Promise<void> {
@@ -147,21 +184,24 @@ async function dropSchemas(schemas: string[]): Promise<void> {
 }
 
 /** A database per server: a file in a temporary directory, or a private PostgreSQL schema. */
-async function databases(engine: Engine): Promise<Record<Kind, string>> {
+async function databases(engine: Engine): Promise<Record<Server, string>> {
   if (engine === 'sqlite') {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pc-bench-server-'));
     cleanups.add(async () => fs.rmSync(dir, { recursive: true, force: true }));
-    return { nest: `sqlite:${path.join(dir, 'nest.db')}`, bare: `sqlite:${path.join(dir, 'bare.db')}` };
+    return Object.fromEntries(SERVERS.map((s) => [s, `sqlite:${path.join(dir, `${s}.db`)}`])) as Record<
+      Server,
+      string
+    >;
   }
   const prefix = `pc_bench_${randomBytes(5).toString('hex')}`;
-  const schemas = KINDS.map((k) => `${prefix}_${k}`);
+  const schemas = SERVERS.map((s) => `${prefix}_${s}`);
   cleanups.add(() => dropSchemas(schemas));
-  const url = (kind: Kind) => {
+  const url = (server: Server) => {
     const u = new URL(CONFIG.pg);
-    u.searchParams.set('schema', `${prefix}_${kind}`);
+    u.searchParams.set('schema', `${prefix}_${server}`);
     return u.toString();
   };
-  return { nest: url('nest'), bare: url('bare') };
+  return Object.fromEntries(SERVERS.map((s) => [s, url(s)])) as Record<Server, string>;
 }
 
 // --- the measurements -------------------------------------------------------------------------------
@@ -263,23 +303,39 @@ interface KindResult {
 interface EngineResult {
   nest: KindResult;
   bare: KindResult;
+  /** With --before: the other checkout's real server. */
+  before?: KindResult;
+  /** NestJS / bare. */
   ratio: { perSecond: number; p50: number; p99: number };
+  /** With --before: before / bare, and NestJS after / before. */
+  beforeRatio?: { perSecond: number; p50: number; p99: number };
+  afterOverBefore?: { perSecond: number; p50: number; p99: number };
 }
 
-/** Alternate which server goes first, so neither always runs right after the other. */
-const order = (i: number): Kind[] => (i % 2 ? [...KINDS].reverse() : KINDS);
+/**
+ * The servers loaded: `bare` and `nest` (this checkout's real server), and with --before `before` (the
+ * other checkout's real server, run by its own target.ts as its `nest`).
+ */
+type Server = Kind | 'before';
+const SERVERS: Server[] = CONFIG.before ? ['bare', 'nest', 'before'] : KINDS;
+
+/** Rotate which server goes first, and reverse every other round, so none always follows the same one. */
+const order = (i: number): Server[] => {
+  const r = [...SERVERS.slice(i % SERVERS.length), ...SERVERS.slice(0, i % SERVERS.length)];
+  return i % 2 ? r.reverse() : r;
+};
 
 async function measureEngine(engine: Engine): Promise<EngineResult> {
   const dbs = await databases(engine);
-  const targets = {} as Record<Kind, Started>;
-  await Promise.all(KINDS.map(async (k) => (targets[k] = await startTarget(k, engine, dbs[k]))));
+  const targets = {} as Record<Server, Started>;
+  await Promise.all(SERVERS.map(async (k) => (targets[k] = await startTarget(k, engine, dbs[k]))));
 
-  const answered = { nest: 0, bare: 0 } as Record<Kind, number>;
-  for (const k of KINDS) {
+  const answered = { nest: 0, bare: 0, before: 0 } as Record<Server, number>;
+  for (const k of SERVERS) {
     console.error(`  ${engine}: warm-up ${k} ${CONFIG.warmupSeconds} s…`);
     answered[k] += (await load(targets[k], CONFIG.warmupSeconds)).ok;
   }
-  const blocks = { nest: [], bare: [] } as Record<Kind, Block[]>;
+  const blocks = { nest: [], bare: [], before: [] } as Record<Server, Block[]>;
   const perBlock = CONFIG.seconds / CONFIG.rounds;
   for (let i = 0; i < CONFIG.rounds; i++) {
     for (const k of order(i)) {
@@ -289,8 +345,8 @@ async function measureEngine(engine: Engine): Promise<EngineResult> {
       blocks[k].push(b);
     }
   }
-  const result = {} as Record<Kind, KindResult>;
-  for (const k of KINDS) {
+  const result = {} as Record<Server, KindResult>;
+  for (const k of SERVERS) {
     const bs = blocks[k];
     const sum = (f: (b: Block) => number) => bs.reduce((a, b) => a + f(b), 0);
     const payments = sum((b) => b.ok);
@@ -320,16 +376,18 @@ async function measureEngine(engine: Engine): Promise<EngineResult> {
       answered2xxIncludingWarmup: answered[k],
     };
   }
-  for (const k of KINDS) await stopTarget(targets[k].child);
-  const { nest, bare } = result;
+  for (const k of SERVERS) await stopTarget(targets[k].child);
+  const { nest, bare, before } = result;
+  const ratio = (a: KindResult, b: KindResult) => ({
+    perSecond: a.perSecond / b.perSecond,
+    p50: a.latencyMs.p50 / b.latencyMs.p50,
+    p99: a.latencyMs.p99 / b.latencyMs.p99,
+  });
   return {
     nest,
     bare,
-    ratio: {
-      perSecond: nest.perSecond / bare.perSecond,
-      p50: nest.latencyMs.p50 / bare.latencyMs.p50,
-      p99: nest.latencyMs.p99 / bare.latencyMs.p99,
-    },
+    ratio: ratio(nest, bare),
+    ...(before ? { before, beforeRatio: ratio(before, bare), afterOverBefore: ratio(nest, before) } : {}),
   };
 }
 
@@ -344,6 +402,15 @@ function engineRows(engine: Engine, r: EngineResult): string[] {
     `${k.errors + k.timeouts} / ${k.non2xx} | ${fi(k.serverCpuMicrosPerPayment)} | ${f(k.serverCpuCores)} | ${ratio} |`;
   return [
     row('NestJS server (createServerApp)', r.nest, `**${f(r.ratio.perSecond)}×**`),
+    ...(r.before && r.beforeRatio && r.afterOverBefore
+      ? [
+          row(
+            `NestJS server before (--before ${CONFIG.before})`,
+            r.before,
+            `${f(r.beforeRatio.perSecond)}× (after / before: **${f(r.afterOverBefore.perSecond)}×**)`,
+          ),
+        ]
+      : []),
     row('bare Fastify, same insert (baseline)', r.bare, '1.00×'),
   ];
 }
@@ -436,17 +503,19 @@ async function main(): Promise<void> {
   if (source.dirty.length)
     notes.push(`Measured at ${source.commit} with uncommitted changes in ${source.dirty.join(', ')}.`);
   for (const [engine, r] of Object.entries(results) as [Engine, EngineResult][]) {
-    for (const k of KINDS) {
+    for (const k of SERVERS) {
+      const kr = r[k];
+      if (!kr) continue;
       // A request in flight when a block ends may commit without its answer being counted: at most one per
       // connection per block (warm-up included).
       const slack = CONFIG.connections * (CONFIG.rounds + 1);
-      const stored = r[k].stored.succeeded ?? 0;
-      const extra = stored - r[k].answered2xxIncludingWarmup;
-      const others = Object.entries(r[k].stored).filter(([s]) => s !== 'succeeded');
+      const stored = kr.stored.succeeded ?? 0;
+      const extra = stored - kr.answered2xxIncludingWarmup;
+      const others = Object.entries(kr.stored).filter(([s]) => s !== 'succeeded');
       if (extra < 0 || extra > slack || others.length)
         notes.push(
-          `${engine} ${k}: ${r[k].answered2xxIncludingWarmup} answered 2xx but the database holds ` +
-            `${JSON.stringify(r[k].stored)}: check the server.`,
+          `${engine} ${k}: ${kr.answered2xxIncludingWarmup} answered 2xx but the database holds ` +
+            `${JSON.stringify(kr.stored)}: check the server.`,
         );
     }
   }
@@ -477,6 +546,13 @@ async function main(): Promise<void> {
         { value: r.ratio.perSecond, goal: GOALS.nestOverBare, met: r.ratio.perSecond >= GOALS.nestOverBare },
       ]),
     ),
+    postgresAfterOverBefore: results.postgres?.afterOverBefore
+      ? {
+          value: results.postgres.afterOverBefore.perSecond,
+          goal: GOALS.postgresAfterOverBefore,
+          met: results.postgres.afterOverBefore.perSecond >= GOALS.postgresAfterOverBefore,
+        }
+      : null,
   };
   const verdict = (g: { met: boolean } | null) => (g === null ? 'not measured' : g.met ? 'MET' : 'MISSED');
 
@@ -514,18 +590,26 @@ async function main(): Promise<void> {
       `Goal "NestJS server ≥ ${GOALS.nestOverBare * 100}% of bare Fastify" on ${e}: ${verdict(g)} (${f(g.value * 100, 0)}%).`,
       '',
     );
+  if (goals.postgresAfterOverBefore)
+    lines.push(
+      `Goal "PostgreSQL ≥ ${GOALS.postgresAfterOverBefore}× the rate before (--before)": ${verdict(goals.postgresAfterOverBefore)} (${f(goals.postgresAfterOverBefore.value)}×).`,
+      '',
+    );
   lines.push(
     `Blocks (payments/s, in order): ` +
       (Object.entries(results) as [Engine, EngineResult][])
         .map(
           ([e, r]) =>
-            `${e} nest ${r.nest.perSecondByBlock.map(fi).join(', ')}; ${e} bare ${r.bare.perSecondByBlock.map(fi).join(', ')}`,
+            `${e} nest ${r.nest.perSecondByBlock.map(fi).join(', ')}; ` +
+            (r.before ? `${e} before ${r.before.perSecondByBlock.map(fi).join(', ')}; ` : '') +
+            `${e} bare ${r.bare.perSecondByBlock.map(fi).join(', ')}`,
         )
         .join('; ') +
       `. Load generator CPU: ${(Object.entries(results) as [Engine, EngineResult][])
         .map(
           ([e, r]) =>
-            `${e} ${f(r.nest.loadGeneratorCpuCores)} / ${f(r.bare.loadGeneratorCpuCores)} cores (nest / bare)`,
+            `${e} ${f(r.nest.loadGeneratorCpuCores)} / ${f(r.bare.loadGeneratorCpuCores)} cores (nest / bare)` +
+            (r.before ? `, ${f(r.before.loadGeneratorCpuCores)} (before)` : ''),
         )
         .join(', ')}.`,
     '',
