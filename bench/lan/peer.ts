@@ -7,10 +7,13 @@
 //       id, plus a raw node:dgram socket that echoes every datagram back unchanged (the baseline).
 //       Prints {"event":"ready","lanPort","echoPort"}. Commands: counts {prefix}, stats, cpu.
 //
+//   Both answer `collect`: a full garbage collection, forced, so that the GC block that follows starts with
+//   an empty young generation and pays only for its own garbage. Forced collections are not counted.
+//
 //   peer.ts sender --bind <addr> --target <addr> --lan-port <n> --echo-port <n> [--lan-subnet <cidr>]
 //       The plugin side: runs the measurements the orchestrator asks for and answers with the samples.
-//       Commands: latency {kind, n}, throughput {kind, ms, window}, burst {prefix, count, deadlineMs,
-//       schedule}, stats. `schedule: "backoff-only"` bursts through a second endpoint that retries on the
+//       Commands: latency {kind, n}, throughput {kind, ms, window}, gc-block {kind, n} (sequential round
+//       trips that keep no samples: for the GC figure), burst {prefix, count, deadlineMs, schedule}, stats. `schedule: "backoff-only"` bursts through a second endpoint that retries on the
 //       schedule from before issue 14 (BACKOFF_ONLY_RETRY), the loss test's baseline.
 //       It sends only to --target, which must be loopback or inside --lan-subnet (the benchmark's own
 //       namespaces); anything else is refused.
@@ -24,7 +27,8 @@ import { sealEnvelope } from '../../src/protocol/lan-envelope';
 import { encodeLanBody } from '../../src/protocol/lan-messages';
 import { arg, emit, onCommand } from '../../test/support/agents/agent-io';
 import { benchKey, isLoopback, nsToMs, offerBody, RECEIVER_ID, SENDER_ID } from './common';
-import { cpuMicros, startCpuProfile, watchGc } from '../support/bench-kit';
+import { cpuMicros, startCpuProfile } from '../support/bench-kit';
+import { collectGarbage, watchGcPauses } from './gc-meter';
 
 const hr = () => process.hrtime.bigint();
 const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
@@ -54,8 +58,20 @@ function bindDgram(address: string): Promise<dgram.Socket> {
   });
 }
 
-/** Garbage-collection pauses so far: count and total ms. */
-const { gc } = watchGc();
+/** Garbage-collection pauses so far (forced ones left out): count and total ms, and the minor part. */
+const gc = watchGcPauses();
+const gcDelta = (g0: typeof gc) => ({
+  count: gc.count - g0.count,
+  ms: gc.ms - g0.ms,
+  minorCount: gc.minorCount - g0.minorCount,
+  minorMs: gc.minorMs - g0.minorMs,
+});
+
+/** `collect`: a forced full collection (not counted), answered once its pause entries are in. */
+async function collect(): Promise<void> {
+  await collectGarbage();
+  emit({ event: 'collected' });
+}
 
 async function receiver(): Promise<void> {
   const bind = arg('bind');
@@ -71,7 +87,7 @@ async function receiver(): Promise<void> {
   echo.on('message', (msg, rinfo) => echo.send(msg, rinfo.port, rinfo.address));
 
   onCommand(
-    (cmd) => {
+    async (cmd) => {
       switch (cmd.cmd) {
         case 'counts': {
           const prefix = String(cmd.prefix ?? '');
@@ -85,6 +101,9 @@ async function receiver(): Promise<void> {
           return;
         case 'cpu':
           emit({ event: 'cpu', micros: cpuMicros(), gc });
+          return;
+        case 'collect':
+          await collect();
           return;
         default:
           emit({ event: 'error', message: `unknown command ${String(cmd.cmd)}` });
@@ -230,10 +249,37 @@ async function sender(): Promise<void> {
             kind: cmd.kind,
             samples: samples.map(round4),
             cpuMicros: cpu,
-            gc: { count: gc.count - gc0.count, ms: gc.ms - gc0.ms },
+            gc: gcDelta(gc0),
           });
           return;
         }
+        case 'gc-block': {
+          // The GC figure: many sequential round trips, no samples kept (an array of n timings would be
+          // garbage of the harness's own), right after a `collect` of both processes.
+          const n = Number(cmd.n);
+          const once = cmd.kind === 'sealed' ? sealedOnce : rawOnce;
+          let lost = 0;
+          const cpu0 = cpuMicros();
+          const gc0 = { ...gc };
+          const t0 = hr();
+          for (let i = 0; i < n; i++) if (Number.isNaN(await once())) lost++;
+          const seconds = nsToMs(hr() - t0) / 1000;
+          const cpu = cpuMicros() - cpu0;
+          await new Promise((r) => setTimeout(r, 20));
+          emit({
+            event: 'gc-block',
+            kind: cmd.kind,
+            count: n,
+            lost,
+            seconds,
+            cpuMicros: cpu,
+            gc: gcDelta(gc0),
+          });
+          return;
+        }
+        case 'collect':
+          await collect();
+          return;
         case 'throughput': {
           const run = cmd.kind === 'sealed' ? sealedThroughput : rawThroughput;
           const gc0 = { ...gc };
@@ -243,7 +289,7 @@ async function sender(): Promise<void> {
             event: 'throughput',
             kind: cmd.kind,
             ...result,
-            gc: { count: gc.count - gc0.count, ms: gc.ms - gc0.ms },
+            gc: gcDelta(gc0),
           });
           return;
         }
