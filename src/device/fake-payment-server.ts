@@ -154,6 +154,12 @@ export class FakePaymentServer implements PaymentServer {
         amount: { value: number; currency: string };
         method: { code: string };
       };
+      if (this.closed.has(b.orderId))
+        throw new ServerConflictError(
+          409,
+          'order_canceled',
+          `order ${b.orderId} was canceled at the register`,
+        );
       // The real server's rule (protocol/payment-code.ts).
       if (!isPaymentCode(b.method?.code))
         throw new ServerRefusedError(400, 'validation_failed', `method.code: must be ${PAYMENT_CODE_RULE}`);
@@ -186,6 +192,16 @@ export class FakePaymentServer implements PaymentServer {
 
   async resultsOf(orderId: string): Promise<SignedPayment[]> {
     return this.call('resultsOf', orderId, () => this.paymentsOf(orderId).map((p) => this.sign(p)));
+  }
+
+  /** Orders the register canceled (closeOrder): no new payment is taken for them. */
+  readonly closed = new Set<string>();
+
+  async closeOrder(orderId: string): Promise<SignedPayment[]> {
+    return this.call('closeOrder', orderId, () => {
+      this.closed.add(orderId);
+      return this.paymentsOf(orderId).map((p) => this.sign(p));
+    });
   }
 
   async signed(paymentId: string): Promise<SignedPayment> {

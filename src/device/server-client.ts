@@ -47,6 +47,11 @@ export interface PaymentServer {
   byIdempotencyKey(key: string): Promise<SignedPayment[]>;
   /** Every payment of an order, each signed. */
   resultsOf(orderId: string): Promise<SignedPayment[]>;
+  /**
+   * The register canceled the order (the plugin only): the server takes no new payment for it from now on
+   * (409 order_canceled) and answers with its payments as they stand, each signed.
+   */
+  closeOrder(orderId: string): Promise<SignedPayment[]>;
   signed(paymentId: string): Promise<SignedPayment>;
   cancelPayment(paymentId: string): Promise<Payment>;
   /** The store's signed payment events from the cursor on; returns a function that stops listening. */
@@ -189,6 +194,11 @@ export class ServerClient implements PaymentServer {
       'GET',
       `/v1/payments?orderId=${encodeURIComponent(orderId)}&signed=true`,
     );
+  }
+
+  async closeOrder(orderId: string): Promise<SignedPayment[]> {
+    const r = await this.call<{ payments: SignedPayment[] }>('POST', '/v1/orders/cancel', { orderId });
+    return r.payments;
   }
 
   signed(paymentId: string): Promise<SignedPayment> {

@@ -95,10 +95,16 @@ async function setup(dir: string, polled: SignedResult[] = [], serverParts: Part
   dispatcher.start();
   const adapter = new RecordingAdapter();
   const receipts = new RecordingReceipts();
+  /** Orders closed at the server (closeOrder), in order. */
+  const closed: string[] = [];
   const fakeServer = {
     baseUrl: 'http://server.invalid',
     listen: () => () => undefined,
     resultsOf: async (orderId: string) => polled.filter((r) => r.payment.orderId === orderId),
+    closeOrder: async (orderId: string) => {
+      closed.push(orderId);
+      return polled.filter((r) => r.payment.orderId === orderId);
+    },
     cancelPayment: async () => undefined,
     ...serverParts,
   } as unknown as PaymentServer;
@@ -150,6 +156,7 @@ async function setup(dir: string, polled: SignedResult[] = [], serverParts: Part
     inbox,
     unitEndpoint,
     plugin,
+    closed,
     async close() {
       beacon.stop();
       await service.stop();
@@ -591,9 +598,35 @@ describe(PluginService.name, () => {
       }
     });
 
+    it('no payment at the server yet: the order is closed there first, then canceled and the host told', async () => {
+      // The unit's charge is still on its way (a server outage, a lossy LAN): the close makes the server
+      // refuse it when it arrives (order_canceled), so "canceled" is the order's last word.
+      const told: string[] = [];
+      const s = await setup(dir, [], {
+        closeOrder: async (orderId: string) => {
+          told.push(
+            `closed at the server; host told ${JSON.stringify(s.adapter.results.map((r) => r.status))}`,
+          );
+          s.closed.push(orderId);
+          return [];
+        },
+      });
+      try {
+        await paying(s, 'K5');
+        await s.service.cancel('K5');
+        await settle();
+        expect(told).toEqual(['closed at the server; host told []']);
+        expect(s.service.order('K5')!.status).toBe('canceled');
+        expect(s.adapter.results.map((r) => r.status)).toEqual(['canceled']);
+        expect(s.inbox.get('K5')!.status).toBe('canceled');
+      } finally {
+        await s.close();
+      }
+    });
+
     it('the server unreachable while paying: refused 503, nothing changed, the unit keeps its order', async () => {
       const s = await setup(dir, [], {
-        resultsOf: async () => {
+        closeOrder: async () => {
           throw new ServerUnavailableError('the payment server at http://server.invalid did not answer');
         },
       });

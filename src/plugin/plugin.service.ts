@@ -21,7 +21,7 @@ import { LanEndpoint, LanInbound, OfferDispatcher, UnitDirectory, UnitRecord } f
 import { Clock, every, SystemClock } from '../protocol/clock';
 import { DeviceApiError } from '../device/device-errors';
 import { PaymentServer, SignedPayment } from '../device/server-client';
-import { ServerConflictError, ServerUnavailableError } from '../device/server-errors';
+import { ServerConflictError, ServerRefusedError, ServerUnavailableError } from '../device/server-errors';
 import { LanBody } from '../protocol/lan-messages';
 import { verifyPaymentResult } from '../protocol/payment-signature';
 import { isPayment, OrderStatus, Payment } from '../protocol/states';
@@ -415,7 +415,10 @@ export class PluginService extends EventEmitter {
       );
     let results: SignedResult[];
     try {
-      results = await this.o.server.resultsOf(order.orderId);
+      // Closed at the server first: from this answer on, a charge for the order that is still on its way
+      // (a unit retrying through an outage or a lossy LAN) is refused, so the order cannot end "canceled"
+      // here and then be paid there. The answer lists what reached the server before.
+      results = await this.closeAtServer(order.orderId);
     } catch (e) {
       this.o.log?.(`cancel of order ${order.orderId}: ${(e as Error).message}`);
       // Claimed but no charge reported: the unit has not sent a code, so nothing can be charged behind our
@@ -440,6 +443,16 @@ export class PluginService extends EventEmitter {
         if (e instanceof ServerUnavailableError && e.status === 502) continue;
         throw unconfirmed((e as Error).message);
       }
+    }
+  }
+
+  /** closeOrder, or only the order's payments from a server that predates it (404 on the route). */
+  private async closeAtServer(orderId: string): Promise<SignedResult[]> {
+    try {
+      return await this.o.server.closeOrder(orderId);
+    } catch (e) {
+      if (e instanceof ServerRefusedError && e.status === 404) return this.o.server.resultsOf(orderId);
+      throw e;
     }
   }
 

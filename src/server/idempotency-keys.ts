@@ -28,7 +28,10 @@ export interface ApiResponse<T> {
 
 /** What a request whose key was taken already does: answer the stored response, or finish the resource. */
 export type KeyStart =
-  { kind: 'replay'; status: number; body: unknown } | { kind: 'resume'; resourceId: string };
+  | { kind: 'replay'; status: number; body: unknown }
+  | { kind: 'resume'; resourceId: string }
+  /** The key is not there: the claim was refused for another reason (a payment for a closed order). */
+  | { kind: 'absent' };
 
 /** The parameters of CLAIM_KEY. `key_created_at` and `locked_until` are epoch ms. */
 export type ClaimParams = {
@@ -157,6 +160,7 @@ export class IdempotencyKeys {
   ): Promise<KeyStart> {
     const which = { store_id: storeId, scope, idem_key: key };
     const row = (await q.query<KeyRow>(READ.text, READ.params(which)))[0];
+    if (!row) return { kind: 'absent' };
     if (row.request_hash !== hash) {
       throw ApiError.unprocessable(
         'idempotency_key_reused',

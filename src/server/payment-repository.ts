@@ -12,7 +12,7 @@
 import { Payment, PaymentStatus } from '../protocol/states';
 import { ApiError } from './api-error';
 import { PG_EVENT_RESULT, pgEventCtes } from './events.service';
-import { CLAIM_KEY, ClaimParams, COMPLETE_KEY, CompleteParams } from './idempotency-keys';
+import { ClaimParams, COMPLETE_KEY, CompleteParams } from './idempotency-keys';
 import { Db, Queryable } from './storage/db';
 import { sql } from './storage/named-sql';
 
@@ -101,14 +101,24 @@ const INSERT_PENDING = sql<PendingParams>(`${PENDING_INTO}
   VALUES (:id, :store_id, :device_id, :order_id, :register_id, :amount_value, :currency, 'pending', 'wallet_code',
     :code_hint, :provider, :deadline_at, :next_check_at, :deadline_at, 0, :created_at, :created_at)`);
 
-/** SQLite: the key claim of a new payment (the fragment PG_JOURNAL embeds). */
-const CLAIM_KEY_SQLITE = sql<ClaimParams>(CLAIM_KEY);
+/**
+ * The key claim of a new payment, taken only while its order is open: no row when the key was taken or the
+ * register canceled the order (closed_orders). The fragment PG_JOURNAL embeds; on SQLite a statement of its
+ * own. The casts keep PostgreSQL from reading the epoch-ms values of a SELECT list as text.
+ */
+const CLAIM_KEY_OPEN_ORDER = `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
+  SELECT :store_id, :scope, :idem_key, :request_hash, 'running', :resource_id, CAST(:key_created_at AS BIGINT), CAST(:locked_until AS BIGINT)
+  WHERE NOT EXISTS (SELECT 1 FROM closed_orders c WHERE c.store_id = :store_id AND c.order_id = :order_id)
+  ON CONFLICT DO NOTHING`;
 
-/** PostgreSQL: CLAIM_KEY and the pending payment as one statement; no row when the key was taken. The
- * payment's id is the key's resource, its store the key's store. */
+/** SQLite: the key claim of a new payment (CLAIM_KEY_OPEN_ORDER). */
+const CLAIM_KEY_SQLITE = sql<ClaimParams & { order_id: string }>(CLAIM_KEY_OPEN_ORDER);
+
+/** PostgreSQL: CLAIM_KEY_OPEN_ORDER and the pending payment as one statement; no row when the key was taken
+ * or the order closed. The payment's id is the key's resource, its store the key's store. */
 const PG_JOURNAL = sql<
   ClaimParams & Omit<PendingParams, 'id'>
->(`WITH k AS (${CLAIM_KEY} RETURNING resource_id)
+>(`WITH k AS (${CLAIM_KEY_OPEN_ORDER} RETURNING resource_id)
   ${PENDING_INTO}
   SELECT k.resource_id, :store_id, :device_id, :order_id, :register_id, :amount_value::bigint, :currency, 'pending',
     'wallet_code', :code_hint, :provider, :deadline_at::bigint, :next_check_at::bigint, :deadline_at::bigint, 0, :created_at,
@@ -193,6 +203,13 @@ const BY_KEY = sql<{ store_id: string; idem_key: string }>(
 const BY_ORDER = sql<{ store_id: string; order_id: string }>(
   'SELECT * FROM payments WHERE store_id = :store_id AND order_id = :order_id ORDER BY created_at',
 );
+const CLOSE_ORDER = sql<{ store_id: string; order_id: string; device_id: string; closed_at: string }>(
+  `INSERT INTO closed_orders (store_id, order_id, device_id, closed_at)
+   VALUES (:store_id, :order_id, :device_id, :closed_at) ON CONFLICT DO NOTHING`,
+);
+const CLOSED_AT = sql<{ store_id: string; order_id: string }>(
+  'SELECT closed_at FROM closed_orders WHERE store_id = :store_id AND order_id = :order_id',
+);
 const ADD_REFUNDED = sql<{ id: string; value: number; updated_at: string }>(
   `UPDATE payments SET refunded_value = refunded_value + :value,
      status = CASE WHEN refunded_value + :value >= amount_value THEN 'refunded' ELSE status END, updated_at = :updated_at
@@ -229,7 +246,8 @@ export class PaymentRepository {
       return rows.length === 1;
     }
     return this.db.tx(async (q) => {
-      if ((await q.run(CLAIM_KEY_SQLITE.text, CLAIM_KEY_SQLITE.params(claim))).changes === 0) return false;
+      const open = { ...claim, order_id: row.order_id };
+      if ((await q.run(CLAIM_KEY_SQLITE.text, CLAIM_KEY_SQLITE.params(open))).changes === 0) return false;
       await q.run(INSERT_PENDING.text, INSERT_PENDING.params({ ...payment, id: row.id }));
       return true;
     });
@@ -321,6 +339,41 @@ export class PaymentRepository {
       BY_ORDER.text,
       BY_ORDER.params({ store_id: storeId, order_id: orderId }),
     );
+  }
+
+  /**
+   * Closes an order to new payments (the register canceled it) and returns when it was closed (the first
+   * close's time) and its payments as they stand. Atomic against a payment being journaled for it at the
+   * same moment: either that payment's journal saw the close and was refused (journalNew: the claim is
+   * taken only while the order is open), or the payment is in the list. SQLite: one transaction of the
+   * single writer. PostgreSQL: the transaction first takes a lock on payments that waits for every
+   * transaction writing payments to end and holds off new ones until this commit, so a journal statement
+   * running now either committed before the list is read or starts (and reads closed_orders) after the
+   * close is committed. Closes are rare (a register's cancel); the lock lasts one short transaction.
+   */
+  async closeOrder(
+    storeId: string,
+    orderId: string,
+    deviceId: string,
+    nowIso: string,
+  ): Promise<{ closedAt: string; rows: PaymentRow[] }> {
+    const which = { store_id: storeId, order_id: orderId };
+    return this.db.tx(async (q) => {
+      if (this.db.kind === 'postgres') await q.query('LOCK TABLE payments IN SHARE ROW EXCLUSIVE MODE');
+      await q.run(CLOSE_ORDER.text, CLOSE_ORDER.params({ ...which, device_id: deviceId, closed_at: nowIso }));
+      const [closed] = await q.query<{ closed_at: string }>(CLOSED_AT.text, CLOSED_AT.params(which));
+      const rows = await q.query<PaymentRow>(BY_ORDER.text, BY_ORDER.params(which));
+      return { closedAt: closed.closed_at, rows };
+    });
+  }
+
+  /** When the register canceled this order (closeOrder), if it did. */
+  async closedAt(storeId: string, orderId: string): Promise<string | undefined> {
+    const [row] = await this.db.query<{ closed_at: string }>(
+      CLOSED_AT.text,
+      CLOSED_AT.params({ store_id: storeId, order_id: orderId }),
+    );
+    return row?.closed_at;
   }
 
   /** Adds a refund paid out to its payment (refunded once all is refunded), in the caller's transaction. */

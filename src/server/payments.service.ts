@@ -238,6 +238,15 @@ export class PaymentsService {
       ? { kind: 'new' as const }
       : await this.db.tx((q) => this.keys.existing(q, device.storeId, 'payments', idemKey, hash, now));
 
+    if (start.kind === 'absent') {
+      // The key was not taken, so the claim was refused for the order: the register canceled it. Nothing
+      // was stored and nothing is charged (a unit's charge that outlived the cancel, e.g. through an outage).
+      const closedAt = await this.repo.closedAt(device.storeId, input.orderId);
+      throw ApiError.conflict(
+        'order_canceled',
+        `order ${input.orderId} was canceled at the register${closedAt ? ` at ${closedAt}` : ''}; nothing was charged: do not scan again for it`,
+      );
+    }
     if (start.kind === 'replay') return { status: start.status, body: start.body as Payment, replayed: true };
     if (start.kind === 'resume') {
       // The request that held this key died; answer with the payment as it stands (the sweeper finishes it).
@@ -452,6 +461,31 @@ export class PaymentsService {
 
   async listByOrder(device: Device, orderId: string): Promise<Payment[]> {
     return (await this.repo.byOrder(device.storeId, orderId)).map(toPayment);
+  }
+
+  /**
+   * The register canceled an order: closes it to new payments in its store, whoever sends them (a unit's
+   * charge still on its way is refused with 409 order_canceled), and returns the order's payments as they
+   * stand, signed, so the plugin decides the cancel from them (a succeeded one: the charge stands; pending
+   * ones: cancel each). The plugin only (the register's side). Repeating it changes nothing.
+   */
+  async closeOrder(
+    device: Device,
+    orderId: string,
+  ): Promise<{ orderId: string; closedAt: string; payments: { payment: Payment; signature: string }[] }> {
+    try {
+      validateOrderId(orderId);
+    } catch (e) {
+      throw ApiError.badRequest('invalid_order_id', `orderId: ${(e as Error).message}`);
+    }
+    if (device.role !== 'plugin') {
+      throw ApiError.forbidden(
+        `a ${device.role} may not cancel an order: orders are canceled at the register (the store's plugin)`,
+      );
+    }
+    const nowIso = new Date(this.clock.now()).toISOString();
+    const { closedAt, rows } = await this.repo.closeOrder(device.storeId, orderId, device.deviceId, nowIso);
+    return { orderId, closedAt, payments: rows.map((r) => this.signed(device, toPayment(r))) };
   }
 
   /**

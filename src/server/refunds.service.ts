@@ -156,8 +156,13 @@ export class RefundsService {
     const refundId = newId('re');
     const start = await this.db.tx(async (q) => {
       const claim = this.keys.claimParams(device.storeId, scope, idemKey, hash, refundId, now);
-      if (!(await this.keys.claim(q, claim)))
-        return this.keys.existing(q, device.storeId, scope, idemKey, hash, now);
+      if (!(await this.keys.claim(q, claim))) {
+        const taken = await this.keys.existing(q, device.storeId, scope, idemKey, hash, now);
+        // Taken a moment ago and expired since: the caller's retry claims it afresh.
+        if (taken.kind === 'absent')
+          throw ApiError.conflict('idempotency_key_in_use', 'this Idempotency-Key was just released; retry');
+        return taken;
+      }
       // Thrown errors roll the key back with the rest: a refused refund leaves no key running.
       const current = (await this.payments.lockedRow(q, id))!;
       if (current.status !== 'succeeded') {

@@ -15,6 +15,7 @@ import { AdminGuard, AdminOrDeviceGuard, DeviceGuard } from './http/auth';
 import {
   DevicesController,
   HealthController,
+  OrdersController,
   PaymentHistoryController,
   PaymentsController,
   ReportsController,
@@ -229,6 +230,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
       StoresController,
       DevicesController,
       PaymentsController,
+      OrdersController,
       PaymentHistoryController,
       ReportsController,
       HealthController,

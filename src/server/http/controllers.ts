@@ -27,6 +27,7 @@ import { AdminGuard, AdminOrDeviceGuard, Caller, CurrentCaller, CurrentDevice, D
 import { CreatePaymentInput } from '../payments.service';
 import { ShapePipe } from './body-shape';
 import {
+  CANCEL_ORDER_SHAPE,
   CREATE_PAYMENT_SHAPE,
   CreateStoreDto,
   RefundDto,
@@ -215,6 +216,22 @@ export class PaymentsController {
     reply.status(r.status);
     if (r.replayed) reply.header('Idempotent-Replayed', 'true');
     return r.body;
+  }
+}
+
+/** Orders as the register sees them: a cancel closes the order to new payments (the plugin only). */
+@Controller('v1/orders')
+@UseGuards(DeviceGuard)
+export class OrdersController {
+  constructor(@Inject(SERVER_CONTEXT) private readonly ctx: ServerContext) {}
+
+  @Post('cancel')
+  @HttpCode(200)
+  cancel(
+    @CurrentDevice() device: Device,
+    @Body(new ShapePipe<{ orderId: string }>(CANCEL_ORDER_SHAPE)) body: { orderId: string },
+  ) {
+    return this.ctx.payments.closeOrder(device, body.orderId);
   }
 }
 

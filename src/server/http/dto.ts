@@ -99,3 +99,6 @@ export class RefundDto {
   @Type(() => AmountDto)
   amount?: AmountDto;
 }
+
+/** `POST /v1/orders/cancel`: the order the register canceled (its id as the register gave it). */
+export const CANCEL_ORDER_SHAPE: BodyShape = { orderId: { type: 'string' } };

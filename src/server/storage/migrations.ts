@@ -260,6 +260,19 @@ CREATE TABLE store_wallets (
   PRIMARY KEY (store_id, provider)
 )`,
   },
+  {
+    // An order the register canceled: no new payment is taken for it in its store (a unit's charge still on
+    // its way, through a server outage or a lossy LAN, is refused instead of charging a canceled order).
+    version: 11,
+    name: 'closed_orders',
+    sql: `CREATE TABLE closed_orders (
+  store_id TEXT NOT NULL REFERENCES stores(id),
+  order_id TEXT NOT NULL,
+  device_id TEXT NOT NULL,
+  closed_at TEXT NOT NULL,
+  PRIMARY KEY (store_id, order_id)
+)`,
+  },
 ];
 
 export interface MigratableDb extends Db {
