@@ -237,6 +237,9 @@ export class OfferDispatcher {
   }
 }
 
+/** How long the inbox keeps an offer after its deadline (a late resend is then not shown as new). */
+export const FINISHED_OFFER_KEEP_MS = 60 * 60_000;
+
 export type HeldOfferStatus =
   'open' | 'claiming' | 'claimed' | 'taken' | 'withdrawn' | 'canceled' | 'expired';
 
@@ -382,6 +385,17 @@ export class OfferInbox {
     }
   }
 
+  /**
+   * Puts back an order this unit held before it restarted (the terminal's journal of held offers), unless
+   * the inbox has it already. Told as new, so the page shows it.
+   */
+  restore(offer: HeldOffer): void {
+    if (this.offers.has(offer.orderId)) return;
+    const held = { ...offer };
+    this.offers.set(held.orderId, held);
+    for (const l of this.listeners) l(held, 'new');
+  }
+
   /** Only the plugin that made an offer may change it. */
   private fromItsPlugin(orderId: string, sender: string): HeldOffer | undefined {
     const offer = this.offers.get(orderId);
@@ -401,7 +415,7 @@ export class OfferInbox {
       if (o.expiresAt <= now && (o.status === 'open' || o.status === 'claiming'))
         this.update(o, { status: 'expired' });
       // Keep finished offers for an hour so a late resend is not shown as new.
-      if (o.expiresAt + 60 * 60_000 <= now) this.offers.delete(o.orderId);
+      if (o.expiresAt + FINISHED_OFFER_KEEP_MS <= now) this.offers.delete(o.orderId);
     }
   }
 }

@@ -14,6 +14,7 @@ import type { SqliteDatabase } from '../device/sqlite-driver';
 import { readDeviceFile, readLanKeys, saveLanKeys, saveRegistration } from '../device/device-files';
 import { Payment } from '../protocol/states';
 import { LanKeyJson } from '../lan/lan-keyring';
+import type { HeldOffer } from '../lan/offers';
 
 export interface DeviceCredentials {
   deviceId: string;
@@ -75,6 +76,19 @@ export const TERMINAL_STORE_MIGRATIONS: DeviceMigration[] = [
         PRIMARY KEY (order_id, attempt)
       );
       ${META_TABLE_SQL};`,
+  },
+  {
+    // The orders this unit holds (its claim was granted), journaled when the claim is granted, so a unit
+    // that restarts (killed, battery out) still has them: the clerk can scan again, and a cancel from the
+    // register still reaches the attempt. Offers not claimed are not kept: the plugin offers them again.
+    version: 2,
+    name: 'held_offers',
+    up: `
+      CREATE TABLE held_offers (
+        order_id TEXT PRIMARY KEY,
+        offer TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );`,
   },
 ];
 
@@ -217,6 +231,30 @@ export class TerminalStore {
         .prepare('SELECT * FROM attempts WHERE created_at >= ? ORDER BY created_at DESC')
         .all(from) as Row[]
     ).map(fromRow);
+  }
+
+  /** Journals an order this unit holds, as it stands now (written again at each change of it). */
+  holdOffer(offer: HeldOffer, now: number): void {
+    this.db
+      .prepare(
+        `INSERT INTO held_offers (order_id, offer, updated_at) VALUES (?, ?, ?)
+         ON CONFLICT (order_id) DO UPDATE SET offer = excluded.offer, updated_at = excluded.updated_at`,
+      )
+      .run(offer.orderId, JSON.stringify(offer), now);
+  }
+
+  /**
+   * The orders this unit held, for a restart. Those whose offer ended more than `keepMs` ago are dropped
+   * (the inbox keeps a finished offer for an hour, then forgets it).
+   */
+  heldOffers(now: number, keepMs: number): HeldOffer[] {
+    const all = (this.db.prepare('SELECT offer FROM held_offers').all() as { offer: string }[]).map(
+      (r) => JSON.parse(r.offer) as HeldOffer,
+    );
+    const old = all.filter((o) => o.expiresAt + keepMs <= now);
+    const del = this.db.prepare('DELETE FROM held_offers WHERE order_id = ?');
+    for (const o of old) del.run(o.orderId);
+    return all.filter((o) => o.expiresAt + keepMs > now);
   }
 
   close(): void {

@@ -363,10 +363,57 @@ describe(TerminalService.name, () => {
     await clock.advanceAsync(100);
     await unit.stop();
     server.setReachable(true);
+    register.progress.length = 0;
     unit = startUnit(dir, net, clock, server);
+    // It still holds the order it had claimed (journaled at the claim), though the offer is not sent again.
+    expect(unit.service.offer('L-1').status).toBe('claimed');
     await clock.advanceAsync(NOTHING_ARRIVED_MS + 2000);
     expect(unit.store.latest('L-1')!.status).toBe('failed');
     expect(server.paymentsOf('L-1')).toHaveLength(0);
+    // The register hears it too, instead of "paying" from before the unit stopped.
+    expect(register.progress).toContain('waiting_for_code');
+    // The clerk scans again on the same unit: paid once, relayed once.
+    const { final, attempt } = await paying('L-1', APPROVED);
+    expect(final).toBe(true);
+    expect(attempt).toMatchObject({ attempt: 2, status: 'succeeded' });
+    await clock.advanceAsync(100);
+    expect(server.paymentsOf('L-1')).toHaveLength(1);
+    expect(register.results.map((r) => r.payment.orderId)).toEqual(['L-1']);
+  });
+
+  it('after a restart: an order canceled at the register while the unit was down stays canceled there', async () => {
+    await offered('L-2');
+    const claimed = unit.service.claim('L-2');
+    await clock.advanceAsync(50);
+    await claimed;
+    await unit.stop();
+    unit = startUnit(dir, net, clock, server);
+    expect(unit.service.offer('L-2').status).toBe('claimed');
+    const sent = register.cancel('L-2');
+    await clock.advanceAsync(100);
+    await sent;
+    await unit.stop();
+    unit = startUnit(dir, net, clock, server);
+    // The cancel was journaled with the held order: a scan now charges nothing.
+    expect(unit.service.offer('L-2').status).toBe('canceled');
+    await expect(unit.service.pay('L-2', APPROVED)).rejects.toMatchObject({ status: 409 });
+    expect(server.paymentsOf('L-2')).toHaveLength(0);
+  });
+
+  it('a charge the server refuses because the register canceled the order meanwhile: canceled, nothing charged', async () => {
+    await offered('L-3');
+    server.setReachable(false);
+    void unit.service.pay('L-3', APPROVED).catch(() => undefined);
+    await clock.advanceAsync(500);
+    // The register's cancel reached the server (the plugin closed the order) but not this unit.
+    server.setReachable(true);
+    await server.closeOrder('L-3');
+    await clock.advanceAsync(5000); // the unit's retry
+    expect(unit.store.latest('L-3')!.status).toBe('canceled');
+    expect(unit.service.paymentOf('L-3').failure?.message).toMatch(
+      /canceled at the register; nothing was charged/,
+    );
+    expect(server.paymentsOf('L-3')).toHaveLength(0);
   });
 
   it('tells its change listeners whenever what the API shows changes (the touch page hears it live)', async () => {

@@ -14,7 +14,7 @@ import { formatMoney } from '../protocol/money';
 import { isPaymentCode, normalizePaymentCode, PAYMENT_CODE_RULE } from '../protocol/payment-code';
 import { isDecidedPaymentStatus, Payment } from '../protocol/states';
 import { verifyPaymentResult } from '../protocol/payment-signature';
-import { HeldOffer, LanEndpoint, LanTarget, OfferInbox, UnitBeacon } from '../lan';
+import { FINISHED_OFFER_KEEP_MS, HeldOffer, LanEndpoint, LanTarget, OfferInbox, UnitBeacon } from '../lan';
 import { ProgressStage } from '../protocol/lan-messages';
 import { PaymentServer, retryable, retryDelayMs, SignedPayment } from '../device/server-client';
 import { LocalRequestError, ServerRefusedError, ServerUnavailableError } from '../device/server-errors';
@@ -164,6 +164,19 @@ export class TerminalService {
     this.expiryTimers.set(offer.orderId, timer);
   }
 
+  /** Orders whose offer is journaled (claimed by this unit at some point). */
+  private readonly held = new Set<string>();
+
+  /**
+   * Journals an order this unit holds: when its claim is granted (before the clerk can scan), and at every
+   * later change of it (a cancel from the register), so a restart gives the unit back what it held.
+   */
+  private journalHeld(offer: HeldOffer): void {
+    if (offer.status !== 'claimed' && !this.held.has(offer.orderId)) return;
+    this.held.add(offer.orderId);
+    this.o.store.holdOffer(offer, this.clock.now());
+  }
+
   /** Every attempt write goes through here, so each one is a change the page hears of. */
   private updateAttempt(...args: Parameters<TerminalStore['update']>): void {
     this.o.store.update(...args);
@@ -176,10 +189,14 @@ export class TerminalService {
    */
   start(): void {
     this.o.inbox.onChange((offer, event) => {
+      this.journalHeld(offer);
       this.changed();
       this.watchExpiry(offer);
       void this.onOfferChange(offer, event);
     });
+    // The orders this unit held before it stopped: the clerk can scan again, a cancel still reaches them.
+    for (const held of this.o.store.heldOffers(this.clock.now(), FINISHED_OFFER_KEEP_MS))
+      this.o.inbox.restore(held);
     this.o.beacon.start();
     this.stopListening = this.o.server.listen({
       publicKey: this.o.credentials.serverPublicKey,
@@ -440,9 +457,19 @@ export class TerminalService {
         return;
       } catch (e) {
         if (e instanceof ServerRefusedError) {
-          // The server refused the request itself (e.g. an invalid code): nothing was charged.
-          this.failureText.set(`${attempt.orderId}#${attempt.attempt}`, e.message);
-          this.updateAttempt(attempt.orderId, attempt.attempt, { status: 'failed' }, this.clock.now());
+          // The server refused the request itself (e.g. an invalid code, or an order the register canceled
+          // while this charge was on its way): nothing was charged.
+          const canceled = e.serverCode === 'order_canceled';
+          this.failureText.set(
+            `${attempt.orderId}#${attempt.attempt}`,
+            canceled ? 'canceled at the register; nothing was charged' : e.message,
+          );
+          this.updateAttempt(
+            attempt.orderId,
+            attempt.attempt,
+            { status: canceled ? 'canceled' : 'failed' },
+            this.clock.now(),
+          );
           this.progress(attempt, 'waiting_for_code', e.message);
           this.wake(attempt.orderId);
           return;
@@ -598,11 +625,11 @@ export class TerminalService {
         } else if (this.clock.now() - a.createdAt > NOTHING_ARRIVED_MS && !this.inMemory(a)) {
           // The request never reached the server and its code is gone with the process that had it:
           // nothing was charged. The clerk scans the customer's code again.
-          this.failureText.set(
-            `${a.orderId}#${a.attempt}`,
-            "the payment was not sent; scan the customer's code again",
-          );
+          const message = "the payment was not sent; scan the customer's code again";
+          this.failureText.set(`${a.orderId}#${a.attempt}`, message);
           this.updateAttempt(a.orderId, a.attempt, { status: 'failed' }, this.clock.now());
+          // The register shows it too (it still says "paying" from before this unit stopped).
+          this.progress(a, 'waiting_for_code', message);
           this.wake(a.orderId);
         }
       } catch (e) {
