@@ -1,6 +1,6 @@
 import { ProtocolError } from '../protocol/errors';
 import { decodeLanBody, encodeLanBody } from '../protocol/lan-messages';
-import { decodeAckBody, encodeAckBody } from './ack-body';
+import { AckBodyWriter, decodeAckBody, encodeAckBody, readAckIds } from './ack-body';
 
 const id = (n: number) => n.toString(16).padStart(32, '0');
 
@@ -11,6 +11,30 @@ describe('ack body', () => {
       expect(encodeAckBody(ids).equals(encodeLanBody('ack', { ids }))).toBe(true);
       expect(decodeAckBody(encodeAckBody(ids))).toEqual({ ids });
     }
+  });
+
+  it('is written by AckBodyWriter into its own buffer with the same bytes, whatever was written before', () => {
+    const writer = new AckBodyWriter();
+    for (const n of [16, 1, 7, 16, 2, 1, 9]) {
+      const ids = Array.from({ length: n }, (_, i) => id(0xfe00 + n * 31 + i));
+      expect(Buffer.from(writer.write(ids)).equals(encodeAckBody(ids))).toBe(true);
+    }
+    // Ids it does not make (never 32 characters from LanEndpoint) and 17 ids: the plain encoder's bytes.
+    expect(writer.write(['abc']).equals(encodeAckBody(['abc']))).toBe(true);
+    const many = Array.from({ length: 17 }, (_, i) => id(i));
+    expect(writer.write(many).equals(encodeAckBody(many))).toBe(true);
+  });
+
+  it('is read into a reused list by readAckIds, the same ids as decodeAckBody, the list emptied first', () => {
+    const list = ['left over'];
+    for (const n of [3, 1, 16]) {
+      const ids = Array.from({ length: n }, (_, i) => id(0x77 + i));
+      readAckIds(encodeAckBody(ids), list);
+      expect(list).toEqual(ids);
+    }
+    readAckIds(Buffer.from(`{ "ids": ["${id(5)}"] }`), list);
+    expect(list).toEqual([id(5)]);
+    expect(() => readAckIds(Buffer.from('{"ids":[]}'), list)).toThrow(ProtocolError);
   });
 
   it('reads any other valid JSON form through the full parser (spacing, escapes, key order)', () => {

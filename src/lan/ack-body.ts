@@ -19,6 +19,31 @@ export function encodeAckBody(ids: readonly string[]): Buffer {
   return Buffer.from(`${PREFIX}${ids.join('","')}"]}`, 'latin1');
 }
 
+/**
+ * Writes ack bodies into a buffer of its own, the same bytes as `encodeAckBody` for ids of 32 characters:
+ * no string is joined and no buffer allocated per ack. What `write` returns is valid until the next call
+ * (the endpoint seals it at once). Other ids (never made by LanEndpoint) go through `encodeAckBody`.
+ */
+export class AckBodyWriter {
+  private readonly scratch = Buffer.alloc(canonicalLength(16));
+  /** One view of `scratch` per id count, made when first needed. */
+  private readonly views: Buffer[] = [];
+
+  write(ids: readonly string[]): Buffer {
+    const n = ids.length;
+    if (n < 1 || n > 16) return encodeAckBody(ids);
+    for (let i = 0; i < n; i++) if (ids[i].length !== ID_LENGTH) return encodeAckBody(ids);
+    const b = this.scratch;
+    let at = b.write(PREFIX, 0, 'latin1');
+    for (let i = 0; i < n; i++) {
+      if (i > 0) at += b.write('","', at, 'latin1');
+      at += b.write(ids[i], at, 'latin1');
+    }
+    at += b.write('"]}', at, 'latin1');
+    return (this.views[n] ??= b.subarray(0, at));
+  }
+}
+
 function isLowerHex(b: Buffer, from: number, to: number): boolean {
   for (let i = from; i < to; i++) {
     const c = b[i];
@@ -34,17 +59,28 @@ function hasBytes(b: Buffer, at: number, text: string): boolean {
 
 /** Reads an ack body: the canonical shape by position, anything else through decodeLanBody('ack'). */
 export function decodeAckBody(plaintext: Buffer): { ids: string[] } {
+  const ids: string[] = [];
+  readAckIds(plaintext, ids);
+  return { ids };
+}
+
+/**
+ * `decodeAckBody` into a list the caller reuses (emptied first): the same ids, the same refusals (a
+ * ProtocolError from the full validator), and no result object or list per ack.
+ */
+export function readAckIds(plaintext: Buffer, ids: string[]): void {
+  ids.length = 0;
   const len = plaintext.length;
   const n = (len - PREFIX.length) / (ID_LENGTH + 3);
   if (Number.isInteger(n) && n >= 1 && n <= 16 && canonicalLength(n) === len) {
     let ok = hasBytes(plaintext, 0, PREFIX) && hasBytes(plaintext, len - 3, '"]}');
-    const ids: string[] = [];
     for (let i = 0, at = PREFIX.length; ok && i < n; i++, at += ID_LENGTH + 3) {
       if (!isLowerHex(plaintext, at, at + ID_LENGTH)) ok = false;
       else if (i < n - 1 && !hasBytes(plaintext, at + ID_LENGTH, '","')) ok = false;
       else ids.push(plaintext.toString('latin1', at, at + ID_LENGTH));
     }
-    if (ok) return { ids };
+    if (ok) return;
+    ids.length = 0;
   }
-  return decodeLanBody('ack', plaintext);
+  for (const id of decodeLanBody('ack', plaintext).ids) ids.push(id);
 }

@@ -15,6 +15,11 @@
  *
  * Sealing and opening go through envelope-codec.ts, which writes and accepts exactly what the reference
  * codec in src/protocol/lan-envelope.ts does, with less garbage per datagram.
+ *
+ * Garbage per datagram is kept down on purpose (issue 14: every scavenge of the young generation pauses
+ * the event loop): an ack builds no header or message object and its body is written into and read from
+ * buffers the endpoint keeps; no closure is made per datagram; a message's destination is worked out
+ * once, not per transmission.
  */
 import { randomFillSync } from 'node:crypto';
 import { Clock, SystemClock, TimerHandle } from '../protocol/clock';
@@ -28,9 +33,16 @@ import {
   lanTypeNeedsAck,
   UnitStatus,
 } from '../protocol/lan-messages';
-import { decodeAckBody, encodeAckBody } from './ack-body';
+import { AckBodyWriter, readAckIds } from './ack-body';
 import { MessageIdCache } from './dedup';
-import { LanSealer, openDatagram } from './envelope-codec';
+import {
+  DatagramOpener,
+  headerOf,
+  LAN_BOOT_ID_AT,
+  LAN_MESSAGE_ID_AT,
+  LanSealer,
+  OpenedFields,
+} from './envelope-codec';
 import { LanKeyring } from './lan-keyring';
 import { DropReason, dropReasonOf, emptyLanStats, LanStats } from './lan-stats';
 import { LanTransport, PeerAddress } from './lan-transport';
@@ -49,13 +61,19 @@ let pool = Buffer.alloc(0);
 let poolOffset = 0;
 export function pooledRandomBytes(n: number): Buffer {
   if (n > POOL_SIZE) return randomFillSync(Buffer.alloc(n));
+  const at = takePooled(n);
+  return pool.subarray(at, at + n);
+}
+
+/** Draws `n` (at most POOL_SIZE) bytes: they are `pool` from the offset returned, until the next draw. */
+function takePooled(n: number): number {
   if (poolOffset + n > pool.length) {
     pool = randomFillSync(Buffer.allocUnsafeSlow(POOL_SIZE));
     poolOffset = 0;
   }
-  const out = pool.subarray(poolOffset, poolOffset + n);
+  const at = poolOffset;
   poolOffset += n;
-  return out;
+  return at;
 }
 
 export type LanTarget =
@@ -76,6 +94,10 @@ export function describeTarget(t: LanTarget): string {
 
 function addressOf(t: LanTarget): PeerAddress {
   return t.kind === 'multicast' ? { address: t.group, port: t.port } : { address: t.address, port: t.port };
+}
+
+function recipientOf(t: LanTarget): string {
+  return t.kind === 'unicast' ? t.to : LAN_BROADCAST_RECIPIENT;
 }
 
 export const DEFAULT_DEADLINE_MS = 10_000;
@@ -184,6 +206,8 @@ interface Pending {
   type: LanMessageType;
   body: Buffer;
   target: LanTarget;
+  /** Where every transmission goes (from `target`, worked out once). */
+  address: PeerAddress;
   recipient: string;
   /** Unicast: the one device that must acknowledge. */
   only?: string;
@@ -207,6 +231,7 @@ interface Pending {
 /** Acks waiting to go out together: one datagram per sender carries up to 16 ids. */
 interface AckBatch {
   target: LanTarget & { kind: 'unicast' };
+  address: PeerAddress;
   ids: string[];
 }
 
@@ -224,12 +249,19 @@ export class LanEndpoint {
   private readonly pending = new Map<string, Pending>();
   private readonly replyWaiters = new Map<string, (m: LanInbound) => void>();
   private readonly handlers = new Set<LanHandler>();
+  /** The handlers as a list, replaced (never changed) when one is added or removed: dispatch reads it as is. */
+  private handlerList: LanHandler[] = [];
   private readonly lastDropLog = new Map<DropReason, number>();
   private readonly lastUnhandledLog = new Map<LanMessageType, number>();
   private bootId: Buffer;
   private seq = 0;
   private closed = false;
   private sealer?: LanSealer;
+  private readonly opener = new DatagramOpener();
+  private readonly ackWriter = new AckBodyWriter();
+  /** The ids of the ack being read (reused). */
+  private readonly ackIds: string[] = [];
+  private readonly flushAcksLater = () => this.flushAcks();
   /** One clock timer for every pending message: armed for the earliest one due. */
   private retryTimer?: TimerHandle;
   private retryTimerAt = Infinity;
@@ -266,7 +298,12 @@ export class LanEndpoint {
   /** Registers a handler for every accepted message; returns a function that removes it. */
   onMessage(handler: LanHandler): () => void {
     this.handlers.add(handler);
-    return () => this.handlers.delete(handler);
+    this.handlerList = [...this.handlers];
+    return () => {
+      const had = this.handlers.delete(handler);
+      this.handlerList = [...this.handlers];
+      return had;
+    };
   }
 
   /** Sends a message that must be acknowledged; resolves when it is, rejects with DeliveryError at the deadline. */
@@ -284,7 +321,7 @@ export class LanEndpoint {
   /** Sends one datagram without waiting for an ack (beacon, pong, ack; or a best-effort hint). */
   async post<T extends LanMessageType>(type: T, body: LanBody<T>, target: LanTarget): Promise<string> {
     const id = this.random(16);
-    this.transmit(type, encodeLanBody(type, body), id, target);
+    this.transmit(type, encodeLanBody(type, body), id, 0, addressOf(target), recipientOf(target));
     return id.toString('hex');
   }
 
@@ -377,7 +414,8 @@ export class LanEndpoint {
         type,
         body: encoded,
         target,
-        recipient: target.kind === 'unicast' ? target.to : LAN_BROADCAST_RECIPIENT,
+        address: addressOf(target),
+        recipient: recipientOf(target),
         only: target.kind === 'unicast' ? target.to : undefined,
         expect,
         attempts: 0,
@@ -403,7 +441,7 @@ export class LanEndpoint {
       return;
     }
     try {
-      this.transmit(p.type, p.body, p.idBytes, p.target, p.recipient);
+      this.transmit(p.type, p.body, p.idBytes, 0, p.address, p.recipient);
     } catch (err) {
       // Could not even be sealed (a datagram over the size limit): retrying cannot help.
       this.finish(p, false, err as Error);
@@ -478,8 +516,9 @@ export class LanEndpoint {
     type: LanMessageType,
     body: Buffer,
     idBytes: Buffer,
-    target: LanTarget,
-    recipient?: string,
+    idAt: number,
+    to: PeerAddress,
+    recipient: string,
   ): void {
     if (this.seq > 0xffffffff - 1) {
       // Never reuse a nonce: a new boot id restarts the sequence.
@@ -488,28 +527,29 @@ export class LanEndpoint {
     }
     const seq = this.seq++;
     this.sealer ??= new LanSealer(this.deviceId);
-    const datagram = this.sealer.seal(
-      {
-        type,
-        bootId: this.bootId,
-        seq,
-        timestamp: this.clock.now(),
-        messageId: idBytes,
-        recipient: recipient ?? (target.kind === 'unicast' ? target.to : LAN_BROADCAST_RECIPIENT),
-      },
+    const datagram = this.sealer.sealWith(
+      type,
+      this.bootId,
+      seq,
+      this.clock.now(),
+      idBytes,
+      idAt,
+      recipient,
       body,
       this.options.keyring.current,
     );
     this.stats.datagramsOut++;
     const transport = this.options.transport;
-    const onError = (err: unknown) =>
-      this.options.log?.debug?.('LAN send failed', { type, error: (err as Error).message });
     try {
-      if (transport.sendNow) transport.sendNow(datagram, addressOf(target));
-      else transport.send(datagram, addressOf(target)).catch(onError);
+      if (transport.sendNow) transport.sendNow(datagram, to);
+      else transport.send(datagram, to).catch((err) => this.sendFailed(type, err));
     } catch (err) {
-      onError(err);
+      this.sendFailed(type, err);
     }
+  }
+
+  private sendFailed(type: LanMessageType, err: unknown): void {
+    this.options.log?.debug?.('LAN send failed', { type, error: (err as Error).message });
   }
 
   // --- receiving -----------------------------------------------------------------------------------
@@ -536,75 +576,65 @@ export class LanEndpoint {
   private receive(datagram: Buffer, from: PeerAddress): void {
     if (this.closed) return;
     this.stats.datagramsIn++;
-    let header: LanHeader;
-    let plaintext: Buffer;
+    let f: OpenedFields;
     try {
-      ({ header, plaintext } = openDatagram(datagram, this.options.keyring.lookup));
+      // A record the opener reuses: everything needed from it is read before any handler runs.
+      f = this.opener.open(datagram, this.options.keyring.lookup);
     } catch (e) {
       const code = e instanceof ProtocolError ? e.code : 'lan.malformed';
       this.drop(dropReasonOf(code), (e as Error).message, from);
       return;
     }
-    const verdict = this.replay.check(
-      header.sender,
-      header.bootId,
-      header.seq,
-      header.timestamp,
+    const { type, sender, recipient } = f;
+    const verdict = this.replay.checkAt(
+      sender,
+      datagram,
+      LAN_BOOT_ID_AT,
+      f.seq,
+      f.timestamp,
       this.clock.now(),
     );
     if (verdict !== 'ok') {
-      this.drop(
-        verdict,
-        `from "${header.sender}" (seq ${header.seq}, ${new Date(header.timestamp).toISOString()})`,
-        from,
-      );
+      this.drop(verdict, `from "${sender}" (seq ${f.seq}, ${new Date(f.timestamp).toISOString()})`, from);
       return;
     }
     // A datagram in our own name: our multicast looped back, or someone reflecting what we sent. Never
     // news to us either way; counted with replays so a reflection attack shows up in the counters.
-    if (header.sender === this.deviceId) {
+    if (sender === this.deviceId) {
       this.drop('replay', 'a copy of our own datagram', from);
       return;
     }
-    if (header.recipient !== LAN_BROADCAST_RECIPIENT && header.recipient !== this.deviceId) {
-      this.drop('not-for-me', header.recipient, from);
+    if (recipient !== LAN_BROADCAST_RECIPIENT && recipient !== this.deviceId) {
+      this.drop('not-for-me', recipient, from);
       return;
     }
-    if (header.type === 'ack') {
-      // The commonest datagram: read by position (ack-body.ts), and no message object is built for it.
-      let ids: string[];
+    if (type === 'ack') {
+      // The commonest datagram: read by position (ack-body.ts) into a reused list, and no header or
+      // message object is built for it.
       try {
-        ids = decodeAckBody(plaintext).ids;
+        readAckIds(f.plaintext, this.ackIds);
       } catch (e) {
         this.drop('malformed', (e as Error).message, from);
         return;
       }
-      this.onAck(header.sender, ids);
+      this.onAck(sender, this.ackIds);
       return;
     }
     let body: LanBody;
     try {
-      body = decodeLanBody(header.type, plaintext);
+      body = decodeLanBody(type, f.plaintext);
     } catch (e) {
       this.drop('malformed', (e as Error).message, from);
       return;
     }
-    const id = header.messageId.toString('hex');
-    const message: LanInbound = {
-      type: header.type,
-      body,
-      id,
-      sender: header.sender,
-      recipient: header.recipient,
-      from,
-      header,
-    };
+    const id = datagram.toString('hex', LAN_MESSAGE_ID_AT, LAN_MESSAGE_ID_AT + 16);
+    const message: LanInbound = { type, body, id, sender, recipient, from, header: headerOf(datagram, f) };
 
-    if (header.type === 'unhandled') {
+    if (type === 'unhandled') {
       this.onUnhandled(message as LanInbound<'unhandled'>);
       return;
     }
-    if (!lanTypeNeedsAck(header.type)) {
+    if (!lanTypeNeedsAck(type)) {
       void this.dispatch(message);
       return;
     }
@@ -617,20 +647,26 @@ export class LanEndpoint {
       return;
     }
     this.dedup.begin(id, now);
-    const settle = (outcome: DispatchOutcome) => {
-      if (outcome === 'handled') {
-        this.dedup.finish(id, this.clock.now());
-        this.sendAck(message);
-      } else {
-        // Failed: not acknowledged, so the sender retries. Unhandled: answered, and forgotten, so a
-        // retransmission (the answer was lost) is answered again.
-        this.dedup.abandon(id);
-        if (outcome === 'unhandled') this.answerUnhandled(message);
-      }
-    };
     const outcome = this.dispatch(message);
-    if (typeof outcome === 'string') settle(outcome);
-    else outcome.then(settle, () => this.dedup.abandon(id));
+    if (typeof outcome === 'string') this.settle(message, outcome);
+    else
+      outcome.then(
+        (o) => this.settle(message, o),
+        () => this.dedup.abandon(id),
+      );
+  }
+
+  /** After the handlers: acknowledged when handled; otherwise forgotten, so a retry is processed afresh. */
+  private settle(message: LanInbound, outcome: DispatchOutcome): void {
+    if (outcome === 'handled') {
+      this.dedup.finish(message.id, this.clock.now());
+      this.sendAck(message);
+    } else {
+      // Failed: not acknowledged, so the sender retries. Unhandled: answered, and forgotten, so a
+      // retransmission (the answer was lost) is answered again.
+      this.dedup.abandon(message.id);
+      if (outcome === 'unhandled') this.answerUnhandled(message);
+    }
   }
 
   /**
@@ -656,53 +692,65 @@ export class LanEndpoint {
       waiter(message);
     }
     let ok = true;
-    const failed = (e: unknown) => {
-      handled = true;
-      ok = false;
-      this.stats.handlerErrors++;
-      this.options.log?.warn(
-        `handling ${message.type} ${message.id} from ${message.sender} failed: ${(e as Error).message}`,
-        {
-          type: message.type,
-        },
-      );
-    };
-    const verdict = (): DispatchOutcome => {
-      if (!ok) return 'failed';
-      if (!handled) {
-        this.stats.unhandled++;
-        return 'unhandled';
-      }
-      this.stats.processed++;
-      return 'handled';
-    };
-    // Handlers run one after the other, each after the previous one's promise settled. A copy: a handler
-    // may remove itself (or add another) while it runs.
-    const handlers = [...this.handlers];
+    // Handlers run one after the other, each after the previous one's promise settled. The list as it is
+    // now: a handler may remove itself (or add another) while it runs, which replaces the list.
+    const handlers = this.handlerList;
     for (let i = 0; i < handlers.length; i++) {
       let r: unknown;
       try {
         r = handlers[i](message);
       } catch (e) {
-        failed(e);
+        this.handlerFailed(message, e);
+        handled = true;
+        ok = false;
         continue;
       }
-      if (r && typeof (r as PromiseLike<unknown>).then === 'function') {
+      if (r && typeof (r as PromiseLike<unknown>).then === 'function')
         // From here on asynchronous: wait for this one, then run the rest in order.
-        return (async () => {
-          for (let j = i; j < handlers.length; j++) {
-            try {
-              if ((await (j === i ? r : handlers[j](message))) !== LAN_UNHANDLED) handled = true;
-            } catch (e) {
-              failed(e);
-            }
-          }
-          return verdict();
-        })();
-      }
+        return this.dispatchRest(message, handlers, i, r as PromiseLike<unknown>, handled, ok);
       if (r !== LAN_UNHANDLED) handled = true;
     }
-    return verdict();
+    return this.verdict(handled, ok);
+  }
+
+  private async dispatchRest(
+    message: LanInbound,
+    handlers: LanHandler[],
+    i: number,
+    pending: PromiseLike<unknown>,
+    handled: boolean,
+    ok: boolean,
+  ): Promise<DispatchOutcome> {
+    for (let j = i; j < handlers.length; j++) {
+      try {
+        if ((await (j === i ? pending : handlers[j](message))) !== LAN_UNHANDLED) handled = true;
+      } catch (e) {
+        this.handlerFailed(message, e);
+        handled = true;
+        ok = false;
+      }
+    }
+    return this.verdict(handled, ok);
+  }
+
+  private handlerFailed(message: LanInbound, e: unknown): void {
+    this.stats.handlerErrors++;
+    this.options.log?.warn(
+      `handling ${message.type} ${message.id} from ${message.sender} failed: ${(e as Error).message}`,
+      {
+        type: message.type,
+      },
+    );
+  }
+
+  private verdict(handled: boolean, ok: boolean): DispatchOutcome {
+    if (!ok) return 'failed';
+    if (!handled) {
+      this.stats.unhandled++;
+      return 'unhandled';
+    }
+    this.stats.processed++;
+    return 'handled';
   }
 
   private answerUnhandled(message: LanInbound): void {
@@ -763,6 +811,7 @@ export class LanEndpoint {
           address: message.from.address,
           port: message.from.port,
         },
+        address: { address: message.from.address, port: message.from.port },
         ids: [],
       };
       this.ackBatches.set(message.sender, batch);
@@ -771,7 +820,7 @@ export class LanEndpoint {
     if (batch.ids.length >= MAX_ACK_IDS) this.postAck(batch);
     if (!this.ackFlushQueued) {
       this.ackFlushQueued = true;
-      this.defer(() => this.flushAcks());
+      this.defer(this.flushAcksLater);
     }
   }
 
@@ -785,10 +834,15 @@ export class LanEndpoint {
   }
 
   private postAck(batch: AckBatch): void {
-    const body = encodeAckBody(batch.ids);
+    // Written into the writer's own buffer, sealed at once (before anything can write another).
+    const body = this.ackWriter.write(batch.ids);
     batch.ids.length = 0;
     try {
-      this.transmit('ack', body, this.random(16), batch.target);
+      // The ack's own message id, straight from the random pool into the datagram: no view of it is kept.
+      if (this.random === pooledRandomBytes) {
+        const at = takePooled(16);
+        this.transmit('ack', body, pool, at, batch.address, batch.target.to);
+      } else this.transmit('ack', body, this.random(16), 0, batch.address, batch.target.to);
     } catch (err) {
       this.options.log?.debug?.('LAN ack not sent', { error: (err as Error).message });
     }

@@ -124,7 +124,21 @@ function lookupLiteral(
   else dns.lookup(hostname, options as dns.LookupOneOptions, callback);
 }
 
+/** 224.0.0.0/4. Asked for every datagram sent: an IP literal's first number is read in place. */
 export function isMulticast(address: string): boolean {
+  let first = 0;
+  let i = 0;
+  for (; i < address.length; i++) {
+    const c = address.charCodeAt(i);
+    if (c === 0x2e) break;
+    // Not a plain number before the first dot: the general rule, garbage and all (a name typed by a person).
+    if (c < 0x30 || c > 0x39 || i >= 3) return isMulticastSlow(address);
+    first = first * 10 + (c - 0x30);
+  }
+  return i > 0 && first >= 224 && first <= 239;
+}
+
+function isMulticastSlow(address: string): boolean {
   const first = Number(address.split('.')[0]);
   return first >= 224 && first <= 239;
 }

@@ -5,6 +5,7 @@ import { FakeLanNetwork } from './fake-lan';
 import { LanEndpoint } from './lan-endpoint';
 import { LanKeyring } from './lan-keyring';
 import { MemoryClaimBook, OfferDispatcher, OfferInbox, UnitUnavailableError } from './offers';
+import { ReplayGuard } from './replay-guard';
 
 const key: LanKey = { id: 3, version: 1, key: Buffer.alloc(32, 5) };
 const BROADCAST = { kind: 'broadcast' as const, address: '10.0.0.255', port: 47810 };
@@ -180,9 +181,7 @@ describe('discovery against replayed beacons', () => {
     await clock.advanceAsync(6000, 100);
     // A recorded (older) beacon from a boot the plugin no longer tracks would pass the replay window;
     // simulate that by giving the plugin a fresh window, then replaying.
-    (
-      directory as unknown as { endpoint: { replay: { boots: Map<string, unknown> } } }
-    ).endpoint.replay.boots.clear();
+    (directory as unknown as { endpoint: { replay: ReplayGuard } }).endpoint.replay.forgetAll();
     net.inject(recorded[0].datagram, recorded[0].from, { address: '10.0.0.1', port: 47811 });
     await clock.advanceAsync(10);
     expect(directory.get('T1')!.lastSeen).toBe(first.lastSeen);
