@@ -6,7 +6,8 @@
  *
  * Options: --orders N (per seed, default 8), --window MS (faults and orders, default 12000),
  * --deadline MS (per order, default 120000), --sim-speed N (default 10), --keep (keep every run's folder),
- * --json FILE (the summary as JSON), --quiet, --root DIR (run another payconnect tree's bin/ and dist/,
+ * --json FILE (the summary as JSON), --quiet, --parallel N (seeds at once, default 1: each seed is its own
+ * shop in its own namespaces, so they do not meet; a long run on 2 CPUs does about 3-4), --root DIR (run another payconnect tree's bin/ and dist/,
  * e.g. a copy of one commit built apart, so a long run is not testing whatever a colleague's
  * `npm run build` just wrote into dist/).
  * Needs root, `ip`, `nft` and `socat`, and a built dist/ (`npm run build`).
@@ -84,8 +85,15 @@ export function summarize(results: SeedResult[]): Summary {
   };
 }
 
-function parseArgs(argv: string[]): { seeds: number[]; opts: RunOptions; json?: string; quiet: boolean } {
+function parseArgs(argv: string[]): {
+  seeds: number[];
+  opts: RunOptions;
+  json?: string;
+  quiet: boolean;
+  parallel: number;
+} {
   const opts: RunOptions = { ...DEFAULTS };
+  let parallel = 1;
   let count = 1;
   let from = 1;
   let only: number | undefined;
@@ -112,6 +120,7 @@ function parseArgs(argv: string[]): { seeds: number[]; opts: RunOptions; json?: 
     else if (a === '--root') opts.root = require('node:path').resolve(argv[++i]);
     else if (a === '--json') json = argv[++i];
     else if (a === '--quiet') quiet = true;
+    else if (a === '--parallel') parallel = Math.max(1, num(i++));
     else if (a === '--help') {
       console.log(require('node:fs').readFileSync(__filename, 'utf8').split('*/')[0]);
       process.exit(0);
@@ -121,22 +130,29 @@ function parseArgs(argv: string[]): { seeds: number[]; opts: RunOptions; json?: 
     }
   }
   const seeds = only !== undefined ? [only] : Array.from({ length: count }, (_, i) => from + i);
-  return { seeds, opts, json, quiet };
+  return { seeds, opts, json, quiet, parallel };
 }
 
 async function main(): Promise<void> {
-  const { seeds, opts, json, quiet } = parseArgs(process.argv.slice(2));
+  const { seeds, opts, json, quiet, parallel } = parseArgs(process.argv.slice(2));
   const results: SeedResult[] = [];
   let stopping = false;
   process.on('SIGINT', () => {
     if (stopping) process.exit(130);
     stopping = true;
-    console.log('interrupted: finishing this seed, then the summary (Ctrl-C again to quit now)');
+    console.log('interrupted: finishing the seeds under way, then the summary (Ctrl-C again to quit now)');
   });
-  for (const seed of seeds) {
-    if (stopping) break;
-    const r = await runSeed(seed, { ...opts, log: quiet ? undefined : (l) => console.log(l) });
-    results.push(r);
+  const queue = [...seeds];
+  const worker = async () => {
+    for (let seed = queue.shift(); seed !== undefined && !stopping; seed = queue.shift()) {
+      const prefix = parallel > 1 ? `[${seed}] ` : '';
+      const r = await runSeed(seed, { ...opts, log: quiet ? undefined : (l) => console.log(prefix + l) });
+      results.push(r);
+      report(r);
+    }
+  };
+  const report = (r: SeedResult) => {
+    const seed = r.seed;
     const v = r.report?.violations ?? [];
     const line = r.error
       ? `seed ${seed}: HARNESS ERROR after ${(r.ms / 1000).toFixed(1)} s: ${r.error.split('\n')[0]}`
@@ -153,7 +169,9 @@ async function main(): Promise<void> {
         json,
         JSON.stringify({ summary: summarize(results), results: results.map(brief) }, null, 2),
       );
-  }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, seeds.length) }, worker));
+  results.sort((a, b) => a.seed - b.seed);
   const s = summarize(results);
   console.log(JSON.stringify(s, null, 2));
   if (json) writeFileSync(json, JSON.stringify({ summary: s, results: results.map(brief) }, null, 2));
