@@ -34,6 +34,20 @@ export function pgEventCtes(
           SELECT s.store_id, ${p.paymentId}, ${p.body}, ${p.signature}, ${p.at} FROM s RETURNING seq, store_id)`;
 }
 
+/**
+ * pgEventCtes for many events in one statement: one event for each row of CTE `source`, whose columns are
+ * store_id, payment_id, body, signature and at. `s` takes each store's lock once (in store order, so two
+ * such statements never wait for each other crosswise), then `e` inserts the events, each taking its seq
+ * only once its store's lock is held (it joins `s`). Select `e.payment_id` and `PG_EVENT_RESULT` from `e`.
+ */
+export function pgEventsCtes(source: string): string {
+  return `s AS (SELECT store_id, pg_advisory_xact_lock(${STORE_EVENTS_LOCK}, hashtext(store_id))
+          FROM (SELECT DISTINCT store_id FROM ${source} ORDER BY store_id) d),
+    e AS (INSERT INTO events (store_id, payment_id, body, signature, created_at)
+          SELECT r.store_id, r.payment_id, r.body, r.signature, r.at FROM ${source} r JOIN s ON s.store_id = r.store_id
+          RETURNING seq, store_id, payment_id)`;
+}
+
 /** The first key of the per-store advisory locks (the migrations' lock is a one-key lock: another space). */
 const STORE_EVENTS_LOCK = 47813;
 

@@ -6,7 +6,7 @@
  * private, disposable set of tables in the shared `test` database.
  */
 import { createHash } from 'node:crypto';
-import { Client, Pool, PoolClient, types } from 'pg';
+import { Client, DatabaseError, Pool, PoolClient, types } from 'pg';
 import { Db, DbChangeFeed, Queryable, redactDbUrl, SqlValue } from './db';
 
 // BIGINT (int8) comes back as a string by default; our BIGINTs are money and sequence numbers, always
@@ -16,6 +16,15 @@ types.setTypeParser(20, (v: string) => {
   if (!Number.isSafeInteger(n)) throw new Error(`BIGINT ${v} is outside the safe integer range`);
   return n;
 });
+
+/**
+ * Whether PostgreSQL answered a statement with an error (severity ERROR): a statement committed on its own
+ * is then rolled back and has taken no effect. A broken connection, or a FATAL error (the server ending the
+ * session), leaves the outcome unknown: it may have committed.
+ */
+export function refusedByPostgres(e: unknown): boolean {
+  return e instanceof DatabaseError && e.severity === 'ERROR';
+}
 
 function splitSchema(url: string): { url: string; schema?: string } {
   const u = new URL(url);
