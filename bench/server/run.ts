@@ -310,6 +310,17 @@ interface EngineResult {
   /** With --before: before / bare, and NestJS after / before. */
   beforeRatio?: { perSecond: number; p50: number; p99: number };
   afterOverBefore?: { perSecond: number; p50: number; p99: number };
+  /**
+   * The same ratios of payments/s round by round (each round loads every server once, within seconds), and
+   * their medians: steadier than the ratio of the totals when the machine's load swings between rounds.
+   */
+  byRound: { nestOverBare: number[]; afterOverBefore?: number[]; beforeOverBare?: number[] };
+  medianByRound: { nestOverBare: number; afterOverBefore?: number; beforeOverBare?: number };
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 /**
@@ -378,6 +389,12 @@ async function measureEngine(engine: Engine): Promise<EngineResult> {
   }
   for (const k of SERVERS) await stopTarget(targets[k].child);
   const { nest, bare, before } = result;
+  const perRound = (a: KindResult, b: KindResult) =>
+    a.perSecondByBlock.map((x, i) => x / b.perSecondByBlock[i]);
+  const byRound: EngineResult['byRound'] = {
+    nestOverBare: perRound(nest, bare),
+    ...(before ? { afterOverBefore: perRound(nest, before), beforeOverBare: perRound(before, bare) } : {}),
+  };
   const ratio = (a: KindResult, b: KindResult) => ({
     perSecond: a.perSecond / b.perSecond,
     p50: a.latencyMs.p50 / b.latencyMs.p50,
@@ -388,6 +405,10 @@ async function measureEngine(engine: Engine): Promise<EngineResult> {
     bare,
     ratio: ratio(nest, bare),
     ...(before ? { before, beforeRatio: ratio(before, bare), afterOverBefore: ratio(nest, before) } : {}),
+    byRound,
+    medianByRound: Object.fromEntries(
+      Object.entries(byRound).map(([k, v]) => [k, median(v)]),
+    ) as EngineResult['medianByRound'],
   };
 }
 
@@ -612,6 +633,19 @@ async function main(): Promise<void> {
             (r.before ? `, ${f(r.before.loadGeneratorCpuCores)} (before)` : ''),
         )
         .join(', ')}.`,
+    '',
+  );
+  const spread = (xs: number[]) => `${f(median(xs))} (${f(Math.min(...xs))}–${f(Math.max(...xs))})`;
+  lines.push(
+    `Ratios round by round, median (range): ` +
+      (Object.entries(results) as [Engine, EngineResult][])
+        .map(
+          ([e, r]) =>
+            `${e} NestJS / bare ${spread(r.byRound.nestOverBare)}` +
+            (r.byRound.afterOverBefore ? `, after / before ${spread(r.byRound.afterOverBefore)}` : ''),
+        )
+        .join('; ') +
+      '.',
     '',
   );
   lines.push(...profileLines(profile));
