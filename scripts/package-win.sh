@@ -66,6 +66,15 @@ rm -rf "$nm/better-sqlite3" "$nm/.bin" "$nm"/@koromix/koffi-*
 bindings=$nm/@serialport/bindings-cpp
 find "$bindings/prebuilds" -mindepth 1 -maxdepth 1 ! -name win32-x64 -exec rm -rf {} +
 rm -rf "$bindings/build" "$bindings/src" "$bindings/binding.gyp"
+# What Node never loads at run time: type declarations, source maps, TypeScript sources, the packages'
+# read-me and change logs (licences stay), @types/* (declarations only), and rxjs's ES-module builds
+# (its package.json sends Node's require to dist/cjs). About half of the files: the install copies the rest
+# (a reseller's install and upgrade take half the time; test/windows/ checks the app still runs).
+find "$nm" -type f \( -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.map' -o -name '*.md' \
+  -o -name '*.markdown' -o -iname 'readme' -o -iname 'readme.*' -o -iname 'changelog*' -o -iname 'history.md' \) \
+  ! -iname 'licen[cs]e*' -delete
+rm -rf "$nm/@types" "$nm/rxjs/src" "$nm/rxjs/dist/esm" "$nm/rxjs/dist/esm5" "$nm/rxjs/dist/bundles" "$nm/rxjs/dist/types"
+find "$nm" -type d -empty -delete
 
 # koffi's binary for Windows x64, pinned by package-lock.json.
 koffi_version=$(node -p 'require("./package-lock.json").packages["node_modules/@koromix/koffi-win32-x64"].version')
