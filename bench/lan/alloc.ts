@@ -11,6 +11,13 @@
 //      can be read off next to the rest.
 //
 //   SWC_NODE_PROJECT=$PWD/tsconfig.json node -r @swc-node/register bench/lan/alloc.ts [--n 5000] [--src DIR]
+//       [--no-crypto]
+//
+// --no-crypto replaces node:crypto's createCipheriv and createDecipheriv, in this process only, with a
+// stand-in that copies the body and allocates like plain JavaScript (no native cipher object, buffers from
+// Node's pool; nothing is encrypted or checked): a diagnostic of what the GC figures would be without
+// node:crypto's per-datagram objects, all of our own code unchanged. The node:crypto rows then measure the
+// stand-in.
 //
 // --src DIR measures the LAN code of another checkout (DIR/src/lan), e.g. of an older commit:
 //   git archive <commit> src/lan src/protocol | tar -x -C /tmp/old && ln -s $PWD/node_modules /tmp/old/
@@ -71,7 +78,36 @@ async function gcPer1000(loop: Loop, n: number): Promise<{ ms: number; pauses: n
   return { ms: ((gc.ms - g0.ms) * 1000) / n, pauses: gc.count - g0.count };
 }
 
+/** --no-crypto: see the head of this file. */
+function replaceGcmWithStandIn(): void {
+  const empty = Buffer.alloc(0);
+  class StandIn {
+    setAAD(): this {
+      return this;
+    }
+    setAuthTag(): this {
+      return this;
+    }
+    update(data: Buffer): Buffer {
+      return Buffer.from(data);
+    }
+    final(): Buffer {
+      return empty;
+    }
+    getAuthTag(): Buffer {
+      return Buffer.allocUnsafe(16).fill(0); // from Node's pool, as Buffer.from above: no ArrayBuffer of its own
+    }
+  }
+  // The module object itself, which every module's import reads at call time (an `import * as` here would
+  // be a copy made for this file).
+  const m = require('node:crypto') as Record<string, unknown>;
+  m.createCipheriv = () => new StandIn();
+  m.createDecipheriv = () => new StandIn();
+}
+
 async function main(): Promise<void> {
+  const noCrypto = process.argv.includes('--no-crypto');
+  if (noCrypto) replaceGcmWithStandIn();
   const srcIndex = process.argv.indexOf('--src');
   const root = srcIndex > 0 ? path.resolve(process.argv[srcIndex + 1]) : path.join(__dirname, '..', '..');
   const lan = require(path.join(root, 'src', 'lan')) as typeof import('../../src/lan');
@@ -199,6 +235,8 @@ async function main(): Promise<void> {
   rb.close();
 
   console.log(`LAN code from ${root}; ${n} sequential round trips each, both ends in this process.`);
+  if (noCrypto)
+    console.log('--no-crypto: node:crypto AES-GCM replaced by a stand-in that allocates like JavaScript.');
   console.log('');
   console.log(
     `Allocated per round trip: sealed ${Math.round(sealedAlloc.perOp)} B, raw ${Math.round(rawAlloc.perOp)} B ` +
