@@ -19,7 +19,7 @@ import { OrderRecord, PluginJournal } from './plugin-journal';
 import { DeviceApiError } from '../device/device-errors';
 import { PaymentServer } from '../device/server-client';
 import { ServerConflictError, ServerUnavailableError } from '../device/server-errors';
-import { PluginService, ReceiptSink, SignedResult } from './plugin.service';
+import { PluginService, ReceiptSink, REOFFER_INTERVAL_MS, SignedResult } from './plugin.service';
 
 const key = { id: 1, version: 1, key: Buffer.alloc(32, 3) };
 const server = generateServerKeyPair();
@@ -350,6 +350,38 @@ describe(PluginService.name, () => {
       expect(s.service.problems(clock.now() + 10 * 60_000 + 1).join('\n')).not.toContain('printer-tap:');
       // Still listed for support on the status page's capture card.
       expect(s.service.adapterProblems()).toHaveLength(2);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('a unit that lost an order it holds (killed before it heard the grant) is offered it again and can pay it', async () => {
+    const s = await setup(dir);
+    try {
+      await s.service.capture(order('R1'), 'fake');
+      await settle();
+      expect(await s.inbox.claim('R1')).toEqual({ granted: true });
+      await settle();
+      expect(s.service.order('R1')).toMatchObject({ status: 'claimed', terminal: 'T1' });
+      // T1 restarts with nothing: its inbox is new and empty (the grant was never journaled there).
+      s.inbox.stop();
+      const fresh = new OfferInbox(s.unitEndpoint, { clock });
+      fresh.start();
+      try {
+        await settle(REOFFER_INTERVAL_MS - 1000);
+        expect(fresh.get('R1')).toBeUndefined(); // the first reminder comes an interval after the claim
+        await settle(2000);
+        expect(fresh.get('R1')).toMatchObject({ status: 'open', mode: 'unicast' });
+        // The holder claims it again and is granted again; nobody else could have it meanwhile.
+        expect(await fresh.claim('R1')).toEqual({ granted: true });
+        const r = signed(payment('R1', 'succeeded'));
+        s.service.onResult(r, 'push');
+        await settle();
+        expect(s.service.order('R1')!.status).toBe('paid');
+        expect(s.adapter.results.map((x) => x.status)).toEqual(['paid']);
+      } finally {
+        fresh.stop();
+      }
     } finally {
       await s.close();
     }

@@ -626,11 +626,35 @@ export class PluginService extends EventEmitter {
 
   /** Orders no unit has taken are offered again every REOFFER_INTERVAL_MS (units show each order once). */
   private async reoffer(): Promise<void> {
+    const now = this.clock.now();
     for (const o of this.o.journal.byStatus(['captured', 'offered'])) {
-      if (this.clock.now() - (this.lastOffer.get(o.orderId) ?? 0) < REOFFER_INTERVAL_MS) continue;
+      if (now - (this.lastOffer.get(o.orderId) ?? 0) < REOFFER_INTERVAL_MS) continue;
       void this.offer(o);
     }
+    // An order a unit holds but has not begun to pay: offered again to that unit alone, now and then. A unit
+    // killed after the plugin granted its claim but before it heard so never journaled the order, and
+    // after its restart nobody could pay it (its clerk sees nothing, the other unit sees "taken"): it gets
+    // the offer again and claims it again (the holder is granted again). A unit that has the order only
+    // takes the later expiry. The first reminder comes an interval after the plugin saw the claim.
+    const claimed = this.o.journal.byStatus(['claimed']);
+    const held = new Set(claimed.map((o) => o.orderId));
+    for (const id of this.lastRemind.keys()) if (!held.has(id)) this.lastRemind.delete(id);
+    for (const o of claimed) {
+      const last = this.lastRemind.get(o.orderId);
+      if (last !== undefined && now - last < REOFFER_INTERVAL_MS) continue;
+      this.lastRemind.set(o.orderId, now);
+      if (last === undefined || !o.terminal) continue;
+      this.o.dispatcher
+        .offer(
+          { orderId: o.orderId, registerId: o.registerId, amount: o.amount },
+          { mode: 'unicast', terminal: o.terminal },
+        )
+        .catch((e: Error) => this.o.log?.(`reminding ${o.terminal} of order ${o.orderId}: ${e.message}`));
+    }
   }
+
+  /** When each claimed order was last offered again to its holder (reoffer). */
+  private readonly lastRemind = new Map<string, number>();
 }
 
 function describeDispatch(d: DispatchMode): string {

@@ -37,7 +37,7 @@ export function declaresTest(source: string, title: string): boolean {
     let at = source.indexOf(`${quote}${title}${quote}`);
     while (at >= 0) {
       const before = source.slice(Math.max(0, at - 3000), at);
-      if (/\b(?:it|test)(?:\(|\.each\([\s\S]*\)\()\s*$/.test(before)) return true;
+      if (/\b(?:it|test)(?:\.concurrent)?(?:\(|\.each\([\s\S]*\)\()\s*$/.test(before)) return true;
       at = source.indexOf(`${quote}${title}${quote}`, at + 1);
     }
   }
