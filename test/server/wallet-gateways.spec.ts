@@ -181,7 +181,9 @@ describe('real wallet providers against the local gateways (server, unit API, ga
   for (const [fen, name] of Object.entries(SCENARIO_AMOUNTS)) AMOUNT[name] = Number(fen);
 
   describe.each(['alipay', 'wechat-v2', 'wechat-v3'] as Wallet[])('%s', (wallet) => {
-    it.each(Object.keys(EXPECTED))(
+    // Each scenario is its own order, code and payment: they run at the same time (mostly waiting on the
+    // gateways' scaled delays), as a shop's several registers would.
+    it.concurrent.each(Object.keys(EXPECTED))(
       'scenario %s ends as a shop expects, and the gateway ledger agrees',
       async (scenario) => {
         const unit = units[wallet];
