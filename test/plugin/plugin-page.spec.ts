@@ -173,6 +173,32 @@ sys.describe('the plugin status page', () => {
     expect((await api.order('W-8')).status).toBe('canceled');
   });
 
+  it('a refused cancel says why on the page, instead of the button seeming to do nothing', async () => {
+    expect((await api.post({ orderId: 'W-9', amount: '7.00' })).status).toBe(202);
+    await unit.waitOffer('W-9');
+    expect((await unit.claim('W-9')).status).toBe(200);
+    await page.goto(`${plugin.url}/`);
+    const row = page.locator('#orders tr[data-order="W-9"]');
+    await row.locator('.st', { hasText: /Taken by T1/ }).waitFor();
+    // The plugin's answer when the payment server cannot confirm the cancel (plugin.service.ts), as the
+    // register would get it: the page shows its words.
+    const refusal =
+      'order W-9 is being paid on T1 and the payment server cannot confirm the cancel (no answer): nothing was changed and the payment decides the order; try the cancel again in a moment';
+    await page.route('**/api/orders/W-9/cancel', (route) =>
+      route.fulfill({
+        status: 503,
+        contentType: 'application/json',
+        body: JSON.stringify({ error: { code: 'cancel_unconfirmed', message: refusal } }),
+      }),
+    );
+    page.once('dialog', (d) => void d.accept());
+    await row.getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('#orderMsg', { hasText: 'refused' }).waitFor();
+    expect(await page.locator('#orderMsg').textContent()).toBe(`Cancel of order W-9 refused: ${refusal}`);
+    await page.unroute('**/api/orders/W-9/cancel');
+    expect((await api.order('W-9')).status).toBe('claimed');
+  });
+
   it('shows the demo register form only in the demo, never on a shop’s plugin', async () => {
     await page.goto(`${plugin.url}/`, { timeout: 15_000 });
     await page.locator('#demoCard').waitFor({ state: 'visible', timeout: 15_000 });

@@ -59,6 +59,7 @@ export const STATUS_PAGE = `<!doctype html>
     </section>
   </div>
   <section class="card"><h2>Orders</h2>
+    <div id="orderMsg" class="bad" role="alert"></div>
     <table><thead><tr><th>Time</th><th>Order</th><th>Amount</th><th>State</th><th>Unit</th><th>Register told</th><th>Receipt</th><th></th></tr></thead><tbody id="orders"></tbody></table>
     <button id="more" type="button" hidden>Show older finished orders</button>
   </section>
@@ -159,7 +160,15 @@ document.addEventListener('click', async (e) => {
   const id = b && b.cancel;
   if (!id) return;
   if (!window.confirm(cancelQuestion(id, b.state, b.unit))) return;
-  await fetch('/api/orders/' + encodeURIComponent(id) + '/cancel', { method: 'POST' });
+  $('orderMsg').textContent = '';
+  const r = await fetch('/api/orders/' + encodeURIComponent(id) + '/cancel', { method: 'POST' }).catch(() => null);
+  // A refused cancel says why and what to do (the server unreachable while a unit collects: try again; the
+  // customer already paid: refund), instead of the button seeming to do nothing.
+  if (!r) $('orderMsg').textContent = 'Cancel of order ' + id + ' not sent: this page lost the plugin. Reload and try again.';
+  else if (!r.ok) {
+    const data = await r.json().catch(() => ({}));
+    $('orderMsg').textContent = 'Cancel of order ' + id + ' refused: ' + (data.error ? data.error.message : 'HTTP ' + r.status);
+  }
   refresh();
 });
 $('demo').onsubmit = async (e) => {
