@@ -174,6 +174,85 @@ describe(PaymentRepository.name, () => {
       expect((await repo.load(canceling.id)).status).toBe('pending');
     });
 
+    it('journals and decides at once payments that arrive together as one statement on PostgreSQL, each with its own answer', async () => {
+      const before = structuredClone(repo.batching);
+      await db.run(
+        "INSERT INTO closed_orders (store_id, order_id, device_id, closed_at) VALUES ('s1', 'O-closed', 'T1', $1)",
+        [ISO],
+      );
+      const rows = Array.from({ length: 6 }, () => newRow());
+      const closed = newRow({ order_id: 'O-closed' });
+      const twin = newRow(); // claims rows[0]'s key in the same batch
+      const claim = (row: PaymentRow, key = `key-${row.id}`) =>
+        keys.claimParams('s1', 'payments', key, 'h', row.id, 1000);
+      const journaled = await Promise.all([
+        ...rows.map((r) => repo.journalNew(r, claim(r))),
+        repo.journalNew(closed, claim(closed)),
+        repo.journalNew(twin, claim(twin, `key-${rows[0].id}`)),
+      ]);
+      expect(journaled).toEqual([true, true, true, true, true, true, false, false]);
+      expect(await repo.row(closed.id)).toBeUndefined();
+      expect(await repo.row(twin.id)).toBeUndefined();
+      for (const r of rows) expect(await repo.load(r.id)).toEqual(toPayment(r));
+      expect(await raw(rows[1].id)).toMatchObject({
+        status: 'pending',
+        lease_until: '31000',
+        pending_event: '0',
+      });
+      if (engine !== 'postgres') return;
+
+      // rows[4] has had its pending event written and rows[5] a cancel asked for: neither is decided at once.
+      await db.tx((q) => repo.markPendingEvent(q, rows[4].id));
+      await repo.requestCancel(rows[5].id);
+      const change = { status: 'succeeded' as const, tradeNo: 'T7', brand: 'alipay' };
+      const decide = (row: PaymentRow) => {
+        const body = JSON.stringify(toPayment({ ...row, status: 'succeeded', updated_at: LATER }));
+        const key = {
+          store_id: 's1',
+          scope: 'payments',
+          idem_key: `key-${row.id}`,
+          response_status: 201,
+          response_body: body,
+        };
+        return repo.decideAtOncePg(row.id, change, LATER, key, `sig-${row.id}`);
+      };
+      expect(await Promise.all(rows.map(decide))).toEqual([true, true, true, true, false, false]);
+      for (const r of rows.slice(0, 4)) {
+        expect(await repo.load(r.id)).toMatchObject({ status: 'succeeded', method: { brand: 'alipay' } });
+        const events = await db.query<{ body: string; signature: string }>(
+          'SELECT body, signature FROM events WHERE payment_id = $1',
+          [r.id],
+        );
+        expect(events).toHaveLength(1);
+        expect(events[0].signature).toBe(`sig-${r.id}`);
+        expect(await keys.answer('s1', 'payments', `key-${r.id}`)).toEqual({
+          status: 201,
+          body: JSON.parse(events[0].body),
+        });
+      }
+      for (const r of rows.slice(4)) {
+        expect((await repo.load(r.id)).status).toBe('pending');
+        expect(await keys.answer('s1', 'payments', `key-${r.id}`)).toBeUndefined();
+      }
+      // Each kind went as one statement after the first (which found nothing in flight and went alone).
+      expect(repo.batching.journals.batches).toBeGreaterThan(before.journals.batches);
+      expect(repo.batching.decisions.batches).toBeGreaterThan(before.decisions.batches);
+
+      // A batch the database refuses (a payment of a store that does not exist) runs payment by payment: the
+      // others are journaled, the bad one alone fails.
+      const fine = [newRow(), newRow()];
+      const stray = newRow({ store_id: 'no-such-store' });
+      const first = newRow();
+      const results = await Promise.allSettled([
+        repo.journalNew(first, claim(first)),
+        ...fine.map((r) => repo.journalNew(r, claim(r))),
+        repo.journalNew(stray, keys.claimParams('no-such-store', 'payments', 'k-stray', 'h', stray.id, 1000)),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'rejected']);
+      for (const r of [first, ...fine]) expect(await repo.load(r.id)).toEqual(toPayment(r));
+      expect(repo.batching.journals.fallbacks).toBe(before.journals.fallbacks + 1);
+    });
+
     it('keeps the trade, the lease and the next check of a pending payment', async () => {
       const row = await journal();
       await db.tx((q) => repo.setTrade(q, row.id, 'T5', 'alipay'));

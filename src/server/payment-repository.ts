@@ -7,14 +7,19 @@
  * The hot path keeps its shape: on PostgreSQL a new payment's journal (the key claim and the pending row)
  * and a decision at once (the decision, its event and the completed key) are one statement each (one round
  * trip), each a named prepared statement; on SQLite they are a few statements in one transaction of the
- * group commit (storage/sqlite.ts).
+ * group commit (storage/sqlite.ts). On PostgreSQL the journals (and the decisions) that arrive while one is
+ * in flight go together as the next one, as one statement over many payments (storage/batcher.ts): the
+ * single statement's text is written once, as a function of where its values come from (`:name`
+ * parameters, or the columns of the batch's rows).
  */
 import { Payment, PaymentStatus } from '../protocol/states';
 import { ApiError } from './api-error';
-import { PG_EVENT_RESULT, pgEventCtes } from './events.service';
+import { PG_EVENT_RESULT, pgEventCtes, pgEventsCtes } from './events.service';
 import { ClaimParams, COMPLETE_KEY, CompleteParams } from './idempotency-keys';
-import { Db, Queryable } from './storage/db';
-import { sql } from './storage/named-sql';
+import { Batcher } from './storage/batcher';
+import { Db, Queryable, SqlValue } from './storage/db';
+import { NamedSql, sql } from './storage/named-sql';
+import { refusedByPostgres } from './storage/postgres';
 
 export interface PaymentRow {
   id: string;
@@ -101,29 +106,88 @@ const INSERT_PENDING = sql<PendingParams>(`${PENDING_INTO}
   VALUES (:id, :store_id, :device_id, :order_id, :register_id, :amount_value, :currency, 'pending', 'wallet_code',
     :code_hint, :provider, :deadline_at, :next_check_at, :deadline_at, 0, :created_at, :created_at)`);
 
+/** Where a statement's values come from: `:name` parameters (one payment), or a batch's rows (`i.name`). */
+type Values = (name: string) => string;
+const PARAMS: Values = (name) => `:${name}`;
+const ROWS: Values = (name) => `i.${name}`;
+
 /**
  * The key claim of a new payment, taken only while its order is open: no row when the key was taken or the
  * register canceled the order (closed_orders). The fragment PG_JOURNAL embeds; on SQLite a statement of its
- * own. The casts keep PostgreSQL from reading the epoch-ms values of a SELECT list as text.
+ * own. The casts keep PostgreSQL from reading the epoch-ms values of a SELECT list as text. `from`: the
+ * batch's rows (PG_JOURNAL_MANY).
  */
-const CLAIM_KEY_OPEN_ORDER = `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
-  SELECT :store_id, :scope, :idem_key, :request_hash, 'running', :resource_id, CAST(:key_created_at AS BIGINT), CAST(:locked_until AS BIGINT)
-  WHERE NOT EXISTS (SELECT 1 FROM closed_orders c WHERE c.store_id = :store_id AND c.order_id = :order_id)
+const claimKeyOpenOrder = (
+  v: Values,
+  from = '',
+) => `INSERT INTO idempotency_keys (store_id, scope, idem_key, request_hash, state, resource_id, created_at, locked_until)
+  SELECT ${v('store_id')}, ${v('scope')}, ${v('idem_key')}, ${v('request_hash')}, 'running', ${v('resource_id')}, CAST(${v('key_created_at')} AS BIGINT), CAST(${v('locked_until')} AS BIGINT) ${from}
+  WHERE NOT EXISTS (SELECT 1 FROM closed_orders c WHERE c.store_id = ${v('store_id')} AND c.order_id = ${v('order_id')})
   ON CONFLICT DO NOTHING`;
+const CLAIM_KEY_OPEN_ORDER = claimKeyOpenOrder(PARAMS);
 
 /** SQLite: the key claim of a new payment (CLAIM_KEY_OPEN_ORDER). */
 const CLAIM_KEY_SQLITE = sql<ClaimParams & { order_id: string }>(CLAIM_KEY_OPEN_ORDER);
 
+/** The values PG_JOURNAL inserts the pending payment with, after the key's resource (its id). */
+const pendingValues = (
+  v: Values,
+) => `${v('store_id')}, ${v('device_id')}, ${v('order_id')}, ${v('register_id')},
+    CAST(${v('amount_value')} AS BIGINT), ${v('currency')}, 'pending', 'wallet_code', ${v('code_hint')}, ${v('provider')},
+    CAST(${v('deadline_at')} AS BIGINT), CAST(${v('next_check_at')} AS BIGINT), CAST(${v('deadline_at')} AS BIGINT), 0,
+    ${v('created_at')}, ${v('created_at')}`;
+
+/** The parameters of PG_JOURNAL, and the fields of each row of PG_JOURNAL_MANY. */
+type JournalParams = ClaimParams & Omit<PendingParams, 'id'>;
+
 /** PostgreSQL: CLAIM_KEY_OPEN_ORDER and the pending payment as one statement; no row when the key was taken
  * or the order closed. The payment's id is the key's resource, its store the key's store. */
-const PG_JOURNAL = sql<
-  ClaimParams & Omit<PendingParams, 'id'>
->(`WITH k AS (${CLAIM_KEY_OPEN_ORDER} RETURNING resource_id)
+const PG_JOURNAL = sql<JournalParams>(`WITH k AS (${CLAIM_KEY_OPEN_ORDER} RETURNING resource_id)
   ${PENDING_INTO}
-  SELECT k.resource_id, :store_id, :device_id, :order_id, :register_id, :amount_value::bigint, :currency, 'pending',
-    'wallet_code', :code_hint, :provider, :deadline_at::bigint, :next_check_at::bigint, :deadline_at::bigint, 0, :created_at,
-    :created_at FROM k
+  SELECT k.resource_id, ${pendingValues(PARAMS)} FROM k
   RETURNING id`);
+
+/**
+ * The rows of a batch of `single` (its many-payments form): `$1` is a JSON array of objects with exactly
+ * `single`'s parameters, typed here. A parameter added to `single` and not here fails at load.
+ */
+function batchRows<P extends Record<string, SqlValue>>(
+  single: NamedSql<P>,
+  types: Record<keyof P & string, string>,
+): string {
+  const fields = Object.keys(types);
+  if ([...single.names].sort().join() !== [...fields].sort().join())
+    throw new Error(`a batch's fields (${fields.join(', ')}) are not its statement's parameters`);
+  return `i AS (SELECT * FROM json_to_recordset($1::json) AS i(${fields
+    .map((name) => `${name} ${types[name as keyof P & string]}`)
+    .join(', ')}))`;
+}
+
+/** PostgreSQL: PG_JOURNAL for many payments at once (`$1`: JSON array of PG_JOURNAL's parameters, one
+ * object per payment); the ids of the payments journaled. Two claims of one key: the first is taken. */
+const PG_JOURNAL_MANY = `WITH ${batchRows(PG_JOURNAL, {
+  store_id: 'text',
+  scope: 'text',
+  idem_key: 'text',
+  request_hash: 'text',
+  resource_id: 'text',
+  key_created_at: 'bigint',
+  locked_until: 'bigint',
+  device_id: 'text',
+  order_id: 'text',
+  register_id: 'text',
+  amount_value: 'bigint',
+  currency: 'text',
+  code_hint: 'text',
+  provider: 'text',
+  deadline_at: 'bigint',
+  next_check_at: 'bigint',
+  created_at: 'text',
+})},
+  k AS (${claimKeyOpenOrder(ROWS, 'FROM i')} RETURNING resource_id)
+  ${PENDING_INTO}
+  SELECT k.resource_id, ${pendingValues(ROWS)} FROM k JOIN i ON i.resource_id = k.resource_id
+  RETURNING id`;
 
 /** The values of a decision (DECIDE, DECIDE_AT_ONCE). */
 type DecideParams = {
@@ -158,20 +222,53 @@ const DECIDE = sql<DecideParams>(`UPDATE payments SET status = :status,
   WHERE id = :id AND status = 'pending' AND (cancel_requested = 0 OR :status <> 'succeeded') RETURNING *`);
 
 /** A payment no one has touched since create() journaled it: pending, no event written, no cancel asked. */
-const DECIDE_AT_ONCE_SQL = `UPDATE payments SET status = :status, provider_trade_no = :trade_no,
-    method_brand = :brand, failure_code = :failure_code, failure_message = :failure_message, reversed = :reversed,
-    next_check_at = NULL, lease_until = NULL, updated_at = :updated_at
-  WHERE id = :id AND status = 'pending' AND pending_event = 0 AND cancel_requested = 0`;
+const decideAtOnceSql = (v: Values, from = '') => `UPDATE payments SET status = ${v('status')},
+    provider_trade_no = ${v('trade_no')}, method_brand = ${v('brand')}, failure_code = ${v('failure_code')},
+    failure_message = ${v('failure_message')}, reversed = ${v('reversed')}, next_check_at = NULL, lease_until = NULL,
+    updated_at = ${v('updated_at')} ${from}
+  WHERE payments.id = ${v('id')} AND payments.status = 'pending' AND payments.pending_event = 0
+    AND payments.cancel_requested = 0`;
+const DECIDE_AT_ONCE_SQL = decideAtOnceSql(PARAMS);
 const DECIDE_AT_ONCE = sql<DecideParams>(DECIDE_AT_ONCE_SQL);
+
+/** The parameters of PG_DECIDE_AT_ONCE, and the fields of each row of PG_DECIDE_AT_ONCE_MANY. */
+type DecideAtOnceParams = DecideParams & CompleteParams & { signature: string };
 
 /** PostgreSQL: the decision, its event (lock, insert, NOTIFY) and the completed key as one statement. The
  * event's body is the key's answer (the decided payment). */
-const PG_DECIDE_AT_ONCE = sql<DecideParams & CompleteParams & { signature: string }>(
+const PG_DECIDE_AT_ONCE = sql<DecideAtOnceParams>(
   `WITH p AS (${DECIDE_AT_ONCE_SQL} RETURNING store_id),
     ${pgEventCtes('p', { paymentId: ':id', body: ':response_body', signature: ':signature', at: ':updated_at' })},
     k AS (${COMPLETE_KEY} AND EXISTS (SELECT 1 FROM p))
   SELECT ${PG_EVENT_RESULT} FROM e`,
 );
+
+/** PostgreSQL: PG_DECIDE_AT_ONCE for many payments at once (`$1`: JSON array of its parameters, one object
+ * per payment); the ids of the payments decided. */
+const PG_DECIDE_AT_ONCE_MANY = `WITH ${batchRows(PG_DECIDE_AT_ONCE, {
+  id: 'text',
+  status: 'text',
+  trade_no: 'text',
+  brand: 'text',
+  failure_code: 'text',
+  failure_message: 'text',
+  reversed: 'integer',
+  updated_at: 'text',
+  store_id: 'text',
+  scope: 'text',
+  idem_key: 'text',
+  response_status: 'integer',
+  response_body: 'text',
+  signature: 'text',
+})},
+    p AS (${decideAtOnceSql(ROWS, 'FROM i')}
+      RETURNING payments.store_id, payments.id AS payment_id, i.response_body AS body, i.signature, i.updated_at AS at,
+        i.scope, i.idem_key, i.response_status),
+    ${pgEventsCtes('p')},
+    k AS (UPDATE idempotency_keys SET state = 'done', response_status = p.response_status, response_body = p.body
+      FROM p WHERE idempotency_keys.store_id = p.store_id AND idempotency_keys.scope = p.scope
+        AND idempotency_keys.idem_key = p.idem_key)
+  SELECT e.payment_id, ${PG_EVENT_RESULT} FROM e`;
 
 const MARK_PENDING_EVENT = sql<{ id: string }>(
   "UPDATE payments SET pending_event = 1 WHERE id = :id AND status = 'pending' AND pending_event = 0 RETURNING *",
@@ -217,7 +314,43 @@ const ADD_REFUNDED = sql<{ id: string; value: number; updated_at: string }>(
 );
 
 export class PaymentRepository {
-  constructor(private readonly db: Db) {}
+  /** PostgreSQL: journals and decisions at once that arrive while one is in flight go as one statement. */
+  private readonly journals: Batcher<JournalParams, boolean>;
+  private readonly decisions: Batcher<DecideAtOnceParams, boolean>;
+
+  constructor(private readonly db: Db) {
+    this.journals = new Batcher(
+      async (j) => (await db.query(PG_JOURNAL.text, PG_JOURNAL.params(j))).length === 1,
+      (js) => this.many(PG_JOURNAL_MANY, js, 'id', (j) => j.resource_id),
+      refusedByPostgres,
+    );
+    this.decisions = new Batcher(
+      async (d) => (await db.query(PG_DECIDE_AT_ONCE.text, PG_DECIDE_AT_ONCE.params(d))).length > 0,
+      (ds) => this.many(PG_DECIDE_AT_ONCE_MANY, ds, 'payment_id', (d) => d.id),
+      refusedByPostgres,
+    );
+  }
+
+  /** How the PostgreSQL batches went so far (tests and diagnostics). */
+  get batching(): {
+    journals: Batcher<unknown, unknown>['stats'];
+    decisions: Batcher<unknown, unknown>['stats'];
+  } {
+    return { journals: this.journals.stats, decisions: this.decisions.stats };
+  }
+
+  /** One statement over a batch's rows (`$1`, JSON); for each row whether its payment came back. */
+  private async many<T>(
+    text: string,
+    rows: T[],
+    column: string,
+    idOf: (row: T) => string,
+  ): Promise<boolean[]> {
+    const back = new Set(
+      (await this.db.query<Record<string, string>>(text, [JSON.stringify(rows)])).map((r) => r[column]),
+    );
+    return rows.map((r) => back.has(idOf(r)));
+  }
 
   /**
    * The journal of a new payment: claims its Idempotency-Key (whose resource is the payment) and inserts
@@ -241,10 +374,7 @@ export class PaymentRepository {
     if (claim.resource_id !== row.id || claim.store_id !== row.store_id) {
       throw new Error(`the key of payment ${row.id} must name it and its store`);
     }
-    if (this.db.kind === 'postgres') {
-      const rows = await this.db.query(PG_JOURNAL.text, PG_JOURNAL.params({ ...claim, ...payment }));
-      return rows.length === 1;
-    }
+    if (this.db.kind === 'postgres') return this.journals.run({ ...claim, ...payment });
     return this.db.tx(async (q) => {
       const open = { ...claim, order_id: row.order_id };
       if ((await q.run(CLAIM_KEY_SQLITE.text, CLAIM_KEY_SQLITE.params(open))).changes === 0) return false;
@@ -276,8 +406,7 @@ export class PaymentRepository {
     key: CompleteParams,
     signature: string,
   ): Promise<boolean> {
-    const params = PG_DECIDE_AT_ONCE.params({ ...decideParams(id, change, nowIso), ...key, signature });
-    return (await this.db.query(PG_DECIDE_AT_ONCE.text, params)).length > 0;
+    return this.decisions.run({ ...decideParams(id, change, nowIso), ...key, signature });
   }
 
   /** Marks the `pending` event of a pending payment as written (once); the row if this call did. */
