@@ -361,6 +361,26 @@ describe('PaymentSweeper: the wallet query/cancel schedule (FakeClock, SQLite)',
     },
   );
 
+  it.each([
+    // The provider's own auto-close came first (WeChat Pay revokes at 45 s, we cancel at 40 s; a sweep late
+    // under load finds the trade closed): the customer's time was up, the same reason as our cancel gives.
+    ['just before the deadline', 'customer_timeout', 29_900],
+    // Closed elsewhere (the merchant's console) while the customer could still confirm.
+    ['well before the deadline', 'closed', 5_000],
+  ] as const)(
+    'the provider closes an unconfirmed trade on its own %s: canceled %s, nothing charged',
+    async (_label, code, at) => {
+      const env = await services();
+      const { payment } = await pay(env, '11');
+      await run(env, at);
+      expect((await env.payments.load(payment.id)).status).toBe('pending');
+      await env.db.run(`UPDATE sim_trades SET state = 'closed' WHERE out_trade_no = $1`, [payment.id]);
+      const done = await runUntilFinal(env, payment.id);
+      expect(done).toMatchObject({ status: 'canceled', failure: { code } });
+      expect(env.provider.of(payment.id, 'cancel')).toHaveLength(0);
+    },
+  );
+
   it('the customer pays just as the deadline cancel goes out (simulator, slow provider): canceled, reversed', async () => {
     // Deadline at 7 s; the …10 customer confirms at 8 s; every query takes 1.5 s to answer. The query at the
     // 7 s deadline still sees user_paying; by the time the cancel reaches the provider (8.5 s) the

@@ -21,6 +21,7 @@
 import { Clock, TimerHandle } from '../protocol/clock';
 import {
   canceledChange,
+  closedByProviderChange,
   cancelFrom as earliestCancelAt,
   PaymentsService,
   PaymentTiming,
@@ -189,10 +190,7 @@ export class PaymentSweeper {
           return;
         case 'closed':
           await this.resolved(
-            this.payments.transition(id, {
-              status: 'canceled',
-              failure: { code: 'closed', message: 'the provider closed the trade unpaid' },
-            }),
+            this.payments.transition(id, closedByProviderChange(Number(row.deadline_at), this.clock.now())),
           );
           return;
         case 'user_paying':

@@ -574,14 +574,13 @@ export class PaymentsService {
         change = { status: 'succeeded', tradeNo: answer.tradeNo };
         message = `cancel refused by provider; charge kept: the provider refused the cancel (${refusal.code}: ${refusal.message}) and reports the trade paid, so the payment succeeded. If the customer should get the money back, refund it`;
         break;
-      case 'closed':
+      case 'closed': {
+        // Closed after a cancel was asked: the cancel's reason, not the customer's time, is why.
         outcome = 'canceled';
-        change = {
-          status: 'canceled',
-          failure: { code: 'closed', message: 'the provider closed the trade unpaid' },
-        };
+        change = closedByProviderChange(Infinity, this.clock.now());
         message = `${why}; the provider reports the trade closed unpaid: canceled, nothing was charged`;
         break;
+      }
       case 'failed':
         outcome = 'failed';
         change = { status: 'failed', failure: { code: answer.code, message: answer.message } };
@@ -629,6 +628,25 @@ export class PaymentsService {
   async expireKeys(): Promise<number> {
     return this.keys.expire(this.clock.now());
   }
+}
+
+/**
+ * The decision of a trade the provider closed unpaid on its own, found by a query (no cancel asked). Once
+ * the payment's deadline has passed the customer's time was up, whoever closed first (WeChat Pay revokes an
+ * unconfirmed trade at 45 s, ours cancels at 40 s; a sweep delayed past the provider's close finds it
+ * closed): `customer_timeout`, as when our cancel closes it, so the shop reads one reason for one situation.
+ * Before the deadline the trade was closed elsewhere (the merchant's console): `closed`.
+ */
+export function closedByProviderChange(deadlineAt: number, now: number): Change {
+  if (now >= deadlineAt)
+    return {
+      status: 'canceled',
+      failure: {
+        code: 'customer_timeout',
+        message: 'the customer did not confirm in time (the provider closed the trade); nothing was charged',
+      },
+    };
+  return { status: 'canceled', failure: { code: 'closed', message: 'the provider closed the trade unpaid' } };
 }
 
 /** The decision of a canceled payment: reversed (the customer had paid; the money went back) or closed. */
