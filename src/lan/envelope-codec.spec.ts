@@ -1,5 +1,5 @@
 import { ProtocolError } from '../protocol/errors';
-import { LanKey, openEnvelope, sealEnvelope } from '../protocol/lan-envelope';
+import { LAN_FIXED_HEADER, LanKey, openEnvelope, sealEnvelope } from '../protocol/lan-envelope';
 import { encodeLanBody, LAN_MESSAGE_TYPES, LanMessageType } from '../protocol/lan-messages';
 import { LanSealer, openDatagram } from './envelope-codec';
 import { seededRandom } from '../../test/support/seeded-random';
@@ -65,6 +65,101 @@ describe(LanSealer.name, () => {
       const reference = sealEnvelope(m, m.body, key);
       expect(sealer.seal(m, m.body, key).equals(reference)).toBe(true);
     }
+  });
+
+  /** Keys at the edges of their fields, all sealed through the same per-recipient headers. */
+  const keys: LanKey[] = [
+    key,
+    other,
+    { id: 0xffffffff, version: 0xffff, key: Buffer.alloc(32, 0xff) },
+    { id: 0, version: 0, key: Buffer.alloc(32, 0) },
+  ];
+  const edgeSeqs = [0, 1, 2 ** 31 - 1, 2 ** 31, 2 ** 32 - 1];
+  const edgeTimestamps = [0, 1, 2 ** 32 - 1, 2 ** 32, 2 ** 32 + 1, Number.MAX_SAFE_INTEGER];
+
+  /** The datagram as hex, or the code it was refused with. */
+  function sealed(seal: () => Buffer): string {
+    try {
+      return seal().toString('hex');
+    } catch (e) {
+      return e instanceof ProtocolError ? e.code : `not a ProtocolError: ${String(e)}`;
+    }
+  }
+
+  /** One seal through `sealWith`, its message id at `at` in a 64-byte pool (the ack pool path). */
+  function edgeSample(r: () => number) {
+    const m = sample(r);
+    const at = Math.floor(r() * 49); // 0..48: the message id ends anywhere up to the pool's end
+    const pool = bytes(r, 64);
+    const pick = r();
+    return {
+      ...m,
+      seq: pick < 0.5 ? edgeSeqs[Math.floor(r() * edgeSeqs.length)] : m.seq,
+      timestamp: r() < 0.5 ? edgeTimestamps[Math.floor(r() * edgeTimestamps.length)] : m.timestamp,
+      // Now and then a body that makes the datagram oversize (1200 bytes or more with its header).
+      body: r() < 0.1 ? bytes(r, 1100 + Math.floor(r() * 200)) : m.body,
+      pool,
+      at,
+      messageId: Buffer.from(pool.subarray(at, at + 16)),
+      key: keys[Math.floor(r() * keys.length)],
+    };
+  }
+
+  it('sealWith (seeded): message ids at pool offsets 0-48, four keys and edge sequences / timestamps through reused headers: the reference bytes, or its refusal', () => {
+    const r = seededRandom(4848);
+    const sealers = new Map<string, LanSealer>();
+    const mismatches: object[] = [];
+    const offsets = new Set<number>();
+    let refused = 0;
+    for (let i = 0; i < 2000; i++) {
+      const m = edgeSample(r);
+      const sealer = sealers.get(m.sender) ?? new LanSealer(m.sender);
+      sealers.set(m.sender, sealer);
+      const mine = sealed(() =>
+        sealer.sealWith(m.type, m.bootId, m.seq, m.timestamp, m.pool, m.at, m.recipient, m.body, m.key),
+      );
+      const reference = sealed(() => sealEnvelope(m, m.body, m.key));
+      if (mine !== reference) mismatches.push({ i, at: m.at, keyId: m.key.id, seq: m.seq, mine, reference });
+      if (mismatches.length > 5) break;
+      if (reference === 'lan.oversize') refused++;
+      else offsets.add(m.at);
+    }
+    expect(mismatches).toEqual([]);
+    // The run reached every offset, and refusals as well as datagrams.
+    expect(offsets.size).toBe(49);
+    expect(refused).toBeGreaterThan(0);
+  });
+
+  it('a datagram already returned is left unchanged by later seals through the same sealer and headers (seeded)', () => {
+    const r = seededRandom(4747);
+    const sealer = new LanSealer('P1');
+    const kept: Array<{ datagram: Buffer; copy: Buffer; reference: Buffer }> = [];
+    for (let i = 0; i < 600; i++) {
+      const m = { ...edgeSample(r), sender: 'P1' };
+      if (LAN_FIXED_HEADER + 4 + m.recipient.length + m.body.length + 16 > 1200) continue;
+      const datagram = sealer.sealWith(
+        m.type,
+        m.bootId,
+        m.seq,
+        m.timestamp,
+        m.pool,
+        m.at,
+        m.recipient,
+        m.body,
+        m.key,
+      );
+      // The inputs are scribbled over too: the datagram must not be a view of them either.
+      const reference = sealEnvelope(m, m.body, m.key);
+      m.pool.fill(0xaa);
+      m.bootId.fill(0xbb);
+      m.body.fill(0xcc);
+      kept.push({ datagram, copy: Buffer.from(datagram), reference });
+    }
+    expect(kept.length).toBeGreaterThan(500);
+    const changed = kept.flatMap(({ datagram, copy, reference }, i) =>
+      datagram.equals(copy) && datagram.equals(reference) ? [] : [i],
+    );
+    expect(changed).toEqual([]);
   });
 
   it('a real offer: the same datagram as the reference codec, and it opens with either codec', () => {
