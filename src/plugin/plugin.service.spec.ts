@@ -656,6 +656,33 @@ describe(PluginService.name, () => {
       }
     });
 
+    it('the server unreachable while a unit holds the order, no "paying" heard yet: refused 503 too', async () => {
+      // The unit's "paying" may still be on its way, or its clerk scanning the next code after a failure:
+      // only the server's close stops that charge (chaos seed 215).
+      const s = await setup(dir, [], {
+        closeOrder: async () => {
+          throw new ServerUnavailableError('the payment server at http://server.invalid did not answer');
+        },
+      });
+      try {
+        await s.service.capture(order('K6'), 'fake');
+        await settle();
+        expect(await s.inbox.claim('K6')).toEqual({ granted: true });
+        await settle();
+        expect(s.service.order('K6')!.status).toBe('claimed');
+        const err = await s.service.cancel('K6').catch((e: DeviceApiError) => e);
+        expect(err).toMatchObject({ status: 503, code: 'cancel_unconfirmed' });
+        expect((err as Error).message).toContain('order K6 is taken by T1');
+        expect((err as Error).message).toContain('try the cancel again in a moment');
+        await settle();
+        expect(s.service.order('K6')!.status).toBe('claimed');
+        expect(s.adapter.results).toEqual([]);
+        expect(s.inbox.get('K6')!.status).toBe('claimed');
+      } finally {
+        await s.close();
+      }
+    });
+
     it('the server unreachable while paying: refused 503, nothing changed, the unit keeps its order', async () => {
       const s = await setup(dir, [], {
         closeOrder: async () => {

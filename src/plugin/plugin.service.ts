@@ -368,11 +368,12 @@ export class PluginService extends EventEmitter {
    *   `order_paid`: refund it instead);
    * - a payment is pending: it is canceled at the server (or the server says it will end canceled), then
    *   the order is canceled;
-   * - the server cannot be reached while the unit reported "paying": refused (503 `cancel_unconfirmed`);
-   *   nothing is changed, and the payment's result decides the order.
-   * Left open: a charge the unit sends in the moment between the server's answer and the unit hearing the
-   * cancel. The unit cancels such a payment at the server as soon as it learns of it; one that an
-   * immediately-approving wallet completed first still makes the order paid (and the host is told so).
+   * - the server cannot be reached (to close the order there) while a unit holds it: refused (503
+   *   `cancel_unconfirmed`); nothing is changed, and a payment's result decides the order. Also when the
+   *   unit has not reported "paying" (yet): its clerk may be scanning, and only the server's close stops
+   *   that charge.
+   * The server's close comes first: a charge the unit sends after it is refused (409 order_canceled), and
+   * one that reached the server before it is in the close's answer, so a canceled order stays canceled.
    */
   async cancel(orderId: string): Promise<OrderRecord | undefined> {
     const before = this.o.journal.get(orderId);
@@ -411,7 +412,9 @@ export class PluginService extends EventEmitter {
       new DeviceApiError(
         503,
         'cancel_unconfirmed',
-        `order ${order.orderId} is being paid on ${order.terminal} and the payment server cannot confirm the cancel (${why}): nothing was changed and the payment decides the order; try the cancel again in a moment`,
+        order.status === 'paying'
+          ? `order ${order.orderId} is being paid on ${order.terminal} and the payment server cannot confirm the cancel (${why}): nothing was changed and the payment decides the order; try the cancel again in a moment`
+          : `order ${order.orderId} is taken by ${order.terminal}, whose clerk may be scanning right now, and the payment server cannot confirm the cancel (${why}): nothing was changed; try the cancel again in a moment`,
       );
     let results: SignedResult[];
     try {
@@ -421,10 +424,11 @@ export class PluginService extends EventEmitter {
       results = await this.closeAtServer(order.orderId);
     } catch (e) {
       this.o.log?.(`cancel of order ${order.orderId}: ${(e as Error).message}`);
-      // Claimed but no charge reported: the unit has not sent a code, so nothing can be charged behind our
-      // back once it hears the cancel. Paying: a charge may be under way that only the server can stop.
-      if (order.status === 'paying') throw unconfirmed((e as Error).message);
-      return;
+      // Only the server's close stops a charge the unit may be sending: also for an order the plugin knows
+      // as claimed (the unit's "paying" may still be on its way) or failed (the clerk scanning the next
+      // code). Canceled here without it, a charge that reaches the server later makes the order paid after
+      // the register was told "canceled" (chaos seed 215 on 6a4bfad).
+      throw unconfirmed((e as Error).message);
     }
     const succeeded = results.find((r) => r.payment.status === 'succeeded');
     if (succeeded) throw paid(succeeded);
