@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { openSqlite } from '../device/sqlite-driver';
 import { openDeviceDatabase } from '../device/device-files';
 import { Payment } from '../protocol/states';
-import { OrderRecord, PLUGIN_JOURNAL_MIGRATIONS, PluginJournal } from './plugin-journal';
+import { OrderRecord, PLUGIN_JOURNAL_MIGRATIONS, PluginJournal, receiptJobId } from './plugin-journal';
 import { expectNewerJournalRefused } from '../../test/support/newer-journal';
 
 /**
@@ -365,5 +365,55 @@ describe('PluginJournal migrations', () => {
       },
       latest: LATEST.length,
     });
+  });
+});
+
+describe('PluginJournal print jobs', () => {
+  it('marks an order’s receipt done in the same transaction that keeps its print job', () => {
+    const journal = new PluginJournal(dir, () => Date.parse('2025-03-01T08:00:00.000Z'));
+    try {
+      for (const orderId of ['A-1001', '收银-0042']) {
+        journal.capture(
+          { orderId, registerId: 'R1', amount: { value: 1250, currency: 'CNY' }, source: 'http' },
+          'http-hook',
+          { mode: 'multicast' },
+        );
+        journal.decide(orderId, 'paid', { ...PAID, orderId }, SIGNATURE, 'push', {
+          writeBack: true,
+          receipt: true,
+        });
+      }
+      expect(journal.due('receipt').map((o) => o.orderId)).toEqual(['A-1001', '收银-0042']);
+
+      // Once the job is kept the receipt is no longer due: a crash now cannot queue it a second time.
+      journal.printJobs.save({
+        id: receiptJobId('收银-0042'),
+        orderId: '收银-0042',
+        bytes: RECEIPT_BYTES,
+        target: 'tcp://127.0.0.1:9100',
+        enqueuedAt: 0,
+        attempts: 0,
+      });
+      expect(journal.due('receipt').map((o) => o.orderId)).toEqual(['A-1001']);
+      expect(journal.get('收银-0042')).toMatchObject({ receipt: 'done', receiptError: null });
+
+      // Another job for the order (not its receipt) changes nothing.
+      journal.printJobs.save({
+        id: 'note:A-1001',
+        orderId: 'A-1001',
+        bytes: RECEIPT_BYTES,
+        target: 'tcp://127.0.0.1:9100',
+        enqueuedAt: 0,
+        attempts: 0,
+      });
+      expect(journal.due('receipt').map((o) => o.orderId)).toEqual(['A-1001']);
+      expect(journal.printJobs.load().map((j) => j.id)).toEqual([receiptJobId('收银-0042'), 'note:A-1001']);
+
+      // The sending mark survives the round trip through the table.
+      journal.printJobs.save({ ...journal.printJobs.load()[0], sending: true });
+      expect(journal.printJobs.load()[0]).toMatchObject({ id: receiptJobId('收银-0042'), sending: true });
+    } finally {
+      journal.closeDb();
+    }
   });
 });

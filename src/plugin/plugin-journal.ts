@@ -67,6 +67,11 @@ interface Row {
   updated_at: string;
 }
 
+/** The print job id of an order's receipt (one per order; a reprint reuses it once the first has printed). */
+export function receiptJobId(orderId: string): string {
+  return `receipt:${orderId}`;
+}
+
 function fromRow(r: Row): OrderRecord {
   return {
     orderId: r.order_id,
@@ -158,13 +163,25 @@ export class PluginJournal implements ClaimBook {
         const j = JSON.parse(r.job) as QueuedPrintJob & { bytes: string };
         return { ...j, bytes: Buffer.from(j.bytes, 'base64') };
       }),
+    /**
+     * Saving an order's receipt job also marks its receipt work done, in one transaction: after a crash
+     * between the two, the restart would otherwise print the queued job and then queue it again.
+     */
     save: (job: QueuedPrintJob): void => {
       const text = JSON.stringify({ ...job, bytes: Buffer.from(job.bytes).toString('base64') });
-      this.db
-        .prepare(
-          'INSERT INTO print_jobs (id, job) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET job = excluded.job',
-        )
-        .run(job.id, text);
+      this.db.transaction(() => {
+        this.db
+          .prepare(
+            'INSERT INTO print_jobs (id, job) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET job = excluded.job',
+          )
+          .run(job.id, text);
+        if (job.id === receiptJobId(job.orderId))
+          this.db
+            .prepare(
+              "UPDATE orders SET receipt = 'done', receipt_error = NULL WHERE order_id = ? AND receipt = 'due'",
+            )
+            .run(job.orderId);
+      })();
     },
     remove: (id: string): void => {
       this.db.prepare('DELETE FROM print_jobs WHERE id = ?').run(id);

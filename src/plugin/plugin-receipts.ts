@@ -8,7 +8,7 @@ import { zonedIso } from '../protocol/local-time';
 import { PrintQueue } from '../printer/print-queue';
 import { renderReceipt, renderReceiptSvg, renderReceiptText } from '../printer/render';
 import { ReceiptData } from '../printer/receipt';
-import { OrderRecord } from './plugin-journal';
+import { OrderRecord, receiptJobId } from './plugin-journal';
 import { ReceiptSink } from './plugin.service';
 
 export interface PluginReceiptsOptions {
@@ -49,7 +49,7 @@ export class PluginReceipts implements ReceiptSink {
     const r = this.o.manifest().receipt;
     if (!r) return;
     await this.o.queue.enqueue({
-      id: `receipt:${o.orderId}`,
+      id: receiptJobId(o.orderId),
       orderId: o.orderId,
       bytes: renderReceipt(this.data(o), r),
       target: this.target(r.printer),

@@ -20,6 +20,7 @@ import { PaymentServer } from '../device/server-client';
 import { LanEndpoint, LanTarget, OfferDispatcher, UnitDirectory } from '../lan';
 import { Clock } from '../protocol/clock';
 import { PrintQueue } from '../printer/print-queue';
+import { renderCopyMark } from '../printer/render';
 import { AdapterHost } from './adapter-host';
 import { PluginController } from './http/plugin.controller';
 import { PluginLanController } from './plugin-lan.controller';
@@ -119,7 +120,16 @@ export class PluginModule {
         },
         {
           provide: PrintQueue,
-          useFactory: () => new PrintQueue({ store: parts.journal.printJobs, clock: parts.clock }),
+          inject: [AdapterHost],
+          useFactory: (adapters: AdapterHost) =>
+            new PrintQueue({
+              store: parts.journal.printJobs,
+              clock: parts.clock,
+              // A receipt that may be on paper already prints under "补打 REPRINT" in the printer's
+              // encoding (a job left by a manifest without a receipt section: 58 mm, GB18030).
+              copyMark: () =>
+                renderCopyMark(adapters.current().receipt ?? { width: 32, encoding: 'gb18030' }),
+            }),
         },
         {
           provide: AdapterHost,

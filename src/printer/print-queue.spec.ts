@@ -10,7 +10,9 @@ import {
   PrintQueue,
   PrintQueueEvent,
   PrintQueueOptions,
+  QueuedPrintJob,
 } from './print-queue';
+import { printerError, printerUnreachable } from './printer-errors';
 import { PrinterOutput } from './receipt';
 import { renderReceipt } from './render';
 
@@ -193,6 +195,110 @@ describe(PrintQueue.name, () => {
     await flushMicrotasks();
     expect(second.printed()).toEqual([1, 2]);
     expect(store.load()).toEqual([]);
+  });
+
+  describe('a receipt that may be on paper already', () => {
+    const MARK = new Uint8Array([0x21, 0x21, 0x0a]);
+    const withMark = (bytes: Uint8Array) => [...MARK, ...bytes];
+
+    it('is saved as sending before its bytes go out, and removed once the printer took them', async () => {
+      const saved: boolean[] = [];
+      const store = new InMemoryPrintJobStore();
+      const watched = {
+        load: () => store.load(),
+        save: (j: QueuedPrintJob) => {
+          saved.push(j.sending === true);
+          store.save(j);
+        },
+        remove: (id: string) => store.remove(id),
+      };
+      const { sut, printed } = setup({ store: watched });
+      await sut.start();
+      await sut.enqueue(job(1));
+      await flushMicrotasks();
+      expect(printed()).toEqual([1]);
+      // Enqueued (not sending), then marked sending before the write; removed after it.
+      expect(saved).toEqual([false, true]);
+      expect(store.load()).toEqual([]);
+    });
+
+    it('prints once more under the copy mark after a restart that found it sending', async () => {
+      const store = new InMemoryPrintJobStore();
+      // The first process dies while the printer takes the job: its write never ends.
+      const hanging: PrinterOutput = { target: TARGET, write: () => new Promise(() => undefined) };
+      const first = new PrintQueue({ clock: new FakeClock(), store, openOutput: () => hanging });
+      await first.start();
+      await first.enqueue(job(1));
+      await first.enqueue(job(2));
+      await flushMicrotasks();
+      expect(store.load().map((j) => [j.id, j.sending === true])).toEqual([
+        ['job-1', true],
+        ['job-2', false],
+      ]);
+
+      const second = setup({ store, copyMark: () => MARK });
+      await second.sut.start();
+      expect(second.sut.status().jobs.map((j) => [j.id, j.copy === true])).toEqual([
+        ['job-1', true],
+        ['job-2', false],
+      ]);
+      await flushMicrotasks();
+      // The job that was going out prints marked; the one that never started prints as it is.
+      expect(second.printer().received.map((b) => [...b])).toEqual([
+        withMark(job(1).bytes),
+        [...job(2).bytes],
+      ]);
+      const printedEvents = second.events.filter((e) => e.type === 'printed');
+      expect(printedEvents.map((e) => e.type === 'printed' && e.job.copy === true)).toEqual([true, false]);
+      expect(store.load()).toEqual([]);
+    });
+
+    it('prints a copy when the connection dropped mid-send, the original when the printer was off', async () => {
+      let mode: 'dropped' | 'off' | 'ok' = 'dropped';
+      const received: number[][] = [];
+      const output: PrinterOutput = {
+        target: TARGET,
+        write: async (bytes) => {
+          if (mode === 'dropped') {
+            mode = 'ok';
+            throw printerError(TARGET, Object.assign(new Error('reset'), { code: 'ECONNRESET' }));
+          }
+          if (mode === 'off') {
+            mode = 'ok';
+            throw printerUnreachable(TARGET, 'connection refused');
+          }
+          received.push([...bytes]);
+        },
+      };
+      const { sut, clock, store } = setup({ openOutput: () => output, copyMark: () => MARK });
+      await sut.start();
+      await sut.enqueue(job(1));
+      await flushMicrotasks();
+      expect(store.load()).toEqual([expect.objectContaining({ id: 'job-1', copy: true })]);
+      expect(store.load()[0].sending).toBeUndefined();
+      await clock.advanceAsync(1_000, 100);
+      expect(received).toEqual([withMark(job(1).bytes)]);
+
+      mode = 'off';
+      await sut.enqueue(job(2));
+      await flushMicrotasks();
+      await clock.advanceAsync(1_000, 100);
+      expect(received).toEqual([withMark(job(1).bytes), [...job(2).bytes]]);
+    });
+
+    it('still prints the copy when the copy mark cannot be made', async () => {
+      const store = new InMemoryPrintJobStore();
+      store.save({ ...job(1), enqueuedAt: 0, attempts: 1, sending: true });
+      const { sut, printer } = setup({
+        store,
+        copyMark: () => {
+          throw new Error('no layout');
+        },
+      });
+      await sut.start();
+      await flushMicrotasks();
+      expect(printer().received.map((b) => [...b])).toEqual([[...job(1).bytes]]);
+    });
   });
 
   it('works with an asynchronous store', async () => {

@@ -10,9 +10,14 @@
  *   id) and remove.
  * - One lane per printer target: jobs for one printer print in the order they came, one at a time; a
  *   printer that is off holds up only its own receipts.
- * - Each job prints at least once and, while the process lives, exactly once: it is removed from the store
- *   after the printer took it. A crash between the two prints it again after the restart; a duplicate
- *   receipt is better than a lost one.
+ * - Each job prints at least once, and never twice unmarked. Before the bytes go out the job is saved as
+ *   `sending`; once the printer took them it is removed. No printer tells us which slips it printed, so a
+ *   job found `sending` after a restart (the plugin died while the printer was taking it) may be on paper
+ *   already: it prints again as a copy, with the `copyMark` bytes first ("补打 REPRINT" in the plugin), so
+ *   nobody takes it for a second sale. A missing receipt is worse than a marked copy. The same holds in
+ *   one process for an attempt that failed with `printer.write_failed` (the connection dropped while the
+ *   bytes were going out): part of the slip may have printed. An attempt that failed before reaching the
+ *   printer (unreachable, busy port, permission) prints the original on the retry.
  * - Enqueueing an id that is already waiting returns the waiting job: enqueue is idempotent.
  * - Every failure is retried, not only TransportError: a bad target or a bug shows on the status page with
  *   its message until someone fixes the manifest or discards the job.
@@ -44,6 +49,10 @@ export interface QueuedPrintJob extends PrintJob {
   enqueuedAt: number;
   attempts: number;
   lastError?: PrintFailure;
+  /** An attempt began and has not ended: the printer may have taken the bytes (kept in the store). */
+  sending?: boolean;
+  /** The job may be on paper already: it prints with the copy mark first. */
+  copy?: boolean;
 }
 
 /** Where waiting jobs are kept across restarts. Calls may be synchronous or return promises. */
@@ -79,6 +88,8 @@ export interface PrintJobStatus {
   attempts: number;
   /** Size of the receipt in bytes. */
   size: number;
+  /** Prints marked as a copy: an earlier attempt may have reached the paper (a crash while printing). */
+  copy?: boolean;
   lastError?: PrintFailure;
   /** When the next attempt is due, while the printer is failing. */
   nextAttemptAt?: number;
@@ -123,6 +134,12 @@ export interface PrintQueueOptions {
   maxBackoffMs?: number;
   /** Printed receipts remembered for reprint(); default 100. */
   historySize?: number;
+  /**
+   * Bytes printed before a job that may be on paper already (see `copy`), e.g. a bold "补打 REPRINT"
+   * line in the printer's encoding; given the job, whose target says which printer. Default: none, the
+   * copy prints as it is.
+   */
+  copyMark?: (job: QueuedPrintJob) => Uint8Array;
 }
 
 /** A job in a lane; `discarded` marks one discarded while it was being sent. */
@@ -151,6 +168,7 @@ export class PrintQueue {
   private readonly initialBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly historySize: number;
+  private readonly copyMark: (job: QueuedPrintJob) => Uint8Array;
   private readonly lanes = new Map<string, Lane>();
   /** Ids waiting or being saved, so a second enqueue of one is a no-op. */
   private readonly known = new Set<string>();
@@ -176,6 +194,7 @@ export class PrintQueue {
     this.initialBackoffMs = options.initialBackoffMs ?? 1_000;
     this.maxBackoffMs = options.maxBackoffMs ?? 60_000;
     this.historySize = options.historySize ?? 100;
+    this.copyMark = options.copyMark ?? (() => new Uint8Array(0));
   }
 
   /** Loads the jobs the store kept and starts printing. */
@@ -186,7 +205,13 @@ export class PrintQueue {
     for (const job of await this.store.load()) {
       if (this.known.has(job.id)) continue;
       this.known.add(job.id);
-      this.lane(job.target).jobs.push(copyJob(job));
+      const queued = copyJob(job);
+      // The last process died while this job was going out: the printer may have printed it.
+      if (queued.sending) {
+        queued.sending = false;
+        queued.copy = true;
+      }
+      this.lane(job.target).jobs.push(queued);
     }
     for (const lane of this.lanes.values()) this.kick(lane);
   }
@@ -337,13 +362,25 @@ export class PrintQueue {
           continue;
         }
         job.attempts++;
+        // Saved before the bytes go out, so that a restart knows this job may be on paper already.
+        job.sending = true;
+        await this.saveToStore(job);
+        if (isDiscarded(job)) {
+          // Discarded while it was being saved: it never went out.
+          this.finish(lane, job);
+          continue;
+        }
         try {
           lane.output ??= this.openOutput(lane.target);
-          await lane.output.write(job.bytes);
+          await lane.output.write(job.copy ? this.withCopyMark(job) : job.bytes);
         } catch (e) {
+          job.sending = false;
+          // The connection dropped while the bytes were going out: part of the slip may be on paper.
+          if ((e as { code?: unknown })?.code === 'printer.write_failed') job.copy = true;
           this.failed(lane, job, e);
           return;
         }
+        job.sending = false;
         lane.failures = 0;
         lane.lastError = undefined;
         lane.nextAttemptAt = undefined;
@@ -361,6 +398,20 @@ export class PrintQueue {
     }
   }
 
+  private withCopyMark(job: QueuedPrintJob): Uint8Array {
+    let mark: Uint8Array;
+    try {
+      mark = this.copyMark(copyJob(job));
+    } catch {
+      // A copy without its mark beats no receipt.
+      mark = new Uint8Array(0);
+    }
+    const out = new Uint8Array(mark.length + job.bytes.length);
+    out.set(mark, 0);
+    out.set(job.bytes, mark.length);
+    return out;
+  }
+
   private failed(lane: Lane, job: LaneJob, error: unknown): void {
     lane.failures++;
     const delay = Math.min(this.maxBackoffMs, this.initialBackoffMs * 2 ** Math.min(lane.failures - 1, 30));
@@ -374,6 +425,8 @@ export class PrintQueue {
     };
     job.lastError = failure;
     lane.lastError = failure;
+    // A job discarded while it was being sent is gone from the store already.
+    if (!isDiscarded(job)) void this.saveToStore(job);
     if (this.stopped) return;
     lane.nextAttemptAt = this.clock.now() + delay;
     lane.timer = this.clock.setTimeout(() => {
@@ -381,7 +434,6 @@ export class PrintQueue {
       lane.nextAttemptAt = undefined;
       this.kick(lane);
     }, delay);
-    void this.saveToStore(job);
     this.onEvent({ type: 'failed', job: this.jobStatus(job, lane), error: { ...failure }, retryInMs: delay });
   }
 
@@ -416,6 +468,7 @@ export class PrintQueue {
       attempts: job.attempts,
       size: job.bytes.length,
     };
+    if (job.copy) status.copy = true;
     if (job.lastError) status.lastError = { ...job.lastError };
     if (lane.nextAttemptAt !== undefined && lane.jobs.includes(job))
       status.nextAttemptAt = lane.nextAttemptAt;
@@ -462,5 +515,7 @@ function copyJob(job: QueuedPrintJob): QueuedPrintJob {
     attempts: job.attempts,
   };
   if (job.lastError) copy.lastError = { ...job.lastError };
+  if (job.sending) copy.sending = true;
+  if (job.copy) copy.copy = true;
   return copy;
 }

@@ -15,7 +15,7 @@
  * - utf8: nothing; the printer must be set to UTF-8 itself.
  */
 import ReceiptPrinterEncoder from '@point-of-sale/receipt-printer-encoder';
-import { align, displayWidth, encodeText, layoutReceipt, ReceiptLine } from './layout';
+import { align, displayWidth, encodeText, layoutReceipt, ReceiptLine, wrap } from './layout';
 import { ReceiptData, ReceiptLayout } from './receipt';
 
 /** ESC/POS: FS & — Chinese character mode on. */
@@ -40,7 +40,11 @@ export function renderReceipt(data: ReceiptData, layout: ReceiptLayout): Uint8Ar
  * centered, then a partial cut. Other short prints (printer-tap's paid footer) use it with lines of
  * their own.
  */
-export function renderLines(lines: readonly ReceiptLine[], layout: ReceiptLayout): Uint8Array {
+export function renderLines(
+  lines: readonly ReceiptLine[],
+  layout: ReceiptLayout,
+  options: { cut?: boolean } = {},
+): Uint8Array {
   const { width, encoding } = layout;
   const encoder = new ReceiptPrinterEncoder({
     language: 'esc-pos',
@@ -71,8 +75,38 @@ export function renderLines(lines: readonly ReceiptLine[], layout: ReceiptLayout
     if (line.kind === 'text' && line.bold) encoder.bold(false);
     encoder.newline();
   }
-  encoder.cut('partial');
+  if (options.cut !== false) encoder.cut('partial');
   return encoder.encode();
+}
+
+/** The words of the copy mark; the first line is the one a checker (and the chaos harness) looks for. */
+export const COPY_MARK = {
+  title: '** 补打 REPRINT **',
+  titleAscii: '** REPRINT **',
+  zh: '打印中断后补打，可能与上一张重复',
+  en: 'Copy: printing was interrupted',
+} as const;
+
+/**
+ * What prints before a receipt that may be on paper already (the print queue's `copy`): a bold, centered
+ * "补打 REPRINT" and one line saying why, in the printer's encoding, no cut (the receipt follows). The
+ * receipt's own ESC @ resets the printer after it.
+ */
+export function renderCopyMark(layout: ReceiptLayout): Uint8Array {
+  const { width, encoding } = layout;
+  const chinese = encoding !== 'cp437';
+  const lines: ReceiptLine[] = [
+    {
+      kind: 'text',
+      text: align(chinese ? COPY_MARK.title : COPY_MARK.titleAscii, width, 'center', encoding),
+      bold: true,
+    },
+  ];
+  const why = chinese ? [COPY_MARK.zh, COPY_MARK.en] : [COPY_MARK.en];
+  for (const l of why)
+    for (const w of wrap(l, width, encoding))
+      lines.push({ kind: 'text', text: align(w, width, 'center', encoding), bold: false });
+  return renderLines(lines, layout, { cut: false });
 }
 
 /** The receipt as plain text: one line per printed line, each exactly `layout.width` columns, `\n` after each. */

@@ -9,7 +9,11 @@
  * - written-back-once: a paid order's "paid" reached the host once — one delivery id, applied once, the
  *                 only status the host was told (a canceled order: "canceled" once); a file-drop order's
  *                 result file says the final status;
- * - printed-once: a paid order has exactly one receipt; any other none;
+ * - printed-once: a paid order has exactly one receipt; any other none. The one allowance: when the
+ *                 plugin was killed while the printer took a receipt, the restart prints it again under
+ *                 "补打 REPRINT" (src/printer/print-queue.ts: no printer says what it printed), so a paid
+ *                 order may have one unmarked receipt or none, plus marked copies, at most one per kill -9
+ *                 of the plugin, and never zero receipts in all;
  * - not-paid-shown-paid: nothing failed or canceled was shown to the host or printed as paid;
  * - paid-shown-failed: nothing paid was shown to the host as failed or canceled;
  * - parts-stay-up: no process exits unless the harness killed or stopped it (checked per start).
@@ -24,7 +28,10 @@ import type { OrderOutcome } from './run-seed';
 export interface Evidence {
   pluginOrders: Array<{ orderId: string; status: string; writeBack: string }>;
   deliveries: Delivery[];
+  /** Receipts printed per order, copies included. */
   receipts: Record<string, number>;
+  /** Of those, the ones printed under the copy mark ("补打 REPRINT"). */
+  copies: Record<string, number>;
   outbox: Record<string, string>;
   payments: ServerPayment[];
   trades: SimTrade[];
@@ -50,6 +57,8 @@ export interface InvariantReport {
     paid: number;
     canceled: number;
     redeliveries: number;
+    /** Receipts printed again under the copy mark after a kill -9 of the plugin mid-print. */
+    copies: number;
     msToFinal: number[];
   };
 }
@@ -63,7 +72,14 @@ export function checkInvariants(
 ): InvariantReport {
   const checked = Object.fromEntries(INVARIANTS.map((i) => [i, 0])) as Record<Invariant, number>;
   const violations: InvariantReport['violations'] = [];
-  const stats: InvariantReport['stats'] = { paid: 0, canceled: 0, redeliveries: 0, msToFinal: [] };
+  const stats: InvariantReport['stats'] = {
+    paid: 0,
+    canceled: 0,
+    redeliveries: 0,
+    copies: 0,
+    msToFinal: [],
+  };
+  const pluginKills = plan.faults.filter((f) => f.kind === 'kill9' && f.part === 'plugin').length;
   const fail = (invariant: Invariant, orderId: string, detail: string) =>
     violations.push({ invariant, orderId, detail });
 
@@ -85,11 +101,12 @@ export function checkInvariants(
     const holding = trades.filter((t) => t.state === 'succeeded');
     const deliveries = ev.deliveries.filter((d) => d.orderId === id && ours.has(id));
     const receipts = ev.receipts[id] ?? 0;
+    const copies = ev.copies?.[id] ?? 0;
     const what = () =>
       `plugin ${status}; payments ${JSON.stringify(payments.map((p) => [p.id, p.status, p.reversed]))}; ` +
       `trades ${JSON.stringify(trades.map((t) => [t.outTradeNo, t.state, t.chargeCalls]))}; ` +
       `deliveries ${JSON.stringify(deliveries.map((d) => [d.deliveryId, d.status, d.verified]))}; ` +
-      `receipts ${receipts}; outbox ${ev.outbox[id] ?? '-'}; clerk ${outcome.notes.join(' | ')}`;
+      `receipts ${receipts} (${copies} marked copies); outbox ${ev.outbox[id] ?? '-'}; clerk ${outcome.notes.join(' | ')}`;
 
     // final
     checked.final++;
@@ -143,8 +160,16 @@ export function checkInvariants(
 
     // printed-once
     checked['printed-once']++;
-    if (status === 'paid' ? receipts !== 1 : receipts !== 0)
-      fail('printed-once', id, `${receipts} receipts for a ${status} order: ${what()}`);
+    stats.copies += copies;
+    if (status !== 'paid') {
+      if (receipts !== 0) fail('printed-once', id, `${receipts} receipts for a ${status} order: ${what()}`);
+    } else if (receipts === 0 || receipts - copies > 1 || copies > pluginKills) {
+      fail(
+        'printed-once',
+        id,
+        `${receipts} receipts (${copies} marked copies, ${pluginKills} kill -9 of the plugin): ${what()}`,
+      );
+    }
 
     // not-paid-shown-paid
     checked['not-paid-shown-paid']++;

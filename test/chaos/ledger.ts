@@ -60,8 +60,12 @@ export function readServer(
  * Receipts per order id, from the bytes the file printers got: each receipt ends in a paper cut
  * (GS V …), so the bytes are split there and every piece naming an order counts once for it.
  */
-export function readReceipts(files: string[], orderIds: string[]): Record<string, number> {
+export function readReceipts(
+  files: string[],
+  orderIds: string[],
+): { receipts: Record<string, number>; copies: Record<string, number> } {
   const counts: Record<string, number> = Object.fromEntries(orderIds.map((id) => [id, 0]));
+  const copies: Record<string, number> = Object.fromEntries(orderIds.map((id) => [id, 0]));
   for (const file of files) {
     if (!existsSync(file)) continue;
     const bytes = readFileSync(file);
@@ -76,11 +80,20 @@ export function readReceipts(files: string[], orderIds: string[]): Record<string
     pieces.push(bytes.subarray(from));
     for (const piece of pieces) {
       const text = piece.toString('latin1');
-      for (const id of orderIds) if (text.includes(id)) counts[id]++;
+      // A copy printed after a crash mid-print starts with the copy mark (its ASCII word, whatever the
+      // printer's encoding), before the receipt and with no cut between.
+      const copy = text.includes(COPY_MARK_WORD);
+      for (const id of orderIds)
+        if (text.includes(id)) {
+          counts[id]++;
+          if (copy) copies[id]++;
+        }
     }
   }
-  return counts;
+  return { receipts: counts, copies };
 }
+
+const COPY_MARK_WORD = 'REPRINT';
 
 /** The status of each result file in the file-drop outbox, by order id. */
 export function readOutbox(outbox: string): Record<string, string> {

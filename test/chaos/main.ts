@@ -26,6 +26,8 @@ export interface Summary {
   paid: number;
   canceled: number;
   redeliveries: number;
+  /** Receipts printed again under "补打 REPRINT" after a kill -9 of the plugin mid-print. */
+  copies: number;
   faults: Record<string, number>;
   secondsPerSeed: { min: number; median: number; max: number; total: number };
   msToFinal: { median: number; p99: number; max: number };
@@ -39,6 +41,7 @@ export function summarize(results: SeedResult[]): Summary {
   let paid = 0;
   let canceled = 0;
   let redeliveries = 0;
+  let copies = 0;
   let orders = 0;
   for (const r of results) {
     for (const f of r.plan.faults) {
@@ -58,6 +61,7 @@ export function summarize(results: SeedResult[]): Summary {
     paid += r.report.stats.paid;
     canceled += r.report.stats.canceled;
     redeliveries += r.report.stats.redeliveries;
+    copies += r.report.stats.copies ?? 0;
     times.push(...r.report.stats.msToFinal);
   }
   const secs = results.map((r) => r.ms / 1000).sort((a, b) => a - b);
@@ -74,6 +78,7 @@ export function summarize(results: SeedResult[]): Summary {
     paid,
     canceled,
     redeliveries,
+    copies,
     faults,
     secondsPerSeed: {
       min: secs[0] ?? 0,

@@ -378,7 +378,7 @@ async function collectEvidence(world: World, plan: Plan): Promise<Evidence> {
   return {
     pluginOrders: orders,
     deliveries: world.hook.deliveries,
-    receipts: readReceipts(
+    ...readReceipts(
       [world.printerFile, world.dropPrinterFile],
       plan.orders.map((o) => o.orderId),
     ),

@@ -66,6 +66,7 @@ describe('chaos invariants checker', () => {
     ],
     deliveries: [delivery('A', 'paid'), delivery('A', 'paid'), delivery('B', 'canceled')],
     receipts: { A: 1, B: 0, F: 1 },
+    copies: { A: 0, B: 0, F: 0 },
     outbox: { F: 'paid' },
     payments: [
       { id: 'pA', orderId: 'A', status: 'succeeded', reversed: 0 },
@@ -110,6 +111,36 @@ describe('chaos invariants checker', () => {
     const twoReceipts = good();
     twoReceipts.receipts.A = 2;
     expect(broken(twoReceipts)).toEqual(['printed-once A']);
+    const noReceipt = good();
+    noReceipt.receipts.F = 0;
+    expect(broken(noReceipt)).toEqual(['printed-once F']);
+    // A marked copy is allowed only when the plugin was killed (it may have died mid-print), one per kill.
+    const copied = good();
+    copied.receipts.A = 2;
+    copied.copies.A = 1;
+    expect(broken(copied)).toEqual(['printed-once A']);
+    const killed: Plan = { ...plan, faults: [{ kind: 'kill9', at: 500, part: 'plugin', downMs: 100 }] };
+    const brokenIn = (p: Plan, ev: Evidence) =>
+      checkInvariants(p, outcomes(), ev, 5000).violations.map((v) => `${v.invariant} ${v.orderId}`);
+    expect(brokenIn(killed, copied)).toEqual([]);
+    expect(checkInvariants(killed, outcomes(), copied, 5000).stats.copies).toBe(1);
+    const onlyCopy = good();
+    onlyCopy.copies.A = 1;
+    expect(brokenIn(killed, onlyCopy)).toEqual([]);
+    const twoOriginals = good();
+    twoOriginals.receipts.A = 3;
+    twoOriginals.copies.A = 1;
+    expect(brokenIn(killed, twoOriginals)).toEqual(['printed-once A']);
+    const twoCopies = good();
+    twoCopies.receipts.A = 3;
+    twoCopies.copies.A = 2;
+    expect(brokenIn(killed, twoCopies)).toEqual(['printed-once A']);
+    const canceledCopy = good();
+    canceledCopy.receipts.B = 1;
+    canceledCopy.copies.B = 1;
+    expect(brokenIn(killed, canceledCopy)).toEqual(
+      expect.arrayContaining(['printed-once B', 'not-paid-shown-paid B']),
+    );
     const shownPaid = good();
     shownPaid.deliveries.push(delivery('B', 'paid'));
     expect(broken(shownPaid)).toEqual(expect.arrayContaining(['not-paid-shown-paid B']));
