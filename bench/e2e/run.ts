@@ -2,45 +2,93 @@
  * The whole chain, end to end (issue 14): registers → plugin → LAN offer → unit pays → server → signed result
  * → plugin → write-back to the host, with its raw floor measured beside it in the same run.
  *
- * Everything runs in this one process on 127.0.0.0/8, as bench/capture/chain.ts does: the payment server
- * (createServerApp, SQLite in a scratch folder, simulator), `--registers` real plugins (createPluginApp) and
- * `--units` real units (createTerminalApp). A plugin serves exactly one register (AdapterHost refuses an
- * extra manifest that names another register, `setup.register_differs`), so each simulated register Rnn has
- * its own plugin Pnn, as a shop has one plugin beside each register. Each plugin runs manifests/http-hook.yaml
- * as its main manifest (the hook takes POSTs only there) and manifests/display-led8-hisense-vc110.yaml beside
- * it, on a socat pty pair per register (the register writes its far end; the plugin passes the bytes on to a
- * second pair whose far end is read and dropped: the customer display). Register Rnn dispatches unicast to
- * unit T((n-1) mod units + 1).
+ * Processes. Every app is a real process started from the built dist/ (`npm run build` first; the bench
+ * stops at once, saying so, when dist/cli/main.js is missing, and warns when a file in src/ is newer), each
+ * with its own event loop, SQLite files and disk syncs, as in a shop:
+ *   - the payment server: `node bin/payconnect.js server --port P --db sqlite:… ` (PAYCONNECT_SIM_SPEED=50),
+ *   - one plugin per register: `node bin/payconnect.js plugin --manifest http-hook.yaml --also-manifest
+ *     display-led8-hisense-vc110.yaml --plugin-port Q …` (a plugin serves exactly one register: AdapterHost
+ *     refuses an extra manifest that names another, `setup.register_differs`),
+ *   - `--units` units: `node bin/payconnect.js terminal --id Tn …`,
+ *   - the floor: bench/e2e/floor.ts (node -r @swc-node/register), talking JSON lines.
+ * This process (the driver) plays the registers, the register host's callback server, the shop LAN's
+ * broadcast and the clerks at the units. Every child's output goes to a log file in the scratch folder
+ * (its tail is printed when one fails to start or dies). All of them, the socat pty pairs and the scratch
+ * folder are removed at the end, on Ctrl-C/SIGTERM/SIGHUP, on an error and at the time limit; a last
+ * synchronous SIGKILL on exit catches any child still there (only a kill -9 of the driver itself leaves
+ * them behind). `--in-process` runs the old one-process bench instead (bench/e2e/in-process.ts).
  *
- * Each register loops: one sale by the hook (POST /api/orders), the next on the display (led8 total, the
- * clock starting before the CR that completes it), and so on, one sale open at a time, starting a sale every
- * `--interval` ms (a paced load: 50 registers at 1 s is 50 orders/s offered). When the offer reaches its unit
- * (OfferInbox 'new'), the unit pays it with an immediate-success simulator code (18 digits ending 00,
- * docs/server-api.md) through TerminalService.pay, as its touch page's POST does. Write-back: for the hook,
- * when the register host's callback server receives the signed result; for the display (which cannot be told
- * a result: its writeBack is a no-op), when the plugin's call to the adapter's writeBack resolves.
+ * LAN: 127.0.0.0/8 only (checked). A plugin binds its LAN port on the wildcard address without
+ * SO_REUSEADDR, so one host holds one plugin per port (in a shop each register is its own PC): each plugin
+ * gets its own --plugin-port, and a relay here on the shared plugin port (bound to 127.255.255.255)
+ * copies every unit beacon to each of them, as the shop LAN's broadcast reaches every register PC.
+ * Beacons carry the unit's own address and port, so offers, acks and claims then go straight between the
+ * plugin and unit processes. Units share the units' port (SO_REUSEADDR). Register Rnn dispatches unicast
+ * to unit T((n-1) mod units + 1).
  *
- * Floor, sampled in the same run between the sales (one every `--floor-every` ms): a sealed LAN round trip
- * (a LanEndpoint offer to another LanEndpoint and its ack, on their own loopback sockets with the store's
- * key) plus the server call alone (createPayment with a success code and the signed result, as a unit
- * does, over the unit's own ServerClient). The chain's ratios are to that floor.
+ * Captures. Register Rnn alternates a sale by the HTTP hook (POST /api/orders on its plugin's local API) and
+ * one on the customer display (led8 bytes written into the far end of a socat pty pair whose near end the
+ * plugin reads; the plugin passes them on to a second pair whose far end is read here and dropped), one sale
+ * open at a time, a sale started every `--interval` ms (50 registers at 1 s: 50 orders/s offered). The
+ * capture clock starts at the POST, or just before the CR that completes the display's total.
  *
- * Memory: process.memoryUsage() every `--sample` s (RSS, heap used, external); the trend is a least-squares
- * slope over the run after the first minute (warm-up), with first- and last-minute means. Plugins, units and
- * the server share this process, so the figures are theirs together (see docs/BENCHMARKS.md).
+ * The offer reaching the unit. The unit's API has an event stream (GET /api/events, server-sent events:
+ * `data: changed` whenever offers, payments or the server's state change, and nothing else) and the offer
+ * list (GET /api/offers); no route names the one offer that changed. The driver holds one stream per
+ * unit, as the touch page does, stamps every event as it handles it (its monotonic clock, and Date.now()),
+ * and reads /api/offers after each: one read in flight per unit, events during a read cause one more
+ * read; `--live-ms N` spaces the starts of reads by N ms as the page does (its LIVE_MS is 50), the
+ * default reads back to back. An offer seen for the first time is dated by the first event handled at or
+ * after the unit's own `receivedAt` stamp of it (ms, the same machine's wall clock): the event the unit
+ * sent as it took the offer into its inbox. So the date does not wait for the read; its error is the
+ * gap to an event the unit sent just before (another order's change) when that one reached the driver
+ * after the stamp: well under a ms unless the driver's loop lags. When no event is found (the read's
+ * answer was handled before the event) the read's answer time is used and counted
+ * (`measurement.offersNotAttributed`). Reported beside it: the unit's own stamp minus the capture's wall
+ * time (`byOwnStampsMs`, ms resolution), and what reads of /api/offers cost (time, size, offers listed):
+ * the list holds every offer of the last hour (FINISHED_OFFER_KEEP_MS), each looked up in the unit's
+ * store, so it grows with the run and the claim waits for it. Then the clerk, as the touch page does:
+ * POST /api/offers/:id/claim, POST /api/offers/:id/pay with an immediate-success simulator code (18
+ * digits ending 00, docs/server-api.md).
  *
- *   npm run bench:e2e -- --minutes 1        (short run)
- *   npm run bench:e2e -- --minutes 10       (the full run; options: --registers 50 --units 5 --interval 1000
- *                                            --burst 20 (seconds with no pause, for orders/s at saturation)
- *                                            --floor-every 200 --sample 5)
+ * Write-back. Hook sales: when the register host's callback server (here) receives the signed result.
+ * Display sales (a display cannot be told a result; its writeBack is a no-op): the plugin's order API.
+ * The driver holds the plugin's event stream (GET /api/events, `{kind: 'order', orderId}` per change)
+ * and, once the unit has paid, reads GET /api/orders/:id after each event of the order until it shows
+ * writeBack 'done'; the time is that of the first event of the order received at or after the history's
+ * 'written back' stamp (the plugin's own, ms; it emits the event right after journaling it). The same
+ * stream dates "journaled" (the order's first event, sent right after its first commit) for the stage
+ * breakdown. Stages are dated on different processes' streams as the driver handles them, so two that are
+ * under a ms apart may swap (journaled → offer can be slightly negative), and paid → write-back is often
+ * negative: the server pushes the signed result to the plugin while the unit's pay answer is on its way.
+ *
+ * Floor, in its own process (bench/e2e/floor.ts), one round every `--floor-every` ms during the paced
+ * part: a sealed LAN round trip (LanEndpoint offer and its ack on two loopback sockets) plus the server
+ * call alone (createPayment with a success code and the signed result). The chain's ratios are to it.
+ *
+ * Memory: VmRSS from /proc/<pid>/status of every child every `--sample` s, by kind (plugins, units,
+ * server: sum and mean per process; the driver's own RSS beside them), with a least-squares slope after
+ * the first minute (or the first fifth of a shorter run) and first- and last-minute means. CPU seconds
+ * per kind over the paced part from /proc/<pid>/stat.
+ *
+ *   npm run build && npm run bench:e2e -- --minutes 1   (short run)
+ *   npm run bench:e2e -- --minutes 10    (the full run; options: --registers 50 --units 5 --interval 1000
+ *                                         --burst 20 (seconds with no pause, orders/s at saturation) or
+ *                                         --no-burst, --floor-every 200 --sample 5, --live-ms 50,
+ *                                         --start-parallel 4 (processes started at once), --in-process)
+ * Results: bench/e2e/results/e2e-<minutes>min.json (BENCH_E2E_NAME overrides the name).
  */
+import { spawn, type ChildProcess, execSync } from 'node:child_process';
 import {
-  mkdirSync,
   closeSync,
+  existsSync,
+  mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -48,35 +96,20 @@ import { Agent, createServer, request, Server } from 'node:http';
 import net from 'node:net';
 import tty from 'node:tty';
 import { randomBytes } from 'node:crypto';
-import { execSync } from 'node:child_process';
 import dgram from 'node:dgram';
-import { tmpdir, loadavg } from 'node:os';
+import { cpus, tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import YAML from 'yaml';
-import { SerialDisplayAdapter } from '../../src/adapters/serial-display/serial-display.adapter';
-import {
-  LanEndpoint,
-  LanKeyring,
-  lanKeyFromJson,
-  UdpLanTransport,
-  type HeldOffer,
-  type OfferInbox,
-} from '../../src/lan';
-import type { ServerClient } from '../../src/device/server-client';
-import { createPluginApp, RunningPlugin } from '../../src/plugin/plugin-app';
-import { createServerApp, RunningServer } from '../../src/server/server-app';
-import { createTerminalApp, RunningTerminal } from '../../src/terminal/terminal-app';
-import type { TerminalStore } from '../../src/terminal/terminal-store';
 import { PtyPair } from '../../test/support/pty';
-import { REPO_ROOT } from '../../test/support/node-runner';
+import { REPO_ROOT, runTs, type JsonLineChild } from '../../test/support/node-runner';
 import { pickLanPorts } from '../../test/terminal/support/harness';
 import {
   Cleanups,
   commandLine,
   isLoopback,
   numberOption,
-  startCpuProfile,
+  stopChild,
   stopOnSignalsOrAfter,
   summarize,
   watchGc,
@@ -87,8 +120,9 @@ const HOST = '127.0.0.1';
 const BROADCAST = '127.255.255.255';
 const ADMIN = 'bench-e2e-admin-token';
 const HOOK_SECRET = 'bench-e2e-hook-secret-0123456789';
+const BIN = path.join(REPO_ROOT, 'bin', 'payconnect.js');
 const SAMPLE_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 10_000;
+const REQUEST_TIMEOUT_MS = 15_000;
 const ESC = 0x1b;
 const CR = Buffer.from([0x0d]);
 const CLR = Buffer.from([0x0c]);
@@ -115,6 +149,11 @@ function manifestCopy(dir: string, file: string, change: (m: Record<string, unkn
   return to;
 }
 
+interface Answer {
+  status: number;
+  body: string;
+}
+
 function call(
   agent: Agent,
   base: URL,
@@ -123,7 +162,7 @@ function call(
   body?: unknown,
   headers: Record<string, string> = {},
 ) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
+  return new Promise<Answer>((resolve, reject) => {
     const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     const req = request(
       {
@@ -150,11 +189,86 @@ function call(
   });
 }
 
-/** Promises keyed by a string, resolved with the moment the event happened; late arrivals are kept briefly. */
-class Waits {
-  private readonly waiting = new Map<string, (at: bigint) => void>();
-  private readonly early = new Map<string, bigint>();
-  wait(key: string): Promise<bigint | undefined> {
+/** An event as the driver received it: its monotonic time and its wall clock in ms (Date.now()). */
+interface Stamp {
+  at: bigint;
+  wall: number;
+}
+
+/**
+ * A server-sent event stream (GET `urlPath`), each event's `data:` handed over with the moment its chunk
+ * arrived. Reopened after 100 ms if it ends before close(); `onDrop` is told.
+ */
+function eventStream(
+  base: URL,
+  urlPath: string,
+  onData: (data: string, stamp: Stamp) => void,
+  onDrop: (why: string) => void,
+): { opened: Promise<void>; close(): void } {
+  let closed = false;
+  let req: ReturnType<typeof request> | undefined;
+  let opened!: () => void;
+  const ready = new Promise<void>((r) => (opened = r));
+  const open = () => {
+    let buffer = '';
+    req = request(
+      {
+        host: base.hostname,
+        port: base.port,
+        path: urlPath,
+        agent: false,
+        headers: { accept: 'text/event-stream' },
+      },
+      (res) => {
+        if (res.statusCode !== 200) {
+          res.resume();
+          reopen(`HTTP ${res.statusCode}`);
+          return;
+        }
+        opened();
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          const stamp = { at: now(), wall: Date.now() };
+          buffer += chunk;
+          let end: number;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const event = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const data = event
+              .split('\n')
+              .filter((l) => l.startsWith('data:'))
+              .map((l) => l.slice(5).trimStart())
+              .join('\n');
+            if (data) onData(data, stamp);
+          }
+        });
+        res.on('end', () => reopen('the stream ended'));
+        res.on('error', () => undefined);
+      },
+    );
+    req.on('error', (e) => reopen(e.message));
+    req.end();
+  };
+  const reopen = (why: string) => {
+    if (closed) return;
+    onDrop(why);
+    setTimeout(() => !closed && open(), 100);
+  };
+  open();
+  return {
+    opened: ready,
+    close: () => {
+      closed = true;
+      req?.destroy();
+    },
+  };
+}
+
+/** Promises keyed by a string, resolved with what happened; late arrivals are kept briefly. */
+class Waits<T> {
+  private readonly waiting = new Map<string, (v: T) => void>();
+  private readonly early = new Map<string, T>();
+  wait(key: string, timeoutMs = SAMPLE_TIMEOUT_MS): Promise<T | undefined> {
     const got = this.early.get(key);
     if (got !== undefined) {
       this.early.delete(key);
@@ -164,23 +278,179 @@ class Waits {
       const timer = setTimeout(() => {
         this.waiting.delete(key);
         resolve(undefined);
-      }, SAMPLE_TIMEOUT_MS);
-      this.waiting.set(key, (at) => {
+      }, timeoutMs);
+      this.waiting.set(key, (v) => {
         clearTimeout(timer);
-        resolve(at);
+        resolve(v);
       });
     });
   }
-  hit(key: string, at: bigint): void {
+  hit(key: string, v: T): void {
     const w = this.waiting.get(key);
     if (w) {
       this.waiting.delete(key);
-      w(at);
-    } else if (this.early.size < 10_000) this.early.set(key, at);
+      w(v);
+    } else if (this.early.size < 10_000) this.early.set(key, v);
   }
   forget(key: string): void {
     this.early.delete(key);
   }
+}
+
+// --- processes --------------------------------------------------------------------------------------
+
+type Kind = 'server' | 'plugin' | 'unit';
+
+/** One `node bin/payconnect.js …` child, its output in a log file. */
+class AppProc {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+  exit: string | undefined;
+  private stopping = false;
+
+  constructor(
+    readonly name: string,
+    readonly kind: Kind,
+    args: string[],
+    readonly log: string,
+    env: Record<string, string>,
+    onDeath: (p: AppProc) => void,
+  ) {
+    const fd = openSync(log, 'a');
+    this.child = spawn(process.execPath, [BIN, ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exit = signal ?? `code ${code}`;
+        if (!this.stopping && !ending) onDeath(this);
+        resolve();
+      });
+      this.child.once('error', (e) => {
+        this.exit = `could not start: ${e.message}`;
+        resolve();
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.exit === undefined ? this.child.pid : undefined;
+  }
+
+  tail(lines = 20): string {
+    try {
+      return readFileSync(this.log, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+    } catch {
+      return '(no log)';
+    }
+  }
+
+  /** Polls `url` until it answers 200; fails at once, with the log's tail, if the process exits first. */
+  async waitHttp(url: string, timeoutMs = 60_000): Promise<void> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      if (this.exit !== undefined)
+        throw new Error(`${this.name} exited (${this.exit}) before it was ready:\n${this.tail()}`);
+      try {
+        const r = await fetch(url, { signal: AbortSignal.timeout(2000) });
+        if (r.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      await sleep(100);
+    }
+    throw new Error(`${this.name} did not answer ${url} within ${timeoutMs} ms:\n${this.tail()}`);
+  }
+
+  /** SIGTERM (the app closes itself), SIGKILL after `graceMs`. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    if (this.exit !== undefined) return;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+
+  killNow(): void {
+    this.stopping = true;
+    if (this.exit === undefined) this.child.kill('SIGKILL');
+  }
+}
+
+/** VmRSS of a process in bytes, from /proc/<pid>/status; undefined once it is gone. */
+function rssOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const TICKS_PER_S = (() => {
+  try {
+    return Number(execSync('getconf CLK_TCK', { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU seconds of a process, from /proc/<pid>/stat. */
+function cpuOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS_PER_S; // fields 14 and 15 (utime, stime)
+  } catch {
+    return undefined;
+  }
+}
+
+/** The newest .ts file under src/ when it is newer than dist/cli/main.js (a stale build), or undefined. */
+function newerSource(): string | undefined {
+  const built = statSync(path.join(REPO_ROOT, 'dist', 'cli', 'main.js')).mtimeMs;
+  let newest: { file: string; at: number } | undefined;
+  const walk = (dir: string) => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.name.endsWith('.ts') && !e.name.endsWith('.spec.ts')) {
+        const at = statSync(p).mtimeMs;
+        if (at > built && (!newest || at > newest.at)) newest = { file: p, at };
+      }
+    }
+  };
+  walk(path.join(REPO_ROOT, 'src'));
+  return newest && path.relative(REPO_ROOT, newest.file);
+}
+
+/** Runs `fn` over `items`, at most `n` at a time. */
+async function pool<T, R>(items: T[], n: number, fn: (item: T, i: number) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i], i);
+      }
+    }),
+  );
+  return out;
+}
+
+async function freeTcpPort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, HOST, () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
 }
 
 async function freeUdpPort(): Promise<number> {
@@ -191,16 +461,17 @@ async function freeUdpPort(): Promise<number> {
   return port;
 }
 
-/** The LAN counters that say whether datagrams were lost or retried. */
-function lanBrief(st: LanEndpoint['stats']) {
-  const dropped = Object.values(st.dropped).reduce((a, b) => a + b, 0);
+/** The LAN counters that say whether datagrams were lost or retried (as GET /api/status shows them). */
+function lanBrief(st: Record<string, unknown> | undefined) {
+  const n = (k: string) => Number(st?.[k] ?? 0);
+  const dropped = Object.values((st?.dropped ?? {}) as Record<string, number>).reduce((a, b) => a + b, 0);
   return {
-    messagesSent: st.messagesSent,
-    retransmissions: st.retransmissions,
-    datagramsIn: st.datagramsIn,
-    datagramsOut: st.datagramsOut,
-    duplicates: st.duplicates,
-    expired: st.expired,
+    messagesSent: n('messagesSent'),
+    retransmissions: n('retransmissions'),
+    datagramsIn: n('datagramsIn'),
+    datagramsOut: n('datagramsOut'),
+    duplicates: n('duplicates'),
+    expired: n('expired'),
     dropped,
   };
 }
@@ -230,20 +501,192 @@ const uptime = () => {
   }
 };
 
+// --- the shop's parts as the driver sees them -----------------------------------------------------
+
+/** An offer as a unit's GET /api/offers lists it (the fields used here). */
+interface OfferJson {
+  orderId: string;
+  registerId: string;
+  status: string;
+  receivedAt: string;
+}
+
+/** An offer a unit showed for the first time. */
+interface SeenOffer {
+  orderId: string;
+  /** The unit's event that announced it (see the header), or the read's answer when none was found. */
+  at: bigint;
+  attributed: boolean;
+  /** The unit's own receivedAt, ms since the epoch. */
+  unitStamp: number;
+}
+
+/** A unit process and the driver's view of it: its event stream, the offers it has shown. */
+class UnitView {
+  readonly agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  private readonly events: Stamp[] = [];
+  private readonly seen = new Set<string>();
+  private running = false;
+  private again = false;
+  private stream?: { opened: Promise<void>; close(): void };
+  /** Each read of /api/offers: how long it took, how big the answer was, how many offers it listed. */
+  readonly reads: { ms: number; bytes: number; offers: number; at: number }[] = [];
+  eventCount = 0;
+  notAttributed = 0;
+
+  private lastRead = 0;
+
+  constructor(
+    readonly id: string,
+    readonly proc: AppProc,
+    readonly url: URL,
+    private readonly onOffer: (o: OfferJson, seen: SeenOffer) => void,
+    private readonly fail: (s: string) => void,
+    /** At least this long between the starts of two reads (the touch page: 50 ms); 0: back to back. */
+    private readonly liveMs: number,
+  ) {}
+
+  listen(): Promise<void> {
+    this.stream = eventStream(
+      this.url,
+      '/api/events',
+      (_data, stamp) => {
+        this.eventCount++;
+        this.events.push(stamp);
+        if (this.events.length > 20_000) this.events.splice(0, 10_000);
+        void this.refresh();
+      },
+      (why) => this.fail(`unit ${this.id} event stream dropped: ${why}`),
+    );
+    return this.stream.opened;
+  }
+
+  close(): void {
+    this.stream?.close();
+    this.agent.destroy();
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        const wait = this.lastRead + this.liveMs - Date.now();
+        if (wait > 0) await sleep(wait);
+        this.lastRead = Date.now();
+        await this.read();
+      } while (this.again);
+    } catch (e) {
+      this.fail(`unit ${this.id} GET /api/offers: ${(e as Error).message}`);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async read(): Promise<void> {
+    const t0 = now();
+    const a = await call(this.agent, this.url, 'GET', '/api/offers');
+    const t1 = now();
+    if (a.status !== 200) throw new Error(`HTTP ${a.status} ${a.body.slice(0, 200)}`);
+    const list = JSON.parse(a.body) as OfferJson[];
+    this.reads.push({ ms: ms(t0, t1), bytes: a.body.length, offers: list.length, at: Date.now() });
+    for (const o of list) {
+      if (this.seen.has(o.orderId)) continue;
+      this.seen.add(o.orderId);
+      const unitStamp = Date.parse(o.receivedAt);
+      // The first event received at or after the unit's own stamp: the one it sent as it took the offer.
+      let lo = 0;
+      let hi = this.events.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (this.events[mid].wall >= unitStamp) hi = mid;
+        else lo = mid + 1;
+      }
+      const ev = this.events[lo];
+      if (!ev) this.notAttributed++;
+      this.onOffer(o, { orderId: o.orderId, at: ev ? ev.at : t1, attributed: !!ev, unitStamp });
+    }
+    // Events older than a minute can no longer date an offer not yet seen.
+    const old = Date.now() - 60_000;
+    let drop = 0;
+    while (drop < this.events.length && this.events[drop].wall < old) drop++;
+    if (drop) this.events.splice(0, drop);
+  }
+}
+
+interface Register {
+  id: string;
+  plugin: AppProc;
+  url: URL;
+  agent: Agent;
+  /** The register's end of its line to the plugin (the display protocol is written here). */
+  fd: number;
+  unit: UnitView;
+  /** The plugin's events per order (its event stream), kept until the sale is over. */
+  events: Map<string, Stamp[]>;
+  waiters: Set<() => void>;
+  stream?: { opened: Promise<void>; close(): void };
+}
+
 interface Sample {
   kind: 'http' | 'display';
   offerMs: number;
+  /** The unit's own receivedAt minus the capture's wall time (ms resolution). */
+  offerUnitStampMs: number;
   writeBackMs: number;
-  /** Capture → the plugin journaled the order (its first `change` event for the order id). */
+  /** Display sales: the plugin's own 'written back' stamp minus the capture's wall time (ms). */
+  writeBackPluginStampMs?: number;
+  /** Capture → the plugin's first event of the order (it journaled it). */
   journaledMs?: number;
-  /** Capture → the unit's pay() answered (the payment decided at the unit). */
+  /** Capture → the unit's claim answered. */
+  claimedMs: number;
+  /** Capture → the unit's pay answered (the payment decided at the unit). */
   paidMs: number;
   at: number;
 }
 
 const cleanups = new Cleanups();
+const procs: AppProc[] = [];
+const sockets: ChildProcess[] = []; // socat of each pty pair, for the last-resort kill
+let floorChild: JsonLineChild | undefined;
+/** Set once the bench is ending: a child exiting then is not a death to report. */
+let ending = false;
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => (ending = true));
+
+/** Stops every app process at once (SIGTERM, SIGKILL after 5 s), then the rest of the cleanups. */
+async function shutdown(): Promise<void> {
+  ending = true;
+  await Promise.all(procs.map((p) => p.stop()));
+  if (floorChild) await stopChild(floorChild, 2000).catch(() => undefined);
+  await cleanups.runAll();
+}
+
+// Whatever way this process ends (an exception, process.exit), no child outlives it.
+process.on('exit', () => {
+  for (const p of procs) p.killNow();
+  for (const s of sockets) if (s.exitCode === null && s.signalCode === null) s.kill('SIGKILL');
+  if (floorChild && floorChild.child.exitCode === null) floorChild.child.kill('SIGKILL');
+});
 
 async function main(): Promise<void> {
+  if (process.argv.includes('--in-process')) {
+    await import('./in-process');
+    return;
+  }
+  if (!existsSync(path.join(REPO_ROOT, 'dist', 'cli', 'main.js')))
+    throw new Error(
+      'dist/ is not built: this bench starts the apps from dist/ (node bin/payconnect.js …); run `npm run build` first',
+    );
+  const stale = newerSource();
+  if (stale)
+    console.error(
+      `warning: ${stale} is newer than dist/: the apps run the last build (npm run build to refresh)`,
+    );
+
   const minutes = numberOption('minutes', 1);
   const registers = numberOption('registers', 50);
   const units = numberOption('units', 5);
@@ -251,28 +694,51 @@ async function main(): Promise<void> {
   const burstS = process.argv.includes('--no-burst') ? 0 : numberOption('burst', 20);
   const floorEveryMs = numberOption('floor-every', 200);
   const sampleS = numberOption('sample', 5);
-  const limitMs = (minutes * 60 + burstS + 180) * 1000;
+  const parallel = numberOption('start-parallel', 4);
+  const liveMs = process.argv.includes('--live-ms') ? numberOption('live-ms', 50) : 0;
+  const limitMs = (minutes * 60 + burstS + 600) * 1000;
   const debug = (m: string) => process.env.BENCH_DEBUG && console.error(m);
-  stopOnSignalsOrAfter(limitMs, () => cleanups.runAll(), 'the shop and its scratch folder');
+  stopOnSignalsOrAfter(limitMs, shutdown, 'every process of the shop and the scratch folder');
   const loadAtStart = uptime();
   console.error(`start: ${loadAtStart}`);
 
   const tmp = mkdtempSync(path.join(tmpdir(), 'payconnect-bench-e2e-'));
   cleanups.add(async () => rmSync(tmp, { recursive: true, force: true }));
+  const logs = path.join(tmp, 'logs');
+  mkdirSync(logs);
   const lan = await pickLanPorts();
   for (const a of [HOST, BROADCAST]) if (!isLoopback(a)) throw new Error(`${a} is not loopback`);
 
-  const server: RunningServer = await createServerApp({
-    port: 0,
-    host: HOST,
-    db: { kind: 'sqlite', path: path.join(tmp, 'server.db') },
-    adminToken: ADMIN,
-    simSpeed: 50,
-    logger: false,
-  });
-  cleanups.add(() => server.close());
-  const serverUrl = new URL(server.url);
+  const failures: string[] = [];
+  let failureCount = 0;
+  const fail = (s: string) => {
+    failureCount++;
+    if (failures.length < 200) failures.push(s);
+  };
+  const deaths: string[] = [];
+  const start = (name: string, kind: Kind, args: string[], env: Record<string, string> = {}) => {
+    const p = new AppProc(name, kind, args, path.join(logs, `${name}.log`), env, (dead) => {
+      const msg = `${dead.name} (pid ${dead.child.pid}) exited during the run: ${dead.exit}\n${dead.tail()}`;
+      deaths.push(msg);
+      fail(`${dead.name} exited: ${dead.exit}`);
+      console.error(msg);
+    });
+    procs.push(p);
+    return p;
+  };
+
+  // The payment server.
+  const serverPort = await freeTcpPort();
+  const server = start(
+    'server',
+    'server',
+    ['server', '--port', String(serverPort), '--host', HOST, '--db', `sqlite:${path.join(tmp, 'server.db')}`],
+    { PAYCONNECT_ADMIN_TOKEN: ADMIN, PAYCONNECT_SIM_SPEED: '50' },
+  );
+  const serverUrl = new URL(`http://${HOST}:${serverPort}`);
   if (!isLoopback(serverUrl.hostname)) throw new Error(`the server is on ${serverUrl.hostname}`);
+  const started0 = Date.now();
+  await server.waitHttp(`${serverUrl.origin}/healthz`);
   const adminAgent = new Agent({ keepAlive: true });
   const admin = async (p: string, body: unknown) => {
     const a = await call(adminAgent, serverUrl, 'POST', p, body, { authorization: `Bearer ${ADMIN}` });
@@ -282,9 +748,10 @@ async function main(): Promise<void> {
   const storeId = (await admin('/v1/stores', { name: 'Bench shop' })).id;
   const code = async (role: 'plugin' | 'terminal') =>
     (await admin(`/v1/stores/${storeId}/registration-codes`, { role })).code;
+  debug(`server up in ${Date.now() - started0} ms`);
 
-  // Write-backs: the hook host's callback (one server for every register), the display adapter's writeBack.
-  const writeBacks = new Waits();
+  // Write-backs of hook sales: the register host's callback server, one for every register.
+  const hookWriteBacks = new Waits<bigint>();
   const hook: Server = createServer((req, res) => {
     let text = '';
     req.setEncoding('utf8');
@@ -294,7 +761,7 @@ async function main(): Promise<void> {
       try {
         const b = JSON.parse(text) as { orderId?: string; result?: { orderId?: string } };
         const id = b.orderId ?? b.result?.orderId;
-        if (id) writeBacks.hit(id, at);
+        if (id) hookWriteBacks.hit(id, at);
       } catch {
         // not JSON: not counted
       }
@@ -303,269 +770,321 @@ async function main(): Promise<void> {
   });
   await new Promise<void>((r) => hook.listen(0, HOST, () => r()));
   cleanups.add(() => new Promise<void>((r) => hook.close(() => r())));
-  const proto = SerialDisplayAdapter.prototype as unknown as Record<
-    string,
-    (...a: unknown[]) => Promise<unknown>
-  >;
-  const displayWriteBack = proto['writeBack'];
-  proto['writeBack'] = async function (this: unknown, ...a: unknown[]) {
-    const r = await displayWriteBack.apply(this, a);
-    writeBacks.hit((a[0] as { orderId: string }).orderId, now());
-    return r;
-  };
+  hook.keepAliveTimeout = 60_000;
 
-  const lanConfig = { interfaceAddress: HOST, broadcastAddress: BROADCAST, ...lan };
-  const unitIds = Array.from({ length: units }, (_, i) => `T${i + 1}`);
-  const started0 = Date.now();
-  const unitApps: RunningTerminal[] = [];
-  for (const id of unitIds) {
-    const u = await createTerminalApp({
-      id,
-      serverUrl: server.url,
-      registrationCode: await code('terminal'),
-      port: 0,
-      host: HOST,
-      dataDir: path.join(tmp, id),
-      lan: lanConfig,
-      logger: false,
-    });
-    cleanups.add(() => u.close());
-    unitApps.push(u);
-    debug(`unit ${id} up`);
-  }
+  const lanArgs = (pluginPort: number) => [
+    '--lan-interface',
+    HOST,
+    '--lan-broadcast',
+    BROADCAST,
+    '--lan-port',
+    String(lan.unitPort),
+    '--plugin-port',
+    String(pluginPort),
+  ];
 
   // Offers by register: one sale open per register at a time, so the register id names it.
-  const offers = new Waits();
-  const journaled = new Map<string, bigint>();
-  const offerIds = new Map<string, string>();
-  unitApps.forEach((u, i) => {
-    const inbox = (u.service['o'] as { inbox: OfferInbox }).inbox;
-    inbox.onChange((offer: HeldOffer, event) => {
-      const at = now();
-      if (event !== 'new') return;
-      offerIds.set(offer.registerId, offer.orderId);
-      offers.hit(offer.registerId, at);
-      void i;
-    });
+  const offers = new Waits<SeenOffer>();
+  const unitIds = Array.from({ length: units }, (_, i) => `T${i + 1}`);
+  const unitViews = await pool(unitIds, parallel, async (id) => {
+    const port = await freeTcpPort();
+    const p = start('unit-' + id, 'unit', [
+      'terminal',
+      '--id',
+      id,
+      '--server',
+      serverUrl.origin,
+      '--registration-code',
+      await code('terminal'),
+      '--port',
+      String(port),
+      '--host',
+      HOST,
+      '--data',
+      path.join(tmp, id),
+      ...lanArgs(lan.pluginPort),
+    ]);
+    const url = new URL(`http://${HOST}:${port}`);
+    await p.waitHttp(`${url.origin}/api/status`);
+    const v = new UnitView(id, p, url, (o, seen) => offers.hit(o.registerId, seen), fail, liveMs);
+    await v.listen();
+    cleanups.add(async () => v.close());
+    debug(`unit ${id} up`);
+    return v;
   });
 
-  interface Register {
-    id: string;
-    plugin: RunningPlugin;
-    url: URL;
-    agent: Agent;
-    fd: number;
-    unit: RunningTerminal;
-  }
-  // A plugin binds its LAN port on the wildcard address alone (UdpLanTransport: no SO_REUSEADDR on the
-  // plugin's one socket), so one host holds one plugin per port: in a shop each register is its own PC.
-  // Here each plugin gets its own port, and a relay on the shared plugin port copies every unit beacon to
-  // each of them, as the shop LAN's broadcast reaches every register PC. Beacons carry the unit's own port
-  // and address, so offers and claims then go straight between plugin and unit, not through the relay.
+  // The shop LAN's broadcast: every unit beacon to every plugin's own port (see the header).
   const pluginPorts: number[] = [];
   for (let n = 1; n <= registers; n++) pluginPorts.push(await freeUdpPort());
   const relay = dgram.createSocket({ type: 'udp4', reuseAddr: true });
-  await new Promise<void>((r) => relay.bind(lan.pluginPort, '0.0.0.0', () => r()));
+  // Bound to the loopback broadcast address itself (Linux delivers the beacons there): nothing but 127/8.
+  await new Promise<void>((r) => relay.bind(lan.pluginPort, BROADCAST, () => r()));
   relay.on('message', (msg) => {
     for (const port of pluginPorts) relay.send(msg, port, HOST);
   });
   cleanups.add(() => new Promise<void>((r) => relay.close(() => r())));
-  const regs: Register[] = [];
-  for (let n = 1; n <= registers; n++) {
-    const id = `R${String(n).padStart(2, '0')}`;
-    const unit = unitApps[(n - 1) % units];
-    const unicast = { mode: 'unicast', terminal: unitIds[(n - 1) % units] };
-    const registerLine = await PtyPair.open(tmp, `${id}reg`);
-    cleanups.add(() => registerLine.stop());
-    const displayLine = await PtyPair.open(tmp, `${id}disp`);
-    cleanups.add(() => displayLine.stop());
-    const displayFd = openSync(displayLine.far, 'r+');
-    // A tty stream (libuv's non-blocking tty handle), not fs.createReadStream: a blocking fs read on a pty
-    // holds one of libuv's four pool threads for good, and the fifth register's line would never open.
-    const reader = new tty.ReadStream(displayFd);
-    reader.on('error', () => undefined);
-    reader.on('data', () => undefined);
-    const fd = openSync(registerLine.far, 'r+');
-    cleanups.add(async () => closeSync(fd));
-    const dir = path.join(tmp, id);
-    mkdirSync(dir);
-    const hookManifest = manifestCopy(dir, 'http-hook.yaml', (m) => {
-      m.register = id;
-      m.writeBack = {
-        callback: `http://${HOST}:${(hook.address() as net.AddressInfo).port}/payconnect/results/${id}`,
-        secret: HOOK_SECRET,
-        timeoutMs: 2000,
+
+  const hookPort = (hook.address() as net.AddressInfo).port;
+  const regs = await pool(
+    Array.from({ length: registers }, (_, i) => i + 1),
+    parallel,
+    async (n): Promise<Register> => {
+      const id = `R${String(n).padStart(2, '0')}`;
+      const unit = unitViews[(n - 1) % units];
+      const unicast = { mode: 'unicast', terminal: unit.id };
+      const registerLine = await PtyPair.open(tmp, `${id}reg`);
+      sockets.push(registerLine['socat']!);
+      cleanups.add(() => registerLine.stop());
+      const displayLine = await PtyPair.open(tmp, `${id}disp`);
+      sockets.push(displayLine['socat']!);
+      cleanups.add(() => displayLine.stop());
+      const displayFd = openSync(displayLine.far, 'r+');
+      // A tty stream (libuv's non-blocking tty handle), not fs.createReadStream: a blocking fs read on a
+      // pty holds one of libuv's four pool threads for good, and the fifth register's line never opens.
+      const reader = new tty.ReadStream(displayFd);
+      reader.on('error', () => undefined);
+      reader.on('data', () => undefined);
+      cleanups.add(async () => {
+        reader.destroy();
+      });
+      const fd = openSync(registerLine.far, 'r+');
+      cleanups.add(async () => closeSync(fd));
+      const dir = path.join(tmp, id);
+      mkdirSync(dir);
+      const hookManifest = manifestCopy(dir, 'http-hook.yaml', (m) => {
+        m.register = id;
+        m.writeBack = {
+          callback: `http://${HOST}:${hookPort}/payconnect/results/${id}`,
+          secret: HOOK_SECRET,
+          timeoutMs: 2000,
+        };
+        m.dispatch = unicast;
+      });
+      const displayManifest = manifestCopy(dir, 'display-led8-hisense-vc110.yaml', (m) => {
+        m.register = id;
+        const o = m.options as Record<string, unknown>;
+        o.input = `serial:${registerLine.near}`;
+        o.display = `serial:${displayLine.near}`;
+        m.dispatch = unicast;
+      });
+      const port = await freeTcpPort();
+      const name = `P${String(n).padStart(2, '0')}`;
+      const plugin = start('plugin-' + name, 'plugin', [
+        'plugin',
+        '--manifest',
+        hookManifest,
+        '--also-manifest',
+        displayManifest,
+        '--server',
+        serverUrl.origin,
+        '--registration-code',
+        await code('plugin'),
+        '--port',
+        String(port),
+        '--host',
+        HOST,
+        '--data',
+        path.join(tmp, name),
+        ...lanArgs(pluginPorts[n - 1]),
+      ]);
+      const url = new URL(`http://${HOST}:${port}`);
+      await plugin.waitHttp(`${url.origin}/api/status`);
+      const r: Register = {
+        id,
+        plugin,
+        url,
+        agent: new Agent({ keepAlive: true, maxSockets: 4 }),
+        fd,
+        unit,
+        events: new Map(),
+        waiters: new Set(),
       };
-      m.dispatch = unicast;
-    });
-    const displayManifest = manifestCopy(dir, 'display-led8-hisense-vc110.yaml', (m) => {
-      m.register = id;
-      const o = m.options as Record<string, unknown>;
-      o.input = `serial:${registerLine.near}`;
-      o.display = `serial:${displayLine.near}`;
-      m.dispatch = unicast;
-    });
-    debug(`${id}: lines open, starting its plugin`);
-    const plugin = await createPluginApp({
-      manifestPath: hookManifest,
-      alsoManifests: [displayManifest],
-      id: `P${String(n).padStart(2, '0')}`,
-      serverUrl: server.url,
-      registrationCode: await code('plugin'),
-      port: 0,
-      host: HOST,
-      dataDir: path.join(tmp, `P${n}`),
-      lan: { ...lanConfig, pluginPort: pluginPorts[n - 1] },
-      logger: false,
-      watchManifest: false,
-    });
-    cleanups.add(() => plugin.close());
-    plugin.service.on('change', (c: { kind: string; orderId?: string }) => {
-      if (c.kind === 'order' && c.orderId && !journaled.has(c.orderId) && journaled.size < 100_000)
-        journaled.set(c.orderId, now());
-    });
-    debug(`plugin of ${id} up`);
-    regs.push({
-      id,
-      plugin,
-      url: new URL(plugin.url),
-      agent: new Agent({ keepAlive: true, maxSockets: 2 }),
-      fd,
-      unit,
-    });
-  }
+      r.stream = eventStream(
+        url,
+        '/api/events',
+        (data, stamp) => {
+          let e: { kind?: string; orderId?: string };
+          try {
+            e = JSON.parse(data) as typeof e;
+          } catch {
+            return;
+          }
+          if (e.kind !== 'order' || !e.orderId) return;
+          const list = r.events.get(e.orderId);
+          if (list) list.push(stamp);
+          else {
+            r.events.set(e.orderId, [stamp]);
+            // Orders whose sale is over still change (the receipt): keep the map small.
+            if (r.events.size > 200) r.events.delete(r.events.keys().next().value!);
+          }
+          for (const w of [...r.waiters]) w();
+        },
+        (why) => fail(`plugin of ${id}: event stream dropped: ${why}`),
+      );
+      await r.stream.opened;
+      cleanups.add(async () => {
+        r.stream?.close();
+        r.agent.destroy();
+      });
+      debug(`plugin of ${id} up`);
+      return r;
+    },
+  );
   // Every plugin has heard its unit's beacon.
   for (const r of regs) {
-    const want = unitIds[regs.indexOf(r) % units];
     for (let i = 0; ; i++) {
       const t = await call(r.agent, r.url, 'GET', '/api/terminals');
-      if ((JSON.parse(t.body) as { id: string }[]).some((u) => u.id === want)) break;
-      if (i > 400) throw new Error(`plugin of ${r.id} never heard unit ${want}`);
+      if ((JSON.parse(t.body) as { id: string }[]).some((u) => u.id === r.unit.id)) break;
+      if (i > 400) throw new Error(`plugin of ${r.id} never heard unit ${r.unit.id}`);
       await sleep(50);
     }
   }
-  const setupS = (Date.now() - started0) / 1000;
-  console.error(`shop up in ${setupS.toFixed(1)} s: ${registers} registers/plugins, ${units} units`);
 
-  const failures: string[] = [];
-  const fail = (s: string) => {
-    if (failures.length < 200) failures.push(s);
+  // The floor, in its own process.
+  const floorProc = runTs('bench/e2e/floor.ts', [], { label: 'e2e floor' });
+  floorChild = floorProc;
+  floorProc.send({ serverUrl: serverUrl.origin, code: await code('terminal') });
+  await floorProc
+    .next((m) => m.event === 'ready' || m.event === 'fatal', 120_000)
+    .then((m) => {
+      if (m.event !== 'ready') throw new Error(`the floor process: ${String(m.message)}`);
+    });
+  const setupS = (Date.now() - started0) / 1000;
+  console.error(
+    `shop up in ${setupS.toFixed(1)} s: server, ${registers} plugin processes (one per register), ${units} unit processes`,
+  );
+
+  /** Waits until the plugin of `r` has an event of `orderId` beyond the first `seen`, or `timeoutMs`. */
+  const nextPluginEvent = (r: Register, orderId: string, seen: number, timeoutMs: number) =>
+    new Promise<void>((resolve) => {
+      const check = () => {
+        if ((r.events.get(orderId)?.length ?? 0) > seen) done();
+      };
+      const timer = setTimeout(() => done(), timeoutMs);
+      const done = () => {
+        clearTimeout(timer);
+        r.waiters.delete(check);
+        resolve();
+      };
+      r.waiters.add(check);
+      check();
+    });
+
+  /** A display sale's write-back, from the plugin's order API and event stream (see the header). */
+  const displayWriteBack = async (r: Register, orderId: string) => {
+    const until = Date.now() + SAMPLE_TIMEOUT_MS;
+    while (Date.now() < until) {
+      const seen = r.events.get(orderId)?.length ?? 0;
+      const a = await call(r.agent, r.url, 'GET', `/api/orders/${encodeURIComponent(orderId)}`);
+      const answered = now();
+      if (a.status === 200) {
+        const o = JSON.parse(a.body) as { writeBack: string; history?: { at: string; event: string }[] };
+        if (o.writeBack === 'done') {
+          const h = o.history?.find((x) => x.event === 'written back');
+          const stamp = h ? Date.parse(h.at) : NaN;
+          const ev = (r.events.get(orderId) ?? []).find((e) => e.wall >= stamp);
+          return { at: ev ? ev.at : answered, stamp, attributed: !!ev };
+        }
+      }
+      await nextPluginEvent(r, orderId, seen, 250);
+    }
+    return undefined;
   };
+
   let seq = 0;
+  let writeBackNotAttributed = 0;
 
   /** One sale at register r; resolves with its sample or undefined (the failure noted). */
   const sale = async (r: Register, kind: 'http' | 'display'): Promise<Sample | undefined> => {
     const i = ++seq;
     const fen = 100 + (i % 9000);
-    offerIds.delete(r.id);
+    offers.forget(r.id); // a late offer of an earlier sale that timed out
     let t0: bigint;
-    let wait: Promise<bigint | undefined>;
-    let posted: Promise<{ status: number; body: string }> | undefined;
+    let t0Wall: number;
+    let wait: Promise<SeenOffer | undefined>;
+    let posted: Promise<Answer> | undefined;
+    let hookId: string | undefined;
     if (kind === 'display') {
       writeSync(r.fd, Buffer.concat([led8(1, yuan(fen)), CR, led8(2, yuan(fen))]));
       await sleep(5);
       wait = offers.wait(r.id);
       t0 = now();
+      t0Wall = Date.now();
       writeSync(r.fd, CR);
     } else {
-      const orderId = `HH-${r.id}-${i}`;
+      hookId = `HH-${r.id}-${i}`;
       wait = offers.wait(r.id);
       t0 = now();
-      posted = call(r.agent, r.url, 'POST', '/api/orders', { orderId, amount: yuan(fen) });
+      t0Wall = Date.now();
+      posted = call(r.agent, r.url, 'POST', '/api/orders', { orderId: hookId, amount: yuan(fen) });
     }
     const offered = await wait;
     if (posted) {
       const a = await posted.catch((e: Error) => ({ status: 0, body: e.message }));
       if (a.status !== 202) fail(`${r.id} POST: HTTP ${a.status} ${a.body}`);
     }
-    const orderId = offerIds.get(r.id);
-    if (offered === undefined || !orderId) {
-      fail(`${r.id} ${kind} sale ${i}: no offer within ${SAMPLE_TIMEOUT_MS} ms`);
+    if (offered === undefined) {
+      fail(`${r.id} ${kind} sale ${i}: no offer on unit ${r.unit.id} within ${SAMPLE_TIMEOUT_MS} ms`);
       if (kind === 'display') writeSync(r.fd, CLR);
       return undefined;
     }
-    const written = writeBacks.wait(orderId);
+    const orderId = offered.orderId;
+    if (hookId && orderId !== hookId) fail(`${r.id}: offered ${orderId}, expected ${hookId}`);
+    const written = kind === 'http' ? hookWriteBacks.wait(orderId) : undefined;
+    const enc = encodeURIComponent(orderId);
+    let claimedAt: bigint | undefined;
+    let paidAt: bigint | undefined;
     try {
-      const paid = await r.unit.service.pay(orderId, successCode());
-      if (paid.attempt.status !== 'succeeded') fail(`${orderId}: payment ${paid.attempt.status}`);
+      const c = await call(r.unit.agent, r.unit.url, 'POST', `/api/offers/${enc}/claim`);
+      claimedAt = now();
+      if (c.status !== 200) fail(`${orderId}: claim HTTP ${c.status} ${c.body.slice(0, 200)}`);
+      const p = await call(r.unit.agent, r.unit.url, 'POST', `/api/offers/${enc}/pay`, {
+        paymentCode: successCode(),
+      });
+      paidAt = now();
+      if (p.status !== 200) fail(`${orderId}: pay HTTP ${p.status} ${p.body.slice(0, 200)}`);
+      else if ((JSON.parse(p.body) as { status?: string }).status !== 'succeeded')
+        fail(`${orderId}: payment ${p.body.slice(0, 200)}`);
     } catch (e) {
-      fail(`${orderId}: pay: ${(e as Error).message}`);
+      fail(`${orderId}: claim/pay: ${(e as Error).message}`);
     }
-    const paidAt = now();
-    const journaledAt = journaled.get(orderId);
-    journaled.delete(orderId);
-    const wb = await written;
-    writeBacks.forget(orderId);
+    let wb: bigint | undefined;
+    let pluginStamp: number | undefined;
+    if (written) {
+      wb = await written;
+      hookWriteBacks.forget(orderId);
+    } else {
+      const d = await displayWriteBack(r, orderId).catch((e: Error) => {
+        fail(`${orderId}: GET order: ${e.message}`);
+        return undefined;
+      });
+      if (d && !d.attributed) writeBackNotAttributed++;
+      wb = d?.at;
+      pluginStamp = d?.stamp;
+    }
+    const journaledAt = r.events.get(orderId)?.[0]?.at;
+    r.events.delete(orderId);
     if (kind === 'display') writeSync(r.fd, CLR); // the sale is over at the register
-    if (wb === undefined) {
-      fail(`${orderId}: no write-back within ${SAMPLE_TIMEOUT_MS} ms`);
+    if (wb === undefined || claimedAt === undefined || paidAt === undefined) {
+      if (wb === undefined) fail(`${orderId}: no write-back within ${SAMPLE_TIMEOUT_MS} ms`);
       return undefined;
     }
     return {
       kind,
-      offerMs: ms(t0, offered),
+      offerMs: ms(t0, offered.at),
+      offerUnitStampMs: offered.unitStamp - t0Wall,
       writeBackMs: ms(t0, wb),
+      ...(pluginStamp !== undefined && Number.isFinite(pluginStamp)
+        ? { writeBackPluginStampMs: pluginStamp - t0Wall }
+        : {}),
       ...(journaledAt !== undefined ? { journaledMs: ms(t0, journaledAt) } : {}),
+      claimedMs: ms(t0, claimedAt),
       paidMs: ms(t0, paidAt),
       at: Date.now(),
     };
   };
 
-  // The floor: a sealed LAN round trip on its own endpoints, plus the unit's server call alone.
-  const key = lanKeyFromJson((unitApps[0].service['o'] as { store: TerminalStore }).store.lanKeys()[0], 'T1');
-  const floorA = new LanEndpoint({
-    deviceId: 'FA',
-    keyring: new LanKeyring(key),
-    transport: await UdpLanTransport.open({ bindAddress: HOST, port: 0 }),
-  });
-  const floorBTransport = await UdpLanTransport.open({ bindAddress: HOST, port: 0 });
-  const floorB = new LanEndpoint({
-    deviceId: 'FB',
-    keyring: new LanKeyring(key),
-    transport: floorBTransport,
-  });
-  floorB.onMessage(() => undefined);
-  cleanups.add(async () => {
-    await floorA.close?.();
-    await floorB.close?.();
-  });
-  const floorTarget = {
-    kind: 'unicast' as const,
-    to: 'FB',
-    address: HOST,
-    port: floorBTransport.port,
-  };
-  const floorServer = (unitApps[0].service['o'] as unknown as { server: ServerClient }).server;
-  let floorSeq = 0;
-  const floorOnce = async () => {
-    const n = ++floorSeq;
-    const t0 = now();
-    await floorA.send(
-      'offer',
-      {
-        orderId: `FL-${n}`,
-        registerId: 'RF',
-        amount: { value: 100, currency: 'CNY' },
-        mode: 'unicast',
-        expiresAt: Date.now() + 600_000,
-      },
-      floorTarget,
-      { deadlineMs: 5_000 },
-    );
-    const t1 = now();
-    const p = await floorServer.createPayment(`floor-${process.pid}-${n}`, {
-      orderId: `FL-${n}`,
-      registerId: 'RF',
-      amount: { value: 100, currency: 'CNY' },
-      method: { type: 'wallet_code', code: successCode() },
-    });
-    await floorServer.signed(p.id);
-    const t2 = now();
-    return { lanMs: ms(t0, t1), serverMs: ms(t1, t2), totalMs: ms(t0, t2) };
-  };
-  debug('floor warm-up');
-  // Warm-up of the floor and of each register.
-  for (let i = 0; i < 20; i++) await floorOnce();
+  debug('warm-up');
   await Promise.all(
     regs.map(async (r) => {
       await sale(r, 'http');
@@ -574,67 +1093,84 @@ async function main(): Promise<void> {
   );
   debug(`warm-up failures: ${JSON.stringify(failures.slice(0, 5))}`);
   failures.length = 0;
+  failureCount = 0;
+  const warmupNotAttributed = {
+    offers: unitViews.reduce((a, u) => a + u.notAttributed, 0),
+    writeBacks: writeBackNotAttributed,
+  };
+
+  // Memory and CPU by kind of process.
+  const byKind = (k: Kind) => procs.filter((p) => p.kind === k);
+  interface MemorySample {
+    s: number;
+    server: number;
+    plugins: number[];
+    units: number[];
+    driver: number;
+  }
+  const memory: MemorySample[] = [];
+  const cpuNow = () => ({
+    server: byKind('server').reduce((a, p) => a + (cpuOf(p.pid) ?? 0), 0),
+    plugins: byKind('plugin').reduce((a, p) => a + (cpuOf(p.pid) ?? 0), 0),
+    units: byKind('unit').reduce((a, p) => a + (cpuOf(p.pid) ?? 0), 0),
+    driver: (process.cpuUsage().user + process.cpuUsage().system) / 1e6,
+    floor: cpuOf(floorProc.child.pid) ?? 0,
+  });
 
   const samples: Sample[] = [];
-  const floor: { lanMs: number; serverMs: number; totalMs: number; at: number }[] = [];
-  const memory: { s: number; rss: number; heapUsed: number; heapTotal: number; external: number }[] = [];
   const loads: string[] = [uptime()];
   const gc = watchGc();
   const loopDelay = monitorEventLoopDelay({ resolution: 1 });
   loopDelay.enable();
-  const stopProfile = startCpuProfile('BENCH_E2E_CPU_PROFILE', 'e2e');
+  const cpu0 = cpuNow();
   const t0 = Date.now();
   const endAt = t0 + minutes * 60_000;
-  let stop = false;
+  const rssList = (k: Kind) => byKind(k).map((p) => rssOf(p.pid) ?? NaN);
+  const mb = (b: number) => b / 2 ** 20;
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const meanOf = (xs: number[]) => sum(xs) / Math.max(1, xs.length);
   const memTimer = setInterval(() => {
-    const m = process.memoryUsage();
-    memory.push({
+    const m: MemorySample = {
       s: (Date.now() - t0) / 1000,
-      rss: m.rss,
-      heapUsed: m.heapUsed,
-      heapTotal: m.heapTotal,
-      external: m.external,
-    });
+      server: rssOf(server.pid) ?? NaN,
+      plugins: rssList('plugin'),
+      units: rssList('unit'),
+      driver: process.memoryUsage().rss,
+    };
+    memory.push(m);
     if (memory.length % Math.max(1, Math.round(60 / sampleS)) === 0) {
       loads.push(uptime());
-      const last = samples.slice(-500);
-      const s = summarize(last.map((x) => x.offerMs));
+      const s = summarize(samples.slice(-500).map((x) => x.offerMs));
+      const reads = unitViews.flatMap((u) => u.reads.slice(-200));
+      const listed = Math.max(0, ...unitViews.map((u) => u.reads[u.reads.length - 1]?.offers ?? 0));
       console.error(
-        `${((Date.now() - t0) / 60000).toFixed(1)} min: ${samples.length} sales, offer p99 (last 500) ${s.p99.toFixed(2)} ms, rss ${(m.rss / 2 ** 20).toFixed(0)} MB, heap ${(m.heapUsed / 2 ** 20).toFixed(0)} MB; ${loads[loads.length - 1]}`,
+        `${((Date.now() - t0) / 60000).toFixed(1)} min: ${samples.length} sales, offer p99 (last 500) ${s.p99.toFixed(2)} ms; unit offer list ${listed} offers, read p50 ${summarize(reads.map((x) => x.ms)).p50.toFixed(1)} ms; RSS MB: server ${mb(m.server).toFixed(0)}, plugins ${mb(sum(m.plugins)).toFixed(0)} (mean ${mb(meanOf(m.plugins)).toFixed(0)}), units ${mb(sum(m.units)).toFixed(0)} (mean ${mb(meanOf(m.units)).toFixed(0)}); ${loads[loads.length - 1]}`,
       );
     }
   }, sampleS * 1000);
-  const floorLoop = (async () => {
-    while (!stop) {
-      try {
-        floor.push({ ...(await floorOnce()), at: Date.now() });
-      } catch (e) {
-        fail(`floor: ${(e as Error).message}`);
-      }
-      await sleep(floorEveryMs);
-    }
-  })();
+  floorProc.send({ cmd: 'run', everyMs: floorEveryMs });
   const registerLoop = async (r: Register, k: number, until: () => boolean, pace: number, into: Sample[]) => {
     // Registers start spread over one interval so their sales do not all begin together.
     await sleep((k / regs.length) * pace);
     let kind: 'http' | 'display' = k % 2 ? 'display' : 'http';
     while (!until()) {
-      const start = Date.now();
+      const begun = Date.now();
       const s = await sale(r, kind);
       if (s) into.push(s);
       kind = kind === 'http' ? 'display' : 'http';
-      const rest = pace - (Date.now() - start);
+      const rest = pace - (Date.now() - begun);
       if (rest > 0) await sleep(rest);
     }
   };
   await Promise.all(regs.map((r, k) => registerLoop(r, k, () => Date.now() >= endAt, intervalMs, samples)));
   const paced = { seconds: (Date.now() - t0) / 1000 };
-  stop = true;
-  await floorLoop;
+  const cpu1 = cpuNow();
+  floorProc.send({ cmd: 'stop' });
+  await floorProc.next({ event: 'stopped' }, 30_000);
   clearInterval(memTimer);
-  await stopProfile();
   loopDelay.disable();
   gc.stop();
+  const pacedFailures = failureCount;
 
   // Saturation: no pause between a register's sales, for orders/s.
   const burst: Sample[] = [];
@@ -648,6 +1184,29 @@ async function main(): Promise<void> {
   }
   const loadAtEnd = uptime();
 
+  // What the apps say about the LAN.
+  const statusOf = async (url: URL) => {
+    const a = await call(adminAgent, url, 'GET', '/api/status').catch(() => undefined);
+    return a?.status === 200 ? (JSON.parse(a.body) as { lan?: Record<string, unknown> }) : undefined;
+  };
+  const unitLan = Object.fromEntries(
+    await Promise.all(unitViews.map(async (u) => [u.id, lanBrief((await statusOf(u.url))?.lan)] as const)),
+  );
+  const pluginLan = (await Promise.all(regs.map(async (r) => lanBrief((await statusOf(r.url))?.lan)))).reduce(
+    (a, b) => {
+      for (const k of Object.keys(b) as (keyof typeof b)[]) a[k] = (a[k] ?? 0) + b[k];
+      return a;
+    },
+    {} as Record<string, number>,
+  );
+
+  const floor = floorProc.all().filter((m) => m.event === 'sample') as unknown as {
+    lanMs: number;
+    serverMs: number;
+    totalMs: number;
+  }[];
+  const floorErrors = floorProc.all().filter((m) => m.event === 'error').length;
+
   const pick = (xs: Sample[], kind?: string) => (kind ? xs.filter((s) => s.kind === kind) : xs);
   const figs = (xs: number[]) => {
     const s = summarize(xs);
@@ -656,16 +1215,25 @@ async function main(): Promise<void> {
   const chain = (xs: Sample[]) => ({
     captureToOfferMs: figs(xs.map((s) => s.offerMs)),
     captureToWriteBackMs: figs(xs.map((s) => s.writeBackMs)),
+    byOwnStampsMs: {
+      captureToOfferUnitReceivedAt: figs(xs.map((s) => s.offerUnitStampMs)),
+      captureToWrittenBackPluginLog: figs(
+        xs.filter((s) => s.writeBackPluginStampMs !== undefined).map((s) => s.writeBackPluginStampMs!),
+      ),
+    },
     stagesMs: {
       captureToJournaled: figs(xs.filter((s) => s.journaledMs !== undefined).map((s) => s.journaledMs!)),
       journaledToOffer: figs(
         xs.filter((s) => s.journaledMs !== undefined).map((s) => s.offerMs - s.journaledMs!),
       ),
-      offerToPaidAtUnit: figs(xs.map((s) => s.paidMs - s.offerMs)),
+      offerToClaimedAtUnit: figs(xs.map((s) => s.claimedMs - s.offerMs)),
+      claimedToPaidAtUnit: figs(xs.map((s) => s.paidMs - s.claimedMs)),
       paidAtUnitToWriteBack: figs(xs.map((s) => s.writeBackMs - s.paidMs)),
     },
   });
   const floorFig = {
+    rounds: floor.length,
+    errors: floorErrors,
     lanRoundTripMs: figs(floor.map((f) => f.lanMs)),
     serverCallMs: figs(floor.map((f) => f.serverMs)),
     totalMs: figs(floor.map((f) => f.totalMs)),
@@ -674,13 +1242,11 @@ async function main(): Promise<void> {
   // Memory trend after the first minute (or the first fifth of a short run).
   const warm = Math.min(60, (minutes * 60) / 5);
   const mem = memory.filter((m) => m.s >= warm);
-  const mb = (b: number) => b / 2 ** 20;
-  const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
   const window = (from: number, to: number) => mem.filter((m) => m.s >= from && m.s < to);
   const lastS = mem.length ? mem[mem.length - 1].s : 0;
   const firstW = window(warm, warm + 60);
   const lastW = window(lastS - 60, lastS + 1);
-  const trend = (f: (m: (typeof mem)[number]) => number) => ({
+  const trend = (f: (m: MemorySample) => number) => ({
     slopeMBPerMin: slope(
       mem.map((m) => m.s / 60),
       mem.map((m) => mb(f(m))),
@@ -690,15 +1256,36 @@ async function main(): Promise<void> {
     minMB: mb(Math.min(...mem.map(f))),
     maxMB: mb(Math.max(...mem.map(f))),
   });
+  const kindTrend = (f: (m: MemorySample) => number[]) => ({
+    processes: mem.length ? f(mem[mem.length - 1]).length : 0,
+    sum: trend((m) => sum(f(m))),
+    meanPerProcess: trend((m) => meanOf(f(m))),
+    largestProcessAtEndMB: mem.length ? mb(Math.max(...f(mem[mem.length - 1]))) : NaN,
+  });
+  const offerReads = unitViews.flatMap((u) => u.reads);
+  const lastMinuteReads = offerReads.filter((x) => x.at >= Date.now() - 60_000);
+  const cpuSeconds = Object.fromEntries(
+    (Object.keys(cpu0) as (keyof typeof cpu0)[]).map((k) => [k, cpu1[k] - cpu0[k]]),
+  );
   const result = {
     command: commandLine(),
     at: new Date().toISOString(),
     node: process.version,
+    layout: 'processes: server, one plugin per register and each unit started from dist/ (bin/payconnect.js)',
     load: { atStart: loadAtStart, duringEachMinute: loads, atEnd: loadAtEnd },
-    setup: { registers, pluginsOnePerRegister: registers, units, intervalMs, setupSeconds: setupS },
+    setup: {
+      liveMs,
+      registers,
+      pluginsOnePerRegister: registers,
+      units,
+      intervalMs,
+      setupSeconds: setupS,
+      machineCpus: cpus().length,
+    },
     paced: {
       seconds: paced.seconds,
       sales: samples.length,
+      failures: pacedFailures,
       ordersPerSecond: samples.length / paced.seconds,
       all,
       http: chain(pick(samples, 'http')),
@@ -707,6 +1294,7 @@ async function main(): Promise<void> {
     burst: {
       seconds: burstSeconds,
       sales: burst.length,
+      failures: failureCount - pacedFailures,
       ordersPerSecond: burstSeconds ? burst.length / burstSeconds : 0,
       ...chain(burst),
     },
@@ -726,20 +1314,42 @@ async function main(): Promise<void> {
       chainUnder2xFloorP50: all.captureToWriteBackMs.p50 < 2 * floorFig.totalMs.p50,
       chainUnder2xFloorP99: all.captureToWriteBackMs.p99 < 2 * floorFig.totalMs.p99,
     },
+    measurement: {
+      note: 'offers are dated by the unit event stream (see the header); reads of /api/offers follow each event',
+      unitEvents: Object.fromEntries(unitViews.map((u) => [u.id, u.eventCount])),
+      offersNotAttributed: unitViews.reduce((a, u) => a + u.notAttributed, 0) - warmupNotAttributed.offers,
+      writeBacksNotAttributed: writeBackNotAttributed - warmupNotAttributed.writeBacks,
+      offersReadMs: figs(offerReads.map((x) => x.ms)),
+      offersReadLastMinuteMs: figs(lastMinuteReads.map((x) => x.ms)),
+      offersListedAtEnd: Object.fromEntries(
+        unitViews.map((u) => [u.id, u.reads.length ? u.reads[u.reads.length - 1].offers : 0]),
+      ),
+      offersReadBytesAtEnd: Math.max(
+        0,
+        ...unitViews.map((u) => (u.reads.length ? u.reads[u.reads.length - 1].bytes : 0)),
+      ),
+      offersReads: offerReads.length,
+    },
     memory: {
-      note: 'one process: the server, every plugin and every unit together',
+      note: 'VmRSS from /proc/<pid>/status of each process; sum and mean per process by kind',
+      sampleSeconds: sampleS,
       fromSecond: warm,
       samples: mem.length,
-      rss: trend((m) => m.rss),
-      heapUsed: trend((m) => m.heapUsed),
-      external: trend((m) => m.external),
+      plugins: kindTrend((m) => m.plugins),
+      units: kindTrend((m) => m.units),
+      server: kindTrend((m) => [m.server]),
+      driver: trend((m) => m.driver),
       series: memory.map((m) => ({
         s: Math.round(m.s),
-        rssMB: +mb(m.rss).toFixed(1),
-        heapMB: +mb(m.heapUsed).toFixed(1),
+        serverMB: +mb(m.server).toFixed(1),
+        pluginsMB: +mb(sum(m.plugins)).toFixed(1),
+        unitsMB: +mb(sum(m.units)).toFixed(1),
+        driverMB: +mb(m.driver).toFixed(1),
       })),
     },
-    process: {
+    cpuSecondsPaced: cpuSeconds,
+    driver: {
+      note: 'this process: the registers, the hook host, the beacon relay, the clerks, the event streams',
       gcPauses: gc.gc.count,
       gcMsPerSecond: gc.gc.ms / paced.seconds,
       eventLoopDelayMs: {
@@ -748,18 +1358,8 @@ async function main(): Promise<void> {
         max: loopDelay.max / 1e6,
       },
     },
-    lan: {
-      units: Object.fromEntries(unitApps.map((u, i) => [unitIds[i], lanBrief(u.service.lanStats())])),
-      pluginsSummed: regs
-        .map((r) => lanBrief((r.plugin.service['o'] as unknown as { endpoint: LanEndpoint }).endpoint.stats))
-        .reduce(
-          (a, b) => {
-            for (const k of Object.keys(b) as (keyof typeof b)[]) a[k] = (a[k] ?? 0) + b[k];
-            return a;
-          },
-          {} as Record<string, number>,
-        ),
-    },
+    lan: { units: unitLan, pluginsSummed: pluginLan },
+    processDeaths: deaths,
     failures,
   };
   const { series, ...memShort } = result.memory;
@@ -767,14 +1367,14 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ ...result, memory: memShort }, null, 2));
   const name = process.env.BENCH_E2E_NAME ?? (minutes >= 10 ? 'e2e-10min' : `e2e-${minutes}min`);
   await writeJson(path.join(REPO_ROOT, 'bench', 'e2e', 'results', `${name}.json`), result);
-  for (const r of regs) r.agent.destroy();
   adminAgent.destroy();
-  await cleanups.runAll();
+  await shutdown();
   process.exit(0);
 }
 
 main().catch(async (e) => {
-  console.error(e);
-  await cleanups.runAll();
+  // Once stopping, a register's line or an app gone under a sale is expected: not an error to show.
+  if (!ending) console.error(e);
+  await shutdown();
   process.exit(1);
 });
