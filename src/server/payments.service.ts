@@ -577,7 +577,7 @@ export class PaymentsService {
       case 'closed': {
         // Closed after a cancel was asked: the cancel's reason, not the customer's time, is why.
         outcome = 'canceled';
-        change = closedByProviderChange(Infinity, this.clock.now());
+        change = CLOSED_BY_PROVIDER;
         message = `${why}; the provider reports the trade closed unpaid: canceled, nothing was charged`;
         break;
       }
@@ -646,8 +646,14 @@ export function closedByProviderChange(deadlineAt: number, now: number): Change 
         message: 'the customer did not confirm in time (the provider closed the trade); nothing was charged',
       },
     };
-  return { status: 'canceled', failure: { code: 'closed', message: 'the provider closed the trade unpaid' } };
+  return CLOSED_BY_PROVIDER;
 }
+
+/** A trade the provider reports closed unpaid, whatever the deadline: canceled, failure `closed`. */
+export const CLOSED_BY_PROVIDER: Change = Object.freeze({
+  status: 'canceled',
+  failure: Object.freeze({ code: 'closed', message: 'the provider closed the trade unpaid' }),
+});
 
 /** The decision of a canceled payment: reversed (the customer had paid; the money went back) or closed. */
 export function canceledChange(reversed: boolean, by: 'register' | 'deadline'): Change {

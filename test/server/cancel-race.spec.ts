@@ -7,14 +7,10 @@
  * Never a 200 on a payment that stays succeeded while the provider gave the money back.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createServerApp, RunningServer } from '../../src/server/server-app';
+import type { RunningServer } from '../../src/server/server-app';
+import { engineCases, type EngineServer, startEngineServer } from './support/engine-server';
 import type { PaymentProvider } from '../../src/server/providers/provider';
 import { SimulatorProvider } from '../../src/server/providers/simulator.provider';
-import type { DbUrl } from '../../src/server/storage/db';
-import type { PostgresDb } from '../../src/server/storage/postgres';
 
 jest.setTimeout(120_000);
 
@@ -22,19 +18,10 @@ const ADMIN = `admin-${randomBytes(12).toString('hex')}`;
 const RACES = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-const engines: { name: string; db: (dir: string) => DbUrl }[] = [
-  { name: 'sqlite', db: (dir) => ({ kind: 'sqlite', path: join(dir, 'server.db') }) },
-  {
-    name: 'postgres',
-    db: () => ({
-      kind: 'postgres',
-      url: `postgres://postgres@127.0.0.1:5432/test?schema=pc_race_${randomBytes(6).toString('hex')}`,
-    }),
-  },
-];
+const engines = engineCases('pc_race');
 
 describe.each(engines)('a cancel racing the charge on $name', (engine) => {
-  let dir: string;
+  let server: EngineServer;
   let running: RunningServer;
   let sim: SimulatorProvider;
   /**
@@ -59,10 +46,7 @@ describe.each(engines)('a cancel racing the charge on $name', (engine) => {
   }
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pc-race-'));
-    running = await createServerApp({
-      port: 0,
-      db: engine.db(dir),
+    server = await startEngineServer(engine, {
       adminToken: ADMIN,
       simSpeed: 200,
       logger: false,
@@ -93,12 +77,11 @@ describe.each(engines)('a cancel racing the charge on $name', (engine) => {
         return provider;
       },
     });
+    running = server.running;
   });
 
   afterAll(async () => {
-    if (engine.name === 'postgres') await (running?.context.db as unknown as PostgresDb)?.dropSchema();
-    await running?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await server?.close();
   });
 
   it(`ends each of ${RACES} races as a clean win or a clean loss, agreeing with the provider's ledger`, async () => {

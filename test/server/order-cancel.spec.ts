@@ -6,20 +6,15 @@
  * agree every time: either the charge was refused, or the close listed its payment.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Payment } from '../../src/protocol/states';
 import { verifyPaymentResult } from '../../src/protocol/payment-signature';
-import { createServerApp, RunningServer } from '../../src/server/server-app';
-import type { DbUrl } from '../../src/server/storage/db';
-import type { PostgresDb } from '../../src/server/storage/postgres';
+import type { RunningServer } from '../../src/server/server-app';
+import { engineCases, type EngineServer, startEngineServer } from './support/engine-server';
 import { SimulatorProvider } from '../../src/server/providers/simulator.provider';
 import {
   call,
   createStore,
   ok,
-  PG_BASE_URL,
   RegisteredDevice,
   registerDevice,
   testCode,
@@ -32,19 +27,10 @@ const RACES = 150;
 
 type Closed = { orderId: string; closedAt: string; payments: { payment: Payment; signature: string }[] };
 
-const engines: { name: string; db: (dir: string) => DbUrl }[] = [
-  { name: 'sqlite', db: (dir) => ({ kind: 'sqlite', path: join(dir, 'server.db') }) },
-  {
-    name: 'postgres',
-    db: () => ({
-      kind: 'postgres',
-      url: `${PG_BASE_URL}?schema=pc_close_${randomBytes(6).toString('hex')}`,
-    }),
-  },
-];
+const engines = engineCases('pc_close');
 
 describe.each(engines)('an order canceled at the register, on $name', (engine) => {
-  let dir: string;
+  let server: EngineServer;
   let running: RunningServer;
   let sim: SimulatorProvider;
   let store: string;
@@ -52,24 +38,20 @@ describe.each(engines)('an order canceled at the register, on $name', (engine) =
   let plugin: RegisteredDevice;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pc-close-'));
-    running = await createServerApp({
-      port: 0,
-      db: engine.db(dir),
+    server = await startEngineServer(engine, {
       adminToken: ADMIN,
       simSpeed: 200,
       logger: false,
       provider: (ctx) => (sim = new SimulatorProvider(ctx)),
     });
+    running = server.running;
     store = await createStore(running.url, ADMIN, '收银 Close shop');
     unit = await registerDevice(running.url, ADMIN, store, 'T1', 'terminal');
     plugin = await registerDevice(running.url, ADMIN, store, 'P1', 'plugin');
   });
 
   afterAll(async () => {
-    if (engine.name === 'postgres') await (running?.context.db as unknown as PostgresDb)?.dropSchema();
-    await running?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await server?.close();
   });
 
   const charge = (orderId: string, key: string, ending = '00') =>
