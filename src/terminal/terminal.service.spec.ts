@@ -89,7 +89,13 @@ interface Unit {
   stop(): Promise<void>;
 }
 
-function startUnit(dir: string, net: FakeLanNetwork, clock: FakeClock, server: FakePaymentServer): Unit {
+function startUnit(
+  dir: string,
+  net: FakeLanNetwork,
+  clock: FakeClock,
+  server: FakePaymentServer,
+  options: { listedFinishedOffers?: number } = {},
+): Unit {
   const store = new TerminalStore(dir);
   const endpoint = new LanEndpoint({
     deviceId: 'T1',
@@ -121,6 +127,7 @@ function startUnit(dir: string, net: FakeLanNetwork, clock: FakeClock, server: F
     inbox,
     beacon,
     clock,
+    ...options,
   });
   service.start();
   return {
@@ -414,6 +421,34 @@ describe(TerminalService.name, () => {
       /canceled at the register; nothing was charged/,
     );
     expect(server.paymentsOf('L-3')).toHaveLength(0);
+  });
+
+  it('lists every offer still open or being paid, and only the newest finished ones (a busy hour stays one screen)', async () => {
+    await unit.stop();
+    unit = startUnit(dir, net, clock, server, { listedFinishedOffers: 3 });
+    await clock.advanceAsync(50);
+    // Claimed, not scanned yet: still to be paid, however many offers come after it.
+    await offered('收银-K0');
+    await unit.service.claim('收银-K0');
+    // The customer is confirming on the phone: still being paid.
+    await offered('收银-C1');
+    void paying('收银-C1', CONFIRMING);
+    await clock.advanceAsync(100);
+    for (let i = 1; i <= 5; i++) {
+      await offered(`收银-P${i}`);
+      expect((await paying(`收银-P${i}`, APPROVED)).final).toBe(true);
+    }
+    await offered('收银-O6');
+    expect(unit.service.offers().map((o) => [o.orderId, o.status, o.payment?.status ?? null])).toEqual([
+      ['收银-K0', 'claimed', null],
+      ['收银-C1', 'claimed', 'pending'],
+      ['收银-P3', 'claimed', 'succeeded'],
+      ['收银-P4', 'claimed', 'succeeded'],
+      ['收银-P5', 'claimed', 'succeeded'],
+      ['收银-O6', 'open', null],
+    ]);
+    // The older ones are still there, one by one.
+    expect(unit.service.offer('收银-P1').payment?.status).toBe('succeeded');
   });
 
   it('tells its change listeners whenever what the API shows changes (the touch page hears it live)', async () => {

@@ -84,8 +84,18 @@ export interface TerminalServiceOptions {
   clock?: Clock;
   /** How long POST /pay waits for a final answer before answering 202; default PAY_WAIT_MS. */
   payWaitMs?: number;
+  /** Finished offers GET /api/offers lists beside the open ones; default LISTED_FINISHED_OFFERS. */
+  listedFinishedOffers?: number;
   log?: (message: string) => void;
 }
+
+/**
+ * How many finished offers (taken by another unit, withdrawn, canceled, expired, or paid here) GET
+ * /api/offers lists, the newest, beside every offer still open or being paid. The unit keeps an hour of
+ * them (FINISHED_OFFER_KEEP_MS), hundreds at a busy shop; the page reads the list after every change, and
+ * a phone shows a screenful.
+ */
+export const LISTED_FINISHED_OFFERS = 100;
 
 export class TerminalService {
   private readonly clock: Clock;
@@ -225,8 +235,32 @@ export class TerminalService {
     this.o.beacon.stop();
   }
 
+  /**
+   * The offers for the page, oldest first: the newest ones until `listedFinishedOffers` of them are past
+   * open (claimed, taken, withdrawn, canceled, expired), and every older one still open or being paid on
+   * this unit (open, claiming, or claimed with no payment or one not decided yet). Only a claimed offer
+   * older than those needs its payment looked up.
+   */
   offers(): OfferView[] {
-    return this.o.inbox.list().map((o) => this.view(o));
+    const all = this.o.inbox.list();
+    const cap = this.o.listedFinishedOffers ?? LISTED_FINISHED_OFFERS;
+    let unfinished: Set<string> | undefined;
+    const stillOpen = (o: HeldOffer) => {
+      if (o.status === 'open' || o.status === 'claiming') return true;
+      if (o.status !== 'claimed') return false;
+      unfinished ??= new Set(this.o.store.unfinished().map((a) => a.orderId));
+      return unfinished.has(o.orderId) || this.o.store.latest(o.orderId) === undefined;
+    };
+    const listed: HeldOffer[] = [];
+    let finished = 0;
+    for (let i = all.length - 1; i >= 0; i--) {
+      const o = all[i];
+      if (finished < cap) {
+        listed.push(o);
+        if (o.status !== 'open' && o.status !== 'claiming') finished++;
+      } else if (stillOpen(o)) listed.push(o);
+    }
+    return listed.reverse().map((o) => this.view(o));
   }
 
   offer(orderId: string): OfferView {
