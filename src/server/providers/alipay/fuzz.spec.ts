@@ -9,16 +9,7 @@ import { readBill, BillError, writeBill } from './bill';
 import { FormError, parseForm } from './form';
 import { AlipayFormatError, extractAnswer, signAnswer, verifyAnswer } from './sign';
 import { ZipError } from './zip';
-
-function rng(seed: number) {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    return (s >>> 0) / 0x100000000;
-  };
-}
+import { seededRandom as rng } from '../../../../test/support/seeded-random';
 
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
 const N = 3000;
