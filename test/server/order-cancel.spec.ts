@@ -11,14 +11,7 @@ import { verifyPaymentResult } from '../../src/protocol/payment-signature';
 import type { RunningServer } from '../../src/server/server-app';
 import { engineCases, type EngineServer, startEngineServer } from './support/engine-server';
 import { SimulatorProvider } from '../../src/server/providers/simulator.provider';
-import {
-  call,
-  createStore,
-  ok,
-  RegisteredDevice,
-  registerDevice,
-  testCode,
-} from './support/server-client';
+import { call, createStore, ok, RegisteredDevice, registerDevice, testCode } from './support/server-client';
 
 jest.setTimeout(120_000);
 
