@@ -97,6 +97,9 @@ function validationError(errors: ValidationError[]): ApiError {
   return ApiError.badRequest('validation_failed', messages.join('; ') || 'the request body is not valid');
 }
 
+/** How long a stopping server lets open requests finish before it closes their connections. */
+export const CLOSE_GRACE_MS = 2_000;
+
 export async function createServerApp(config: ServerConfig): Promise<RunningServer> {
   const clock = config.clock ?? new SystemClock();
   const speed = config.simSpeed ?? 1;
@@ -285,7 +288,15 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
     async close() {
       sweeper.stop();
       await gateway.close();
-      await app.close();
+      // A request still open after the grace (a client's long wait for a result) is cut rather than
+      // holding the stop: every client call is retried under its idempotency key, as after a crash.
+      const http = app.getHttpServer() as { closeAllConnections?: () => void };
+      const cut = setTimeout(() => http.closeAllConnections?.(), CLOSE_GRACE_MS);
+      try {
+        await app.close();
+      } finally {
+        clearTimeout(cut);
+      }
       await ledger?.close();
       await db.close();
     },
