@@ -75,7 +75,8 @@
  *   npm run bench:e2e -- --minutes 10    (the full run; options: --registers 50 --units 5 --interval 1000
  *                                         --burst 20 (seconds with no pause, orders/s at saturation) or
  *                                         --no-burst, --floor-every 200 --sample 5, --live-ms 50,
- *                                         --start-parallel 4 (processes started at once), --in-process)
+ *                                         --start-parallel 4 (processes started at once), --in-process,
+ *                                         --cpu-prof DIR [--cpu-prof-kinds plugin,unit,server])
  * Results: bench/e2e/results/e2e-<minutes>min.json (BENCH_E2E_NAME overrides the name).
  */
 import { spawn, type ChildProcess, execSync } from 'node:child_process';
@@ -121,6 +122,19 @@ const BROADCAST = '127.255.255.255';
 const ADMIN = 'bench-e2e-admin-token';
 const HOOK_SECRET = 'bench-e2e-hook-secret-0123456789';
 const BIN = path.join(REPO_ROOT, 'bin', 'payconnect.js');
+/**
+ * `--cpu-prof DIR`: the app processes of the kinds in `--cpu-prof-kinds` (default `plugin`, comma-separated)
+ * run under node's --cpu-prof and write a .cpuprofile each into DIR when they stop (open them in Chrome's
+ * DevTools, or sum them with bench/e2e/prof-top.ts).
+ */
+const cpuProfDir = (() => {
+  const i = process.argv.indexOf('--cpu-prof');
+  return i >= 0 ? path.resolve(process.argv[i + 1] ?? '') : undefined;
+})();
+const cpuProfKinds = (() => {
+  const i = process.argv.indexOf('--cpu-prof-kinds');
+  return i >= 0 ? (process.argv[i + 1] ?? '').split(',') : ['plugin'];
+})();
 const SAMPLE_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 const ESC = 0x1b;
@@ -317,7 +331,9 @@ class AppProc {
     onDeath: (p: AppProc) => void,
   ) {
     const fd = openSync(log, 'a');
-    this.child = spawn(process.execPath, [BIN, ...args], {
+    const prof =
+      cpuProfDir && cpuProfKinds.includes(kind) ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
+    this.child = spawn(process.execPath, [...prof, BIN, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', fd, fd],

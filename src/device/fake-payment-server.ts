@@ -260,7 +260,7 @@ export class FakePaymentServer implements PaymentServer {
     this.events.push(e);
     // Delivered after the current call returns, as a socket would.
     queueMicrotask(() => {
-      for (const l of this.listeners) if (l.connected && !this.unreachable) l.opts.onEvent(e);
+      for (const l of this.listeners) if (l.connected && !this.unreachable) deliver(l.opts, e);
     });
   }
 
@@ -277,8 +277,14 @@ export class FakePaymentServer implements PaymentServer {
     l.connected = true;
     l.opts.onState?.(true);
     const after = l.opts.after();
-    for (const e of this.events) if (e.seq > after) l.opts.onEvent(e);
+    for (const e of this.events) if (e.seq > after) deliver(l.opts, e);
   }
+}
+
+/** As the real push does: an event the device does not want is skipped before anything else. */
+function deliver(o: PaymentEventsOptions, e: SignedPayment & { seq: number }): void {
+  if (o.wants && !o.wants(e.payment)) o.onSkipped?.(e.seq);
+  else o.onEvent(e);
 }
 
 function failure() {

@@ -21,6 +21,13 @@ export interface SignedEventsOptions {
   /** The cursor to resume from, read at every (re)connect. */
   after: () => number;
   onEvent: (e: SignedPayment & { seq: number }) => void;
+  /**
+   * Whether an event is this device's business (a payment of its own orders), asked before the signature is
+   * checked; an event it does not want goes to `onSkipped` instead of `onEvent`, unverified and unread. Skipping
+   * is always safe: a device acts only on events it wants, and only once they verify. Without it, every event.
+   */
+  wants?: (payment: unknown) => boolean;
+  onSkipped?: (seq: number) => void;
   onState?: (up: boolean) => void;
   reconnectMs?: number;
 }
@@ -44,6 +51,7 @@ export function listenSignedEvents(o: SignedEventsOptions): () => void {
         return;
       }
       if (frame.type !== 'payment.updated' || typeof frame.seq !== 'number') return;
+      if (o.wants && !o.wants(frame.payment)) return o.onSkipped?.(frame.seq);
       if (!verifyPaymentResult(frame.payment, frame.signature, o.publicKey, o.storeId)) return;
       o.onEvent({ payment: frame.payment, signature: frame.signature as string, seq: frame.seq });
     });

@@ -17,7 +17,7 @@ import { generateServerKeyPair, signPaymentResult } from '../protocol/payment-si
 import { Payment } from '../protocol/states';
 import { OrderRecord, PluginJournal } from './plugin-journal';
 import { DeviceApiError } from '../device/device-errors';
-import { PaymentServer } from '../device/server-client';
+import { PaymentEventsOptions, PaymentServer } from '../device/server-client';
 import { ServerConflictError, ServerUnavailableError } from '../device/server-errors';
 import { PluginService, ReceiptSink, REOFFER_INTERVAL_MS, SignedResult } from './plugin.service';
 
@@ -181,6 +181,42 @@ describe(PluginService.name, () => {
   let dir: string;
   beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'pc-plugin-'))));
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("acts on its own register's pushed results and skips the store's other registers', storing the cursor seldom", async () => {
+    let push: PaymentEventsOptions | undefined;
+    const s = await setup(dir, [], {
+      listen: (o: PaymentEventsOptions) => {
+        push = o;
+        return () => undefined;
+      },
+    });
+    try {
+      await s.service.capture(order('0001'), 'fake');
+      await settle();
+      // Register R2 of the same store numbers its orders from 0001 too: 60 of its results, then ours.
+      for (let seq = 1; seq <= 60; seq++) {
+        const theirs = { ...payment('0001', 'succeeded', 990), id: `pay_R2_${seq}`, registerId: 'R2' };
+        const e = { ...signed(theirs), seq };
+        if (push!.wants!(e.payment)) push!.onEvent(e);
+        else push!.onSkipped!(seq);
+        await clock.advanceAsync(10);
+      }
+      expect(s.service.order('0001')?.status).not.toBe('paid');
+      expect(s.service.counters.mismatchedResults).toBe(0);
+      // 60 events in 0.6 s moved the cursor, but none was stored on its own (one fsync each, before).
+      expect(push!.after()).toBe(60);
+      expect(s.journal.meta('event_cursor')).toBeUndefined();
+      const ours = { ...signed(payment('0001', 'succeeded')), seq: 61 };
+      expect(push!.wants!(ours.payment)).toBe(true);
+      push!.onEvent(ours);
+      expect(s.journal.meta('event_cursor')).toBe('61');
+      await settle();
+      expect(s.service.order('0001')).toMatchObject({ status: 'paid', resultVia: 'push' });
+      expect(s.adapter.results.map((x) => [x.orderId, x.status])).toEqual([['0001', 'paid']]);
+    } finally {
+      await s.close();
+    }
+  });
 
   it('offers a captured order once, and a signed LAN result makes it paid: one write-back, one receipt', async () => {
     const s = await setup(dir);

@@ -26,6 +26,7 @@ import { LanBody } from '../protocol/lan-messages';
 import { verifyPaymentResult } from '../protocol/payment-signature';
 import { isPayment, OrderStatus, Payment } from '../protocol/states';
 import { ProtocolError } from '../protocol/errors';
+import { EventCursor } from '../device/event-cursor';
 import { formatMoney } from '../protocol/money';
 import { OrderRecord, PluginJournal } from './plugin-journal';
 
@@ -126,12 +127,14 @@ export class PluginService extends EventEmitter {
   private ticking = false;
   private lastPoll = -Infinity;
   private readonly clock: Clock;
+  private readonly cursor: EventCursor;
   private readonly lastOffer = new Map<string, number>();
   private readonly writeBackNext = new Map<string, number>();
 
   constructor(private readonly o: PluginServiceOptions) {
     super();
     this.clock = o.clock ?? new SystemClock();
+    this.cursor = new EventCursor(o.journal, () => this.clock.now());
   }
 
   get journal(): PluginJournal {
@@ -227,9 +230,12 @@ export class PluginService extends EventEmitter {
     this.stopPush = this.o.server.listen({
       publicKey: this.o.serverPublicKey,
       storeId: this.o.storeId,
-      after: () => Number(this.o.journal.meta('event_cursor') ?? 0),
+      after: () => this.cursor.after(),
+      // The store's other registers' payments: skipped unverified, the cursor stored now and then.
+      wants: (p) => this.isOwnPayment(p),
+      onSkipped: (seq) => this.cursor.skipped(seq),
       onEvent: (e) => {
-        this.o.journal.setMeta('event_cursor', String(e.seq));
+        this.cursor.acted(e.seq);
         this.onResult(e, 'push');
       },
       onState: (up) => {
@@ -244,6 +250,14 @@ export class PluginService extends EventEmitter {
   async stop(): Promise<void> {
     this.stopTicking?.();
     this.stopPush?.();
+    this.cursor.flush();
+  }
+
+  /** A payment of an order this plugin journaled (its register's): the push events it acts on. */
+  private isOwnPayment(p: unknown): boolean {
+    if (typeof p !== 'object' || p === null) return false;
+    const { orderId, registerId } = p as { orderId?: unknown; registerId?: unknown };
+    return typeof orderId === 'string' && this.o.journal.get(orderId)?.registerId === registerId;
   }
 
   /** Journals a captured order (once per order id) and offers it. */

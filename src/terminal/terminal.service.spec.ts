@@ -202,6 +202,26 @@ describe(TerminalService.name, () => {
     expect(register.progress).toEqual(expect.arrayContaining(['claimed', 'paying', 'done']));
   });
 
+  it("stores its push cursor for its own payments at once, and for other units' payments only now and then", async () => {
+    // Another unit of the store takes 30 payments: pushed to this unit too, which has no part in them.
+    for (let i = 1; i <= 30; i++)
+      await server.createPayment(`other-${i}`, {
+        orderId: `别的-${i}`,
+        registerId: 'R2',
+        amount: { value: 100 + i, currency: 'CNY' },
+        method: { type: 'wallet_code', code: APPROVED },
+      });
+    await clock.advanceAsync(10);
+    expect(unit.store.meta('event_cursor')).toBeUndefined();
+    await offered('订单-0002');
+    await paying('订单-0002', APPROVED);
+    await clock.advanceAsync(100);
+    // Its own payment's event stored the cursor past everything it skipped.
+    const own = server.paymentsOf('订单-0002')[0];
+    expect(own.status).toBe('succeeded');
+    expect(Number(unit.store.meta('event_cursor'))).toBeGreaterThan(30);
+  });
+
   it('server unreachable: retries the same request (same key) until it answers, then charges once', async () => {
     await offered('A-1');
     server.setReachable(false);

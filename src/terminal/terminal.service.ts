@@ -9,6 +9,7 @@
  * - A result counts only with the server's signature, which is what goes to the plugin.
  */
 import { DeviceApiError } from '../device/device-errors';
+import { EventCursor } from '../device/event-cursor';
 import { Clock, delay, every, SystemClock, TimerHandle } from '../protocol/clock';
 import { formatMoney } from '../protocol/money';
 import { isPaymentCode, normalizePaymentCode, PAYMENT_CODE_RULE } from '../protocol/payment-code';
@@ -99,6 +100,7 @@ export const LISTED_FINISHED_OFFERS = 100;
 
 export class TerminalService {
   private readonly clock: Clock;
+  private readonly cursor: EventCursor;
   private readonly waiters = new Map<string, Set<() => void>>();
   private readonly working = new Set<string>();
   private stopListening?: () => void;
@@ -112,6 +114,7 @@ export class TerminalService {
 
   constructor(private readonly o: TerminalServiceOptions) {
     this.clock = o.clock ?? new SystemClock();
+    this.cursor = new EventCursor(o.store, () => this.clock.now());
   }
 
   get deviceId(): string {
@@ -211,9 +214,12 @@ export class TerminalService {
     this.stopListening = this.o.server.listen({
       publicKey: this.o.credentials.serverPublicKey,
       storeId: this.o.credentials.storeId,
-      after: () => Number(this.o.store.meta('event_cursor') ?? 0),
+      after: () => this.cursor.after(),
+      // Payments other units took: skipped unverified, the cursor stored now and then.
+      wants: (p) => this.isOwnPayment(p),
+      onSkipped: (seq) => this.cursor.skipped(seq),
       onEvent: (e) => {
-        this.o.store.setMeta('event_cursor', String(e.seq));
+        this.cursor.acted(e.seq);
         void this.onSignedResult(e);
       },
       onState: (up) => (this.serverUp = up),
@@ -232,7 +238,15 @@ export class TerminalService {
     this.stopRelaying?.();
     this.stopResolving?.();
     this.stopListening?.();
+    this.cursor.flush();
     this.o.beacon.stop();
+  }
+
+  /** A payment of an order this unit tried to charge: the push events it acts on (see findAttempt). */
+  private isOwnPayment(p: unknown): boolean {
+    if (typeof p !== 'object' || p === null) return false;
+    const { orderId } = p as { orderId?: unknown };
+    return typeof orderId === 'string' && this.o.store.latest(orderId) !== undefined;
   }
 
   /**

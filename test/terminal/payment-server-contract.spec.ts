@@ -184,4 +184,36 @@ describe.each([
       stop();
     }
   });
+
+  it("skips another register's events before reading them, and says which sequence it skipped", async () => {
+    const wanted: (SignedPayment & { seq: number })[] = [];
+    const skipped: number[] = [];
+    let up = false;
+    const stop = s.server.listen({
+      publicKey: s.publicKey,
+      storeId: s.storeId,
+      after: () => 0,
+      wants: (p) => (p as { registerId?: string }).registerId === 'R1',
+      onEvent: (e) => wanted.push(e),
+      onSkipped: (seq) => skipped.push(seq),
+      onState: (u) => (up = u),
+    });
+    try {
+      await waitFor('the push channel up', () => up, 10_000);
+      const other = await s.server.createPayment('pc1-contract-k-2', {
+        ...charge('契约-K2', s.approved),
+        registerId: 'R2',
+      });
+      const own = await s.server.createPayment('pc1-contract-k-1', charge('契约-K', s.approved));
+      await waitFor('the own event', () => wanted.some((e) => e.payment.id === own.id), 10_000);
+      // Nothing of R2 reached onEvent; its decision went to onSkipped, before the own one.
+      expect(wanted.every((e) => e.payment.registerId === 'R1' && verifies(e))).toBe(true);
+      expect(wanted.some((e) => e.payment.id === other.id)).toBe(false);
+      expect(skipped.length).toBeGreaterThanOrEqual(1);
+      const ownSeq = wanted.find((e) => e.payment.id === own.id)!.seq;
+      expect(Math.max(...skipped)).toBeLessThan(ownSeq);
+    } finally {
+      stop();
+    }
+  });
 });
