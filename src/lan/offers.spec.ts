@@ -4,7 +4,14 @@ import { UnitBeacon, UnitDirectory } from './discovery';
 import { FakeLanNetwork } from './fake-lan';
 import { LanEndpoint } from './lan-endpoint';
 import { LanKeyring } from './lan-keyring';
-import { MemoryClaimBook, OfferDispatcher, OfferInbox, UnitUnavailableError } from './offers';
+import {
+  FINISHED_OFFER_KEEP_MS,
+  FINISHED_OFFERS_KEPT,
+  MemoryClaimBook,
+  OfferDispatcher,
+  OfferInbox,
+  UnitUnavailableError,
+} from './offers';
 import { ReplayGuard } from './replay-guard';
 
 const key: LanKey = { id: 3, version: 1, key: Buffer.alloc(32, 5) };
@@ -168,6 +175,56 @@ describe(OfferDispatcher.name, () => {
     clock.advance(10 * 60_000);
     expect(units[0].inbox.get('O-8')!.status).toBe('expired');
     await expect(units[0].inbox.claim('O-8')).resolves.toEqual({ granted: false, reason: 'withdrawn' });
+  });
+});
+
+describe('what a busy day leaves in memory', () => {
+  it('a unit keeps only the newest finished offers, but never one still open or whose payment is unfinished', async () => {
+    const { dispatcher, units, clock } = await shop(['T1', 'T2']);
+    const [t1, t2] = units;
+    // T2 holds order P-0 and its payment is not finished: the app says so.
+    t2.inbox.keepWhile((o) => o.orderId === 'P-0');
+    void dispatcher.offer(order('P-0'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    const claim = t2.inbox.claim('P-0');
+    await clock.advanceAsync(20);
+    await expect(claim).resolves.toEqual({ granted: true });
+    // A rush: 700 more orders, each taken by T1 at once (finished for T2).
+    for (let i = 1; i <= 700; i++) {
+      void dispatcher.offer(order(`P-${i}`), { mode: 'broadcast' });
+      await clock.advanceAsync(10);
+      const won = t1.inbox.claim(`P-${i}`);
+      await clock.advanceAsync(30);
+      await expect(won).resolves.toEqual({ granted: true });
+    }
+    expect(t2.inbox.get('P-700')).toMatchObject({ status: 'taken', takenBy: 'T1' });
+    // And one more still open.
+    void dispatcher.offer(order('P-open'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    const list = t2.inbox.list();
+    expect(list.length).toBeLessThanOrEqual(FINISHED_OFFERS_KEPT * 1.1);
+    expect(list.length).toBeGreaterThanOrEqual(FINISHED_OFFERS_KEPT);
+    expect(t2.inbox.get('P-0')!.status).toBe('claimed');
+    expect(t2.inbox.get('P-open')!.status).toBe('open');
+    expect(t2.inbox.get('P-1')).toBeUndefined(); // the oldest finished ones went first
+    // T1 claimed 700 and nothing tells its inbox they are finished (no app here): it keeps those and the open
+    // one; only P-0, taken by T2, went.
+    expect(t1.inbox.list().length).toBe(701);
+    expect(t1.inbox.get('P-0')).toBeUndefined();
+  });
+
+  it('a plugin forgets whom it offered an order to an hour after the offer expired, not never', async () => {
+    const { dispatcher, clock } = await shop(['T1']);
+    for (let i = 1; i <= 50; i++) {
+      void dispatcher.offer(order(`Q-${i}`), { mode: 'broadcast' });
+      await clock.advanceAsync(10);
+    }
+    expect(dispatcher.tracked).toBe(50);
+    // Offers live 10 minutes; an hour after that, the next offer sweeps them out.
+    clock.advance(10 * 60_000 + FINISHED_OFFER_KEEP_MS);
+    void dispatcher.offer(order('Q-next'), { mode: 'broadcast' });
+    await clock.advanceAsync(10);
+    expect(dispatcher.tracked).toBe(1);
   });
 });
 

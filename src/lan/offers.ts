@@ -86,6 +86,8 @@ export interface OfferDispatcherOptions {
 interface OfferRecord {
   order: OrderToOffer;
   mode: OfferMode;
+  /** The latest deadline it was offered with: the record is dropped FINISHED_OFFER_KEEP_MS after it. */
+  expiresAt: number;
   /** Units that were offered this order: they get `withdraw` when another unit wins. */
   audience: Set<string>;
   withdrawnFrom: Set<string>;
@@ -141,12 +143,15 @@ export class OfferDispatcher {
       ...(order.collect ? { collect: true } : {}),
     };
     this.claims.open(order.orderId);
+    this.forgetOld();
     const record: OfferRecord = this.offers.get(order.orderId) ?? {
       order,
       mode: dispatch.mode,
+      expiresAt: body.expiresAt,
       audience: new Set(),
       withdrawnFrom: new Set(),
     };
+    record.expiresAt = Math.max(record.expiresAt, body.expiresAt);
     this.offers.set(order.orderId, record);
 
     if (dispatch.mode === 'unicast') {
@@ -182,6 +187,25 @@ export class OfferDispatcher {
     if (!record) return;
     await Promise.all([...record.audience].map((id) => this.withdrawFrom(record, id, { orderId, reason })));
   }
+
+  /** How many orders it still keeps offer records of (who they went to), for tests and status. */
+  get tracked(): number {
+    return this.offers.size;
+  }
+
+  /**
+   * Drops the records of offers whose deadline passed FINISHED_OFFER_KEEP_MS ago (as the units' inboxes do):
+   * every unit has expired them, so there is nothing left to withdraw. Before, a plugin kept one per sale for
+   * as long as it ran. Swept at most once a minute, on the next offer.
+   */
+  private forgetOld(): void {
+    const now = this.clock.now();
+    if (now - this.sweptAt < 60_000) return;
+    this.sweptAt = now;
+    for (const [orderId, r] of this.offers)
+      if (r.expiresAt + FINISHED_OFFER_KEEP_MS <= now) this.offers.delete(orderId);
+  }
+  private sweptAt = 0;
 
   /** Holder of an order, once one unit has claimed it. */
   holder(orderId: string): string | undefined {
@@ -239,6 +263,11 @@ export class OfferDispatcher {
 
 /** How long the inbox keeps an offer after its deadline (a late resend is then not shown as new). */
 export const FINISHED_OFFER_KEEP_MS = 60 * 60_000;
+/**
+ * How many offers the inbox keeps beyond those still in use, however busy the hour: at a rush the hour of
+ * FINISHED_OFFER_KEEP_MS was tens of thousands of offers, and the unit's memory grew with every sale.
+ */
+export const FINISHED_OFFERS_KEPT = 500;
 
 export type HeldOfferStatus =
   'open' | 'claiming' | 'claimed' | 'taken' | 'withdrawn' | 'canceled' | 'expired';
@@ -265,6 +294,8 @@ export class OfferInbox {
   private readonly listeners = new Set<(offer: HeldOffer, event: 'new' | 'updated') => void>();
   private readonly clock: Clock;
   private unsubscribe?: () => void;
+  /** Whether a claimed offer is still in use; without the app to say (keepWhile), every claimed one is. */
+  private inUse: (offer: HeldOffer) => boolean = (o) => o.status === 'claimed';
 
   constructor(
     private readonly endpoint: LanEndpoint,
@@ -286,6 +317,14 @@ export class OfferInbox {
   onChange(listener: (offer: HeldOffer, event: 'new' | 'updated') => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Tells the inbox which claimed offers are still in use (their payment is unfinished), so that keeping only
+   * the newest FINISHED_OFFERS_KEPT never drops one. Open and claiming offers are always kept.
+   */
+  keepWhile(inUse: (offer: HeldOffer) => boolean): void {
+    this.inUse = inUse;
   }
 
   list(): HeldOffer[] {
@@ -416,6 +455,18 @@ export class OfferInbox {
         this.update(o, { status: 'expired' });
       // Keep finished offers for an hour so a late resend is not shown as new.
       if (o.expiresAt + FINISHED_OFFER_KEEP_MS <= now) this.offers.delete(o.orderId);
+    }
+    // And only the newest few hundred of them: checked once the inbox is a tenth over, so the (journal)
+    // lookups of inUse run once per fifty offers, not on every read.
+    if (this.offers.size > FINISHED_OFFERS_KEPT * 1.1) {
+      const byAge = [...this.offers.values()].sort((a, b) => a.receivedAt - b.receivedAt);
+      let over = byAge.length - FINISHED_OFFERS_KEPT;
+      for (const o of byAge) {
+        if (over <= 0) break;
+        if (o.status === 'open' || o.status === 'claiming' || this.inUse(o)) continue;
+        this.offers.delete(o.orderId);
+        over--;
+      }
     }
   }
 }

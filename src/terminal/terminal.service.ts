@@ -201,6 +201,13 @@ export class TerminalService {
    * through the app's LAN controller (or `inbox.start()` where there is no Nest app, as in specs).
    */
   start(): void {
+    // A claimed offer stays in the inbox while its payment is unfinished or its result not relayed.
+    this.o.inbox.keepWhile((offer) => {
+      const a = this.o.store.latest(offer.orderId);
+      return (
+        offer.status === 'claimed' && (!a || a.status === 'paying' || a.status === 'pending' || !a.relayed)
+      );
+    });
     this.o.inbox.onChange((offer, event) => {
       this.journalHeld(offer);
       this.changed();
@@ -446,9 +453,11 @@ export class TerminalService {
     await new Promise<void>((resolve) => {
       const key = attempt.orderId;
       const timer: TimerHandle = clock.setTimeout(finish, this.o.payWaitMs ?? PAY_WAIT_MS);
+      const waiters = this.waiters;
       function finish() {
         clock.clearTimeout(timer);
         set.delete(finish);
+        if (set.size === 0 && waiters.get(key) === set) waiters.delete(key);
         resolve();
       }
       const set = this.waiters.get(key) ?? new Set();
@@ -632,10 +641,27 @@ export class TerminalService {
     return undefined;
   }
 
+  /**
+   * Drops the in-memory notes of attempts that are decided and of orders the inbox no longer holds: one set
+   * per sale, kept for as long as the unit ran before (see bench/terminal/retention.ts).
+   */
+  private forgetFinished(unfinished: PaymentAttempt[]): void {
+    const keys = new Set(unfinished.map((a) => a.idempotencyKey));
+    for (const k of this.lastSent.keys()) if (!keys.has(k) && !this.submitted.has(k)) this.lastSent.delete(k);
+    const attempts = new Set(unfinished.map((a) => `${a.orderId}#${a.attempt}`));
+    for (const k of this.pendingSeen.keys()) if (!attempts.has(k)) this.pendingSeen.delete(k);
+    const held = new Set(this.o.inbox.list().map((o) => o.orderId));
+    for (const id of this.held) if (!held.has(id)) this.held.delete(id);
+    for (const k of this.failureText.keys())
+      if (!held.has(k.slice(0, k.lastIndexOf('#'))) && !attempts.has(k)) this.failureText.delete(k);
+  }
+
   /** Asks the server about every attempt whose outcome is unknown (after a timeout or a restart). */
   async resolveUnfinished(): Promise<void> {
     if (this.stopped) return;
-    for (const a of this.o.store.unfinished()) {
+    const unfinished = this.o.store.unfinished();
+    this.forgetFinished(unfinished);
+    for (const a of unfinished) {
       if (this.stopped) return;
       if (this.working.has(`resolve:${a.orderId}`)) continue;
       this.working.add(`resolve:${a.orderId}`);
