@@ -642,7 +642,7 @@ export class TerminalService {
   }
 
   /**
-   * Drops the in-memory notes of attempts that are decided and of orders the inbox no longer holds: one set
+   * Drops the in-memory notes of attempts that are decided and of orders the inbox no longer holds: a few
    * per sale, kept for as long as the unit ran before (see bench/terminal/retention.ts).
    */
   private forgetFinished(unfinished: PaymentAttempt[]): void {
@@ -652,8 +652,7 @@ export class TerminalService {
     for (const k of this.pendingSeen.keys()) if (!attempts.has(k)) this.pendingSeen.delete(k);
     const held = new Set(this.o.inbox.list().map((o) => o.orderId));
     for (const id of this.held) if (!held.has(id)) this.held.delete(id);
-    for (const k of this.failureText.keys())
-      if (!held.has(k.slice(0, k.lastIndexOf('#'))) && !attempts.has(k)) this.failureText.delete(k);
+    // failureText stays: today's history shows it, and it holds only refused attempts (a few a day).
   }
 
   /** Asks the server about every attempt whose outcome is unknown (after a timeout or a restart). */
