@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { simulatorLedgerPath } from '../../src/server/providers/simulator.provider';
+import { COPY_MARK } from '../../src/printer/render';
 
 export interface ServerPayment {
   id: string;
@@ -93,7 +94,8 @@ export function readReceipts(
   return { receipts: counts, copies };
 }
 
-const COPY_MARK_WORD = 'REPRINT';
+/** The word both forms of the copy mark print (the GB18030 and the ASCII title), taken from the renderer. */
+const COPY_MARK_WORD = COPY_MARK.titleAscii.replace(/[* ]/g, '');
 
 /** The status of each result file in the file-drop outbox, by order id. */
 export function readOutbox(outbox: string): Record<string, string> {
