@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import { resolve } from 'node:path';
 import { loadManifestFile, Manifest } from '../adapters/manifest';
 import { DeviceErrorFilter } from '../device/device-errors';
-import { DeviceRegistration, startDeviceApp } from '../device/device-http';
+import { closeDeviceApp, DeviceRegistration, startDeviceApp } from '../device/device-http';
 import { readDeviceFile, readLanKeys, saveRegistration } from '../device/device-files';
 import { ServerClient } from '../device/server-client';
 import { SetupError } from '../device/setup-error';
@@ -174,7 +174,7 @@ export async function createPluginApp(config: PluginConfig): Promise<RunningPlug
       service,
       journal,
       manifest: () => adapters.current(),
-      close: () => app.close(),
+      close: () => closeDeviceApp(app),
     };
   } catch (e) {
     await endpoint?.close().catch(() => undefined);

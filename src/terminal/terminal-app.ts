@@ -5,7 +5,7 @@
  */
 import 'reflect-metadata';
 import { DeviceErrorFilter } from '../device/device-errors';
-import { startDeviceApp } from '../device/device-http';
+import { closeDeviceApp, startDeviceApp } from '../device/device-http';
 import { ServerClient } from '../device/server-client';
 import { SetupError } from '../device/setup-error';
 import { LanEndpoint, LanKeyring, lanKeyFromJson, LanTarget, UdpLanTransport } from '../lan';
@@ -159,7 +159,7 @@ export async function createTerminalApp(config: TerminalConfig): Promise<Running
       port,
       service: app.get(TerminalService),
       credentials: creds,
-      close: () => app.close(),
+      close: () => closeDeviceApp(app),
     };
   } catch (e) {
     await endpoint?.close().catch(() => undefined);

@@ -1,12 +1,16 @@
 /**
  * A plugin stops cleanly while someone is looking at it: the shop's browser keeps the status page's live
  * event stream (SSE) open for as long as the page is open, and a plugin that waited for that stream to end
- * would never stop (a Windows service stop, a restart after a manifest change by the reseller).
+ * would never stop (a Windows service stop, a restart after a manifest change by the reseller). Nor does a
+ * register program's request that never finishes hold it.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { DEVICE_CLOSE_GRACE_MS } from '../../src/device/device-http';
 import { createPluginApp } from '../../src/plugin/plugin-app';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
 import { http, pickLanPorts } from '../terminal/support/harness';
@@ -85,4 +89,56 @@ it('closes while a status page holds its live event stream open, and the stream 
   const stream = await ended;
   expect(stream.status).toBe(200);
   expect(stream.body).toContain(': connected');
+});
+
+it('closes while a register program holds a request half-sent: the connection is cut after the grace', async () => {
+  const admin = async (p: string, body: unknown) =>
+    (
+      await http<Record<string, string>>(server.url, 'POST', p, {
+        body,
+        headers: { authorization: 'Bearer adm-shutdown' },
+      })
+    ).body;
+  const storeId = (await admin('/v1/stores', { name: 'Shutdown 2' })).id;
+  const code = (await admin(`/v1/stores/${storeId}/registration-codes`, { role: 'plugin' })).code;
+  mkdirSync(path.join(tmp, 'two'));
+  const plugin = await createPluginApp({
+    manifestPath: writeHookManifest(path.join(tmp, 'two'), {
+      id: 'shutdown-hook',
+      callback: host.url,
+      secret: SECRET,
+    }),
+    serverUrl: server.url,
+    registrationCode: code,
+    port: 0,
+    dataDir: path.join(tmp, 'plugin-two'),
+    lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...(await pickLanPorts()) },
+    logger: false,
+    watchManifest: false,
+  });
+  // POST /api/orders announcing 200 bytes of body and sending 20: the request stays open at the plugin.
+  const { port } = new URL(plugin.url);
+  const socket = connect(Number(port), '127.0.0.1');
+  await new Promise<void>((r) => socket.once('connect', () => r()));
+  const cut = new Promise<void>((r) => socket.once('close', () => r()));
+  socket.write(
+    'POST /api/orders HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n{"orderId":"收银-77",',
+  );
+  await sleep(200); // the plugin has the headers and waits for the body
+  const started = Date.now();
+  const closing = plugin.close();
+  let timer: NodeJS.Timeout | undefined;
+  const outcome = await Promise.race([
+    closing.then(() => 'closed'),
+    new Promise((r) => (timer = setTimeout(() => r('still closing after 10 s'), 10_000))),
+  ]);
+  clearTimeout(timer);
+  const tookMs = Date.now() - started;
+  // Whether the plugin closed the half-sent request's connection (rather than leaving it open).
+  const cutByPlugin = await Promise.race([cut.then(() => true), sleep(1000).then(() => false)]);
+  socket.destroy(); // frees a plugin that waited on it, so a failure ends here instead of hanging the run
+  await closing;
+  expect({ outcome, cutByPlugin }).toEqual({ outcome: 'closed', cutByPlugin: true });
+  // Not before the grace: a request that was about to finish had its chance.
+  expect(tookMs).toBeGreaterThanOrEqual(DEVICE_CLOSE_GRACE_MS - 100);
 });
