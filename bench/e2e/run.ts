@@ -1381,7 +1381,7 @@ async function main(): Promise<void> {
   const { series, ...memShort } = result.memory;
   void series;
   console.log(JSON.stringify({ ...result, memory: memShort }, null, 2));
-  const name = process.env.BENCH_E2E_NAME ?? (minutes >= 10 ? 'e2e-10min' : `e2e-${minutes}min`);
+  const name = process.env.BENCH_E2E_NAME ?? `e2e-${minutes}min`;
   await writeJson(path.join(REPO_ROOT, 'bench', 'e2e', 'results', `${name}.json`), result);
   adminAgent.destroy();
   await shutdown();
