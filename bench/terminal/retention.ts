@@ -33,11 +33,13 @@ import {
 import { FakeClock } from '../../src/protocol/clock';
 import { TerminalStore } from '../../src/terminal/terminal-store';
 import { TerminalService } from '../../src/terminal/terminal.service';
-import { commandLine, numberOption, writeJson } from '../support/bench-kit';
+import { commandLine, numberOption, stopOnSignalsOrAfter, writeJson } from '../support/bench-kit';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
+/** 20,000 sales take a few minutes; a run that takes this long is stopped. */
+const TIME_LIMIT_MS = 30 * 60_000;
 const key = { id: 1, version: 1, key: Buffer.alloc(32, 7) };
 const PLUGIN = { address: '10.0.0.1', port: 47811 };
 const UNIT = { address: '10.0.0.10', port: 40000 };
@@ -57,6 +59,12 @@ async function main(): Promise<void> {
   // On tmpfs where there is one: memory is what is measured, and an fsync per journal commit (10-20 ms on this
   // VM's disk) would make 20,000 sales take an hour.
   const dir = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'pc-bench-retention-'));
+  // Bounded, and the scratch journal goes whatever way the run ends.
+  stopOnSignalsOrAfter(
+    TIME_LIMIT_MS,
+    async () => rmSync(dir, { recursive: true, force: true }),
+    'the scratch journal',
+  );
   const clock = new FakeClock(Date.parse('2026-11-29T10:00:00Z'));
   const net = new FakeLanNetwork(3);
   const server = new FakePaymentServer('store_bench', { clock });
@@ -141,7 +149,11 @@ async function main(): Promise<void> {
   let last = base;
   const started = Date.now();
   for (let s = 0; s < stages; s++) {
-    for (let i = 0; i < perStage; i++) await sale(++done);
+    for (let i = 0; i < perStage; i++) {
+      await sale(++done);
+      // The fake clock runs on microtasks only: let the event loop (and so Ctrl-C) in now and then.
+      if (done % 50 === 0) await new Promise((r) => setImmediate(r));
+    }
     const heap = heapAfterGc();
     rows.push({ sales: done, heapMB: heap / 2 ** 20, bytesPerSale: (heap - last) / perStage });
     console.error(
