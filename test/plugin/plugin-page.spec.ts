@@ -22,7 +22,7 @@ import {
   TestServer,
   waitFor,
 } from '../terminal/support/harness';
-import { HookHost, PluginApi, Unit, writeHookManifest } from './support/plugin-harness';
+import { closedWithin, HookHost, PluginApi, Unit, writeHookManifest } from './support/plugin-harness';
 
 jest.setTimeout(60_000);
 
@@ -228,12 +228,7 @@ sys.describe('the plugin status page', () => {
       await shopPage.close();
     } finally {
       // Bounded, so a plugin that does not stop fails here by name instead of as the test's timeout.
-      let timer: NodeJS.Timeout | undefined;
-      const stopped = await Promise.race([
-        shop.close().then(() => true),
-        new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 15_000))),
-      ]);
-      clearTimeout(timer);
+      const stopped = (await closedWithin(shop.close(), 15_000)) === 'closed';
       expect({ shopPluginStopped: stopped }).toEqual({ shopPluginStopped: true });
     }
   });

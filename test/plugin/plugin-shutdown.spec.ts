@@ -4,7 +4,7 @@
  * would never stop (a Windows service stop, a restart after a manifest change by the reseller). Nor does a
  * register program's request that never finishes hold it.
  */
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,7 +14,7 @@ import { DEVICE_CLOSE_GRACE_MS } from '../../src/device/device-http';
 import { createPluginApp } from '../../src/plugin/plugin-app';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
 import { http, pickLanPorts } from '../terminal/support/harness';
-import { HookHost, writeHookManifest } from './support/plugin-harness';
+import { closedWithin, HookHost, writeHookManifest } from './support/plugin-harness';
 
 jest.setTimeout(30_000);
 const SECRET = 'shutdown-test-secret-0123456789';
@@ -41,7 +41,8 @@ afterAll(async () => {
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 
-it('closes while a status page holds its live event stream open, and the stream is ended, not cut', async () => {
+/** A registered plugin of a new store, on the http-hook manifest, in its own folder under tmp. */
+async function startShopPlugin(name: string) {
   const admin = async (p: string, body: unknown) =>
     (
       await http<Record<string, string>>(server.url, 'POST', p, {
@@ -49,18 +50,23 @@ it('closes while a status page holds its live event stream open, and the stream 
         headers: { authorization: 'Bearer adm-shutdown' },
       })
     ).body;
-  const storeId = (await admin('/v1/stores', { name: 'Shutdown' })).id;
+  const storeId = (await admin('/v1/stores', { name })).id;
   const code = (await admin(`/v1/stores/${storeId}/registration-codes`, { role: 'plugin' })).code;
-  const plugin = await createPluginApp({
-    manifestPath: writeHookManifest(tmp, { id: 'shutdown-hook', callback: host.url, secret: SECRET }),
+  const dir = mkdtempSync(path.join(tmp, 'shop-'));
+  return createPluginApp({
+    manifestPath: writeHookManifest(dir, { id: 'shutdown-hook', callback: host.url, secret: SECRET }),
     serverUrl: server.url,
     registrationCode: code,
     port: 0,
-    dataDir: path.join(tmp, 'plugin'),
+    dataDir: path.join(dir, 'plugin'),
     lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...(await pickLanPorts()) },
     logger: false,
     watchManifest: false,
   });
+}
+
+it('closes while a status page holds its live event stream open, and the stream is ended, not cut', async () => {
+  const plugin = await startShopPlugin('Shutdown');
   // The status page's stream, as a browser holds it.
   let connected!: () => void;
   const isConnected = new Promise<void>((r) => (connected = r));
@@ -79,43 +85,14 @@ it('closes while a status page holds its live event stream open, and the stream 
     req.end();
   });
   await isConnected;
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    plugin.close().then(() => 'closed'),
-    new Promise((r) => (timer = setTimeout(() => r('still closing after 10 s'), 10_000))),
-  ]);
-  clearTimeout(timer);
-  expect(outcome).toBe('closed');
+  expect(await closedWithin(plugin.close(), 10_000)).toBe('closed');
   const stream = await ended;
   expect(stream.status).toBe(200);
   expect(stream.body).toContain(': connected');
 });
 
 it('closes while a register program holds a request half-sent: the connection is cut after the grace', async () => {
-  const admin = async (p: string, body: unknown) =>
-    (
-      await http<Record<string, string>>(server.url, 'POST', p, {
-        body,
-        headers: { authorization: 'Bearer adm-shutdown' },
-      })
-    ).body;
-  const storeId = (await admin('/v1/stores', { name: 'Shutdown 2' })).id;
-  const code = (await admin(`/v1/stores/${storeId}/registration-codes`, { role: 'plugin' })).code;
-  mkdirSync(path.join(tmp, 'two'));
-  const plugin = await createPluginApp({
-    manifestPath: writeHookManifest(path.join(tmp, 'two'), {
-      id: 'shutdown-hook',
-      callback: host.url,
-      secret: SECRET,
-    }),
-    serverUrl: server.url,
-    registrationCode: code,
-    port: 0,
-    dataDir: path.join(tmp, 'plugin-two'),
-    lan: { interfaceAddress: '127.0.0.1', broadcastAddress: '127.255.255.255', ...(await pickLanPorts()) },
-    logger: false,
-    watchManifest: false,
-  });
+  const plugin = await startShopPlugin('Shutdown 2');
   // POST /api/orders announcing 200 bytes of body and sending 20: the request stays open at the plugin.
   const { port } = new URL(plugin.url);
   const socket = connect(Number(port), '127.0.0.1');
@@ -127,12 +104,7 @@ it('closes while a register program holds a request half-sent: the connection is
   await sleep(200); // the plugin has the headers and waits for the body
   const started = Date.now();
   const closing = plugin.close();
-  let timer: NodeJS.Timeout | undefined;
-  const outcome = await Promise.race([
-    closing.then(() => 'closed'),
-    new Promise((r) => (timer = setTimeout(() => r('still closing after 10 s'), 10_000))),
-  ]);
-  clearTimeout(timer);
+  const outcome = await closedWithin(closing, 10_000);
   const tookMs = Date.now() - started;
   // Whether the plugin closed the half-sent request's connection (rather than leaving it open).
   const cutByPlugin = await Promise.race([cut.then(() => true), sleep(1000).then(() => false)]);

@@ -375,3 +375,19 @@ export function decodedReceipts(printer: FakeTcpPrinter): DecodedEscPos[] {
 export function receiptsOf(printer: FakeTcpPrinter, orderId: string): DecodedEscPos[] {
   return decodedReceipts(printer).filter((r) => r.text.includes(orderId));
 }
+
+/**
+ * Waits for `closing` at most `ms`: 'closed', or 'still closing after N s', so a stop that hangs fails the
+ * spec by name instead of as its timeout.
+ */
+export async function closedWithin(closing: Promise<void>, ms: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      closing.then(() => 'closed'),
+      new Promise<string>((r) => (timer = setTimeout(() => r(`still closing after ${ms / 1000} s`), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
