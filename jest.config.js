@@ -5,6 +5,11 @@
 // missing fails instead of skipping (see test/support/prerequisites.ts).
 const transform = { '^.+\\.ts$': ['@swc/jest'] };
 module.exports = {
+  // A test's time limit detects a hang; it is never a speed claim (timings never go in pass/fail tests). Jest's
+  // 5 s default failed real-pty and real-socket tests whose work takes a second on a quiet machine when CI's
+  // two CPUs were shared with Wine and the other workers (printer-tap.serial.spec.ts, 2026-11-29). Tests that
+  // need longer still say so themselves.
+  testTimeout: 20_000,
   projects: [
     {
       displayName: 'unit',

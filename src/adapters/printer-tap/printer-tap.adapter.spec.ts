@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import * as fc from 'fast-check';
+import { waitFor } from '../../../test/support/wait';
 import { FakeTcpPrinter } from '../../printer/fake-tcp-printer';
 import { fromHex } from '../../printer/hex';
 import { SystemClock } from '../../protocol/clock';
@@ -35,12 +36,9 @@ const RASTER = fixture('raster-job.hex');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(what: string, cond: () => boolean, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+/** Waits for a condition; the bound only detects a hang (the shared waitFor's 10 s), never a speed claim. */
+async function until(what: string, cond: () => boolean): Promise<void> {
+  await waitFor(what, () => cond() || undefined, 10_000, 5);
 }
 
 function split(bytes: Buffer, size: number): Buffer[] {
@@ -86,7 +84,7 @@ class Register {
   async finish(): Promise<number> {
     const t0 = Date.now();
     this.socket.end();
-    await until('the tap to close the connection', () => this.closed, 5000);
+    await until('the tap to close the connection', () => this.closed);
     return Date.now() - t0;
   }
 }
@@ -288,7 +286,7 @@ describe('printer-tap adapter (real TCP on 127.0.0.1)', () => {
     const register = await Register.connect(port);
     const noCut = CHINESE.subarray(0, CHINESE.length - 4);
     await register.send(split(noCut, 64));
-    await until('the order after idle', () => orders.length === 1, 2000);
+    await until('the order after idle', () => orders.length === 1);
     expect(register.closed).toBe(false);
     await register.finish();
     expect(orders).toHaveLength(1);
