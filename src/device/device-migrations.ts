@@ -17,6 +17,7 @@
 import { PayconnectError } from '../protocol/errors';
 import { openDeviceDatabase } from './device-files';
 import { openSqlite, SqliteDatabase } from './sqlite-driver';
+import { cachingStatements } from './statement-cache';
 
 export interface DeviceMigration {
   version: number;
@@ -82,7 +83,7 @@ export function openDeviceJournal(
     if (Number(synchronous) !== 2)
       throw new Error(`${db.name}: synchronous is ${String(synchronous)}, not FULL (2)`);
     migrateDeviceDatabase(db, migrations);
-    return db;
+    return cachingStatements(db);
   } catch (e) {
     db.close();
     throw e;
