@@ -7,6 +7,7 @@ import { Payment } from '../protocol/states';
 import {
   DeviceCredentials,
   PaymentAttempt,
+  LATEST_ATTEMPTS_KEPT,
   TERMINAL_STORE_MIGRATIONS,
   TerminalStore,
   attemptIdempotencyKey,
@@ -159,6 +160,34 @@ describe('TerminalStore', () => {
     expect(store.unrelayed().map(key)).toEqual(['A-7#1']);
     expect(store.since(T0 + 1).map(key)).toEqual(['订单-0001#2', '订单-0001#1', 'B-8#1']);
     expect(store.since(T0 + 4)).toEqual([]);
+  });
+
+  it('answers latest from memory as the journal holds it: after each write, after a retry, and for an order never paid', () => {
+    expect(store.latest('A-7')).toBeUndefined(); // asked before its first attempt: the answer must not stick
+    begin(store, 'A-7', T0);
+    expect(store.latest('A-7')).toMatchObject({ attempt: 1, status: 'paying', paymentId: null });
+    store.update('A-7', 1, { paymentId: 'pay_01HQ7Z', status: 'pending' }, T0 + 1);
+    expect(store.latest('A-7')).toMatchObject({ attempt: 1, status: 'pending', paymentId: 'pay_01HQ7Z' });
+    store.update('A-7', 1, { status: 'failed', payment: FAILED, signature: SIGNATURE }, T0 + 2);
+    begin(store, 'A-7', T0 + 3);
+    expect(store.latest('A-7')).toMatchObject({ attempt: 2, status: 'paying' });
+    // What a caller does to its answer is its own: the next answer is the journal's.
+    const a = store.latest('A-7')!;
+    a.status = 'succeeded';
+    a.plugin.port = 1;
+    expect(store.latest('A-7')).toMatchObject({ status: 'paying', plugin: PLUGIN });
+    // More orders than are kept in memory: each still reads as the journal holds it, and a reopened store
+    // (nothing in memory) answers the same.
+    for (let i = 0; i < LATEST_ATTEMPTS_KEPT + 50; i++) begin(store, `B-${i}`, T0 + 10 + i);
+    for (let i = 0; i < LATEST_ATTEMPTS_KEPT + 50; i++) store.latest(`B-${i}`);
+    store.update('B-0', 1, { status: 'canceled' }, T0 + 9999);
+    expect(store.latest('B-0')).toMatchObject({ attempt: 1, status: 'canceled' });
+    expect(store.latest(`B-${LATEST_ATTEMPTS_KEPT + 49}`)).toMatchObject({ attempt: 1, status: 'paying' });
+    const before = store.latest('A-7');
+    store.close();
+    store = new TerminalStore(dir);
+    expect(store.latest('A-7')).toEqual(before);
+    expect(store.latest('B-0')).toMatchObject({ status: 'canceled' });
   });
 
   it('keeps small facts in its meta table across a restart', () => {

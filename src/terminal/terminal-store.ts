@@ -92,9 +92,22 @@ export const TERMINAL_STORE_MIGRATIONS: DeviceMigration[] = [
   },
 ];
 
+/**
+ * How many orders' latest attempts `TerminalStore.latest` keeps in memory (the unit's page lists up to
+ * 100 finished offers and every open one, the inbox keeps 500): more than a shift's screen needs.
+ */
+export const LATEST_ATTEMPTS_KEPT = 1000;
+
 export class TerminalStore {
   private readonly db: SqliteDatabase;
   private readonly metaTable: MetaTable;
+  /**
+   * The latest attempt of recently asked orders (null: none), kept because the unit asks for them at every
+   * read of its offer list, once per listed offer, and for every payment event the server pushes. This
+   * store is the only writer of `attempts`: `beginAttempt` and `update` drop an order's entry once their
+   * write has committed, so a read after a write reads the journal again. Callers get a copy.
+   */
+  private readonly latestKept = new Map<string, PaymentAttempt | null>();
 
   constructor(readonly dir: string) {
     this.db = openDeviceJournal(dir, 'terminal.db', TERMINAL_STORE_MIGRATIONS);
@@ -135,7 +148,7 @@ export class TerminalStore {
     storeId: string;
     now: number;
   }): PaymentAttempt {
-    return this.db.transaction(() => {
+    const begun = this.db.transaction(() => {
       const last = this.db
         .prepare('SELECT MAX(attempt) AS n FROM attempts WHERE order_id = ?')
         .get(a.orderId) as { n: number | null };
@@ -161,6 +174,8 @@ export class TerminalStore {
         );
       return this.attempt(a.orderId, attempt)!;
     })();
+    this.latestKept.delete(a.orderId);
+    return begun;
   }
 
   update(
@@ -191,6 +206,7 @@ export class TerminalStore {
         orderId,
         attempt,
       );
+    this.latestKept.delete(orderId);
   }
 
   attempt(orderId: string, attempt: number): PaymentAttempt | undefined {
@@ -201,10 +217,17 @@ export class TerminalStore {
   }
 
   latest(orderId: string): PaymentAttempt | undefined {
-    const r = this.db
-      .prepare('SELECT * FROM attempts WHERE order_id = ? ORDER BY attempt DESC LIMIT 1')
-      .get(orderId) as Row | undefined;
-    return r ? fromRow(r) : undefined;
+    let a = this.latestKept.get(orderId);
+    if (a === undefined) {
+      const r = this.db
+        .prepare('SELECT * FROM attempts WHERE order_id = ? ORDER BY attempt DESC LIMIT 1')
+        .get(orderId) as Row | undefined;
+      a = r ? fromRow(r) : null;
+      if (this.latestKept.size >= LATEST_ATTEMPTS_KEPT)
+        this.latestKept.delete(this.latestKept.keys().next().value as string);
+      this.latestKept.set(orderId, a);
+    }
+    return a ? { ...a, plugin: { ...a.plugin } } : undefined;
   }
 
   /** Attempts whose outcome is not known yet: what a restart must ask the server about. */
