@@ -76,7 +76,8 @@
  *                                         --burst 20 (seconds with no pause, orders/s at saturation) or
  *                                         --no-burst, --floor-every 200 --sample 5, --live-ms 50,
  *                                         --start-parallel 4 (processes started at once), --in-process,
- *                                         --cpu-prof DIR [--cpu-prof-kinds plugin,unit,server])
+ *                                         --cpu-prof DIR [--cpu-prof-kinds plugin,unit,server],
+ *                                         --heap-snapshot DIR --heap-snapshot-at 11,20 [--heap-snapshot-kinds unit])
  * Results: bench/e2e/results/e2e-<minutes>min.json (BENCH_E2E_NAME overrides the name).
  */
 import { spawn, type ChildProcess, execSync } from 'node:child_process';
@@ -135,6 +136,29 @@ const cpuProfKinds = (() => {
   const i = process.argv.indexOf('--cpu-prof-kinds');
   return i >= 0 ? (process.argv[i + 1] ?? '').split(',') : ['plugin'];
 })();
+/**
+ * `--heap-snapshot DIR --heap-snapshot-at M1,M2,…`: the first process of each kind in `--heap-snapshot-kinds`
+ * (default `unit`) runs with node's --heapsnapshot-signal=SIGUSR2, and at each listed minute of the paced part
+ * the driver sends it SIGUSR2: node writes a .heapsnapshot into DIR (the process stops for a few seconds while
+ * it does). Compare two with bench/e2e/heap-diff.ts.
+ */
+const heapDir = (() => {
+  const i = process.argv.indexOf('--heap-snapshot');
+  return i >= 0 ? path.resolve(process.argv[i + 1] ?? '') : undefined;
+})();
+const heapKinds = (() => {
+  const i = process.argv.indexOf('--heap-snapshot-kinds');
+  return i >= 0 ? (process.argv[i + 1] ?? '').split(',') : ['unit'];
+})();
+const heapAtMinutes = (() => {
+  const i = process.argv.indexOf('--heap-snapshot-at');
+  if (i < 0) return [];
+  const at = (process.argv[i + 1] ?? '').split(',').map(Number);
+  if (at.some((m) => !(m >= 0))) throw new Error('--heap-snapshot-at: minutes as numbers, comma-separated');
+  return at;
+})();
+const heapSnapshotted = new Set<Kind>();
+if (heapDir) mkdirSync(heapDir, { recursive: true });
 const SAMPLE_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 const ESC = 0x1b;
@@ -319,6 +343,8 @@ type Kind = 'server' | 'plugin' | 'unit';
 class AppProc {
   readonly child: ChildProcess;
   readonly exited: Promise<void>;
+  /** Whether this process writes a heap snapshot on SIGUSR2 (`--heap-snapshot`). */
+  readonly heapSnapshots: boolean;
   exit: string | undefined;
   private stopping = false;
 
@@ -333,7 +359,11 @@ class AppProc {
     const fd = openSync(log, 'a');
     const prof =
       cpuProfDir && cpuProfKinds.includes(kind) ? ['--cpu-prof', '--cpu-prof-dir', cpuProfDir] : [];
-    this.child = spawn(process.execPath, [...prof, BIN, ...args], {
+    // One process per kind is enough to see what its kind keeps; each snapshot stops it for seconds.
+    this.heapSnapshots = !!heapDir && heapKinds.includes(kind) && !heapSnapshotted.has(kind);
+    if (this.heapSnapshots) heapSnapshotted.add(kind);
+    const heap = this.heapSnapshots ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapDir}`] : [];
+    this.child = spawn(process.execPath, [...prof, ...heap, BIN, ...args], {
       cwd: REPO_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', fd, fd],
@@ -1164,6 +1194,15 @@ async function main(): Promise<void> {
       );
     }
   }, sampleS * 1000);
+  const heapTimers = heapAtMinutes.map((m) =>
+    setTimeout(() => {
+      for (const p of procs.filter((x) => x.heapSnapshots && x.pid !== undefined)) {
+        console.error(`${m} min: heap snapshot of ${p.name} (pid ${p.pid}) into ${heapDir}`);
+        process.kill(p.pid!, 'SIGUSR2');
+      }
+    }, m * 60_000),
+  );
+  cleanups.add(async () => heapTimers.forEach(clearTimeout));
   floorProc.send({ cmd: 'run', everyMs: floorEveryMs });
   const registerLoop = async (r: Register, k: number, until: () => boolean, pace: number, into: Sample[]) => {
     // Registers start spread over one interval so their sales do not all begin together.
