@@ -308,15 +308,16 @@ export class PluginService extends EventEmitter {
       const b = m.body as LanBody<'progress'>;
       const order = this.o.journal.get(b.orderId);
       if (!order || order.terminal !== m.sender) return;
-      this.o.journal.setProgress(b.orderId, b.stage, m.sender);
+      // "paying" on a claimed (or failed, then retried) order is also its status change: both in one commit.
+      if (b.stage === 'paying' && (order.status === 'claimed' || order.status === 'failed'))
+        this.o.journal.setStatus(b.orderId, 'paying', { progress: b.stage, terminal: m.sender }, m.sender);
+      else this.o.journal.setProgress(b.orderId, b.stage, m.sender);
       if (b.stage === 'unit_error') {
         this.counters.unitErrors++;
         this.lastUnitError = { unit: m.sender, orderId: b.orderId, detail: b.detail ?? 'no detail' };
         this.o.journal.log(b.orderId, 'unit error', `${m.sender}: ${b.detail ?? ''}`);
         this.o.log?.(`unit ${m.sender} could not send the payment for ${b.orderId}: ${b.detail ?? ''}`);
       }
-      if (b.stage === 'paying' && (order.status === 'claimed' || order.status === 'failed'))
-        this.o.journal.setStatus(b.orderId, 'paying', {}, m.sender);
       this.emit('change', { kind: 'order', orderId: b.orderId });
     } else if (m.type === 'result') {
       const b = m.body as LanBody<'result'>;
