@@ -310,7 +310,13 @@ export class DatagramOpener {
 }
 
 /** The header of an opened datagram as the reference codec returns it; the ids are views of `datagram`. */
-export function headerOf(datagram: Buffer, f: OpenedFields): LanHeader {
+export function headerOf(
+  datagram: Buffer,
+  f: Pick<
+    OpenedFields,
+    'version' | 'type' | 'flags' | 'keyId' | 'keyVersion' | 'seq' | 'timestamp' | 'sender' | 'recipient'
+  >,
+): LanHeader {
   return {
     version: f.version,
     type: f.type,

@@ -158,6 +158,44 @@ export const LAN_UNHANDLED = Symbol('lan-unhandled');
 
 export type LanHandler = (message: LanInbound) => unknown;
 
+/**
+ * A received message as handlers see it. Its header is built when asked for (discovery reads a beacon's
+ * time; nothing else does): building it for every datagram was two Buffer views and an object each.
+ */
+class ReceivedMessage implements LanInbound {
+  // The header's fields, kept as numbers until the header is asked for.
+  readonly version: number;
+  readonly flags: number;
+  readonly keyId: number;
+  readonly keyVersion: number;
+  readonly seq: number;
+  readonly timestamp: number;
+  private builtHeader: LanHeader | undefined;
+
+  constructor(
+    readonly type: LanMessageType,
+    readonly body: LanBody,
+    readonly id: string,
+    readonly sender: string,
+    readonly recipient: string,
+    readonly from: PeerAddress,
+    private readonly datagram: Buffer,
+    // The opener's record is reused for the next datagram: what the header needs is copied now.
+    f: OpenedFields,
+  ) {
+    this.version = f.version;
+    this.flags = f.flags;
+    this.keyId = f.keyId;
+    this.keyVersion = f.keyVersion;
+    this.seq = f.seq;
+    this.timestamp = f.timestamp;
+  }
+
+  get header(): LanHeader {
+    return (this.builtHeader ??= headerOf(this.datagram, this));
+  }
+}
+
 type DispatchOutcome = 'handled' | 'failed' | 'unhandled';
 
 /** The receiver has no handler for this type of message: it answered `unhandled` instead of an ack. */
@@ -628,7 +666,7 @@ export class LanEndpoint {
       return;
     }
     const id = datagram.toString('hex', LAN_MESSAGE_ID_AT, LAN_MESSAGE_ID_AT + 16);
-    const message: LanInbound = { type, body, id, sender, recipient, from, header: headerOf(datagram, f) };
+    const message: LanInbound = new ReceivedMessage(type, body, id, sender, recipient, from, datagram, f);
 
     if (type === 'unhandled') {
       this.onUnhandled(message as LanInbound<'unhandled'>);

@@ -112,6 +112,9 @@ function bad(type: string, field: string, why: string): never {
   throw new ProtocolError('lan.malformed', `${type} body: field "${field}" ${why}`, { subject: field });
 }
 
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 function str(
   type: string,
   o: Json,
@@ -123,8 +126,7 @@ function str(
   if (typeof v !== 'string') bad(type, field, 'must be a string');
   if (v.length < 1 || v.length > opts.max) bad(type, field, `must be 1-${opts.max} characters`);
   if (opts.pattern && !opts.pattern.test(v)) bad(type, field, `has an invalid format`);
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(v)) bad(type, field, 'contains control characters');
+  if (CONTROL.test(v)) bad(type, field, 'contains control characters');
 }
 
 function int(type: string, o: Json, field: string, min: number, max: number, optional = false): void {
@@ -140,50 +142,92 @@ function oneOf(type: string, o: Json, field: string, values: readonly string[], 
   if (typeof v !== 'string' || !values.includes(v)) bad(type, field, `must be one of ${values.join(', ')}`);
 }
 
+const hasOwn = Object.prototype.hasOwnProperty;
+
+/** Every own key of `o` is one of `allowed` (for…in, not Object.keys: no array per body checked). */
 function onlyKeys(type: string, o: Json, allowed: readonly string[]): void {
-  for (const k of Object.keys(o)) if (!allowed.includes(k)) bad(type, k, 'is not part of this message');
+  for (const k in o)
+    if (hasOwn.call(o, k) && !allowed.includes(k)) bad(type, k, 'is not part of this message');
 }
 
 /** A device id (ids.ts); register ids follow the same rule today, so an offer's registerId uses it too. */
 const DEVICE = { max: MAX_DEVICE_ID_LENGTH, pattern: DEVICE_ID_PATTERN };
 const HEX_ID = /^[0-9a-f]{32}$/;
 const ORDER = { max: 64 };
+const CURRENCY = /^[A-Z]{3}$/;
+
+// Built once: the validators run for every datagram, and a literal in a call is a new object each time.
+const BEACON_KEYS: readonly string[] = ['id', 'name', 'port', 'status', 'offers'];
+const NO_KEYS: readonly string[] = [];
+const MONEY_KEYS: readonly string[] = ['value', 'currency'];
+const OFFER_KEYS: readonly string[] = ['orderId', 'registerId', 'amount', 'mode', 'expiresAt', 'collect'];
+const ACK_KEYS: readonly string[] = ['ids'];
+const ORDER_ONLY_KEYS: readonly string[] = ['orderId'];
+const GRANTED_KEYS: readonly string[] = ['orderId', 'terminal', 're'];
+const DENIED_KEYS: readonly string[] = ['orderId', 'reason', 'terminal', 're'];
+const WITHDRAW_KEYS: readonly string[] = ['orderId', 'reason', 'claimedBy'];
+const CANCEL_KEYS: readonly string[] = ['orderId', 'reason'];
+const PROGRESS_KEYS: readonly string[] = ['orderId', 'stage', 'detail'];
+const RESULT_KEYS: readonly string[] = ['payment', 'signature'];
+const PING_KEYS: readonly string[] = ['nonce'];
+const UNHANDLED_KEYS: readonly string[] = ['re', 'type'];
+const PONG_KEYS: readonly string[] = ['re', 'status'];
+const UNIT_STATUSES: readonly string[] = ['idle', 'busy', 'paused'];
+const OFFER_MODES: readonly string[] = ['unicast', 'broadcast', 'multicast'];
+const DENIAL_REASONS: readonly string[] = ['taken', 'unknown', 'withdrawn'];
+const WITHDRAW_REASONS: readonly string[] = ['claimed', 'canceled', 'expired'];
+const PROGRESS_STAGES: readonly string[] = [
+  'claimed',
+  'waiting_for_code',
+  'paying',
+  'done',
+  'released',
+  'unit_error',
+];
+const NAME = { max: 64 };
+const RE_OPTIONAL = { max: 32, pattern: HEX_ID, optional: true };
+const DEVICE_OPTIONAL = { ...DEVICE, optional: true };
+const TEXT_OPTIONAL = { max: 200, optional: true };
+const SIGNATURE = { max: 200, pattern: /^[A-Za-z0-9+/=_-]+$/ };
+const NONCE_OPTIONAL = { max: 64, optional: true };
+const RE = { max: 32, pattern: HEX_ID };
+const TYPE_NAME = { max: 32 };
 
 function money(type: string, o: Json, field: string): void {
   const m = o[field];
   if (typeof m !== 'object' || m === null || Array.isArray(m)) bad(type, field, 'must be {value, currency}');
   const mo = m as Json;
-  onlyKeys(type, mo, ['value', 'currency']);
+  onlyKeys(type, mo, MONEY_KEYS);
   if (typeof mo.value !== 'number' || !Number.isSafeInteger(mo.value) || mo.value <= 0)
     bad(type, `${field}.value`, 'must be a positive integer in minor units');
-  if (typeof mo.currency !== 'string' || !/^[A-Z]{3}$/.test(mo.currency))
+  if (typeof mo.currency !== 'string' || !CURRENCY.test(mo.currency))
     bad(type, `${field}.currency`, 'must be an ISO 4217 code');
 }
 
 const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
   beacon(o) {
-    onlyKeys('beacon', o, ['id', 'name', 'port', 'status', 'offers']);
+    onlyKeys('beacon', o, BEACON_KEYS);
     str('beacon', o, 'id', DEVICE);
-    str('beacon', o, 'name', { max: 64 });
+    str('beacon', o, 'name', NAME);
     int('beacon', o, 'port', 1, 65535);
-    oneOf('beacon', o, 'status', ['idle', 'busy', 'paused']);
+    oneOf('beacon', o, 'status', UNIT_STATUSES);
     int('beacon', o, 'offers', 0, 10000, true);
   },
   discover(o) {
-    onlyKeys('discover', o, []);
+    onlyKeys('discover', o, NO_KEYS);
   },
   offer(o) {
-    onlyKeys('offer', o, ['orderId', 'registerId', 'amount', 'mode', 'expiresAt', 'collect']);
+    onlyKeys('offer', o, OFFER_KEYS);
     str('offer', o, 'orderId', ORDER);
     str('offer', o, 'registerId', DEVICE);
     money('offer', o, 'amount');
-    oneOf('offer', o, 'mode', ['unicast', 'broadcast', 'multicast']);
+    oneOf('offer', o, 'mode', OFFER_MODES);
     int('offer', o, 'expiresAt', 0, Number.MAX_SAFE_INTEGER);
     if (o.collect !== undefined && typeof o.collect !== 'boolean')
       bad('offer', 'collect', 'must be true or false');
   },
   ack(o) {
-    onlyKeys('ack', o, ['ids']);
+    onlyKeys('ack', o, ACK_KEYS);
     if (!Array.isArray(o.ids) || o.ids.length < 1 || o.ids.length > 16)
       bad('ack', 'ids', 'must be a list of 1-16 message ids');
     for (const id of o.ids)
@@ -191,69 +235,62 @@ const VALIDATORS: { [T in LanMessageType]: (o: Json) => void } = {
         bad('ack', 'ids', 'holds something that is not a message id');
   },
   claim(o) {
-    onlyKeys('claim', o, ['orderId']);
+    onlyKeys('claim', o, ORDER_ONLY_KEYS);
     str('claim', o, 'orderId', ORDER);
   },
   'claim.granted'(o) {
-    onlyKeys('claim.granted', o, ['orderId', 'terminal', 're']);
+    onlyKeys('claim.granted', o, GRANTED_KEYS);
     str('claim.granted', o, 'orderId', ORDER);
     str('claim.granted', o, 'terminal', DEVICE);
-    str('claim.granted', o, 're', { max: 32, pattern: HEX_ID, optional: true });
+    str('claim.granted', o, 're', RE_OPTIONAL);
   },
   'claim.denied'(o) {
-    onlyKeys('claim.denied', o, ['orderId', 'reason', 'terminal', 're']);
+    onlyKeys('claim.denied', o, DENIED_KEYS);
     str('claim.denied', o, 'orderId', ORDER);
-    oneOf('claim.denied', o, 'reason', ['taken', 'unknown', 'withdrawn']);
-    str('claim.denied', o, 'terminal', { ...DEVICE, optional: true });
-    str('claim.denied', o, 're', { max: 32, pattern: HEX_ID, optional: true });
+    oneOf('claim.denied', o, 'reason', DENIAL_REASONS);
+    str('claim.denied', o, 'terminal', DEVICE_OPTIONAL);
+    str('claim.denied', o, 're', RE_OPTIONAL);
   },
   withdraw(o) {
-    onlyKeys('withdraw', o, ['orderId', 'reason', 'claimedBy']);
+    onlyKeys('withdraw', o, WITHDRAW_KEYS);
     str('withdraw', o, 'orderId', ORDER);
-    oneOf('withdraw', o, 'reason', ['claimed', 'canceled', 'expired']);
-    str('withdraw', o, 'claimedBy', { ...DEVICE, optional: true });
+    oneOf('withdraw', o, 'reason', WITHDRAW_REASONS);
+    str('withdraw', o, 'claimedBy', DEVICE_OPTIONAL);
   },
   collect(o) {
-    onlyKeys('collect', o, ['orderId']);
+    onlyKeys('collect', o, ORDER_ONLY_KEYS);
     str('collect', o, 'orderId', ORDER);
   },
   cancel(o) {
-    onlyKeys('cancel', o, ['orderId', 'reason']);
+    onlyKeys('cancel', o, CANCEL_KEYS);
     str('cancel', o, 'orderId', ORDER);
-    str('cancel', o, 'reason', { max: 200, optional: true });
+    str('cancel', o, 'reason', TEXT_OPTIONAL);
   },
   progress(o) {
-    onlyKeys('progress', o, ['orderId', 'stage', 'detail']);
+    onlyKeys('progress', o, PROGRESS_KEYS);
     str('progress', o, 'orderId', ORDER);
-    oneOf('progress', o, 'stage', [
-      'claimed',
-      'waiting_for_code',
-      'paying',
-      'done',
-      'released',
-      'unit_error',
-    ]);
-    str('progress', o, 'detail', { max: 200, optional: true });
+    oneOf('progress', o, 'stage', PROGRESS_STAGES);
+    str('progress', o, 'detail', TEXT_OPTIONAL);
   },
   result(o) {
-    onlyKeys('result', o, ['payment', 'signature']);
+    onlyKeys('result', o, RESULT_KEYS);
     if (typeof o.payment !== 'object' || o.payment === null || Array.isArray(o.payment))
       bad('result', 'payment', 'must be an object');
-    str('result', o, 'signature', { max: 200, pattern: /^[A-Za-z0-9+/=_-]+$/ });
+    str('result', o, 'signature', SIGNATURE);
   },
   ping(o) {
-    onlyKeys('ping', o, ['nonce']);
-    str('ping', o, 'nonce', { max: 64, optional: true });
+    onlyKeys('ping', o, PING_KEYS);
+    str('ping', o, 'nonce', NONCE_OPTIONAL);
   },
   unhandled(o) {
-    onlyKeys('unhandled', o, ['re', 'type']);
-    str('unhandled', o, 're', { max: 32, pattern: HEX_ID });
-    str('unhandled', o, 'type', { max: 32 });
+    onlyKeys('unhandled', o, UNHANDLED_KEYS);
+    str('unhandled', o, 're', RE);
+    str('unhandled', o, 'type', TYPE_NAME);
   },
   pong(o) {
-    onlyKeys('pong', o, ['re', 'status']);
-    str('pong', o, 're', { max: 32, pattern: HEX_ID });
-    oneOf('pong', o, 'status', ['idle', 'busy', 'paused'], true);
+    onlyKeys('pong', o, PONG_KEYS);
+    str('pong', o, 're', RE);
+    oneOf('pong', o, 'status', UNIT_STATUSES, true);
   },
 };
 
