@@ -15,6 +15,7 @@
 import { writeFileSync } from 'node:fs';
 import { INVARIANTS, type Invariant } from './invariants';
 import { DEFAULTS, runSeed, type RunOptions, type SeedResult } from './run-seed';
+import { destroyAllLansNow } from '../support/netns';
 
 export interface Summary {
   seeds: number[];
@@ -142,8 +143,15 @@ async function main(): Promise<void> {
   const { seeds, opts, json, quiet, parallel } = parseArgs(process.argv.slice(2));
   const results: SeedResult[] = [];
   let stopping = false;
+  // Quitting at once (a second Ctrl-C, or SIGTERM) leaves nothing behind: every seed's processes and
+  // namespaces go first, also those of a shop still being set up.
+  const quitNow = (code: number) => {
+    destroyAllLansNow();
+    process.exit(code);
+  };
+  process.on('SIGTERM', () => quitNow(143));
   process.on('SIGINT', () => {
-    if (stopping) process.exit(130);
+    if (stopping) quitNow(130);
     stopping = true;
     console.log('interrupted: finishing the seeds under way, then the summary (Ctrl-C again to quit now)');
   });

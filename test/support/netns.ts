@@ -66,6 +66,19 @@ export interface Lan {
   clearLoss(host: string): Promise<void>;
   /** Kills what spawn() started and deletes every namespace of this LAN. Safe to call twice. */
   destroy(): Promise<void>;
+  /** The same at once, for a process about to exit: SIGKILL, then the namespaces, synchronously. */
+  destroyNow(): void;
+}
+
+/** Every LAN being made or in use by this process, for `destroyAllLansNow`. */
+const liveLans = new Set<() => void>();
+
+/**
+ * Removes every LAN of this process at once, also one still being set up: for a harness that is told to
+ * quit (a second Ctrl-C, SIGTERM) and exits right after, so no process or namespace stays behind.
+ */
+export function destroyAllLansNow(): void {
+  for (const destroyNow of [...liveLans]) destroyNow();
 }
 
 /** Runs a command to its end; never rejects on a non-zero exit (callers decide), only if it can't start. */
@@ -204,11 +217,22 @@ export async function createLan(opts: CreateLanOptions): Promise<Lan> {
   const destroy = async (): Promise<void> => {
     if (destroyed) return;
     destroyed = true;
+    liveLans.delete(destroyNow);
     // Children first, politely, so they can flush; whatever is left is SIGKILLed by deleteNamespace.
     await Promise.all([...children].map((c) => stopChild(c)));
     children.clear();
     for (const ns of created.reverse()) await deleteNamespace(ns);
   };
+  function destroyNow(): void {
+    liveLans.delete(destroyNow);
+    destroyed = true;
+    for (const c of children) c.kill('SIGKILL');
+    children.clear();
+    // A namespace already gone answers an error: nothing to do.
+    for (const ns of created.reverse()) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+    created.length = 0;
+  }
+  liveLans.add(destroyNow);
 
   try {
     // The switch: a bridge in a namespace of its own.
@@ -309,6 +333,7 @@ export async function createLan(opts: CreateLanOptions): Promise<Lan> {
     setLoss,
     clearLoss,
     destroy,
+    destroyNow,
   };
 }
 

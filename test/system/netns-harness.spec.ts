@@ -5,9 +5,10 @@
 // else on this machine listening on the same port can interfere.
 //
 // All traffic goes to loopback or to the test LAN's own addresses, which exist only in its namespaces.
-import { cleanupStale, createLan, listOurNamespaces, type Lan } from '../support/netns';
+import { cleanupStale, createLan, destroyAllLansNow, listOurNamespaces, type Lan } from '../support/netns';
 import { runTs, type JsonLineChild } from '../support/node-runner';
 import { systemPrerequisites } from '../support/prerequisites';
+import { waitFor } from '../support/wait';
 
 const sys = systemPrerequisites(['root', 'ip', 'nft', 'netns']);
 
@@ -136,6 +137,28 @@ sys.describe('netns LAN harness', () => {
     expect(left).toEqual([]);
     await current.destroy();
   });
+
+  it('destroyAllLansNow() removes at once a LAN in use (its processes killed) and one still being set up', async () => {
+    const before = new Set(listOurNamespaces());
+    const inUse = await createLan({ hosts: ['x'] });
+    const sleeper = inUse.spawn('x', 'sleep', ['60'], { stdio: 'ignore' });
+    const exited = new Promise<NodeJS.Signals | null>((r) => sleeper.once('exit', (_c, sig) => r(sig)));
+    const settingUp = createLan({ hosts: ['p', 'q', 'r'] }).then(
+      (l) => ({ lan: l }),
+      (e: Error) => ({ error: e }),
+    );
+    // Wait for the second LAN's first namespaces: it is half made.
+    await waitFor('the second LAN to be under way', () =>
+      listOurNamespaces().some((ns) => !before.has(ns) && !ns.includes(inUse.runId)),
+    );
+    destroyAllLansNow();
+    expect(await exited).toBe('SIGKILL');
+    const outcome = await settingUp;
+    // Set-up either failed (its namespace went away under it) or finished after: then it is still live and
+    // destroyed by the next call.
+    if ('lan' in outcome) destroyAllLansNow();
+    expect(listOurNamespaces().filter((ns) => !before.has(ns))).toEqual([]);
+  }, 20_000);
 });
 
 sys.describe('loopback with several sockets on one port (SO_REUSEADDR)', () => {
