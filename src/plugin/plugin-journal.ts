@@ -245,6 +245,13 @@ export class PluginJournal implements ClaimBook {
     return r ? fromRow(r) : undefined;
   }
 
+  /** The register of a journaled order (undefined: none): one column, for every payment the store pushes. */
+  registerOf(orderId: string): string | undefined {
+    const r = this.db.prepare('SELECT register_id FROM orders WHERE order_id = ?').get(orderId) as
+      { register_id: string } | undefined;
+    return r?.register_id;
+  }
+
   list(limit = 200): OrderRecord[] {
     return (this.db.prepare('SELECT * FROM orders ORDER BY created_at DESC LIMIT ?').all(limit) as Row[]).map(
       fromRow,

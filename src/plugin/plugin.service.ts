@@ -257,7 +257,7 @@ export class PluginService extends EventEmitter {
   private isOwnPayment(p: unknown): boolean {
     if (typeof p !== 'object' || p === null) return false;
     const { orderId, registerId } = p as { orderId?: unknown; registerId?: unknown };
-    return typeof orderId === 'string' && this.o.journal.get(orderId)?.registerId === registerId;
+    return typeof orderId === 'string' && this.o.journal.registerOf(orderId) === registerId;
   }
 
   /** Journals a captured order (once per order id) and offers it. */
