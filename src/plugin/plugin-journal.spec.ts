@@ -1,11 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqlite } from '../device/sqlite-driver';
+import { openSqlite, SqliteDatabase } from '../device/sqlite-driver';
 import { openDeviceDatabase } from '../device/device-files';
 import { Payment } from '../protocol/states';
 import { OrderRecord, PLUGIN_JOURNAL_MIGRATIONS, PluginJournal, receiptJobId } from './plugin-journal';
 import { expectNewerJournalRefused } from '../../test/support/newer-journal';
+import { fullScans, recordStatements } from '../../test/support/query-plans';
 
 /**
  * The journal's schema as the plugin created it before versioned migrations (plugin-journal.ts and
@@ -412,6 +413,59 @@ describe('PluginJournal print jobs', () => {
       // The sending mark survives the round trip through the table.
       journal.printJobs.save({ ...journal.printJobs.load()[0], sending: true });
       expect(journal.printJobs.load()[0]).toMatchObject({ id: receiptJobId('收银-0042'), sending: true });
+    } finally {
+      journal.closeDb();
+    }
+  });
+});
+
+describe('PluginJournal queries', () => {
+  it("reads no table whole for a day's work: every query a sale makes, the work loop's and the status page's use an index", () => {
+    const journal = new PluginJournal(dir, () => Date.parse('2025-03-01T08:00:00.000Z'));
+    try {
+      const db = (journal as unknown as { db: SqliteDatabase }).db;
+      const ran = recordStatements(db);
+      // A paid sale, a failed then canceled one, and one still offered, as the plugin's service drives them.
+      const capture = (orderId: string) =>
+        journal.capture(
+          { orderId, registerId: 'R1', amount: { value: 1250, currency: 'CNY' }, source: 'http' },
+          'http-hook',
+          { mode: 'multicast' },
+        );
+      for (const orderId of ['A-1', '收银-0002', 'A-3']) {
+        capture(orderId);
+        journal.setStatus(orderId, 'offered');
+        journal.open(orderId);
+      }
+      expect(journal.claim('A-1', 'T1')).toEqual({ granted: true });
+      journal.setProgress('A-1', 'waiting_for_code', 'T1');
+      journal.setStatus('A-1', 'paying', { progress: 'paying', terminal: 'T1' }, 'T1');
+      journal.decide('A-1', 'paid', { ...PAID, orderId: 'A-1' }, SIGNATURE, 'push', {
+        writeBack: true,
+        receipt: true,
+      });
+      journal.close('A-1');
+      expect(journal.claim('收银-0002', 'T2')).toEqual({ granted: true });
+      journal.decide('收银-0002', 'failed', { ...FAILED, orderId: '收银-0002' }, SIGNATURE, 'lan', {
+        writeBack: true,
+        receipt: false,
+      });
+      journal.cancel('收银-0002');
+      // The work loop and the status page.
+      journal.byStatus(['claimed', 'paying', 'failed', 'offered']);
+      journal.byStatus(['captured', 'offered']);
+      for (const kind of ['write_back', 'receipt'] as const) journal.due(kind);
+      journal.workFailed('A-1', 'write_back', 'the register did not answer');
+      journal.workDone('A-1', 'write_back', 'paid');
+      journal.workDone('A-1', 'receipt');
+      journal.requeueReceipt('A-1');
+      journal.list(50);
+      journal.history('A-1');
+      journal.get('A-3');
+      journal.registerOf('A-3');
+      journal.holder('A-1');
+      expect(ran.size).toBeGreaterThan(15);
+      expect(fullScans(db, ran, ['orders', 'order_log'])).toEqual([]);
     } finally {
       journal.closeDb();
     }

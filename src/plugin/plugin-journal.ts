@@ -142,6 +142,19 @@ export const PLUGIN_JOURNAL_MIGRATIONS: DeviceMigration[] = [
       CREATE TABLE print_jobs (id TEXT PRIMARY KEY, job TEXT NOT NULL);
       ${META_TABLE_SQL};`,
   },
+  {
+    // The work loop (every 500 ms: write-backs and receipts due, orders still open) and the status page
+    // (the newest orders, an order's history) scanned every order and log line ever journaled; a register
+    // keeps its journal for years. Partial indexes hold only the few rows with work due.
+    version: 2,
+    name: 'orders and order_log indexes',
+    up: `
+      CREATE INDEX orders_created ON orders (created_at);
+      CREATE INDEX orders_status ON orders (status, created_at);
+      CREATE INDEX orders_write_back_due ON orders (updated_at) WHERE write_back = 'due';
+      CREATE INDEX orders_receipt_due ON orders (updated_at) WHERE receipt = 'due';
+      CREATE INDEX order_log_order ON order_log (order_id, seq);`,
+  },
 ];
 
 export class PluginJournal implements ClaimBook {

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openSqlite } from '../device/sqlite-driver';
+import { openSqlite, SqliteDatabase } from '../device/sqlite-driver';
 import { openDeviceDatabase, saveRegistration } from '../device/device-files';
 import { Payment } from '../protocol/states';
 import {
@@ -13,6 +13,7 @@ import {
   attemptIdempotencyKey,
 } from './terminal-store';
 import { expectNewerJournalRefused } from '../../test/support/newer-journal';
+import { fullScans, recordStatements } from '../../test/support/query-plans';
 
 const PLUGIN = { to: 'P1', address: '192.168.1.20', port: 47811 };
 const T0 = 1740816000000; // 2025-03-01T08:00:00Z
@@ -188,6 +189,27 @@ describe('TerminalStore', () => {
     store = new TerminalStore(dir);
     expect(store.latest('A-7')).toEqual(before);
     expect(store.latest('B-0')).toMatchObject({ status: 'canceled' });
+  });
+
+  it("reads no table whole for a day's work: what a restart resumes, what the plugin still has to hear, today's history", () => {
+    const db = (store as unknown as { db: SqliteDatabase }).db;
+    const ran = recordStatements(db);
+    begin(store, 'A-7', T0);
+    store.update(
+      'A-7',
+      1,
+      { paymentId: 'pay_01HQ7Z', status: 'succeeded', payment: SUCCEEDED, signature: SIGNATURE },
+      T0 + 1,
+    );
+    store.update('A-7', 1, { relayed: true }, T0 + 2);
+    begin(store, '订单-0001', T0 + 3);
+    store.latest('订单-0001');
+    store.attempt('A-7', 1);
+    store.unfinished();
+    store.unrelayed();
+    store.since(T0);
+    expect(ran.size).toBeGreaterThan(6);
+    expect(fullScans(db, ran, ['attempts'])).toEqual([]);
   });
 
   it('keeps small facts in its meta table across a restart', () => {
