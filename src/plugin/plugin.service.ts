@@ -286,14 +286,20 @@ export class PluginService extends EventEmitter {
 
   private async offer(record: OrderRecord): Promise<void> {
     this.lastOffer.set(record.orderId, this.clock.now());
+    // The datagram leaves inside this call (its delivery is awaited below). "offered" is journaled right
+    // after, in the same turn of the event loop, so nothing a unit answers can be handled in between; the
+    // order's durable record is its capture, before this. A crash between the two leaves it "captured",
+    // and the restart offers it again, which a unit takes as the same order. One fsync less before the
+    // offer reaches the unit.
+    const delivered = this.o.dispatcher.offer(
+      { orderId: record.orderId, registerId: record.registerId, amount: record.amount },
+      record.dispatch,
+    );
     if (record.status === 'captured')
       this.o.journal.setStatus(record.orderId, 'offered', {}, describeDispatch(record.dispatch));
     this.emit('change', { kind: 'order', orderId: record.orderId });
     try {
-      await this.o.dispatcher.offer(
-        { orderId: record.orderId, registerId: record.registerId, amount: record.amount },
-        record.dispatch,
-      );
+      await delivered;
     } catch (e) {
       this.counters.offersFailed++;
       this.o.journal.log(record.orderId, 'offer not delivered', (e as Error).message);
