@@ -212,7 +212,23 @@ export async function createLan(opts: CreateLanOptions): Promise<Lan> {
     if (!h) throw new Error(`no host "${name}" in this LAN (hosts: ${Object.keys(hosts).join(', ')})`);
     return h;
   };
-  const inNs = (ns: string, ...args: string[]) => must('ip', ['-n', ns, ...args]);
+  // Every set-up step checks, once it is done, whether destroyNow() came meanwhile: a namespace whose
+  // `ip netns add` was still running then is made after it, so it is removed here, and set-up stops.
+  const setupStep = async (command: string, args: string[]): Promise<void> => {
+    await must(command, args);
+    if (destroyed) {
+      for (const ns of created.reverse()) spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+      created.length = 0;
+      throw new Error('the LAN was destroyed while it was being set up');
+    }
+  };
+  const inNs = (ns: string, ...args: string[]) => setupStep('ip', ['-n', ns, ...args]);
+  const addNamespace = async (ns: string) => {
+    // Counted as made before the command runs: destroyNow() deletes it if it is there by then, and
+    // setupStep deletes it if it came after.
+    created.push(ns);
+    await setupStep('ip', ['netns', 'add', ns]);
+  };
 
   const destroy = async (): Promise<void> => {
     if (destroyed) return;
@@ -236,8 +252,7 @@ export async function createLan(opts: CreateLanOptions): Promise<Lan> {
 
   try {
     // The switch: a bridge in a namespace of its own.
-    await must('ip', ['netns', 'add', switchNs]);
-    created.push(switchNs);
+    await addNamespace(switchNs);
     await inNs(switchNs, 'link', 'set', 'lo', 'up');
     await inNs(switchNs, 'link', 'add', 'br0', 'type', 'bridge');
     // IGMP snooping off: the bridge floods multicast to every port, like a cheap unmanaged switch. With
@@ -248,8 +263,7 @@ export async function createLan(opts: CreateLanOptions): Promise<Lan> {
 
     for (const [i, name] of opts.hosts.entries()) {
       const h = hosts[name];
-      await must('ip', ['netns', 'add', h.ns]);
-      created.push(h.ns);
+      await addNamespace(h.ns);
       // The veth pair is born in the switch namespace, and its far end is moved straight into the host's
       // namespace as eth0. Interface names are per namespace, so short fixed names can't collide with a
       // parallel run (and stay under the kernel's 15-character limit).
