@@ -1,7 +1,7 @@
 /**
  * Does a unit's resident memory grow with its journal? The e2e bench's units grew about 1 MB of RSS a
- * minute while their JS heap stayed flat (heap snapshots at minutes 11 and 19.5), so the question is the
- * native side: SQLite's page cache, its WAL index, malloc. This writes attempts the way a sale does (begin,
+ * minute while their live JS objects stayed flat (heap snapshots at minutes 11 and 19.5), so the question
+ * is what else grows: SQLite's page cache, malloc, or the heap V8 reserves (heap total) around the objects. This writes attempts the way a sale does (begin,
  * the server's answer, relayed; the latest read back; what a restart resumes asked now and then) into a real
  * TerminalStore, as fast as the disk allows, and prints RSS and heap after a full collection at every
  * stage. The baseline is the first line: the process with the journal open and nothing written yet.
@@ -38,7 +38,13 @@ const mb = (b: number) => Math.round((b / 2 ** 20) * 10) / 10;
 
 async function main(): Promise<void> {
   store = new TerminalStore(dir);
-  const rows: { attempts: number; rssMB: number; heapUsedMB: number; seconds: number }[] = [];
+  const rows: {
+    attempts: number;
+    rssMB: number;
+    heapUsedMB: number;
+    heapTotalMB: number;
+    seconds: number;
+  }[] = [];
   const t0 = Date.now();
   const sample = (n: number) => {
     gc();
@@ -47,11 +53,12 @@ async function main(): Promise<void> {
       attempts: n,
       rssMB: mb(m.rss),
       heapUsedMB: mb(m.heapUsed),
+      heapTotalMB: mb(m.heapTotal),
       seconds: (Date.now() - t0) / 1000,
     });
     const r = rows[rows.length - 1];
     console.log(
-      `${r.attempts} attempts: RSS ${r.rssMB} MB, heap ${r.heapUsedMB} MB (${r.seconds.toFixed(0)} s)`,
+      `${r.attempts} attempts: RSS ${r.rssMB} MB, heap used ${r.heapUsedMB} MB of ${r.heapTotalMB} MB (${r.seconds.toFixed(0)} s)`,
     );
   };
   sample(0);
