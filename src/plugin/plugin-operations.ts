@@ -2,6 +2,7 @@
  * What the plugin's local HTTP API does (DESIGN.md, "Plugin local HTTP API"): the controller's routes are
  * one line each into here. Answers the API means to give are DeviceApiErrors (src/device/device-errors.ts).
  */
+import { processFacts } from '../device/process-facts';
 import { DeviceApiError } from '../device/device-errors';
 import { LanEndpoint } from '../lan';
 import { formatMoney } from '../protocol/money';
@@ -85,6 +86,7 @@ export class PluginOperations {
       receipts: this.queue.status(),
       timeZone: this.identity.timeZone,
       demoRegister: this.identity.demoRegister,
+      process: processFacts(),
     };
   }
 

@@ -108,6 +108,14 @@ describe('a running plugin', () => {
     expect(receiptsOf(printer, 'OP-1')[0].text).toContain('8.80');
   });
 
+  it('says on its status how long it has run and the memory it holds', async () => {
+    const { uptimeSeconds, memoryMB } = (await api.status()).process;
+    expect(Number.isInteger(uptimeSeconds) && uptimeSeconds >= 0).toBe(true);
+    expect(memoryMB.heapUsed).toBeGreaterThan(1);
+    expect(memoryMB.heapTotal).toBeGreaterThanOrEqual(memoryMB.heapUsed);
+    expect(memoryMB.rss).toBeGreaterThan(memoryMB.heapTotal);
+  });
+
   it('previews a receipt as text, SVG and ESC/POS, and reprints it on request', async () => {
     const text = await http<string>(api.url, 'GET', '/api/receipts/OP-1?format=text');
     expect(text.status).toBe(200);

@@ -61,6 +61,23 @@ describe('payconnect terminal --time-zone', () => {
     }
   }
 
+  it('says how long it has run and the memory it holds, for support and the e2e bench', async () => {
+    const s = (await unitStatus('T3', [])) as unknown as {
+      process: {
+        uptimeSeconds: number;
+        memoryMB: Record<'rss' | 'heapUsed' | 'heapTotal' | 'external', number>;
+      };
+    };
+    const m = s.process.memoryMB;
+    expect(Number.isInteger(s.process.uptimeSeconds) && s.process.uptimeSeconds >= 0).toBe(true);
+    expect(s.process.uptimeSeconds).toBeLessThan(120); // it was just started
+    // A Node process holds some MB of live objects, V8 at least that for them, and RSS more than both.
+    expect(m.heapUsed).toBeGreaterThan(1);
+    expect(m.heapTotal).toBeGreaterThanOrEqual(m.heapUsed);
+    expect(m.rss).toBeGreaterThan(m.heapTotal);
+    expect(m.external).toBeGreaterThanOrEqual(0);
+  });
+
   it("shows times in the zone given, else in the machine's", async () => {
     expect((await unitStatus('T1', ['--time-zone', 'Asia/Shanghai'])).timeZone).toBe('Asia/Shanghai');
     expect((await unitStatus('T2', [], { TZ: 'America/New_York' })).timeZone).toBe('America/New_York');

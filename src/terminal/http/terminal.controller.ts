@@ -3,6 +3,7 @@
  * terminal-events.ts) and its touch page. Thin: each route calls the TerminalService or the event streams;
  * errors are answered by src/device/device-errors.ts.
  */
+import { processFacts } from '../../device/process-facts';
 import { Body, Controller, Get, HttpCode, Inject, Param, Post, Req, Res } from '@nestjs/common';
 import { FastifyReply, FastifyRequest } from 'fastify';
 import { TerminalService } from '../terminal.service';
@@ -35,6 +36,7 @@ export class TerminalController {
       server: this.terminal.serverUp ? 'up' : 'down',
       lan: this.terminal.lanStats(),
       timeZone: this.timeZone,
+      process: processFacts(),
     };
   }
 

@@ -213,6 +213,7 @@ export interface PluginStatus {
   receipts: { jobs: unknown[]; printers: unknown[] };
   adapters: { adapter: string; manifest?: string; capturing: boolean; stats?: Record<string, unknown> }[];
   adapterProblems: { adapter: string; code: string; message: string; count: number }[];
+  process: { uptimeSeconds: number; memoryMB: Record<'rss' | 'heapUsed' | 'heapTotal' | 'external', number> };
 }
 
 /** The plugin's local API as the register, the status page and a support engineer use it. */
