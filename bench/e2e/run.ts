@@ -339,6 +339,14 @@ class Waits<T> {
 
 type Kind = 'server' | 'plugin' | 'unit';
 
+/** A device's own account of its memory, MB (src/device/process-facts.ts). */
+interface ProcessMemory {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+}
+
 /** One `node bin/payconnect.js …` child, its output in a log file. */
 class AppProc {
   readonly child: ChildProcess;
@@ -1155,6 +1163,19 @@ async function main(): Promise<void> {
     driver: number;
   }
   const memory: MemorySample[] = [];
+  /** Once a minute, what each unit says of its own memory (`process` in GET /api/status), MB. */
+  const unitProcess: { s: number; units: Record<string, ProcessMemory | undefined> }[] = [];
+  const sampleUnitProcess = async (s: number) => {
+    const entries = await Promise.all(
+      unitViews.map(async (u) => {
+        const a = await call(adminAgent, u.url, 'GET', '/api/status').catch(() => undefined);
+        const facts =
+          a?.status === 200 ? (JSON.parse(a.body) as { process?: { memoryMB: ProcessMemory } }) : undefined;
+        return [u.id, facts?.process?.memoryMB] as const;
+      }),
+    );
+    unitProcess.push({ s: Math.round(s), units: Object.fromEntries(entries) });
+  };
   const cpuNow = () => ({
     server: byKind('server').reduce((a, p) => a + (cpuOf(p.pid) ?? 0), 0),
     plugins: byKind('plugin').reduce((a, p) => a + (cpuOf(p.pid) ?? 0), 0),
@@ -1186,6 +1207,7 @@ async function main(): Promise<void> {
     memory.push(m);
     if (memory.length % Math.max(1, Math.round(60 / sampleS)) === 0) {
       loads.push(uptime());
+      void sampleUnitProcess(m.s);
       const s = summarize(samples.slice(-500).map((x) => x.offerMs));
       const reads = unitViews.flatMap((u) => u.reads.slice(-200));
       const listed = Math.max(0, ...unitViews.map((u) => u.reads[u.reads.length - 1]?.offers ?? 0));
@@ -1401,6 +1423,10 @@ async function main(): Promise<void> {
         unitsMB: +mb(sum(m.units)).toFixed(1),
         driverMB: +mb(m.driver).toFixed(1),
       })),
+    },
+    unitProcess: {
+      note: "each unit's own account of its memory once a minute (GET /api/status `process.memoryMB`): live JS objects (heapUsed), what V8 holds for them (heapTotal), memory outside the heap (external), RSS",
+      series: unitProcess,
     },
     cpuSecondsPaced: cpuSeconds,
     driver: {
