@@ -223,6 +223,8 @@ sys.describe('the plugin status page', () => {
       const shopPage = await context.newPage();
       await shopPage.goto(`${shop.url}/`, { timeout: 15_000 });
       await shopPage.locator('#who', { hasText: 'shop-hook' }).waitFor({ timeout: 15_000 });
+      // How long it has run and what it holds, for the support engineer on the phone.
+      expect(await shopPage.locator('#who').textContent()).toMatch(/ · up \d+ min · \d+ MB$/);
       expect(await shopPage.locator('#demoCard').isVisible()).toBe(false);
       expect(await shopPage.locator('#orderId').isVisible()).toBe(false);
       await shopPage.close();

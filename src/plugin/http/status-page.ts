@@ -124,11 +124,17 @@ function captureHtml(status) {
     '<li><span class="muted">' + esc(time(r.at)) + '</span> ' + esc(r.subject) + ': ' + esc(r.message) + '</li>').join('');
   return adapters + (rejected ? '<div class="muted">Last inputs that could not be read:</div><ul>' + rejected + '</ul>' : '');
 }
+/** How long the plugin has run and the memory it holds, for the support engineer on the phone. */
+function upText(p) {
+  if (!p) return '';
+  const s = p.uptimeSeconds, d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+  return ' · up ' + (d ? d + ' d ' : '') + (d || h ? h + ' h ' : '') + m + ' min · ' + Math.round(p.memoryMB.rss) + ' MB';
+}
 async function refresh() {
   const [status, orders, units] = await Promise.all([get('/api/status'), get('/api/orders'), get('/api/terminals')]);
   zone = status.timeZone;
   $('demoCard').hidden = !status.demoRegister;
-  $('who').textContent = status.pluginId + ' · register ' + status.registerId + ' · manifest ' + status.manifest;
+  $('who').textContent = status.pluginId + ' · register ' + status.registerId + ' · manifest ' + status.manifest + upText(status.process);
   $('server').textContent = 'server: ' + (status.server === 'up' ? 'connected' : 'not connected');
   $('problems').innerHTML = status.problems.map((p) => '<li>' + esc(p) + '</li>').join('');
   $('capture').innerHTML = captureHtml(status);
