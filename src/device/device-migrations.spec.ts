@@ -3,6 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  DEVICE_JOURNAL_CACHE_KIB,
   DeviceMigration,
   DeviceSchemaError,
   DeviceSchemaTooNewError,
@@ -223,6 +224,16 @@ describe('openDeviceJournal', () => {
       expect(db.pragma('synchronous', { simple: true })).toBe(2); // FULL
       db.prepare("INSERT INTO notes (id, body) VALUES ('n1', 'x')").run();
       expect(existsSync(join(dir, 'data', 'j.db-wal'))).toBe(true);
+    } finally {
+      db.close();
+    }
+  });
+
+  it('holds the same 2 MB page cache on either driver (better-sqlite3 would hold 16 MB)', () => {
+    const db = openDeviceJournal(join(dir, 'data'), 'j.db', [V1]);
+    try {
+      expect(db.pragma('cache_size', { simple: true })).toBe(-DEVICE_JOURNAL_CACHE_KIB);
+      expect(DEVICE_JOURNAL_CACHE_KIB).toBe(2000);
     } finally {
       db.close();
     }

@@ -68,6 +68,9 @@ const TRACK =
  * `migrations`. A journal that cannot be migrated is closed again before the error is thrown, so a
  * refused start leaves no handle (and no WAL) behind.
  */
+/** A device journal's page cache, in KiB (`PRAGMA cache_size` takes it negative: a size, not pages). */
+export const DEVICE_JOURNAL_CACHE_KIB = 2000;
+
 export function openDeviceJournal(
   dir: string,
   name: string,
@@ -82,6 +85,13 @@ export function openDeviceJournal(
     const synchronous = db.pragma('synchronous', { simple: true });
     if (Number(synchronous) !== 2)
       throw new Error(`${db.name}: synchronous is ${String(synchronous)}, not FULL (2)`);
+    // SQLite's page cache, the same on both drivers (better-sqlite3 builds SQLite with 16 MB per connection,
+    // node:sqlite with 2 MB): a device holds its journal's cache for as long as it runs, and with every
+    // everyday query on an index (docs/architecture.md) the pages it reads again are few.
+    db.pragma(`cache_size = -${DEVICE_JOURNAL_CACHE_KIB}`);
+    const cache = Number(db.pragma('cache_size', { simple: true }));
+    if (cache !== -DEVICE_JOURNAL_CACHE_KIB)
+      throw new Error(`${db.name}: cache_size is ${cache}, not -${DEVICE_JOURNAL_CACHE_KIB}`);
     migrateDeviceDatabase(db, migrations);
     return cachingStatements(db);
   } catch (e) {
