@@ -110,10 +110,12 @@ import {
   Cleanups,
   commandLine,
   isLoopback,
+  listOption,
   numberOption,
   stopChild,
   stopOnSignalsOrAfter,
   summarize,
+  textOption,
   watchGc,
   writeJson,
 } from '../support/bench-kit';
@@ -128,35 +130,21 @@ const BIN = path.join(REPO_ROOT, 'bin', 'payconnect.js');
  * run under node's --cpu-prof and write a .cpuprofile each into DIR when they stop (open them in Chrome's
  * DevTools, or sum them with bench/e2e/prof-top.ts).
  */
-const cpuProfDir = (() => {
-  const i = process.argv.indexOf('--cpu-prof');
-  return i >= 0 ? path.resolve(process.argv[i + 1] ?? '') : undefined;
-})();
-const cpuProfKinds = (() => {
-  const i = process.argv.indexOf('--cpu-prof-kinds');
-  return i >= 0 ? (process.argv[i + 1] ?? '').split(',') : ['plugin'];
-})();
+const cpuProfDirOption = textOption('cpu-prof');
+const cpuProfDir = cpuProfDirOption === undefined ? undefined : path.resolve(cpuProfDirOption);
+const cpuProfKinds = listOption('cpu-prof-kinds', ['plugin']);
 /**
  * `--heap-snapshot DIR --heap-snapshot-at M1,M2,…`: the first process of each kind in `--heap-snapshot-kinds`
  * (default `unit`) runs with node's --heapsnapshot-signal=SIGUSR2, and at each listed minute of the paced part
  * the driver sends it SIGUSR2: node writes a .heapsnapshot into DIR (the process stops for a few seconds while
  * it does). Compare two with bench/e2e/heap-diff.ts.
  */
-const heapDir = (() => {
-  const i = process.argv.indexOf('--heap-snapshot');
-  return i >= 0 ? path.resolve(process.argv[i + 1] ?? '') : undefined;
-})();
-const heapKinds = (() => {
-  const i = process.argv.indexOf('--heap-snapshot-kinds');
-  return i >= 0 ? (process.argv[i + 1] ?? '').split(',') : ['unit'];
-})();
-const heapAtMinutes = (() => {
-  const i = process.argv.indexOf('--heap-snapshot-at');
-  if (i < 0) return [];
-  const at = (process.argv[i + 1] ?? '').split(',').map(Number);
-  if (at.some((m) => !(m >= 0))) throw new Error('--heap-snapshot-at: minutes as numbers, comma-separated');
-  return at;
-})();
+const heapDirOption = textOption('heap-snapshot');
+const heapDir = heapDirOption === undefined ? undefined : path.resolve(heapDirOption);
+const heapKinds = listOption('heap-snapshot-kinds', ['unit']);
+const heapAtMinutes = listOption('heap-snapshot-at', []).map(Number);
+if (heapAtMinutes.some((m) => !(m >= 0)))
+  throw new Error('--heap-snapshot-at: minutes as numbers, comma-separated');
 const heapSnapshotted = new Set<Kind>();
 if (heapDir) mkdirSync(heapDir, { recursive: true });
 const SAMPLE_TIMEOUT_MS = 10_000;

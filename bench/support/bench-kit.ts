@@ -122,6 +122,18 @@ export function numberOption(name: string, fallback: number): number {
   return v;
 }
 
+/** `--name <value>` from the command line, or undefined when the option is not given. */
+export function textOption(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i < 0 ? undefined : (process.argv[i + 1] ?? '');
+}
+
+/** `--name a,b,c` from the command line as a list, or `fallback`. */
+export function listOption(name: string, fallback: string[]): string[] {
+  const v = textOption(name);
+  return v === undefined ? fallback : v.split(',');
+}
+
 /** What to undo on every exit path (children, network namespaces, scratch files, schemas). */
 export class Cleanups {
   private readonly list: Array<() => Promise<void>> = [];
