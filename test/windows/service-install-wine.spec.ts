@@ -225,14 +225,21 @@ gate.describe('payconnect service install / uninstall under Wine', () => {
 
   it('rotates plugin.log past --log-max-bytes, keeping --log-keep copies and no gap of NULs', async () => {
     // Installed with --log-max-bytes 256 --log-keep 2. More lines: node.exe killed, the wrapper's restart
-    // lines.
+    // lines, the restarted plugin's start lines.
+    // The wrapper checks the log's size at the child's start and once a second while it runs, so a node.exe
+    // killed within its first second may leave no rotation behind (seen under CI load: six quick kills
+    // rotated once). Each cycle therefore lets the plugin come up and answer first: its start lines alone
+    // pass 256 bytes, and it has run through the wrapper's checks. Cycles go on until two rotations are
+    // seen, within a time bound rather than a count (the wrapper's back-off doubles per quick exit).
     // The wrapper's restart count only grows, and its latest line is never rotated away.
     const starts = () =>
       Math.max(0, ...[...allLogs().matchAll(/; restart (\d+) in /g)].map((m) => Number(m[1])));
-    for (let i = 0; i < 6 && !existsSync(`${logFile()}.2`); i++) {
+    const until = Date.now() + 8 * 60_000;
+    while (!existsSync(`${logFile()}.2`) && Date.now() < until) {
+      await untilAnswering('the plugin to answer before it is killed');
+      if (existsSync(`${logFile()}.2`)) break;
       const before = starts();
-      // The wrapper logs a restart when it schedules it ("restart N in 2 s"): node.exe may not be running
-      // yet. taskkill answers 128 (not found) until it is.
+      // taskkill answers 128 (not found) while the wrapper waits out its back-off.
       await waitFor(
         'a running node.exe to kill',
         async () => (await sc('taskkill', '/F', '/IM', 'node.exe')).code === 0,
