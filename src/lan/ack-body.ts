@@ -29,10 +29,11 @@ export class AckBodyWriter {
   /** One view of `scratch` per id count, made when first needed. */
   private readonly views: Buffer[] = [];
 
-  write(ids: readonly string[]): Buffer {
-    const n = ids.length;
-    if (n < 1 || n > 16) return encodeAckBody(ids);
-    for (let i = 0; i < n; i++) if (ids[i].length !== ID_LENGTH) return encodeAckBody(ids);
+  /** The body for `ids[0]` to `ids[count - 1]` (all of `ids` by default). */
+  write(ids: readonly string[], count = ids.length): Buffer {
+    const n = count;
+    if (n < 1 || n > 16) return encodeAckBody(ids.slice(0, n));
+    for (let i = 0; i < n; i++) if (ids[i].length !== ID_LENGTH) return encodeAckBody(ids.slice(0, n));
     const b = this.scratch;
     let at = b.write(PREFIX, 0, 'latin1');
     for (let i = 0; i < n; i++) {
@@ -65,11 +66,12 @@ export function decodeAckBody(plaintext: Buffer): { ids: string[] } {
 }
 
 /**
- * `decodeAckBody` into a list the caller reuses (emptied first): the same ids, the same refusals (a
- * ProtocolError from the full validator), and no result object or list per ack.
+ * `decodeAckBody` into a list the caller reuses: afterwards it holds exactly the ack's ids (the same ids,
+ * the same refusals: a ProtocolError from the full validator), with no result object or list per ack. The
+ * ids are written by index and the length set last: emptying a list with `length = 0` frees its storage,
+ * so every ack would allocate it again (152 B an ack, measured).
  */
 export function readAckIds(plaintext: Buffer, ids: string[]): void {
-  ids.length = 0;
   const len = plaintext.length;
   const n = (len - PREFIX.length) / (ID_LENGTH + 3);
   if (Number.isInteger(n) && n >= 1 && n <= 16 && canonicalLength(n) === len) {
@@ -77,10 +79,13 @@ export function readAckIds(plaintext: Buffer, ids: string[]): void {
     for (let i = 0, at = PREFIX.length; ok && i < n; i++, at += ID_LENGTH + 3) {
       if (!isLowerHex(plaintext, at, at + ID_LENGTH)) ok = false;
       else if (i < n - 1 && !hasBytes(plaintext, at + ID_LENGTH, '","')) ok = false;
-      else ids.push(plaintext.toString('latin1', at, at + ID_LENGTH));
+      else ids[i] = plaintext.toString('latin1', at, at + ID_LENGTH);
     }
-    if (ok) return;
-    ids.length = 0;
+    if (ok) {
+      if (ids.length !== n) ids.length = n;
+      return;
+    }
   }
+  ids.length = 0;
   for (const id of decodeLanBody('ack', plaintext).ids) ids.push(id);
 }

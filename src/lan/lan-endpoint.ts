@@ -34,6 +34,7 @@ import {
   UnitStatus,
 } from '../protocol/lan-messages';
 import { AckBodyWriter, readAckIds } from './ack-body';
+import { OfferBodyWriter, readOfferBody } from './offer-body';
 import { MessageIdCache } from './dedup';
 import {
   DatagramOpener,
@@ -57,6 +58,8 @@ import { checkRetryPolicy, DEFAULT_RETRY, nextRetryDelayMs, RetryPolicy } from '
  * share a byte.
  */
 const POOL_SIZE = 4096;
+/** `DeliveryReport.missing` when every device acknowledged: one frozen list, not a new one per delivery. */
+const NOBODY: readonly string[] = Object.freeze([]);
 let pool = Buffer.alloc(0);
 let poolOffset = 0;
 export function pooledRandomBytes(n: number): Buffer {
@@ -116,7 +119,8 @@ export interface DeliveryReport {
   id: string;
   type: LanMessageType;
   ackedBy: string[];
-  missing: string[];
+  /** Who did not acknowledge; empty (a shared, frozen list) when everyone did. */
+  missing: readonly string[];
   attempts: number;
   elapsedMs: number;
 }
@@ -240,7 +244,9 @@ export interface LanEndpointOptions {
 
 interface Pending {
   id: string;
+  /** The message id is the 16 bytes of `idBytes` from `idAt`: a view of its own, or the random pool itself. */
   idBytes: Buffer;
+  idAt: number;
   type: LanMessageType;
   body: Buffer;
   target: LanTarget;
@@ -270,7 +276,12 @@ interface Pending {
 interface AckBatch {
   target: LanTarget & { kind: 'unicast' };
   address: PeerAddress;
+  /**
+   * The ids owed, `ids[0]` to `ids[count - 1]`. Counted, not emptied with `length = 0` after each ack:
+   * that frees the list's storage, and the next id would allocate it again.
+   */
   ids: string[];
+  count: number;
 }
 
 /** The most ids one ack may carry (docs/protocol.md). */
@@ -297,6 +308,7 @@ export class LanEndpoint {
   private sealer?: LanSealer;
   private readonly opener = new DatagramOpener();
   private readonly ackWriter = new AckBodyWriter();
+  private readonly offerWriter = new OfferBodyWriter();
   /** The ids of the ack being read (reused). */
   private readonly ackIds: string[] = [];
   private readonly flushAcksLater = () => this.flushAcks();
@@ -353,7 +365,12 @@ export class LanEndpoint {
   ): Promise<DeliveryReport> {
     if (!lanTypeNeedsAck(type))
       throw new ProtocolError('lan.no_ack_type', `${type} is never acknowledged; use post()`);
-    return this.sendWithId(type, body, target, opts, this.random(16));
+    if (this.random !== pooledRandomBytes)
+      return this.sendWithId(type, body, target, opts, this.random(16), 0);
+    // The id straight from the random pool: the pending record keeps the pool buffer and the offset, which
+    // stay valid (a drained pool is replaced, never refilled in place), instead of a view per message.
+    const at = takePooled(16);
+    return this.sendWithId(type, body, target, opts, pool, at);
   }
 
   /** Sends one datagram without waiting for an ack (beacon, pong, ack; or a best-effort hint). */
@@ -393,7 +410,7 @@ export class LanEndpoint {
         this.replyWaiters.delete(id);
         resolve(m);
       });
-      this.sendWithId(type, body, target, { deadlineMs: timeoutMs }, idBytes).catch((err) => {
+      this.sendWithId(type, body, target, { deadlineMs: timeoutMs }, idBytes, 0).catch((err) => {
         if (!this.replyWaiters.has(id)) return;
         this.clock.clearTimeout(timer);
         this.replyWaiters.delete(id);
@@ -438,10 +455,13 @@ export class LanEndpoint {
     target: LanTarget,
     opts: SendOptions,
     idBytes: Buffer,
+    idAt: number,
   ): Promise<DeliveryReport> {
     if (this.closed) return Promise.reject(new TransportError('lan.closed', 'the LAN endpoint is closed'));
-    const encoded = encodeLanBody(type, body);
-    const id = idBytes.toString('hex');
+    // Offers, the commonest acknowledged message, are written without a JSON string (offer-body.ts).
+    const encoded =
+      type === 'offer' ? this.offerWriter.encode(body as LanBody<'offer'>) : encodeLanBody(type, body);
+    const id = idBytes.toString('hex', idAt, idAt + 16);
     const now = this.clock.now();
     const expect =
       target.kind !== 'unicast' && opts.expect && opts.expect.length > 0 ? new Set(opts.expect) : undefined;
@@ -449,6 +469,7 @@ export class LanEndpoint {
       const p: Pending = {
         id,
         idBytes,
+        idAt,
         type,
         body: encoded,
         target,
@@ -479,7 +500,7 @@ export class LanEndpoint {
       return;
     }
     try {
-      this.transmit(p.type, p.body, p.idBytes, 0, p.address, p.recipient);
+      this.transmit(p.type, p.body, p.idBytes, p.idAt, p.address, p.recipient);
     } catch (err) {
       // Could not even be sealed (a datagram over the size limit): retrying cannot help.
       this.finish(p, false, err as Error);
@@ -525,12 +546,12 @@ export class LanEndpoint {
       ackedBy: p.ackedBy ?? [],
       missing: p.only
         ? p.ackedBy
-          ? []
+          ? NOBODY
           : [p.only]
         : p.expect
           ? [...p.expect].filter((d) => !p.ackedBy?.includes(d))
           : p.ackedBy
-            ? []
+            ? NOBODY
             : ['(anyone)'],
       attempts: p.attempts,
       elapsedMs: this.clock.now() - p.started,
@@ -660,7 +681,7 @@ export class LanEndpoint {
     }
     let body: LanBody;
     try {
-      body = decodeLanBody(type, f.plaintext);
+      body = type === 'offer' ? readOfferBody(f.plaintext) : decodeLanBody(type, f.plaintext);
     } catch (e) {
       this.drop('malformed', (e as Error).message, from);
       return;
@@ -840,7 +861,7 @@ export class LanEndpoint {
     let batch = this.ackBatches.get(message.sender);
     const target = batch?.target;
     if (!batch || target!.address !== message.from.address || target!.port !== message.from.port) {
-      if (batch && batch.ids.length > 0) this.postAck(batch);
+      if (batch && batch.count > 0) this.postAck(batch);
       if (!batch && this.ackBatches.size >= 256) this.dropIdleAckBatches();
       batch = {
         target: {
@@ -851,11 +872,12 @@ export class LanEndpoint {
         },
         address: { address: message.from.address, port: message.from.port },
         ids: [],
+        count: 0,
       };
       this.ackBatches.set(message.sender, batch);
     }
-    batch.ids.push(message.id);
-    if (batch.ids.length >= MAX_ACK_IDS) this.postAck(batch);
+    batch.ids[batch.count++] = message.id;
+    if (batch.count >= MAX_ACK_IDS) this.postAck(batch);
     if (!this.ackFlushQueued) {
       this.ackFlushQueued = true;
       this.defer(this.flushAcksLater);
@@ -864,17 +886,17 @@ export class LanEndpoint {
 
   private flushAcks(): void {
     this.ackFlushQueued = false;
-    for (const batch of this.ackBatches.values()) if (batch.ids.length > 0) this.postAck(batch);
+    for (const batch of this.ackBatches.values()) if (batch.count > 0) this.postAck(batch);
   }
 
   private dropIdleAckBatches(): void {
-    for (const [key, batch] of this.ackBatches) if (batch.ids.length === 0) this.ackBatches.delete(key);
+    for (const [key, batch] of this.ackBatches) if (batch.count === 0) this.ackBatches.delete(key);
   }
 
   private postAck(batch: AckBatch): void {
     // Written into the writer's own buffer, sealed at once (before anything can write another).
-    const body = this.ackWriter.write(batch.ids);
-    batch.ids.length = 0;
+    const body = this.ackWriter.write(batch.ids, batch.count);
+    batch.count = 0;
     try {
       // The ack's own message id, straight from the random pool into the datagram: no view of it is kept.
       if (this.random === pooledRandomBytes) {
