@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { openDeviceJournal } from './device-migrations';
 import { loadSqliteDriver, SqliteDatabase, SqliteDriver } from './sqlite-driver';
 import { cachingStatements } from './statement-cache';
+import { watchPrepare } from '../../test/support/query-plans';
 
 let dir: string;
 beforeEach(() => {
@@ -14,11 +15,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 /** The database with a count of the statements it really compiled. */
 function counting(db: SqliteDatabase): { db: SqliteDatabase; compiled: string[] } {
   const compiled: string[] = [];
-  const prepare = db.prepare.bind(db);
-  db.prepare = (sql: string) => {
-    compiled.push(sql);
-    return prepare(sql);
-  };
+  watchPrepare(db, (sql) => compiled.push(sql));
   return { db, compiled };
 }
 

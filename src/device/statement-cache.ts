@@ -12,6 +12,7 @@
  * dropped, so SQL built from values by mistake costs compiles, never memory.
  */
 import type { SqliteDatabase, SqliteStatement } from './sqlite-driver';
+import { setBounded } from '../protocol/bounded-map';
 
 export const STATEMENT_CACHE_LIMIT = 200;
 
@@ -21,8 +22,7 @@ export function cachingStatements(db: SqliteDatabase, limit = STATEMENT_CACHE_LI
     const hit = cache.get(sql);
     if (hit) return hit;
     const statement = db.prepare(sql);
-    if (cache.size >= limit) cache.delete(cache.keys().next().value as string);
-    cache.set(sql, statement);
+    setBounded(cache, sql, statement, limit);
     return statement;
   };
   return {

@@ -24,6 +24,7 @@
  */
 import { Clock, SystemClock, TimerHandle } from '../protocol/clock';
 import { ProtocolError } from '../protocol/errors';
+import { setBounded } from '../protocol/bounded-map';
 import { openPrinterOutput } from './outputs';
 import { PrinterOutput } from './receipt';
 
@@ -443,12 +444,7 @@ export class PrintQueue {
   }
 
   private remember(job: QueuedPrintJob): void {
-    this.printed.delete(job.orderId);
-    this.printed.set(job.orderId, job);
-    while (this.printed.size > this.historySize) {
-      const oldest = this.printed.keys().next().value as string;
-      this.printed.delete(oldest);
-    }
+    setBounded(this.printed, job.orderId, job, this.historySize);
   }
 
   private findWaiting(match: (job: QueuedPrintJob) => boolean): { job: LaneJob; lane: Lane } | undefined {

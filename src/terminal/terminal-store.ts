@@ -13,6 +13,7 @@ import { DeviceMigration, openDeviceJournal } from '../device/device-migrations'
 import type { SqliteDatabase } from '../device/sqlite-driver';
 import { readDeviceFile, readLanKeys, saveLanKeys, saveRegistration } from '../device/device-files';
 import { Payment } from '../protocol/states';
+import { setBounded } from '../protocol/bounded-map';
 import { LanKeyJson } from '../lan/lan-keyring';
 import type { HeldOffer } from '../lan/offers';
 
@@ -235,9 +236,7 @@ export class TerminalStore {
         .prepare('SELECT * FROM attempts WHERE order_id = ? ORDER BY attempt DESC LIMIT 1')
         .get(orderId) as Row | undefined;
       a = r ? fromRow(r) : null;
-      if (this.latestKept.size >= LATEST_ATTEMPTS_KEPT)
-        this.latestKept.delete(this.latestKept.keys().next().value as string);
-      this.latestKept.set(orderId, a);
+      setBounded(this.latestKept, orderId, a, LATEST_ATTEMPTS_KEPT);
     }
     return a ? { ...a, plugin: { ...a.plugin } } : undefined;
   }

@@ -6,15 +6,20 @@
  */
 import type { SqliteDatabase } from '../../src/device/sqlite-driver';
 
-/** Records the SQL text of every statement prepared on `db` (a journal's private database) from now on. */
-export function recordStatements(db: SqliteDatabase): Set<string> {
-  const seen = new Set<string>();
+/** Calls `seen` with the SQL text of every statement `db` compiles from now on, before compiling it. */
+export function watchPrepare(db: SqliteDatabase, seen: (sql: string) => void): void {
   const prepare = db.prepare.bind(db);
   db.prepare = (sql: string) => {
-    seen.add(sql.replace(/\s+/g, ' ').trim());
+    seen(sql);
     return prepare(sql);
   };
-  return seen;
+}
+
+/** Records the SQL text of every statement prepared on `db` (a journal's private database) from now on. */
+export function recordStatements(db: SqliteDatabase): Set<string> {
+  const texts = new Set<string>();
+  watchPrepare(db, (sql) => texts.add(sql.replace(/\s+/g, ' ').trim()));
+  return texts;
 }
 
 /**
