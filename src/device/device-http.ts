@@ -20,6 +20,7 @@ import { isIP } from 'node:net';
 import { hostname } from 'node:os';
 import { LanEndpoint, ServerLan } from '../lan';
 import { deviceValidationPipe } from './device-validation';
+import { CLOSE_GRACE_MS, closeWithGrace } from '../protocol/close-grace';
 
 export interface DeviceHttp {
   app: NestFastifyApplication;
@@ -117,23 +118,15 @@ export async function startDeviceApp(
 }
 
 /** How long a stopping device app lets open requests finish before it closes their connections. */
-export const DEVICE_CLOSE_GRACE_MS = 2_000;
+export const DEVICE_CLOSE_GRACE_MS = CLOSE_GRACE_MS;
 
 /**
- * Closes a device app (its lifecycle hooks, the LAN transport, HTTP), cutting the HTTP connections still
- * busy after DEVICE_CLOSE_GRACE_MS: a request that never finishes (a register program that sent half a
- * POST and hung, a browser slow to let go of a page) must not hold a Windows service stop or an upgrade.
- * The page's live streams are ended properly before that (the controllers' shutdown hooks); the register's
- * calls are idempotent and retried, as after a crash.
+ * Closes a device app (its lifecycle hooks, the LAN transport, HTTP) within the grace (closeWithGrace). The
+ * page's live streams are ended properly before that (the controllers' shutdown hooks); the register's calls
+ * are idempotent and retried, as after a crash.
  */
-export async function closeDeviceApp(app: NestFastifyApplication): Promise<void> {
-  const http = app.getHttpServer() as { closeAllConnections?: () => void };
-  const cut = setTimeout(() => http.closeAllConnections?.(), DEVICE_CLOSE_GRACE_MS);
-  try {
-    await app.close();
-  } finally {
-    clearTimeout(cut);
-  }
+export function closeDeviceApp(app: NestFastifyApplication): Promise<void> {
+  return closeWithGrace(app, DEVICE_CLOSE_GRACE_MS);
 }
 
 export async function startDeviceHttp(

@@ -40,6 +40,7 @@ import { DbUrl } from './storage/db';
 import { openServerDb } from './storage/open';
 import { SqliteDb } from './storage/sqlite';
 import { StoresService } from './stores.service';
+import { closeWithGrace } from '../protocol/close-grace';
 
 export interface ServerConfig {
   port: number;
@@ -96,9 +97,6 @@ function validationError(errors: ValidationError[]): ApiError {
   walk(errors, '');
   return ApiError.badRequest('validation_failed', messages.join('; ') || 'the request body is not valid');
 }
-
-/** How long a stopping server lets open requests finish before it closes their connections. */
-export const CLOSE_GRACE_MS = 2_000;
 
 export async function createServerApp(config: ServerConfig): Promise<RunningServer> {
   const clock = config.clock ?? new SystemClock();
@@ -290,13 +288,7 @@ export async function createServerApp(config: ServerConfig): Promise<RunningServ
       await gateway.close();
       // A request still open after the grace (a client's long wait for a result) is cut rather than
       // holding the stop: every client call is retried under its idempotency key, as after a crash.
-      const http = app.getHttpServer() as { closeAllConnections?: () => void };
-      const cut = setTimeout(() => http.closeAllConnections?.(), CLOSE_GRACE_MS);
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(cut);
-      }
+      await closeWithGrace(app);
       await ledger?.close();
       await db.close();
     },
