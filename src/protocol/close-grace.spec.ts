@@ -29,6 +29,32 @@ function halfSentPost(port: number): Promise<Socket> {
 }
 
 describe('closeWithGrace', () => {
+  it('leaves an idle kept-alive connection open while the app’s shutdown hooks run and it still listens', async () => {
+    const { server, port } = await listening((req, res) => req.on('end', () => res.end('ok')).resume());
+    const client = await new Promise<Socket>((resolve) => {
+      const s = connect(port, '127.0.0.1', () => resolve(s));
+      sockets.push(s);
+    });
+    let closedAt: 'hooks' | 'after' | undefined;
+    let phase: 'hooks' | 'after' = 'hooks';
+    client.on('close', () => (closedAt ??= phase));
+    const answered = new Promise<void>((r) => client.once('data', () => r()));
+    client.write('GET /api/status HTTP/1.1\r\nHost: x\r\n\r\n');
+    await answered; // now idle, kept alive
+    // Nest runs the shutdown hooks before it closes HTTP: the server still listens and takes requests.
+    const app = {
+      getHttpServer: () => server,
+      close: async () => {
+        await new Promise((r) => setTimeout(r, 300));
+        phase = 'after';
+        await new Promise<void>((r) => server.close(() => r()));
+      },
+    };
+    await closeWithGrace(app, 60_000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(closedAt).toBe('after');
+  });
+
   it('cuts a request that hangs half-sent once the grace has passed, and not before', async () => {
     const { server, port } = await listening((req, res) => req.on('end', () => res.end('ok')).resume());
     const client = await halfSentPost(port);

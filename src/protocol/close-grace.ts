@@ -17,12 +17,22 @@ export async function closeWithGrace(
   app: { close(): Promise<void>; getHttpServer(): unknown },
   graceMs = CLOSE_GRACE_MS,
 ): Promise<void> {
-  const http = app.getHttpServer() as { closeAllConnections?: () => void; closeIdleConnections?: () => void };
+  const http = app.getHttpServer() as {
+    listening?: boolean;
+    closeAllConnections?: () => void;
+    closeIdleConnections?: () => void;
+  };
   const cut = setTimeout(() => http.closeAllConnections?.(), graceMs);
   // A kept-alive connection whose request finishes during the stop is closed as soon as it is idle: closing
   // only closes the connections idle when it starts, and the others would wait out the grace (or Fastify's
-  // 72 s keep-alive), holding every stop that met a busy client for the whole grace.
-  const idle = setInterval(() => http.closeIdleConnections?.(), IDLE_CHECK_MS);
+  // 72 s keep-alive), holding every stop that met a busy client for the whole grace. Only once the server
+  // has stopped listening: before that (Nest runs the apps' shutdown hooks first) a client may still send
+  // its next request on an idle connection, and closing it under that request would reset it unanswered.
+  const idle = setInterval(() => {
+    if (http.listening === false) http.closeIdleConnections?.();
+  }, IDLE_CHECK_MS);
+  cut.unref();
+  idle.unref();
   try {
     await app.close();
   } finally {
