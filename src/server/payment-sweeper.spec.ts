@@ -364,7 +364,9 @@ describe('PaymentSweeper: the wallet query/cancel schedule (FakeClock, SQLite)',
   it.each([
     // The provider's own auto-close came first (WeChat Pay revokes at 45 s, we cancel at 40 s; a sweep late
     // under load finds the trade closed): the customer's time was up, the same reason as our cancel gives.
-    ['just before the deadline', 'customer_timeout', 29_900],
+    // Closed after the last query before the deadline, so the check that finds it is the one at the
+    // deadline (a query the jitter puts between the close and the deadline would rightly say `closed`).
+    ['just before the deadline', 'customer_timeout', 29_000],
     // Closed elsewhere (the merchant's console) while the customer could still confirm.
     ['well before the deadline', 'closed', 5_000],
   ] as const)(
@@ -373,6 +375,17 @@ describe('PaymentSweeper: the wallet query/cancel schedule (FakeClock, SQLite)',
       const env = await services();
       const { payment } = await pay(env, '11');
       await run(env, at);
+      if (code === 'customer_timeout') {
+        const checks = async () =>
+          (
+            await env.db.query<{ next_check_at: number; deadline_at: number }>(
+              'SELECT next_check_at, deadline_at FROM payments WHERE id = $1',
+              [payment.id],
+            )
+          )[0];
+        while ((await checks()).next_check_at < (await checks()).deadline_at) await run(env, STEP);
+        expect(env.clock.now()).toBeLessThan(Number((await checks()).deadline_at));
+      }
       expect((await env.payments.load(payment.id)).status).toBe('pending');
       await env.db.run(`UPDATE sim_trades SET state = 'closed' WHERE out_trade_no = $1`, [payment.id]);
       const done = await runUntilFinal(env, payment.id);
