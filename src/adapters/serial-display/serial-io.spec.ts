@@ -25,7 +25,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-async function until(check: () => boolean, what: string, ms = 5_000): Promise<void> {
+/**
+ * Waits for something the pass-through does on its own (a lost port noticed, a reopen): a hang detector,
+ * as long as the shared waitFor's (test/support/wait.ts), since socat's teardown of a pty pair and the
+ * port's close event can take seconds on a loaded CI machine (a 5 s limit ran out there).
+ */
+async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
   const end = Date.now() + ms;
   while (!check()) {
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
