@@ -23,6 +23,14 @@ function outcome(f: () => unknown): unknown {
   }
 }
 
+/** Reads `text` by position and through the full parser; expects the same outcome and returns it. */
+function readBothWays(text: string): unknown {
+  const b = Buffer.from(text, 'utf8');
+  const reference = outcome(() => decodeLanBody('offer', b));
+  expect([text, outcome(() => readOfferBody(b))]).toEqual([text, reference]);
+  return reference;
+}
+
 /** A seeded generator (an LCG's high bits: its low bits repeat with short periods), so a failure replays. */
 function seeded(seed: number): () => number {
   let s = seed;
@@ -107,12 +115,7 @@ describe('offer body', () => {
       '{"orderId":"A1","registerId":"R1","amount":{"value":4200.0,"currency":"CNY"},"mode":"unicast","expiresAt":1795000000000}',
       '{"orderId":"A1","registerId":"R1","amount":{"value":4200,"currency":"CNY"},"mode":"unicast","expiresAt":1795000000000,"collect":true }',
     ];
-    for (const text of texts) {
-      const b = Buffer.from(text, 'utf8');
-      const reference = outcome(() => decodeLanBody('offer', b));
-      expect(reference).toHaveProperty('ok');
-      expect(outcome(() => readOfferBody(b))).toEqual(reference);
-    }
+    for (const text of texts) expect(readBothWays(text)).toHaveProperty('ok');
   });
 
   it('refuses what decodeLanBody refuses, with the same error naming the field', () => {
@@ -138,12 +141,8 @@ describe('offer body', () => {
       'null',
       '',
     ];
-    for (const text of texts) {
-      const b = Buffer.from(text, 'utf8');
-      const reference = outcome(() => decodeLanBody('offer', b));
-      expect([text, reference]).toEqual([text, expect.objectContaining({ error: 'lan.malformed' })]);
-      expect([text, outcome(() => readOfferBody(b))]).toEqual([text, reference]);
-    }
+    for (const text of texts)
+      expect([text, readBothWays(text)]).toEqual([text, expect.objectContaining({ error: 'lan.malformed' })]);
   });
 
   it('fuzz (seeded): a canonical body with one to three bytes changed is read as the full parser reads it', () => {
