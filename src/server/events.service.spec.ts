@@ -15,6 +15,7 @@ import { Payment } from '../protocol/states';
 import { EventsService } from './events.service';
 import { loadServerKeys } from './server-crypto';
 import { openServerDb, ServerDb } from './storage/open';
+import { SqlValue } from './storage/db';
 import { PostgresDb } from './storage/postgres';
 import { StoresService } from './stores.service';
 
@@ -101,6 +102,67 @@ describe.each(['sqlite', 'postgres'] as const)('EventsService on %s', (engine) =
     await reader;
     const mine = [...written].sort((a, b) => a - b);
     expect(seen).toEqual(mine);
+  });
+
+  it('frames(): each push frame is the text of the event since() gives, Chinese, emoji and quotes alike', async () => {
+    const odd = ['取餐号-零零七', 'A🍜B', 'say "hi" \\ back', '\u0001控制'];
+    const first = await events.latestSeq(storeId);
+    for (const [i, orderId] of odd.entries())
+      await db.tx((q) => events.record(q, storeId, { ...payment(700 + i), orderId }));
+    const parsed = await events.since(storeId, first, 100);
+    const frames = await events.frames(storeId, first, 100);
+    expect(frames.map((f) => f.seq)).toEqual(parsed.map((e) => e.seq));
+    expect(frames.map((f) => f.text)).toEqual(parsed.map((e) => JSON.stringify(e)));
+    expect(parsed.map((e) => e.payment.orderId)).toEqual(odd);
+    // The limit holds, and another store's events never show.
+    expect(await events.frames(storeId, first, 2)).toEqual(frames.slice(0, 2));
+    expect(
+      (await events.frames(otherStore, 0, 10_000)).every((f) => !frames.some((g) => g.seq === f.seq)),
+    ).toBe(true);
+  });
+
+  it('frames(): readers at one cursor share one read; a fresh read, or one after it ended, sees newer events', async () => {
+    // Reads of events are counted, and each one's answer is held back until `release` (the read itself has
+    // run by `done`): a read that has taken its snapshot but not answered yet.
+    let reads = 0;
+    let done: Promise<unknown> = Promise.resolve();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const counted = new EventsService(
+      {
+        query: <T>(sql: string, params?: SqlValue[]) => {
+          if (!sql.startsWith('SELECT seq, body')) return db.query<T>(sql, params);
+          reads++;
+          const read = db.query<T>(sql, params);
+          done = read;
+          return gate.then(() => read);
+        },
+        run: (sql, params) => db.run(sql, params),
+      },
+      db,
+      (await loadServerKeys(db)).privateKey,
+      db.kind,
+    );
+    const cursor = await counted.latestSeq(storeId);
+    // Ten devices told of news at once: one read.
+    const shared = Array.from({ length: 10 }, () => counted.frames(storeId, cursor, 200));
+    expect(reads).toBe(1);
+    await done;
+    // An event committed after that read ran, before it answered...
+    const seq = await db.tx((q) => counted.record(q, storeId, payment(800)));
+    // ...is not in it, nor for a device that joins it now; a fresh read, started now, sees it.
+    const late = counted.frames(storeId, cursor, 200);
+    const fresh = counted.frames(storeId, cursor, 200, true);
+    expect(reads).toBe(2);
+    release();
+    const results = await Promise.all(shared);
+    for (const r of results) expect(r).toBe(results[0]);
+    expect(results[0].map((f) => f.seq)).not.toContain(seq);
+    expect(await late).toBe(results[0]);
+    expect((await fresh).map((f) => f.seq)).toContain(seq);
+    // Once a read has answered, the next one at the same cursor starts anew and sees the event.
+    expect((await counted.frames(storeId, cursor, 200)).map((f) => f.seq)).toContain(seq);
+    expect(reads).toBe(3);
   });
 
   it('stores each event with the server signature of exactly its payment', async () => {

@@ -61,6 +61,18 @@ export interface PaymentEvent {
   signature: string;
 }
 
+/** One push frame: its sequence number and its text as sent. */
+export interface EventFrame {
+  seq: number;
+  text: string;
+}
+
+interface EventRow {
+  seq: number;
+  body: string;
+  signature: string;
+}
+
 export class EventsService {
   private readonly subscribers = new Map<string, Set<(storeId: string, seq: number) => void>>();
   private listening?: Promise<void>;
@@ -131,16 +143,57 @@ export class EventsService {
 
   /** Events of a store after `after`, oldest first. */
   async since(storeId: string, after: number, limit = 500): Promise<PaymentEvent[]> {
-    const rows = await this.db.query<{ seq: number; body: string; signature: string }>(
-      'SELECT seq, body, signature FROM events WHERE store_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
-      [storeId, after, limit],
-    );
-    return rows.map((r) => ({
+    return (await this.rows(storeId, after, limit)).map((r) => ({
       type: 'payment.updated',
       seq: Number(r.seq),
       payment: JSON.parse(r.body) as Payment,
       signature: r.signature,
     }));
+  }
+
+  private rows(storeId: string, after: number, limit: number): Promise<EventRow[]> {
+    return this.db.query<EventRow>(
+      'SELECT seq, body, signature FROM events WHERE store_id = $1 AND seq > $2 ORDER BY seq LIMIT $3',
+      [storeId, after, limit],
+    );
+  }
+
+  /** Reads of frames() in flight, by store, cursor and limit: the devices that are caught up share one. */
+  private readonly framesInFlight = new Map<string, Promise<EventFrame[]>>();
+
+  /**
+   * The push frames of a store's events after `after`, oldest first, each as the exact text of
+   * `JSON.stringify(event)` for the PaymentEvent since() gives (built from the stored body, which is that
+   * payment's JSON.stringify, without parsing it).
+   *
+   * A new event is announced to every device connected to its store at once, and the devices that are
+   * caught up all ask from the same cursor: they share one read and the same strings, where each used to
+   * run its own query and serialize every event again (with 50 registers, 56 reads per event). A read
+   * started before an event committed does not see it, so a caller that was told of an event must ask
+   * again with `fresh` when a shared read came back without it: a fresh read never joins one in flight.
+   */
+  frames(storeId: string, after: number, limit: number, fresh = false): Promise<EventFrame[]> {
+    const key = `${storeId}\u0000${after}\u0000${limit}`;
+    if (!fresh) {
+      const shared = this.framesInFlight.get(key);
+      if (shared) return shared;
+    }
+    const read = this.rows(storeId, after, limit).then((rows) =>
+      rows.map((r) => ({
+        seq: Number(r.seq),
+        text: `{"type":"payment.updated","seq":${Number(r.seq)},"payment":${r.body},"signature":${JSON.stringify(r.signature)}}`,
+      })),
+    );
+    if (!fresh) {
+      this.framesInFlight.set(key, read);
+      // Registered before any caller's continuation, so it runs first: a caller that asks again on
+      // what it got starts a new read.
+      const forget = () => {
+        if (this.framesInFlight.get(key) === read) this.framesInFlight.delete(key);
+      };
+      read.then(forget, forget);
+    }
+    return read;
   }
 
   async latestSeq(storeId: string): Promise<number> {

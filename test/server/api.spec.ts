@@ -1191,11 +1191,19 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       back.ws.close();
     });
 
-    it('delivers every update of many concurrent payments to a connected device', async () => {
+    it('delivers every update of many concurrent payments to every connected device, once, in order', async () => {
       const store = await newStore('Busy shop');
       const tills = await Promise.all([1, 2, 3, 4].map((n) => registerDevice(store, `BT${n}`)));
       const watcher = await registerDevice(store, 'BP', 'plugin');
-      const ws = await listen(watcher.token);
+      // The plugin and the four units listen: caught up, they share the server's reads of new events, so
+      // an event committed while a shared read is under way must still reach each of them.
+      const [ws, ...others] = await Promise.all(
+        [watcher, ...tills].map(async (d) => {
+          const l = await listen(d.token);
+          await waitFor('hello', () => l.frames.find((f) => f.type === 'hello'));
+          return l;
+        }),
+      );
       const endings = ['00', '05', '10', '00', '20', '42', '00', '30'];
       const ids = (
         await Promise.all(
@@ -1218,7 +1226,24 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
         3000,
       ).catch(() => ws.frames.filter((f) => f.type === 'payment.updated'));
       expect(got.map((f) => f.seq)).toEqual(expected.map((e) => e.seq));
-      ws.ws.close();
+      // Each frame is the event as stored, payment and signature alike.
+      expect(got).toEqual(expected);
+      for (const o of others) {
+        const theirs = await waitFor(
+          'all updates (the units)',
+          () => {
+            const u = o.frames.filter((f) => f.type === 'payment.updated');
+            return u.length >= expected.length && u;
+          },
+          3000,
+        ).catch(() => o.frames.filter((f) => f.type === 'payment.updated'));
+        expect(theirs).toEqual(expected);
+      }
+      await sleep(100);
+      for (const l of [ws, ...others]) {
+        expect(l.frames.filter((f) => f.type === 'payment.updated')).toHaveLength(expected.length);
+        l.ws.close();
+      }
     });
 
     it('refuses an upgrade with a bad token (401)', async () => {

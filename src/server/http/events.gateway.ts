@@ -88,16 +88,30 @@ export class EventsGateway {
       this.metrics.inc('payconnect_push_connections_total');
       // One delivery at a time per connection, so frames always leave in sequence order.
       let chain = Promise.resolve();
-      const deliver = () => {
+      // The newest event this connection was told of: it reads until it has sent that one.
+      let told = 0;
+      const deliver = (_storeId?: string, seq?: number) => {
+        if (seq !== undefined && seq > told) told = seq;
         chain = chain.then(async () => {
-          for (;;) {
-            const batch = await this.events.since(device.storeId, cursor, 200);
-            if (batch.length === 0 || ws.readyState !== WebSocket.OPEN) return;
-            for (const e of batch) {
-              ws.send(JSON.stringify(e));
-              cursor = e.seq;
+          // The devices of a store that are caught up share one read (EventsService.frames). A shared
+          // read may have started just before the event it was told of committed: then it reads again,
+          // on its own.
+          for (let fresh = false; ws.readyState === WebSocket.OPEN;) {
+            const frames = await this.events.frames(device.storeId, cursor, 200, fresh);
+            if (ws.readyState !== WebSocket.OPEN) return;
+            if (frames.length === 0) {
+              if (cursor >= told || fresh) return;
+              fresh = true;
+              continue;
             }
-            this.metrics.inc('payconnect_push_frames_total', {}, batch.length);
+            for (const f of frames) {
+              ws.send(f.text);
+              cursor = f.seq;
+            }
+            this.metrics.inc('payconnect_push_frames_total', {}, frames.length);
+            // Every event committed after this read started is announced on its own, and comes by that.
+            if (frames.length < 200 && cursor >= told) return;
+            fresh = false;
           }
         });
         chain = chain.catch(() => undefined);
