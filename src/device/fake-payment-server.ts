@@ -255,13 +255,29 @@ export class FakePaymentServer implements PaymentServer {
     return next;
   }
 
+  /**
+   * While true, pushed events wait (in order) until releasePushes(): a push channel slower than the
+   * answers. Otherwise an event is delivered just after the call that made it returns, before its answer
+   * is read, as the real server pushes at its commit.
+   */
+  holdPushes = false;
+  private readonly held: (SignedPayment & { seq: number })[] = [];
+
+  releasePushes(): void {
+    this.holdPushes = false;
+    for (const e of this.held.splice(0)) this.deliverAll(e);
+  }
+
   private push(p: Payment): void {
     const e = { ...this.sign(p), seq: this.events.length + 1 };
     this.events.push(e);
+    if (this.holdPushes) this.held.push(e);
     // Delivered after the current call returns, as a socket would.
-    queueMicrotask(() => {
-      for (const l of this.listeners) if (l.connected && !this.unreachable) deliver(l.opts, e);
-    });
+    else queueMicrotask(() => this.deliverAll(e));
+  }
+
+  private deliverAll(e: SignedPayment & { seq: number }): void {
+    for (const l of this.listeners) if (l.connected && !this.unreachable) deliver(l.opts, e);
   }
 
   /** (Re)connects a listener as a WebSocket would: from its cursor, or marks it down while unreachable. */

@@ -202,6 +202,49 @@ describe(TerminalService.name, () => {
     expect(register.progress).toEqual(expect.arrayContaining(['claimed', 'paying', 'done']));
   });
 
+  it('a result pushed before the POST answered decides the attempt from it: no second request, one write', async () => {
+    await offered('订单-0003');
+    const update = jest.spyOn(unit.store, 'update');
+    const { final, attempt } = await paying('订单-0003', APPROVED);
+    expect(final).toBe(true);
+    expect(attempt.status).toBe('succeeded');
+    const [p] = server.paymentsOf('订单-0003');
+    // The answer named the pushed payment: the unit did not ask for it again...
+    expect(server.calls.filter((c) => c.startsWith('signed '))).toEqual([]);
+    // ...and journaled its payment id and its signed result in one write.
+    const writes = update.mock.calls.filter(([orderId]) => orderId === '订单-0003');
+    expect(writes[0][2]).toMatchObject({
+      paymentId: p.id,
+      status: 'succeeded',
+      signature: expect.any(String),
+    });
+    expect(writes.filter(([, , patch]) => patch.paymentId !== undefined)).toHaveLength(1);
+    expect(verifyPaymentResult(attempt.payment, attempt.signature, server.publicKey, server.storeId)).toBe(
+      true,
+    );
+    await clock.advanceAsync(100);
+    expect(register.results).toHaveLength(1);
+    expect(verified(register.results[0])).toBe(true);
+  });
+
+  it('a push slower than the answer: the unit asks for the signed result, and the late push changes nothing', async () => {
+    await offered('订单-0004');
+    server.holdPushes = true;
+    const { final, attempt } = await paying('订单-0004', APPROVED);
+    expect(final).toBe(true);
+    expect(attempt.status).toBe('succeeded');
+    const [p] = server.paymentsOf('订单-0004');
+    expect(server.calls).toContain(`signed ${p.id}`);
+    await clock.advanceAsync(100);
+    expect(register.results).toHaveLength(1);
+    const update = jest.spyOn(unit.store, 'update');
+    server.releasePushes();
+    await clock.advanceAsync(100);
+    expect(update.mock.calls.filter(([orderId]) => orderId === '订单-0004')).toEqual([]);
+    expect(unit.store.latest('订单-0004')).toMatchObject({ status: 'succeeded', relayed: true });
+    expect(register.results).toHaveLength(1);
+  });
+
   it("stores its push cursor for its own payments at once, and for other units' payments only now and then", async () => {
     // Another unit of the store takes 30 payments: pushed to this unit too, which has no part in them.
     for (let i = 1; i <= 30; i++)

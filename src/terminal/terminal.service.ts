@@ -11,6 +11,7 @@
 import { DeviceApiError } from '../device/device-errors';
 import { EventCursor } from '../device/event-cursor';
 import { Clock, delay, every, SystemClock, TimerHandle } from '../protocol/clock';
+import { setBounded } from '../protocol/bounded-map';
 import { formatMoney } from '../protocol/money';
 import { isPaymentCode, normalizePaymentCode, PAYMENT_CODE_RULE } from '../protocol/payment-code';
 import { isDecidedPaymentStatus, Payment } from '../protocol/states';
@@ -43,6 +44,9 @@ export const RELAY_DEADLINE_MS = 5000;
 export const RESOLVE_INTERVAL_MS = 1500;
 /** How long POST /pay waits for a final answer before answering 202 (DESIGN.md: 30 s). */
 export const PAY_WAIT_MS = 30_000;
+
+/** Signed results kept that were pushed before their payment's POST answered (see earlyResults). */
+const EARLY_RESULTS_KEPT = 100;
 
 /** An answer the unit's API means to give (status, code, message); see src/device/device-errors.ts. */
 export class TerminalError extends DeviceApiError {}
@@ -501,6 +505,14 @@ export class TerminalService {
         // attempt back to paying/pending (it would be decided, shown and relayed a second time).
         const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
         const undecided = known.status === 'paying' || known.status === 'pending';
+        const early = this.earlyResults.get(payment.id);
+        this.earlyResults.delete(payment.id);
+        if (early && undecided && !known.paymentId && early.payment.status === payment.status) {
+          // The server pushed this payment's signed result before it answered (it pushes at its commit):
+          // the attempt learns its payment id and its result in one write, without asking again.
+          await this.onSignedResult(early, known);
+          return;
+        }
         this.updateAttempt(
           attempt.orderId,
           attempt.attempt,
@@ -591,8 +603,19 @@ export class TerminalService {
     }
   }
 
-  /** A signed result from any path (push, poll, POST follow-up). Unsigned or foreign ones are ignored. */
-  private async onSignedResult(s: SignedPayment): Promise<void> {
+  /**
+   * Signed results pushed for an order this unit is paying before the POST that made the payment
+   * answered, so before the attempt knows its payment id: kept by payment id (the newest
+   * EARLY_RESULTS_KEPT) until that answer names it. Matched by payment id only, as findAttempt.
+   */
+  private readonly earlyResults = new Map<string, SignedPayment>();
+
+  /**
+   * A signed result from any path (push, poll, POST follow-up). Unsigned or foreign ones are ignored.
+   * `attempt`: the attempt it is for, when the caller matched it by payment id already (the POST's
+   * answer named the payment of a result pushed before it).
+   */
+  private async onSignedResult(s: SignedPayment, attempt?: PaymentAttempt): Promise<void> {
     if (
       !verifyPaymentResult(
         s.payment,
@@ -602,8 +625,13 @@ export class TerminalService {
       )
     )
       return;
-    const a = this.findAttempt(s.payment);
-    if (!a) return;
+    const a = attempt ?? this.findAttempt(s.payment);
+    if (!a) {
+      const latest = this.o.store.latest(s.payment.orderId);
+      if (latest?.status === 'paying' && !latest.paymentId)
+        setBounded(this.earlyResults, s.payment.id, s, EARLY_RESULTS_KEPT);
+      return;
+    }
     if (a.status !== 'paying' && a.status !== 'pending' && a.signature) {
       // Already decided; only a refund may still change it.
       if (s.payment.status !== 'refunded') return;
