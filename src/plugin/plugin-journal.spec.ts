@@ -7,6 +7,7 @@ import { Payment } from '../protocol/states';
 import { OrderRecord, PLUGIN_JOURNAL_MIGRATIONS, PluginJournal, receiptJobId } from './plugin-journal';
 import { expectNewerJournalRefused } from '../../test/support/newer-journal';
 import { fullScans, recordStatements } from '../../test/support/query-plans';
+import { walCommits } from '../../test/support/wal-commits';
 
 /**
  * The journal's schema as the plugin created it before versioned migrations (plugin-journal.ts and
@@ -466,6 +467,104 @@ describe('PluginJournal queries', () => {
       journal.holder('A-1');
       expect(ran.size).toBeGreaterThan(15);
       expect(fullScans(db, ran, ['orders', 'order_log'])).toEqual([]);
+    } finally {
+      journal.closeDb();
+    }
+  });
+});
+
+describe('PluginJournal commits', () => {
+  it('a paid sale commits once per state change; a stage or work the journal holds already commits nothing', () => {
+    const journal = new PluginJournal(dir, () => Date.parse('2025-03-01T08:00:00.000Z'));
+    const path = join(dir, 'plugin.db');
+    try {
+      // Each step as the plugin's service drives it, and the commits (each an fsync) it made.
+      let before = walCommits(path);
+      const commits = (step: () => unknown): number => {
+        step();
+        const after = walCommits(path);
+        const n = after - before;
+        before = after;
+        return n;
+      };
+      const orderId = '收银-0001';
+      const job = {
+        id: receiptJobId(orderId),
+        orderId,
+        bytes: RECEIPT_BYTES,
+        target: 'tcp://127.0.0.1:9100',
+        enqueuedAt: 1740816000000,
+        attempts: 0,
+      };
+      const steps: Array<[string, () => unknown, number]> = [
+        [
+          'captured',
+          () =>
+            journal.capture(
+              { orderId, registerId: 'R1', amount: { value: 1250, currency: 'CNY' }, source: 'http' },
+              'http-hook',
+              { mode: 'broadcast' },
+            ),
+          1,
+        ],
+        ['offered', () => journal.setStatus(orderId, 'offered'), 1],
+        ['the claim book opened (open already)', () => journal.open(orderId), 0],
+        ['claimed', () => expect(journal.claim(orderId, 'T1')).toEqual({ granted: true }), 1],
+        [
+          "the unit's 'claimed' (recorded by the claim)",
+          () => journal.setProgress(orderId, 'claimed', 'T1'),
+          0,
+        ],
+        [
+          'paying',
+          () => journal.setStatus(orderId, 'paying', { progress: 'paying', terminal: 'T1' }, 'T1'),
+          1,
+        ],
+        [
+          'paid',
+          () =>
+            journal.decide(orderId, 'paid', { ...PAID, orderId }, SIGNATURE, 'push', {
+              writeBack: true,
+              receipt: true,
+            }),
+          1,
+        ],
+        ["the unit's 'done' (recorded by the decision)", () => journal.setProgress(orderId, 'done', 'T1'), 0],
+        ['written back', () => journal.workDone(orderId, 'write_back', 'paid'), 1],
+        ['the receipt queued (marks the receipt done)', () => journal.printJobs.save(job), 1],
+        ['the receipt done (done already)', () => journal.workDone(orderId, 'receipt'), 0],
+        ['the receipt sending', () => journal.printJobs.save({ ...job, sending: true }), 1],
+        ['the receipt printed', () => journal.printJobs.remove(job.id), 1],
+      ];
+      const made = steps.map(([name, step]) => [name, commits(step)]);
+      expect(made).toEqual(steps.map(([name, , n]) => [name, n]));
+
+      // Nothing was lost by writing less: the order and its history are as before.
+      expect(journal.get(orderId)).toMatchObject({
+        status: 'paid',
+        terminal: 'T1',
+        progress: 'done',
+        writeBack: 'done',
+        receipt: 'done',
+      });
+      expect(journal.history(orderId).map((h) => h.event)).toEqual([
+        'captured',
+        'offered',
+        'claimed',
+        'paying',
+        'paid',
+        'written back',
+        'receipt queued',
+      ]);
+      expect(journal.printJobs.load()).toEqual([]);
+
+      // A stage that is new is written; so is work done after it failed (its error is cleared).
+      expect(commits(() => journal.setProgress(orderId, 'waiting_for_code', 'T1'))).toBe(1);
+      expect(journal.get(orderId)!.progress).toBe('waiting_for_code');
+      expect(commits(() => journal.workFailed(orderId, 'write_back', 'the register did not answer'))).toBe(1);
+      expect(journal.get(orderId)!.writeBackError).toBe('the register did not answer');
+      expect(commits(() => journal.workDone(orderId, 'write_back', 'paid'))).toBe(1);
+      expect(journal.get(orderId)!.writeBackError).toBeNull();
     } finally {
       journal.closeDb();
     }

@@ -188,12 +188,15 @@ export class PluginJournal implements ClaimBook {
             'INSERT INTO print_jobs (id, job) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET job = excluded.job',
           )
           .run(job.id, text);
-        if (job.id === receiptJobId(job.orderId))
+        if (
+          job.id === receiptJobId(job.orderId) &&
           this.db
             .prepare(
               "UPDATE orders SET receipt = 'done', receipt_error = NULL WHERE order_id = ? AND receipt = 'due'",
             )
-            .run(job.orderId);
+            .run(job.orderId).changes > 0
+        )
+          this.log(job.orderId, 'receipt queued');
       })();
     },
     remove: (id: string): void => {
@@ -298,12 +301,16 @@ export class PluginJournal implements ClaimBook {
     })();
   }
 
+  /**
+   * The unit's progress stage. A stage the journal holds already (the claim and the decision record theirs,
+   * and the unit reports them too) writes nothing: no commit, no fsync.
+   */
   setProgress(orderId: string, progress: string, terminal: string): void {
     this.db
       .prepare(
-        'UPDATE orders SET progress = ?, terminal = COALESCE(terminal, ?), updated_at = ? WHERE order_id = ?',
+        'UPDATE orders SET progress = ?, terminal = COALESCE(terminal, ?), updated_at = ? WHERE order_id = ? AND (progress IS NOT ? OR terminal IS NULL)',
       )
-      .run(progress, terminal, this.iso(), orderId);
+      .run(progress, terminal, this.iso(), orderId, progress);
   }
 
   /**
@@ -325,7 +332,7 @@ export class PluginJournal implements ClaimBook {
       if (cur.status === 'canceled' && status !== 'paid') return false;
       this.db
         .prepare(
-          `UPDATE orders SET status = ?, payment = ?, signature = ?, result_via = ?, write_back = CASE WHEN ? THEN 'due' ELSE write_back END,
+          `UPDATE orders SET status = ?, payment = ?, signature = ?, result_via = ?, progress = 'done', write_back = CASE WHEN ? THEN 'due' ELSE write_back END,
              receipt = CASE WHEN ? THEN 'due' ELSE receipt END, updated_at = ? WHERE order_id = ?`,
         )
         .run(
@@ -369,13 +376,17 @@ export class PluginJournal implements ClaimBook {
    * due and false is returned, so the host is told the newer status too.
    */
   workDone(orderId: string, kind: 'write_back' | 'receipt', doneFor?: OrderStatus): boolean {
-    const changed = this.db
-      .prepare(
-        `UPDATE orders SET ${kind} = 'done', ${kind}_error = NULL, updated_at = ? WHERE order_id = ?${doneFor ? ' AND status = ?' : ''}`,
-      )
-      .run(this.iso(), orderId, ...(doneFor ? [doneFor] : [])).changes;
-    this.log(orderId, kind === 'write_back' ? 'written back' : 'receipt queued', doneFor);
-    return changed > 0;
+    // The change and its log line in one commit. Work the journal holds as done already (a receipt the
+    // print queue saved: printJobs.save marks it done and logs it) writes nothing.
+    return this.db.transaction(() => {
+      const changed = this.db
+        .prepare(
+          `UPDATE orders SET ${kind} = 'done', ${kind}_error = NULL, updated_at = ? WHERE order_id = ?${doneFor ? ' AND status = ?' : ''} AND (${kind} <> 'done' OR ${kind}_error IS NOT NULL)`,
+        )
+        .run(this.iso(), orderId, ...(doneFor ? [doneFor] : [])).changes;
+      if (changed > 0) this.log(orderId, kind === 'write_back' ? 'written back' : 'receipt queued', doneFor);
+      return changed > 0;
+    })();
   }
 
   workFailed(orderId: string, kind: 'write_back' | 'receipt', error: string): void {
@@ -423,7 +434,9 @@ export class PluginJournal implements ClaimBook {
       if (r.claim_closed || r.status === 'canceled' || r.status === 'paid')
         return { granted: false, reason: 'withdrawn' };
       this.db
-        .prepare("UPDATE orders SET terminal = ?, status = 'claimed', updated_at = ? WHERE order_id = ?")
+        .prepare(
+          "UPDATE orders SET terminal = ?, status = 'claimed', progress = 'claimed', updated_at = ? WHERE order_id = ?",
+        )
         .run(terminal, this.iso(), orderId);
       this.log(orderId, 'claimed', terminal);
       return { granted: true };
