@@ -71,6 +71,7 @@ import { createPluginApp, RunningPlugin } from '../../src/plugin/plugin-app';
 import { createServerApp, RunningServer } from '../../src/server/server-app';
 import { createTerminalApp, RunningTerminal } from '../../src/terminal/terminal-app';
 import type { TerminalStore } from '../../src/terminal/terminal-store';
+import { freeUdpPort } from '../../test/support/child-process';
 import { PtyPair } from '../../test/support/pty';
 import { REPO_ROOT } from '../../test/support/node-runner';
 import { pickLanPorts } from '../../test/terminal/support/harness';
@@ -184,14 +185,6 @@ class Waits {
   forget(key: string): void {
     this.early.delete(key);
   }
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, HOST, () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** The LAN counters that say whether datagrams were lost or retried. */

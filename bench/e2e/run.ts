@@ -103,6 +103,7 @@ import { cpus, tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import YAML from 'yaml';
+import { freeTcpPort, freeUdpPort } from '../../test/support/child-process';
 import { PtyPair } from '../../test/support/pty';
 import { REPO_ROOT, runTs, type JsonLineChild } from '../../test/support/node-runner';
 import { pickLanPorts } from '../../test/terminal/support/harness';
@@ -485,22 +486,6 @@ async function pool<T, R>(items: T[], n: number, fn: (item: T, i: number) => Pro
     }),
   );
   return out;
-}
-
-async function freeTcpPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, HOST, () => r()));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
-
-async function freeUdpPort(): Promise<number> {
-  const s = dgram.createSocket('udp4');
-  await new Promise<void>((r) => s.bind(0, HOST, () => r()));
-  const port = s.address().port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 /** The LAN counters that say whether datagrams were lost or retried (as GET /api/status shows them). */

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import * as net from 'node:net';
+import { freePort } from '../../test/support/child-process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { FakeClock, flushMicrotasks } from '../protocol/clock';
@@ -20,15 +21,6 @@ const data: ReceiptData = {
   paymentId: 'pay_77001',
   time: '2026-05-01T10:15:00+08:00',
 };
-
-/** A port nothing listens on: one the OS just handed out and that was closed again. */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 describe(parsePrinterTarget.name, () => {
   it('reads the three target forms', () => {

@@ -17,6 +17,7 @@ import { createAdapter } from '../../src/adapters/registry';
 import { fromHex } from '../../src/printer/hex';
 import { AdapterHost } from '../../src/plugin/adapter-host';
 import { SystemClock } from '../../src/protocol/clock';
+import { freePort } from '../support/child-process';
 import { systemPrerequisites } from '../support/prerequisites';
 import { HookClient } from '../support/hook-client';
 import { FarEnd, PtyPair } from '../support/pty';
@@ -79,14 +80,6 @@ async function startHost(file: string): Promise<AdapterHost> {
   }));
   host = h;
   return h;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 /** A server of the test's own (not an adapter's) on the port: another program, as far as adapters know. */

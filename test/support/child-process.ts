@@ -4,7 +4,7 @@
  * (`killAllChildren` in a spec's afterAll). Also a free TCP port to give one.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 import path from 'node:path';
 
@@ -14,13 +14,44 @@ export const BIN = path.join(REPO_ROOT, 'bin', 'payconnect.js');
 const children = new Set<ChildProc>();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function freeTcpPort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
+/**
+ * A port to give a process (or a test's own server) to listen on, on 127.0.0.1: below Linux's ephemeral
+ * range (32768–60999 by default), checked free by binding it, and never handed out twice by this process.
+ * A port the kernel hands out for binding to 0 is free only at that moment: it comes from the range that
+ * outgoing connections take their local ports from, and with many processes connecting (bench/e2e's 56,
+ * the chaos harness) one of them could take it before the process bound it (EADDRINUSE).
+ */
+export async function freePort(kind: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  for (let tries = 0; tries < 500; tries++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    if (handedOut.has(port)) continue;
+    if (await bindable(kind, port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no free ${kind} port found in 20000–31999 on 127.0.0.1`);
+}
+const handedOut = new Set<number>();
+
+export const freeTcpPort = (): Promise<number> => freePort('tcp');
+export const freeUdpPort = (): Promise<number> => freePort('udp');
+
+function bindable(kind: 'tcp' | 'udp', port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    if (kind === 'tcp') {
+      const srv = createServer();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+      return;
+    }
+    const s = createSocket('udp4');
+    s.once('error', () => {
+      s.close();
+      resolve(false);
+    });
+    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+  });
 }
 
 export class ChildProc {

@@ -8,6 +8,7 @@ import { CapturedOrder, OrderResult, RejectedInput } from '../host-adapter';
 import { parseManifest } from '../manifest';
 import { createAdapter } from '../registry';
 import { NativeHookAdapter } from './native-hook.adapter';
+import { freePort } from '../../../test/support/child-process';
 import { HookClient as Client } from '../../../test/support/hook-client';
 
 function result(orderId: string, status: OrderResult['status']): OrderResult {
@@ -19,14 +20,6 @@ function result(orderId: string, status: OrderResult['status']): OrderResult {
     signature: 'c2lnbmVk',
     decidedAt: '2026-01-01T00:00:00.000Z',
   };
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
 }
 
 describe(NativeHookAdapter.name, () => {
