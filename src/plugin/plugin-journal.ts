@@ -373,7 +373,8 @@ export class PluginJournal implements ClaimBook {
   /**
    * Marks the work done. `doneFor` is the status the work was done for: when the order has been decided
    * again since (canceled, then a charge already under way made it paid), the new status's work stays
-   * due and false is returned, so the host is told the newer status too.
+   * due and false is returned, so the host is told the newer status too. False also when the journal holds
+   * the work as done already, with no error (a receipt the print queue saved): nothing is written then.
    */
   workDone(orderId: string, kind: 'write_back' | 'receipt', doneFor?: OrderStatus): boolean {
     // The change and its log line in one commit. Work the journal holds as done already (a receipt the

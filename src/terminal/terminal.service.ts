@@ -507,7 +507,13 @@ export class TerminalService {
         const undecided = known.status === 'paying' || known.status === 'pending';
         const early = this.earlyResults.get(payment.id);
         this.earlyResults.delete(payment.id);
-        if (early && undecided && !known.paymentId && early.payment.status === payment.status) {
+        if (
+          early &&
+          undecided &&
+          !known.paymentId &&
+          isDecidedPaymentStatus(early.payment.status) &&
+          early.payment.status === payment.status
+        ) {
           // The server pushed this payment's signed result before it answered (it pushes at its commit):
           // the attempt learns its payment id and its result in one write, without asking again.
           await this.onSignedResult(early, known);

@@ -15,28 +15,46 @@ const children = new Set<ChildProc>();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * A port to give a process (or a test's own server) to listen on, on 127.0.0.1: below Linux's ephemeral
- * range (32768–60999 by default), checked free by binding it, and never handed out twice by this process.
- * A port the kernel hands out for binding to 0 is free only at that moment: it comes from the range that
- * outgoing connections take their local ports from, and with many processes connecting (bench/e2e's 56,
- * the chaos harness) one of them could take it before the process bound it (EADDRINUSE).
+ * A port to give a process (or a test's own server) to listen on: below Linux's ephemeral range
+ * (32768–60999 by default), checked free by binding it, and never handed out twice by this process. A port
+ * the kernel hands out for binding to 0 is free only at that moment: it comes from the range that outgoing
+ * connections take their local ports from, and with many processes connecting (bench/e2e's 56, the chaos
+ * harness) one of them could take it before the process bound it (EADDRINUSE). Jest runs test files in
+ * several processes at once: each draws from its own ports (its worker id picks them), so two never meet.
  */
 export async function freePort(kind: 'tcp' | 'udp' = 'tcp'): Promise<number> {
-  for (let tries = 0; tries < 500; tries++) {
-    const port = 20_000 + Math.floor(Math.random() * 12_000);
-    if (handedOut.has(port)) continue;
-    if (await bindable(kind, port)) {
-      handedOut.add(port);
-      return port;
-    }
-  }
-  throw new Error(`no free ${kind} port found in 20000–31999 on 127.0.0.1`);
+  return (await freePorts(kind, 1))[0];
 }
-const handedOut = new Set<number>();
 
 export const freeTcpPort = (): Promise<number> => freePort('tcp');
 export const freeUdpPort = (): Promise<number> => freePort('udp');
 
+/** Two free UDP ports N and N+1 (a LAN test's units' shared port and its register's), as freePort. */
+export async function freeUdpPortPair(): Promise<[number, number]> {
+  const [a, b] = await freePorts('udp', 2);
+  return [a, b];
+}
+
+const handedOut = new Set<number>();
+/** This process's ports: 20000 + 32k + 2w and the one after it, for Jest worker w (mod 16). */
+const WORKER_SLOT = 2 * (Number(process.env.JEST_WORKER_ID ?? 0) % 16);
+
+async function freePorts(kind: 'tcp' | 'udp', count: 1 | 2): Promise<number[]> {
+  for (let tries = 0; tries < 300; tries++) {
+    const first = 20_000 + 32 * Math.floor(Math.random() * 375) + WORKER_SLOT;
+    const ports = count === 1 ? [first] : [first, first + 1];
+    if (ports.some((p) => handedOut.has(p))) continue;
+    let free = true;
+    for (const p of ports) if (!(await bindable(kind, p))) free = false;
+    if (free) {
+      for (const p of ports) handedOut.add(p);
+      return ports;
+    }
+  }
+  throw new Error(`no ${count} free ${kind} port(s) found in 20000–31999`);
+}
+
+/** Whether `port` can be bound now: TCP on 127.0.0.1, UDP on every address (as the LAN sockets bind). */
 function bindable(kind: 'tcp' | 'udp', port: number): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     if (kind === 'tcp') {
@@ -45,12 +63,12 @@ function bindable(kind: 'tcp' | 'udp', port: number): Promise<boolean> {
       srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
       return;
     }
-    const s = createSocket('udp4');
+    const s = createSocket({ type: 'udp4', reuseAddr: false });
     s.once('error', () => {
       s.close();
       resolve(false);
     });
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    s.bind({ port, address: '0.0.0.0', exclusive: true }, () => s.close(() => resolve(true)));
   });
 }
 

@@ -42,8 +42,15 @@ class HandEvents {
     return () => (this.news = undefined);
   }
 
+  /** The next this many reads fail, as a database that cannot be reached. */
+  failing = 0;
+
   async frames(_storeId: string, after: number, limit: number, fresh = false): Promise<EventFrame[]> {
     this.reads.push({ after, fresh });
+    if (this.failing > 0) {
+      this.failing--;
+      throw new Error('connection refused');
+    }
     const upTo = !fresh && this.staleAt !== undefined ? this.staleAt : this.committed.length;
     return this.committed
       .slice(0, upTo)
@@ -118,6 +125,27 @@ describe('EventsGateway: the delivery loop', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(seqs(l)).toEqual([1, 2]);
     expect(events.reads.length).toBe(reads);
+  });
+
+  it('a device that connects reads on its own first: a shared read under way may predate an event it was never told of', async () => {
+    // Event 1 committed and was announced before this device subscribed; the other devices' shared read
+    // at its cursor took its snapshot before that commit.
+    events.commit();
+    events.staleAt = 0;
+    const l = await listen(0);
+    await until('event 1', () => seqs(l).length === 1);
+    expect(seqs(l)).toEqual([1]);
+    expect(events.reads[0]).toEqual({ after: 0, fresh: true });
+  });
+
+  it('a read that fails is tried again while an event it was told of has not gone out', async () => {
+    const l = await listen();
+    events.failing = 2;
+    events.commit();
+    await until('event 1', () => seqs(l).length === 1);
+    expect(seqs(l)).toEqual([1]);
+    // The failed read, a retry that failed too, and the one that delivered.
+    expect(events.reads.slice(-3).map((r) => r.after)).toEqual([0, 0, 0]);
   });
 
   it('sends a backlog of more than one read in order, each event once, then live events', async () => {

@@ -15,6 +15,9 @@ import { Metrics } from '../metrics';
 import { StoresService } from '../stores.service';
 import { bearer } from './auth';
 
+/** How long a connection waits before it reads again after a failed read of its store's events. */
+export const READ_RETRY_MS = 1000;
+
 export class EventsGateway {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly sockets = new Set<WebSocket>();
@@ -90,13 +93,16 @@ export class EventsGateway {
       let chain = Promise.resolve();
       // The newest event this connection was told of: it reads until it has sent that one.
       let told = 0;
-      const deliver = (_storeId?: string, seq?: number) => {
+      // `first`: the read right after this connection subscribed. A shared read under way then may
+      // have started before an event whose news came before the subscription (so `told` does not know
+      // it): that read starts on its own.
+      const deliver = (_storeId?: string, seq?: number, first = false) => {
         if (seq !== undefined && seq > told) told = seq;
         chain = chain.then(async () => {
           // The devices of a store that are caught up share one read (EventsService.frames). A shared
           // read may have started just before the event it was told of committed: then it reads again,
           // on its own.
-          for (let fresh = false; ws.readyState === WebSocket.OPEN;) {
+          for (let fresh = first; ws.readyState === WebSocket.OPEN;) {
             const frames = await this.events.frames(device.storeId, cursor, 200, fresh);
             if (ws.readyState !== WebSocket.OPEN) return;
             if (frames.length === 0) {
@@ -114,7 +120,13 @@ export class EventsGateway {
             fresh = false;
           }
         });
-        chain = chain.catch(() => undefined);
+        // A read that failed (the database unreachable for a moment) is tried again, on its own, a
+        // second later while an event this device was told of has not gone out: with reads shared, one
+        // failure would otherwise hold every caught-up device of the store until the store's next event.
+        chain = chain.catch(() => {
+          if (cursor < told && ws.readyState === WebSocket.OPEN)
+            setTimeout(() => deliver(undefined, undefined, true), READ_RETRY_MS).unref();
+        });
       };
       const unsubscribe = await this.events.subscribe(device.storeId, deliver);
       ws.on('close', () => {
@@ -130,7 +142,7 @@ export class EventsGateway {
           latestSeq: latest,
         }),
       );
-      deliver();
+      deliver(undefined, undefined, true);
     });
   }
 }

@@ -7,7 +7,6 @@
  */
 import Database from 'better-sqlite3';
 import { randomBytes } from 'node:crypto';
-import * as dgram from 'node:dgram';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -26,7 +25,7 @@ import { Payment } from '../../../src/protocol/states';
 import { simulatorLedgerPath } from '../../../src/server/providers/simulator.provider';
 
 import { createTerminalApp, RunningTerminal, TerminalConfig } from '../../../src/terminal/terminal-app';
-import { ChildProc, freeTcpPort, killAllChildren } from '../../support/child-process';
+import { ChildProc, freeTcpPort, freeUdpPortPair, killAllChildren } from '../../support/child-process';
 import { waitFor as waitUntil } from '../../support/wait';
 
 export { BIN, ChildProc, freeTcpPort, killAllChildren, REPO_ROOT } from '../../support/child-process';
@@ -47,39 +46,14 @@ export function waitFor<T>(
 
 // --- ports ----------------------------------------------------------------------------------------
 
-async function udpPortFree(port: number): Promise<boolean> {
-  const s = dgram.createSocket({ type: 'udp4', reuseAddr: false });
-  try {
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.bind({ port, address: '0.0.0.0', exclusive: true }, () => resolve());
-    });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    await new Promise<void>((r) => {
-      try {
-        s.close(() => r());
-      } catch {
-        r();
-      }
-    });
-  }
-}
-
 /**
  * A LAN port pair of this test file's own: the units' shared port N (SO_REUSEADDR, so a collision with
- * another file would not fail but mix traffic) and the register's port N+1. Random in 20000-39999 and
- * checked free, so test files running in parallel never meet.
+ * another file would not fail but mix traffic) and the register's port N+1, from the ports this process
+ * hands out (test/support/child-process.ts freePort: checked free, its own per Jest worker).
  */
 export async function pickLanPorts(): Promise<{ unitPort: number; pluginPort: number }> {
-  for (let i = 0; i < 50; i++) {
-    const unitPort = 20000 + Math.floor(Math.random() * 20000);
-    if ((await udpPortFree(unitPort)) && (await udpPortFree(unitPort + 1)))
-      return { unitPort, pluginPort: unitPort + 1 };
-  }
-  throw new Error('no free UDP port pair found in 20000-40000');
+  const [unitPort, pluginPort] = await freeUdpPortPair();
+  return { unitPort, pluginPort };
 }
 
 // --- HTTP -----------------------------------------------------------------------------------------
