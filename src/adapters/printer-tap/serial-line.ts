@@ -13,6 +13,7 @@ import type { SerialPort as SerialPortClass } from 'serialport';
 import { Clock, TimerHandle } from '../../protocol/clock';
 import { TransportError } from '../../protocol/errors';
 import { describeLine, loadSerialPort } from '../../printer/serial-output';
+import { hangupAwareBinding } from '../../printer/serial-hangup';
 import { serialPortOptions } from '../../printer/serial-settings';
 import { holdPort, portHolder } from '../held-ports';
 import type { SerialEndpoint } from './printer-tap.options';
@@ -200,7 +201,7 @@ export class SerialLine {
   private async openPort(): Promise<SerialPortClass> {
     const SerialPort = loadSerialPort();
     const port = new SerialPort({
-      ...(this.deps.binding ? ({ binding: this.deps.binding } as object) : {}),
+      ...({ binding: this.deps.binding ?? hangupAwareBinding() } as object),
       ...serialPortOptions(this.endpoint.serial, this.endpoint.line),
     });
     // Errors arrive through open's callback and 'close'; this keeps a late one from crashing the process.

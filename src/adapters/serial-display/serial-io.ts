@@ -26,6 +26,7 @@
  *   faster than the gaps allow is slowed as by a slow display (reading pauses while more than
  *   GAP_QUEUE_LIMIT bytes wait).
  */
+import { hangupAwareBinding } from '../../printer/serial-hangup';
 import type { SerialPort as SerialPortClass } from 'serialport';
 import { Clock, TimerHandle } from '../../protocol/clock';
 import { TransportError } from '../../protocol/errors';
@@ -255,7 +256,7 @@ export class SerialPassThrough {
     const SerialPort = loadSerialPort();
     const path = side === 'input' ? this.config.input : this.config.display!;
     const port = new SerialPort({
-      ...(this.deps.binding ? ({ binding: this.deps.binding } as object) : {}),
+      ...({ binding: this.deps.binding ?? hangupAwareBinding() } as object),
       ...serialPortOptions(path, this.config.line),
     });
     // Write errors are counted in write()'s callback; this keeps a late one from crashing the process.
