@@ -266,6 +266,8 @@ export class JobStream {
         this.sides.pause();
         link.whenWritable(() => {
           this.waitingForPrinter = false;
+          // The register was held by the tap, not silent: its idle time starts only now.
+          if (!this.ended && this.idle === undefined) this.waitIdle();
           this.release();
         });
       }
@@ -275,7 +277,10 @@ export class JobStream {
     if (this.jobLength + this.overflow > 0 && !isStatusOnly(chunk)) this.printing = true;
     this.lastByte = chunk[chunk.length - 1];
     this.sides.clock.clearTimeout(this.idle);
-    this.idle = this.sides.clock.setTimeout(() => this.quiet(), this.config.jobIdleMs);
+    this.idle = undefined;
+    // While the tap holds the register back for a slow printer, the register is not silent: a job must
+    // not end (and be split in two) because the printer took longer than the idle time.
+    if (!this.waitingForPrinter) this.waitIdle();
     if (!this.printing || !this.inJob) this.sides.gate.leave(this);
   }
 
@@ -306,6 +311,10 @@ export class JobStream {
     this.job.push(chunk);
     this.jobLength += chunk.length;
     if (this.maybeCut || mayHoldCut(this.lastByte, chunk)) this.splitAtCuts();
+  }
+
+  private waitIdle(): void {
+    this.idle = this.sides.clock.setTimeout(() => this.quiet(), this.config.jobIdleMs);
   }
 
   private quiet(): void {

@@ -281,6 +281,40 @@ describe('printer-tap adapter (real TCP on 127.0.0.1)', () => {
     expect(adapter.stats()).toMatchObject({ tooLarge: 1, bytesIn: big.length, bytesForwarded: big.length });
   }, 20_000);
 
+  it('a printer slower than the idle time does not split the job it holds the register back for', async () => {
+    // A printer that stops reading for 3 idle times once it has 1 MB (a logo being printed): the tap holds
+    // the register back meanwhile, and that is no silence of the register's. One job, one rejection.
+    let got = 0;
+    const stalled: Buffer[] = [];
+    const slow = net.createServer((s) => {
+      s.on('data', (chunk: Buffer) => {
+        stalled.push(chunk);
+        got += chunk.length;
+        if (got >= 1024 * 1024 && got - chunk.length < 1024 * 1024) {
+          s.pause();
+          setTimeout(() => s.resume(), 600);
+        }
+      });
+      s.on('end', () => s.end());
+      s.on('error', () => undefined);
+    });
+    await new Promise<void>((r) => slow.listen(0, '127.0.0.1', r));
+    closers.push(() => new Promise((r) => slow.close(() => r())));
+    const port = await startTap(`tcp://127.0.0.1:${(slow.address() as net.AddressInfo).port}`, {
+      maxJobBytes: 1024 * 1024,
+    });
+    const big = Buffer.alloc(24 * 1024 * 1024, 0x41);
+    const register = await Register.connect(port);
+    register.socket.write(big);
+    await until('the printer to take the whole job', () => got === big.length);
+    await register.finish();
+    await until('the rejection', () => rejects.length >= 1);
+    await sleep(300);
+    expect(rejects.map((r) => r.code)).toEqual(['printer_tap.job_too_large']);
+    expect(rejects[0].message).toContain(`${big.length} bytes`);
+    expect(adapter.stats()).toMatchObject({ tooLarge: 1, bytesIn: big.length, bytesForwarded: big.length });
+  });
+
   it('ends a job without a cut after the idle time', async () => {
     const port = await startTap('none');
     const register = await Register.connect(port);
