@@ -36,7 +36,7 @@ function canceled(): Error {
 }
 
 /** One read of an open port: bytes, or an error; a 0-byte answer is the device's hang-up. */
-export async function readUntilHangup(
+async function readUntilHangup(
   port: UnixPort,
   buffer: Buffer,
   offset: number,

@@ -1217,28 +1217,21 @@ describe.each(engines)('server HTTP API on $name', (engine) => {
       // Per 8: …10 (user_paying) and …20 (unknown outcome) stay pending past the request, two events
       // each; the other six are decided within it, one event each.
       expect(expected.length).toBe(40);
-      const got = await waitFor(
-        'all updates',
-        () => {
-          const u = ws.frames.filter((f) => f.type === 'payment.updated');
-          return u.length >= expected.length && u;
-        },
-        3000,
-      ).catch(() => ws.frames.filter((f) => f.type === 'payment.updated'));
-      expect(got.map((f) => f.seq)).toEqual(expected.map((e) => e.seq));
-      // Each frame is the event as stored, payment and signature alike.
-      expect(got).toEqual(expected);
-      for (const o of others) {
-        const theirs = await waitFor(
-          'all updates (the units)',
+      // A device's updates once it has as many as the store's events (or what it has after 3 s).
+      const updates = (l: typeof ws) =>
+        waitFor(
+          'all updates',
           () => {
-            const u = o.frames.filter((f) => f.type === 'payment.updated');
+            const u = l.frames.filter((f) => f.type === 'payment.updated');
             return u.length >= expected.length && u;
           },
           3000,
-        ).catch(() => o.frames.filter((f) => f.type === 'payment.updated'));
-        expect(theirs).toEqual(expected);
-      }
+        ).catch(() => l.frames.filter((f) => f.type === 'payment.updated'));
+      const got = await updates(ws);
+      expect(got.map((f) => f.seq)).toEqual(expected.map((e) => e.seq));
+      // Each frame is the event as stored, payment and signature alike.
+      expect(got).toEqual(expected);
+      for (const o of others) expect(await updates(o)).toEqual(expected);
       await sleep(100);
       for (const l of [ws, ...others]) {
         expect(l.frames.filter((f) => f.type === 'payment.updated')).toHaveLength(expected.length);

@@ -18,6 +18,9 @@ import { bearer } from './auth';
 /** How long a connection waits before it reads again after a failed read of its store's events. */
 export const READ_RETRY_MS = 1000;
 
+/** At most this many events per read of a store's events. */
+const READ_LIMIT = 200;
+
 export class EventsGateway {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 4096 });
   private readonly sockets = new Set<WebSocket>();
@@ -103,7 +106,7 @@ export class EventsGateway {
           // read may have started just before the event it was told of committed: then it reads again,
           // on its own.
           for (let fresh = first; ws.readyState === WebSocket.OPEN;) {
-            const frames = await this.events.frames(device.storeId, cursor, 200, fresh);
+            const frames = await this.events.frames(device.storeId, cursor, READ_LIMIT, fresh);
             if (ws.readyState !== WebSocket.OPEN) return;
             if (frames.length === 0) {
               if (cursor >= told || fresh) return;
@@ -116,7 +119,7 @@ export class EventsGateway {
             }
             this.metrics.inc('payconnect_push_frames_total', {}, frames.length);
             // Every event committed after this read started is announced on its own, and comes by that.
-            if (frames.length < 200 && cursor >= told) return;
+            if (frames.length < READ_LIMIT && cursor >= told) return;
             fresh = false;
           }
         });

@@ -4,9 +4,9 @@
  * ChildProc (test/support/child-process.ts), which remembers every process so a spec's afterAll can make
  * sure none is left behind (`killAllServers`).
  */
-import { ChildProc, freeTcpPort, killAllChildren } from '../../support/child-process';
+import { ChildProc, killAllChildren } from '../../support/child-process';
 
-export const freePort = freeTcpPort;
+export { freePort } from '../../support/child-process';
 
 export interface ServerOptions {
   port: number;
