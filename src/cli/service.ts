@@ -32,6 +32,7 @@ import { adapterSpec, availableKinds } from '../adapters/registry';
 import { DEFAULT_PLUGIN_PORT, DEFAULT_UNIT_PORT } from '../lan/lan-transport';
 import { PayconnectError } from '../protocol/errors';
 import { Command, intOption, ipv4Option, parse, UsageError } from './args';
+import { removeFolderAfterExit } from './remove-later';
 
 export const SERVICE_NAME = 'payconnect';
 export const FIREWALL_RULE = 'payconnect-lan-udp';
@@ -477,13 +478,12 @@ export async function uninstallService(
     for (const name of readdirSync(layout.installDir))
       if (!['node.exe', 'payconnect.cmd'].includes(name.toLowerCase()))
         rmSync(path.join(layout.installDir, name), { recursive: true, force: true });
-    const later = spawn(
-      'cmd.exe',
-      ['/d', '/c', `ping -n 4 127.0.0.1 >nul & rmdir /s /q "${layout.installDir}"`],
-      { detached: true, stdio: 'ignore', windowsHide: true },
-    );
-    later.unref();
-    say(`${layout.installDir} removed (node.exe a few seconds after this ends)`);
+    try {
+      removeFolderAfterExit(layout.installDir);
+      say(`${layout.installDir} removed (node.exe and payconnect.cmd a few seconds after this ends)`);
+    } catch (e) {
+      say(`${(e as Error).message}: delete ${layout.installDir} by hand once this has ended`);
+    }
   } else {
     removeProgramFiles(layout.installDir, step);
     say(`${layout.installDir} removed`);
