@@ -37,19 +37,17 @@ import {
   promises as fsp,
   mkdtempSync,
   openSync,
-  readFileSync,
   rmSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { Agent, createServer, request, Server } from 'node:http';
+import { Agent, createServer, Server } from 'node:http';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import iconv from 'iconv-lite';
-import YAML from 'yaml';
 import { SerialDisplayAdapter } from '../../src/adapters/serial-display/serial-display.adapter';
 import type { HeldOffer, OfferInbox } from '../../src/lan';
 import { createPluginApp, RunningPlugin } from '../../src/plugin/plugin-app';
@@ -63,6 +61,7 @@ import {
   Cleanups,
   commandLine,
   isLoopback,
+  jsonRequest,
   numberOption,
   startCpuProfile,
   stopOnSignalsOrAfter,
@@ -70,6 +69,7 @@ import {
   watchGc,
   writeJson,
 } from '../support/bench-kit';
+import { elapsedMs, led8Value, manifestCopy, yuan } from '../support/shop';
 
 type Kind = 'display' | 'printer' | 'http';
 const KINDS: readonly Kind[] = ['display', 'printer', 'http'];
@@ -88,15 +88,11 @@ const CLR = Buffer.from([0x0c]);
 const CUT = Buffer.from([0x1d, 0x56, 0x42, 0x00]);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const yuan = (fen: number) => `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`;
-const ms = (from: bigint, to: bigint) => Number(to - from) / 1e6;
+const ms = elapsedMs;
 
-/** A led8 value command: ESC Q A <text> CR, split so the caller can time the CR alone. */
+/** A led8 value command: ESC s lamp ESC Q A <text> CR, split so the caller can time the CR alone. */
 function led8(lamp: number, text: string): { body: Buffer; last: Buffer } {
-  return {
-    body: Buffer.concat([Buffer.from([ESC, 0x73, lamp, ESC, 0x51, 0x41]), Buffer.from(text, 'latin1')]),
-    last: CR,
-  };
+  return { body: led8Value(lamp, text), last: CR };
 }
 
 /** An 80 mm Chinese receipt in GB18030 (FS & mode), 应收 = `fen`, ending in a cut. */
@@ -122,18 +118,6 @@ function receipt(orderId: string, fen: number): Buffer {
   ]);
 }
 
-/** A manifest of manifests/, copied into `dir` under its own file name with `change` applied. */
-function manifestCopy(dir: string, file: string, change: (m: Record<string, unknown>) => void): string {
-  const m = YAML.parse(readFileSync(path.join(REPO_ROOT, 'manifests', file), 'utf8')) as Record<
-    string,
-    unknown
-  >;
-  change(m);
-  const out = path.join(dir, file);
-  writeFileSync(out, YAML.stringify(m));
-  return out;
-}
-
 /** The register host's end of the HTTP hook: answers every result delivery 200 and drops it. */
 async function hookHost(): Promise<Server> {
   const server = createServer((req, res) => {
@@ -151,34 +135,9 @@ function call(
   method: string,
   urlPath: string,
   body?: unknown,
-  extraHeaders: Record<string, string> = {},
+  headers: Record<string, string> = {},
 ): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(
-      {
-        agent,
-        host: base.hostname,
-        port: base.port,
-        method,
-        path: urlPath,
-        headers: {
-          ...extraHeaders,
-          ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('error', reject);
-    // A plugin API that hangs fails the run (and cleans up) instead of stalling it.
-    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${urlPath}: no answer`)));
-    req.end(data);
-  });
+  return jsonRequest(agent, base, method, urlPath, { body, headers, timeoutMs: REQUEST_TIMEOUT_MS });
 }
 
 /** Waits for the unit's inbox and the plugin's journal to report an order; `match` picks which. */

@@ -16,7 +16,8 @@
  * (its tail is printed when one fails to start or dies). All of them, the socat pty pairs and the scratch
  * folder are removed at the end, on Ctrl-C/SIGTERM/SIGHUP, on an error and at the time limit; a last
  * synchronous SIGKILL on exit catches any child still there (only a kill -9 of the driver itself leaves
- * them behind). `--in-process` runs the old one-process bench instead (bench/e2e/in-process.ts).
+ * them behind). (The one-process bench that came before this one, `--in-process`, was removed on 2026-11-30;
+ * it is bench/e2e/in-process.ts at commit 9c91f54.)
  *
  * LAN: 127.0.0.0/8 only (checked). A plugin binds its LAN port on the wildcard address without
  * SO_REUSEADDR, so one host holds one plugin per port (in a shop each register is its own PC): each plugin
@@ -75,7 +76,7 @@
  *   npm run bench:e2e -- --minutes 10    (the full run; options: --registers 50 --units 5 --interval 1000
  *                                         --burst 20 (seconds with no pause, orders/s at saturation) or
  *                                         --no-burst, --floor-every 200 --sample 5, --live-ms 50,
- *                                         --start-parallel 4 (processes started at once), --in-process,
+ *                                         --start-parallel 4 (processes started at once),
  *                                         --cpu-prof DIR [--cpu-prof-kinds plugin,unit,server],
  *                                         --heap-snapshot DIR --heap-snapshot-at 11,20 [--heap-snapshot-kinds unit])
  * Results: bench/e2e/results/e2e-<minutes>min.json (BENCH_E2E_NAME overrides the name).
@@ -91,7 +92,6 @@ import {
   readFileSync,
   rmSync,
   statSync,
-  writeFileSync,
   writeSync,
 } from 'node:fs';
 import { Agent, createServer, request, Server } from 'node:http';
@@ -102,7 +102,6 @@ import dgram from 'node:dgram';
 import { cpus, tmpdir, loadavg } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import YAML from 'yaml';
 import { freeTcpPort, freeUdpPort } from '../../test/support/child-process';
 import { PtyPair } from '../../test/support/pty';
 import { REPO_ROOT, runTs, type JsonLineChild } from '../../test/support/node-runner';
@@ -111,6 +110,7 @@ import {
   Cleanups,
   commandLine,
   isLoopback,
+  jsonRequest,
   listOption,
   numberOption,
   stopChild,
@@ -120,6 +120,7 @@ import {
   watchGc,
   writeJson,
 } from '../support/bench-kit';
+import { elapsedMs, led8Value, manifestCopy, yuan } from '../support/shop';
 
 const HOST = '127.0.0.1';
 const BROADCAST = '127.255.255.255';
@@ -150,31 +151,16 @@ const heapSnapshotted = new Set<Kind>();
 if (heapDir) mkdirSync(heapDir, { recursive: true });
 const SAMPLE_TIMEOUT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 15_000;
-const ESC = 0x1b;
 const CR = Buffer.from([0x0d]);
 const CLR = Buffer.from([0x0c]);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const yuan = (fen: number) => `${Math.floor(fen / 100)}.${String(fen % 100).padStart(2, '0')}`;
-const ms = (from: bigint, to: bigint) => Number(to - from) / 1e6;
+const ms = elapsedMs;
 const now = () => process.hrtime.bigint();
 /** An Alipay-like simulator code that succeeds at once (last two digits 00). */
 const successCode = () => `28${String(randomBytes(7).readUIntBE(0, 6) % 1e14).padStart(14, '0')}00`;
 
-function led8(lamp: number, text: string): Buffer {
-  return Buffer.concat([Buffer.from([ESC, 0x73, lamp, ESC, 0x51, 0x41]), Buffer.from(text, 'latin1')]);
-}
-
-function manifestCopy(dir: string, file: string, change: (m: Record<string, unknown>) => void) {
-  const m = YAML.parse(readFileSync(path.join(REPO_ROOT, 'manifests', file), 'utf8')) as Record<
-    string,
-    unknown
-  >;
-  change(m);
-  const to = path.join(dir, file);
-  writeFileSync(to, YAML.stringify(m));
-  return to;
-}
+const led8 = led8Value;
 
 interface Answer {
   status: number;
@@ -188,32 +174,8 @@ function call(
   urlPath: string,
   body?: unknown,
   headers: Record<string, string> = {},
-) {
-  return new Promise<Answer>((resolve, reject) => {
-    const data = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-    const req = request(
-      {
-        agent,
-        host: base.hostname,
-        port: base.port,
-        method,
-        path: urlPath,
-        headers: {
-          ...headers,
-          ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
-        },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-      },
-    );
-    req.on('error', reject);
-    req.setTimeout(REQUEST_TIMEOUT_MS, () => req.destroy(new Error(`${method} ${urlPath}: no answer`)));
-    req.end(data);
-  });
+): Promise<Answer> {
+  return jsonRequest(agent, base, method, urlPath, { body, headers, timeoutMs: REQUEST_TIMEOUT_MS });
 }
 
 /** An event as the driver received it: its monotonic time and its wall clock in ms (Date.now()). */
@@ -700,10 +662,6 @@ process.on('exit', () => {
 });
 
 async function main(): Promise<void> {
-  if (process.argv.includes('--in-process')) {
-    await import('./in-process');
-    return;
-  }
   if (!existsSync(path.join(REPO_ROOT, 'dist', 'cli', 'main.js')))
     throw new Error(
       'dist/ is not built: this bench starts the apps from dist/ (node bin/payconnect.js …); run `npm run build` first',

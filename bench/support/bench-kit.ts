@@ -2,9 +2,11 @@
  * What every benchmark here shares: percentile summaries, the loopback check for where a benchmark may
  * send traffic, asking a JSON-lines child process and stopping it, the optional CPU profile a child
  * writes for a person to open in Chrome DevTools, a process's CPU and GC counters, command-line options,
- * cleanup on every exit path, and writing the results file with the command that made it.
+ * cleanup on every exit path, writing the results file with the command that made it, and a JSON request
+ * to an app's HTTP API.
  */
 import fs from 'node:fs';
+import { request, type Agent } from 'node:http';
 import { Session } from 'node:inspector';
 import path from 'node:path';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -198,4 +200,43 @@ export function stopOnSignalsOrAfter(limitMs: number, stop: () => Promise<void>,
     console.error(`time limit of ${limitMs / 1000} s reached: stopping`);
     void stop().finally(() => process.exit(2));
   }, limitMs).unref();
+}
+
+/**
+ * One JSON request over a kept-alive `agent` (the benches' clients of the apps' HTTP APIs): resolves with
+ * the status and the body as text, whatever the status. An API that does not answer within `timeoutMs`
+ * fails the request (and so the run, which then cleans up) instead of stalling it.
+ */
+export function jsonRequest(
+  agent: Agent,
+  base: URL,
+  method: string,
+  urlPath: string,
+  o: { body?: unknown; headers?: Record<string, string>; timeoutMs: number },
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const data = o.body === undefined ? undefined : Buffer.from(JSON.stringify(o.body));
+    const req = request(
+      {
+        agent,
+        host: base.hostname,
+        port: base.port,
+        method,
+        path: urlPath,
+        headers: {
+          ...o.headers,
+          ...(data ? { 'content-type': 'application/json', 'content-length': data.length } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
+    req.on('error', reject);
+    req.setTimeout(o.timeoutMs, () => req.destroy(new Error(`${method} ${urlPath}: no answer`)));
+    req.end(data);
+  });
 }
