@@ -52,6 +52,15 @@ export interface RefundResult {
 export type RefundQueryResult =
   { state: 'succeeded' } | { state: 'failed'; code: string; message: string } | { state: 'not_found' };
 
+/** What every wallet provider (Alipay, WeChat Pay) takes beside its account. */
+export interface WalletProviderOptions {
+  /** One HTTP call's limit; past it the outcome is unknown. Default: the wallet's policy. */
+  timeoutMs?: number;
+  /** The clock for request timestamps. Default Date.now. */
+  now?: () => number;
+  log?: (line: string) => void;
+}
+
 export interface PaymentProvider {
   readonly name: string;
   charge(req: ChargeRequest): Promise<ChargeResult>;

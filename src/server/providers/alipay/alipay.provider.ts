@@ -35,6 +35,7 @@ import {
   QueryResult,
   RefundQueryResult,
   RefundResult,
+  WalletProviderOptions,
 } from '../provider';
 import { BillRow, ProbeResult, WalletProvider } from '../wallet';
 import { ALIPAY_POLICY } from './alipay.policy';
@@ -65,12 +66,8 @@ export interface AlipayAccount {
   scenario?: string;
 }
 
-export interface AlipayProviderOptions {
-  /** One HTTP call's limit; past it the outcome is unknown. Default ALIPAY_POLICY.requestTimeoutMs. */
-  timeoutMs?: number;
-  /** The clock for request timestamps. Default Date.now. */
-  now?: () => number;
-  log?: (line: string) => void;
+/** `timeoutMs` defaults to ALIPAY_POLICY.requestTimeoutMs. */
+export interface AlipayProviderOptions extends WalletProviderOptions {
   /** The pause between cancel attempts answered retry_flag=Y inside one cancel() call. Default 1000 ms. */
   cancelPauseMs?: number;
 }

@@ -30,6 +30,7 @@ import {
   QueryResult,
   RefundQueryResult,
   RefundResult,
+  WalletProviderOptions,
 } from '../provider';
 import { ProviderPolicy } from '../policy';
 import { BillRow, ProbeResult, WalletProvider } from '../wallet';
@@ -96,11 +97,8 @@ export interface WechatAccount {
   scenario?: string;
 }
 
-export interface WechatProviderOptions {
-  /** One call's limit; default WECHAT_POLICY.requestTimeoutMs. */
-  timeoutMs?: number;
-  now?: () => number;
-  log?: (line: string) => void;
+/** `timeoutMs` defaults to WECHAT_POLICY.requestTimeoutMs. */
+export interface WechatProviderOptions extends WalletProviderOptions {
   /**
    * The provider's own guard against a reverse sooner than WeChat Pay allows after its charge; default
    * WECHAT_POLICY.cancelNotBeforeMs (15 s). A server whose wallet timing is sped up for local gateways
