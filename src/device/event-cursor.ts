@@ -6,17 +6,27 @@
  * another unit's. Storing the cursor after each of those was one durable SQLite commit (an fsync) per event
  * per device: with 50 registers in a store, each plugin committed 50 times per sale it never took part in,
  * which was most of a plugin's time in the end-to-end bench (docs/BENCHMARKS.md, "End to end"). So:
- * - an event the device acts on moves the stored cursor at once (`acted`), as before;
- * - an event it skips moves it only in memory (`skipped`), and the stored cursor catches up at the next
- *   acted event, at most every `flushMs` while skipping, and at `stop`.
- * After a crash the device may hear some skipped events again, and skips them again: nothing is lost, as the
- * server resends everything after the stored cursor.
+ * - an event the device acts on stores the cursor in the same journal transaction as what it changed
+ *   (`writeFor`, then `committed`): the two commit together or not at all, so an event is never marked
+ *   heard without its effect (a crash in between would have lost it), and the device makes one durable
+ *   commit for it, not two;
+ * - an event that changes nothing (another register's, another unit's, or one already acted on) moves the
+ *   cursor only in memory (`skipped`), and the stored cursor catches up with the next event acted on, at
+ *   most every `flushMs` while skipping, and at `stop`.
+ * After a crash the device may hear some of the skipped events again, and skips them again: nothing is
+ * lost, as the server resends everything after the stored cursor.
  */
 
 /** The meta-table key that holds the cursor (the same in the plugin's and the unit's journal). */
 export const EVENT_CURSOR_KEY = 'event_cursor';
 /** How long skipped events may move the cursor in memory only. */
 export const EVENT_CURSOR_FLUSH_MS = 5_000;
+
+/** A cursor write for the journal to make inside the transaction of what an event changed. */
+export interface CursorWrite {
+  name: string;
+  value: string;
+}
 
 export interface CursorStore {
   meta(name: string): string | undefined;
@@ -41,12 +51,24 @@ export class EventCursor {
     return Math.max(this.unstored ?? 0, this.stored());
   }
 
-  /** An event the device acts on: the cursor is stored before the device acts, as it always was. */
-  acted(seq: number): void {
-    this.write(Math.max(seq, this.unstored ?? 0));
+  /**
+   * An event whose handling writes the journal: the cursor to store in that same transaction (it also
+   * covers the events skipped before it). Call `committed` once the transaction has committed.
+   */
+  writeFor(seq: number): CursorWrite {
+    return { name: EVENT_CURSOR_KEY, value: String(Math.max(seq, this.unstored ?? 0)) };
   }
 
-  /** An event that is not this device's business: the cursor moves in memory, and is stored now and then. */
+  /** The journal committed `w` (from writeFor). */
+  committed(w: CursorWrite): void {
+    if (this.unstored !== undefined && this.unstored <= Number(w.value)) this.unstored = undefined;
+    this.storedAt = this.now();
+  }
+
+  /**
+   * An event that changed nothing here (not this device's business, or already acted on): the cursor moves
+   * in memory, and is stored now and then.
+   */
   skipped(seq: number): void {
     this.unstored = Math.max(seq, this.unstored ?? 0);
     if (this.now() - this.storedAt >= this.flushMs) this.flush();

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { openSqlite, SqliteDatabase } from '../device/sqlite-driver';
 import { openDeviceDatabase } from '../device/device-files';
 import { Payment } from '../protocol/states';
+import { EVENT_CURSOR_KEY } from '../device/event-cursor';
 import { OrderRecord, PLUGIN_JOURNAL_MIGRATIONS, PluginJournal, receiptJobId } from './plugin-journal';
 import { expectNewerJournalRefused } from '../../test/support/newer-journal';
 import { fullScans, recordStatements } from '../../test/support/query-plans';
@@ -521,12 +522,17 @@ describe('PluginJournal commits', () => {
           1,
         ],
         [
-          'paid',
+          'paid, with the push cursor of the event that brought it',
           () =>
-            journal.decide(orderId, 'paid', { ...PAID, orderId }, SIGNATURE, 'push', {
-              writeBack: true,
-              receipt: true,
-            }),
+            journal.decide(
+              orderId,
+              'paid',
+              { ...PAID, orderId },
+              SIGNATURE,
+              'push',
+              { writeBack: true, receipt: true },
+              { name: EVENT_CURSOR_KEY, value: '42' },
+            ),
           1,
         ],
         ["the unit's 'done' (recorded by the decision)", () => journal.setProgress(orderId, 'done', 'T1'), 0],
@@ -539,7 +545,8 @@ describe('PluginJournal commits', () => {
       const made = steps.map(([name, step]) => [name, commits(step)]);
       expect(made).toEqual(steps.map(([name, , n]) => [name, n]));
 
-      // Nothing was lost by writing less: the order and its history are as before.
+      // Nothing was lost by writing less: the order and its history are as before, and the cursor is stored.
+      expect(journal.meta(EVENT_CURSOR_KEY)).toBe('42');
       expect(journal.get(orderId)).toMatchObject({
         status: 'paid',
         terminal: 'T1',

@@ -7,6 +7,7 @@
  * It is also the plugin's claim book: the first claim for an order is recorded here in one statement, so
  * first-claim-wins survives a restart.
  */
+import type { CursorWrite } from '../device/event-cursor';
 import { META_TABLE_SQL, MetaTable } from '../device/meta-table';
 import { DeviceMigration, openDeviceJournal } from '../device/device-migrations';
 import type { SqliteDatabase } from '../device/sqlite-driver';
@@ -315,7 +316,8 @@ export class PluginJournal implements ClaimBook {
 
   /**
    * Records a decided result (journaled before the host is told or a receipt printed). Returns false when
-   * the order was already decided with this outcome: the first valid copy wins.
+   * the order was already decided with this outcome: the first valid copy wins, and nothing is written.
+   * `cursor`: the push cursor of the event that brought it, stored in the same transaction.
    */
   decide(
     orderId: string,
@@ -324,12 +326,15 @@ export class PluginJournal implements ClaimBook {
     signature: string,
     via: string,
     work: { writeBack: boolean; receipt: boolean },
+    cursor?: CursorWrite,
   ): boolean {
     return this.db.transaction(() => {
       const cur = this.get(orderId);
       if (!cur) return false;
       if (cur.status === 'paid' || (cur.status === status && cur.payment?.id === payment.id)) return false;
       if (cur.status === 'canceled' && status !== 'paid') return false;
+      // The push event that brought the result: heard and acted on in one commit (device/event-cursor.ts).
+      if (cursor) this.setMeta(cursor.name, cursor.value);
       this.db
         .prepare(
           `UPDATE orders SET status = ?, payment = ?, signature = ?, result_via = ?, progress = 'done', write_back = CASE WHEN ? THEN 'due' ELSE write_back END,

@@ -20,6 +20,7 @@ import { DeviceApiError } from '../device/device-errors';
 import { PaymentEventsOptions, PaymentServer } from '../device/server-client';
 import { ServerConflictError, ServerUnavailableError } from '../device/server-errors';
 import { PluginService, ReceiptSink, REOFFER_INTERVAL_MS, SignedResult } from './plugin.service';
+import { walCommits } from '../../test/support/wal-commits';
 
 const key = { id: 1, version: 1, key: Buffer.alloc(32, 3) };
 const server = generateServerKeyPair();
@@ -208,8 +209,12 @@ describe(PluginService.name, () => {
       expect(s.journal.meta('event_cursor')).toBeUndefined();
       const ours = { ...signed(payment('0001', 'succeeded')), seq: 61 };
       expect(push!.wants!(ours.payment)).toBe(true);
+      const walBefore = walCommits(join(dir, 'plugin.db'));
       push!.onEvent(ours);
+      // The decision and the cursor past all 61 events: one commit (one fsync), not one each.
+      expect(walCommits(join(dir, 'plugin.db')) - walBefore).toBe(1);
       expect(s.journal.meta('event_cursor')).toBe('61');
+      expect(s.service.order('0001')?.status).toBe('paid');
       await settle();
       expect(s.service.order('0001')).toMatchObject({ status: 'paid', resultVia: 'push' });
       expect(s.adapter.results.map((x) => [x.orderId, x.status])).toEqual([['0001', 'paid']]);

@@ -235,8 +235,9 @@ export class PluginService extends EventEmitter {
       wants: (p) => this.isOwnPayment(p),
       onSkipped: (seq) => this.cursor.skipped(seq),
       onEvent: (e) => {
-        this.cursor.acted(e.seq);
-        this.onResult(e, 'push');
+        // Acted on: the cursor went into the decision's commit. Otherwise nothing changed, and the cursor
+        // moves as for a skipped event.
+        if (!this.onResult(e, 'push', undefined, e.seq)) this.cursor.skipped(e.seq);
       },
       onState: (up) => {
         this.serverUp = up;
@@ -334,7 +335,11 @@ export class PluginService extends EventEmitter {
   }
 
   /** The one door every result comes through, whatever path it took. */
-  onResult(r: SignedResult, via: 'push' | 'lan' | 'poll', from?: string): void {
+  /**
+   * A signed result, by whatever way it came. `seq`: the push event's sequence, stored with the decision.
+   * Returns whether it decided the order (and so stored that cursor).
+   */
+  onResult(r: SignedResult, via: 'push' | 'lan' | 'poll', from?: string, seq?: number): boolean {
     if (
       !isPayment(r.payment) ||
       !verifyPaymentResult(r.payment, r.signature, this.o.serverPublicKey, this.o.storeId)
@@ -344,11 +349,11 @@ export class PluginService extends EventEmitter {
         `ignored a result without a valid server signature for this store (forged, or another store's; via ${via}${from ? ` from ${from}` : ''})`,
       );
       this.emit('change', { kind: 'alert' });
-      return;
+      return false;
     }
     const p = r.payment;
     const order = this.o.journal.get(p.orderId);
-    if (!order) return;
+    if (!order) return false;
     if (
       p.registerId !== order.registerId ||
       p.amount.value !== order.amount.value ||
@@ -358,7 +363,7 @@ export class PluginService extends EventEmitter {
       this.o.log?.(
         `payment ${p.id} does not match order ${order.orderId} (register or amount differ); ignored`,
       );
-      return;
+      return false;
     }
     let status: OrderStatus;
     if (p.status === 'succeeded') status = 'paid';
@@ -367,18 +372,26 @@ export class PluginService extends EventEmitter {
       if (order.status === 'claimed' || order.status === 'offered')
         this.o.journal.setStatus(order.orderId, 'paying', {}, `payment ${p.id}`);
       this.emit('change', { kind: 'order', orderId: order.orderId });
-      return;
-    } else return; // refunds are the server's business; the order stays paid
+      return false;
+    } else return false; // refunds are the server's business; the order stays paid
     // A failed attempt is not final: the clerk may scan another code. Only "paid" is told to the host.
+    const cursor = seq === undefined ? undefined : this.cursor.writeFor(seq);
     if (
-      this.o.journal.decide(order.orderId, status, p, r.signature, via, {
-        writeBack: status === 'paid',
-        receipt: status === 'paid',
-      })
-    ) {
-      this.emit('change', { kind: 'order', orderId: order.orderId });
-      void this.tick();
-    }
+      !this.o.journal.decide(
+        order.orderId,
+        status,
+        p,
+        r.signature,
+        via,
+        { writeBack: status === 'paid', receipt: status === 'paid' },
+        cursor,
+      )
+    )
+      return false;
+    if (cursor) this.cursor.committed(cursor);
+    this.emit('change', { kind: 'order', orderId: order.orderId });
+    void this.tick();
+    return true;
   }
 
   /**

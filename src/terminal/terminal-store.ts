@@ -8,6 +8,7 @@
  *   that attempt and never starts a second charge. The customer's payment code is never written.
  */
 import { createHash } from 'node:crypto';
+import type { CursorWrite } from '../device/event-cursor';
 import { META_TABLE_SQL, MetaTable } from '../device/meta-table';
 import { DeviceMigration, openDeviceJournal } from '../device/device-migrations';
 import type { SqliteDatabase } from '../device/sqlite-driver';
@@ -202,24 +203,32 @@ export class TerminalStore {
       relayed?: boolean;
     },
     now: number,
-  ): void {
+    cursor?: CursorWrite,
+  ): boolean {
     const cur = this.attempt(orderId, attempt);
-    if (!cur) return;
-    this.db
-      .prepare(
-        'UPDATE attempts SET payment_id = ?, status = ?, payment = ?, signature = ?, relayed = ?, updated_at = ? WHERE order_id = ? AND attempt = ?',
-      )
-      .run(
-        change.paymentId ?? cur.paymentId,
-        change.status ?? cur.status,
-        change.payment ? JSON.stringify(change.payment) : cur.payment ? JSON.stringify(cur.payment) : null,
-        change.signature ?? cur.signature,
-        (change.relayed ?? cur.relayed) ? 1 : 0,
-        now,
-        orderId,
-        attempt,
-      );
+    if (!cur) return false;
+    const write = () => {
+      this.db
+        .prepare(
+          'UPDATE attempts SET payment_id = ?, status = ?, payment = ?, signature = ?, relayed = ?, updated_at = ? WHERE order_id = ? AND attempt = ?',
+        )
+        .run(
+          change.paymentId ?? cur.paymentId,
+          change.status ?? cur.status,
+          change.payment ? JSON.stringify(change.payment) : cur.payment ? JSON.stringify(cur.payment) : null,
+          change.signature ?? cur.signature,
+          (change.relayed ?? cur.relayed) ? 1 : 0,
+          now,
+          orderId,
+          attempt,
+        );
+      // The push event that brought the change: heard and acted on in one commit (device/event-cursor.ts).
+      if (cursor) this.setMeta(cursor.name, cursor.value);
+    };
+    if (cursor) this.db.transaction(write)();
+    else write();
     this.latestKept.delete(orderId);
+    return true;
   }
 
   attempt(orderId: string, attempt: number): PaymentAttempt | undefined {

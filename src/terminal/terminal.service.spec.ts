@@ -219,6 +219,10 @@ describe(TerminalService.name, () => {
       signature: expect.any(String),
     });
     expect(writes.filter(([, , patch]) => patch.paymentId !== undefined)).toHaveLength(1);
+    // That write also stored the push cursor of the event that brought the result (no commit of its own).
+    const seq = unit.store.meta('event_cursor');
+    expect(writes[0][4]).toEqual({ name: 'event_cursor', value: seq });
+    expect(Number(seq)).toBeGreaterThan(0);
     expect(verifyPaymentResult(attempt.payment, attempt.signature, server.publicKey, server.storeId)).toBe(
       true,
     );
@@ -245,7 +249,7 @@ describe(TerminalService.name, () => {
     expect(register.results).toHaveLength(1);
   });
 
-  it("stores its push cursor for its own payments at once, and for other units' payments only now and then", async () => {
+  it("stores its push cursor with its own payments' results, and for other units' payments only now and then", async () => {
     // Another unit of the store takes 30 payments: pushed to this unit too, which has no part in them.
     for (let i = 1; i <= 30; i++)
       await server.createPayment(`other-${i}`, {

@@ -195,9 +195,10 @@ export class TerminalService {
   }
 
   /** Every attempt write goes through here, so each one is a change the page hears of. */
-  private updateAttempt(...args: Parameters<TerminalStore['update']>): void {
-    this.o.store.update(...args);
+  private updateAttempt(...args: Parameters<TerminalStore['update']>): boolean {
+    const wrote = this.o.store.update(...args);
     this.changed();
+    return wrote;
   }
 
   /**
@@ -229,10 +230,7 @@ export class TerminalService {
       // Payments other units took: skipped unverified, the cursor stored now and then.
       wants: (p) => this.isOwnPayment(p),
       onSkipped: (seq) => this.cursor.skipped(seq),
-      onEvent: (e) => {
-        this.cursor.acted(e.seq);
-        void this.onSignedResult(e);
-      },
+      onEvent: (e) => void this.onSignedResult(e, undefined, e.seq),
       onState: (up) => (this.serverUp = up),
     });
     // Relay what the plugin has not acknowledged, and ask the server about what is still undecided:
@@ -511,12 +509,13 @@ export class TerminalService {
           early &&
           undecided &&
           !known.paymentId &&
-          isDecidedPaymentStatus(early.payment.status) &&
-          early.payment.status === payment.status
+          isDecidedPaymentStatus(early.signed.payment.status) &&
+          early.signed.payment.status === payment.status
         ) {
           // The server pushed this payment's signed result before it answered (it pushes at its commit):
-          // the attempt learns its payment id and its result in one write, without asking again.
-          await this.onSignedResult(early, known);
+          // the attempt learns its payment id and its result in one write, without asking again, and the
+          // push cursor of that event goes into the same write.
+          await this.onSignedResult(early.signed, known, early.seq);
           return;
         }
         this.updateAttempt(
@@ -614,14 +613,19 @@ export class TerminalService {
    * answered, so before the attempt knows its payment id: kept by payment id (the newest
    * EARLY_RESULTS_KEPT) until that answer names it. Matched by payment id only, as findAttempt.
    */
-  private readonly earlyResults = new Map<string, SignedPayment>();
+  private readonly earlyResults = new Map<string, { signed: SignedPayment; seq?: number }>();
 
   /**
    * A signed result from any path (push, poll, POST follow-up). Unsigned or foreign ones are ignored.
    * `attempt`: the attempt it is for, when the caller matched it by payment id already (the POST's
-   * answer named the payment of a result pushed before it).
+   * answer named the payment of a result pushed before it). `seq`: the push event's sequence, when it
+   * came by the push: a result that changes the attempt stores that cursor in the same commit, one that
+   * changes nothing moves the cursor in memory only.
    */
-  private async onSignedResult(s: SignedPayment, attempt?: PaymentAttempt): Promise<void> {
+  private async onSignedResult(s: SignedPayment, attempt?: PaymentAttempt, seq?: number): Promise<void> {
+    const unchanged = () => {
+      if (seq !== undefined) this.cursor.skipped(seq);
+    };
     if (
       !verifyPaymentResult(
         s.payment,
@@ -630,22 +634,23 @@ export class TerminalService {
         this.o.credentials.storeId,
       )
     )
-      return;
+      return unchanged();
     const a = attempt ?? this.findAttempt(s.payment);
     if (!a) {
       const latest = this.o.store.latest(s.payment.orderId);
       if (latest?.status === 'paying' && !latest.paymentId)
-        setBounded(this.earlyResults, s.payment.id, s, EARLY_RESULTS_KEPT);
-      return;
+        setBounded(this.earlyResults, s.payment.id, { signed: s, seq }, EARLY_RESULTS_KEPT);
+      return unchanged();
     }
     if (a.status !== 'paying' && a.status !== 'pending' && a.signature) {
       // Already decided; only a refund may still change it.
-      if (s.payment.status !== 'refunded') return;
+      if (s.payment.status !== 'refunded') return unchanged();
     }
     this.notePending(a, s.payment);
     const status: AttemptStatus = s.payment.status;
     const decided = isDecidedPaymentStatus(s.payment.status);
-    this.updateAttempt(
+    const cursor = seq === undefined ? undefined : this.cursor.writeFor(seq);
+    const wrote = this.updateAttempt(
       a.orderId,
       a.attempt,
       {
@@ -654,7 +659,10 @@ export class TerminalService {
         ...(decided ? { payment: s.payment, signature: s.signature, relayed: false } : {}),
       },
       this.clock.now(),
+      cursor,
     );
+    if (cursor && wrote) this.cursor.committed(cursor);
+    else unchanged();
     if (decided) {
       this.progress(a, 'done', s.payment.status);
       this.wake(a.orderId);
