@@ -8,15 +8,23 @@ import type { spawn } from 'node:child_process';
 import { removeFolderAfterExit, removeLaterArgs, REMOVE_TRIES } from './remove-later';
 
 describe('removeLaterArgs', () => {
-  it('quotes the folder for cmd.exe itself, and tries once a second until it is gone', () => {
-    expect(removeLaterArgs('C:\\Program Files (x86)\\收银 支付\\')).toEqual([
+  it('quotes the folder for cmd.exe itself, and tries once a second to remove the two files, then the folder', () => {
+    const dir = 'C:\\Program Files (x86)\\收银 支付';
+    expect(removeLaterArgs(`${dir}\\`, 'C:\\Windows\\System32')).toEqual([
       '/d',
+      '/v:off',
       '/s',
       '/c',
-      `"for /l %i in (1,1,${REMOVE_TRIES}) do @(ping -n 2 127.0.0.1 >nul & ` +
-        'rmdir /s /q "C:\\Program Files (x86)\\收银 支付" 2>nul & ' +
-        'if not exist "C:\\Program Files (x86)\\收银 支付" exit 0)"',
+      `"for /l %i in (1,1,${REMOVE_TRIES}) do @("C:\\Windows\\System32\\PING.EXE" -n 2 127.0.0.1 >nul & ` +
+        `del /f /q "${dir}\\node.exe" "${dir}\\payconnect.cmd" 2>nul & ` +
+        `if not exist "${dir}\\node.exe" if not exist "${dir}\\payconnect.cmd" (rmdir "${dir}" 2>nul & exit 0))"`,
     ]);
+  });
+
+  it('refuses a Windows folder that cmd.exe would not take as written', () => {
+    expect(() => removeLaterArgs('C:\\payconnect', 'C:\\%SystemRoot%')).toThrow(
+      'System32 is not a plain path',
+    );
   });
 
   it.each([
@@ -37,18 +45,18 @@ describe('removeLaterArgs', () => {
 });
 
 describe('removeFolderAfterExit', () => {
-  it('starts cmd.exe detached and hidden, with the line as written, from the folder’s parent', () => {
+  it('starts System32’s cmd.exe detached and hidden, with the line as written, from the folder’s parent', () => {
     const calls: unknown[][] = [];
     const child = Object.assign(new EventEmitter(), { unref: jest.fn() });
     const start = ((...args: unknown[]) => {
       calls.push(args);
       return child;
     }) as unknown as typeof spawn;
-    removeFolderAfterExit('C:\\Program Files\\payconnect', start);
+    removeFolderAfterExit('C:\\Program Files\\payconnect', start, 'C:\\Windows\\System32');
     expect(calls).toEqual([
       [
-        'cmd.exe',
-        removeLaterArgs('C:\\Program Files\\payconnect'),
+        'C:\\Windows\\System32\\cmd.exe',
+        removeLaterArgs('C:\\Program Files\\payconnect', 'C:\\Windows\\System32'),
         {
           cwd: 'C:\\Program Files',
           detached: true,
