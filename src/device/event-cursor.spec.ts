@@ -148,4 +148,50 @@ describe('EventCursor (on a real SQLite journal)', () => {
     c.flush();
     expect(writes).toBe(0);
   });
+
+  it('never stores a cursor lower than one it stored: an older event acted on later keeps it', () => {
+    const c = new EventCursor(counted(), () => now);
+    c.skipped(100);
+    now += EVENT_CURSOR_FLUSH_MS + 500;
+    c.skipped(101); // flushed: 101 stored on its own
+    expect(journal.meta(EVENT_CURSOR_KEY)).toBe('101');
+    act(c, 100); // an effect of event 100 journaled only now
+    expect(journal.meta(EVENT_CURSOR_KEY)).toBe('101');
+    expect(journal.effects()).toEqual([100]);
+  });
+
+  it('stores nothing at or past a held event until it is journaled: a crash hears it again', () => {
+    const c = new EventCursor(counted(), () => now);
+    act(c, 99);
+    c.hold(100); // the unit keeps this result in memory until its payment's answer
+    now += EVENT_CURSOR_FLUSH_MS + 500;
+    c.skipped(101);
+    c.flush();
+    expect(journal.meta(EVENT_CURSOR_KEY)).toBe('99');
+    expect(c.after()).toBe(101); // a reconnect need not hear them again: the unit holds 100 in memory
+    journal.closeDb();
+    journal = new Journal(dir); // kill -9 while 100 was held
+    expect(new EventCursor(journal, () => now).after()).toBe(99);
+  });
+
+  it('a held event journaled stores the cursor past it and what was skipped meanwhile', () => {
+    const c = new EventCursor(counted(), () => now);
+    c.hold(100);
+    c.skipped(101);
+    c.release(100);
+    act(c, 100);
+    expect(journal.meta(EVENT_CURSOR_KEY)).toBe('101');
+    expect(writes).toBe(0);
+  });
+
+  it('a held event dropped unused lets the next flush store past it', () => {
+    const c = new EventCursor(counted(), () => now);
+    c.hold(100);
+    c.skipped(101);
+    c.flush();
+    expect(journal.meta(EVENT_CURSOR_KEY)).toBe('99'); // short of the held event
+    c.release(100);
+    c.flush();
+    expect(journal.meta(EVENT_CURSOR_KEY)).toBe('101');
+  });
 });

@@ -263,6 +263,13 @@ export class FakePaymentServer implements PaymentServer {
   holdPushes = false;
   private readonly held: (SignedPayment & { seq: number })[] = [];
 
+  /** The sequence of the newest push event of a payment (tests: what a device's cursor should say). */
+  eventSeqOf(paymentId: string): number | undefined {
+    for (let i = this.events.length - 1; i >= 0; i--)
+      if (this.events[i].payment.id === paymentId) return this.events[i].seq;
+    return undefined;
+  }
+
   releasePushes(): void {
     this.holdPushes = false;
     for (const e of this.held.splice(0)) this.deliverAll(e);

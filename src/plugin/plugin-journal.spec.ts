@@ -547,6 +547,19 @@ describe('PluginJournal commits', () => {
 
       // Nothing was lost by writing less: the order and its history are as before, and the cursor is stored.
       expect(journal.meta(EVENT_CURSOR_KEY)).toBe('42');
+      // The same result again (a later push of it): refused, nothing written, the cursor not moved.
+      const again = () =>
+        journal.decide(
+          orderId,
+          'paid',
+          { ...PAID, orderId },
+          SIGNATURE,
+          'push',
+          { writeBack: true, receipt: true },
+          { name: EVENT_CURSOR_KEY, value: '43' },
+        );
+      expect(commits(() => expect(again()).toBe(false))).toBe(0);
+      expect(journal.meta(EVENT_CURSOR_KEY)).toBe('42');
       expect(journal.get(orderId)).toMatchObject({
         status: 'paid',
         terminal: 'T1',

@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EVENT_CURSOR_FLUSH_MS } from '../device/event-cursor';
 import { FakePaymentServer } from '../device/fake-payment-server';
 import { LocalRequestError, ServerRefusedError } from '../device/server-errors';
 import {
@@ -204,7 +205,24 @@ describe(TerminalService.name, () => {
 
   it('a result pushed before the POST answered decides the attempt from it: no second request, one write', async () => {
     await offered('订单-0003');
-    const update = jest.spyOn(unit.store, 'update');
+    // Idle past the cursor's flush interval first, so that a cursor stored on its own would show.
+    await clock.advanceAsync(EVENT_CURSOR_FLUSH_MS + 1000);
+    let inUpdate = false;
+    const realUpdate = unit.store.update.bind(unit.store);
+    const update = jest.spyOn(unit.store, 'update').mockImplementation((...args) => {
+      inUpdate = true;
+      try {
+        return realUpdate(...args);
+      } finally {
+        inUpdate = false;
+      }
+    });
+    const storedOnItsOwn: string[] = [];
+    const setMeta = unit.store.setMeta.bind(unit.store);
+    jest.spyOn(unit.store, 'setMeta').mockImplementation((name, value) => {
+      if (!inUpdate) storedOnItsOwn.push(value);
+      setMeta(name, value);
+    });
     const { final, attempt } = await paying('订单-0003', APPROVED);
     expect(final).toBe(true);
     expect(attempt.status).toBe('succeeded');
@@ -219,10 +237,11 @@ describe(TerminalService.name, () => {
       signature: expect.any(String),
     });
     expect(writes.filter(([, , patch]) => patch.paymentId !== undefined)).toHaveLength(1);
-    // That write also stored the push cursor of the event that brought the result (no commit of its own).
-    const seq = unit.store.meta('event_cursor');
-    expect(writes[0][4]).toEqual({ name: 'event_cursor', value: seq });
-    expect(Number(seq)).toBeGreaterThan(0);
+    // That write also stored the push cursor of the event that brought the result; nothing stored it
+    // before the attempt had journaled the result (a crash meanwhile hears the event again).
+    expect(writes[0][4]).toEqual({ name: 'event_cursor', value: String(server.eventSeqOf(p.id)) });
+    expect(unit.store.meta('event_cursor')).toBe(String(server.eventSeqOf(p.id)));
+    expect(storedOnItsOwn).toEqual([]);
     expect(verifyPaymentResult(attempt.payment, attempt.signature, server.publicKey, server.storeId)).toBe(
       true,
     );

@@ -11,7 +11,6 @@
 import { DeviceApiError } from '../device/device-errors';
 import { EventCursor } from '../device/event-cursor';
 import { Clock, delay, every, SystemClock, TimerHandle } from '../protocol/clock';
-import { setBounded } from '../protocol/bounded-map';
 import { formatMoney } from '../protocol/money';
 import { isPaymentCode, normalizePaymentCode, PAYMENT_CODE_RULE } from '../protocol/payment-code';
 import { isDecidedPaymentStatus, Payment } from '../protocol/states';
@@ -503,8 +502,7 @@ export class TerminalService {
         // attempt back to paying/pending (it would be decided, shown and relayed a second time).
         const known = this.o.store.attempt(attempt.orderId, attempt.attempt)!;
         const undecided = known.status === 'paying' || known.status === 'pending';
-        const early = this.earlyResults.get(payment.id);
-        this.earlyResults.delete(payment.id);
+        const early = this.takeEarly(payment.id);
         if (
           early &&
           undecided &&
@@ -616,6 +614,29 @@ export class TerminalService {
   private readonly earlyResults = new Map<string, { signed: SignedPayment; seq?: number }>();
 
   /**
+   * Keeps a result pushed before its payment's answer. Its push event is held (EventCursor.hold): the
+   * stored cursor stays short of it until the attempt journals it, so a crash before that hears it again.
+   */
+  private keepEarly(signed: SignedPayment, seq: number | undefined): void {
+    this.takeEarly(signed.payment.id);
+    if (this.earlyResults.size >= EARLY_RESULTS_KEPT) {
+      const [oldest] = this.earlyResults.keys();
+      this.takeEarly(oldest);
+    }
+    this.earlyResults.set(signed.payment.id, { signed, seq });
+    if (seq !== undefined) this.cursor.hold(seq);
+  }
+
+  /** Takes a kept early result out (to use it or drop it), releasing its push event. */
+  private takeEarly(paymentId: string): { signed: SignedPayment; seq?: number } | undefined {
+    const early = this.earlyResults.get(paymentId);
+    if (!early) return undefined;
+    this.earlyResults.delete(paymentId);
+    if (early.seq !== undefined) this.cursor.release(early.seq);
+    return early;
+  }
+
+  /**
    * A signed result from any path (push, poll, POST follow-up). Unsigned or foreign ones are ignored.
    * `attempt`: the attempt it is for, when the caller matched it by payment id already (the POST's
    * answer named the payment of a result pushed before it). `seq`: the push event's sequence, when it
@@ -638,8 +659,10 @@ export class TerminalService {
     const a = attempt ?? this.findAttempt(s.payment);
     if (!a) {
       const latest = this.o.store.latest(s.payment.orderId);
-      if (latest?.status === 'paying' && !latest.paymentId)
-        setBounded(this.earlyResults, s.payment.id, { signed: s, seq }, EARLY_RESULTS_KEPT);
+      if (latest?.status === 'paying' && !latest.paymentId) {
+        this.keepEarly(s, seq);
+        return;
+      }
       return unchanged();
     }
     if (a.status !== 'paying' && a.status !== 'pending' && a.signature) {
@@ -694,6 +717,12 @@ export class TerminalService {
     for (const k of this.pendingSeen.keys()) if (!attempts.has(k)) this.pendingSeen.delete(k);
     const held = new Set(this.o.inbox.list().map((o) => o.orderId));
     for (const id of this.held) if (!held.has(id)) this.held.delete(id);
+    // An early result whose order is no longer being paid without a payment id (its answer never came, and
+    // the attempt was decided another way) is of no use: dropped, so its push event no longer holds the cursor.
+    for (const [id, early] of this.earlyResults) {
+      const latest = this.o.store.latest(early.signed.payment.orderId);
+      if (!(latest?.status === 'paying' && !latest.paymentId)) this.takeEarly(id);
+    }
     // failureText stays: today's history shows it, and it holds only refused attempts (a few a day).
   }
 
