@@ -497,6 +497,17 @@ describe('PluginJournal commits', () => {
         enqueuedAt: 1740816000000,
         attempts: 0,
       };
+      /** The paid result as the push brings it, with its event's cursor. */
+      const decidePaid = (cursor: string) =>
+        journal.decide(
+          orderId,
+          'paid',
+          { ...PAID, orderId },
+          SIGNATURE,
+          'push',
+          { writeBack: true, receipt: true },
+          { name: EVENT_CURSOR_KEY, value: cursor },
+        );
       const steps: Array<[string, () => unknown, number]> = [
         [
           'captured',
@@ -521,20 +532,7 @@ describe('PluginJournal commits', () => {
           () => journal.setStatus(orderId, 'paying', { progress: 'paying', terminal: 'T1' }, 'T1'),
           1,
         ],
-        [
-          'paid, with the push cursor of the event that brought it',
-          () =>
-            journal.decide(
-              orderId,
-              'paid',
-              { ...PAID, orderId },
-              SIGNATURE,
-              'push',
-              { writeBack: true, receipt: true },
-              { name: EVENT_CURSOR_KEY, value: '42' },
-            ),
-          1,
-        ],
+        ['paid, with the push cursor of the event that brought it', () => decidePaid('42'), 1],
         ["the unit's 'done' (recorded by the decision)", () => journal.setProgress(orderId, 'done', 'T1'), 0],
         ['written back', () => journal.workDone(orderId, 'write_back', 'paid'), 1],
         ['the receipt queued (marks the receipt done)', () => journal.printJobs.save(job), 1],
@@ -548,17 +546,7 @@ describe('PluginJournal commits', () => {
       // Nothing was lost by writing less: the order and its history are as before, and the cursor is stored.
       expect(journal.meta(EVENT_CURSOR_KEY)).toBe('42');
       // The same result again (a later push of it): refused, nothing written, the cursor not moved.
-      const again = () =>
-        journal.decide(
-          orderId,
-          'paid',
-          { ...PAID, orderId },
-          SIGNATURE,
-          'push',
-          { writeBack: true, receipt: true },
-          { name: EVENT_CURSOR_KEY, value: '43' },
-        );
-      expect(commits(() => expect(again()).toBe(false))).toBe(0);
+      expect(commits(() => expect(decidePaid('43')).toBe(false))).toBe(0);
       expect(journal.meta(EVENT_CURSOR_KEY)).toBe('42');
       expect(journal.get(orderId)).toMatchObject({
         status: 'paid',

@@ -334,10 +334,9 @@ export class PluginService extends EventEmitter {
     }
   }
 
-  /** The one door every result comes through, whatever path it took. */
   /**
-   * A signed result, by whatever way it came. `seq`: the push event's sequence, stored with the decision.
-   * Returns whether it decided the order (and so stored that cursor).
+   * The one door every result comes through, whatever path it took. `seq`: the push event's sequence,
+   * stored with the decision. Returns whether it decided the order (and so stored that cursor).
    */
   onResult(r: SignedResult, via: 'push' | 'lan' | 'poll', from?: string, seq?: number): boolean {
     if (
