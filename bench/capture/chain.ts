@@ -88,7 +88,6 @@ const CLR = Buffer.from([0x0c]);
 const CUT = Buffer.from([0x1d, 0x56, 0x42, 0x00]);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const ms = elapsedMs;
 
 /** A led8 value command: ESC s lamp ESC Q A <text> CR, split so the caller can time the CR alone. */
 function led8(lamp: number, text: string): { body: Buffer; last: Buffer } {
@@ -285,7 +284,7 @@ async function durableWrites(dir: string, n: number) {
   for (let i = 0; i < n; i++) {
     const t0 = process.hrtime.bigint();
     insert.run(`row ${i}`);
-    commit.push(ms(t0, process.hrtime.bigint()));
+    commit.push(elapsedMs(t0, process.hrtime.bigint()));
     await sleep(1);
   }
   db.close();
@@ -299,7 +298,7 @@ async function durableWrites(dir: string, n: number) {
     await handle.sync();
     await handle.close();
     await fsp.rename(`${file}.tmp`, file);
-    seqJournal.push(ms(t0, process.hrtime.bigint()));
+    seqJournal.push(elapsedMs(t0, process.hrtime.bigint()));
     await sleep(1);
   }
   const brief = (xs: number[]) => ({
@@ -492,13 +491,13 @@ async function main(): Promise<void> {
     await sleep(gapMs);
     const captured = arrived.captured ?? arrived.offered;
     return {
-      totalMs: ms(t0, arrived.offered),
-      captureMs: ms(t0, captured),
-      lanMs: ms(captured, arrived.offered),
+      totalMs: elapsedMs(t0, arrived.offered),
+      captureMs: elapsedMs(t0, captured),
+      lanMs: elapsedMs(captured, arrived.offered),
       ...(kind === 'display'
         ? {
-            readMs: ms(t0, stages.bytesAt),
-            seqMs: ms(stages.seqStart, stages.seqEnd),
+            readMs: elapsedMs(t0, stages.bytesAt),
+            seqMs: elapsedMs(stages.seqStart, stages.seqEnd),
           }
         : {}),
     };

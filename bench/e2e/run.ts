@@ -155,12 +155,9 @@ const CR = Buffer.from([0x0d]);
 const CLR = Buffer.from([0x0c]);
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-const ms = elapsedMs;
 const now = () => process.hrtime.bigint();
 /** An Alipay-like simulator code that succeeds at once (last two digits 00). */
 const successCode = () => `28${String(randomBytes(7).readUIntBE(0, 6) % 1e14).padStart(14, '0')}00`;
-
-const led8 = led8Value;
 
 interface Answer {
   status: number;
@@ -582,7 +579,7 @@ class UnitView {
     const t1 = now();
     if (a.status !== 200) throw new Error(`HTTP ${a.status} ${a.body.slice(0, 200)}`);
     const list = JSON.parse(a.body) as OfferJson[];
-    this.reads.push({ ms: ms(t0, t1), bytes: a.body.length, offers: list.length, at: Date.now() });
+    this.reads.push({ ms: elapsedMs(t0, t1), bytes: a.body.length, offers: list.length, at: Date.now() });
     for (const o of list) {
       if (this.seen.has(o.orderId)) continue;
       this.seen.add(o.orderId);
@@ -990,7 +987,7 @@ async function main(): Promise<void> {
     let posted: Promise<Answer> | undefined;
     let hookId: string | undefined;
     if (kind === 'display') {
-      writeSync(r.fd, Buffer.concat([led8(1, yuan(fen)), CR, led8(2, yuan(fen))]));
+      writeSync(r.fd, Buffer.concat([led8Value(1, yuan(fen)), CR, led8Value(2, yuan(fen))]));
       await sleep(5);
       wait = offers.wait(r.id);
       t0 = now();
@@ -1056,15 +1053,15 @@ async function main(): Promise<void> {
     }
     return {
       kind,
-      offerMs: ms(t0, offered.at),
+      offerMs: elapsedMs(t0, offered.at),
       offerUnitStampMs: offered.unitStamp - t0Wall,
-      writeBackMs: ms(t0, wb),
+      writeBackMs: elapsedMs(t0, wb),
       ...(pluginStamp !== undefined && Number.isFinite(pluginStamp)
         ? { writeBackPluginStampMs: pluginStamp - t0Wall }
         : {}),
-      ...(journaledAt !== undefined ? { journaledMs: ms(t0, journaledAt) } : {}),
-      claimedMs: ms(t0, claimedAt),
-      paidMs: ms(t0, paidAt),
+      ...(journaledAt !== undefined ? { journaledMs: elapsedMs(t0, journaledAt) } : {}),
+      claimedMs: elapsedMs(t0, claimedAt),
+      paidMs: elapsedMs(t0, paidAt),
       at: Date.now(),
     };
   };
