@@ -225,8 +225,8 @@ export class TerminalStore {
       // The push event that brought the change: heard and acted on in one commit (device/event-cursor.ts).
       if (cursor) this.setMeta(cursor.name, cursor.value);
     };
-    if (cursor) this.db.transaction(write)();
-    else write();
+    // One commit either way: the update alone, or with the cursor.
+    this.db.transaction(write)();
     this.latestKept.delete(orderId);
     return true;
   }
